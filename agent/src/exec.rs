@@ -1,0 +1,336 @@
+//! Runs one command: own process group, output pumped back as raw frames up to a cap,
+//! timeout and cancel kill the whole group (SIGTERM, grace, SIGKILL).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rustix::process::Signal;
+use sandbox_proto::{ErrorKind, ExecExit, ExecRequest, FrameKind, Reply, StdinMode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::{Instant, sleep_until};
+
+use crate::conn::{Inbound, Outbox};
+use crate::groups::{Groups, group_alive, signal_group};
+
+const DEFAULT_GRACE: Duration = Duration::from_millis(1000);
+const DEFAULT_LINGER: Duration = Duration::from_millis(100);
+const CHUNK: usize = 64 * 1024;
+
+/// Runs `req` to completion and returns the reply that ends the request.
+pub async fn run(
+    id: u32,
+    req: ExecRequest,
+    outbox: &Outbox,
+    mut inbound: mpsc::UnboundedReceiver<Inbound>,
+    groups: &Groups,
+) -> Reply {
+    if let Err(msg) = validate(&req) {
+        return Reply::error(ErrorKind::InvalidRequest, msg);
+    }
+    if let Some(cwd) = &req.cwd
+        && !Path::new(cwd).is_dir()
+    {
+        return Reply::error(ErrorKind::NotFound, format!("working directory {cwd} does not exist in the container"));
+    }
+    let started = Instant::now();
+    let mut cmd = Command::new(&req.argv[0]);
+    cmd.args(&req.argv[1..])
+        .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .process_group(0)
+        .stdin(match req.stdin {
+            StdinMode::Null => Stdio::null(),
+            StdinMode::Pipe => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(cwd) = &req.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return spawn_failure(id, &req, e, outbox, started).await,
+    };
+    let Some(pgid) = child.id().map(|p| p as i32) else {
+        return Reply::error(ErrorKind::Internal, "spawned process has no pid");
+    };
+    groups.insert(pgid);
+
+    let credit = req.window.map(|w| Arc::new(Semaphore::new(clamp_permits(w))));
+    let totals = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
+    let mut pumps = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let p = Pump { kind: FrameKind::Stdout, id, cap: req.stdout_cap, total: totals[0].clone() };
+        pumps.push(tokio::spawn(p.run(out, outbox.clone(), credit.clone())));
+    }
+    if let Some(err) = child.stderr.take() {
+        let p = Pump { kind: FrameKind::Stderr, id, cap: req.stderr_cap, total: totals[1].clone() };
+        pumps.push(tokio::spawn(p.run(err, outbox.clone(), credit.clone())));
+    }
+    let mut stdin_tx = child.stdin.take().map(|stdin| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(feed_stdin(stdin, rx));
+        tx
+    });
+
+    let grace = req.kill_grace_ms.map(Duration::from_millis).unwrap_or(DEFAULT_GRACE);
+    let deadline = req.timeout_ms.map(|ms| started + Duration::from_millis(ms));
+    let mut kill = Killer { pgid, grace, term_sent_at: None, hard_sent: false };
+    let mut timed_out = false;
+    let mut cancelled = false;
+    let mut inbound_open = true;
+
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st,
+            _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() && !kill.started() => {
+                timed_out = true;
+                kill.terminate();
+            }
+            _ = sleep_until(kill.hard_at()), if kill.hard_pending() => kill.force(),
+            msg = inbound.recv(), if inbound_open => match msg {
+                Some(Inbound::Stdin(bytes)) => {
+                    if bytes.is_empty() {
+                        stdin_tx = None;
+                    } else if let Some(tx) = &stdin_tx {
+                        let _ = tx.send(bytes);
+                    }
+                }
+                Some(Inbound::Credit(n)) => grant(&credit, n),
+                Some(Inbound::Cancel) | None => {
+                    inbound_open = msg.is_some();
+                    if !kill.started() {
+                        cancelled = true;
+                        kill.terminate();
+                    }
+                }
+            },
+        }
+    };
+    drop(stdin_tx);
+
+    // The leader is gone. Wait for the pipes to close; members of a group being killed
+    // get the rest of the grace period, then SIGKILL; members of a group that ended on
+    // its own (background jobs) keep running and only get `linger` to close the pipes.
+    let linger = req.linger_ms.map(Duration::from_millis).unwrap_or(DEFAULT_LINGER);
+    let mut linger_until = Instant::now() + linger;
+    let aborts: Vec<_> = pumps.iter().map(|p| p.abort_handle()).collect();
+    let mut pumps_done = std::pin::pin!(async move {
+        for p in pumps {
+            let _ = p.await;
+        }
+    });
+    loop {
+        if kill.started() && !kill.hard_sent && !group_alive(pgid) {
+            kill.hard_sent = true;
+        }
+        tokio::select! {
+            _ = &mut pumps_done => break,
+            _ = sleep_until(linger_until), if !kill.hard_pending() => {
+                aborts.iter().for_each(|a| a.abort());
+                break;
+            }
+            _ = sleep_until(kill.hard_at()), if kill.hard_pending() => {
+                kill.force();
+                linger_until = Instant::now() + linger;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(5)), if kill.hard_pending() => {}
+            msg = inbound.recv(), if inbound_open => match msg {
+                Some(Inbound::Credit(n)) => grant(&credit, n),
+                Some(Inbound::Stdin(_)) => {}
+                Some(Inbound::Cancel) | None => {
+                    inbound_open = msg.is_some();
+                    if !kill.started() {
+                        cancelled = true;
+                        kill.terminate();
+                    }
+                }
+            },
+        }
+    }
+    if !group_alive(pgid) {
+        groups.remove(pgid);
+    } else if kill.started() {
+        signal_group(pgid, Signal::KILL);
+        groups.remove(pgid);
+    }
+
+    let (exit_code, signal) = match status {
+        Ok(st) => (st.code(), st.signal()),
+        Err(e) => return Reply::error(ErrorKind::Internal, format!("waiting for the process: {e}")),
+    };
+    Reply::Exit(ExecExit {
+        exit_code,
+        signal,
+        timed_out,
+        cancelled,
+        stdout_total: totals[0].load(Ordering::Relaxed),
+        stderr_total: totals[1].load(Ordering::Relaxed),
+        duration_us: started.elapsed().as_micros() as u64,
+    })
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+/// The TERM-grace-KILL sequence for one process group.
+struct Killer {
+    pgid: i32,
+    grace: Duration,
+    term_sent_at: Option<Instant>,
+    hard_sent: bool,
+}
+
+impl Killer {
+    fn started(&self) -> bool {
+        self.term_sent_at.is_some()
+    }
+    fn terminate(&mut self) {
+        signal_group(self.pgid, Signal::TERM);
+        self.term_sent_at = Some(Instant::now());
+    }
+    fn hard_pending(&self) -> bool {
+        self.started() && !self.hard_sent
+    }
+    fn hard_at(&self) -> Instant {
+        self.term_sent_at.map(|t| t + self.grace).unwrap_or_else(far_future)
+    }
+    fn force(&mut self) {
+        signal_group(self.pgid, Signal::KILL);
+        self.hard_sent = true;
+    }
+}
+
+fn clamp_permits(n: u64) -> usize {
+    n.min(Semaphore::MAX_PERMITS as u64 / 2) as usize
+}
+
+fn grant(credit: &Option<Arc<Semaphore>>, n: u64) {
+    if let Some(sem) = credit {
+        let room = (Semaphore::MAX_PERMITS / 2).saturating_sub(sem.available_permits());
+        sem.add_permits(clamp_permits(n).min(room));
+    }
+}
+
+/// Copies one output pipe to frames.
+struct Pump {
+    kind: FrameKind,
+    id: u32,
+    cap: u64,
+    total: Arc<AtomicU64>,
+}
+
+impl Pump {
+    async fn run<R: AsyncRead + Unpin>(self, mut pipe: R, outbox: Outbox, credit: Option<Arc<Semaphore>>) {
+        let mut buf = vec![0u8; CHUNK];
+        let mut sent = 0u64;
+        let mut client_gone = false;
+        loop {
+            let want = match &credit {
+                Some(sem) => take_credit(sem, CHUNK).await,
+                None => CHUNK,
+            };
+            let n = match pipe.read(&mut buf[..want]).await {
+                Ok(0) | Err(_) => 0,
+                Ok(n) => n,
+            };
+            if let Some(sem) = &credit {
+                sem.add_permits(want - n);
+            }
+            if n == 0 {
+                break;
+            }
+            self.total.fetch_add(n as u64, Ordering::Relaxed);
+            if sent < self.cap && !client_gone {
+                let take = (self.cap - sent).min(n as u64) as usize;
+                sent += take as u64;
+                client_gone = !outbox.send(self.kind, self.id, buf[..take].to_vec()).await;
+            }
+        }
+    }
+}
+
+/// Waits for at least one byte of credit and takes up to `max`.
+async fn take_credit(sem: &Semaphore, max: usize) -> usize {
+    match sem.acquire().await {
+        Ok(p) => p.forget(),
+        Err(_) => return max,
+    }
+    let extra = sem.available_permits().min(max - 1);
+    if extra > 0
+        && let Ok(p) = sem.try_acquire_many(extra as u32)
+    {
+        p.forget();
+        return 1 + extra;
+    }
+    1
+}
+
+async fn feed_stdin(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(bytes) = rx.recv().await {
+        if stdin.write_all(&bytes).await.is_err() {
+            // The process closed its stdin; discard the rest.
+            return;
+        }
+    }
+}
+
+fn validate(req: &ExecRequest) -> Result<(), String> {
+    if req.argv.is_empty() {
+        return Err("argv is empty: give at least the program to run".into());
+    }
+    if req.argv[0].is_empty() {
+        return Err("argv[0] is empty".into());
+    }
+    for (i, a) in req.argv.iter().enumerate() {
+        if a.contains('\0') {
+            return Err(format!("argv[{i}] contains a NUL byte"));
+        }
+    }
+    for (k, v) in &req.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            return Err(format!("environment variable name {k:?} is empty or contains '=' or NUL"));
+        }
+        if v.contains('\0') {
+            return Err(format!("environment variable {k} has a NUL byte in its value"));
+        }
+    }
+    if let Some(cwd) = &req.cwd
+        && (cwd.is_empty() || cwd.contains('\0'))
+    {
+        return Err("cwd is empty or contains a NUL byte".into());
+    }
+    if req.timeout_ms == Some(0) {
+        return Err("timeout must be greater than zero".into());
+    }
+    Ok(())
+}
+
+/// A program that cannot be started ends like it would in a shell: 127 when it is not
+/// found, 126 when it cannot be executed, with the reason on stderr.
+async fn spawn_failure(id: u32, req: &ExecRequest, e: std::io::Error, outbox: &Outbox, started: Instant) -> Reply {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => 127,
+        std::io::ErrorKind::PermissionDenied => 126,
+        _ if e.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => 126,
+        _ => {
+            return Reply::error(ErrorKind::Internal, format!("cannot start {}: {e}", req.argv[0]));
+        }
+    };
+    let what = if code == 127 { "command not found" } else { "cannot execute" };
+    let msg = format!("sandbox: {}: {what} ({e})\n", req.argv[0]).into_bytes();
+    let shown = msg.len().min(req.stderr_cap as usize);
+    outbox.send(FrameKind::Stderr, id, msg[..shown].to_vec()).await;
+    Reply::Exit(ExecExit {
+        exit_code: Some(code),
+        stderr_total: msg.len() as u64,
+        duration_us: started.elapsed().as_micros() as u64,
+        ..ExecExit::default()
+    })
+}

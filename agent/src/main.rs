@@ -1,0 +1,42 @@
+//! `sandbox-agent`: runs as the main process of a session container (under `--init`),
+//! listens on a unix socket in the session's control dir and runs commands for the host
+//! library. It can also run directly on a host for protocol tests.
+
+mod conn;
+mod exec;
+mod groups;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: sandbox-agent serve --socket <path>\n       sandbox-agent --version";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let socket = match args.as_slice() {
+        [v] if v == "--version" => {
+            println!("sandbox-agent {} (protocol {})", env!("CARGO_PKG_VERSION"), sandbox_proto::PROTOCOL_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        [serve, flag, path] if serve == "serve" && flag == "--socket" => PathBuf::from(path),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sandbox-agent: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::serve(socket)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandbox-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Host side of the agent protocol: one connection per session, many concurrent calls
+//! multiplexed over it by request id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sandbox_proto::{
+    ErrorKind as WireErrorKind, Frame, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, read_frame,
+};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+
+/// What arrives for one call.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// Raw stdout bytes.
+    Stdout(Vec<u8>),
+    /// Raw stderr bytes.
+    Stderr(Vec<u8>),
+    /// The final reply.
+    Reply(Reply),
+    /// The connection ended before the reply; the text says how.
+    Lost(String),
+}
+
+#[derive(Default)]
+struct Routes {
+    map: HashMap<u32, mpsc::UnboundedSender<Incoming>>,
+    closed: Option<String>,
+}
+
+type SharedRoutes = Arc<Mutex<Routes>>;
+
+fn lock(r: &SharedRoutes) -> std::sync::MutexGuard<'_, Routes> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handshaken connection to one session's agent.
+pub(crate) struct AgentClient {
+    out: mpsc::Sender<Frame>,
+    routes: SharedRoutes,
+    next_id: AtomicU32,
+    agent_version: String,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Drop for AgentClient {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
+/// How long the handshake may take before the agent counts as unresponsive.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AgentClient {
+    /// Performs the versioned handshake on a fresh connection.
+    pub async fn handshake(stream: UnixStream, client_name: &str) -> Result<AgentClient> {
+        let (rd, mut wr) = stream.into_split();
+        let mut rd = BufReader::with_capacity(256 * 1024, rd);
+        let hello = Request::Hello { protocol: PROTOCOL_VERSION, client: client_name.to_string() };
+        let mut buf = Vec::new();
+        encode_frame(FrameKind::Request, 0, &serde_json::to_vec(&hello).expect("hello encodes"), &mut buf);
+        let proto_err = |detail: String| Error::Protocol { detail };
+        let exchange = async {
+            wr.write_all(&buf).await.map_err(|e| proto_err(format!("sending the handshake: {e}")))?;
+            read_frame(&mut rd).await.map_err(|e| proto_err(format!("reading the handshake reply: {e}")))
+        };
+        let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| Error::Timeout { action: "agent handshake".into(), after: HANDSHAKE_TIMEOUT })??
+            .ok_or_else(|| proto_err("the agent closed the connection during the handshake".into()))?;
+        if frame.kind != FrameKind::Reply {
+            return Err(proto_err(format!("expected a handshake reply, got a {:?} frame", frame.kind)));
+        }
+        let reply: Reply =
+            serde_json::from_slice(&frame.payload).map_err(|e| proto_err(format!("malformed handshake reply: {e}")))?;
+        let agent_version = match reply {
+            Reply::Hello(h) if h.protocol == PROTOCOL_VERSION => h.agent,
+            Reply::Hello(h) => {
+                return Err(Error::AgentVersionMismatch {
+                    detail: format!(
+                        "agent {} speaks protocol {}, this library ({client_name}) speaks {PROTOCOL_VERSION}",
+                        h.agent, h.protocol
+                    ),
+                });
+            }
+            Reply::Error(e) if e.kind == WireErrorKind::ProtocolMismatch => {
+                return Err(Error::AgentVersionMismatch { detail: e.message });
+            }
+            other => return Err(proto_err(format!("unexpected handshake reply {other:?}"))),
+        };
+        let routes: SharedRoutes = Arc::default();
+        let (out, out_rx) = mpsc::channel(256);
+        let reader = tokio::spawn(read_loop(rd, routes.clone()));
+        let writer = tokio::spawn(write_loop(wr, out_rx, routes.clone()));
+        Ok(AgentClient { out, routes, next_id: AtomicU32::new(1), agent_version, reader, writer })
+    }
+
+    /// The agent's version from the handshake.
+    pub fn agent_version(&self) -> &str {
+        &self.agent_version
+    }
+
+    /// Why the connection is closed, if it is.
+    pub fn closed(&self) -> Option<String> {
+        lock(&self.routes).closed.clone()
+    }
+
+    /// Sends a request and returns the call that receives its frames.
+    pub async fn call(&self, request: &Request) -> std::result::Result<Call, String> {
+        let payload = serde_json::to_vec(request).map_err(|e| format!("encoding request: {e}"))?;
+        if payload.len() > sandbox_proto::MAX_PAYLOAD_LEN {
+            return Err(format!("request of {} bytes exceeds the protocol limit", payload.len()));
+        }
+        let mut id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut r = lock(&self.routes);
+            if let Some(why) = &r.closed {
+                return Err(why.clone());
+            }
+            r.map.insert(id, tx);
+        }
+        let call =
+            Call { sender: CallSender { id, out: self.out.clone(), routes: self.routes.clone() }, rx, finished: false };
+        call.sender.send(FrameKind::Request, payload).await?;
+        Ok(call)
+    }
+}
+
+/// One in-flight request. Dropping it before its reply cancels the request in the agent
+/// (which kills the process group): an abandoned call never leaves work running.
+pub(crate) struct Call {
+    sender: CallSender,
+    rx: mpsc::UnboundedReceiver<Incoming>,
+    finished: bool,
+}
+
+/// Sends frames belonging to one call (stdin, credit, cancel); cloneable so input can
+/// be fed while output is read.
+#[derive(Clone)]
+pub(crate) struct CallSender {
+    id: u32,
+    out: mpsc::Sender<Frame>,
+    routes: SharedRoutes,
+}
+
+impl CallSender {
+    /// Sends one frame of this call.
+    pub async fn send(&self, kind: FrameKind, payload: Vec<u8>) -> std::result::Result<(), String> {
+        self.out
+            .send(Frame::new(kind, self.id, payload))
+            .await
+            .map_err(|_| lock(&self.routes).closed.clone().unwrap_or_else(|| "connection closed".into()))
+    }
+}
+
+impl Call {
+    /// A sender for this call's input frames.
+    pub fn sender(&self) -> CallSender {
+        self.sender.clone()
+    }
+
+    /// The next frame for this call; `Lost` once the connection is gone.
+    pub async fn next(&mut self) -> Incoming {
+        match self.rx.recv().await {
+            Some(Incoming::Reply(r)) => {
+                self.finished = true;
+                Incoming::Reply(r)
+            }
+            Some(other) => other,
+            None => {
+                self.finished = true;
+                Incoming::Lost(lock(&self.sender.routes).closed.clone().unwrap_or_else(|| "connection closed".into()))
+            }
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let s = &self.sender;
+        lock(&s.routes).map.remove(&s.id);
+        if !self.finished {
+            let cancel = Frame::new(FrameKind::Cancel, s.id, Vec::new());
+            if let Err(mpsc::error::TrySendError::Full(f)) = s.out.try_send(cancel) {
+                let out = s.out.clone();
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move {
+                        let _ = out.send(f).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn close_all(routes: &SharedRoutes, why: String) {
+    let mut r = lock(routes);
+    if r.closed.is_none() {
+        r.closed = Some(why.clone());
+    }
+    for (_, tx) in r.map.drain() {
+        let _ = tx.send(Incoming::Lost(why.clone()));
+    }
+}
+
+async fn read_loop(mut rd: BufReader<OwnedReadHalf>, routes: SharedRoutes) {
+    let why = loop {
+        let frame = match read_frame(&mut rd).await {
+            Ok(Some(f)) => f,
+            Ok(None) => break "the agent closed the connection".to_string(),
+            Err(e) => break format!("reading from the agent failed: {e}"),
+        };
+        let msg = match frame.kind {
+            FrameKind::Stdout => Incoming::Stdout(frame.payload),
+            FrameKind::Stderr => Incoming::Stderr(frame.payload),
+            FrameKind::Reply => match serde_json::from_slice::<Reply>(&frame.payload) {
+                Ok(r) => Incoming::Reply(r),
+                Err(e) => break format!("the agent sent a malformed reply: {e}"),
+            },
+            FrameKind::Event => continue,
+            other => break format!("the agent sent a {other:?} frame, which only clients send"),
+        };
+        if frame.id == 0
+            && let Incoming::Reply(Reply::Error(e)) = &msg
+        {
+            break format!("the agent rejected the connection: {}", e.message);
+        }
+        let mut r = lock(&routes);
+        let is_reply = matches!(msg, Incoming::Reply(_));
+        if let Some(tx) = r.map.get(&frame.id) {
+            let _ = tx.send(msg);
+        }
+        if is_reply {
+            r.map.remove(&frame.id);
+        }
+    };
+    close_all(&routes, why);
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>, routes: SharedRoutes) {
+    let mut buf = Vec::with_capacity(256 * 1024);
+    while let Some(first) = rx.recv().await {
+        buf.clear();
+        encode_frame(first.kind, first.id, &first.payload, &mut buf);
+        while buf.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(f) => encode_frame(f.kind, f.id, &f.payload, &mut buf),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = wr.write_all(&buf).await {
+            close_all(&routes, format!("writing to the agent failed: {e}"));
+            return;
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Configuration: built-in defaults, then a TOML file
+//! (`$XDG_CONFIG_HOME/sandbox/config.toml`, or the path in `SANDBOX_CONFIG`), then
+//! `SANDBOX_*` environment variables. Explicit arguments in a
+//! [`SessionSpec`](crate::SessionSpec) win over all of them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::policy::{Policy, parse_memory};
+
+/// The image used when a session asks for none or for an untrusted one. Built locally by
+/// `scripts/setup` from busybox-static (no registry needed).
+pub const DEFAULT_IMAGE: &str = "localhost/sandbox-busybox:latest";
+
+/// Prefix of container names; the session id follows it.
+pub const DEFAULT_CONTAINER_PREFIX: &str = "sandbox-";
+
+/// Effective configuration of a [`Sandbox`](crate::Sandbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Image used when none is requested, or when an untrusted one is refused.
+    pub default_image: String,
+    /// Images that may be used without `allow_untrusted_image` (the default image is
+    /// always trusted).
+    pub trusted_images: Vec<String>,
+    /// Default policy and limits of new sessions.
+    pub policy: Policy,
+    /// Install dev essentials (apk or apt) at start, best effort.
+    pub provision: bool,
+    /// Container names are this prefix plus the session id.
+    pub container_prefix: String,
+    /// The podman program (name looked up in `PATH`, or a path).
+    pub podman: PathBuf,
+    /// Where session control dirs live; default `$XDG_RUNTIME_DIR/sandbox`, else
+    /// `/run/sandbox` for root, else `$TMPDIR/sandbox-<uid>`.
+    pub runtime_dir: Option<PathBuf>,
+    /// Where the embedded agent binary is written; default `$XDG_CACHE_HOME/sandbox`
+    /// (or `~/.cache/sandbox`), `/var/cache/sandbox` for root.
+    pub cache_dir: Option<PathBuf>,
+    /// How long to wait for the agent to answer after the container started.
+    pub ready_timeout: Duration,
+    /// Time limit of dev-essentials provisioning.
+    pub provision_timeout: Duration,
+    /// Time limit of each post-create command.
+    pub post_create_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_image: DEFAULT_IMAGE.to_string(),
+            trusted_images: Vec::new(),
+            policy: Policy::default(),
+            provision: true,
+            container_prefix: DEFAULT_CONTAINER_PREFIX.to_string(),
+            podman: PathBuf::from("podman"),
+            runtime_dir: None,
+            cache_dir: None,
+            ready_timeout: Duration::from_secs(20),
+            provision_timeout: Duration::from_secs(300),
+            post_create_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    image: Option<String>,
+    trusted_images: Option<Vec<String>>,
+    provision: Option<bool>,
+    container_prefix: Option<String>,
+    podman: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    ready_timeout_secs: Option<u64>,
+    provision_timeout_secs: Option<u64>,
+    post_create_timeout_secs: Option<u64>,
+    policy: Option<FilePolicy>,
+    limits: Option<FileLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    allow_post_create: Option<bool>,
+    allow_untrusted_image: Option<bool>,
+    network: Option<String>,
+    require_resource_limits: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    memory: Option<MemoryValue>,
+    cpus: Option<Number>,
+    pids: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum MemoryValue {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Config {
+    /// Loads the file (if any) and the environment of this process.
+    pub fn load() -> Result<Config> {
+        let path = config_path();
+        let text = match &path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::env::var_os("SANDBOX_CONFIG").is_none() => {
+                    None
+                }
+                Err(e) => {
+                    return Err(Error::Config { origin: p.display().to_string(), detail: format!("cannot read: {e}") });
+                }
+            },
+            None => None,
+        };
+        let origin = path.map(|p| p.display().to_string()).unwrap_or_default();
+        Config::resolve(text.as_deref().map(|t| (origin.as_str(), t)), &|k| std::env::var(k).ok())
+    }
+
+    /// Pure resolution: defaults, then `file` (origin, TOML text), then `env`.
+    pub fn resolve(file: Option<(&str, &str)>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut c = Config::default();
+        if let Some((origin, text)) = file {
+            let f: FileConfig = toml::from_str(text)
+                .map_err(|e| Error::Config { origin: origin.to_string(), detail: e.to_string() })?;
+            c.apply_file(f, origin)?;
+        }
+        c.apply_env(env)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn apply_file(&mut self, f: FileConfig, origin: &str) -> Result<()> {
+        let cfg_err = |detail: String| Error::Config { origin: origin.to_string(), detail };
+        set(&mut self.default_image, f.image);
+        set(&mut self.trusted_images, f.trusted_images);
+        set(&mut self.provision, f.provision);
+        set(&mut self.container_prefix, f.container_prefix);
+        set(&mut self.podman, f.podman);
+        self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
+        self.cache_dir = f.cache_dir.or(self.cache_dir.take());
+        set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
+        set(&mut self.provision_timeout, f.provision_timeout_secs.map(Duration::from_secs));
+        set(&mut self.post_create_timeout, f.post_create_timeout_secs.map(Duration::from_secs));
+        if let Some(p) = f.policy {
+            set(&mut self.policy.allow_post_create, p.allow_post_create);
+            set(&mut self.policy.allow_untrusted_image, p.allow_untrusted_image);
+            set(&mut self.policy.require_resource_limits, p.require_resource_limits);
+            if let Some(n) = p.network {
+                self.policy.network = n.parse().map_err(|e: Error| cfg_err(format!("policy.network: {e}")))?;
+            }
+        }
+        if let Some(l) = f.limits {
+            match l.memory {
+                Some(MemoryValue::Bytes(b)) => self.policy.limits.memory_bytes = b,
+                Some(MemoryValue::Text(t)) => {
+                    self.policy.limits.memory_bytes =
+                        parse_memory(&t).map_err(|e| cfg_err(format!("limits.memory: {e}")))?;
+                }
+                None => {}
+            }
+            match l.cpus {
+                Some(Number::Int(i)) => self.policy.limits.cpus = i as f64,
+                Some(Number::Float(x)) => self.policy.limits.cpus = x,
+                None => {}
+            }
+            set(&mut self.policy.limits.pids, l.pids);
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let env_err = |k: &str, detail: String| Error::Config { origin: format!("environment variable {k}"), detail };
+        let flag = |k: &str| -> Result<Option<bool>> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) => parse_bool(&v).map(Some).ok_or_else(|| env_err(k, format!("{v:?} is not true/false"))),
+            }
+        };
+        if let Some(v) = get("SANDBOX_IMAGE") {
+            self.default_image = v.trim().to_string();
+        }
+        if let Some(v) = get("SANDBOX_TRUSTED_IMAGES") {
+            self.trusted_images = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        set(&mut self.provision, flag("SANDBOX_PROVISION")?);
+        set(&mut self.policy.allow_post_create, flag("SANDBOX_ALLOW_POST_CREATE")?);
+        set(&mut self.policy.allow_untrusted_image, flag("SANDBOX_ALLOW_UNTRUSTED_IMAGE")?);
+        set(&mut self.policy.require_resource_limits, flag("SANDBOX_REQUIRE_RESOURCE_LIMITS")?);
+        if let Some(v) = get("SANDBOX_NETWORK") {
+            self.policy.network = v.parse().map_err(|e: Error| env_err("SANDBOX_NETWORK", e.to_string()))?;
+        }
+        if let Some(v) = get("SANDBOX_MEMORY") {
+            self.policy.limits.memory_bytes = parse_memory(&v).map_err(|e| env_err("SANDBOX_MEMORY", e.to_string()))?;
+        }
+        if let Some(v) = get("SANDBOX_CPUS") {
+            self.policy.limits.cpus =
+                v.trim().parse().map_err(|_| env_err("SANDBOX_CPUS", format!("{v:?} is not a number")))?;
+        }
+        if let Some(v) = get("SANDBOX_PIDS") {
+            self.policy.limits.pids =
+                v.trim().parse().map_err(|_| env_err("SANDBOX_PIDS", format!("{v:?} is not a whole number")))?;
+        }
+        if let Some(v) = get("SANDBOX_CONTAINER_PREFIX") {
+            self.container_prefix = v.trim().to_string();
+        }
+        if let Some(v) = get("SANDBOX_PODMAN") {
+            self.podman = PathBuf::from(v);
+        }
+        if let Some(v) = get("SANDBOX_RUNTIME_DIR") {
+            self.runtime_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("SANDBOX_CACHE_DIR") {
+            self.cache_dir = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let cfg_err = |what: &str, e: Error| Error::Config { origin: what.to_string(), detail: e.to_string() };
+        crate::validate::image(&self.default_image).map_err(|e| cfg_err("image", e))?;
+        for img in &self.trusted_images {
+            crate::validate::image(img).map_err(|e| cfg_err("trusted_images", e))?;
+        }
+        crate::validate::container_prefix(&self.container_prefix).map_err(|e| cfg_err("container_prefix", e))?;
+        self.policy.limits.validate().map_err(|e| cfg_err("limits", e))?;
+        for (name, p) in [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir)] {
+            if let Some(p) = p
+                && !p.is_absolute()
+            {
+                return Err(Error::Config {
+                    origin: name.into(),
+                    detail: format!("{} is not an absolute path", p.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `image` may be used without `allow_untrusted_image`.
+    pub fn is_trusted(&self, image: &str) -> bool {
+        image == self.default_image || self.trusted_images.iter().any(|t| t == image)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SANDBOX_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("sandbox/config.toml"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/sandbox/config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Network;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let c = Config::resolve(None, &env_of(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.is_trusted(DEFAULT_IMAGE));
+        assert!(!c.is_trusted("docker.io/library/alpine:3.20"));
+    }
+
+    #[test]
+    fn file_then_env_precedence() {
+        let file = r#"
+            image = "localhost/file-image:1"
+            trusted_images = ["docker.io/library/alpine:3.20"]
+            provision = false
+            [policy]
+            network = "none"
+            allow_post_create = true
+            [limits]
+            memory = "512m"
+            cpus = 1
+            pids = 100
+        "#;
+        let c =
+            Config::resolve(Some(("f.toml", file)), &env_of(&[("SANDBOX_PIDS", "64"), ("SANDBOX_NETWORK", "bridge")]))
+                .unwrap();
+        assert_eq!(c.default_image, "localhost/file-image:1");
+        assert!(c.is_trusted("docker.io/library/alpine:3.20"));
+        assert!(!c.provision);
+        assert!(c.policy.allow_post_create);
+        assert_eq!(c.policy.network, Network::Bridge, "env wins over the file");
+        assert_eq!(c.policy.limits.memory_bytes, 512 << 20);
+        assert_eq!(c.policy.limits.cpus, 1.0);
+        assert_eq!(c.policy.limits.pids, 64, "env wins over the file");
+    }
+
+    #[test]
+    fn bad_values_name_their_origin() {
+        let e = Config::resolve(Some(("f.toml", "[policy]\nnetwork = \"host\"")), &env_of(&[])).unwrap_err();
+        assert!(matches!(&e, Error::Config { origin, .. } if origin == "f.toml"), "{e}");
+        let e = Config::resolve(Some(("f.toml", "bogus_key = 1")), &env_of(&[])).unwrap_err();
+        assert!(e.to_string().contains("bogus_key"), "{e}");
+        let e = Config::resolve(None, &env_of(&[("SANDBOX_ALLOW_POST_CREATE", "maybe")])).unwrap_err();
+        assert!(e.to_string().contains("SANDBOX_ALLOW_POST_CREATE"), "{e}");
+        let e = Config::resolve(None, &env_of(&[("SANDBOX_MEMORY", "1k")])).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config, "{e}");
+        let e = Config::resolve(None, &env_of(&[("SANDBOX_IMAGE", "-bad")])).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config, "{e}");
+        let e = Config::resolve(None, &env_of(&[("SANDBOX_RUNTIME_DIR", "relative")])).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Config, "{e}");
+    }
+
+    #[test]
+    fn env_flags_and_lists() {
+        let c = Config::resolve(
+            None,
+            &env_of(&[
+                ("SANDBOX_ALLOW_UNTRUSTED_IMAGE", "yes"),
+                ("SANDBOX_REQUIRE_RESOURCE_LIMITS", "1"),
+                ("SANDBOX_TRUSTED_IMAGES", "a:1, b:2 ,"),
+                ("SANDBOX_CPUS", "0.5"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.policy.allow_untrusted_image);
+        assert!(c.policy.require_resource_limits);
+        assert_eq!(c.trusted_images, vec!["a:1", "b:2"]);
+        assert_eq!(c.policy.limits.cpus, 0.5);
+    }
+}

@@ -1,0 +1,76 @@
+//! The container engine behind sessions. Sessions only talk to this trait, so a docker,
+//! remote-podman or Kubernetes backend can be added without touching them;
+//! [`crate::PodmanEngine`] is the implementation used today.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Result;
+use crate::host_info::HostInfo;
+use crate::run_args::RunPlan;
+
+/// A boxed, sendable future (the trait is used as `dyn Engine`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A container as the engine lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRecord {
+    /// Engine id.
+    pub id: String,
+    /// Container name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Engine state word (`running`, `exited`, `created`...).
+    pub state: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: i64,
+    /// All labels.
+    pub labels: HashMap<String, String>,
+}
+
+/// The live state of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    /// Engine state word.
+    pub status: String,
+    /// Whether it is running.
+    pub running: bool,
+    /// Exit code once it exited.
+    pub exit_code: Option<i32>,
+    /// Killed by the kernel for exceeding its memory limit.
+    pub oom_killed: bool,
+    /// The engine's error text, if any.
+    pub error: String,
+}
+
+/// Why a container could not be created.
+#[derive(Debug)]
+pub enum CreateFailure {
+    /// The engine refused; its stderr says why (port conflict, cgroups, name in use...).
+    Refused {
+        /// Engine exit status.
+        code: Option<i32>,
+        /// Engine stderr.
+        stderr: String,
+    },
+    /// We could not ask (engine missing, I/O).
+    Failed(crate::Error),
+}
+
+/// Operations sessions need from a container engine.
+pub trait Engine: Send + Sync {
+    /// The host facts, probed on first use and cached.
+    fn host(&self) -> BoxFuture<'_, Result<HostInfo>>;
+    /// Creates and starts a container as planned.
+    fn create(&self, plan: &RunPlan) -> BoxFuture<'_, std::result::Result<(), CreateFailure>>;
+    /// Lists containers carrying `label=value` (running or not).
+    fn list<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ContainerRecord>>>;
+    /// The state of container `name`, `None` when it does not exist.
+    fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>>;
+    /// Removes container `name` at once (killing it); `false` when it did not exist.
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// The last lines the container's main process printed (for diagnostics).
+    fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
+}

@@ -1,0 +1,17 @@
+//! Label keys on session containers. Listing and reaping go by these labels, never by
+//! name prefix alone, so a container sandbox did not create is never touched.
+
+/// `true` on every container sandbox created.
+pub const MANAGED: &str = "sandbox.managed";
+/// The session id.
+pub const SESSION: &str = "sandbox.session";
+/// The uid that created it.
+pub const OWNER: &str = "sandbox.owner";
+/// The mounted working dir.
+pub const WORKDIR: &str = "sandbox.workdir";
+/// The host control dir.
+pub const CONTROL: &str = "sandbox.control";
+/// The sandbox-core version that created it.
+pub const VERSION: &str = "sandbox.version";
+/// Published ports, comma-separated.
+pub const PORTS: &str = "sandbox.ports";

@@ -1,0 +1,251 @@
+//! [`Engine`] over the podman CLI.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::Command;
+use tokio::sync::OnceCell;
+
+use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
+use crate::error::{Error, Result};
+use crate::host_info::{HostInfo, HostReadings};
+use crate::run_args::{RunPlan, build_run_args};
+
+/// The podman CLI as a container engine. Probes the host once and caches the result.
+pub struct PodmanEngine {
+    program: PathBuf,
+    host: OnceCell<HostInfo>,
+}
+
+/// What one podman invocation produced.
+struct Output {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Output {
+    fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl PodmanEngine {
+    /// An engine running `program` (a name looked up in `PATH`, or a path).
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        PodmanEngine { program: program.into(), host: OnceCell::new() }
+    }
+
+    async fn podman(&self, args: &[String]) -> Result<Output> {
+        let out =
+            Command::new(&self.program).args(args).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(
+                |e| match e.kind() {
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                        Error::EngineMissing { program: self.program.display().to_string() }
+                    }
+                    _ => Error::io(format!("running {}", self.program.display()), e),
+                },
+            )?;
+        Ok(Output {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+
+    async fn podman_ok(&self, action: &str, args: &[String]) -> Result<Output> {
+        let out = self.podman(args).await?;
+        if out.ok() {
+            Ok(out)
+        } else {
+            Err(Error::Engine { action: action.to_string(), code: out.code, stderr: out.stderr })
+        }
+    }
+
+    async fn probe(&self) -> Result<HostInfo> {
+        let out = self.podman_ok("probing podman (podman info)", &strings(&["info", "--format", "json"])).await?;
+        HostInfo::from_podman_info(&self.program.display().to_string(), &out.stdout, &HostReadings::read())
+    }
+}
+
+fn strings(xs: &[&str]) -> Vec<String> {
+    xs.iter().map(|s| s.to_string()).collect()
+}
+
+impl Engine for PodmanEngine {
+    fn host(&self) -> BoxFuture<'_, Result<HostInfo>> {
+        Box::pin(async move { self.host.get_or_try_init(|| self.probe()).await.cloned() })
+    }
+
+    fn create(&self, plan: &RunPlan) -> BoxFuture<'_, std::result::Result<(), CreateFailure>> {
+        let plan = plan.clone();
+        Box::pin(async move {
+            let host = self.host().await.map_err(CreateFailure::Failed)?;
+            let args = build_run_args(&plan, &host);
+            tracing::debug!(?args, "podman run");
+            let out = self.podman(&args).await.map_err(CreateFailure::Failed)?;
+            if out.ok() { Ok(()) } else { Err(CreateFailure::Refused { code: out.code, stderr: out.stderr }) }
+        })
+    }
+
+    fn list<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ContainerRecord>>> {
+        Box::pin(async move {
+            let filter = format!("label={label}={value}");
+            let args = strings(&["ps", "--all", "--no-trunc", "--filter", &filter, "--format", "json"]);
+            let out = self.podman_ok("listing containers (podman ps)", &args).await?;
+            parse_ps(&out.stdout)
+        })
+    }
+
+    fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>> {
+        Box::pin(async move {
+            let args = strings(&["inspect", "--type", "container", "--format", "json", name]);
+            let out = self.podman(&args).await?;
+            if !out.ok() {
+                if is_no_such_container(&out.stderr) {
+                    return Ok(None);
+                }
+                return Err(Error::Engine {
+                    action: format!("inspecting container {name}"),
+                    code: out.code,
+                    stderr: out.stderr,
+                });
+            }
+            parse_inspect_state(&out.stdout)
+        })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let args = strings(&["rm", "--force", "--time", "0", name]);
+            let out = self.podman(&args).await?;
+            if out.ok() {
+                Ok(true)
+            } else if is_no_such_container(&out.stderr) {
+                Ok(false)
+            } else {
+                Err(Error::Engine { action: format!("removing container {name}"), code: out.code, stderr: out.stderr })
+            }
+        })
+    }
+
+    fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let out = self.podman(&strings(&["logs", "--tail", "20", name])).await?;
+            let mut text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !out.stderr.is_empty() {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&out.stderr);
+            }
+            Ok(text)
+        })
+    }
+}
+
+/// podman says a container does not exist.
+pub fn is_no_such_container(stderr: &str) -> bool {
+    let lc = stderr.to_lowercase();
+    lc.contains("no such container") || lc.contains("no container with name or id")
+}
+
+/// Parses `podman ps --format json`.
+pub fn parse_ps(json: &[u8]) -> Result<Vec<ContainerRecord>> {
+    let bad = |d: String| Error::Protocol { detail: format!("unexpected `podman ps` output: {d}") };
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let items = match &v {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Null => return Ok(Vec::new()),
+        _ => return Err(bad("not a list".into())),
+    };
+    items
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+            let name = match c.get("Names") {
+                Some(serde_json::Value::Array(n)) => n.first().and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+                Some(serde_json::Value::String(n)) => n.clone(),
+                _ => String::new(),
+            };
+            let labels: HashMap<String, String> = c
+                .get("Labels")
+                .and_then(|l| l.as_object())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default();
+            let created = match c.get("Created") {
+                Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+                Some(serde_json::Value::String(t)) => t.parse().unwrap_or(0),
+                _ => 0,
+            };
+            if name.is_empty() {
+                return Err(bad("a container without a name".into()));
+            }
+            Ok(ContainerRecord { id: s("Id"), name, image: s("Image"), state: s("State"), created, labels })
+        })
+        .collect()
+}
+
+/// Parses the state out of `podman inspect --format json`.
+pub fn parse_inspect_state(json: &[u8]) -> Result<Option<ContainerState>> {
+    let bad = |d: String| Error::Protocol { detail: format!("unexpected `podman inspect` output: {d}") };
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let Some(first) = v.as_array().and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    let st = first.get("State").ok_or_else(|| bad("no State".into()))?;
+    let status = st.get("Status").and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let running = st.get("Running").and_then(|x| x.as_bool()).unwrap_or(status == "running");
+    let exit_code = st.get("ExitCode").and_then(|x| x.as_i64()).map(|c| c as i32).filter(|_| !running);
+    Ok(Some(ContainerState {
+        running,
+        exit_code,
+        oom_killed: st.get("OOMKilled").and_then(|x| x.as_bool()).unwrap_or(false),
+        error: st.get("Error").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+        status,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_json_parses() {
+        let json = br#"[{"Id":"abc","Names":["sandbox-s1"],"Image":"localhost/i:1","State":"running",
+            "Created":1795820368,"Labels":{"sandbox.session":"s1","sandbox.managed":"true"}}]"#;
+        let r = parse_ps(json).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].name, "sandbox-s1");
+        assert_eq!(r[0].created, 1795820368);
+        assert_eq!(r[0].labels["sandbox.session"], "s1");
+        assert!(parse_ps(b"[]").unwrap().is_empty());
+        assert!(parse_ps(b"\n").unwrap().is_empty());
+        assert!(parse_ps(b"null").unwrap().is_empty());
+        assert_eq!(parse_ps(b"{").unwrap_err().kind(), crate::ErrorKind::Protocol);
+        assert_eq!(parse_ps(br#"[{"Id":"x"}]"#).unwrap_err().kind(), crate::ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn inspect_state_parses() {
+        let json = br#"[{"State":{"Status":"exited","Running":false,"ExitCode":137,"OOMKilled":true,"Error":""}}]"#;
+        let s = parse_inspect_state(json).unwrap().unwrap();
+        assert!(!s.running);
+        assert!(s.oom_killed);
+        assert_eq!(s.exit_code, Some(137));
+        let json = br#"[{"State":{"Status":"running","Running":true,"ExitCode":0}}]"#;
+        assert_eq!(parse_inspect_state(json).unwrap().unwrap().exit_code, None);
+        assert_eq!(parse_inspect_state(b"[]").unwrap(), None);
+        assert!(parse_inspect_state(b"[{}]").is_err());
+    }
+
+    #[test]
+    fn missing_container_messages() {
+        assert!(is_no_such_container("Error: no container with name or ID \"x\" found: no such container"));
+        assert!(!is_no_such_container("Error: permission denied"));
+    }
+}

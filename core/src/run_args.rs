@@ -1,0 +1,238 @@
+//! Pure builder of the `podman run` command line of a session container. Everything a
+//! session's safety depends on is decided here, so it is covered by table-driven tests.
+
+use crate::host_info::HostInfo;
+use crate::policy::{Limits, Network};
+
+/// Where the session's control dir is mounted inside the container (not under `/run`,
+/// which `--init` uses).
+pub const CONTAINER_CONTROL_DIR: &str = "/.sandbox";
+/// Where the agent binary is mounted (read-only) inside the container.
+pub const CONTAINER_AGENT_PATH: &str = "/.sandbox-agent";
+/// The agent's socket inside the container (the host sees it in the control dir).
+pub const CONTAINER_AGENT_SOCKET: &str = "/.sandbox/agent.sock";
+
+/// Capabilities added back after `--cap-drop ALL`: what a root user in a dev container
+/// needs to install packages and manage files and its own processes.
+///
+/// - `CHOWN`, `DAC_OVERRIDE`, `FOWNER`, `FSETID`: package managers and file ownership.
+/// - `SETUID`, `SETGID`: dropping to an unprivileged user (`su`, package scripts).
+/// - `KILL`: signalling processes of other users in the container.
+/// - `NET_BIND_SERVICE`: dev servers on ports below 1024 inside the container.
+///
+/// Not added (and so not available): `NET_RAW` (raw sockets, spoofing), `MKNOD`
+/// (device nodes), `SYS_CHROOT`, `SETPCAP`, `SETFCAP`, `AUDIT_WRITE`, and everything
+/// podman never grants (`SYS_ADMIN`, `SYS_MODULE`, `SYS_PTRACE`, `SYS_TIME`...).
+pub const CAP_ADD: &[&str] =
+    &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"];
+
+/// Seconds podman waits after SIGTERM before SIGKILL when stopping the container.
+pub const STOP_TIMEOUT_SECS: u32 = 2;
+
+/// Everything needed to create one session container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    /// Container name.
+    pub name: String,
+    /// Labels (`sandbox.*`).
+    pub labels: Vec<(String, String)>,
+    /// Image to run.
+    pub image: String,
+    /// Host working dir, mounted at the same path and used as the workdir.
+    pub working_dir: String,
+    /// Host control dir, mounted at [`CONTAINER_CONTROL_DIR`].
+    pub control_dir: String,
+    /// Host path of the agent binary, mounted at [`CONTAINER_AGENT_PATH`].
+    pub agent_path: String,
+    /// Host ports published on 127.0.0.1 (same port inside).
+    pub ports: Vec<u16>,
+    /// Network mode.
+    pub network: Network,
+    /// Limits to apply; `None` runs without them.
+    pub limits: Option<Limits>,
+    /// Environment of the container (and so of every command).
+    pub env: Vec<(String, String)>,
+}
+
+/// Quotes one `--mount` field CSV-style when it holds `,` or `"`, which podman's
+/// parser would otherwise split on. Paths with `:` need nothing: `--mount` does not
+/// split on it (unlike `-v`).
+fn mount_field(field: String) -> String {
+    if field.contains(',') || field.contains('"') { format!("\"{}\"", field.replace('"', "\"\"")) } else { field }
+}
+
+/// Builds a `--mount` value for a bind mount.
+pub fn bind_mount(src: &str, dst: &str, read_only: bool) -> String {
+    let mut fields =
+        vec!["type=bind".to_string(), mount_field(format!("src={src}")), mount_field(format!("dst={dst}"))];
+    if read_only {
+        fields.push("ro=true".into());
+    }
+    fields.join(",")
+}
+
+/// The complete argument list after `podman`.
+pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
+    let mut a: Vec<String> = Vec::with_capacity(64);
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+    push(&["run", "--detach", "--name", &plan.name, "--pull=never", "--init"]);
+    if let Some(rt) = &host.runtime_override {
+        push(&["--runtime", rt]);
+    }
+    if let Some(u) = host.ulimits {
+        push(&["--ulimit", &format!("nofile={0}:{0}", u.nofile), "--ulimit", &format!("nproc={0}:{0}", u.nproc)]);
+    }
+    for (k, v) in &plan.labels {
+        push(&["--label", &format!("{k}={v}")]);
+    }
+    push(&["--cap-drop", "ALL"]);
+    for cap in CAP_ADD {
+        push(&["--cap-add", cap]);
+    }
+    push(&["--security-opt", "no-new-privileges"]);
+    match plan.network {
+        Network::None => push(&["--network", "none"]),
+        Network::Bridge => {
+            for p in &plan.ports {
+                push(&["--publish", &format!("127.0.0.1:{p}:{p}")]);
+            }
+        }
+    }
+    if let Some(l) = &plan.limits {
+        let mem = l.memory_bytes.to_string();
+        push(&["--memory", &mem, "--memory-swap", &mem, "--cpus", &format!("{}", l.cpus)]);
+        push(&["--pids-limit", &l.pids.to_string()]);
+    }
+    push(&["--mount", &bind_mount(&plan.working_dir, &plan.working_dir, false)]);
+    push(&["--mount", &bind_mount(&plan.control_dir, CONTAINER_CONTROL_DIR, false)]);
+    push(&["--mount", &bind_mount(&plan.agent_path, CONTAINER_AGENT_PATH, true)]);
+    push(&["--workdir", &plan.working_dir]);
+    for (k, v) in &plan.env {
+        push(&["--env", &format!("{k}={v}")]);
+    }
+    push(&["--stop-timeout", &STOP_TIMEOUT_SECS.to_string()]);
+    push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", CONTAINER_AGENT_SOCKET]);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host_info::{CgroupMode, Ulimits};
+
+    fn host(rootful_old: bool) -> HostInfo {
+        HostInfo {
+            podman: "podman".into(),
+            version: "4.3.1".into(),
+            rootless: !rootful_old,
+            cgroup_mode: CgroupMode::Hybrid,
+            cgroup_controllers: vec!["memory".into(), "pids".into(), "cpu".into()],
+            default_runtime: "crun".into(),
+            runtime_override: rootful_old.then(|| "runc".into()),
+            ulimits: rootful_old.then_some(Ulimits { nofile: 20000, nproc: 9000 }),
+            limits_enforceable: true,
+            limits_reason: None,
+            unprivileged_port_start: 1024,
+            uid: 0,
+            cpus: 2,
+        }
+    }
+
+    fn plan() -> RunPlan {
+        RunPlan {
+            name: "sandbox-x".into(),
+            labels: vec![("sandbox.managed".into(), "true".into())],
+            image: "localhost/img:1".into(),
+            working_dir: "/w".into(),
+            control_dir: "/run/sandbox/x".into(),
+            agent_path: "/cache/agent-abc".into(),
+            ports: vec![3000, 5173],
+            network: Network::Bridge,
+            limits: Some(Limits::default()),
+            env: vec![("A".into(), "1 2".into())],
+        }
+    }
+
+    fn has_pair(a: &[String], k: &str, v: &str) -> bool {
+        a.windows(2).any(|w| w[0] == k && w[1] == v)
+    }
+
+    #[test]
+    fn hardening_is_always_present() {
+        for p in [plan(), RunPlan { limits: None, network: Network::None, ..plan() }] {
+            for h in [host(true), host(false)] {
+                let a = build_run_args(&p, &h);
+                assert!(has_pair(&a, "--cap-drop", "ALL"));
+                for cap in CAP_ADD {
+                    assert!(has_pair(&a, "--cap-add", cap), "{cap}");
+                }
+                assert!(has_pair(&a, "--security-opt", "no-new-privileges"));
+                assert!(a.iter().any(|x| x == "--init"));
+                assert!(a.iter().any(|x| x == "--pull=never"));
+                assert!(!a.iter().any(|x| x == "--privileged"));
+                assert!(!a.iter().any(|x| x.contains("SYS_ADMIN") || x.contains("NET_RAW")));
+            }
+        }
+    }
+
+    #[test]
+    fn ports_are_published_on_loopback_only() {
+        let a = build_run_args(&plan(), &host(true));
+        assert!(has_pair(&a, "--publish", "127.0.0.1:3000:3000"));
+        assert!(has_pair(&a, "--publish", "127.0.0.1:5173:5173"));
+        assert!(!a.iter().any(|x| x == "-p"));
+    }
+
+    #[test]
+    fn network_none_removes_publishing() {
+        let a = build_run_args(&RunPlan { network: Network::None, ..plan() }, &host(true));
+        assert!(has_pair(&a, "--network", "none"));
+        assert!(!a.iter().any(|x| x == "--publish"));
+    }
+
+    #[test]
+    fn limits_on_and_off() {
+        let a = build_run_args(&plan(), &host(true));
+        assert!(has_pair(&a, "--memory", "2147483648"));
+        assert!(has_pair(&a, "--memory-swap", "2147483648"));
+        assert!(has_pair(&a, "--cpus", "2"));
+        assert!(has_pair(&a, "--pids-limit", "512"));
+        let a = build_run_args(&RunPlan { limits: None, ..plan() }, &host(true));
+        for f in ["--memory", "--memory-swap", "--cpus", "--pids-limit"] {
+            assert!(!a.iter().any(|x| x == f), "{f} without limits");
+        }
+    }
+
+    #[test]
+    fn host_flags_follow_the_probe() {
+        let a = build_run_args(&plan(), &host(true));
+        assert!(has_pair(&a, "--runtime", "runc"));
+        assert!(has_pair(&a, "--ulimit", "nofile=20000:20000"));
+        assert!(has_pair(&a, "--ulimit", "nproc=9000:9000"));
+        let a = build_run_args(&plan(), &host(false));
+        assert!(!a.iter().any(|x| x == "--runtime" || x == "--ulimit"));
+    }
+
+    #[test]
+    fn agent_is_the_entrypoint_and_mounts_are_in_place() {
+        let a = build_run_args(&plan(), &host(true));
+        let n = a.len();
+        assert_eq!(
+            &a[n - 6..],
+            ["--entrypoint", "/.sandbox-agent", "localhost/img:1", "serve", "--socket", "/.sandbox/agent.sock"]
+        );
+        assert!(has_pair(&a, "--mount", "type=bind,src=/w,dst=/w"));
+        assert!(has_pair(&a, "--mount", "type=bind,src=/run/sandbox/x,dst=/.sandbox"));
+        assert!(has_pair(&a, "--mount", "type=bind,src=/cache/agent-abc,dst=/.sandbox-agent,ro=true"));
+        assert!(has_pair(&a, "--workdir", "/w"));
+        assert!(has_pair(&a, "--env", "A=1 2"));
+        assert!(has_pair(&a, "--label", "sandbox.managed=true"));
+    }
+
+    #[test]
+    fn mount_fields_with_commas_and_quotes_are_quoted() {
+        assert_eq!(bind_mount("/a:b", "/a:b", false), "type=bind,src=/a:b,dst=/a:b");
+        assert_eq!(bind_mount("/a,b", "/a,b", false), r#"type=bind,"src=/a,b","dst=/a,b""#);
+        assert_eq!(bind_mount("/a\"b", "/c", true), r#"type=bind,"src=/a""b",dst=/c,ro=true"#);
+    }
+}

@@ -1,0 +1,312 @@
+//! A handle on one running session: run commands through its agent, stop it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sandbox_proto::{ErrorKind as WireErrorKind, ExecExit, ExecRequest, FrameKind, Reply, Request, StdinMode};
+use tokio::sync::Mutex;
+
+use crate::agent_client::{AgentClient, Incoming};
+use crate::control_dir;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput, append_capped};
+use crate::start_report::StartReport;
+use crate::validate;
+
+/// Name this library gives itself in the agent handshake.
+pub(crate) const CLIENT_NAME: &str = concat!("sandbox-core ", env!("CARGO_PKG_VERSION"));
+
+/// Size of the stdin chunks sent to the agent.
+const STDIN_CHUNK: usize = 256 * 1024;
+
+/// A session: one container with its agent. Cheap to clone; clones share one agent
+/// connection, over which any number of calls run concurrently.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    container: String,
+    working_dir: PathBuf,
+    control_dir: PathBuf,
+    engine: Arc<dyn Engine>,
+    client: Mutex<Option<Arc<AgentClient>>>,
+    report: Option<StartReport>,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.inner.id)
+            .field("container", &self.inner.container)
+            .field("working_dir", &self.inner.working_dir)
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: String,
+        container: String,
+        working_dir: PathBuf,
+        control_dir: PathBuf,
+        engine: Arc<dyn Engine>,
+        client: Option<AgentClient>,
+        report: Option<StartReport>,
+    ) -> Session {
+        Session {
+            inner: Arc::new(Inner {
+                id,
+                container,
+                working_dir,
+                control_dir,
+                engine,
+                client: Mutex::new(client.map(Arc::new)),
+                report,
+                stopped: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn with_report(self, report: StartReport) -> Session {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| unreachable!("fresh session is not shared"));
+        Session { inner: Arc::new(Inner { report: Some(report), ..inner }) }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The container name.
+    pub fn container(&self) -> &str {
+        &self.inner.container
+    }
+
+    /// The working dir (same path on the host and in the container).
+    pub fn working_dir(&self) -> &Path {
+        &self.inner.working_dir
+    }
+
+    /// The host control dir (agent socket, spools).
+    pub fn control_dir(&self) -> &Path {
+        &self.inner.control_dir
+    }
+
+    /// What the start did; `None` for a session obtained by `attach`.
+    pub fn start_report(&self) -> Option<&StartReport> {
+        self.inner.report.as_ref()
+    }
+
+    /// The agent connection, (re)connecting when needed.
+    pub(crate) async fn client(&self) -> Result<Arc<AgentClient>> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(self.stopped_error());
+        }
+        let mut slot = self.inner.client.lock().await;
+        if let Some(c) = slot.as_ref()
+            && c.closed().is_none()
+        {
+            return Ok(c.clone());
+        }
+        *slot = None;
+        let stream = match control_dir::connect(&self.inner.control_dir).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.lost(format!("cannot connect to the agent: {e}")).await),
+        };
+        let client = Arc::new(AgentClient::handshake(stream, CLIENT_NAME).await?);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    fn stopped_error(&self) -> Error {
+        Error::SessionNotFound { id: self.inner.id.clone(), detail: ": it was stopped".into() }
+    }
+
+    /// Finds out from the engine why the agent is unreachable.
+    pub(crate) async fn lost(&self, why: String) -> Error {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return self.stopped_error();
+        }
+        let id = self.inner.id.clone();
+        match self.inner.engine.state(&self.inner.container).await {
+            Ok(None) => Error::SessionNotFound { id, detail: ": its container was removed".into() },
+            Ok(Some(st)) if !st.running => {
+                let code = st.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
+                let oom = if st.oom_killed { " after running out of memory (OOM killed)" } else { "" };
+                let extra = if st.error.is_empty() { String::new() } else { format!(": {}", st.error) };
+                Error::SessionLost {
+                    id,
+                    detail: format!("its container {} ({}){code}{oom}{extra}", st.status, self.inner.container),
+                    oom_killed: st.oom_killed,
+                    exit_code: st.exit_code,
+                }
+            }
+            Ok(Some(_)) => Error::SessionLost {
+                id,
+                detail: format!("{why} (the container is still running)"),
+                oom_killed: false,
+                exit_code: None,
+            },
+            Err(e) => Error::SessionLost {
+                id,
+                detail: format!("{why}; asking the engine failed too: {e}"),
+                oom_killed: false,
+                exit_code: None,
+            },
+        }
+    }
+
+    /// The version of the agent serving this session.
+    pub async fn agent_version(&self) -> Result<String> {
+        Ok(self.client().await?.agent_version().to_string())
+    }
+
+    /// Checks the agent answers (a round trip without spawning anything).
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.client().await?;
+        let mut call = match client.call(&Request::Ping).await {
+            Ok(c) => c,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        match call.next().await {
+            Incoming::Reply(Reply::Pong) => Ok(()),
+            Incoming::Lost(why) => Err(self.lost(why).await),
+            other => Err(Error::Protocol { detail: format!("unexpected answer to ping: {other:?}") }),
+        }
+    }
+
+    /// Runs `argv` to completion and returns its output. Non-zero exits, signals and
+    /// timeouts are data in the result; errors are for calls that could not run (bad
+    /// input, lost session).
+    pub async fn exec<S: AsRef<str>>(&self, argv: &[S], options: ExecOptions) -> Result<ExecOutput> {
+        validate::argv(argv)?;
+        validate::env(&options.env)?;
+        if options.timeout == Some(Duration::ZERO) {
+            return Err(Error::invalid("timeout", "must be greater than zero"));
+        }
+        if let Some(cwd) = &options.cwd
+            && (cwd.is_empty() || cwd.contains('\0'))
+        {
+            return Err(Error::invalid("cwd", "is empty or contains a NUL byte"));
+        }
+        let cap = options.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
+        let request = Request::Exec(ExecRequest {
+            argv: argv.iter().map(|a| a.as_ref().to_string()).collect(),
+            env: options.env.clone(),
+            cwd: options.cwd.clone(),
+            timeout_ms: options.timeout.map(|t| (t.as_millis() as u64).max(1)),
+            kill_grace_ms: options.kill_grace.map(|t| t.as_millis() as u64),
+            linger_ms: options.linger.map(|t| t.as_millis() as u64),
+            stdout_cap: cap,
+            stderr_cap: cap,
+            stdin: if options.stdin.is_some() { StdinMode::Pipe } else { StdinMode::Null },
+            window: None,
+        });
+        let client = self.client().await?;
+        let mut call = match client.call(&request).await {
+            Ok(c) => c,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        let sender = call.sender();
+        let stdin = options.stdin.as_deref();
+        let feed = async {
+            if let Some(data) = stdin {
+                for chunk in data.chunks(STDIN_CHUNK) {
+                    if sender.send(FrameKind::Stdin, chunk.to_vec()).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sender.send(FrameKind::Stdin, Vec::new()).await;
+            }
+        };
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let collect = async {
+            loop {
+                match call.next().await {
+                    Incoming::Stdout(b) => append_capped(&mut stdout, &b, cap),
+                    Incoming::Stderr(b) => append_capped(&mut stderr, &b, cap),
+                    Incoming::Reply(r) => return Ok(r),
+                    Incoming::Lost(why) => return Err(why),
+                }
+            }
+        };
+        // The agent enforces the timeout; this outer bound only catches an agent that
+        // stopped answering altogether.
+        let bound =
+            options.timeout.map(|t| t + options.kill_grace.unwrap_or(Duration::from_secs(1)) + Duration::from_secs(30));
+        let both = async { tokio::join!(feed, collect).1 };
+        let outcome = match bound {
+            Some(b) => match tokio::time::timeout(b, both).await {
+                Ok(r) => r,
+                Err(_) => return Err(Error::Timeout { action: format!("exec of {:?}", argv[0].as_ref()), after: b }),
+            },
+            None => both.await,
+        };
+        let reply = match outcome {
+            Ok(r) => r,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        match reply {
+            Reply::Exit(exit) => Ok(output_of(exit, stdout, stderr)),
+            Reply::Error(e) => Err(agent_error(e)),
+            other => Err(Error::Protocol { detail: format!("unexpected reply to exec: {other:?}") }),
+        }
+    }
+
+    /// [`exec`](Self::exec) with `stdin` fed to the command (the seed's `exec_stdin`).
+    pub async fn exec_stdin<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        stdin: impl Into<Vec<u8>>,
+        options: ExecOptions,
+    ) -> Result<ExecOutput> {
+        self.exec(argv, options.stdin(stdin)).await
+    }
+
+    /// Removes the container (killing everything in it) and the control dir. Takes a
+    /// fraction of a second: the container is killed, not asked to stop. Idempotent.
+    pub async fn stop(&self) -> Result<()> {
+        self.inner.stopped.store(true, Ordering::Release);
+        self.inner.client.lock().await.take();
+        self.inner.engine.remove(&self.inner.container).await?;
+        control_dir::remove(&self.inner.control_dir)
+    }
+
+    /// Whether [`stop`](Self::stop) was called on this handle (or a clone).
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::Acquire)
+    }
+}
+
+fn output_of(exit: ExecExit, stdout: Vec<u8>, stderr: Vec<u8>) -> ExecOutput {
+    ExecOutput {
+        stdout_truncated: exit.stdout_total > stdout.len() as u64,
+        stderr_truncated: exit.stderr_total > stderr.len() as u64,
+        stdout,
+        stderr,
+        exit_code: exit.exit_code,
+        signal: exit.signal,
+        timed_out: exit.timed_out,
+        stdout_total: exit.stdout_total,
+        stderr_total: exit.stderr_total,
+        duration: Duration::from_micros(exit.duration_us),
+    }
+}
+
+/// Maps an agent error reply to a typed error.
+pub(crate) fn agent_error(e: sandbox_proto::ErrorReply) -> Error {
+    match e.kind {
+        WireErrorKind::InvalidRequest => Error::InvalidInput { what: "request".into(), reason: e.message },
+        WireErrorKind::NotFound => Error::NotFound { what: "path or object".into(), detail: e.message },
+        WireErrorKind::ProtocolMismatch => Error::AgentVersionMismatch { detail: e.message },
+        WireErrorKind::Internal => Error::Protocol { detail: format!("the agent failed: {}", e.message) },
+    }
+}

@@ -1,0 +1,132 @@
+//! What a caller asks for when starting a session. Unset fields fall back to the
+//! [`Config`](crate::Config); set fields win over it.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::policy::{Limits, Network, Policy};
+
+/// Parameters of [`Sandbox::start`](crate::Sandbox::start).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSpec {
+    /// Session id (see [`validate::session_id`](crate::validate::session_id)).
+    pub id: String,
+    /// Host directory mounted at the same path and used as the working dir.
+    pub working_dir: PathBuf,
+    /// Image to use; the configured default when `None`.
+    pub image: Option<String>,
+    /// Ports published on 127.0.0.1 (host port = container port).
+    pub ports: Vec<u16>,
+    /// Commands (for `sh -c`) run after start, only when the policy allows.
+    pub post_create: Vec<String>,
+    /// Environment of the container and every command in it.
+    pub env: Vec<(String, String)>,
+    /// Limits; the configured ones when `None`.
+    pub limits: Option<Limits>,
+    /// Overrides `policy.allow_post_create`.
+    pub allow_post_create: Option<bool>,
+    /// Overrides `policy.allow_untrusted_image`.
+    pub allow_untrusted_image: Option<bool>,
+    /// Overrides `policy.network`.
+    pub network: Option<Network>,
+    /// Overrides `policy.require_resource_limits`.
+    pub require_resource_limits: Option<bool>,
+    /// Overrides `provision` (dev-essentials install).
+    pub provision: Option<bool>,
+}
+
+impl SessionSpec {
+    /// A spec for session `id` in `working_dir`, everything else from the config.
+    pub fn new(id: impl Into<String>, working_dir: impl Into<PathBuf>) -> Self {
+        SessionSpec { id: id.into(), working_dir: working_dir.into(), ..Default::default() }
+    }
+    /// Requests an image.
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+    /// Sets the published ports.
+    pub fn ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.ports = ports.into_iter().collect();
+        self
+    }
+    /// Sets the post-create commands.
+    pub fn post_create(mut self, commands: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.post_create = commands.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+    /// Sets the network mode.
+    pub fn network(mut self, network: Network) -> Self {
+        self.network = Some(network);
+        self
+    }
+    /// Allows or forbids post-create commands.
+    pub fn allow_post_create(mut self, allow: bool) -> Self {
+        self.allow_post_create = Some(allow);
+        self
+    }
+    /// Allows or forbids untrusted images.
+    pub fn allow_untrusted_image(mut self, allow: bool) -> Self {
+        self.allow_untrusted_image = Some(allow);
+        self
+    }
+    /// Requires (or not) enforceable limits.
+    pub fn require_resource_limits(mut self, require: bool) -> Self {
+        self.require_resource_limits = Some(require);
+        self
+    }
+    /// Turns dev-essentials provisioning on or off.
+    pub fn provision(mut self, provision: bool) -> Self {
+        self.provision = Some(provision);
+        self
+    }
+
+    /// The effective policy: the config's, overridden by what this spec sets.
+    pub fn effective_policy(&self, config: &Config) -> Policy {
+        let mut p = config.policy.clone();
+        if let Some(v) = self.allow_post_create {
+            p.allow_post_create = v;
+        }
+        if let Some(v) = self.allow_untrusted_image {
+            p.allow_untrusted_image = v;
+        }
+        if let Some(v) = self.network {
+            p.network = v;
+        }
+        if let Some(v) = self.require_resource_limits {
+            p.require_resource_limits = v;
+        }
+        if let Some(l) = self.limits {
+            p.limits = l;
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_arguments_win_over_config() {
+        let mut config = Config::default();
+        config.policy.network = Network::None;
+        config.policy.allow_post_create = true;
+        let spec = SessionSpec::new("s", "/w").network(Network::Bridge);
+        let p = spec.effective_policy(&config);
+        assert_eq!(p.network, Network::Bridge, "spec wins");
+        assert!(p.allow_post_create, "config kept where the spec is silent");
+        let l = Limits { pids: 64, ..Limits::default() };
+        assert_eq!(SessionSpec::new("s", "/w").limits(l).effective_policy(&config).limits.pids, 64);
+    }
+}

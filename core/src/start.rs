@@ -1,0 +1,483 @@
+//! The session start procedure: validate, decide image/limits/ports, create the
+//! container (retrying without a conflicting port or without limits), wait for the
+//! agent, provision, run post-create commands, and report all of it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sandbox_proto::{ExecRequest, Reply, Request, StdinMode};
+
+use crate::agent_client::{AgentClient, Incoming};
+use crate::config::Config;
+use crate::control_dir;
+use crate::engine::{CreateFailure, Engine};
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::policy::Network;
+use crate::run_args::RunPlan;
+use crate::run_failure::{self, PortDecision, RunFailureKind};
+use crate::sandbox::Sandbox;
+use crate::session::{CLIENT_NAME, Session, agent_error};
+use crate::spec::SessionSpec;
+use crate::start_report::{
+    DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
+};
+use crate::validate;
+
+/// Bytes of output kept for provisioning and post-create reports.
+const TAIL_BYTES: usize = 4096;
+
+/// Exit code the provisioning script uses for "no package manager here".
+const NO_PACKAGE_MANAGER: i32 = 200;
+
+const PROVISION_SCRIPT: &str = r#"
+if command -v apk >/dev/null 2>&1; then
+  echo "manager: apk"
+  apk add --no-cache bash vim nano less git curl wget python3 py3-pip nodejs npm coreutils
+elif command -v apt-get >/dev/null 2>&1; then
+  echo "manager: apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends bash vim nano less git curl wget ca-certificates python3 python3-pip nodejs npm coreutils
+else
+  echo "the image has neither apk nor apt-get"
+  exit 200
+fi
+"#;
+
+/// Removes what a failed or abandoned start created. Also runs when the start future is
+/// dropped half-way (a cancelled caller), so no half-made container is left behind.
+struct StartGuard {
+    podman: PathBuf,
+    container: Option<String>,
+    control_dir: PathBuf,
+    armed: bool,
+}
+
+impl StartGuard {
+    async fn cleanup(&mut self, engine: &dyn Engine) {
+        if let Some(name) = self.container.take() {
+            let _ = engine.remove(&name).await;
+        }
+        let _ = control_dir::remove(&self.control_dir);
+        self.armed = false;
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(name) = self.container.take() {
+            // Dropped mid-start: no async context to rely on, so remove synchronously.
+            let _ = std::process::Command::new(&self.podman)
+                .args(["rm", "--force", "--time", "0", &name])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = control_dir::remove(&self.control_dir);
+    }
+}
+
+pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
+    let t0 = Instant::now();
+    let config: &Config = &sb.config;
+    validate::session_id(&spec.id)?;
+    let working_dir = validate::working_dir(&spec.working_dir)?;
+    let working_dir_str = working_dir.to_str().expect("validated as UTF-8").to_string();
+    if let Some(img) = &spec.image {
+        validate::image(img)?;
+    }
+    validate::env(&spec.env)?;
+    for (i, c) in spec.post_create.iter().enumerate() {
+        if c.trim().is_empty() || c.contains('\0') {
+            return Err(Error::invalid("post-create command", format!("#{i} is empty or contains a NUL byte")));
+        }
+    }
+    let policy = spec.effective_policy(config);
+    policy.limits.validate()?;
+    let host = sb.engine.host().await?;
+    validate::ports(&spec.ports, host.rootless, host.unprivileged_port_start)?;
+    if policy.limits.cpus > host.cpus as f64 {
+        return Err(Error::invalid(
+            "cpu limit",
+            format!("{} cores requested but the host has {}", policy.limits.cpus, host.cpus),
+        ));
+    }
+
+    let mut warnings = Vec::new();
+    let image = choose_image(config, spec.image.as_deref(), policy.allow_untrusted_image);
+    if image.reason == ImageReason::UntrustedReplaced {
+        warnings.push(format!(
+            "image {} is not trusted and untrusted images are not allowed: using the default {} instead (set allow_untrusted_image to opt in)",
+            image.requested.as_deref().unwrap_or_default(),
+            image.used
+        ));
+    }
+
+    let mut limits = Some(policy.limits);
+    let mut limits_reason = None;
+    if !host.limits_enforceable {
+        let reason = host.limits_reason.clone().unwrap_or_else(|| "unknown".into());
+        if policy.require_resource_limits {
+            return Err(Error::LimitsUnavailable { reason });
+        }
+        warnings.push(format!("starting without memory/cpu/pids limits: {reason}"));
+        limits = None;
+        limits_reason = Some(reason);
+    }
+
+    let mut dropped = Vec::new();
+    let mut publish: Vec<u16> = Vec::new();
+    match policy.network {
+        Network::None => {
+            for &p in &spec.ports {
+                dropped.push(DroppedPort { port: p, reason: "network is none: nothing is published".into() });
+            }
+            if !spec.ports.is_empty() {
+                warnings.push(format!("network is none: ports {:?} are not published", spec.ports));
+            }
+        }
+        Network::Bridge => {
+            for &p in &spec.ports {
+                if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+                    publish.push(p);
+                } else {
+                    dropped.push(DroppedPort { port: p, reason: "already in use on the host".into() });
+                    warnings.push(format!(
+                        "host port {p} is already in use: it is not published (the other ports are); free it and restart the session to get it"
+                    ));
+                }
+            }
+        }
+    }
+
+    let base = control_dir::base_dir(config, host.uid);
+    let (control, start_lock) = control_dir::prepare(&base, &spec.id, host.uid)?;
+    let mut guard =
+        StartGuard { podman: config.podman.clone(), container: None, control_dir: control.clone(), armed: true };
+    let result = async {
+        let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, host.uid), host.uid)?;
+        let name = format!("{}{}", config.container_prefix, spec.id);
+        let mut replaced = false;
+        let attempts = spec.ports.len() + 4;
+        for attempt in 1..=attempts {
+            let plan = RunPlan {
+                name: name.clone(),
+                labels: vec![
+                    (labels::MANAGED.into(), "true".into()),
+                    (labels::SESSION.into(), spec.id.clone()),
+                    (labels::OWNER.into(), host.uid.to_string()),
+                    (labels::WORKDIR.into(), working_dir_str.clone()),
+                    (labels::CONTROL.into(), control.display().to_string()),
+                    (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),
+                    (labels::PORTS.into(), publish.iter().map(u16::to_string).collect::<Vec<_>>().join(",")),
+                ],
+                image: image.used.clone(),
+                working_dir: working_dir_str.clone(),
+                control_dir: control.display().to_string(),
+                agent_path: agent.display().to_string(),
+                ports: publish.clone(),
+                network: policy.network,
+                limits,
+                env: spec.env.clone(),
+            };
+            let (code, stderr) = match sb.engine.create(&plan).await {
+                Ok(()) => {
+                    guard.container = Some(name.clone());
+                    break;
+                }
+                Err(CreateFailure::Failed(e)) => return Err(e),
+                Err(CreateFailure::Refused { code, stderr }) => (code, stderr),
+            };
+            let kind = run_failure::classify(&stderr);
+            if kind != RunFailureKind::NameInUse {
+                // podman can leave a created-but-never-started container behind.
+                let _ = sb.engine.remove(&name).await;
+            }
+            let engine_error =
+                || Error::Engine { action: "starting the session container (podman run)".into(), code, stderr: stderr.clone() };
+            if attempt == attempts {
+                return Err(engine_error());
+            }
+            match kind {
+                RunFailureKind::NameInUse => {
+                    let ours = sb
+                        .engine
+                        .list(labels::SESSION, &spec.id)
+                        .await?
+                        .into_iter()
+                        .any(|r| r.name == name && r.labels.get(labels::OWNER) == Some(&host.uid.to_string()));
+                    let running = sb.engine.state(&name).await?.map(|s| s.running);
+                    match (ours, running) {
+                        (true, Some(true)) => {
+                            return Err(Error::SessionExists { id: spec.id.clone(), detail: "its container is running".into() });
+                        }
+                        (true, Some(false)) if !replaced => {
+                            sb.engine.remove(&name).await?;
+                            replaced = true;
+                            warnings.push(format!("replaced the stopped container {name} of an earlier session with this id"));
+                        }
+                        (true, None) if !replaced => replaced = true,
+                        _ => {
+                            return Err(Error::SessionExists {
+                                id: spec.id.clone(),
+                                detail: format!(
+                                    "a container named {name} exists that sandbox did not create (or could not replace); remove it or use another id"
+                                ),
+                            });
+                        }
+                    }
+                }
+                RunFailureKind::ImageMissing => {
+                    return Err(Error::ImageUnavailable {
+                        image: image.used.clone(),
+                        detail: format!(
+                            "it is not in local storage and sessions never pull (podman said: {stderr}); build or pull it first (scripts/setup builds the default image)"
+                        ),
+                    });
+                }
+                RunFailureKind::PortConflict if !publish.is_empty() => match run_failure::decide(&stderr, &publish) {
+                    PortDecision::Drop(p) => {
+                        publish.retain(|x| *x != p);
+                        dropped.push(DroppedPort { port: p, reason: format!("podman could not bind it: {stderr}") });
+                        warnings.push(format!("host port {p} is already in use: dropped it, kept the other ports"));
+                    }
+                    PortDecision::DropAll => {
+                        for p in publish.drain(..) {
+                            dropped.push(DroppedPort { port: p, reason: format!("unidentified port conflict: {stderr}") });
+                        }
+                        warnings.push(format!("a port conflict named none of the ports: dropped all port publishing ({stderr})"));
+                    }
+                },
+                RunFailureKind::Cgroup if limits.is_some() => {
+                    if policy.require_resource_limits {
+                        return Err(Error::LimitsUnavailable { reason: stderr.clone() });
+                    }
+                    warnings.push(format!("this host could not apply the resource limits; starting without them ({stderr})"));
+                    limits = None;
+                    limits_reason = Some(stderr.clone());
+                }
+                _ => return Err(engine_error()),
+            }
+        }
+
+        let client = wait_for_agent(sb.engine.as_ref(), &name, &control, config.ready_timeout).await?;
+        let mut report = StartReport {
+            session_id: spec.id.clone(),
+            container: name.clone(),
+            working_dir: working_dir_str.clone(),
+            image: image.clone(),
+            network: policy.network,
+            ports_published: publish.clone(),
+            ports_dropped: dropped.clone(),
+            limits: LimitsOutcome { enforced: limits.is_some(), requested: policy.limits, reason: limits_reason.clone() },
+            provisioning: Provisioning::Disabled,
+            post_create: Vec::new(),
+            warnings: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        if spec.provision.unwrap_or(config.provision) {
+            report.provisioning = if policy.network == Network::None {
+                Provisioning::Skipped { reason: "network is none: packages cannot be downloaded".into() }
+            } else {
+                provision(&client, config.provision_timeout).await?
+            };
+            if let Provisioning::Failed { exit_code, .. } = &report.provisioning {
+                warnings.push(format!("installing dev essentials failed (exit {exit_code:?}); the session works without them"));
+            }
+        }
+        if !spec.post_create.is_empty() && !policy.allow_post_create {
+            warnings.push(format!(
+                "skipped {} post-create command(s): they come from the opened project and are not run unless allow_post_create is set",
+                spec.post_create.len()
+            ));
+        }
+        for command in &spec.post_create {
+            let outcome = if policy.allow_post_create {
+                run_post_create(&client, command, config.post_create_timeout).await?
+            } else {
+                PostCreateOutcome {
+                    command: command.clone(),
+                    ran: false,
+                    exit_code: None,
+                    signal: None,
+                    timed_out: false,
+                    output_tail: String::new(),
+                    duration: Duration::ZERO,
+                }
+            };
+            if outcome.ran && !outcome.succeeded() {
+                warnings.push(format!(
+                    "post-create command {command:?} failed (exit {:?}{}): {}",
+                    outcome.exit_code,
+                    if outcome.timed_out { ", timed out" } else { "" },
+                    outcome.output_tail.lines().last().unwrap_or_default()
+                ));
+            }
+            report.post_create.push(outcome);
+        }
+        for w in &warnings {
+            tracing::warn!(session = %spec.id, "{w}");
+        }
+        report.warnings = warnings;
+        report.duration = t0.elapsed();
+        Ok((name, client, report))
+    }
+    .await;
+    match result {
+        Ok((name, client, report)) => {
+            guard.armed = false;
+            drop(start_lock);
+            let session =
+                Session::new(spec.id.clone(), name, working_dir, control, sb.engine.clone(), Some(client), None);
+            Ok(session.with_report(report))
+        }
+        Err(e) => {
+            guard.cleanup(sb.engine.as_ref()).await;
+            drop(start_lock);
+            Err(e)
+        }
+    }
+}
+
+fn choose_image(config: &Config, requested: Option<&str>, allow_untrusted: bool) -> ImageChoice {
+    let (used, reason) = match requested {
+        None => (config.default_image.clone(), ImageReason::Default),
+        Some(img) if config.is_trusted(img) => (img.to_string(), ImageReason::Trusted),
+        Some(img) if allow_untrusted => (img.to_string(), ImageReason::UntrustedAllowed),
+        Some(_) => (config.default_image.clone(), ImageReason::UntrustedReplaced),
+    };
+    ImageChoice { requested: requested.map(String::from), used, reason }
+}
+
+/// Polls for the agent socket and handshakes; fails early (with the container's last
+/// log lines) if the container exits instead.
+async fn wait_for_agent(
+    engine: &dyn Engine,
+    name: &str,
+    control: &std::path::Path,
+    limit: Duration,
+) -> Result<AgentClient> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(500);
+    let mut next_state_check = Duration::from_millis(300);
+    loop {
+        if control_dir::socket_present(control)
+            && let Ok(stream) = control_dir::connect(control).await
+        {
+            return AgentClient::handshake(stream, CLIENT_NAME).await;
+        }
+        let waited = start.elapsed();
+        if waited >= next_state_check {
+            next_state_check = waited + Duration::from_millis(300);
+            let st = engine.state(name).await?;
+            if !st.as_ref().is_some_and(|s| s.running) {
+                let logs = engine.logs_tail(name).await.unwrap_or_default();
+                return Err(Error::Engine {
+                    action: "starting the session agent".into(),
+                    code: st.and_then(|s| s.exit_code),
+                    stderr: format!("the container stopped before its agent was ready; its output:\n{logs}"),
+                });
+            }
+        }
+        if waited >= limit {
+            let logs = engine.logs_tail(name).await.unwrap_or_default();
+            return Err(Error::Timeout {
+                action: format!("waiting for the session agent (container output: {logs})"),
+                after: limit,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Runs `sh -c script` with stderr merged into stdout, keeping only the tail of the
+/// output. Returns the exit and the tail.
+async fn run_for_tail(
+    client: &AgentClient,
+    script: &str,
+    timeout: Duration,
+) -> Result<(sandbox_proto::ExecExit, String)> {
+    let request = Request::Exec(ExecRequest {
+        argv: vec!["sh".into(), "-c".into(), format!("exec 2>&1\n{script}")],
+        env: Vec::new(),
+        cwd: None,
+        timeout_ms: Some(timeout.as_millis() as u64),
+        kill_grace_ms: None,
+        linger_ms: None,
+        stdout_cap: u64::MAX,
+        stderr_cap: u64::MAX,
+        stdin: StdinMode::Null,
+        window: None,
+    });
+    let lost = |why: String| Error::SessionLost { id: String::new(), detail: why, oom_killed: false, exit_code: None };
+    let mut call = client.call(&request).await.map_err(lost)?;
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        match call.next().await {
+            Incoming::Stdout(b) | Incoming::Stderr(b) => {
+                tail.extend_from_slice(&b);
+                if tail.len() > 2 * TAIL_BYTES {
+                    tail.drain(..tail.len() - TAIL_BYTES);
+                }
+            }
+            Incoming::Reply(Reply::Exit(exit)) => {
+                if tail.len() > TAIL_BYTES {
+                    tail.drain(..tail.len() - TAIL_BYTES);
+                }
+                return Ok((exit, String::from_utf8_lossy(&tail).into_owned()));
+            }
+            Incoming::Reply(Reply::Error(e)) => return Err(agent_error(e)),
+            Incoming::Reply(other) => return Err(Error::Protocol { detail: format!("unexpected reply {other:?}") }),
+            Incoming::Lost(why) => return Err(lost(why)),
+        }
+    }
+}
+
+async fn provision(client: &AgentClient, timeout: Duration) -> Result<Provisioning> {
+    let (exit, tail) = run_for_tail(client, PROVISION_SCRIPT, timeout).await?;
+    let manager = tail.lines().find_map(|l| l.strip_prefix("manager: ")).map(str::to_string);
+    Ok(match (exit.exit_code, manager) {
+        (Some(NO_PACKAGE_MANAGER), _) => {
+            Provisioning::Skipped { reason: "the image has neither apk nor apt-get".into() }
+        }
+        (Some(127), _) => Provisioning::Skipped { reason: "the image has no /bin/sh".into() },
+        (Some(0), Some(manager)) => Provisioning::Installed { manager },
+        (code, _) => Provisioning::Failed { exit_code: code, timed_out: exit.timed_out, output_tail: tail },
+    })
+}
+
+async fn run_post_create(client: &AgentClient, command: &str, timeout: Duration) -> Result<PostCreateOutcome> {
+    let (exit, tail) = run_for_tail(client, command, timeout).await?;
+    Ok(PostCreateOutcome {
+        command: command.to_string(),
+        ran: true,
+        exit_code: exit.exit_code,
+        signal: exit.signal,
+        timed_out: exit.timed_out,
+        output_tail: tail,
+        duration: Duration::from_micros(exit.duration_us),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_images_are_replaced_unless_allowed() {
+        let mut config = Config::default();
+        config.trusted_images.push("localhost/trusted:1".into());
+        let c = choose_image(&config, None, false);
+        assert_eq!((c.used.as_str(), c.reason), (config.default_image.as_str(), ImageReason::Default));
+        let c = choose_image(&config, Some("localhost/trusted:1"), false);
+        assert_eq!((c.used.as_str(), c.reason), ("localhost/trusted:1", ImageReason::Trusted));
+        let c = choose_image(&config, Some("evil/image:latest"), false);
+        assert_eq!((c.used.as_str(), c.reason), (config.default_image.as_str(), ImageReason::UntrustedReplaced));
+        let c = choose_image(&config, Some("evil/image:latest"), true);
+        assert_eq!((c.used.as_str(), c.reason), ("evil/image:latest", ImageReason::UntrustedAllowed));
+    }
+}

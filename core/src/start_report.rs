@@ -1,0 +1,136 @@
+//! What [`Sandbox::start`](crate::Sandbox::start) actually did. Everything the original
+//! component only logged (image replaced, ports dropped, limits skipped, provisioning and
+//! post-create failures) is data here, so callers can show it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::policy::{Limits, Network};
+
+/// Why this image was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageReason {
+    /// None was requested; the default image was used.
+    Default,
+    /// The requested image is trusted.
+    Trusted,
+    /// The requested image is untrusted and the policy allowed it.
+    UntrustedAllowed,
+    /// The requested image is untrusted and was replaced by the default.
+    UntrustedReplaced,
+}
+
+/// The image decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageChoice {
+    /// What the caller asked for.
+    pub requested: Option<String>,
+    /// What the container runs.
+    pub used: String,
+    /// Why.
+    pub reason: ImageReason,
+}
+
+/// A requested port that is not published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedPort {
+    /// The port.
+    pub port: u16,
+    /// Why it was dropped.
+    pub reason: String,
+}
+
+/// Whether the limits are in force.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitsOutcome {
+    /// The container runs with the limits applied.
+    pub enforced: bool,
+    /// The limits that were asked for.
+    pub requested: Limits,
+    /// Why they are not enforced, when they are not.
+    pub reason: Option<String>,
+}
+
+/// What happened to dev-essentials provisioning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Provisioning {
+    /// Turned off by configuration.
+    Disabled,
+    /// Not attempted, with the reason (no package manager, no network).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Packages installed with this package manager.
+    Installed {
+        /// `apk` or `apt-get`.
+        manager: String,
+    },
+    /// The install failed (the session still started).
+    Failed {
+        /// Exit code of the install, if it exited.
+        exit_code: Option<i32>,
+        /// Whether it hit the provisioning timeout.
+        timed_out: bool,
+        /// The last part of its output.
+        output_tail: String,
+    },
+}
+
+/// The outcome of one post-create command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostCreateOutcome {
+    /// The command as given.
+    pub command: String,
+    /// False when the policy did not allow it to run.
+    pub ran: bool,
+    /// Exit code, when it ran and exited.
+    pub exit_code: Option<i32>,
+    /// Signal, when it was killed.
+    pub signal: Option<i32>,
+    /// Whether it hit the post-create timeout.
+    pub timed_out: bool,
+    /// The last part of its output (stdout and stderr interleaved).
+    pub output_tail: String,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+impl PostCreateOutcome {
+    /// It ran and exited 0.
+    pub fn succeeded(&self) -> bool {
+        self.ran && self.exit_code == Some(0) && !self.timed_out
+    }
+}
+
+/// Report of one session start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartReport {
+    /// The session id.
+    pub session_id: String,
+    /// The container name.
+    pub container: String,
+    /// The mounted working dir (symlinks resolved).
+    pub working_dir: String,
+    /// Image decision.
+    pub image: ImageChoice,
+    /// Network mode.
+    pub network: Network,
+    /// Ports published on 127.0.0.1.
+    pub ports_published: Vec<u16>,
+    /// Ports asked for but not published, with reasons.
+    pub ports_dropped: Vec<DroppedPort>,
+    /// Limits outcome.
+    pub limits: LimitsOutcome,
+    /// Provisioning outcome.
+    pub provisioning: Provisioning,
+    /// One entry per post-create command, in order.
+    pub post_create: Vec<PostCreateOutcome>,
+    /// Every warning, in plain words.
+    pub warnings: Vec<String>,
+    /// Total time of the start.
+    pub duration: Duration,
+}
