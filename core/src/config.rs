@@ -18,6 +18,9 @@ pub const DEFAULT_IMAGE: &str = "localhost/sandbox-busybox:latest";
 /// Prefix of container names; the session id follows it.
 pub const DEFAULT_CONTAINER_PREFIX: &str = "sandbox-";
 
+/// Scope of sessions when none is configured.
+pub const DEFAULT_SCOPE: &str = "default";
+
 /// Effective configuration of a [`Sandbox`](crate::Sandbox).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -32,6 +35,10 @@ pub struct Config {
     pub provision: bool,
     /// Container names are this prefix plus the session id.
     pub container_prefix: String,
+    /// Sessions are labelled with this scope, and `list`, `attach`, `stop` and
+    /// `reap_orphans` only see sessions of the same scope. Lets several tools share one
+    /// machine without reaping each other's sessions.
+    pub scope: String,
     /// The podman program (name looked up in `PATH`, or a path).
     pub podman: PathBuf,
     /// Where session control dirs live; default `$XDG_RUNTIME_DIR/sandbox`, else
@@ -56,6 +63,7 @@ impl Default for Config {
             policy: Policy::default(),
             provision: true,
             container_prefix: DEFAULT_CONTAINER_PREFIX.to_string(),
+            scope: DEFAULT_SCOPE.to_string(),
             podman: PathBuf::from("podman"),
             runtime_dir: None,
             cache_dir: None,
@@ -73,6 +81,7 @@ struct FileConfig {
     trusted_images: Option<Vec<String>>,
     provision: Option<bool>,
     container_prefix: Option<String>,
+    scope: Option<String>,
     podman: Option<PathBuf>,
     runtime_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
@@ -153,6 +162,7 @@ impl Config {
         set(&mut self.trusted_images, f.trusted_images);
         set(&mut self.provision, f.provision);
         set(&mut self.container_prefix, f.container_prefix);
+        set(&mut self.scope, f.scope);
         set(&mut self.podman, f.podman);
         self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
         self.cache_dir = f.cache_dir.or(self.cache_dir.take());
@@ -222,6 +232,9 @@ impl Config {
         if let Some(v) = get("SANDBOX_CONTAINER_PREFIX") {
             self.container_prefix = v.trim().to_string();
         }
+        if let Some(v) = get("SANDBOX_SCOPE") {
+            self.scope = v.trim().to_string();
+        }
         if let Some(v) = get("SANDBOX_PODMAN") {
             self.podman = PathBuf::from(v);
         }
@@ -241,6 +254,7 @@ impl Config {
             crate::validate::image(img).map_err(|e| cfg_err("trusted_images", e))?;
         }
         crate::validate::container_prefix(&self.container_prefix).map_err(|e| cfg_err("container_prefix", e))?;
+        crate::validate::session_id(&self.scope).map_err(|e| cfg_err("scope", e))?;
         self.policy.limits.validate().map_err(|e| cfg_err("limits", e))?;
         for (name, p) in [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir)] {
             if let Some(p) = p

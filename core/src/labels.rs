@@ -15,3 +15,5 @@ pub const CONTROL: &str = "sandbox.control";
 pub const VERSION: &str = "sandbox.version";
 /// Published ports, comma-separated.
 pub const PORTS: &str = "sandbox.ports";
+/// The [`Config::scope`](crate::Config::scope) it belongs to.
+pub const SCOPE: &str = "sandbox.scope";

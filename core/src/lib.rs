@@ -39,7 +39,7 @@ mod start_report;
 pub mod validate;
 
 pub use agent_binary::AGENT_SHA256;
-pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE};
+pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE, DEFAULT_SCOPE};
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput};

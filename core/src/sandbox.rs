@@ -64,13 +64,14 @@ impl Sandbox {
         crate::start::start(self, spec).await
     }
 
-    /// Sessions of this user, running or not.
+    /// Sessions of this user and scope, running or not.
     pub async fn list(&self) -> Result<Vec<SessionInfo>> {
         let uid = self.engine.host().await?.uid.to_string();
         let records = self.engine.list(labels::MANAGED, "true").await?;
         let mut out: Vec<SessionInfo> = records
             .iter()
             .filter(|r| r.labels.get(labels::OWNER) == Some(&uid))
+            .filter(|r| r.labels.get(labels::SCOPE) == Some(&self.config.scope))
             .filter_map(SessionInfo::from_record)
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

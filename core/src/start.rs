@@ -169,6 +169,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
                     (labels::MANAGED.into(), "true".into()),
                     (labels::SESSION.into(), spec.id.clone()),
                     (labels::OWNER.into(), host.uid.to_string()),
+                    (labels::SCOPE.into(), config.scope.clone()),
                     (labels::WORKDIR.into(), working_dir_str.clone()),
                     (labels::CONTROL.into(), control.display().to_string()),
                     (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),

@@ -1,0 +1,143 @@
+//! Support for the end-to-end tests: isolated sandboxes per test (a unique scope), and a
+//! guard that removes every container and control dir a test made, even when it fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use sandbox_core::{Config, Sandbox, SessionSpec};
+
+/// A sandbox whose sessions are visible only to one test, and removed when it drops.
+pub struct TestScope {
+    /// The sandbox to use in the test.
+    pub sandbox: Sandbox,
+    /// The scope label value.
+    pub scope: String,
+    /// A private working dir for the test's sessions.
+    pub dir: tempfile::TempDir,
+    podman: PathBuf,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short id unique within this machine run: `<tag>-<pid>-<n>`.
+pub fn unique_id(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect();
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+/// The configuration tests use: defaults, plus `SANDBOX_*` from the environment, with
+/// provisioning off (the test image has no package manager; provisioning has its own
+/// test) and the given scope.
+pub fn test_config(scope: &str) -> Config {
+    let mut c = Config::load().expect("test configuration");
+    c.scope = scope.to_string();
+    c.provision = false;
+    c
+}
+
+impl TestScope {
+    /// A fresh scope named after the test.
+    pub fn new(test: &str) -> TestScope {
+        let scope = unique_id(test);
+        let config = test_config(&scope);
+        let podman = config.podman.clone();
+        TestScope { sandbox: Sandbox::new(config), scope, dir: tempfile::tempdir().expect("tempdir"), podman }
+    }
+
+    /// A spec for a new session in this scope's working dir.
+    pub fn spec(&self, tag: &str) -> SessionSpec {
+        SessionSpec::new(unique_id(tag), self.dir.path())
+    }
+
+    /// Container names of this scope that still exist.
+    pub fn leftovers(&self) -> Vec<String> {
+        let out = Command::new(&self.podman)
+            .args(["ps", "--all", "--no-trunc", "--filter", &format!("label=sandbox.scope={}", self.scope)])
+            .args(["--format", "json"])
+            .output()
+            .expect("podman ps");
+        sandbox_core::parse_ps(&out.stdout).expect("ps json").into_iter().map(|r| r.name).collect()
+    }
+}
+
+impl Drop for TestScope {
+    fn drop(&mut self) {
+        let out = Command::new(&self.podman)
+            .args(["ps", "--all", "--no-trunc", "--filter", &format!("label=sandbox.scope={}", self.scope)])
+            .args(["--format", "json"])
+            .output();
+        let Ok(out) = out else { return };
+        for r in sandbox_core::parse_ps(&out.stdout).unwrap_or_default() {
+            let _ = Command::new(&self.podman).args(["rm", "--force", "--time", "0", &r.name]).output();
+            if let Some(dir) = r.labels.get(sandbox_core::labels::CONTROL) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+/// Runs an async test body with a hard time bound, so a bug shows as a failure, not a
+/// hung CI job.
+pub fn run<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(limit, body).await.expect("test exceeded its time bound");
+    });
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Whether this process runs rootless podman (not root).
+pub fn rootless() -> bool {
+    rustix::process::getuid().as_raw() != 0
+}
+
+/// Path of the helper binary that plays "another process" in tests: `built` (the
+/// `CARGO_BIN_EXE_` path of the test's build) unless `SANDBOX_E2E_HELPER` names a copy
+/// (the rootless run executes copies of the test binaries).
+pub fn helper_path(built: &str) -> PathBuf {
+    match std::env::var_os("SANDBOX_E2E_HELPER") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(built),
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes.
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// SHA-256 of bytes, hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `podman run -d` arguments for a plain container that sandbox did not create (no
+/// sandbox labels), with the host flags the probe chose.
+pub async fn foreign_container_args(sandbox: &Sandbox, name: &str) -> Vec<String> {
+    let host = sandbox.info().await.expect("probe");
+    let mut a: Vec<String> = ["run", "-d", "--name", name, "--pull=never"].iter().map(|s| s.to_string()).collect();
+    if let Some(rt) = host.runtime_override {
+        a.extend(["--runtime".into(), rt]);
+    }
+    if let Some(u) = host.ulimits {
+        a.extend(["--ulimit".into(), format!("nofile={0}:{0}", u.nofile)]);
+        a.extend(["--ulimit".into(), format!("nproc={0}:{0}", u.nproc)]);
+    }
+    a.extend([sandbox.config().default_image.clone(), "sleep".into(), "300".into()]);
+    a
+}
