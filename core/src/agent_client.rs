@@ -269,3 +269,62 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>, route
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandbox_proto::{ErrorReply, HelloReply};
+
+    /// A peer that answers the handshake with `reply` (or closes when `None`).
+    fn fake_agent(reply: Option<Reply>) -> UnixStream {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        tokio::spawn(async move {
+            let (mut r, mut w) = theirs.into_split();
+            let _ = read_frame(&mut r).await;
+            if let Some(reply) = reply {
+                let mut buf = Vec::new();
+                encode_frame(FrameKind::Reply, 0, &serde_json::to_vec(&reply).unwrap(), &mut buf);
+                let _ = w.write_all(&buf).await;
+                // Keep the connection open until the client is done with it.
+                let _ = read_frame(&mut r).await;
+            }
+        });
+        ours
+    }
+
+    #[tokio::test]
+    async fn an_agent_of_another_protocol_is_a_version_mismatch() {
+        let hello = Reply::Hello(HelloReply { protocol: PROTOCOL_VERSION + 1, agent: "9.9.9".into(), pid: 1 });
+        let e = AgentClient::handshake(fake_agent(Some(hello)), "test").await.err().unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::AgentVersionMismatch);
+        assert!(e.to_string().contains("9.9.9"), "{e}");
+
+        let refusal = Reply::Error(ErrorReply { kind: WireErrorKind::ProtocolMismatch, message: "agent speaks 7".into() });
+        let e = AgentClient::handshake(fake_agent(Some(refusal)), "test").await.err().unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::AgentVersionMismatch);
+        assert!(e.to_string().contains("agent speaks 7"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_hangs_up_or_talks_nonsense_is_a_protocol_error() {
+        let e = AgentClient::handshake(fake_agent(None), "test").await.err().unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Protocol, "{e}");
+        let e = AgentClient::handshake(fake_agent(Some(Reply::Pong)), "test").await.err().unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Protocol, "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_good_handshake_then_a_lost_connection_fails_pending_calls() {
+        let hello = Reply::Hello(HelloReply { protocol: PROTOCOL_VERSION, agent: "0.1.0".into(), pid: 1 });
+        let client = AgentClient::handshake(fake_agent(Some(hello)), "test").await.unwrap();
+        assert_eq!(client.agent_version(), "0.1.0");
+        let mut call = client.call(&Request::Ping).await.unwrap();
+        // The fake agent hangs up after reading one more frame (our ping).
+        match call.next().await {
+            Incoming::Lost(why) => assert!(why.contains("closed"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(client.closed().is_some());
+        assert!(client.call(&Request::Ping).await.is_err());
+    }
+}

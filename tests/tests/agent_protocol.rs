@@ -1,0 +1,107 @@
+//! The agent protocol spoken to a real in-container agent with raw frames: handshake
+//! versions, malformed and oversized frames. The agent refuses cleanly and survives.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use sandbox_core::ExecOptions;
+use sandbox_e2e::{TestScope, run};
+use sandbox_proto::{ErrorKind, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame};
+
+const T: Duration = Duration::from_secs(120);
+
+fn connect(dir: &std::path::Path) -> UnixStream {
+    let s = UnixStream::connect(dir.join("agent.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn send(s: &mut UnixStream, kind: FrameKind, id: u32, payload: &[u8]) {
+    let mut buf = Vec::new();
+    encode_frame(kind, id, payload, &mut buf);
+    s.write_all(&buf).unwrap();
+}
+
+fn recv(s: &mut UnixStream) -> Option<(FrameKind, u32, Vec<u8>)> {
+    let mut header = [0u8; 9];
+    s.read_exact(&mut header).ok()?;
+    let len = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize - 5;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    Some((FrameKind::from_u8(header[4]).unwrap(), u32::from_le_bytes(header[5..9].try_into().unwrap()), payload))
+}
+
+fn reply(s: &mut UnixStream) -> Reply {
+    let (kind, _, payload) = recv(s).expect("a reply");
+    assert_eq!(kind, FrameKind::Reply);
+    serde_json::from_slice(&payload).unwrap()
+}
+
+fn hello(s: &mut UnixStream, protocol: u32) -> Reply {
+    let req = Request::Hello { protocol, client: "test-client 9.9".into() };
+    send(s, FrameKind::Request, 0, &serde_json::to_vec(&req).unwrap());
+    reply(s)
+}
+
+fn closed(s: &mut UnixStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0))
+}
+
+#[test]
+fn version_mismatch_bad_frames_and_survival() {
+    let t = TestScope::new("proto");
+    run(T, async {
+        let session = t.sandbox.start(t.spec("proto")).await.unwrap();
+        let dir = session.control_dir().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            // Another protocol version: refused with both versions named.
+            let mut s = connect(&dir);
+            match hello(&mut s, PROTOCOL_VERSION + 41) {
+                Reply::Error(e) => {
+                    assert_eq!(e.kind, ErrorKind::ProtocolMismatch);
+                    assert!(e.message.contains(&format!("protocol {}", PROTOCOL_VERSION + 41)), "{}", e.message);
+                    assert!(e.message.contains("test-client 9.9"), "{}", e.message);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(closed(&mut s));
+
+            // A request before the handshake.
+            let mut s = connect(&dir);
+            send(&mut s, FrameKind::Request, 1, br#"{"op":"ping"}"#);
+            assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            assert!(closed(&mut s));
+
+            // Malformed JSON gets an error for that request; the connection stays usable.
+            let mut s = connect(&dir);
+            assert!(matches!(hello(&mut s, PROTOCOL_VERSION), Reply::Hello(_)));
+            send(&mut s, FrameKind::Request, 7, b"{not json");
+            assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            send(&mut s, FrameKind::Request, 8, br#"{"op":"exec","argv":[],"stdout_cap":1,"stderr_cap":1}"#);
+            assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            send(&mut s, FrameKind::Request, 9, br#"{"op":"ping"}"#);
+            assert_eq!(reply(&mut s), Reply::Pong);
+
+            // An oversized length prefix: refused without allocating, connection closed.
+            s.write_all(&u32::MAX.to_le_bytes()).unwrap();
+            s.write_all(&[1, 0, 0, 0, 0]).unwrap();
+            assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            assert!(closed(&mut s));
+
+            // An unknown frame kind.
+            let mut s = connect(&dir);
+            assert!(matches!(hello(&mut s, PROTOCOL_VERSION), Reply::Hello(_)));
+            s.write_all(&[5, 0, 0, 0, 200, 0, 0, 0, 0]).unwrap();
+            let _ = recv(&mut s);
+            assert!(closed(&mut s));
+        })
+        .await
+        .unwrap();
+        // The agent is still serving.
+        assert!(session.exec(&["true"], ExecOptions::new()).await.unwrap().success());
+        session.ping().await.unwrap();
+        session.stop().await.unwrap();
+    });
+}
