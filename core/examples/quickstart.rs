@@ -39,7 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ] {
             let t = Instant::now();
             let out = session.exec(&["sh", "-c", cmd], ExecOptions::new().timeout(Duration::from_secs(30))).await?;
-            println!("$ {cmd}    [exit {:?}, {:?}]", out.exit_code, t.elapsed());
+            let code = out.exit_code.map_or_else(|| format!("signal {:?}", out.signal), |c| c.to_string());
+            println!("$ {cmd}    [exit {code}, {:.2} ms]", t.elapsed().as_secs_f64() * 1e3);
             print!("{}", out.stdout_lossy());
             eprint!("{}", out.stderr_lossy());
         }

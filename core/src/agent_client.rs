@@ -299,7 +299,8 @@ mod tests {
         assert_eq!(e.kind(), crate::ErrorKind::AgentVersionMismatch);
         assert!(e.to_string().contains("9.9.9"), "{e}");
 
-        let refusal = Reply::Error(ErrorReply { kind: WireErrorKind::ProtocolMismatch, message: "agent speaks 7".into() });
+        let refusal =
+            Reply::Error(ErrorReply { kind: WireErrorKind::ProtocolMismatch, message: "agent speaks 7".into() });
         let e = AgentClient::handshake(fake_agent(Some(refusal)), "test").await.err().unwrap();
         assert_eq!(e.kind(), crate::ErrorKind::AgentVersionMismatch);
         assert!(e.to_string().contains("agent speaks 7"), "{e}");

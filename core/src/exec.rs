@@ -97,6 +97,7 @@ pub struct ExecOutput {
     /// Bytes the command wrote to stderr in all.
     pub stderr_total: u64,
     /// Time from spawn to exit as measured in the container.
+    #[serde(serialize_with = "crate::duration_secs::serialize")]
     pub duration: Duration,
 }
 

@@ -21,6 +21,7 @@ mod agent_binary;
 mod agent_client;
 mod config;
 mod control_dir;
+mod duration_secs;
 mod engine;
 mod error;
 mod exec;

@@ -96,6 +96,7 @@ pub struct PostCreateOutcome {
     /// The last part of its output (stdout and stderr interleaved).
     pub output_tail: String,
     /// How long it ran.
+    #[serde(serialize_with = "crate::duration_secs::serialize")]
     pub duration: Duration,
 }
 
@@ -132,5 +133,6 @@ pub struct StartReport {
     /// Every warning, in plain words.
     pub warnings: Vec<String>,
     /// Total time of the start.
+    #[serde(serialize_with = "crate::duration_secs::serialize")]
     pub duration: Duration,
 }

@@ -62,7 +62,8 @@ fn a_published_port_answers_on_loopback_only() {
         let port = free_port();
         let s = t.sandbox.start(t.spec("port").ports([port])).await.unwrap();
         assert_eq!(s.start_report().unwrap().ports_published, vec![port]);
-        let serve = format!("mkdir -p /tmp/www && echo hello-port > /tmp/www/index.html && httpd -p {port} -h /tmp/www");
+        let serve =
+            format!("mkdir -p /tmp/www && echo hello-port > /tmp/www/index.html && httpd -p {port} -h /tmp/www");
         let o = s.exec(&["sh", "-c", &serve], ExecOptions::new()).await.unwrap();
         assert!(o.success(), "{}", o.stderr_lossy());
         let body = tokio::task::spawn_blocking(move || http_get(port, Duration::from_secs(20))).await.unwrap();

@@ -1,0 +1,268 @@
+//! Benchmark: every figure beside its baseline measured in the same run, as a ratio.
+//!
+//! `scripts/bench` (release build). `--quick` runs tiny sample counts (a smoke test).
+//! `--json FILE` also writes the figures as JSON.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sandbox_core::{Config, ExecOptions, HostInfo, Sandbox, SessionSpec};
+
+struct Row {
+    metric: String,
+    value: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    ok: bool,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn sorted(mut v: Vec<Duration>) -> Vec<Duration> {
+    v.sort();
+    v
+}
+
+fn podman(host: &HostInfo, args: &[&str]) -> std::process::Output {
+    let out = Command::new(&host.podman).args(args).output().expect("podman runs");
+    assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn bare_run_args<'a>(host: &'a HostInfo, name: &'a str, image: &'a str, ul: &'a [String]) -> Vec<&'a str> {
+    let mut a = vec!["run", "-d", "--name", name, "--pull=never", "--init"];
+    if let Some(rt) = &host.runtime_override {
+        a.extend(["--runtime", rt.as_str()]);
+    }
+    a.extend(ul.iter().map(String::as_str));
+    a.extend([image, "sleep", "600"]);
+    a
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_out = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)).cloned();
+    let (n_exec, n_podman_exec, n_start, conc_secs) = if quick { (50, 3, 2, 1) } else { (3000, 30, 10, 5) };
+
+    let mut config = Config::load()?;
+    config.provision = false;
+    config.scope = format!("bench-{}", std::process::id());
+    let sandbox = Sandbox::new(config.clone());
+    let host = sandbox.info().await?;
+    let dir = tempfile::tempdir()?;
+    let image = config.default_image.clone();
+    let ul: Vec<String> = host
+        .ulimits
+        .map(|u| {
+            vec![
+                "--ulimit".into(),
+                format!("nofile={0}:{0}", u.nofile),
+                "--ulimit".into(),
+                format!("nproc={0}:{0}", u.nproc),
+            ]
+        })
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    let pid = std::process::id();
+
+    // Start and stop, alternating with the bare podman baseline.
+    let (mut ours_start, mut bare_start, mut ours_stop, mut bare_stop) = (vec![], vec![], vec![], vec![]);
+    let warm = sandbox.start(SessionSpec::new(format!("bench-warm-{pid}"), dir.path())).await?;
+    warm.stop().await?;
+    for i in 0..n_start {
+        let t = Instant::now();
+        let s = sandbox.start(SessionSpec::new(format!("bench-start-{pid}-{i}"), dir.path())).await?;
+        ours_start.push(t.elapsed());
+        s.exec(&["true"], ExecOptions::new()).await?;
+        let t = Instant::now();
+        s.stop().await?;
+        ours_stop.push(t.elapsed());
+
+        let name = format!("bench-bare-{pid}-{i}");
+        let t = Instant::now();
+        podman(&host, &bare_run_args(&host, &name, &image, &ul));
+        bare_start.push(t.elapsed());
+        let t = Instant::now();
+        podman(&host, &["rm", "-f", "-t", "0", &name]);
+        bare_stop.push(t.elapsed());
+    }
+    let (os, bs, ot, bt) = (sorted(ours_start), sorted(bare_start), sorted(ours_stop), sorted(bare_stop));
+    let r = pct(&os, 0.5).as_secs_f64() / pct(&bs, 0.5).as_secs_f64();
+    rows.push(Row {
+        metric: format!("start to ready, p50 of {n_start}"),
+        value: ms(pct(&os, 0.5)),
+        baseline: format!("podman run -d: {}", ms(pct(&bs, 0.5))),
+        ratio: format!("{r:.2}x"),
+        target: "<= 1.3x".into(),
+        ok: r <= 1.3,
+    });
+    let stop = pct(&ot, 0.5);
+    rows.push(Row {
+        metric: format!("stop, p50 of {n_start}"),
+        value: ms(stop),
+        baseline: format!("podman rm -f -t 0: {}", ms(pct(&bt, 0.5))),
+        ratio: format!("{:.2}x", stop.as_secs_f64() / pct(&bt, 0.5).as_secs_f64()),
+        target: "<= 500 ms".into(),
+        ok: stop <= Duration::from_millis(500),
+    });
+
+    // Exec round trip through the agent vs podman exec.
+    let s = sandbox.start(SessionSpec::new(format!("bench-exec-{pid}"), dir.path())).await?;
+    for _ in 0..100 {
+        s.exec(&["true"], ExecOptions::new()).await?;
+    }
+    let mut ours = Vec::with_capacity(n_exec);
+    for _ in 0..n_exec {
+        let t = Instant::now();
+        let o = s.exec(&["true"], ExecOptions::new()).await?;
+        ours.push(t.elapsed());
+        assert!(o.success());
+    }
+    let mut base = Vec::new();
+    for _ in 0..n_podman_exec {
+        let t = Instant::now();
+        podman(&host, &["exec", s.container(), "true"]);
+        base.push(t.elapsed());
+    }
+    let (ours, base) = (sorted(ours), sorted(base));
+    let speedup = pct(&base, 0.5).as_secs_f64() / pct(&ours, 0.5).as_secs_f64();
+    rows.push(Row {
+        metric: format!("exec `true` round trip, p50 of {n_exec}"),
+        value: ms(pct(&ours, 0.5)),
+        baseline: format!("podman exec p50: {}", ms(pct(&base, 0.5))),
+        ratio: format!("{speedup:.0}x faster"),
+        target: "<= 1.0 ms, >= 100x".into(),
+        ok: pct(&ours, 0.5) <= Duration::from_millis(1) && speedup >= 100.0,
+    });
+    rows.push(Row {
+        metric: format!("exec `true` round trip, p99 of {n_exec}"),
+        value: ms(pct(&ours, 0.99)),
+        baseline: format!("podman exec p99: {}", ms(pct(&base, 0.99))),
+        ratio: format!("{:.0}x faster", pct(&base, 0.99).as_secs_f64() / pct(&ours, 0.99).as_secs_f64()),
+        target: "<= 3 ms".into(),
+        ok: pct(&ours, 0.99) <= Duration::from_millis(3),
+    });
+    let ping_samples: Vec<Duration> = {
+        let mut v = Vec::new();
+        for _ in 0..n_exec.min(1000) {
+            let t = Instant::now();
+            s.ping().await?;
+            v.push(t.elapsed());
+        }
+        sorted(v)
+    };
+    rows.push(Row {
+        metric: "agent round trip without a process (ping), p50".into(),
+        value: ms(pct(&ping_samples, 0.5)),
+        baseline: "-".into(),
+        ratio: "-".into(),
+        target: "-".into(),
+        ok: true,
+    });
+    s.stop().await?;
+
+    // Concurrent execs across 4 sessions, vs podman exec with the same concurrency.
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        sessions.push(sandbox.start(SessionSpec::new(format!("bench-conc-{pid}-{i}"), dir.path())).await?);
+    }
+    let per_session = 4;
+    let deadline = Instant::now() + Duration::from_secs(conc_secs);
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for s in &sessions {
+        for _ in 0..per_session {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    s.exec(&["true"], ExecOptions::new()).await.expect("exec");
+                    n += 1;
+                }
+                n
+            }));
+        }
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await?;
+    }
+    let ours_rate = total as f64 / t.elapsed().as_secs_f64();
+    let base_deadline = Instant::now() + Duration::from_secs(conc_secs.max(3));
+    let t = Instant::now();
+    let mut threads = Vec::new();
+    for s in &sessions {
+        let c = s.container().to_string();
+        let h = host.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut n = 0u64;
+            while Instant::now() < base_deadline {
+                podman(&h, &["exec", &c, "true"]);
+                n += 1;
+            }
+            n
+        }));
+    }
+    let base_total: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+    let base_rate = base_total as f64 / t.elapsed().as_secs_f64();
+    for s in &sessions {
+        s.stop().await?;
+    }
+    rows.push(Row {
+        metric: format!("concurrent execs, 4 sessions x {per_session} callers"),
+        value: format!("{ours_rate:.0}/s"),
+        baseline: format!("podman exec, 4 callers: {base_rate:.1}/s"),
+        ratio: format!("{:.0}x", ours_rate / base_rate),
+        target: ">= 1000/s".into(),
+        ok: ours_rate >= 1000.0,
+    });
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    println!(
+        "sandbox benchmark: podman {} {} (cgroup {}, runtime {}), {} CPUs ({cpu}){}",
+        host.version,
+        if host.rootless { "rootless" } else { "rootful" },
+        host.cgroup_mode,
+        host.runtime(),
+        host.cpus,
+        if quick { ", QUICK MODE (tiny samples)" } else { "" }
+    );
+    println!("| metric | sandbox | baseline (same run) | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.metric,
+            r.value,
+            r.baseline,
+            r.ratio,
+            r.target,
+            if r.ok { "yes" } else { "NO" }
+        );
+    }
+    if let Some(path) = json_out {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({"metric": r.metric, "value": r.value, "baseline": r.baseline, "ratio": r.ratio, "target": r.target, "met": r.ok}))
+            .collect();
+        std::fs::write(path, serde_json::to_string_pretty(&v)?)?;
+    }
+    Ok(())
+}
