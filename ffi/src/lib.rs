@@ -1,0 +1,1 @@
+//! C ABI of sandbox-core (work in progress).

@@ -1,0 +1,3 @@
+//! Nushell plugin for sandbox sessions (work in progress).
+
+fn main() {}
