@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
-use crate::groups::Groups;
+use crate::state::AgentState;
 
 /// Frames from the client that belong to a running request.
 pub enum Inbound {
@@ -21,6 +21,8 @@ pub enum Inbound {
     Credit(u64),
     /// Stop the request.
     Cancel,
+    /// Send a signal to the request's process group.
+    Signal(i32),
 }
 
 /// Sends frames to the client; cloned into every request task.
@@ -48,7 +50,7 @@ type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Inbound>>>>;
 
 /// Serves one connection until the client goes away. Requests still running then are
 /// cancelled: their process groups are killed, as if the client had asked.
-pub async fn handle(stream: UnixStream, groups: Arc<Groups>) {
+pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Frame>(64);
     let writer = tokio::spawn(write_loop(wr, rx));
@@ -74,7 +76,17 @@ pub async fn handle(stream: UnixStream, groups: Arc<Groups>) {
             }
         };
         match frame.kind {
-            FrameKind::Request => start_request(frame, &outbox, &routes, &groups).await,
+            FrameKind::Request => {
+                state.touch();
+                start_request(frame, &outbox, &routes, &state).await
+            }
+            FrameKind::Signal => match <[u8; 4]>::try_from(frame.payload.as_slice()).map(i32::from_le_bytes) {
+                Ok(sig) => route(&routes, frame.id, Inbound::Signal(sig)),
+                Err(_) => {
+                    let msg = "signal frame payload must be 4 bytes";
+                    let _ = outbox.reply(frame.id, &Reply::error(ErrorKind::InvalidRequest, msg)).await;
+                }
+            },
             FrameKind::Stdin => route(&routes, frame.id, Inbound::Stdin(frame.payload)),
             FrameKind::Cancel => route(&routes, frame.id, Inbound::Cancel),
             FrameKind::Credit => {
@@ -137,7 +149,9 @@ fn route(routes: &Routes, id: u32, msg: Inbound) {
     }
 }
 
-async fn start_request(frame: Frame, outbox: &Outbox, routes: &Routes, groups: &Arc<Groups>) {
+/// Requests that take frames after the request itself (stdin, credit, cancel, signal)
+/// get a route; the rest run with an empty inbound channel.
+async fn start_request(frame: Frame, outbox: &Outbox, routes: &Routes, state: &Arc<AgentState>) {
     let id = frame.id;
     let request = match serde_json::from_slice::<Request>(&frame.payload) {
         Ok(r) => r,
@@ -147,38 +161,73 @@ async fn start_request(frame: Frame, outbox: &Outbox, routes: &Routes, groups: &
             return;
         }
     };
+    if let Request::Hello { .. } = request {
+        let msg = "hello was already exchanged on this connection";
+        let _ = outbox.reply(id, &Reply::error(ErrorKind::InvalidRequest, msg)).await;
+        return;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let fresh = {
+        let mut map = routes.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = !map.contains_key(&id);
+        if fresh {
+            map.insert(id, tx);
+        }
+        fresh
+    };
+    if !fresh {
+        let msg = format!("request id {id} is already running");
+        let _ = outbox.reply(id, &Reply::error(ErrorKind::InvalidRequest, msg)).await;
+        return;
+    }
+    let outbox = outbox.clone();
+    let routes = routes.clone();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let reply = serve(id, request, &outbox, rx, &state).await;
+        routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let _ = outbox.reply(id, &reply).await;
+    });
+}
+
+async fn serve(
+    id: u32,
+    request: Request,
+    outbox: &Outbox,
+    mut inbound: mpsc::UnboundedReceiver<Inbound>,
+    state: &Arc<AgentState>,
+) -> Reply {
+    use crate::{files, tasks, terminals};
     match request {
-        Request::Hello { .. } => {
-            let msg = "hello was already exchanged on this connection";
-            let _ = outbox.reply(id, &Reply::error(ErrorKind::InvalidRequest, msg)).await;
-        }
-        Request::Ping => {
-            let _ = outbox.reply(id, &Reply::Pong).await;
-        }
-        Request::Exec(exec) => {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let fresh = {
-                let mut map = routes.lock().unwrap_or_else(|p| p.into_inner());
-                let fresh = !map.contains_key(&id);
-                if fresh {
-                    map.insert(id, tx);
-                }
-                fresh
-            };
-            if !fresh {
-                let msg = format!("request id {id} is already running");
-                let _ = outbox.reply(id, &Reply::error(ErrorKind::InvalidRequest, msg)).await;
-                return;
+        Request::Hello { .. } => Reply::error(ErrorKind::InvalidRequest, "hello was already exchanged"),
+        Request::Ping => Reply::Pong,
+        Request::Exec(exec) => crate::exec::run(id, exec, outbox, inbound, &state.groups).await,
+        Request::SpawnTask(req) => tasks::spawn(req, state).await,
+        Request::ListTasks => Reply::Tasks { tasks: state.tasks.infos() },
+        Request::TaskInfo { id } => match state.tasks.get(&id) {
+            Ok(t) => Reply::Task(t.info()),
+            Err(r) => r,
+        },
+        Request::WaitTask { id, timeout_ms } => tasks::wait(&id, timeout_ms, state).await,
+        Request::KillTask { id, signal } => tasks::kill(&id, signal, state),
+        Request::ReadOutput(req) => crate::read_output::read(id, req, outbox, state).await,
+        Request::OpenTerminal(req) => terminals::open(req, state).await,
+        Request::WriteTerminal { id: term } => loop {
+            match inbound.recv().await {
+                Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, state).await,
+                Some(Inbound::Cancel) | None => break Reply::error(ErrorKind::Internal, "cancelled"),
+                Some(_) => {}
             }
-            let outbox = outbox.clone();
-            let routes = routes.clone();
-            let groups = groups.clone();
-            tokio::spawn(async move {
-                let reply = crate::exec::run(id, exec, &outbox, rx, &groups).await;
-                routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                let _ = outbox.reply(id, &reply).await;
-            });
-        }
+        },
+        Request::ResizeTerminal { id, rows, cols } => terminals::resize(&id, rows, cols, state),
+        Request::KillTerminal { id, signal } => terminals::kill(&id, signal, state),
+        Request::WaitTerminal { id, timeout_ms } => terminals::wait(&id, timeout_ms, state).await,
+        Request::ListTerminals => Reply::Terminals { terminals: state.terminals.infos() },
+        Request::ReadFile { path, window } => files::read_file(id, path, window, outbox, inbound).await,
+        Request::WriteFile { path, mode } => files::write_file(id, path, mode, outbox, inbound).await,
+        Request::ListDir { path } => files::list_dir(path).await,
+        Request::Stat { path } => files::stat(path).await,
+        Request::Remove { path, recursive } => files::remove(path, recursive).await,
     }
 }
 

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::process::Signal;
-use sandbox_proto::{ErrorKind, ExecExit, ExecRequest, FrameKind, Reply, StdinMode};
+use sandbox_proto::{ErrorKind, Event, ExecExit, ExecRequest, FrameKind, Reply, StdinMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{ChildStdin, Command};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use crate::conn::{Inbound, Outbox};
+use crate::credit;
 use crate::groups::{Groups, group_alive, signal_group};
 
 const DEFAULT_GRACE: Duration = Duration::from_millis(1000);
@@ -61,7 +62,7 @@ pub async fn run(
     };
     groups.insert(pgid);
 
-    let credit = req.window.map(|w| Arc::new(Semaphore::new(clamp_permits(w))));
+    let credit = credit::pool(req.window);
     let totals = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -74,7 +75,7 @@ pub async fn run(
     }
     let mut stdin_tx = child.stdin.take().map(|stdin| {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(feed_stdin(stdin, rx));
+        tokio::spawn(feed_stdin(stdin, rx, id, outbox.clone()));
         tx
     });
 
@@ -101,7 +102,12 @@ pub async fn run(
                         let _ = tx.send(bytes);
                     }
                 }
-                Some(Inbound::Credit(n)) => grant(&credit, n),
+                Some(Inbound::Credit(n)) => credit::grant(&credit, n),
+                Some(Inbound::Signal(sig)) => {
+                    if let Ok(sig) = crate::tasks::signal_of(sig) {
+                        signal_group(pgid, sig);
+                    }
+                }
                 Some(Inbound::Cancel) | None => {
                     inbound_open = msg.is_some();
                     if !kill.started() {
@@ -141,8 +147,8 @@ pub async fn run(
             }
             _ = tokio::time::sleep(Duration::from_millis(5)), if kill.hard_pending() => {}
             msg = inbound.recv(), if inbound_open => match msg {
-                Some(Inbound::Credit(n)) => grant(&credit, n),
-                Some(Inbound::Stdin(_)) => {}
+                Some(Inbound::Credit(n)) => credit::grant(&credit, n),
+                Some(Inbound::Stdin(_)) | Some(Inbound::Signal(_)) => {}
                 Some(Inbound::Cancel) | None => {
                     inbound_open = msg.is_some();
                     if !kill.started() {
@@ -207,17 +213,6 @@ impl Killer {
     }
 }
 
-fn clamp_permits(n: u64) -> usize {
-    n.min(Semaphore::MAX_PERMITS as u64 / 2) as usize
-}
-
-fn grant(credit: &Option<Arc<Semaphore>>, n: u64) {
-    if let Some(sem) = credit {
-        let room = (Semaphore::MAX_PERMITS / 2).saturating_sub(sem.available_permits());
-        sem.add_permits(clamp_permits(n).min(room));
-    }
-}
-
 /// Copies one output pipe to frames.
 struct Pump {
     kind: FrameKind,
@@ -227,22 +222,17 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run<R: AsyncRead + Unpin>(self, mut pipe: R, outbox: Outbox, credit: Option<Arc<Semaphore>>) {
+    async fn run<R: AsyncRead + Unpin>(self, mut pipe: R, outbox: Outbox, credit: credit::Credit) {
         let mut buf = vec![0u8; CHUNK];
         let mut sent = 0u64;
         let mut client_gone = false;
         loop {
-            let want = match &credit {
-                Some(sem) => take_credit(sem, CHUNK).await,
-                None => CHUNK,
-            };
+            let want = credit::take(&credit, CHUNK).await;
             let n = match pipe.read(&mut buf[..want]).await {
                 Ok(0) | Err(_) => 0,
                 Ok(n) => n,
             };
-            if let Some(sem) = &credit {
-                sem.add_permits(want - n);
-            }
+            credit::refund(&credit, want - n);
             if n == 0 {
                 break;
             }
@@ -256,28 +246,19 @@ impl Pump {
     }
 }
 
-/// Waits for at least one byte of credit and takes up to `max`.
-async fn take_credit(sem: &Semaphore, max: usize) -> usize {
-    match sem.acquire().await {
-        Ok(p) => p.forget(),
-        Err(_) => return max,
-    }
-    let extra = sem.available_permits().min(max - 1);
-    if extra > 0
-        && let Ok(p) = sem.try_acquire_many(extra as u32)
-    {
-        p.forget();
-        return 1 + extra;
-    }
-    1
-}
-
-async fn feed_stdin(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// Writes stdin frames to the process, acknowledging what was consumed so the client
+/// keeps at most a window's worth in flight (bounded memory here).
+async fn feed_stdin(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>, id: u32, outbox: Outbox) {
+    let mut total = 0u64;
+    let mut open = true;
     while let Some(bytes) = rx.recv().await {
-        if stdin.write_all(&bytes).await.is_err() {
-            // The process closed its stdin; discard the rest.
-            return;
+        if open && stdin.write_all(&bytes).await.is_err() {
+            // The process closed its stdin; keep acknowledging (and dropping) the rest.
+            open = false;
         }
+        total += bytes.len() as u64;
+        let ack = serde_json::to_vec(&Event::StdinAck { total }).unwrap_or_default();
+        outbox.send(FrameKind::Event, id, ack).await;
     }
 }
 

@@ -3,23 +3,43 @@
 //! library. It can also run directly on a host for protocol tests.
 
 mod conn;
+mod credit;
 mod exec;
+mod files;
 mod groups;
+mod ids;
+mod output_log;
+mod proc_state;
+mod read_output;
 mod server;
+mod state;
+mod sys;
+mod tasks;
+mod terminals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: sandbox-agent serve --socket <path>\n       sandbox-agent --version";
+const USAGE: &str =
+    "usage: sandbox-agent serve --socket <path> [--idle-timeout <seconds>]\n       sandbox-agent --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let socket = match args.as_slice() {
+    let (socket, idle) = match args.as_slice() {
         [v] if v == "--version" => {
             println!("sandbox-agent {} (protocol {})", env!("CARGO_PKG_VERSION"), sandbox_proto::PROTOCOL_VERSION);
             return ExitCode::SUCCESS;
         }
-        [serve, flag, path] if serve == "serve" && flag == "--socket" => PathBuf::from(path),
+        [serve, flag, path] if serve == "serve" && flag == "--socket" => (PathBuf::from(path), None),
+        [serve, flag, path, idle, secs] if serve == "serve" && flag == "--socket" && idle == "--idle-timeout" => {
+            match secs.parse::<u64>() {
+                Ok(s) if s > 0 => (PathBuf::from(path), Some(std::time::Duration::from_secs(s))),
+                _ => {
+                    eprintln!("sandbox-agent: --idle-timeout takes a positive number of seconds\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -32,7 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::serve(socket)) {
+    match runtime.block_on(server::serve(socket, idle)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sandbox-agent: {e}");

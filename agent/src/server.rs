@@ -7,10 +7,10 @@ use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::groups::Groups;
+use crate::state::AgentState;
 
 /// Serves until SIGTERM/SIGINT, then kills every process group it started.
-pub async fn serve(socket: PathBuf) -> std::io::Result<()> {
+pub async fn serve(socket: PathBuf, idle_timeout: Option<std::time::Duration>) -> std::io::Result<()> {
     // A socket left by a previous agent of this container would make bind fail.
     match std::fs::symlink_metadata(&socket) {
         Ok(_) => std::fs::remove_file(&socket)?,
@@ -27,15 +27,17 @@ pub async fn serve(socket: PathBuf) -> std::io::Result<()> {
     // Hold a shared lock while alive: the host sees a live session without asking podman.
     let _alive = hold_lock(&socket)?;
 
-    let groups = Arc::new(Groups::default());
+    let control_dir = socket.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let state = Arc::new(AgentState::new(control_dir.clone()));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut idle_check = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 match accepted {
                     Ok((stream, _)) => {
-                        tokio::spawn(crate::conn::handle(stream, groups.clone()));
+                        tokio::spawn(crate::conn::handle(stream, state.clone()));
                     }
                     Err(e) => {
                         eprintln!("sandbox-agent: accept failed: {e}");
@@ -45,9 +47,17 @@ pub async fn serve(socket: PathBuf) -> std::io::Result<()> {
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = idle_check.tick(), if idle_timeout.is_some() => {
+                let limit = idle_timeout.unwrap_or_default();
+                if state.idle_for() >= limit {
+                    let why = format!("stopped after {} s without calls (idle timeout)\n", limit.as_secs());
+                    let _ = std::fs::write(control_dir.join("agent.exit"), why);
+                    break;
+                }
+            }
         }
     }
-    groups.kill_all();
+    state.groups.kill_all();
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

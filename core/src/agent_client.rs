@@ -2,17 +2,17 @@
 //! multiplexed over it by request id.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sandbox_proto::{
-    ErrorKind as WireErrorKind, Frame, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, read_frame,
+    ErrorKind as WireErrorKind, Event, Frame, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, read_frame,
 };
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -30,9 +30,35 @@ pub(crate) enum Incoming {
     Lost(String),
 }
 
+/// Bytes of stdin a call may have in flight (sent, not yet written to the process by
+/// the agent): bounds the agent's memory whatever the caller sends.
+pub(crate) const STDIN_WINDOW: u64 = 1024 * 1024;
+
+/// Stdin flow control of one call.
+#[derive(Default)]
+struct StdinFlow {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    ended: AtomicBool,
+    notify: Notify,
+}
+
+impl StdinFlow {
+    /// The call ended: input writers waiting for room give up.
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
+struct Route {
+    tx: mpsc::UnboundedSender<Incoming>,
+    stdin: Arc<StdinFlow>,
+}
+
 #[derive(Default)]
 struct Routes {
-    map: HashMap<u32, mpsc::UnboundedSender<Incoming>>,
+    map: HashMap<u32, Route>,
     closed: Option<String>,
 }
 
@@ -127,15 +153,16 @@ impl AgentClient {
             id = self.next_id.fetch_add(1, Ordering::Relaxed);
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let stdin = Arc::new(StdinFlow::default());
         {
             let mut r = lock(&self.routes);
             if let Some(why) = &r.closed {
                 return Err(why.clone());
             }
-            r.map.insert(id, tx);
+            r.map.insert(id, Route { tx, stdin: stdin.clone() });
         }
-        let call =
-            Call { sender: CallSender { id, out: self.out.clone(), routes: self.routes.clone() }, rx, finished: false };
+        let sender = CallSender { id, out: self.out.clone(), routes: self.routes.clone(), stdin };
+        let call = Call { sender, rx, finished: false };
         call.sender.send(FrameKind::Request, payload).await?;
         Ok(call)
     }
@@ -156,9 +183,42 @@ pub(crate) struct CallSender {
     id: u32,
     out: mpsc::Sender<Frame>,
     routes: SharedRoutes,
+    stdin: Arc<StdinFlow>,
 }
 
 impl CallSender {
+    /// Sends stdin bytes, first waiting until less than [`STDIN_WINDOW`] is in flight.
+    /// An empty slice closes the process's stdin.
+    pub async fn send_stdin(&self, bytes: &[u8]) -> std::result::Result<(), String> {
+        let flow = &self.stdin;
+        loop {
+            let notified = flow.notify.notified();
+            let in_flight = flow.sent.load(Ordering::Acquire).saturating_sub(flow.acked.load(Ordering::Acquire));
+            if in_flight < STDIN_WINDOW {
+                break;
+            }
+            if let Some(why) = lock(&self.routes).closed.clone() {
+                return Err(why);
+            }
+            if flow.ended.load(Ordering::Acquire) {
+                return Err("the command has ended".into());
+            }
+            notified.await;
+        }
+        flow.sent.fetch_add(bytes.len() as u64, Ordering::AcqRel);
+        self.send(FrameKind::Stdin, bytes.to_vec()).await
+    }
+
+    /// Sends a signal to the call's process group.
+    pub async fn signal(&self, signal: i32) -> std::result::Result<(), String> {
+        self.send(FrameKind::Signal, signal.to_le_bytes().to_vec()).await
+    }
+
+    /// Grants the agent room for `n` more output bytes.
+    pub async fn credit(&self, n: u64) -> std::result::Result<(), String> {
+        self.send(FrameKind::Credit, n.to_le_bytes().to_vec()).await
+    }
+
     /// Sends one frame of this call.
     pub async fn send(&self, kind: FrameKind, payload: Vec<u8>) -> std::result::Result<(), String> {
         self.out
@@ -194,6 +254,7 @@ impl Drop for Call {
     fn drop(&mut self) {
         let s = &self.sender;
         lock(&s.routes).map.remove(&s.id);
+        s.stdin.end();
         if !self.finished {
             let cancel = Frame::new(FrameKind::Cancel, s.id, Vec::new());
             if let Err(mpsc::error::TrySendError::Full(f)) = s.out.try_send(cancel) {
@@ -213,8 +274,9 @@ fn close_all(routes: &SharedRoutes, why: String) {
     if r.closed.is_none() {
         r.closed = Some(why.clone());
     }
-    for (_, tx) in r.map.drain() {
-        let _ = tx.send(Incoming::Lost(why.clone()));
+    for (_, route) in r.map.drain() {
+        let _ = route.tx.send(Incoming::Lost(why.clone()));
+        route.stdin.end();
     }
 }
 
@@ -232,7 +294,15 @@ async fn read_loop(mut rd: BufReader<OwnedReadHalf>, routes: SharedRoutes) {
                 Ok(r) => Incoming::Reply(r),
                 Err(e) => break format!("the agent sent a malformed reply: {e}"),
             },
-            FrameKind::Event => continue,
+            FrameKind::Event => {
+                if let Ok(Event::StdinAck { total }) = serde_json::from_slice::<Event>(&frame.payload)
+                    && let Some(route) = lock(&routes).map.get(&frame.id)
+                {
+                    route.stdin.acked.store(total, Ordering::Release);
+                    route.stdin.notify.notify_waiters();
+                }
+                continue;
+            }
             other => break format!("the agent sent a {other:?} frame, which only clients send"),
         };
         if frame.id == 0
@@ -242,11 +312,11 @@ async fn read_loop(mut rd: BufReader<OwnedReadHalf>, routes: SharedRoutes) {
         }
         let mut r = lock(&routes);
         let is_reply = matches!(msg, Incoming::Reply(_));
-        if let Some(tx) = r.map.get(&frame.id) {
-            let _ = tx.send(msg);
+        if let Some(route) = r.map.get(&frame.id) {
+            let _ = route.tx.send(msg);
         }
-        if is_reply {
-            r.map.remove(&frame.id);
+        if is_reply && let Some(route) = r.map.remove(&frame.id) {
+            route.stdin.end();
         }
     };
     close_all(&routes, why);

@@ -53,6 +53,8 @@ pub struct Config {
     pub provision_timeout: Duration,
     /// Time limit of each post-create command.
     pub post_create_timeout: Duration,
+    /// Stop sessions after this long without calls; off (`None`) by default.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             ready_timeout: Duration::from_secs(20),
             provision_timeout: Duration::from_secs(300),
             post_create_timeout: Duration::from_secs(600),
+            idle_timeout: None,
         }
     }
 }
@@ -88,6 +91,7 @@ struct FileConfig {
     ready_timeout_secs: Option<u64>,
     provision_timeout_secs: Option<u64>,
     post_create_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
     policy: Option<FilePolicy>,
     limits: Option<FileLimits>,
 }
@@ -169,6 +173,9 @@ impl Config {
         set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
         set(&mut self.provision_timeout, f.provision_timeout_secs.map(Duration::from_secs));
         set(&mut self.post_create_timeout, f.post_create_timeout_secs.map(Duration::from_secs));
+        if let Some(secs) = f.idle_timeout_secs {
+            self.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+        }
         if let Some(p) = f.policy {
             set(&mut self.policy.allow_post_create, p.allow_post_create);
             set(&mut self.policy.allow_untrusted_image, p.allow_untrusted_image);
@@ -231,6 +238,12 @@ impl Config {
         }
         if let Some(v) = get("SANDBOX_CONTAINER_PREFIX") {
             self.container_prefix = v.trim().to_string();
+        }
+        if let Some(v) = get("SANDBOX_IDLE_TIMEOUT") {
+            let secs: u64 = v.trim().parse().map_err(|_| {
+                env_err("SANDBOX_IDLE_TIMEOUT", format!("{v:?} is not a number of seconds (0 turns it off)"))
+            })?;
+            self.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs));
         }
         if let Some(v) = get("SANDBOX_SCOPE") {
             self.scope = v.trim().to_string();

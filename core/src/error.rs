@@ -107,6 +107,20 @@ pub enum Error {
         /// The agent's message.
         detail: String,
     },
+    /// The process behind a handle has ended (e.g. writing to an exited terminal).
+    #[error("{what} is not running: {detail}")]
+    NotRunning {
+        /// What kind of thing.
+        what: String,
+        /// The agent's message.
+        detail: String,
+    },
+    /// The container refused access to a path.
+    #[error("permission denied: {detail}")]
+    PermissionDenied {
+        /// The agent's message.
+        detail: String,
+    },
     /// The configuration file or a `SANDBOX_*` variable is invalid.
     #[error("invalid configuration in {origin}: {detail}")]
     Config {
@@ -154,6 +168,10 @@ pub enum ErrorKind {
     InvalidInput,
     /// See [`Error::NotFound`].
     NotFound,
+    /// See [`Error::NotRunning`].
+    NotRunning,
+    /// See [`Error::PermissionDenied`].
+    PermissionDenied,
     /// See [`Error::Config`].
     Config,
     /// See [`Error::Io`].
@@ -176,6 +194,8 @@ impl Error {
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::NotRunning { .. } => ErrorKind::NotRunning,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Error::Config { .. } => ErrorKind::Config,
             Error::Io { .. } => ErrorKind::Io,
         }

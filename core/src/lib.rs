@@ -25,8 +25,11 @@ mod duration_secs;
 mod engine;
 mod error;
 mod exec;
+mod exec_stream;
+mod files;
 mod host_info;
 pub mod labels;
+mod output_chunk;
 mod podman;
 mod policy;
 pub mod run_args;
@@ -35,8 +38,11 @@ mod sandbox;
 mod session;
 mod session_info;
 mod spec;
+mod spool_reader;
 mod start;
 mod start_report;
+mod tasks;
+mod terminals;
 pub mod validate;
 
 pub use agent_binary::AGENT_SHA256;
@@ -44,7 +50,10 @@ pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE, DEFAULT_SCOPE}
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput};
+pub use exec_stream::{ExecControl, ExecEvent, ExecExit, ExecStream, STREAM_WINDOW};
+pub use files::{FileInfo, FileKind};
 pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
+pub use output_chunk::{OutputChunk, complete_utf8_len};
 pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{Limits, Network, Policy, parse_memory};
 pub use sandbox::Sandbox;
@@ -54,6 +63,8 @@ pub use spec::SessionSpec;
 pub use start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
+pub use tasks::{DEFAULT_TASK_SPOOL_CAP, ProcessState, TaskInfo, TaskSpec, TaskStream};
+pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, TerminalInfo, TerminalSpec};
 
 /// Version of this library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -52,6 +52,8 @@ pub struct RunPlan {
     pub limits: Option<Limits>,
     /// Environment of the container (and so of every command).
     pub env: Vec<(String, String)>,
+    /// Stop the session after this many seconds without calls.
+    pub idle_timeout_secs: Option<u64>,
 }
 
 /// Quotes one `--mount` field CSV-style when it holds `,` or `"`, which podman's
@@ -112,6 +114,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     }
     push(&["--stop-timeout", &STOP_TIMEOUT_SECS.to_string()]);
     push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", CONTAINER_AGENT_SOCKET]);
+    if let Some(secs) = plan.idle_timeout_secs {
+        a.extend(["--idle-timeout".to_string(), secs.to_string()]);
+    }
     a
 }
 
@@ -150,6 +155,7 @@ mod tests {
             network: Network::Bridge,
             limits: Some(Limits::default()),
             env: vec![("A".into(), "1 2".into())],
+            idle_timeout_secs: None,
         }
     }
 
@@ -227,6 +233,12 @@ mod tests {
         assert!(has_pair(&a, "--workdir", "/w"));
         assert!(has_pair(&a, "--env", "A=1 2"));
         assert!(has_pair(&a, "--label", "sandbox.managed=true"));
+    }
+
+    #[test]
+    fn idle_timeout_is_passed_to_the_agent() {
+        let a = build_run_args(&RunPlan { idle_timeout_secs: Some(90), ..plan() }, &host(true));
+        assert_eq!(&a[a.len() - 2..], ["--idle-timeout", "90"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sandbox_proto::{ErrorKind as WireErrorKind, ExecExit, ExecRequest, FrameKind, Reply, Request, StdinMode};
+use sandbox_proto::{ErrorKind as WireErrorKind, Reply, Request};
 use tokio::sync::Mutex;
 
 use crate::agent_client::{AgentClient, Incoming};
@@ -13,14 +13,11 @@ use crate::control_dir;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput, append_capped};
+use crate::exec_stream::ExecEvent;
 use crate::start_report::StartReport;
-use crate::validate;
 
 /// Name this library gives itself in the agent handshake.
 pub(crate) const CLIENT_NAME: &str = concat!("sandbox-core ", env!("CARGO_PKG_VERSION"));
-
-/// Size of the stdin chunks sent to the agent.
-const STDIN_CHUNK: usize = 256 * 1024;
 
 /// A session: one container with its agent. Cheap to clone; clones share one agent
 /// connection, over which any number of calls run concurrently.
@@ -139,11 +136,14 @@ impl Session {
             Ok(None) => Error::SessionNotFound { id, detail: ": its container was removed".into() },
             Ok(Some(st)) if !st.running => {
                 let code = st.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
+                let reason = crate::spool_reader::agent_exit_reason(&self.inner.control_dir)
+                    .map(|r| format!(": the agent {r}"))
+                    .unwrap_or_default();
                 let oom = if st.oom_killed { " after running out of memory (OOM killed)" } else { "" };
                 let extra = if st.error.is_empty() { String::new() } else { format!(": {}", st.error) };
                 Error::SessionLost {
                     id,
-                    detail: format!("its container {} ({}){code}{oom}{extra}", st.status, self.inner.container),
+                    detail: format!("its container {} ({}){code}{oom}{extra}{reason}", st.status, self.inner.container),
                     oom_killed: st.oom_killed,
                     exit_code: st.exit_code,
                 }
@@ -168,6 +168,60 @@ impl Session {
         Ok(self.client().await?.agent_version().to_string())
     }
 
+    /// Sends a simple request: collects its data frames and final reply; an error reply
+    /// becomes a typed error (`what` names the object for not-found errors).
+    pub(crate) async fn call(&self, what: &str, request: &Request) -> Result<(Vec<u8>, Reply)> {
+        let client = self.client().await?;
+        let mut call = match client.call(request).await {
+            Ok(c) => c,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        let mut data = Vec::new();
+        loop {
+            match call.next().await {
+                Incoming::Stdout(b) => data.extend_from_slice(&b),
+                Incoming::Stderr(_) => {}
+                Incoming::Reply(Reply::Error(e)) => return Err(agent_error_for(what, e)),
+                Incoming::Reply(r) => return Ok((data, r)),
+                Incoming::Lost(why) => return Err(self.lost(why).await),
+            }
+        }
+    }
+
+    /// A read of spooled output (task or terminal).
+    pub(crate) async fn read_output(
+        &self,
+        req: &sandbox_proto::ReadOutput,
+        wait: Option<Duration>,
+    ) -> Result<crate::OutputChunk> {
+        let what = match req.source {
+            sandbox_proto::OutputSource::Task { .. } => "task",
+            sandbox_proto::OutputSource::Terminal { .. } => "terminal",
+        };
+        match self.call(what, &Request::ReadOutput(req.clone())).await {
+            Ok((data, Reply::Output(m))) => Ok(crate::OutputChunk {
+                data,
+                offset: m.offset,
+                window_start: m.window_start,
+                end: m.end,
+                finished: m.finished,
+                lost: m.lost,
+            }),
+            Ok((_, other)) => Err(crate::tasks::unexpected(&other)),
+            Err(Error::Timeout { action, .. }) => Err(Error::Timeout { action, after: wait.unwrap_or_default() }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// When the agent is gone (`e` says the session is lost), reads what it left in the
+    /// control dir instead; if that fails too, returns `e`.
+    pub(crate) fn offline<T>(&self, e: Error, read: impl FnOnce(&Path) -> std::io::Result<T>) -> Result<T> {
+        if !matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) {
+            return Err(e);
+        }
+        read(&self.inner.control_dir).map_err(|_| e)
+    }
+
     /// Checks the agent answers (a round trip without spawning anything).
     pub async fn ping(&self) -> Result<()> {
         let client = self.client().await?;
@@ -184,81 +238,46 @@ impl Session {
 
     /// Runs `argv` to completion and returns its output. Non-zero exits, signals and
     /// timeouts are data in the result; errors are for calls that could not run (bad
-    /// input, lost session).
+    /// input, lost session). A thin wrapper over [`exec_stream`](Self::exec_stream)
+    /// that collects the events, with the output cap applied in the container.
     pub async fn exec<S: AsRef<str>>(&self, argv: &[S], options: ExecOptions) -> Result<ExecOutput> {
-        validate::argv(argv)?;
-        validate::env(&options.env)?;
-        if options.timeout == Some(Duration::ZERO) {
-            return Err(Error::invalid("timeout", "must be greater than zero"));
-        }
-        if let Some(cwd) = &options.cwd
-            && (cwd.is_empty() || cwd.contains('\0'))
-        {
-            return Err(Error::invalid("cwd", "is empty or contains a NUL byte"));
-        }
         let cap = options.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
-        let request = Request::Exec(ExecRequest {
-            argv: argv.iter().map(|a| a.as_ref().to_string()).collect(),
-            env: options.env.clone(),
-            cwd: options.cwd.clone(),
-            timeout_ms: options.timeout.map(|t| (t.as_millis() as u64).max(1)),
-            kill_grace_ms: options.kill_grace.map(|t| t.as_millis() as u64),
-            linger_ms: options.linger.map(|t| t.as_millis() as u64),
-            stdout_cap: cap,
-            stderr_cap: cap,
-            stdin: if options.stdin.is_some() { StdinMode::Pipe } else { StdinMode::Null },
-            window: None,
-        });
-        let client = self.client().await?;
-        let mut call = match client.call(&request).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
-        let sender = call.sender();
-        let stdin = options.stdin.as_deref();
-        let feed = async {
-            if let Some(data) = stdin {
-                for chunk in data.chunks(STDIN_CHUNK) {
-                    if sender.send(FrameKind::Stdin, chunk.to_vec()).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = sender.send(FrameKind::Stdin, Vec::new()).await;
-            }
-        };
+        let bound =
+            options.timeout.map(|t| t + options.kill_grace.unwrap_or(Duration::from_secs(1)) + Duration::from_secs(30));
+        let mut stream = self.start_exec(argv, options, None, cap).await?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
         let collect = async {
-            loop {
-                match call.next().await {
-                    Incoming::Stdout(b) => append_capped(&mut stdout, &b, cap),
-                    Incoming::Stderr(b) => append_capped(&mut stderr, &b, cap),
-                    Incoming::Reply(r) => return Ok(r),
-                    Incoming::Lost(why) => return Err(why),
+            while let Some(event) = stream.next().await {
+                match event? {
+                    ExecEvent::Stdout(b) => append_capped(&mut stdout, &b, cap),
+                    ExecEvent::Stderr(b) => append_capped(&mut stderr, &b, cap),
+                    ExecEvent::Exit(exit) => return Ok(exit),
                 }
             }
+            Err(Error::Protocol { detail: "the exec ended without an exit status".into() })
         };
         // The agent enforces the timeout; this outer bound only catches an agent that
         // stopped answering altogether.
-        let bound =
-            options.timeout.map(|t| t + options.kill_grace.unwrap_or(Duration::from_secs(1)) + Duration::from_secs(30));
-        let both = async { tokio::join!(feed, collect).1 };
-        let outcome = match bound {
-            Some(b) => match tokio::time::timeout(b, both).await {
-                Ok(r) => r,
+        let exit = match bound {
+            Some(b) => match tokio::time::timeout(b, collect).await {
+                Ok(r) => r?,
                 Err(_) => return Err(Error::Timeout { action: format!("exec of {:?}", argv[0].as_ref()), after: b }),
             },
-            None => both.await,
+            None => collect.await?,
         };
-        let reply = match outcome {
-            Ok(r) => r,
-            Err(why) => return Err(self.lost(why).await),
-        };
-        match reply {
-            Reply::Exit(exit) => Ok(output_of(exit, stdout, stderr)),
-            Reply::Error(e) => Err(agent_error(e)),
-            other => Err(Error::Protocol { detail: format!("unexpected reply to exec: {other:?}") }),
-        }
+        Ok(ExecOutput {
+            stdout_truncated: exit.stdout_total > stdout.len() as u64,
+            stderr_truncated: exit.stderr_total > stderr.len() as u64,
+            stdout,
+            stderr,
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            timed_out: exit.timed_out,
+            stdout_total: exit.stdout_total,
+            stderr_total: exit.stderr_total,
+            duration: exit.duration,
+        })
     }
 
     /// [`exec`](Self::exec) with `stdin` fed to the command (the seed's `exec_stdin`).
@@ -286,27 +305,21 @@ impl Session {
     }
 }
 
-fn output_of(exit: ExecExit, stdout: Vec<u8>, stderr: Vec<u8>) -> ExecOutput {
-    ExecOutput {
-        stdout_truncated: exit.stdout_total > stdout.len() as u64,
-        stderr_truncated: exit.stderr_total > stderr.len() as u64,
-        stdout,
-        stderr,
-        exit_code: exit.exit_code,
-        signal: exit.signal,
-        timed_out: exit.timed_out,
-        stdout_total: exit.stdout_total,
-        stderr_total: exit.stderr_total,
-        duration: Duration::from_micros(exit.duration_us),
-    }
-}
-
 /// Maps an agent error reply to a typed error.
 pub(crate) fn agent_error(e: sandbox_proto::ErrorReply) -> Error {
+    agent_error_for("path", e)
+}
+
+/// Maps an agent error reply to a typed error about a `what` (task, terminal, file).
+pub(crate) fn agent_error_for(what: &str, e: sandbox_proto::ErrorReply) -> Error {
     match e.kind {
-        WireErrorKind::InvalidRequest => Error::InvalidInput { what: "request".into(), reason: e.message },
-        WireErrorKind::NotFound => Error::NotFound { what: "path or object".into(), detail: e.message },
+        WireErrorKind::InvalidRequest => Error::InvalidInput { what: format!("{what} request"), reason: e.message },
+        WireErrorKind::NotFound => Error::NotFound { what: what.into(), detail: e.message },
         WireErrorKind::ProtocolMismatch => Error::AgentVersionMismatch { detail: e.message },
+        WireErrorKind::Timeout => Error::Timeout { action: e.message, after: Duration::ZERO },
+        WireErrorKind::NotRunning => Error::NotRunning { what: what.into(), detail: e.message },
+        WireErrorKind::PermissionDenied => Error::PermissionDenied { detail: e.message },
+        WireErrorKind::Io => Error::io("inside the container", std::io::Error::other(e.message)),
         WireErrorKind::Internal => Error::Protocol { detail: format!("the agent failed: {}", e.message) },
     }
 }

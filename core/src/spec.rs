@@ -33,6 +33,8 @@ pub struct SessionSpec {
     pub require_resource_limits: Option<bool>,
     /// Overrides `provision` (dev-essentials install).
     pub provision: Option<bool>,
+    /// Overrides `idle_timeout`: stop the session after this long without calls.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl SessionSpec {
@@ -88,6 +90,12 @@ impl SessionSpec {
     /// Turns dev-essentials provisioning on or off.
     pub fn provision(mut self, provision: bool) -> Self {
         self.provision = Some(provision);
+        self
+    }
+
+    /// Stops the session after `after` without calls (at least one second).
+    pub fn idle_timeout(mut self, after: std::time::Duration) -> Self {
+        self.idle_timeout = Some(after);
         self
     }
 

@@ -96,6 +96,10 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
         }
     }
     let policy = spec.effective_policy(config);
+    let idle_timeout = spec.idle_timeout.or(config.idle_timeout);
+    if idle_timeout.is_some_and(|d| d < Duration::from_secs(1)) {
+        return Err(Error::invalid("idle timeout", "must be at least one second"));
+    }
     policy.limits.validate()?;
     let host = sb.engine.host().await?;
     validate::ports(&spec.ports, host.rootless, host.unprivileged_port_start)?;
@@ -183,6 +187,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
                 network: policy.network,
                 limits,
                 env: spec.env.clone(),
+                idle_timeout_secs: idle_timeout.map(|d| d.as_secs()),
             };
             let (code, stderr) = match sb.engine.create(&plan).await {
                 Ok(()) => {

@@ -30,6 +30,8 @@ pub enum FrameKind {
     Credit = 7,
     /// Agent to client: an intermediate JSON event of a running request.
     Event = 8,
+    /// Client to agent: send a signal (i32 LE) to the request's process group.
+    Signal = 9,
 }
 
 impl FrameKind {
@@ -44,6 +46,7 @@ impl FrameKind {
             6 => Self::Cancel,
             7 => Self::Credit,
             8 => Self::Event,
+            9 => Self::Signal,
             _ => return None,
         })
     }

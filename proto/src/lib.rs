@@ -10,11 +10,15 @@
 
 mod frame;
 mod message;
+pub mod spool;
 
 pub use frame::{
     Frame, FrameDecoder, FrameError, FrameKind, HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, read_frame, write_frame,
 };
-pub use message::{ErrorKind, ErrorReply, ExecExit, ExecRequest, HelloReply, Reply, Request, StdinMode};
+pub use message::{
+    ErrorKind, ErrorReply, Event, ExecExit, ExecRequest, FileInfo, FileKind, HelloReply, OpenTerminal, OutputMeta,
+    OutputSource, ProcState, ReadOutput, Reply, Request, SpawnTask, StdinMode, TaskInfo, TaskStream, TerminalInfo,
+};
 
 /// Version of the frame layout and message set. Bumped on any incompatible change;
 /// a client and an agent only talk when their versions are equal.

@@ -17,6 +17,94 @@ pub enum Request {
     Ping,
     /// Run a command to completion, streaming its output back.
     Exec(ExecRequest),
+    /// Start a background task; replies `Task`.
+    SpawnTask(SpawnTask),
+    /// All tasks; replies `Tasks`.
+    ListTasks,
+    /// One task; replies `Task`.
+    TaskInfo {
+        /// Task id.
+        id: String,
+    },
+    /// Wait for a task to end; replies `Task`, or a `timeout` error.
+    WaitTask {
+        /// Task id.
+        id: String,
+        /// Give up after this long; forever when absent.
+        timeout_ms: Option<u64>,
+    },
+    /// Signal a task's process group; replies `Done`.
+    KillTask {
+        /// Task id.
+        id: String,
+        /// Signal number.
+        signal: i32,
+    },
+    /// Read spooled output of a task or terminal: data in `Stdout` frames, then `Output`.
+    ReadOutput(ReadOutput),
+    /// Open a PTY terminal; replies `Terminal`.
+    OpenTerminal(OpenTerminal),
+    /// Write the bytes of the next `Stdin` frame to a terminal; replies `Done`.
+    WriteTerminal {
+        /// Terminal id.
+        id: String,
+    },
+    /// Change a terminal's size (the program gets SIGWINCH); replies `Terminal`.
+    ResizeTerminal {
+        /// Terminal id.
+        id: String,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// Signal a terminal's session; replies `Done`.
+    KillTerminal {
+        /// Terminal id.
+        id: String,
+        /// Signal number.
+        signal: i32,
+    },
+    /// Wait for a terminal's program to end; replies `Terminal`, or a `timeout` error.
+    WaitTerminal {
+        /// Terminal id.
+        id: String,
+        /// Give up after this long; forever when absent.
+        timeout_ms: Option<u64>,
+    },
+    /// All terminals; replies `Terminals`.
+    ListTerminals,
+    /// Stream a file's bytes in `Stdout` frames (flow-controlled), then `Done`.
+    ReadFile {
+        /// Path inside the container.
+        path: String,
+        /// Initial credit (see [`ExecRequest::window`]).
+        window: Option<u64>,
+    },
+    /// Write a file atomically from `Stdin` frames (an empty one ends it), then `Done`.
+    WriteFile {
+        /// Path inside the container.
+        path: String,
+        /// Permission bits; 0644 (or the replaced file's) when absent.
+        mode: Option<u32>,
+    },
+    /// List a directory; replies `Files`.
+    ListDir {
+        /// Path inside the container.
+        path: String,
+    },
+    /// Describe a path (without following a final symlink); replies `File`.
+    Stat {
+        /// Path inside the container.
+        path: String,
+    },
+    /// Remove a file, symlink or directory; replies `Done`.
+    Remove {
+        /// Path inside the container.
+        path: String,
+        /// Remove a non-empty directory with its contents.
+        recursive: bool,
+    },
 }
 
 /// Whether the process gets a stdin pipe fed by `Stdin` frames.
@@ -65,6 +153,210 @@ pub struct ExecRequest {
     pub window: Option<u64>,
 }
 
+/// Parameters of a background task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpawnTask {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// How to show the command (e.g. the shell line); `argv` joined when absent.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Bytes kept per output stream (oldest dropped beyond).
+    #[serde(default)]
+    pub spool_cap: Option<u64>,
+}
+
+/// Which output of a task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStream {
+    /// stdout and stderr interleaved in arrival order.
+    #[default]
+    Merged,
+    /// stdout only.
+    Stdout,
+    /// stderr only.
+    Stderr,
+}
+
+/// Whose output to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutputSource {
+    /// A task's stream.
+    Task {
+        /// Task id.
+        id: String,
+        /// Which stream.
+        stream: TaskStream,
+    },
+    /// A terminal's scrollback.
+    Terminal {
+        /// Terminal id.
+        id: String,
+    },
+}
+
+/// A read of spooled output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadOutput {
+    /// Whose output.
+    pub source: OutputSource,
+    /// Absolute offset to read from (ignored when `tail` is set).
+    #[serde(default)]
+    pub offset: u64,
+    /// Read the last this-many bytes instead.
+    #[serde(default)]
+    pub tail: Option<u64>,
+    /// At most this many bytes.
+    pub max: u64,
+    /// When nothing is there yet, wait this long for output (then a `timeout` error,
+    /// unless the source has ended).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// Parameters of a terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenTerminal {
+    /// Program and arguments; an interactive `/bin/sh` when empty.
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// How to show the command.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Rows (1..=1000).
+    pub rows: u16,
+    /// Columns (1..=1000).
+    pub cols: u16,
+    /// Extra environment (`TERM` defaults to `xterm-256color`).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Scrollback bytes kept.
+    #[serde(default)]
+    pub scrollback: Option<u64>,
+}
+
+/// How a process is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ProcState {
+    /// Still running.
+    Running,
+    /// Exited with this status.
+    Exited {
+        /// Exit status.
+        code: i32,
+    },
+    /// Killed by this signal.
+    Killed {
+        /// Signal number.
+        signal: i32,
+    },
+}
+
+/// A background task as the agent knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Random unique id.
+    pub id: String,
+    /// The command as shown.
+    pub command: String,
+    /// Its process state.
+    #[serde(flatten)]
+    pub state: ProcState,
+    /// pid (and process group id) inside the container.
+    pub pid: u32,
+    /// Start time, ms since the Unix epoch.
+    pub started_ms: u64,
+    /// End time, ms since the Unix epoch.
+    pub ended_ms: Option<u64>,
+    /// Bytes kept per stream.
+    pub spool_cap: u64,
+}
+
+/// A terminal as the agent knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    /// Random unique id.
+    pub id: String,
+    /// The command as shown.
+    pub command: String,
+    /// Its process state.
+    #[serde(flatten)]
+    pub state: ProcState,
+    /// pid (session leader) inside the container.
+    pub pid: u32,
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+    /// Start time, ms since the Unix epoch.
+    pub started_ms: u64,
+    /// End time, ms since the Unix epoch.
+    pub ended_ms: Option<u64>,
+    /// Scrollback bytes kept.
+    pub scrollback: u64,
+}
+
+/// What a read of output returned (the bytes came in `Stdout` frames before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputMeta {
+    /// Offset of the first byte returned.
+    pub offset: u64,
+    /// Bytes returned.
+    pub len: u64,
+    /// Oldest offset still kept (bytes before it were dropped).
+    pub window_start: u64,
+    /// One past the newest byte.
+    pub end: u64,
+    /// The source ended and everything up to `end` is final.
+    pub finished: bool,
+    /// Bytes that could not be spooled (disk full).
+    pub lost: u64,
+}
+
+/// Kind of a filesystem entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Anything else (device, fifo, socket).
+    Other,
+}
+
+/// A filesystem entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// File name (the last path component); invalid UTF-8 replaced.
+    pub name: String,
+    /// Kind.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Modification time, ms since the Unix epoch.
+    pub modified_ms: i64,
+    /// Where a symlink points.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
 /// The final frame of every request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -75,8 +367,49 @@ pub enum Reply {
     Pong,
     /// An `Exec` finished.
     Exit(ExecExit),
+    /// A task.
+    Task(TaskInfo),
+    /// Tasks.
+    Tasks {
+        /// All tasks, oldest first.
+        tasks: Vec<TaskInfo>,
+    },
+    /// A read of output ended.
+    Output(OutputMeta),
+    /// A terminal.
+    Terminal(TerminalInfo),
+    /// Terminals.
+    Terminals {
+        /// All terminals, oldest first.
+        terminals: Vec<TerminalInfo>,
+    },
+    /// A filesystem entry.
+    File(FileInfo),
+    /// Directory entries.
+    Files {
+        /// Entries sorted by name.
+        entries: Vec<FileInfo>,
+    },
+    /// Done; `bytes` counts what was transferred, when anything was.
+    Done {
+        /// Bytes read or written.
+        #[serde(default)]
+        bytes: u64,
+    },
     /// The request failed; no process result.
     Error(ErrorReply),
+}
+
+/// Intermediate events of a running request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The agent has written this many stdin bytes in total to the process (or file):
+    /// the client may have at most a window's worth in flight beyond it.
+    StdinAck {
+        /// Total bytes consumed so far.
+        total: u64,
+    },
 }
 
 /// What the agent says about itself when it accepts a handshake.
@@ -117,8 +450,16 @@ pub enum ErrorKind {
     ProtocolMismatch,
     /// The request is malformed or its values are out of range.
     InvalidRequest,
-    /// The named thing (cwd, task, terminal...) does not exist.
+    /// The named thing (path, task, terminal...) does not exist.
     NotFound,
+    /// A wait ran out of time.
+    Timeout,
+    /// The process (e.g. a terminal's program) has exited.
+    NotRunning,
+    /// The container refused access to a path.
+    PermissionDenied,
+    /// Another I/O failure inside the container.
+    Io,
     /// Anything else (a bug or an OS failure).
     #[serde(other)]
     Internal,
@@ -138,6 +479,17 @@ impl Reply {
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
         Reply::Error(ErrorReply { kind, message: message.into() })
     }
+
+    /// An error reply from an I/O error, classified.
+    pub fn io_error(what: &str, e: &std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            std::io::ErrorKind::InvalidInput => ErrorKind::InvalidRequest,
+            _ => ErrorKind::Io,
+        };
+        Reply::error(kind, format!("{what}: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +505,28 @@ mod tests {
         let Request::Exec(e) = exec else { panic!("not exec") };
         assert_eq!(e.stdin, StdinMode::Null);
         assert_eq!(e.timeout_ms, None);
+        let read: Request = serde_json::from_str(
+            r#"{"op":"read_output","source":{"kind":"task","id":"a","stream":"stderr"},"max":10}"#,
+        )
+        .unwrap();
+        assert!(matches!(read, Request::ReadOutput(ReadOutput { offset: 0, tail: None, .. })));
+    }
+
+    #[test]
+    fn states_flatten_into_infos() {
+        let t = TaskInfo {
+            id: "x".into(),
+            command: "c".into(),
+            state: ProcState::Exited { code: 3 },
+            pid: 9,
+            started_ms: 1,
+            ended_ms: Some(2),
+            spool_cap: 8,
+        };
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["state"], "exited");
+        assert_eq!(json["code"], 3);
+        assert_eq!(serde_json::from_value::<TaskInfo>(json).unwrap(), t);
     }
 
     #[test]

@@ -1,0 +1,289 @@
+//! PTY terminals created inside the container: the child is a session leader with the
+//! PTY slave as its controlling terminal; the agent holds the master, spools everything
+//! the program prints into a bounded scrollback, and takes input and resizes.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustix::termios::{Winsize, tcsetwinsize};
+use sandbox_proto::{ErrorKind, OpenTerminal, ProcState, Reply, TerminalInfo};
+use tokio::io::unix::AsyncFd;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::groups::signal_group;
+use crate::ids::{new_id, now_ms};
+use crate::output_log::OutputLog;
+use crate::proc_state::{StateCell, wait_ended};
+use crate::state::AgentState;
+use crate::tasks::{exit_state, signal_of, validate_command, write_json_atomic};
+
+/// Default scrollback kept per terminal.
+pub const DEFAULT_SCROLLBACK: u64 = 1024 * 1024;
+/// Largest rows/cols accepted.
+pub const MAX_DIMENSION: u16 = 1000;
+/// How long a write may wait for the program to take input before giving up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One terminal.
+pub struct Terminal {
+    id: String,
+    command: String,
+    pid: u32,
+    started_ms: u64,
+    scrollback: u64,
+    size: Mutex<(u16, u16)>,
+    master: AsyncFd<OwnedFd>,
+    write_lock: tokio::sync::Mutex<()>,
+    state: StateCell,
+    /// Its scrollback.
+    pub log: OutputLog,
+    dir: PathBuf,
+}
+
+impl Terminal {
+    /// The terminal as the protocol describes it.
+    pub fn info(&self) -> TerminalInfo {
+        let (state, ended_ms) = *self.state.borrow();
+        let (rows, cols) = *self.size.lock().unwrap_or_else(|p| p.into_inner());
+        TerminalInfo {
+            id: self.id.clone(),
+            command: self.command.clone(),
+            state,
+            pid: self.pid,
+            rows,
+            cols,
+            started_ms: self.started_ms,
+            ended_ms,
+            scrollback: self.scrollback,
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.state.borrow().0 == ProcState::Running
+    }
+
+    fn write_meta(&self) {
+        write_json_atomic(&self.dir.join("meta.json"), &self.info());
+    }
+}
+
+/// All terminals, in creation order.
+#[derive(Default)]
+pub struct Terminals {
+    list: Mutex<Vec<Arc<Terminal>>>,
+}
+
+impl Terminals {
+    /// Finds a terminal.
+    pub fn get(&self, id: &str) -> Result<Arc<Terminal>, Reply> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|t| t.id == id).cloned().ok_or_else(|| {
+            Reply::error(ErrorKind::NotFound, format!("no terminal {id:?}; list the terminals to see which exist"))
+        })
+    }
+
+    /// Every terminal's info.
+    pub fn infos(&self) -> Vec<TerminalInfo> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|t| t.info()).collect()
+    }
+}
+
+fn check_size(rows: u16, cols: u16) -> Result<(), Reply> {
+    if rows == 0 || cols == 0 || rows > MAX_DIMENSION || cols > MAX_DIMENSION {
+        return Err(Reply::error(
+            ErrorKind::InvalidRequest,
+            format!("terminal size {rows}x{cols} is out of range: rows and cols must be 1 to {MAX_DIMENSION}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a terminal.
+pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
+    if let Err(r) = check_size(req.rows, req.cols) {
+        return r;
+    }
+    let shell = req.env.iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v.clone()).unwrap_or_else(|| "/bin/sh".into());
+    let argv = if req.argv.is_empty() { vec![shell] } else { req.argv.clone() };
+    if let Err(r) = validate_command(&argv, &req.env, &req.cwd) {
+        return r;
+    }
+    let scrollback = req.scrollback.unwrap_or(DEFAULT_SCROLLBACK);
+    if !(64 * 1024..=1 << 30).contains(&scrollback) {
+        return Reply::error(
+            ErrorKind::InvalidRequest,
+            format!("scrollback {scrollback} is out of range 65536..=1073741824"),
+        );
+    }
+    let (master, slave) = match crate::sys::open_pty(req.rows, req.cols) {
+        Ok(p) => p,
+        Err(e) => return Reply::io_error("opening a pseudo-terminal", &e),
+    };
+    let id = new_id("term-");
+    let dir = state.control_dir.join("terminals").join(&id);
+    let log = match OutputLog::create(&dir.join("out"), scrollback) {
+        Ok(l) => l,
+        Err(e) => return Reply::io_error("creating the terminal's scrollback spool", &e),
+    };
+    let stdio = || slave.try_clone().map(std::process::Stdio::from);
+    let (i, o, e) = match (stdio(), stdio(), stdio()) {
+        (Ok(i), Ok(o), Ok(e)) => (i, o, e),
+        _ => return Reply::error(ErrorKind::Io, "duplicating the terminal's file descriptor failed"),
+    };
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("TERM", "xterm-256color");
+    cmd.envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdin(i).stdout(o).stderr(e);
+    if let Some(c) = &req.cwd {
+        cmd.current_dir(c);
+    }
+    crate::sys::make_session_leader_with_tty(&mut cmd);
+    let spawned = cmd.spawn();
+    drop(cmd);
+    drop(slave);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Reply::io_error(&format!("starting {}", argv[0]), &e);
+        }
+    };
+    let pid = child.id().unwrap_or(0);
+    state.groups.insert(pid as i32);
+    let master = match crate::sys::register_async(master) {
+        Ok(m) => m,
+        Err(e) => return Reply::io_error("registering the terminal", &e),
+    };
+    let term = Arc::new(Terminal {
+        id,
+        command: req.command.clone().unwrap_or_else(|| argv.join(" ")),
+        pid,
+        started_ms: now_ms(),
+        scrollback,
+        size: Mutex::new((req.rows, req.cols)),
+        master,
+        write_lock: tokio::sync::Mutex::new(()),
+        state: watch::Sender::new((ProcState::Running, None)),
+        log,
+        dir,
+    });
+    term.write_meta();
+    state.terminals.list.lock().unwrap_or_else(|p| p.into_inner()).push(term.clone());
+    tokio::spawn(read_loop(term.clone()));
+    let info = term.info();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let st = match child.wait().await {
+            Ok(s) => exit_state(s),
+            Err(_) => ProcState::Exited { code: -1 },
+        };
+        term.state.send_replace((st, Some(now_ms())));
+        term.write_meta();
+        state.groups.remove(term.pid as i32);
+    });
+    Reply::Terminal(info)
+}
+
+async fn read_loop(term: Arc<Terminal>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut guard = match term.master.readable().await {
+            Ok(g) => g,
+            Err(_) => break,
+        };
+        match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => term.log.append(&buf[..n]),
+            // EIO: every slave fd is closed (the program and its children are gone).
+            Ok(Err(_)) => break,
+            Err(_would_block) => continue,
+        }
+    }
+    term.log.finish();
+}
+
+/// Writes input to a terminal.
+pub async fn write(id: &str, data: &[u8], state: &AgentState) -> Reply {
+    let term = match state.terminals.get(id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !term.running() {
+        return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited; it takes no input"));
+    }
+    let _one_writer = term.write_lock.lock().await;
+    let deadline = Instant::now() + WRITE_TIMEOUT;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let ready = tokio::time::timeout_at(deadline, term.master.writable()).await;
+        let mut guard = match ready {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => return Reply::io_error("writing to the terminal", &e),
+            Err(_) => {
+                return Reply::error(
+                    ErrorKind::Timeout,
+                    format!("terminal {id} did not take input for {WRITE_TIMEOUT:?}"),
+                );
+            }
+        };
+        match guard.try_io(|fd| rustix::io::write(fd.get_ref(), rest).map_err(std::io::Error::from)) {
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(e)) => return Reply::io_error("writing to the terminal", &e),
+            Err(_would_block) => continue,
+        }
+    }
+    Reply::Done { bytes: data.len() as u64 }
+}
+
+/// Resizes a terminal (the kernel sends SIGWINCH to its foreground process group).
+pub fn resize(id: &str, rows: u16, cols: u16, state: &AgentState) -> Reply {
+    if let Err(r) = check_size(rows, cols) {
+        return r;
+    }
+    let term = match state.terminals.get(id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !term.running() {
+        return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited"));
+    }
+    let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    if let Err(e) = tcsetwinsize(term.master.get_ref().as_fd(), ws) {
+        return Reply::io_error("resizing the terminal", &e.into());
+    }
+    *term.size.lock().unwrap_or_else(|p| p.into_inner()) = (rows, cols);
+    term.write_meta();
+    Reply::Terminal(term.info())
+}
+
+/// Signals a terminal's session (its process group).
+pub fn kill(id: &str, signal: i32, state: &AgentState) -> Reply {
+    let sig = match signal_of(signal) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let term = match state.terminals.get(id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !term.running() {
+        return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited"));
+    }
+    signal_group(term.pid as i32, sig);
+    Reply::Done { bytes: 0 }
+}
+
+/// Waits for a terminal's program to end.
+pub async fn wait(id: &str, timeout_ms: Option<u64>, state: &AgentState) -> Reply {
+    let term = match state.terminals.get(id) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if wait_ended(&term.state, timeout_ms).await {
+        Reply::Terminal(term.info())
+    } else {
+        Reply::error(ErrorKind::Timeout, format!("terminal {id} is still running after {} ms", timeout_ms.unwrap_or(0)))
+    }
+}

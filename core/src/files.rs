@@ -1,0 +1,207 @@
+//! File operations in the session, with paths resolved inside the container as its
+//! processes see them. Large files stream in chunks: neither side holds a whole file.
+
+use std::time::SystemTime;
+
+use sandbox_proto::{FileKind as WireKind, Reply, Request};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::agent_client::Incoming;
+use crate::error::{Error, Result};
+use crate::session::{Session, agent_error_for};
+use crate::tasks::unexpected;
+
+/// Kind of a filesystem entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+    /// Device, fifo or socket.
+    Other,
+}
+
+/// A filesystem entry as the container sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// Name (last path component; invalid UTF-8 replaced).
+    pub name: String,
+    /// Kind.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Last modification.
+    pub modified: SystemTime,
+    /// Where a symlink points.
+    pub target: Option<String>,
+}
+
+impl From<sandbox_proto::FileInfo> for FileInfo {
+    fn from(f: sandbox_proto::FileInfo) -> Self {
+        let modified = if f.modified_ms >= 0 {
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(f.modified_ms as u64)
+        } else {
+            SystemTime::UNIX_EPOCH - std::time::Duration::from_millis(f.modified_ms.unsigned_abs())
+        };
+        FileInfo {
+            name: f.name,
+            kind: match f.kind {
+                WireKind::File => FileKind::File,
+                WireKind::Dir => FileKind::Dir,
+                WireKind::Symlink => FileKind::Symlink,
+                WireKind::Other => FileKind::Other,
+            },
+            size: f.size,
+            mode: f.mode,
+            modified,
+            target: f.target,
+        }
+    }
+}
+
+/// Output credit granted for file reads: the agent sends at most this much ahead.
+const READ_WINDOW: u64 = 4 * 1024 * 1024;
+const WRITE_CHUNK: usize = 256 * 1024;
+
+fn check_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(Error::invalid("path", "is empty"));
+    }
+    if path.contains('\0') {
+        return Err(Error::invalid("path", format!("{:?} contains a NUL byte", path.replace('\0', "\\0"))));
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Reads a whole file.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_file_to(path, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Streams a file into `sink`, holding at most a few MiB in memory however big the
+    /// file is. Returns the bytes copied.
+    pub async fn read_file_to<W: AsyncWrite + Unpin>(&self, path: &str, sink: &mut W) -> Result<u64> {
+        check_path(path)?;
+        let client = self.client().await?;
+        let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW) };
+        let mut call = match client.call(&req).await {
+            Ok(c) => c,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        let sender = call.sender();
+        let mut copied = 0u64;
+        loop {
+            match call.next().await {
+                Incoming::Stdout(b) => {
+                    sink.write_all(&b).await.map_err(|e| Error::io(format!("writing {path} to the sink"), e))?;
+                    copied += b.len() as u64;
+                    if sender.credit(b.len() as u64).await.is_err() {
+                        continue;
+                    }
+                }
+                Incoming::Stderr(_) => {}
+                Incoming::Reply(Reply::Done { .. }) => break,
+                Incoming::Reply(Reply::Error(e)) => return Err(agent_error_for("file", e)),
+                Incoming::Reply(other) => return Err(unexpected(&other)),
+                Incoming::Lost(why) => return Err(self.lost(why).await),
+            }
+        }
+        sink.flush().await.map_err(|e| Error::io(format!("flushing {path}"), e))?;
+        Ok(copied)
+    }
+
+    /// Writes a file atomically (a temporary file in the same directory, renamed over
+    /// the target), with `mode` (default 0644, or the replaced file's mode).
+    pub async fn write_file(&self, path: &str, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+        self.write_file_from(path, bytes, mode).await.map(|_| ())
+    }
+
+    /// Writes a file atomically from a reader, streaming in chunks. Returns the bytes
+    /// written.
+    pub async fn write_file_from<R: AsyncRead + Unpin>(
+        &self,
+        path: &str,
+        mut source: R,
+        mode: Option<u32>,
+    ) -> Result<u64> {
+        check_path(path)?;
+        if let Some(m) = mode
+            && m > 0o7777
+        {
+            return Err(Error::invalid("mode", format!("{m:o} has bits beyond 07777")));
+        }
+        let client = self.client().await?;
+        let mut call = match client.call(&Request::WriteFile { path: path.into(), mode }).await {
+            Ok(c) => c,
+            Err(why) => return Err(self.lost(why).await),
+        };
+        let sender = call.sender();
+        let feed = async {
+            let mut buf = vec![0u8; WRITE_CHUNK];
+            loop {
+                let n = source.read(&mut buf).await.map_err(|e| Error::io(format!("reading data for {path}"), e))?;
+                if sender.send_stdin(&buf[..n]).await.is_err() || n == 0 {
+                    return Ok::<(), Error>(());
+                }
+            }
+        };
+        let wait = async {
+            loop {
+                match call.next().await {
+                    Incoming::Reply(Reply::Done { bytes }) => return Ok(bytes),
+                    Incoming::Reply(Reply::Error(e)) => return Err(agent_error_for("file", e)),
+                    Incoming::Reply(other) => return Err(unexpected(&other)),
+                    Incoming::Lost(why) => return Err(self.lost(why).await),
+                    Incoming::Stdout(_) | Incoming::Stderr(_) => {}
+                }
+            }
+        };
+        let mut feed = std::pin::pin!(feed);
+        let mut wait = std::pin::pin!(wait);
+        let mut fed = false;
+        loop {
+            tokio::select! {
+                r = &mut wait => return r,
+                r = &mut feed, if !fed => {
+                    r?;
+                    fed = true;
+                }
+            }
+        }
+    }
+
+    /// Lists a directory, sorted by name.
+    pub async fn list_dir(&self, path: &str) -> Result<Vec<FileInfo>> {
+        check_path(path)?;
+        match self.call("file", &Request::ListDir { path: path.into() }).await? {
+            (_, Reply::Files { entries }) => Ok(entries.into_iter().map(Into::into).collect()),
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    /// Describes a path (a symlink itself, not its target).
+    pub async fn stat(&self, path: &str) -> Result<FileInfo> {
+        check_path(path)?;
+        match self.call("file", &Request::Stat { path: path.into() }).await? {
+            (_, Reply::File(f)) => Ok(f.into()),
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    /// Removes a file, symlink or empty directory; with `recursive`, a directory and
+    /// everything in it.
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<()> {
+        check_path(path)?;
+        self.call("file", &Request::Remove { path: path.into(), recursive }).await.map(|_| ())
+    }
+}
