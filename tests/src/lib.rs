@@ -141,3 +141,87 @@ pub async fn foreign_container_args(sandbox: &Sandbox, name: &str) -> Vec<String
     a.extend([sandbox.config().default_image.clone(), "sleep".into(), "300".into()]);
     a
 }
+
+/// Deterministic pseudo-random bytes, produced on the fly (an `AsyncRead`) and hashed
+/// as they go, so huge transfers need no buffer of their size.
+pub struct GeneratedSource {
+    left: u64,
+    state: u64,
+    hasher: sha2::Sha256,
+}
+
+impl GeneratedSource {
+    /// `len` bytes from `seed`.
+    pub fn new(len: u64, seed: u64) -> Self {
+        use sha2::Digest;
+        GeneratedSource { left: len, state: seed | 1, hasher: sha2::Sha256::new() }
+    }
+    /// Hex SHA-256 of what was produced.
+    pub fn digest(self) -> String {
+        use sha2::Digest;
+        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl tokio::io::AsyncRead for GeneratedSource {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use sha2::Digest;
+        let n = (buf.remaining() as u64).min(self.left).min(1 << 20) as usize;
+        let mut chunk = vec![0u8; n];
+        for b in chunk.iter_mut() {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = self.state as u8;
+        }
+        self.hasher.update(&chunk);
+        self.left -= n as u64;
+        buf.put_slice(&chunk);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// An `AsyncWrite` that only hashes and counts what it is given.
+#[derive(Default)]
+pub struct HashingSink {
+    /// Bytes written.
+    pub len: u64,
+    hasher: sha2::Sha256,
+}
+
+impl HashingSink {
+    /// Hex SHA-256 of what was written.
+    pub fn digest(self) -> String {
+        use sha2::Digest;
+        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl tokio::io::AsyncWrite for HashingSink {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use sha2::Digest;
+        self.hasher.update(buf);
+        self.len += buf.len() as u64;
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}

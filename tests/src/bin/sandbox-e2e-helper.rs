@@ -2,7 +2,10 @@
 //! a command, or lists sessions, printing JSON. Reads the same `SANDBOX_*` environment
 //! as the test that spawned it.
 
-use sandbox_core::{ExecOptions, Sandbox};
+use std::io::Write;
+use std::time::Duration;
+
+use sandbox_core::{ExecOptions, Sandbox, TaskSpec, TaskStream, TerminalSpec};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -23,8 +26,52 @@ async fn main() {
             })
         }
         Some("list") => sandbox.list().await.map(|l| serde_json::json!(l.iter().map(|s| &s.id).collect::<Vec<_>>())),
+        // Starts a ticking task and a terminal, prints their ids, then waits to be killed.
+        Some("hold") if args.len() == 2 => {
+            let run = async {
+                let session = sandbox.attach(&args[1]).await?;
+                let script = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.1; done";
+                let task = session.spawn_task(TaskSpec::shell(script)).await?;
+                let term = session.open_terminal(TerminalSpec::shell(24, 80)).await?;
+                session.terminal_write(&term.id, b"echo typed-before-$((1+1))\n").await?;
+                Ok::<_, sandbox_core::Error>(serde_json::json!({"task": task.id, "terminal": term.id}))
+            };
+            match run.await {
+                Ok(v) => {
+                    println!("{v}");
+                    let _ = std::io::stdout().flush();
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        // Attaches and reports what a task and a terminal have produced.
+        Some("observe") if args.len() == 4 => {
+            let run = async {
+                let session = sandbox.attach(&args[1]).await?;
+                let tasks = session.list_tasks().await?;
+                let terms = session.list_terminals().await?;
+                let out = session.task_output(&args[2], TaskStream::Stdout, 0, 1 << 20).await?;
+                session.terminal_write(&args[3], b"echo typed-after-$((2+2))\n").await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let screen = session.terminal_read(&args[3], 0, 1 << 20, None).await?;
+                Ok::<_, sandbox_core::Error>(serde_json::json!({
+                    "tasks": tasks.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                    "task_running": tasks.iter().any(|t| t.id == args[2] && t.state.is_running()),
+                    "terminals": terms.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                    "task_output": String::from_utf8_lossy(&out.data),
+                    "task_output_from": out.offset,
+                    "screen": String::from_utf8_lossy(&screen.data),
+                }))
+            };
+            run.await
+        }
         _ => {
-            eprintln!("usage: sandbox-e2e-helper exec <session> <argv...> | list");
+            eprintln!(
+                "usage: sandbox-e2e-helper exec <session> <argv...> | list | hold <session> | observe <session> <task> <terminal>"
+            );
             std::process::exit(2);
         }
     };

@@ -1,0 +1,121 @@
+//! State lives in the agent: it survives the caller, and when the agent or container
+//! dies, calls fail fast with a typed error that says what happened.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox_core::{ErrorKind, ExecOptions, TaskSpec, TaskStream};
+use sandbox_e2e::{TestScope, helper_path, run};
+
+const T: Duration = Duration::from_secs(120);
+
+fn helper() -> std::path::PathBuf {
+    helper_path(env!("CARGO_BIN_EXE_sandbox-e2e-helper"))
+}
+
+#[test]
+fn a_task_and_a_terminal_survive_their_killed_caller() {
+    let t = TestScope::new("survive");
+    run(T, async {
+        let spec = t.spec("survive");
+        let id = spec.id.clone();
+        let s = t.sandbox.start(spec).await.unwrap();
+        let mut caller = Command::new(helper())
+            .env("SANDBOX_SCOPE", &t.scope)
+            .args(["hold", &id])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(caller.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let ids: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("helper said {line:?}"));
+        let (task, term) = (ids["task"].as_str().unwrap().to_string(), ids["terminal"].as_str().unwrap().to_string());
+        // SIGKILL the caller: no chance to clean up anything.
+        caller.kill().unwrap();
+        caller.wait().unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let out = Command::new(helper())
+            .env("SANDBOX_SCOPE", &t.scope)
+            .args(["observe", &id, &task, &term])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "observer said {:?} {:?}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(v["tasks"], serde_json::json!([task]), "{v}");
+        assert_eq!(v["terminals"], serde_json::json!([term]), "{v}");
+        assert_eq!(v["task_running"], true, "{v}");
+        let ticks = v["task_output"].as_str().unwrap();
+        assert_eq!(v["task_output_from"], 0);
+        let n = ticks.lines().count();
+        assert!(n >= 10, "output produced while nobody was connected is there ({n} ticks)");
+        for (i, l) in ticks.lines().enumerate() {
+            assert_eq!(l, format!("tick-{i}"), "no tick lost");
+        }
+        let screen = v["screen"].as_str().unwrap();
+        assert!(screen.contains("typed-before-2") && screen.contains("typed-after-4"), "{screen}");
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_container_killed_from_outside_fails_fast_and_output_stays_readable() {
+    let t = TestScope::new("killed");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("killed")).await.unwrap();
+        let task = s.spawn_task(TaskSpec::shell("echo kept-1; echo kept-2; sleep 300")).await.unwrap();
+        s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::from_secs(10)).await.unwrap();
+        let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
+        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+        let started = Instant::now();
+        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(30), "no hang");
+        assert_eq!(e.kind(), ErrorKind::SessionLost, "{e}");
+        assert!(e.to_string().contains("exited"), "{e}");
+        assert!(matches!(e, sandbox_core::Error::SessionLost { exit_code: Some(_), .. }), "{e:?}");
+        // The agent is gone; its spool is not.
+        let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1000).await.unwrap();
+        assert_eq!(c.data, b"kept-1\nkept-2\n");
+        let tasks = s.list_tasks().await.unwrap();
+        assert_eq!(tasks.len(), 1);
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn a_killed_agent_is_reported_as_a_lost_session() {
+    let t = TestScope::new("agentkill");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("agentkill")).await.unwrap();
+        let script = r#"for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = .sandbox-agent ] && kill -9 ${p#/proc/}; done; sleep 5"#;
+        let r = s.exec(&["sh", "-c", script], ExecOptions::new()).await;
+        assert!(r.is_err(), "the exec's own agent died under it: {r:?}");
+        let started = Instant::now();
+        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(e.kind(), ErrorKind::SessionLost, "{e}");
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn an_idle_session_stops_itself_when_asked() {
+    let t = TestScope::new("idle");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("idle").idle_timeout(Duration::from_secs(2))).await.unwrap();
+        assert!(s.exec(&["true"], ExecOptions::new()).await.unwrap().success());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionLost, "{e}");
+        assert!(e.to_string().contains("idle timeout"), "{e}");
+        s.stop().await.unwrap();
+        let e = t.sandbox.start(t.spec("idle0").idle_timeout(Duration::from_millis(10))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    });
+}

@@ -1,0 +1,212 @@
+//! Background tasks held by the agent: ids, states, spooled output, kill, wait.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sandbox_core::{ErrorKind, ExecOptions, ProcessState, TaskSpec, TaskStream, complete_utf8_len};
+use sandbox_e2e::{TestScope, run, sha256};
+
+const T: Duration = Duration::from_secs(180);
+
+async fn read_all(s: &sandbox_core::Session, id: &str, stream: TaskStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let c = s.task_output(id, stream, offset, 1 << 20).await.unwrap();
+        assert_eq!(c.offset, offset, "nothing dropped");
+        out.extend_from_slice(&c.data);
+        offset = c.next_offset();
+        if offset >= c.end {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn tasks_run_report_state_and_keep_both_streams() {
+    let t = TestScope::new("tasks");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("tasks")).await.unwrap();
+        let task =
+            s.spawn_task(TaskSpec::shell("echo out1; echo err1 >&2; sleep 0.2; echo out2; exit 7")).await.unwrap();
+        assert!(task.id.starts_with("task-"));
+        assert_eq!(task.command, "echo out1; echo err1 >&2; sleep 0.2; echo out2; exit 7");
+        assert!(task.pid > 1);
+        let listed = s.list_tasks().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, task.id);
+        let done = s.wait_task(&task.id, Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(done.state, ProcessState::Exited { code: 7 });
+        assert!(done.ended.is_some() && done.ended.unwrap() >= done.started);
+        assert_eq!(read_all(&s, &task.id, TaskStream::Stdout).await, b"out1\nout2\n");
+        assert_eq!(read_all(&s, &task.id, TaskStream::Stderr).await, b"err1\n");
+        let merged = read_all(&s, &task.id, TaskStream::Merged).await;
+        assert_eq!(merged.len(), 15);
+        assert!(merged.ends_with(b"out2\n"), "{merged:?}");
+        let tail = s.task_tail(&task.id, TaskStream::Stdout, 5).await.unwrap();
+        assert_eq!(tail.data, b"out2\n");
+        assert!(tail.finished);
+
+        // Ids are random and unique, even when many are made at once.
+        let mut ids = HashSet::new();
+        for _ in 0..50 {
+            ids.insert(s.spawn_task(TaskSpec::argv(["true"])).await.unwrap().id);
+        }
+        assert_eq!(ids.len(), 50);
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn kill_signals_the_whole_group_and_wait_times_out() {
+    let t = TestScope::new("taskkill");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("taskkill")).await.unwrap();
+        let task = s.spawn_task(TaskSpec::shell("sleep 300 & sleep 301; wait")).await.unwrap();
+        let e = s.wait_task(&task.id, Some(Duration::from_millis(300))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert!(s.task(&task.id).await.unwrap().state.is_running());
+        s.kill_task(&task.id, 9).await.unwrap();
+        let done = s.wait_task(&task.id, Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(done.state, ProcessState::Killed { signal: 9 });
+        let ps = s.exec(&["ps", "-o", "args"], ExecOptions::new()).await.unwrap().stdout_lossy();
+        assert!(!ps.contains("sleep 30"), "a member of the task's group survived:\n{ps}");
+        let e = s.kill_task(&task.id, 15).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotRunning, "{e}");
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_mebibyte_of_multibyte_text_comes_back_byte_exact() {
+    let t = TestScope::new("utf8");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("utf8")).await.unwrap();
+        // 1 MiB+ of 2-byte é and 4-byte emoji, written by the shell in odd-sized pieces.
+        let unit = "é😀é";
+        std::fs::write(t.dir.path().join("unit.txt"), unit.repeat(1000)).unwrap();
+        let script = "i=0; while [ $i -lt 140 ]; do cat unit.txt; i=$((i+1)); done";
+        let task = s.spawn_task(TaskSpec::shell(script)).await.unwrap();
+        s.wait_task(&task.id, Some(Duration::from_secs(60))).await.unwrap();
+        let expected = unit.repeat(1000 * 140);
+        assert!(expected.len() > 1 << 20);
+        let bytes = read_all(&s, &task.id, TaskStream::Stdout).await;
+        assert_eq!(bytes.len(), expected.len());
+        assert_eq!(sha256(&bytes), sha256(expected.as_bytes()));
+        // Read as text in small pieces that cut characters: no character is broken.
+        let mut text = String::new();
+        let mut offset = 0;
+        while offset < expected.len() as u64 {
+            let c = s.task_output(&task.id, TaskStream::Stdout, offset, 4093).await.unwrap();
+            let n = c.text_len();
+            assert!(n > 0, "{:?} at {offset}", (c.offset, c.data.len(), c.end, c.window_start));
+            text.push_str(std::str::from_utf8(&c.data[..n]).expect("whole characters"));
+            offset = c.offset + n as u64;
+        }
+        assert_eq!(text, expected);
+        assert_eq!(complete_utf8_len("é".as_bytes()), 2);
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn the_spool_is_bounded_and_reports_what_it_dropped() {
+    let t = TestScope::new("spool");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("spool")).await.unwrap();
+        let task = s
+            .spawn_task(
+                TaskSpec::shell("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done").spool_cap(64 * 1024),
+            )
+            .await
+            .unwrap();
+        s.wait_task(&task.id, Some(Duration::from_secs(60))).await.unwrap();
+        let total: u64 = (0..20000).map(|i: u32| format!("line-{i}\n").len() as u64).sum();
+        let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1 << 20).await.unwrap();
+        assert_eq!(c.end, total);
+        assert!(c.window_start > 0 && c.offset == c.window_start, "the oldest part was dropped: {c:?}");
+        assert_eq!(c.dropped(), c.window_start);
+        assert!(c.data.len() as u64 <= 64 * 1024);
+        assert!(c.data.ends_with(b"line-19999\n"));
+        // Reading past the end is an error that reports the window.
+        let e = s.task_output(&task.id, TaskStream::Stdout, total + 1, 10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains(&total.to_string()), "{e}");
+        // At the end: empty, finished.
+        let c = s.task_output(&task.id, TaskStream::Stdout, total, 10).await.unwrap();
+        assert!(c.data.is_empty() && c.finished);
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn following_output_waits_for_new_bytes() {
+    let t = TestScope::new("follow");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("follow")).await.unwrap();
+        let task = s.spawn_task(TaskSpec::shell("sleep 0.5; echo late")).await.unwrap();
+        let c = s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(c.data, b"late\n");
+        let quiet = s.spawn_task(TaskSpec::shell("sleep 30")).await.unwrap();
+        let e =
+            s.task_output_wait(&quiet.id, TaskStream::Merged, 0, 100, Duration::from_millis(200)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn many_concurrent_tasks_account_for_every_byte() {
+    let t = TestScope::new("manytasks");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("manytasks")).await.unwrap();
+        // 1 MiB each in the benchmark (200 tasks); fewer and smaller here to keep CI short.
+        let n = 40;
+        let each: u64 = 256 * 1024;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let cmd = format!("head -c {each} /dev/urandom | tee /tmp/t{i}.bin | cat >/dev/null; cat /tmp/t{i}.bin");
+            ids.push(s.spawn_task(TaskSpec::shell(cmd)).await.unwrap().id);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let done = s.wait_task(id, Some(Duration::from_secs(120))).await.unwrap();
+            assert_eq!(done.state, ProcessState::Exited { code: 0 });
+            let got = read_all(&s, id, TaskStream::Stdout).await;
+            assert_eq!(got.len() as u64, each, "task {i}");
+            let file = s.read_file(&format!("/tmp/t{i}.bin")).await.unwrap();
+            assert_eq!(sha256(&got), sha256(&file), "task {i}");
+        }
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn bad_task_input_is_typed() {
+    let t = TestScope::new("badtask");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("badtask")).await.unwrap();
+        let e = s.task("task-0000000000000000").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert_eq!(s.task("../etc").await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let e = s.task_output("task-0000000000000000", TaskStream::Merged, 0, 10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let task = s.spawn_task(TaskSpec::argv(["true"])).await.unwrap();
+        for sig in [0, -1, 32, 99] {
+            assert_eq!(s.kill_task(&task.id, sig).await.unwrap_err().kind(), ErrorKind::InvalidInput, "{sig}");
+        }
+        assert_eq!(
+            s.task_output(&task.id, TaskStream::Merged, 0, 0).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        let none: [&str; 0] = [];
+        assert_eq!(s.spawn_task(TaskSpec::argv(none)).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(s.spawn_task(TaskSpec::argv(["a\0b"])).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let e = s.spawn_task(TaskSpec::argv(["no-such-program"])).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = s.spawn_task(TaskSpec::argv(["true"]).cwd("/no/such")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = s.spawn_task(TaskSpec::argv(["true"]).spool_cap(10)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        s.stop().await.unwrap();
+    });
+}

@@ -1,0 +1,147 @@
+//! PTY terminals created inside the container by the agent.
+
+use std::time::{Duration, Instant};
+
+use sandbox_core::{ErrorKind, ProcessState, Session, TerminalSpec};
+use sandbox_e2e::{TestScope, run};
+
+const T: Duration = Duration::from_secs(120);
+
+/// Reads from `offset` until `needle` shows up; returns the text read and the next offset.
+async fn read_until(s: &Session, id: &str, mut offset: u64, needle: &str) -> (String, u64) {
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        match s.terminal_read(id, offset, 64 * 1024, Some(Duration::from_millis(500))).await {
+            Ok(c) => {
+                seen.extend_from_slice(&c.data);
+                offset = c.next_offset();
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    return (String::from_utf8_lossy(&seen).into_owned(), offset);
+                }
+                if c.finished {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Timeout => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("{needle:?} never appeared; got {:?}", String::from_utf8_lossy(&seen));
+}
+
+#[test]
+fn a_shell_in_a_terminal_sees_its_size_and_resizes() {
+    let t = TestScope::new("term");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("term")).await.unwrap();
+        let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
+        assert!(term.id.starts_with("term-"));
+        assert_eq!((term.rows, term.cols), (24, 80));
+        assert!(term.alive());
+        s.terminal_write(&term.id, b"stty size; echo TERM=$TERM\n").await.unwrap();
+        let (text, off) = read_until(&s, &term.id, 0, "TERM=xterm-256color").await;
+        assert!(text.contains("24 80"), "{text}");
+        let resized = s.terminal_resize(&term.id, 40, 100).await.unwrap();
+        assert_eq!((resized.rows, resized.cols), (40, 100));
+        s.terminal_write(&term.id, b"stty size\n").await.unwrap();
+        let (text, off) = read_until(&s, &term.id, off, "40 100").await;
+        assert!(text.contains("40 100"));
+        // Once the shell is quiet (after its prompt), a read with a timeout says so.
+        let mut off = off;
+        let mut timed_out = false;
+        for _ in 0..20 {
+            match s.terminal_read(&term.id, off, 1024, Some(Duration::from_millis(300))).await {
+                Ok(c) => off = c.next_offset(),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+                    timed_out = true;
+                    break;
+                }
+            }
+        }
+        assert!(timed_out, "the terminal never went quiet");
+        let listed = s.list_terminals().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].rows, listed[0].cols), (40, 100));
+        s.terminal_write(&term.id, b"exit 3\n").await.unwrap();
+        let done = s.terminal_wait(&term.id, Some(Duration::from_secs(20))).await.unwrap();
+        assert_eq!(done.state, ProcessState::Exited { code: 3 });
+        assert!(!done.alive());
+        let e = s.terminal_write(&term.id, b"echo hi\n").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotRunning, "{e}");
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn the_program_is_a_session_leader_that_gets_sigwinch() {
+    let t = TestScope::new("winch");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("winch")).await.unwrap();
+        let script = r#"echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$ tty=$(tty)"; trap 'echo got-winch $(stty size)' WINCH; while true; do sleep 0.1; done"#;
+        let term = s.open_terminal(TerminalSpec::command(script, 10, 20)).await.unwrap();
+        let (text, off) = read_until(&s, &term.id, 0, "tty=").await;
+        let line = text.lines().find(|l| l.contains("sid=")).unwrap().trim().to_string();
+        let field = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+        assert_eq!(field("sid="), field("pid="), "the program leads its own session: {line}");
+        assert!(field("tty=").starts_with("/dev/pts/"), "{line}");
+        s.terminal_resize(&term.id, 33, 77).await.unwrap();
+        let (text, _) = read_until(&s, &term.id, off, "got-winch 33 77").await;
+        assert!(text.contains("got-winch 33 77"));
+        s.terminal_kill(&term.id, 9).await.unwrap();
+        let done = s.terminal_wait(&term.id, Some(Duration::from_secs(20))).await.unwrap();
+        assert_eq!(done.state, ProcessState::Killed { signal: 9 });
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_second_client_replays_the_scrollback() {
+    let t = TestScope::new("replay");
+    run(T, async {
+        let spec = t.spec("replay");
+        let id = spec.id.clone();
+        let s = t.sandbox.start(spec).await.unwrap();
+        let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
+        s.terminal_write(&term.id, b"echo before-$((6*7))\n").await.unwrap();
+        read_until(&s, &term.id, 0, "before-42").await;
+        let other = t.sandbox.attach(&id).await.unwrap();
+        let (text, _) = read_until(&other, &term.id, 0, "before-42").await;
+        assert!(text.contains("echo before-$((6*7))"), "the echo of the input is replayed too: {text}");
+        // A bounded scrollback reports what it dropped.
+        let small = s
+            .open_terminal(
+                TerminalSpec::command("i=0; while [ $i -lt 30000 ]; do echo row-$i; i=$((i+1)); done", 24, 80)
+                    .scrollback(64 * 1024),
+            )
+            .await
+            .unwrap();
+        s.terminal_wait(&small.id, Some(Duration::from_secs(60))).await.unwrap();
+        let c = s.terminal_read(&small.id, 0, 1 << 20, None).await.unwrap();
+        assert!(c.window_start > 0 && c.offset == c.window_start, "{:?}", (c.offset, c.window_start, c.end));
+        assert!(String::from_utf8_lossy(&c.data).contains("row-29999"));
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn bad_terminal_input_is_typed() {
+    let t = TestScope::new("badterm");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("badterm")).await.unwrap();
+        for (r, c) in [(0, 80), (24, 0), (1001, 80), (24, 1001)] {
+            let e = s.open_terminal(TerminalSpec::shell(r, c)).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{r}x{c}: {e}");
+        }
+        let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
+        assert_eq!(s.terminal_resize(&term.id, 0, 5).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(s.terminal_kill(&term.id, 64).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let e = s.terminal_write("term-0000000000000000", b"x").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = s.terminal_read(&term.id, 1 << 40, 10, None).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("past the end"), "{e}");
+        s.stop().await.unwrap();
+    });
+}
