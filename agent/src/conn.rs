@@ -234,16 +234,33 @@ async fn serve(
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>) {
     let mut buf = Vec::with_capacity(256 * 1024);
     while let Some(first) = rx.recv().await {
-        buf.clear();
-        encode_frame(first.kind, first.id, &first.payload, &mut buf);
-        // Batch whatever else is already queued into the same write.
-        while buf.len() < 256 * 1024 {
-            match rx.try_recv() {
-                Ok(f) => encode_frame(f.kind, f.id, &f.payload, &mut buf),
-                Err(_) => break,
+        // Small frames are batched into one write; a large payload is written from its
+        // own buffer after its header, without copying it.
+        let mut next = Some(first);
+        let mut failed = false;
+        while let Some(f) = next.take() {
+            if f.payload.len() >= 32 * 1024 {
+                let len = (f.payload.len() + 5) as u32;
+                buf.extend_from_slice(&len.to_le_bytes());
+                buf.push(f.kind as u8);
+                buf.extend_from_slice(&f.id.to_le_bytes());
+                failed = wr.write_all(&buf).await.is_err() || wr.write_all(&f.payload).await.is_err();
+                buf.clear();
+            } else {
+                encode_frame(f.kind, f.id, &f.payload, &mut buf);
+            }
+            if failed {
+                break;
+            }
+            if buf.len() < 256 * 1024 {
+                next = rx.try_recv().ok();
             }
         }
-        if wr.write_all(&buf).await.is_err() {
+        if !failed && !buf.is_empty() {
+            failed = wr.write_all(&buf).await.is_err();
+            buf.clear();
+        }
+        if failed {
             // The client is gone; keep draining so senders see the channel close soon.
             rx.close();
             while rx.recv().await.is_some() {}

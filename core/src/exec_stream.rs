@@ -14,8 +14,11 @@ use crate::session::{Session, agent_error};
 use crate::tasks::check_signal;
 use crate::validate;
 
-/// Output bytes the agent may send ahead of the consumer of an [`ExecStream`].
-pub const STREAM_WINDOW: u64 = 1024 * 1024;
+/// Output bytes the agent may send ahead of the consumer of an [`ExecStream`]: the most
+/// a stream buffers in memory.
+pub const STREAM_WINDOW: u64 = 4 * 1024 * 1024;
+/// Consumed bytes are granted back in batches of this size (fewer credit frames).
+const CREDIT_BATCH: u64 = STREAM_WINDOW / 4;
 const STDIN_CHUNK: usize = 256 * 1024;
 
 /// How a streamed command ended.
@@ -54,6 +57,7 @@ pub struct ExecStream {
     session: Session,
     windowed: bool,
     done: bool,
+    consumed: u64,
 }
 
 /// Input and signals for a running [`ExecStream`]; cheap to clone, usable from another
@@ -131,10 +135,15 @@ impl ExecStream {
         Some(Ok(event))
     }
 
-    /// The consumer took `n` bytes: let the agent send that many more.
-    async fn grant(&self, n: usize) {
-        if self.windowed {
-            let _ = self.call.sender().credit(n as u64).await;
+    /// The consumer took `n` bytes: let the agent send that many more (in batches).
+    async fn grant(&mut self, n: usize) {
+        if !self.windowed {
+            return;
+        }
+        self.consumed += n as u64;
+        if self.consumed >= CREDIT_BATCH {
+            let _ = self.call.sender().credit(self.consumed).await;
+            self.consumed = 0;
         }
     }
 
@@ -189,7 +198,7 @@ impl Session {
             Ok(c) => c,
             Err(why) => return Err(self.lost(why).await),
         };
-        let stream = ExecStream { call, session: self.clone(), windowed: streaming, done: false };
+        let stream = ExecStream { call, session: self.clone(), windowed: streaming, done: false, consumed: 0 };
         if let Some(data) = options.stdin {
             let control = stream.control();
             tokio::spawn(async move {
