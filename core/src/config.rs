@@ -103,6 +103,8 @@ struct FilePolicy {
     allow_untrusted_image: Option<bool>,
     network: Option<String>,
     require_resource_limits: Option<bool>,
+    protect_workspace: Option<bool>,
+    protected_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +182,8 @@ impl Config {
             set(&mut self.policy.allow_post_create, p.allow_post_create);
             set(&mut self.policy.allow_untrusted_image, p.allow_untrusted_image);
             set(&mut self.policy.require_resource_limits, p.require_resource_limits);
+            set(&mut self.policy.protect_workspace, p.protect_workspace);
+            set(&mut self.policy.protected_paths, p.protected_paths);
             if let Some(n) = p.network {
                 self.policy.network = n.parse().map_err(|e: Error| cfg_err(format!("policy.network: {e}")))?;
             }
@@ -222,6 +226,11 @@ impl Config {
         set(&mut self.policy.allow_post_create, flag("SANDBOX_ALLOW_POST_CREATE")?);
         set(&mut self.policy.allow_untrusted_image, flag("SANDBOX_ALLOW_UNTRUSTED_IMAGE")?);
         set(&mut self.policy.require_resource_limits, flag("SANDBOX_REQUIRE_RESOURCE_LIMITS")?);
+        set(&mut self.policy.protect_workspace, flag("SANDBOX_PROTECT_WORKSPACE")?);
+        if let Some(v) = get("SANDBOX_PROTECTED_PATHS") {
+            self.policy.protected_paths =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
         if let Some(v) = get("SANDBOX_NETWORK") {
             self.policy.network = v.parse().map_err(|e: Error| env_err("SANDBOX_NETWORK", e.to_string()))?;
         }
@@ -269,6 +278,9 @@ impl Config {
         crate::validate::container_prefix(&self.container_prefix).map_err(|e| cfg_err("container_prefix", e))?;
         crate::validate::session_id(&self.scope).map_err(|e| cfg_err("scope", e))?;
         self.policy.limits.validate().map_err(|e| cfg_err("limits", e))?;
+        for p in &self.policy.protected_paths {
+            crate::validate::protected_path(p).map_err(|e| cfg_err("protected_paths", e))?;
+        }
         for (name, p) in [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir)] {
             if let Some(p) = p
                 && !p.is_absolute()

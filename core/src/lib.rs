@@ -44,6 +44,7 @@ mod start_report;
 mod tasks;
 mod terminals;
 pub mod validate;
+mod workspace_protection;
 
 pub use agent_binary::AGENT_SHA256;
 pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE, DEFAULT_SCOPE};
@@ -55,7 +56,7 @@ pub use files::{FileInfo, FileKind};
 pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
 pub use output_chunk::{OutputChunk, complete_utf8_len};
 pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
-pub use policy::{Limits, Network, Policy, parse_memory};
+pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
 pub use sandbox::Sandbox;
 pub use session::Session;
 pub use session_info::SessionInfo;

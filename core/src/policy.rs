@@ -119,7 +119,18 @@ pub struct Policy {
     pub require_resource_limits: bool,
     /// The limits to apply.
     pub limits: Limits,
+    /// Mount agent-sensitive paths of the working dir read-only in the container (see
+    /// [`Policy::protected_paths`]). Default on.
+    pub protect_workspace: bool,
+    /// Paths, relative to the working dir, mounted read-only when they exist and
+    /// `protect_workspace` is on. Default `.git/hooks` and `.git/config`: a command in
+    /// the sandbox cannot plant a git hook or a `core.hooksPath` that the host's git
+    /// would later run outside the sandbox.
+    pub protected_paths: Vec<String>,
 }
+
+/// The default [`Policy::protected_paths`].
+pub const DEFAULT_PROTECTED_PATHS: &[&str] = &[".git/hooks", ".git/config"];
 
 impl Default for Policy {
     fn default() -> Self {
@@ -129,6 +140,8 @@ impl Default for Policy {
             network: Network::Bridge,
             require_resource_limits: false,
             limits: Limits::default(),
+            protect_workspace: true,
+            protected_paths: DEFAULT_PROTECTED_PATHS.iter().map(|p| p.to_string()).collect(),
         }
     }
 }
@@ -144,6 +157,8 @@ mod tests {
         assert!(!p.allow_untrusted_image, "untrusted images must be off by default");
         assert_eq!(p.network, Network::Bridge);
         assert!(!p.require_resource_limits);
+        assert!(p.protect_workspace, "workspace protection must be on by default");
+        assert_eq!(p.protected_paths, vec![".git/hooks", ".git/config"]);
         assert_eq!(p.limits, Limits { memory_bytes: 2 << 30, cpus: 2.0, pids: 512 });
         p.limits.validate().unwrap();
     }

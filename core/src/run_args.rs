@@ -54,6 +54,9 @@ pub struct RunPlan {
     pub env: Vec<(String, String)>,
     /// Stop the session after this many seconds without calls.
     pub idle_timeout_secs: Option<u64>,
+    /// Paths of the working dir mounted onto themselves (workspace protection),
+    /// parents first: (path, read-only).
+    pub self_mounts: Vec<(String, bool)>,
 }
 
 /// Quotes one `--mount` field CSV-style when it holds `,` or `"`, which podman's
@@ -106,6 +109,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
         push(&["--pids-limit", &l.pids.to_string()]);
     }
     push(&["--mount", &bind_mount(&plan.working_dir, &plan.working_dir, false)]);
+    for (path, read_only) in &plan.self_mounts {
+        push(&["--mount", &bind_mount(path, path, *read_only)]);
+    }
     push(&["--mount", &bind_mount(&plan.control_dir, CONTAINER_CONTROL_DIR, false)]);
     push(&["--mount", &bind_mount(&plan.agent_path, CONTAINER_AGENT_PATH, true)]);
     push(&["--workdir", &plan.working_dir]);
@@ -156,6 +162,7 @@ mod tests {
             limits: Some(Limits::default()),
             env: vec![("A".into(), "1 2".into())],
             idle_timeout_secs: None,
+            self_mounts: vec![("/w/.git".into(), false), ("/w/.git/hooks".into(), true)],
         }
     }
 
@@ -231,6 +238,11 @@ mod tests {
         assert!(has_pair(&a, "--mount", "type=bind,src=/run/sandbox/x,dst=/.sandbox"));
         assert!(has_pair(&a, "--mount", "type=bind,src=/cache/agent-abc,dst=/.sandbox-agent,ro=true"));
         assert!(has_pair(&a, "--workdir", "/w"));
+        let mounts: Vec<&str> = a.windows(2).filter(|w| w[0] == "--mount").map(|w| w[1].as_str()).collect();
+        let wd = mounts.iter().position(|m| *m == "type=bind,src=/w,dst=/w").unwrap();
+        let pin = mounts.iter().position(|m| *m == "type=bind,src=/w/.git,dst=/w/.git").unwrap();
+        let hooks = mounts.iter().position(|m| *m == "type=bind,src=/w/.git/hooks,dst=/w/.git/hooks,ro=true").unwrap();
+        assert!(wd < pin && pin < hooks, "parents are mounted before children: {mounts:?}");
         assert!(has_pair(&a, "--env", "A=1 2"));
         assert!(has_pair(&a, "--label", "sandbox.managed=true"));
     }

@@ -31,6 +31,8 @@ pub struct SessionSpec {
     pub network: Option<Network>,
     /// Overrides `policy.require_resource_limits`.
     pub require_resource_limits: Option<bool>,
+    /// Overrides `policy.protect_workspace`.
+    pub protect_workspace: Option<bool>,
     /// Overrides `provision` (dev-essentials install).
     pub provision: Option<bool>,
     /// Overrides `idle_timeout`: stop the session after this long without calls.
@@ -87,6 +89,11 @@ impl SessionSpec {
         self.require_resource_limits = Some(require);
         self
     }
+    /// Turns workspace protection (read-only `.git/hooks`...) on or off.
+    pub fn protect_workspace(mut self, protect: bool) -> Self {
+        self.protect_workspace = Some(protect);
+        self
+    }
     /// Turns dev-essentials provisioning on or off.
     pub fn provision(mut self, provision: bool) -> Self {
         self.provision = Some(provision);
@@ -116,6 +123,9 @@ impl SessionSpec {
         }
         if let Some(l) = self.limits {
             p.limits = l;
+        }
+        if let Some(v) = self.protect_workspace {
+            p.protect_workspace = v;
         }
         p
     }

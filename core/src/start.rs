@@ -157,6 +157,17 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
         }
     }
 
+    let protection = if policy.protect_workspace {
+        for p in &policy.protected_paths {
+            validate::protected_path(p)?;
+        }
+        crate::workspace_protection::plan(&working_dir, &policy.protected_paths)
+    } else {
+        Default::default()
+    };
+    warnings.extend(protection.warnings.iter().cloned());
+    let self_mounts: Vec<(String, bool)> = protection.mounts.iter().map(|m| (m.path.clone(), m.read_only)).collect();
+
     let base = control_dir::base_dir(config, host.uid);
     let (control, start_lock) = control_dir::prepare(&base, &spec.id, host.uid)?;
     let mut guard =
@@ -188,6 +199,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
                 limits,
                 env: spec.env.clone(),
                 idle_timeout_secs: idle_timeout.map(|d| d.as_secs()),
+                self_mounts: self_mounts.clone(),
             };
             let (code, stderr) = match sb.engine.create(&plan).await {
                 Ok(()) => {
@@ -279,6 +291,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
             ports_published: publish.clone(),
             ports_dropped: dropped.clone(),
             limits: LimitsOutcome { enforced: limits.is_some(), requested: policy.limits, reason: limits_reason.clone() },
+            protected_paths: protection.protected.clone(),
             provisioning: Provisioning::Disabled,
             post_create: Vec::new(),
             warnings: Vec::new(),

@@ -126,6 +126,8 @@ pub struct StartReport {
     pub ports_dropped: Vec<DroppedPort>,
     /// Limits outcome.
     pub limits: LimitsOutcome,
+    /// Paths of the working dir mounted read-only (workspace protection).
+    pub protected_paths: Vec<String>,
     /// Provisioning outcome.
     pub provisioning: Provisioning,
     /// One entry per post-create command, in order.

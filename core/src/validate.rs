@@ -103,6 +103,21 @@ pub fn working_dir(dir: &Path) -> Result<PathBuf> {
     Ok(real)
 }
 
+/// A protected path: relative to the working dir, no `..`, no empty or odd components.
+pub fn protected_path(p: &str) -> Result<()> {
+    let bad = |reason: &str| Err(Error::invalid("protected path", format!("{p:?}: {reason}")));
+    if p.is_empty() || p.starts_with('/') {
+        return bad("must be a relative path inside the working dir");
+    }
+    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return bad("must not contain empty, '.' or '..' components");
+    }
+    if p.chars().any(char::is_control) {
+        return bad("contains control characters");
+    }
+    Ok(())
+}
+
 /// Host ports to publish: 1..=65535, no duplicates, and not below the unprivileged
 /// port start when podman runs rootless.
 pub fn ports(ports: &[u16], rootless: bool, unprivileged_port_start: u16) -> Result<()> {
