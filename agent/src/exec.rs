@@ -44,6 +44,7 @@ pub async fn run(
         return Reply::error(ErrorKind::NotFound, format!("working directory {cwd} does not exist in the container"));
     }
     let started = Instant::now();
+    let ooms_before = oom_kills();
     let mut cmd = Command::new(&req.argv[0]);
     cmd.args(&req.argv[1..])
         .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -168,10 +169,16 @@ pub async fn run(
             },
         }
     }
+    if kill.started() {
+        // Members may still be forking (a fork bomb): keep killing until the group is
+        // empty, for a bounded time.
+        let until = Instant::now() + Duration::from_secs(5);
+        while group_alive(pgid) && Instant::now() < until {
+            signal_group(pgid, Signal::KILL);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     if !group_alive(pgid) {
-        groups.remove(pgid);
-    } else if kill.started() {
-        signal_group(pgid, Signal::KILL);
         groups.remove(pgid);
     }
 
@@ -179,15 +186,29 @@ pub async fn run(
         Ok(st) => (st.code(), st.signal()),
         Err(e) => return Reply::error(ErrorKind::Internal, format!("waiting for the process: {e}")),
     };
+    let oom_killed = signal == Some(9) && !timed_out && !cancelled && oom_kills() > ooms_before;
     Reply::Exit(ExecExit {
         exit_code,
         signal,
         timed_out,
         cancelled,
+        oom_killed,
         stdout_total: totals[0].load(Ordering::Relaxed),
         stderr_total: totals[1].load(Ordering::Relaxed),
         duration_us: started.elapsed().as_micros() as u64,
     })
+}
+
+/// How many processes the OOM killer has killed in this container's memory cgroup
+/// (cgroup v1 `memory.oom_control`, or v2 `memory.events`); 0 when unknown.
+pub fn oom_kills() -> u64 {
+    ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"]
+        .iter()
+        .find_map(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            text.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn far_future() -> Instant {
@@ -315,9 +336,16 @@ async fn spawn_failure(id: u32, req: &ExecRequest, e: std::io::Error, outbox: &O
         std::io::ErrorKind::NotFound => 127,
         std::io::ErrorKind::PermissionDenied => 126,
         _ if e.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => 126,
-        _ => {
-            return Reply::error(ErrorKind::Internal, format!("cannot start {}: {e}", req.argv[0]));
+        _ if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
+            return Reply::error(
+                ErrorKind::Io,
+                format!(
+                    "cannot start {}: {e} (the session's process limit is reached; try again when processes exit)",
+                    req.argv[0]
+                ),
+            );
         }
+        _ => return Reply::io_error(&format!("cannot start {}", req.argv[0]), &e),
     };
     let what = if code == 127 { "command not found" } else { "cannot execute" };
     let msg = format!("sandbox: {}: {what} ({e})\n", req.argv[0]).into_bytes();

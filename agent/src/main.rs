@@ -45,6 +45,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Not dumpable: commands in the session (root, but without CAP_SYS_PTRACE) cannot
+    // ptrace the agent or open its memory to take over its connection to the host.
+    // Children get the normal setting back at exec, so debuggers still work on them.
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        eprintln!("sandbox-agent: cannot make itself non-dumpable: {e}");
+    }
+    if let Err(e) = sys::deny_user_namespaces() {
+        eprintln!("sandbox-agent: cannot install the user-namespace filter: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -55,6 +55,10 @@ pub struct Config {
     pub post_create_timeout: Duration,
     /// Stop sessions after this long without calls; off (`None`) by default.
     pub idle_timeout: Option<Duration>,
+    /// Size of the tmpfs mounted on the container's /tmp (default 1 GiB; it counts
+    /// against the memory limit). `None` keeps the image's /tmp, on the container's
+    /// disk layer, which a command could fill.
+    pub tmp_size: Option<u64>,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             provision_timeout: Duration::from_secs(300),
             post_create_timeout: Duration::from_secs(600),
             idle_timeout: None,
+            tmp_size: Some(1 << 30),
         }
     }
 }
@@ -92,6 +97,7 @@ struct FileConfig {
     provision_timeout_secs: Option<u64>,
     post_create_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    tmp_size: Option<MemoryValue>,
     policy: Option<FilePolicy>,
     limits: Option<FileLimits>,
 }
@@ -178,6 +184,14 @@ impl Config {
         if let Some(secs) = f.idle_timeout_secs {
             self.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs));
         }
+        match f.tmp_size {
+            Some(MemoryValue::Bytes(b)) => self.tmp_size = (b > 0).then_some(b),
+            Some(MemoryValue::Text(t)) => {
+                let b = parse_memory(&t).map_err(|e| cfg_err(format!("tmp_size: {e}")))?;
+                self.tmp_size = (b > 0).then_some(b);
+            }
+            None => {}
+        }
         if let Some(p) = f.policy {
             set(&mut self.policy.allow_post_create, p.allow_post_create);
             set(&mut self.policy.allow_untrusted_image, p.allow_untrusted_image);
@@ -253,6 +267,10 @@ impl Config {
                 env_err("SANDBOX_IDLE_TIMEOUT", format!("{v:?} is not a number of seconds (0 turns it off)"))
             })?;
             self.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Some(v) = get("SANDBOX_TMP_SIZE") {
+            let b = parse_memory(&v).map_err(|e| env_err("SANDBOX_TMP_SIZE", e.to_string()))?;
+            self.tmp_size = (b > 0).then_some(b);
         }
         if let Some(v) = get("SANDBOX_SCOPE") {
             self.scope = v.trim().to_string();

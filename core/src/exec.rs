@@ -96,6 +96,9 @@ pub struct ExecOutput {
     pub stdout_total: u64,
     /// Bytes the command wrote to stderr in all.
     pub stderr_total: u64,
+    /// The kernel's OOM killer killed it: the session ran out of memory (its memory
+    /// limit) while it ran.
+    pub oom_killed: bool,
     /// Time from spawn to exit as measured in the container.
     #[serde(serialize_with = "crate::duration_secs::serialize")]
     pub duration: Duration,

@@ -30,6 +30,8 @@ pub struct ExecExit {
     pub signal: Option<i32>,
     /// The timeout fired and the process group was killed.
     pub timed_out: bool,
+    /// Killed by the kernel's OOM killer (the session hit its memory limit).
+    pub oom_killed: bool,
     /// Bytes written to stdout in all.
     pub stdout_total: u64,
     /// Bytes written to stderr in all.
@@ -114,6 +116,7 @@ impl ExecStream {
                     exit_code: x.exit_code,
                     signal: x.signal,
                     timed_out: x.timed_out,
+                    oom_killed: x.oom_killed,
                     stdout_total: x.stdout_total,
                     stderr_total: x.stderr_total,
                     duration: Duration::from_micros(x.duration_us),

@@ -57,6 +57,11 @@ pub struct RunPlan {
     /// Paths of the working dir mounted onto themselves (workspace protection),
     /// parents first: (path, read-only).
     pub self_mounts: Vec<(String, bool)>,
+    /// Size of the tmpfs mounted on /tmp (bytes); `None` keeps the image's /tmp.
+    pub tmp_size: Option<u64>,
+    /// RLIMIT_NPROC set when the pids limit cannot be enforced through cgroups, so a
+    /// fork bomb still stops.
+    pub nproc_fallback: Option<u64>,
 }
 
 /// Quotes one `--mount` field CSV-style when it holds `,` or `"`, which podman's
@@ -84,8 +89,13 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     if let Some(rt) = &host.runtime_override {
         push(&["--runtime", rt]);
     }
-    if let Some(u) = host.ulimits {
-        push(&["--ulimit", &format!("nofile={0}:{0}", u.nofile), "--ulimit", &format!("nproc={0}:{0}", u.nproc)]);
+    match (host.ulimits, plan.nproc_fallback) {
+        (Some(u), fallback) => {
+            let nproc = fallback.map_or(u.nproc, |f| f.min(u.nproc));
+            push(&["--ulimit", &format!("nofile={0}:{0}", u.nofile), "--ulimit", &format!("nproc={nproc}:{nproc}")]);
+        }
+        (None, Some(n)) => push(&["--ulimit", &format!("nproc={n}:{n}")]),
+        (None, None) => {}
     }
     for (k, v) in &plan.labels {
         push(&["--label", &format!("{k}={v}")]);
@@ -111,6 +121,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     push(&["--mount", &bind_mount(&plan.working_dir, &plan.working_dir, false)]);
     for (path, read_only) in &plan.self_mounts {
         push(&["--mount", &bind_mount(path, path, *read_only)]);
+    }
+    if let Some(size) = plan.tmp_size {
+        push(&["--tmpfs", &format!("/tmp:rw,nosuid,nodev,size={size},mode=1777")]);
     }
     push(&["--mount", &bind_mount(&plan.control_dir, CONTAINER_CONTROL_DIR, false)]);
     push(&["--mount", &bind_mount(&plan.agent_path, CONTAINER_AGENT_PATH, true)]);
@@ -163,6 +176,8 @@ mod tests {
             env: vec![("A".into(), "1 2".into())],
             idle_timeout_secs: None,
             self_mounts: vec![("/w/.git".into(), false), ("/w/.git/hooks".into(), true)],
+            tmp_size: Some(1 << 30),
+            nproc_fallback: None,
         }
     }
 
@@ -245,6 +260,18 @@ mod tests {
         assert!(wd < pin && pin < hooks, "parents are mounted before children: {mounts:?}");
         assert!(has_pair(&a, "--env", "A=1 2"));
         assert!(has_pair(&a, "--label", "sandbox.managed=true"));
+    }
+
+    #[test]
+    fn tmp_is_a_bounded_tmpfs_and_nproc_backs_up_a_missing_pids_limit() {
+        let a = build_run_args(&plan(), &host(false));
+        assert!(has_pair(&a, "--tmpfs", "/tmp:rw,nosuid,nodev,size=1073741824,mode=1777"));
+        assert!(!a.iter().any(|x| x == "--ulimit"));
+        let a = build_run_args(&RunPlan { nproc_fallback: Some(4096), tmp_size: None, ..plan() }, &host(false));
+        assert!(has_pair(&a, "--ulimit", "nproc=4096:4096"));
+        assert!(!a.iter().any(|x| x == "--tmpfs"));
+        let a = build_run_args(&RunPlan { nproc_fallback: Some(4096), ..plan() }, &host(true));
+        assert!(has_pair(&a, "--ulimit", "nproc=4096:4096"), "the smaller of the two wins");
     }
 
     #[test]

@@ -139,7 +139,13 @@ impl Session {
                 let reason = crate::spool_reader::agent_exit_reason(&self.inner.control_dir)
                     .map(|r| format!(": the agent {r}"))
                     .unwrap_or_default();
-                let oom = if st.oom_killed { " after running out of memory (OOM killed)" } else { "" };
+                let oom = if st.oom_killed {
+                    " after running out of memory (OOM killed)"
+                } else if st.exit_code == Some(137) {
+                    " (SIGKILL: it ran out of memory, or was killed from outside)"
+                } else {
+                    ""
+                };
                 let extra = if st.error.is_empty() { String::new() } else { format!(": {}", st.error) };
                 Error::SessionLost {
                     id,
@@ -274,6 +280,7 @@ impl Session {
             exit_code: exit.exit_code,
             signal: exit.signal,
             timed_out: exit.timed_out,
+            oom_killed: exit.oom_killed,
             stdout_total: exit.stdout_total,
             stderr_total: exit.stderr_total,
             duration: exit.duration,

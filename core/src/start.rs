@@ -24,6 +24,10 @@ use crate::start_report::{
 };
 use crate::validate;
 
+/// RLIMIT_NPROC used when cgroup pids limits are unavailable: the user's process count
+/// (all their processes, which is why it is not the pids limit itself) stops here.
+const NPROC_FALLBACK_MIN: u64 = 4096;
+
 /// Bytes of output kept for provisioning and post-create reports.
 const TAIL_BYTES: usize = 4096;
 
@@ -122,6 +126,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
 
     let mut limits = Some(policy.limits);
     let mut limits_reason = None;
+    let nproc_fallback = (!host.limits_enforceable).then(|| u64::from(policy.limits.pids).max(NPROC_FALLBACK_MIN));
     if !host.limits_enforceable {
         let reason = host.limits_reason.clone().unwrap_or_else(|| "unknown".into());
         if policy.require_resource_limits {
@@ -200,6 +205,13 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
                 env: spec.env.clone(),
                 idle_timeout_secs: idle_timeout.map(|d| d.as_secs()),
                 self_mounts: self_mounts.clone(),
+                // tmpfs pages count against the memory limit and cannot be reclaimed:
+                // a /tmp larger than half the limit could get the agent OOM-killed.
+                tmp_size: config.tmp_size.map(|t| match limits {
+                    Some(l) => t.min(l.memory_bytes / 2),
+                    None => t,
+                }),
+                nproc_fallback: if limits.is_some() { None } else { nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) },
             };
             let (code, stderr) = match sb.engine.create(&plan).await {
                 Ok(()) => {
@@ -290,7 +302,12 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
             network: policy.network,
             ports_published: publish.clone(),
             ports_dropped: dropped.clone(),
-            limits: LimitsOutcome { enforced: limits.is_some(), requested: policy.limits, reason: limits_reason.clone() },
+            limits: LimitsOutcome {
+                enforced: limits.is_some(),
+                requested: policy.limits,
+                reason: limits_reason.clone(),
+                nproc_fallback: if limits.is_some() { None } else { nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) },
+            },
             protected_paths: protection.protected.clone(),
             provisioning: Provisioning::Disabled,
             post_create: Vec::new(),

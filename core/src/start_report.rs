@@ -51,6 +51,9 @@ pub struct LimitsOutcome {
     pub requested: Limits,
     /// Why they are not enforced, when they are not.
     pub reason: Option<String>,
+    /// When the pids limit cannot be enforced, the RLIMIT_NPROC set instead (a fork
+    /// bomb still stops; the count is per user, shared with the user's other sessions).
+    pub nproc_fallback: Option<u64>,
 }
 
 /// What happened to dev-essentials provisioning.

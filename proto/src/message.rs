@@ -440,6 +440,10 @@ pub struct ExecExit {
     pub stderr_total: u64,
     /// Wall time from spawn to reply, in microseconds.
     pub duration_us: u64,
+    /// The process was killed by the kernel's OOM killer (the container ran out of
+    /// memory while it ran, and it died of SIGKILL).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// Error classes a client can act on. Unknown future kinds decode as `Internal`.
