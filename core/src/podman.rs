@@ -38,15 +38,24 @@ impl PodmanEngine {
     }
 
     async fn podman(&self, args: &[String]) -> Result<Output> {
+        self.podman_in(args, None).await
+    }
+
+    /// Runs podman in `cwd`: `podman run` starts conmon, which writes files (an `oom`
+    /// marker) into its working directory; they belong in the session's control dir, not
+    /// in whatever directory the caller happens to be in.
+    async fn podman_in(&self, args: &[String], cwd: Option<&str>) -> Result<Output> {
+        let mut cmd = Command::new(&self.program);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         let out =
-            Command::new(&self.program).args(args).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(
-                |e| match e.kind() {
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                        Error::EngineMissing { program: self.program.display().to_string() }
-                    }
-                    _ => Error::io(format!("running {}", self.program.display()), e),
-                },
-            )?;
+            cmd.args(args).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                    Error::EngineMissing { program: self.program.display().to_string() }
+                }
+                _ => Error::io(format!("running {}", self.program.display()), e),
+            })?;
         Ok(Output {
             code: out.status.code(),
             stdout: out.stdout,
@@ -84,7 +93,7 @@ impl Engine for PodmanEngine {
             let host = self.host().await.map_err(CreateFailure::Failed)?;
             let args = build_run_args(&plan, &host);
             tracing::debug!(?args, "podman run");
-            let out = self.podman(&args).await.map_err(CreateFailure::Failed)?;
+            let out = self.podman_in(&args, Some(&plan.control_dir)).await.map_err(CreateFailure::Failed)?;
             if out.ok() { Ok(()) } else { Err(CreateFailure::Refused { code: out.code, stderr: out.stderr }) }
         })
     }

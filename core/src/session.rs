@@ -132,14 +132,25 @@ impl Session {
             return self.stopped_error();
         }
         let id = self.inner.id.clone();
-        match self.inner.engine.state(&self.inner.container).await {
+        // The agent is the container's main process: when it has just died, the container
+        // is about to stop. Give the engine a moment to see that before diagnosing.
+        let mut state = self.inner.engine.state(&self.inner.container).await;
+        for _ in 0..20 {
+            if !matches!(&state, Ok(Some(st)) if st.running) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            state = self.inner.engine.state(&self.inner.container).await;
+        }
+        match state {
             Ok(None) => Error::SessionNotFound { id, detail: ": its container was removed".into() },
             Ok(Some(st)) if !st.running => {
+                let oom_killed = st.oom_killed || crate::spool_reader::oom_marker(&self.inner.control_dir);
                 let code = st.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
                 let reason = crate::spool_reader::agent_exit_reason(&self.inner.control_dir)
                     .map(|r| format!(": the agent {r}"))
                     .unwrap_or_default();
-                let oom = if st.oom_killed {
+                let oom = if oom_killed {
                     " after running out of memory (OOM killed)"
                 } else if st.exit_code == Some(137) {
                     " (SIGKILL: it ran out of memory, or was killed from outside)"
@@ -150,7 +161,7 @@ impl Session {
                 Error::SessionLost {
                     id,
                     detail: format!("its container {} ({}){code}{oom}{extra}{reason}", st.status, self.inner.container),
-                    oom_killed: st.oom_killed,
+                    oom_killed,
                     exit_code: st.exit_code,
                 }
             }

@@ -125,6 +125,12 @@ pub fn read(
     })
 }
 
+/// Whether conmon left its `oom` marker in the control dir (the container had an
+/// out-of-memory kill).
+pub fn oom_marker(control: &Path) -> bool {
+    open_control(control).ok().is_some_and(|c| open_file_at(&c, "oom").is_ok())
+}
+
 /// Why the agent stopped, if it said (e.g. the idle timeout), from `agent.exit`.
 pub fn agent_exit_reason(control: &Path) -> Option<String> {
     let c = open_control(control).ok()?;

@@ -76,7 +76,7 @@ fn a_container_killed_from_outside_fails_fast_and_output_stays_readable() {
         let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(30), "no hang");
         assert_eq!(e.kind(), ErrorKind::SessionLost, "{e}");
-        assert!(e.to_string().contains("exited"), "{e}");
+        assert!(e.to_string().contains("with code 137"), "{e}");
         assert!(matches!(e, sandbox_core::Error::SessionLost { exit_code: Some(_), .. }), "{e:?}");
         // The agent is gone; its spool is not.
         let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1000).await.unwrap();
@@ -117,5 +117,31 @@ fn an_idle_session_stops_itself_when_asked() {
         s.stop().await.unwrap();
         let e = t.sandbox.start(t.spec("idle0").idle_timeout(Duration::from_millis(10))).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn an_out_of_memory_agent_is_reported_as_oom() {
+    let t = TestScope::new("agentoom");
+    run(T, async {
+        let host = t.sandbox.info().await.unwrap();
+        let limits = sandbox_core::Limits { memory_bytes: 64 << 20, cpus: 1.0, pids: 128 };
+        let s = t.sandbox.start(t.spec("agentoom").limits(limits)).await.unwrap();
+        if !host.limits_enforceable {
+            // No memory limit can be applied here (rootless cgroup v1): nothing can run
+            // out of memory inside, and the report says so.
+            assert!(!s.start_report().unwrap().limits.enforced);
+            s.stop().await.unwrap();
+            return;
+        }
+        // Make the agent the OOM killer's first choice, then run out of memory.
+        let script = r#"for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = .sandbox-agent ] && echo 1000 > $p/oom_score_adj; done
+x=0123456789abcdef; while true; do x=$x$x; done"#;
+        let r = s.exec(&["sh", "-c", script], ExecOptions::new().timeout(Duration::from_secs(60))).await;
+        assert!(r.is_err(), "the agent died under the exec: {r:?}");
+        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert!(matches!(e, sandbox_core::Error::SessionLost { oom_killed: true, .. }), "{e:?}");
+        assert!(e.to_string().contains("out of memory"), "{e}");
+        s.stop().await.unwrap();
     });
 }

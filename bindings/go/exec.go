@@ -1,0 +1,206 @@
+package sandbox
+
+// #include <stdlib.h>
+// #include <sandbox.h>
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// ExecOptions are the optional parts of Exec; nil means defaults (no stdin, no timeout).
+type ExecOptions struct {
+	// Stdin is written to the command's stdin, then closed. nil: /dev/null.
+	Stdin []byte
+	// Timeout kills the command's process group (SIGTERM, then SIGKILL after KillGrace);
+	// the result then has TimedOut set. 0: none. For a deadline that returns an error
+	// instead, use the context.
+	Timeout   time.Duration
+	Env       map[string]string
+	Cwd       string
+	OutputCap uint64 // bytes per stream; 0: the default (16 MiB)
+	KillGrace *time.Duration
+	Linger    *time.Duration
+}
+
+// ExecResult is how a command ended. A non-zero exit, a signal or a timeout is data here.
+type ExecResult struct {
+	Stdout, Stderr                   []byte
+	ExitCode                         int // -1 when killed by a signal
+	Signal                           int // 0 when it exited
+	TimedOut                         bool
+	StdoutTruncated, StderrTruncated bool
+	StdoutTotal, StderrTotal         uint64
+	Duration                         time.Duration
+}
+
+// Success is exit code 0 without a timeout.
+func (r *ExecResult) Success() bool { return r.ExitCode == 0 && !r.TimedOut }
+
+// Exec runs argv (no shell unless you run one) and waits for it. When ctx is cancelled
+// or its deadline passes, the command is killed and the error matches both ErrCancelled
+// and ctx.Err(). Closing the session from another goroutine returns ErrClosed.
+func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*ExecResult, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &ExecOptions{}
+	}
+	p, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	cargv, release, err := cStrings(argv, "argv")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	var o *C.sbx_exec_options
+	var e *C.sbx_error
+	if err := check(C.sbx_exec_options_new(&o, &e), e); err != nil {
+		return nil, err
+	}
+	defer C.sbx_exec_options_free(o)
+	if err := applyExecOptions(o, opts); err != nil {
+		return nil, err
+	}
+
+	// A cancel token fired by the context, when the context can be cancelled at all.
+	var stopWatch func()
+	if done := ctx.Done(); done != nil {
+		var tok *C.sbx_cancel_token
+		e = nil
+		if err := check(C.sbx_cancel_token_new(&tok, &e), e); err != nil {
+			return nil, err
+		}
+		e = nil
+		if err := check(C.sbx_exec_options_set_cancel_token(o, tok, &e), e); err != nil {
+			C.sbx_cancel_token_free(tok)
+			return nil, err
+		}
+		finished := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-done:
+				C.sbx_cancel_token_cancel(tok)
+			case <-finished:
+			}
+		}()
+		stopWatch = func() {
+			close(finished)
+			wg.Wait()
+			C.sbx_cancel_token_free(tok)
+		}
+	}
+
+	var result *C.sbx_exec_result
+	e = nil
+	var status C.sbx_status
+	if opts.Stdin != nil {
+		var data *C.uint8_t
+		if len(opts.Stdin) > 0 {
+			// Go memory without Go pointers, copied by the library before it returns.
+			data = (*C.uint8_t)(unsafe.Pointer(&opts.Stdin[0]))
+		}
+		status = C.sbx_session_exec_stdin(p, cargv, C.size_t(len(argv)), data, C.size_t(len(opts.Stdin)), o, &result, &e)
+	} else {
+		status = C.sbx_session_exec(p, cargv, C.size_t(len(argv)), o, &result, &e)
+	}
+	runtime.KeepAlive(opts.Stdin)
+	if stopWatch != nil {
+		stopWatch()
+	}
+	if err := check(status, e); err != nil {
+		if ce, ok := err.(*Error); ok && ce.Status == StatusCancelled && ctx.Err() != nil {
+			ce.cause = ctx.Err()
+		}
+		return nil, err
+	}
+	defer C.sbx_exec_result_free(result)
+	out := &ExecResult{
+		Stdout:          resultBytes(result, true),
+		Stderr:          resultBytes(result, false),
+		ExitCode:        int(C.sbx_exec_result_exit_code(result)),
+		Signal:          int(C.sbx_exec_result_signal(result)),
+		TimedOut:        bool(C.sbx_exec_result_timed_out(result)),
+		StdoutTruncated: bool(C.sbx_exec_result_stdout_truncated(result)),
+		StderrTruncated: bool(C.sbx_exec_result_stderr_truncated(result)),
+		StdoutTotal:     uint64(C.sbx_exec_result_stdout_total(result)),
+		StderrTotal:     uint64(C.sbx_exec_result_stderr_total(result)),
+		Duration:        time.Duration(C.sbx_exec_result_duration_us(result)) * time.Microsecond,
+	}
+	runtime.KeepAlive(s)
+	return out, nil
+}
+
+func resultBytes(r *C.sbx_exec_result, stdout bool) []byte {
+	var data *C.uint8_t
+	var n C.size_t
+	if stdout {
+		C.sbx_exec_result_stdout(r, &data, &n, nil)
+	} else {
+		C.sbx_exec_result_stderr(r, &data, &n, nil)
+	}
+	if n == 0 {
+		return []byte{}
+	}
+	return C.GoBytes(unsafe.Pointer(data), C.int(n))
+}
+
+func applyExecOptions(o *C.sbx_exec_options, opts *ExecOptions) error {
+	var e *C.sbx_error
+	run := func(status C.sbx_status) error {
+		err := check(status, e)
+		e = nil
+		return err
+	}
+	if opts.Timeout != 0 {
+		if opts.Timeout < time.Millisecond {
+			return invalid("invalid timeout: %v is below a millisecond", opts.Timeout)
+		}
+		if err := run(C.sbx_exec_options_set_timeout_ms(o, C.uint64_t(opts.Timeout.Milliseconds()), &e)); err != nil {
+			return err
+		}
+	}
+	for k, v := range opts.Env {
+		err := withCString(k, "env name", func(ck *C.char) error {
+			return withCString(v, "env value", func(cv *C.char) error {
+				return run(C.sbx_exec_options_add_env(o, ck, cv, &e))
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if opts.Cwd != "" {
+		if err := withCString(opts.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_exec_options_set_cwd(o, c, &e)) }); err != nil {
+			return err
+		}
+	}
+	if opts.OutputCap != 0 {
+		if err := run(C.sbx_exec_options_set_output_cap(o, C.uint64_t(opts.OutputCap), &e)); err != nil {
+			return err
+		}
+	}
+	if opts.KillGrace != nil {
+		if err := run(C.sbx_exec_options_set_kill_grace_ms(o, C.uint64_t(opts.KillGrace.Milliseconds()), &e)); err != nil {
+			return err
+		}
+	}
+	if opts.Linger != nil {
+		if err := run(C.sbx_exec_options_set_linger_ms(o, C.uint64_t(opts.Linger.Milliseconds()), &e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

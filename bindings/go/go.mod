@@ -1,0 +1,3 @@
+module example.invalid/sandbox/bindings/go
+
+go 1.19

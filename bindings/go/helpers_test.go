@@ -1,0 +1,95 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var counter int64
+
+// unique is a short id unique in this test run.
+func unique(tag string) string {
+	return fmt.Sprintf("%s-%d-%d", tag, os.Getpid(), atomic.AddInt64(&counter, 1))
+}
+
+// removeScope removes every container (and control dir) of a scope with podman itself.
+func removeScope(scope string) {
+	out, _ := exec.Command("podman", "ps", "-a", "--filter", "label=sandbox.scope="+scope,
+		"--format", `{{.Names}} {{index .Labels "sandbox.control"}}`).Output()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.SplitN(line, " ", 2)
+		if parts[0] == "" {
+			continue
+		}
+		_ = exec.Command("podman", "rm", "-f", "-t", "0", parts[0]).Run()
+		if len(parts) == 2 && strings.HasPrefix(parts[1], "/") {
+			_ = os.RemoveAll(parts[1])
+		}
+	}
+}
+
+func leftovers(t *testing.T, scope string) []string {
+	out, err := exec.Command("podman", "ps", "-aq", "--filter", "label=sandbox.scope="+scope).Output()
+	if err != nil {
+		t.Fatalf("podman ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// newScope is a Sandbox of its own scope with a working dir; everything in the scope is
+// removed when the test ends, also when it failed.
+func newScope(t *testing.T) (*Sandbox, string, string) {
+	t.Helper()
+	scope := unique("go-" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-")))
+	if len(scope) > 60 {
+		scope = unique("go-test")
+	}
+	sb, err := New(&Config{Scope: scope, Provision: Bool(false)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := sb.ReapOrphans(context.Background(), nil); err != nil && !isClosed(err) {
+			t.Errorf("reap: %v", err)
+		}
+		sb.Close()
+		removeScope(scope)
+	})
+	return sb, scope, t.TempDir()
+}
+
+func isClosed(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Status == StatusClosed
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func sleepRunning(t *testing.T, s *Session) bool {
+	r, err := s.Exec(context.Background(), []string{"sh", "-c", "ps | grep -v grep | grep -q 'sleep 60'"}, nil)
+	if err != nil {
+		t.Fatalf("ps: %v", err)
+	}
+	return r.ExitCode == 0
+}

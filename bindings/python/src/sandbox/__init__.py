@@ -1,0 +1,444 @@
+"""Per-session podman sandboxes for coding agents, over libsandbox's C API (ctypes).
+
+    import sandbox
+
+    with sandbox.Sandbox() as sb:                       # config file + SANDBOX_* variables
+        with sb.start("demo", "/home/me/project") as s:  # stops the session on exit
+            r = s.exec(["sh", "-c", "echo hi"], timeout=10)
+            print(r.exit_code, r.stdout)                 # 0 b'hi\\n'
+
+Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
+threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
+by the garbage collector. Failures raise subclasses of :class:`SandboxError`, one per
+status. How ``libsandbox.so`` is found: see :mod:`sandbox._lib`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import weakref
+from ctypes import POINTER, byref, c_char_p, c_size_t, c_uint8, c_void_p
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
+
+from . import errors
+from ._lib import ABI_VERSION, lib
+from .errors import *  # noqa: F401,F403  (the exception classes are part of the API)
+from .errors import SandboxError, Status, error_for
+
+__all__ = [
+    "ABI_VERSION",
+    "CancelToken",
+    "ExecResult",
+    "Sandbox",
+    "Session",
+    "Status",
+    "SandboxError",
+    "abi_version",
+    "library_version",
+] + [cls.__name__ for cls in errors.EXCEPTIONS.values()]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def abi_version() -> int:
+    """The ABI version of the loaded libsandbox (checked against :data:`ABI_VERSION` at import)."""
+    return int(lib.sbx_abi_version())
+
+
+def library_version() -> str:
+    """The version of the loaded libsandbox, e.g. ``"0.1.0"``."""
+    return lib.sbx_version().decode()
+
+
+def _call(fn: Callable[..., int], *args: Any) -> None:
+    """Calls a status-returning C function with an error slot; raises on failure."""
+    err = c_void_p()
+    status = fn(*args, byref(err))
+    if status != 0:
+        if err.value:
+            message = lib.sbx_error_message(err).decode("utf-8", "replace")
+            lib.sbx_error_free(err)
+        else:
+            message = f"libsandbox returned status {status}"
+        raise error_for(status, message)
+
+
+def _text(value: PathLike, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return os.fsencode(value) if not isinstance(value, str) else value.encode("utf-8", "surrogateescape")
+    raise TypeError(f"{what} must be a str or path, not {type(value).__name__}")
+
+
+def _new(fn: Callable[..., int], *args: Any) -> c_void_p:
+    out = c_void_p()
+    _call(fn, *args, byref(out))
+    return out
+
+
+class _Handle:
+    """Owns one C handle: ``close()`` is idempotent, the free runs once (on GC at the latest)."""
+
+    _close_fn: Optional[Callable[[c_void_p], None]] = None
+
+    def __init__(self, ptr: c_void_p, free: Callable[[c_void_p], None]) -> None:
+        self._ptr = ptr
+        self._closed = False
+        self._finalizer = weakref.finalize(self, free, ptr)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Closes the handle (idempotent, thread-safe): calls blocked in it in other threads
+        raise :class:`ClosedError` at once, later calls too."""
+        self._closed = True
+        if self._close_fn is not None:
+            self._close_fn(self._ptr)
+
+
+class CancelToken(_Handle):
+    """Cancels a call from another thread: pass it as ``cancel=`` and call :meth:`cancel`;
+    the call raises :class:`CancelledError` and its command is killed. One-way."""
+
+    def __init__(self) -> None:
+        super().__init__(_new(lib.sbx_cancel_token_new), lib.sbx_cancel_token_free)
+
+    def cancel(self) -> None:
+        lib.sbx_cancel_token_cancel(self._ptr)
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(lib.sbx_cancel_token_is_cancelled(self._ptr))
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """How a command ended. A non-zero exit, a signal or a timeout is data, not an exception."""
+
+    stdout: bytes
+    stderr: bytes
+    #: Exit status, or None when the command was killed by a signal.
+    exit_code: Optional[int]
+    #: Signal number when killed by a signal.
+    signal: Optional[int]
+    timed_out: bool
+    stdout_truncated: bool
+    stderr_truncated: bool
+    stdout_total: int
+    stderr_total: int
+    #: Seconds from spawn to exit, measured in the container.
+    duration: float
+
+    @property
+    def success(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def _bytes_of(getter: Callable[..., int], result: c_void_p) -> bytes:
+    data = POINTER(c_uint8)()
+    size = c_size_t()
+    _call(getter, result, byref(data), byref(size))
+    return ctypes.string_at(data, size.value) if size.value else b""
+
+
+def _read_result(result: c_void_p) -> ExecResult:
+    code = lib.sbx_exec_result_exit_code(result)
+    sig = lib.sbx_exec_result_signal(result)
+    return ExecResult(
+        stdout=_bytes_of(lib.sbx_exec_result_stdout, result),
+        stderr=_bytes_of(lib.sbx_exec_result_stderr, result),
+        exit_code=None if code < 0 else code,
+        signal=sig or None,
+        timed_out=bool(lib.sbx_exec_result_timed_out(result)),
+        stdout_truncated=bool(lib.sbx_exec_result_stdout_truncated(result)),
+        stderr_truncated=bool(lib.sbx_exec_result_stderr_truncated(result)),
+        stdout_total=int(lib.sbx_exec_result_stdout_total(result)),
+        stderr_total=int(lib.sbx_exec_result_stderr_total(result)),
+        duration=lib.sbx_exec_result_duration_us(result) / 1e6,
+    )
+
+
+def _ms(seconds: float, what: str) -> int:
+    if seconds <= 0:
+        raise errors.InvalidArgumentError(f"invalid {what}: must be greater than zero", Status.INVALID_ARGUMENT)
+    return max(1, round(seconds * 1000))
+
+
+class Session(_Handle):
+    """A running session. From :meth:`Sandbox.start` (``with`` stops it on exit) or
+    :meth:`Sandbox.attach` (``with`` only closes the handle; the container keeps running)."""
+
+    _close_fn = staticmethod(lib.sbx_session_close)
+
+    def __init__(self, ptr: c_void_p, sandbox: "Sandbox", started: bool) -> None:
+        super().__init__(ptr, lib.sbx_session_free)
+        self._sandbox = sandbox  # the context outlives its sessions on the Python side too
+        self._started = started
+        self.id: str = lib.sbx_session_id(ptr).decode()
+        report = c_char_p()
+        err = c_void_p()
+        if lib.sbx_session_start_report_json(ptr, byref(report), byref(err)) == 0:
+            self.start_report: Optional[dict] = json.loads(report.value.decode())
+        else:
+            lib.sbx_error_free(err)
+            self.start_report = None
+
+    def __repr__(self) -> str:
+        return f"<sandbox.Session {self.id!r}{' closed' if self._closed else ''}>"
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._started and not self._closed:
+                self.stop()
+        finally:
+            self.close()
+
+    @property
+    def warnings(self) -> List[str]:
+        """The start report's warnings (empty for an attached session)."""
+        return list(self.start_report["warnings"]) if self.start_report else []
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: Optional[bytes] = None,
+        timeout: Optional[float] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        output_cap: Optional[int] = None,
+        kill_grace: Optional[float] = None,
+        linger: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> ExecResult:
+        """Runs ``argv`` to completion (no shell unless you run one). ``stdin`` bytes are fed
+        to it; ``timeout`` (seconds) kills its process group and sets ``timed_out``."""
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("argv must be a sequence of strings, e.g. ['sh', '-c', 'echo hi']")
+        if stdin is not None and not isinstance(stdin, (bytes, bytearray, memoryview)):
+            raise TypeError(f"stdin must be bytes, not {type(stdin).__name__}")
+        encoded = [_text(a, "argv item") for a in argv]
+        c_argv = (c_char_p * max(1, len(encoded)))(*encoded)
+        opts = c_void_p()
+        if timeout is not None or env or cwd is not None or output_cap is not None or kill_grace is not None \
+                or linger is not None or cancel is not None:
+            opts = _new(lib.sbx_exec_options_new)
+        try:
+            if timeout is not None:
+                _call(lib.sbx_exec_options_set_timeout_ms, opts, _ms(timeout, "timeout"))
+            for k, v in (env or {}).items():
+                _call(lib.sbx_exec_options_add_env, opts, _text(k, "env name"), _text(v, "env value"))
+            if cwd is not None:
+                _call(lib.sbx_exec_options_set_cwd, opts, _text(cwd, "cwd"))
+            if output_cap is not None:
+                _call(lib.sbx_exec_options_set_output_cap, opts, output_cap)
+            if kill_grace is not None:
+                _call(lib.sbx_exec_options_set_kill_grace_ms, opts, round(kill_grace * 1000))
+            if linger is not None:
+                _call(lib.sbx_exec_options_set_linger_ms, opts, round(linger * 1000))
+            if cancel is not None:
+                _call(lib.sbx_exec_options_set_cancel_token, opts, cancel._ptr)
+            result = c_void_p()
+            if stdin is None:
+                _call(lib.sbx_session_exec, self._ptr, c_argv, len(encoded), opts, byref(result))
+            else:
+                data = bytes(stdin)
+                _call(lib.sbx_session_exec_stdin, self._ptr, c_argv, len(encoded), data, len(data), opts,
+                      byref(result))
+        finally:
+            if opts.value:
+                lib.sbx_exec_options_free(opts)
+        try:
+            return _read_result(result)
+        finally:
+            lib.sbx_exec_result_free(result)
+
+    def ping(self) -> None:
+        """Checks the agent answers; raises when the session is stopped, lost or closed."""
+        _call(lib.sbx_session_ping, self._ptr)
+
+    @property
+    def agent_version(self) -> str:
+        out = c_char_p()
+        _call(lib.sbx_session_agent_version, self._ptr, byref(out))
+        return out.value.decode()
+
+    def stop(self) -> None:
+        """Removes the container and everything in it. Idempotent."""
+        _call(lib.sbx_session_stop, self._ptr)
+
+
+def _set(fn: Callable[..., int], handle: c_void_p, value: Any) -> None:
+    """Calls a setter, checking the Python type first (ctypes' own errors are vaguer)."""
+    expects = fn.argtypes[1]
+    name = fn.__name__.split("_set_")[-1].split("_add_")[-1]
+    if expects is c_char_p:
+        value = _text(value, name)
+    elif isinstance(value, (str, bytes, os.PathLike)) or (expects is not ctypes.c_bool and isinstance(value, bool)):
+        raise TypeError(f"{name} must be a {'bool' if expects is ctypes.c_bool else 'number'}, not {type(value).__name__}")
+    _call(fn, handle, value)
+
+
+class Sandbox(_Handle):
+    """A context: the library's runtime plus one configuration.
+
+    With ``from_env=True`` (the default) the configuration starts from the config file and
+    ``SANDBOX_*`` variables, like the Rust API's ``Sandbox::from_env``; keyword arguments
+    override it. ``scope`` isolates sessions: list, attach, stop and reap only see their own
+    scope's sessions.
+    """
+
+    _close_fn = staticmethod(lib.sbx_context_close)
+
+    def __init__(
+        self,
+        *,
+        from_env: bool = True,
+        scope: Optional[str] = None,
+        image: Optional[str] = None,
+        trusted_images: Iterable[str] = (),
+        provision: Optional[bool] = None,
+        network: Optional[str] = None,
+        allow_post_create: Optional[bool] = None,
+        allow_untrusted_image: Optional[bool] = None,
+        require_resource_limits: Optional[bool] = None,
+        memory_limit: Optional[int] = None,
+        cpu_limit: Optional[float] = None,
+        pids_limit: Optional[int] = None,
+        podman: Optional[PathLike] = None,
+        runtime_dir: Optional[PathLike] = None,
+        cache_dir: Optional[PathLike] = None,
+        container_prefix: Optional[str] = None,
+        ready_timeout: Optional[float] = None,
+    ) -> None:
+        cfg = _new(lib.sbx_config_from_env if from_env else lib.sbx_config_new)
+        try:
+            settings = [
+                (lib.sbx_config_set_scope, scope),
+                (lib.sbx_config_set_image, image),
+                (lib.sbx_config_set_provision, provision),
+                (lib.sbx_config_set_network, network),
+                (lib.sbx_config_set_allow_post_create, allow_post_create),
+                (lib.sbx_config_set_allow_untrusted_image, allow_untrusted_image),
+                (lib.sbx_config_set_require_resource_limits, require_resource_limits),
+                (lib.sbx_config_set_memory_limit, memory_limit),
+                (lib.sbx_config_set_cpu_limit, cpu_limit),
+                (lib.sbx_config_set_pids_limit, pids_limit),
+                (lib.sbx_config_set_podman, podman),
+                (lib.sbx_config_set_runtime_dir, runtime_dir),
+                (lib.sbx_config_set_cache_dir, cache_dir),
+                (lib.sbx_config_set_container_prefix, container_prefix),
+            ]
+            for fn, value in settings:
+                if value is not None:
+                    _set(fn, cfg, value)
+            for t in trusted_images:
+                _set(lib.sbx_config_add_trusted_image, cfg, t)
+            if ready_timeout is not None:
+                _call(lib.sbx_config_set_ready_timeout_ms, cfg, _ms(ready_timeout, "ready timeout"))
+            ptr = _new(lib.sbx_context_new, cfg)
+        finally:
+            lib.sbx_config_free(cfg)
+        super().__init__(ptr, lib.sbx_context_free)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> dict:
+        """What the engine probe found: podman version, rootless, cgroup mode, runtime, limits..."""
+        info = _new(lib.sbx_context_info, self._ptr)
+        try:
+            return json.loads(lib.sbx_host_info_json(info).decode())
+        finally:
+            lib.sbx_host_info_free(info)
+
+    def start(
+        self,
+        id: str,
+        working_dir: PathLike,
+        *,
+        image: Optional[str] = None,
+        ports: Iterable[int] = (),
+        env: Optional[Mapping[str, str]] = None,
+        post_create: Iterable[str] = (),
+        network: Optional[str] = None,
+        allow_post_create: Optional[bool] = None,
+        allow_untrusted_image: Optional[bool] = None,
+        require_resource_limits: Optional[bool] = None,
+        provision: Optional[bool] = None,
+        memory_limit: Optional[int] = None,
+        cpu_limit: Optional[float] = None,
+        pids_limit: Optional[int] = None,
+    ) -> Session:
+        """Starts session ``id`` with ``working_dir`` mounted at the same path. What start did
+        (image used, ports dropped, limits, warnings) is in ``session.start_report``."""
+        spec = _new(lib.sbx_session_spec_new, _text(id, "id"), _text(working_dir, "working_dir"))
+        try:
+            if image is not None:
+                _set(lib.sbx_session_spec_set_image, spec, image)
+            for p in ports:
+                if not isinstance(p, int) or isinstance(p, bool):
+                    raise TypeError(f"ports must be integers, not {type(p).__name__}")
+                if not -(2**63) <= p < 2**63:
+                    raise errors.InvalidArgumentError(f"invalid port: {p} is out of range; use 1 to 65535")
+                _call(lib.sbx_session_spec_add_port, spec, p)
+            for k, v in (env or {}).items():
+                _call(lib.sbx_session_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
+            for c in post_create:
+                _set(lib.sbx_session_spec_add_post_create, spec, c)
+            for fn, value in [
+                (lib.sbx_session_spec_set_network, network),
+                (lib.sbx_session_spec_set_allow_post_create, allow_post_create),
+                (lib.sbx_session_spec_set_allow_untrusted_image, allow_untrusted_image),
+                (lib.sbx_session_spec_set_require_resource_limits, require_resource_limits),
+                (lib.sbx_session_spec_set_provision, provision),
+                (lib.sbx_session_spec_set_memory_limit, memory_limit),
+                (lib.sbx_session_spec_set_cpu_limit, cpu_limit),
+                (lib.sbx_session_spec_set_pids_limit, pids_limit),
+            ]:
+                if value is not None:
+                    _set(fn, spec, value)
+            ptr = _new(lib.sbx_context_start, self._ptr, spec)
+        finally:
+            lib.sbx_session_spec_free(spec)
+        return Session(ptr, self, started=True)
+
+    def attach(self, id: str) -> Session:
+        """Connects to the running session ``id`` (started by any process)."""
+        return Session(_new(lib.sbx_context_attach, self._ptr, _text(id, "id")), self, started=False)
+
+    def list(self) -> List[dict]:
+        """Sessions of this scope: dicts with id, container, working_dir, image, state,
+        created_unix, ports."""
+        sessions = _new(lib.sbx_context_list, self._ptr)
+        try:
+            return json.loads(lib.sbx_session_list_json(sessions).decode())
+        finally:
+            lib.sbx_session_list_free(sessions)
+
+    def stop(self, id: str) -> None:
+        """Stops (removes) session ``id`` of this scope, wherever it was started."""
+        _call(lib.sbx_context_stop, self._ptr, _text(id, "id"))
+
+    def reap_orphans(self, known: Iterable[str] = ()) -> List[str]:
+        """Removes this scope's sessions whose id is not in ``known``; returns the removed ids."""
+        ids = [_text(k, "id") for k in known]
+        arr = (c_char_p * max(1, len(ids)))(*ids)
+        reaped = _new(lib.sbx_context_reap_orphans, self._ptr, arr, len(ids))
+        try:
+            n = lib.sbx_string_list_len(reaped)
+            return [lib.sbx_string_list_get(reaped, i).decode() for i in range(n)]
+        finally:
+            lib.sbx_string_list_free(reaped)

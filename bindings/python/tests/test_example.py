@@ -1,0 +1,21 @@
+"""The README's Python example runs as documented."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "example.py"
+
+
+def test_readme_example(scope: str, workdir: str) -> None:
+    env = dict(os.environ, SANDBOX_SCOPE=scope, SANDBOX_PROVISION="false")
+    out = subprocess.run([sys.executable, str(EXAMPLE), workdir], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "exit 0: hello from Linux",
+        "8 bytes through stdin",
+        "typed error: SESSION_NOT_FOUND",
+    ]

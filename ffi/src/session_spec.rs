@@ -1,0 +1,368 @@
+//! `sbx_session_spec`: what a caller asks for when starting a session, built with
+//! setters. Unset fields fall back to the context's configuration.
+
+use std::ffi::c_char;
+use std::sync::Mutex;
+
+use sandbox_core::{Config, Limits, Network, SessionSpec};
+
+use crate::boundary::{Blocks, call, quiet};
+use crate::config::checked_limits;
+use crate::error::{FfiError, sbx_error};
+use crate::handle::{borrow, free, into_handle, out_param, write_out};
+use crate::status::sbx_status;
+use crate::text::{path_arg, str_arg};
+
+/// Parameters of `sbx_context_start`: session id, working dir, and optional image,
+/// ports, environment, post-create commands, policy overrides and limits.
+///
+/// Owned by the caller: create with `sbx_session_spec_new`, free with
+/// `sbx_session_spec_free` exactly once. `sbx_context_start` copies it. Setters lock it,
+/// so any thread may use it.
+pub struct sbx_session_spec {
+    inner: Mutex<SpecBuilder>,
+}
+
+#[derive(Debug, Clone)]
+struct SpecBuilder {
+    spec: SessionSpec,
+    memory_bytes: Option<u64>,
+    cpus: Option<f64>,
+    pids: Option<u32>,
+}
+
+impl sbx_session_spec {
+    /// The spec to start with, limits resolved against `config` where only some of them
+    /// were set.
+    pub(crate) fn resolve(&self, config: &Config) -> Result<SessionSpec, FfiError> {
+        let b = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut spec = b.spec;
+        if b.memory_bytes.is_some() || b.cpus.is_some() || b.pids.is_some() {
+            let base = config.policy.limits;
+            spec.limits = Some(checked_limits(Limits {
+                memory_bytes: b.memory_bytes.unwrap_or(base.memory_bytes),
+                cpus: b.cpus.unwrap_or(base.cpus),
+                pids: b.pids.unwrap_or(base.pids),
+            })?);
+        }
+        Ok(spec)
+    }
+}
+
+/// Applies a checked change to a spec handle.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `err` as in [`call`].
+unsafe fn update(
+    name: &'static str,
+    spec: *mut sbx_session_spec,
+    err: *mut *mut sbx_error,
+    change: impl FnOnce(&mut SpecBuilder) -> Result<(), FfiError>,
+) -> sbx_status {
+    // SAFETY: `err` is forwarded under the caller's contract.
+    unsafe {
+        call(name, err, Blocks::No, || {
+            // SAFETY: NULL or a live spec by contract.
+            let spec = borrow(spec, "spec")?;
+            let mut b = spec.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = b.clone();
+            change(&mut next)?;
+            *b = next;
+            Ok(())
+        })
+    }
+}
+
+/// Creates a spec for session `id` (1 to 64 of `[A-Za-z0-9_.-]`, starting with a letter
+/// or digit) working in the host directory `working_dir` (mounted at the same path).
+/// Both are copied. The id is checked now (`SBX_STATUS_INVALID_ARGUMENT`); the directory
+/// when the session starts.
+///
+/// On success `*out` receives a spec the caller frees with `sbx_session_spec_free`.
+///
+/// # Safety
+/// `id` and `working_dir` are NULL or NUL-terminated; `out` is writable; `err` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_new(
+    id: *const c_char,
+    working_dir: *const c_char,
+    out: *mut *mut sbx_session_spec,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: `err` is forwarded under the caller's contract.
+    unsafe {
+        call("sbx_session_spec_new", err, Blocks::No, || {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let (id, dir) = (str_arg(id, "id")?, path_arg(working_dir, "working dir")?);
+            let out = out_param(out, "out")?;
+            sandbox_core::validate::session_id(id)?;
+            let b = SpecBuilder { spec: SessionSpec::new(id, dir), memory_bytes: None, cpus: None, pids: None };
+            // SAFETY: checked non-NULL, writable by contract.
+            write_out(out, into_handle(sbx_session_spec { inner: Mutex::new(b) }));
+            Ok(())
+        })
+    }
+}
+
+/// Frees a spec. NULL is ignored. Exactly once.
+///
+/// # Safety
+/// `spec` is NULL or a live spec not freed before and not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_free(spec: *mut sbx_session_spec) {
+    // SAFETY: by contract.
+    quiet(|| unsafe { free(spec) });
+}
+
+/// Requests an image. An untrusted image is replaced by the default one unless the
+/// policy allows it (the start report says which was used). Copied.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `image` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_image(
+    spec: *mut sbx_session_spec,
+    image: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_image", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let image = str_arg(image, "image")?;
+            sandbox_core::validate::image(image)?;
+            b.spec.image = Some(image.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Adds a port to publish on 127.0.0.1 (host port = container port), 1 to 65535. A port
+/// in use on the host is dropped at start and reported, the others kept.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_port(
+    spec: *mut sbx_session_spec,
+    port: i64,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_port", spec, err, |b| {
+            let port = sandbox_core::validate::port_from_i64(port)?;
+            let mut ports = b.spec.ports.clone();
+            ports.push(port);
+            sandbox_core::validate::ports(&ports, false, 0)?;
+            b.spec.ports = ports;
+            Ok(())
+        })
+    }
+}
+
+/// Adds an environment variable for the container and every command in it. Copied.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `key` and `value` are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_env(
+    spec: *mut sbx_session_spec,
+    key: *const c_char,
+    value: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_env", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let pair = (str_arg(key, "key")?.to_string(), str_arg(value, "value")?.to_string());
+            sandbox_core::validate::env(std::slice::from_ref(&pair))?;
+            b.spec.env.push(pair);
+            Ok(())
+        })
+    }
+}
+
+/// Adds a post-create command (run with `sh -c` after start, only when the policy allows
+/// post-create commands; its outcome is in the start report). Copied.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `command` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_post_create(
+    spec: *mut sbx_session_spec,
+    command: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_post_create", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let command = str_arg(command, "command")?;
+            if command.trim().is_empty() {
+                return Err(FfiError::invalid("post-create command", "is empty"));
+            }
+            b.spec.post_create.push(command.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the network mode: `"bridge"` or `"none"`.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `network` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_network(
+    spec: *mut sbx_session_spec,
+    network: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_network", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            b.spec.network = Some(str_arg(network, "network")?.parse::<Network>()?);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the policy's `allow_post_create`.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_allow_post_create(
+    spec: *mut sbx_session_spec,
+    allow: bool,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_allow_post_create", spec, err, |b| {
+            b.spec.allow_post_create = Some(allow);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the policy's `allow_untrusted_image`.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_allow_untrusted_image(
+    spec: *mut sbx_session_spec,
+    allow: bool,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_allow_untrusted_image", spec, err, |b| {
+            b.spec.allow_untrusted_image = Some(allow);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the policy's `require_resource_limits`.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_require_resource_limits(
+    spec: *mut sbx_session_spec,
+    require: bool,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_require_resource_limits", spec, err, |b| {
+            b.spec.require_resource_limits = Some(require);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides dev-essentials provisioning.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_provision(
+    spec: *mut sbx_session_spec,
+    provision: bool,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_provision", spec, err, |b| {
+            b.spec.provision = Some(provision);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the memory limit, in bytes (at least 6 MiB). Limits not set on the spec
+/// come from the context's configuration.
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_memory_limit(
+    spec: *mut sbx_session_spec,
+    bytes: u64,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_memory_limit", spec, err, |b| {
+            checked_limits(Limits { memory_bytes: bytes, ..Limits::default() })?;
+            b.memory_bytes = Some(bytes);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the CPU limit, in cores (in (0, 1024]).
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_cpu_limit(
+    spec: *mut sbx_session_spec,
+    cpus: f64,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_cpu_limit", spec, err, |b| {
+            checked_limits(Limits { cpus, ..Limits::default() })?;
+            b.cpus = Some(cpus);
+            Ok(())
+        })
+    }
+}
+
+/// Overrides the process-count limit (at least 8).
+///
+/// # Safety
+/// `spec` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_pids_limit(
+    spec: *mut sbx_session_spec,
+    pids: u32,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_pids_limit", spec, err, |b| {
+            checked_limits(Limits { pids, ..Limits::default() })?;
+            b.pids = Some(pids);
+            Ok(())
+        })
+    }
+}

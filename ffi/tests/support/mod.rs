@@ -1,0 +1,154 @@
+//! Helpers for the export tests: safe wrappers that turn a status plus `sbx_error` into
+//! a `Result`, and a per-test scope whose containers and control dirs are removed when
+//! it drops, even when the test fails.
+
+#![allow(dead_code)]
+
+use std::ffi::{CStr, CString, c_char};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sandbox::*;
+
+/// A failed call: its status and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: sbx_status,
+    pub message: String,
+}
+
+/// Runs an export with an error slot and converts the outcome.
+pub fn check(f: impl FnOnce(*mut *mut sbx_error) -> sbx_status) -> Result<(), Failure> {
+    let mut err: *mut sbx_error = std::ptr::null_mut();
+    let status = f(&mut err);
+    if status == sbx_status::Ok {
+        assert!(err.is_null(), "success must not create an error");
+        return Ok(());
+    }
+    assert!(!err.is_null(), "a failure with an err slot must fill it");
+    // SAFETY: `err` was just created by the library and is freed once, below.
+    let failure = unsafe {
+        assert_eq!(sbx_error_code(err), status, "the error carries the returned status");
+        let message = CStr::from_ptr(sbx_error_message(err)).to_string_lossy().into_owned();
+        sbx_error_free(err);
+        Failure { status, message }
+    };
+    assert!(!failure.message.is_empty(), "every error has a message");
+    Err(failure)
+}
+
+/// Borrowed C string to Rust.
+pub fn text(p: *const c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: non-NULL strings returned by the library are NUL-terminated and live
+    // while their handle lives (the caller holds it).
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short unique name: `<tag>-<pid>-<n>`.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A scope (config + context) of its own, cleaned up on drop.
+pub struct Scope {
+    pub scope: String,
+    pub ctx: *mut sbx_context,
+    pub dir: tempfile::TempDir,
+}
+
+impl Scope {
+    pub fn new(tag: &str) -> Scope {
+        let scope = unique(&format!("ffi-{tag}"));
+        let mut cfg: *mut sbx_config = std::ptr::null_mut();
+        let c_scope = CString::new(scope.clone()).unwrap();
+        let mut ctx: *mut sbx_context = std::ptr::null_mut();
+        // SAFETY: valid out-pointers and strings; the config is freed once.
+        unsafe {
+            check(|e| sbx_config_from_env(&mut cfg, e)).expect("config from env");
+            check(|e| sbx_config_set_scope(cfg, c_scope.as_ptr(), e)).unwrap();
+            check(|e| sbx_config_set_provision(cfg, false, e)).unwrap();
+            check(|e| sbx_context_new(cfg, &mut ctx, e)).unwrap();
+            sbx_config_free(cfg);
+        }
+        Scope { scope, ctx, dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn spec(&self, tag: &str) -> (String, *mut sbx_session_spec) {
+        let id = unique(tag);
+        let c_id = CString::new(id.clone()).unwrap();
+        let c_dir = CString::new(self.dir.path().to_str().unwrap()).unwrap();
+        let mut spec = std::ptr::null_mut();
+        // SAFETY: valid strings and out-pointer.
+        check(|e| unsafe { sbx_session_spec_new(c_id.as_ptr(), c_dir.as_ptr(), &mut spec, e) }).unwrap();
+        (id, spec)
+    }
+
+    /// Starts a session with a default spec.
+    pub fn start(&self, tag: &str) -> (String, *mut sbx_session) {
+        let (id, spec) = self.spec(tag);
+        let mut s = std::ptr::null_mut();
+        // SAFETY: live context and spec; the spec is freed once.
+        unsafe {
+            check(|e| sbx_context_start(self.ctx, spec, &mut s, e)).expect("start");
+            sbx_session_spec_free(spec);
+        }
+        (id, s)
+    }
+
+    /// Containers of this scope that still exist.
+    pub fn leftovers(&self) -> Vec<String> {
+        let out = Command::new("podman")
+            .args(["ps", "-a", "--filter", &format!("label=sandbox.scope={}", self.scope), "--format", "{{.Names}}"])
+            .output()
+            .expect("podman ps");
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        let out = Command::new("podman")
+            .args(["ps", "-a", "--filter", &format!("label=sandbox.scope={}", self.scope)])
+            .args(["--format", "{{.Names}} {{index .Labels \"sandbox.control\"}}"])
+            .output();
+        if let Ok(out) = out {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let mut parts = line.splitn(2, ' ');
+                let name = parts.next().unwrap_or_default();
+                let _ = Command::new("podman").args(["rm", "-f", "-t", "0", name]).output();
+                if let Some(dir) = parts.next().filter(|d| d.starts_with('/')) {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+        }
+        // SAFETY: the context was created in `new` and is freed only here.
+        unsafe { sbx_context_free(self.ctx) };
+    }
+}
+
+/// Runs `argv` and returns the result handle.
+pub fn exec(
+    s: *const sbx_session,
+    argv: &[&str],
+    opts: *const sbx_exec_options,
+) -> Result<*mut sbx_exec_result, Failure> {
+    let owned: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
+    let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+    let mut r = std::ptr::null_mut();
+    // SAFETY: `ptrs` holds `len` live strings for the call; `r` is writable.
+    check(|e| unsafe { sbx_session_exec(s, ptrs.as_ptr(), ptrs.len(), opts, &mut r, e) })?;
+    Ok(r)
+}
+
+/// The stdout bytes of a result.
+pub fn stdout(r: *const sbx_exec_result) -> Vec<u8> {
+    let (mut p, mut n) = (std::ptr::null(), 0usize);
+    // SAFETY: live result; the view is copied before the result can be freed.
+    unsafe {
+        check(|e| sbx_exec_result_stdout(r, &mut p, &mut n, e)).unwrap();
+        std::slice::from_raw_parts(p, n).to_vec()
+    }
+}
