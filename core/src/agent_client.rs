@@ -143,10 +143,10 @@ impl AgentClient {
     }
 
     /// Sends a request and returns the call that receives its frames.
-    pub async fn call(&self, request: &Request) -> std::result::Result<Call, String> {
-        let payload = serde_json::to_vec(request).map_err(|e| format!("encoding request: {e}"))?;
+    pub async fn call(&self, request: &Request) -> std::result::Result<Call, CallError> {
+        let payload = serde_json::to_vec(request).map_err(|e| CallError::Closed(format!("encoding request: {e}")))?;
         if payload.len() > sandbox_proto::MAX_PAYLOAD_LEN {
-            return Err(format!("request of {} bytes exceeds the protocol limit", payload.len()));
+            return Err(CallError::TooLarge(payload.len()));
         }
         let mut id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if id == 0 {
@@ -157,15 +157,24 @@ impl AgentClient {
         {
             let mut r = lock(&self.routes);
             if let Some(why) = &r.closed {
-                return Err(why.clone());
+                return Err(CallError::Closed(why.clone()));
             }
             r.map.insert(id, Route { tx, stdin: stdin.clone() });
         }
         let sender = CallSender { id, out: self.out.clone(), routes: self.routes.clone(), stdin };
         let call = Call { sender, rx, finished: false };
-        call.sender.send(FrameKind::Request, payload).await?;
+        call.sender.send(FrameKind::Request, payload).await.map_err(CallError::Closed)?;
         Ok(call)
     }
+}
+
+/// Why a request could not be sent.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The encoded request is larger than a frame may be (bad input, not a lost agent).
+    TooLarge(usize),
+    /// The connection is closed; the text says how.
+    Closed(String),
 }
 
 /// One in-flight request. Dropping it before its reply cancels the request in the agent
@@ -396,6 +405,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(client.closed().is_some());
-        assert!(client.call(&Request::Ping).await.is_err());
+        assert!(matches!(client.call(&Request::Ping).await, Err(CallError::Closed(_))));
     }
 }

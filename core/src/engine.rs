@@ -71,6 +71,8 @@ pub trait Engine: Send + Sync {
     fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>>;
     /// Removes container `name` at once (killing it); `false` when it did not exist.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Whether `image` is in local storage.
+    fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
 }

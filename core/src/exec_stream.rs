@@ -197,10 +197,7 @@ impl Session {
             window,
         });
         let client = self.client().await?;
-        let call = match client.call(&request).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let call = self.start_call(&client, &request).await?;
         let stream = ExecStream { call, session: self.clone(), windowed: streaming, done: false, consumed: 0 };
         if let Some(data) = options.stdin {
             let control = stream.control();

@@ -94,10 +94,7 @@ impl Session {
         check_path(path)?;
         let client = self.client().await?;
         let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW) };
-        let mut call = match client.call(&req).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let mut call = self.start_call(&client, &req).await?;
         let sender = call.sender();
         let mut copied = 0u64;
         loop {
@@ -141,10 +138,7 @@ impl Session {
             return Err(Error::invalid("mode", format!("{m:o} has bits beyond 07777")));
         }
         let client = self.client().await?;
-        let mut call = match client.call(&Request::WriteFile { path: path.into(), mode }).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let mut call = self.start_call(&client, &Request::WriteFile { path: path.into(), mode }).await?;
         let sender = call.sender();
         let feed = async {
             let mut buf = vec![0u8; WRITE_CHUNK];

@@ -61,6 +61,7 @@ pub use sandbox::Sandbox;
 pub use session::Session;
 pub use session_info::SessionInfo;
 pub use spec::SessionSpec;
+pub use start::StartPhase;
 pub use start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };

@@ -139,6 +139,17 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let out = self.podman(&strings(&["image", "exists", image])).await?;
+            match out.code {
+                Some(0) => Ok(true),
+                Some(1) => Ok(false),
+                code => Err(Error::Engine { action: format!("checking for image {image}"), code, stderr: out.stderr }),
+            }
+        })
+    }
+
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["logs", "--tail", "20", name])).await?;

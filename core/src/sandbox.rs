@@ -61,7 +61,23 @@ impl Sandbox {
     /// Starts a session; see [`StartReport`](crate::StartReport) (via
     /// [`Session::start_report`]) for what was actually done.
     pub async fn start(&self, spec: SessionSpec) -> Result<Session> {
-        crate::start::start(self, spec).await
+        crate::start::start(self, spec, &|_| {}).await
+    }
+
+    /// Starts a session, calling `progress` as it goes through each phase (for callers
+    /// that show progress: provisioning and post-create commands can take minutes).
+    pub async fn start_with_progress(
+        &self,
+        spec: SessionSpec,
+        progress: impl Fn(crate::StartPhase) + Send + Sync,
+    ) -> Result<Session> {
+        crate::start::start(self, spec, &progress).await
+    }
+
+    /// Whether `image` is present in local storage (sessions never pull).
+    pub async fn image_available(&self, image: &str) -> Result<bool> {
+        validate::image(image)?;
+        self.engine.image_exists(image).await
     }
 
     /// Sessions of this user and scope, running or not.

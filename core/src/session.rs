@@ -8,7 +8,7 @@ use std::time::Duration;
 use sandbox_proto::{ErrorKind as WireErrorKind, Reply, Request};
 use tokio::sync::Mutex;
 
-use crate::agent_client::{AgentClient, Incoming};
+use crate::agent_client::{AgentClient, CallError, Incoming};
 use crate::control_dir;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -185,14 +185,31 @@ impl Session {
         Ok(self.client().await?.agent_version().to_string())
     }
 
+    /// Sends a request on the agent connection: an oversized request is invalid input,
+    /// a failed send means the session is lost.
+    pub(crate) async fn start_call(
+        &self,
+        client: &AgentClient,
+        request: &Request,
+    ) -> Result<crate::agent_client::Call> {
+        match client.call(request).await {
+            Ok(c) => Ok(c),
+            Err(CallError::TooLarge(n)) => Err(Error::invalid(
+                "request",
+                format!(
+                    "it encodes to {n} bytes, over the {} byte protocol limit (argv, environment or input too large)",
+                    sandbox_proto::MAX_PAYLOAD_LEN
+                ),
+            )),
+            Err(CallError::Closed(why)) => Err(self.lost(why).await),
+        }
+    }
+
     /// Sends a simple request: collects its data frames and final reply; an error reply
     /// becomes a typed error (`what` names the object for not-found errors).
     pub(crate) async fn call(&self, what: &str, request: &Request) -> Result<(Vec<u8>, Reply)> {
         let client = self.client().await?;
-        let mut call = match client.call(request).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let mut call = self.start_call(&client, request).await?;
         let mut data = Vec::new();
         loop {
             match call.next().await {
@@ -242,10 +259,7 @@ impl Session {
     /// Checks the agent answers (a round trip without spawning anything).
     pub async fn ping(&self) -> Result<()> {
         let client = self.client().await?;
-        let mut call = match client.call(&Request::Ping).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let mut call = self.start_call(&client, &Request::Ping).await?;
         match call.next().await {
             Incoming::Reply(Reply::Pong) => Ok(()),
             Incoming::Lost(why) => Err(self.lost(why).await),

@@ -84,7 +84,37 @@ impl Drop for StartGuard {
     }
 }
 
-pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
+/// A phase of [`Sandbox::start_with_progress`](crate::Sandbox::start_with_progress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartPhase {
+    /// Probing the engine (first use only; cached afterwards).
+    Probing,
+    /// Creating the container; `attempt` counts retries (dropped port, dropped limits).
+    CreatingContainer {
+        /// 1 for the first try.
+        attempt: usize,
+    },
+    /// Waiting for the agent in the container to answer.
+    WaitingForAgent,
+    /// Installing dev essentials.
+    Provisioning,
+    /// Running post-create command `index` (0-based).
+    PostCreate {
+        /// Position in the spec's list.
+        index: usize,
+        /// The command.
+        command: String,
+    },
+    /// The session is ready.
+    Ready,
+}
+
+pub(crate) async fn start(
+    sb: &Sandbox,
+    spec: SessionSpec,
+    progress: &(dyn Fn(StartPhase) + Send + Sync),
+) -> Result<Session> {
     let t0 = Instant::now();
     let config: &Config = &sb.config;
     validate::session_id(&spec.id)?;
@@ -105,6 +135,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
         return Err(Error::invalid("idle timeout", "must be at least one second"));
     }
     policy.limits.validate()?;
+    progress(StartPhase::Probing);
     let host = sb.engine.host().await?;
     validate::ports(&spec.ports, host.rootless, host.unprivileged_port_start)?;
     if policy.limits.cpus > host.cpus as f64 {
@@ -183,6 +214,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
         let mut replaced = false;
         let attempts = spec.ports.len() + 4;
         for attempt in 1..=attempts {
+            progress(StartPhase::CreatingContainer { attempt });
             let plan = RunPlan {
                 name: name.clone(),
                 labels: vec![
@@ -293,6 +325,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
             }
         }
 
+        progress(StartPhase::WaitingForAgent);
         let client = wait_for_agent(sb.engine.as_ref(), &name, &control, config.ready_timeout).await?;
         let mut report = StartReport {
             session_id: spec.id.clone(),
@@ -315,6 +348,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
             duration: Duration::ZERO,
         };
         if spec.provision.unwrap_or(config.provision) {
+            progress(StartPhase::Provisioning);
             report.provisioning = if policy.network == Network::None {
                 Provisioning::Skipped { reason: "network is none: packages cannot be downloaded".into() }
             } else {
@@ -330,8 +364,9 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
                 spec.post_create.len()
             ));
         }
-        for command in &spec.post_create {
+        for (index, command) in spec.post_create.iter().enumerate() {
             let outcome = if policy.allow_post_create {
+                progress(StartPhase::PostCreate { index, command: command.clone() });
                 run_post_create(&client, command, config.post_create_timeout).await?
             } else {
                 PostCreateOutcome {
@@ -364,6 +399,7 @@ pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec) -> Result<Session> {
     .await;
     match result {
         Ok((name, client, report)) => {
+            progress(StartPhase::Ready);
             guard.armed = false;
             drop(start_lock);
             let session =
@@ -450,7 +486,7 @@ async fn run_for_tail(
         window: None,
     });
     let lost = |why: String| Error::SessionLost { id: String::new(), detail: why, oom_killed: false, exit_code: None };
-    let mut call = client.call(&request).await.map_err(lost)?;
+    let mut call = client.call(&request).await.map_err(|e| lost(format!("{e:?}")))?;
     let mut tail: Vec<u8> = Vec::new();
     loop {
         match call.next().await {

@@ -163,10 +163,7 @@ impl Session {
             return Err(Error::invalid("terminal input", "write at most 1 MiB at a time"));
         }
         let client = self.client().await?;
-        let mut call = match client.call(&Request::WriteTerminal { id: id.into() }).await {
-            Ok(c) => c,
-            Err(why) => return Err(self.lost(why).await),
-        };
+        let mut call = self.start_call(&client, &Request::WriteTerminal { id: id.into() }).await?;
         if let Err(why) = call.sender().send(sandbox_proto::FrameKind::Stdin, bytes.to_vec()).await {
             return Err(self.lost(why).await);
         }

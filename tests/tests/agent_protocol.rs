@@ -81,6 +81,17 @@ fn version_mismatch_bad_frames_and_survival() {
             assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
             send(&mut s, FrameKind::Request, 8, br#"{"op":"exec","argv":[],"stdout_cap":1,"stderr_cap":1}"#);
             assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            // Invalid UTF-8 inside a JSON string (a program name): refused, not mangled.
+            send(
+                &mut s,
+                FrameKind::Request,
+                10,
+                b"{\"op\":\"exec\",\"argv\":[\"\xff\xfe\"],\"stdout_cap\":1,\"stderr_cap\":1}",
+            );
+            assert!(matches!(reply(&mut s), Reply::Error(e) if e.kind == ErrorKind::InvalidRequest));
+            // Frames for a request id nobody started are ignored.
+            send(&mut s, FrameKind::Stdin, 4242, b"stray");
+            send(&mut s, FrameKind::Cancel, 4243, b"");
             send(&mut s, FrameKind::Request, 9, br#"{"op":"ping"}"#);
             assert_eq!(reply(&mut s), Reply::Pong);
 

@@ -132,3 +132,37 @@ fn a_missing_image_fails_fast_and_names_it() {
         assert!(!control_base(&t).join(&id).exists());
     });
 }
+
+#[test]
+fn huge_argv_and_environments_are_handled_or_refused_cleanly() {
+    let t = TestScope::new("hugeargs");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("hugeargs")).await.unwrap();
+        // 1 MiB of argv in 16384 arguments: within ARG_MAX, so it runs.
+        let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), "echo $#".into(), "sh".into()];
+        argv.extend((0..16384).map(|i| format!("{i:063}")));
+        let o = s.exec(&argv, ExecOptions::new()).await.unwrap();
+        assert_eq!(o.stdout_lossy().trim(), "16384");
+        // One 1 MiB argument: over the kernel's per-argument limit: a typed error.
+        let big = "x".repeat(1 << 20);
+        let e = s.exec(&["echo", big.as_str()], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(e.to_string().contains("Argument list too long"), "{e}");
+        // 20 MiB of argv does not even fit in a protocol frame: refused before sending.
+        let huge = "y".repeat(20 << 20);
+        let e = s.exec(&["echo", huge.as_str()], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        // 100k environment variables: runs or is refused with a typed error; never a hang.
+        let mut opts = ExecOptions::new();
+        for i in 0..100_000 {
+            opts = opts.env(format!("V{i}"), "1");
+        }
+        match s.exec(&["env"], opts).await {
+            Ok(o) => assert!(o.stdout_lossy().contains("\nV99999=1\n"), "{:?}", o.stderr_lossy()),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Io, "{e}"),
+        }
+        assert!(s.exec(&["true"], ExecOptions::new()).await.unwrap().success(), "the session is unharmed");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}

@@ -135,11 +135,24 @@ fn an_out_of_memory_agent_is_reported_as_oom() {
             return;
         }
         // Make the agent the OOM killer's first choice, then run out of memory.
-        let script = r#"for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = .sandbox-agent ] && echo 1000 > $p/oom_score_adj; done
-x=0123456789abcdef; while true; do x=$x$x; done"#;
-        let r = s.exec(&["sh", "-c", script], ExecOptions::new().timeout(Duration::from_secs(60))).await;
-        assert!(r.is_err(), "the agent died under the exec: {r:?}");
-        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        let mark = r#"for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = .sandbox-agent ] && echo 1000 > $p/oom_score_adj && cat $p/oom_score_adj; done"#;
+        let o = s.exec(&["sh", "-c", mark], ExecOptions::new()).await.unwrap();
+        assert_eq!(o.stdout_lossy(), "1000\n", "{}", o.stderr_lossy());
+        // The bomb runs as a task (an exec would die with the agent). It inherited the
+        // agent's new score, so it puts its own back to 0 first.
+        let bomb = "echo 0 > /proc/self/oom_score_adj && x=0123456789abcdef && while true; do x=$x$x; done";
+        s.spawn_task(sandbox_core::TaskSpec::shell(bomb)).await.unwrap();
+        let mut lost = None;
+        for _ in 0..100 {
+            match s.exec(&["true"], ExecOptions::new()).await {
+                Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => {
+                    lost = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = lost.expect("the agent was OOM-killed");
         assert!(matches!(e, sandbox_core::Error::SessionLost { oom_killed: true, .. }), "{e:?}");
         assert!(e.to_string().contains("out of memory"), "{e}");
         s.stop().await.unwrap();

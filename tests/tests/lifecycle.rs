@@ -277,3 +277,29 @@ fn a_container_removed_from_outside_is_reported() {
         s.stop().await.unwrap();
     });
 }
+
+#[test]
+fn start_reports_progress_and_images_can_be_checked() {
+    let t = TestScope::new("progress");
+    run(T, async {
+        assert!(t.sandbox.image_available(&t.sandbox.config().default_image).await.unwrap());
+        assert!(!t.sandbox.image_available("localhost/sandbox-not-here:1").await.unwrap());
+        assert_eq!(t.sandbox.image_available("-x").await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let phases = std::sync::Mutex::new(Vec::new());
+        let spec = t.spec("progress").post_create(["true"]).allow_post_create(true).provision(true);
+        let s = t.sandbox.start_with_progress(spec, |p| phases.lock().unwrap().push(p)).await.unwrap();
+        use sandbox_core::StartPhase::*;
+        assert_eq!(
+            *phases.lock().unwrap(),
+            vec![
+                Probing,
+                CreatingContainer { attempt: 1 },
+                WaitingForAgent,
+                Provisioning,
+                PostCreate { index: 0, command: "true".into() },
+                Ready
+            ]
+        );
+        s.stop().await.unwrap();
+    });
+}
