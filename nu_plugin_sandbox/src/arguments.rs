@@ -1,0 +1,172 @@
+//! Reading nu argument values into the plain types core takes. Each function rejects bad
+//! input with a `LabeledError` on the offending value itself (a list item, a record
+//! field), not just on the flag.
+
+use std::time::Duration;
+
+use nu_plugin::EvaluatedCall;
+use nu_protocol::{LabeledError, Span, Spanned, Value};
+
+/// `--env`-style records: `{ NAME: value }`, values strings, numbers or bools.
+pub(crate) fn env_pairs(value: &Value) -> Result<Vec<(String, String)>, LabeledError> {
+    let record = value.as_record().map_err(|_| {
+        LabeledError::new("environment must be a record")
+            .with_label(format!("this is a {}", value.get_type()), value.span())
+            .with_help("e.g. --env { RUST_LOG: debug, PORT: 8080 }")
+    })?;
+    let mut out = Vec::with_capacity(record.len());
+    for (k, v) in record.iter() {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            return Err(LabeledError::new(format!("invalid environment variable name {k:?}"))
+                .with_label("names must be non-empty, without '=' or NUL", value.span()));
+        }
+        let text = match v {
+            Value::String { val, .. } => val.clone(),
+            Value::Int { val, .. } => val.to_string(),
+            Value::Float { val, .. } => val.to_string(),
+            Value::Bool { val, .. } => val.to_string(),
+            other => {
+                return Err(LabeledError::new(format!("environment variable {k} must be a string"))
+                    .with_label(format!("this is a {}", other.get_type()), other.span())
+                    .with_help("environment values are text; convert it first, e.g. with `to json` or `str join`"));
+            }
+        };
+        if text.contains('\0') {
+            return Err(LabeledError::new(format!("environment variable {k} contains a NUL byte"))
+                .with_label("NUL bytes cannot be passed", v.span()));
+        }
+        out.push((k.clone(), text));
+    }
+    Ok(out)
+}
+
+/// A duration flag that must be greater than zero.
+pub(crate) fn positive_duration(value: &Value, flag: &str) -> Result<Duration, LabeledError> {
+    let nanos = value.as_duration().map_err(|_| {
+        LabeledError::new(format!("--{flag} must be a duration"))
+            .with_label(format!("this is a {}", value.get_type()), value.span())
+            .with_help("e.g. 10sec, 500ms, 2min")
+    })?;
+    if nanos <= 0 {
+        return Err(LabeledError::new(format!("--{flag} must be greater than zero"))
+            .with_label("zero or negative", value.span())
+            .with_help("e.g. 10sec, 500ms, 2min"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// A list of ports, each checked where it was written.
+pub(crate) fn ports(value: &Value) -> Result<Vec<u16>, LabeledError> {
+    let items = match value {
+        Value::List { vals, .. } => vals.to_vec(),
+        Value::Int { .. } => vec![value.clone()],
+        other => {
+            return Err(LabeledError::new("--ports must be a list of port numbers")
+                .with_label(format!("this is a {}", other.get_type()), other.span())
+                .with_help("e.g. --ports [5173 8080]"));
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let n = item.as_int().map_err(|_| {
+            LabeledError::new("ports are whole numbers")
+                .with_label(format!("this is a {}", item.get_type()), item.span())
+                .with_help("e.g. --ports [5173 8080]")
+        })?;
+        let port = sandbox_core::validate::port_from_i64(n).map_err(|e| {
+            LabeledError::new(e.to_string()).with_label("not a port", item.span()).with_help("use 1 to 65535")
+        })?;
+        if out.contains(&port) {
+            return Err(LabeledError::new(format!("port {port} is listed twice"))
+                .with_label("repeated here", item.span())
+                .with_help("list each port once"));
+        }
+        out.push(port);
+    }
+    Ok(out)
+}
+
+/// A list of strings (e.g. post-create commands).
+pub(crate) fn strings(value: &Value, flag: &str) -> Result<Vec<String>, LabeledError> {
+    let items = match value {
+        Value::List { vals, .. } => vals.to_vec(),
+        Value::String { .. } => vec![value.clone()],
+        other => {
+            return Err(LabeledError::new(format!("--{flag} must be a list of strings"))
+                .with_label(format!("this is a {}", other.get_type()), other.span()));
+        }
+    };
+    items
+        .iter()
+        .map(|v| {
+            v.as_str().map(str::to_string).map_err(|_| {
+                LabeledError::new(format!("--{flag} must be a list of strings"))
+                    .with_label(format!("this is a {}", v.get_type()), v.span())
+            })
+        })
+        .collect()
+}
+
+/// A session given as its id, or as a record with an `id` column (what `sandbox start`
+/// and `sandbox list` return), so `let s = sandbox start; sandbox exec $s ...` works.
+pub(crate) fn session_id(value: &Value) -> Result<Spanned<String>, LabeledError> {
+    let span = value.span();
+    let id = match value {
+        Value::String { val, .. } => val.clone(),
+        Value::Record { val, .. } => match val.get("id") {
+            Some(Value::String { val, .. }) => val.clone(),
+            _ => {
+                return Err(LabeledError::new("this record has no string `id` column")
+                    .with_label("expected a session id or a session record", span)
+                    .with_help("pass the id, or a record from `sandbox start` / `sandbox list`"));
+            }
+        },
+        other => {
+            return Err(LabeledError::new("a session is given by its id")
+                .with_label(format!("this is a {}", other.get_type()), span)
+                .with_help("pass the id, or a record from `sandbox start` / `sandbox list`"));
+        }
+    };
+    sandbox_core::validate::session_id(&id).map_err(|e| {
+        LabeledError::new(e.to_string())
+            .with_label("invalid session id", span)
+            .with_help("session ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    })?;
+    Ok(Spanned { item: id, span })
+}
+
+/// One word of a command line. Words are parsed as strings, so `sleep 1.50` passes
+/// `1.50` as written; values of other types (from variables) are turned into text.
+pub(crate) fn command_word(value: &Value) -> Result<String, LabeledError> {
+    Ok(match value {
+        Value::String { val, .. } => val.clone(),
+        Value::Glob { val, .. } => val.clone(),
+        Value::Int { val, .. } => val.to_string(),
+        Value::Float { val, .. } => val.to_string(),
+        Value::Bool { val, .. } => val.to_string(),
+        other => {
+            return Err(LabeledError::new("command arguments must be text")
+                .with_label(format!("this is a {}", other.get_type()), other.span())
+                .with_help("convert it first, e.g. ($x | to json)"));
+        }
+    })
+}
+
+/// The value of flag `name` and the span of the value alone, if given.
+///
+/// nushell gives a flag's name and value one span covering both (`--id x`); errors
+/// should point at what the user got wrong, the value, so `--id ` is cut off. (Value
+/// flags here have no short forms, so the name is always written `--name`, followed by
+/// one space or `=`.)
+pub(crate) fn flag(call: &EvaluatedCall, name: &str) -> Option<(Value, Span)> {
+    let (name_span, value) =
+        call.named.iter().find(|(n, _)| n.item == name).and_then(|(n, v)| v.clone().map(|v| (n.span, v)))?;
+    let whole = value.span();
+    let prefix = name.len() + 3;
+    let span = if whole == name_span && whole.end - whole.start > prefix {
+        Span::new(whole.start + prefix, whole.end)
+    } else {
+        whole
+    };
+    Some((value.with_span(span), span))
+}

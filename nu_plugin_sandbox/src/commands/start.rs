@@ -1,0 +1,276 @@
+//! `sandbox start [dir]`: starts a session on a directory and returns its start report.
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+
+use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
+use sandbox_core::{Network, SessionSpec};
+
+use crate::SandboxPlugin;
+use crate::arguments::{self, flag};
+use crate::call_context::CallContext;
+use crate::progress::Progress;
+use crate::{interrupt, records};
+
+/// `sandbox start`: one new session.
+pub struct Start;
+
+impl PluginCommand for Start {
+    type Plugin = SandboxPlugin;
+
+    fn name(&self) -> &str {
+        "sandbox start"
+    }
+
+    fn description(&self) -> &str {
+        "Start a sandbox session on a directory (default: the current directory) and return what the start did."
+    }
+
+    fn extra_description(&self) -> &str {
+        "The directory is mounted at the same path in a new podman container. The result is a record: the session \
+(id, container, working_dir, image) and its start report: why this image, the ports published (on 127.0.0.1) \
+and dropped, whether limits are enforced, provisioning and post-create outcomes, and warnings. Flags override \
+$env.config.plugins.sandbox, which overrides the config file. An image that is not trusted is replaced by the \
+default unless --allow-untrusted-image is given; post-create commands are skipped unless --allow-post-create is \
+given. Long starts print progress on stderr (silence it with --quiet)."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .optional("dir", SyntaxShape::Filepath, "Directory to mount (default: the current directory).")
+            .named("id", SyntaxShape::String, "Session id (default: the directory name plus a random suffix).", None)
+            .named("image", SyntaxShape::String, "Image to use (default: the configured one).", None)
+            .named("ports", SyntaxShape::List(Box::new(SyntaxShape::Int)), "Ports to publish on 127.0.0.1.", None)
+            .named("network", SyntaxShape::String, "Network mode: bridge or none.", None)
+            .named(
+                "env",
+                SyntaxShape::Record(Default::default()),
+                "Environment of the session, e.g. { RUST_LOG: debug }.",
+                None,
+            )
+            .named("memory", SyntaxShape::Filesize, "Memory limit, e.g. 1GiB.", None)
+            .named("cpus", SyntaxShape::Number, "CPU limit in cores, e.g. 1.5.", None)
+            .named("pids", SyntaxShape::Int, "Process limit.", None)
+            .switch("require-limits", "Fail rather than start without enforceable limits.", None)
+            .named(
+                "post-create",
+                SyntaxShape::List(Box::new(SyntaxShape::String)),
+                "Commands (for sh -c) to run after the start; only run with --allow-post-create.",
+                None,
+            )
+            .switch("allow-post-create", "Run the --post-create commands.", None)
+            .switch("allow-untrusted-image", "Use --image even when it is not a trusted image.", None)
+            .switch("no-provision", "Do not try to install dev tools (apk/apt-get) in the session.", None)
+            .switch("quiet", "Print no progress lines or warnings on stderr.", Some('q'))
+            .input_output_type(Type::Nothing, Type::record())
+            .category(super::category())
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["create", "new", "run", "container", "session"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "(sandbox start --id demo).id",
+                description: "Start a session named demo on the current directory",
+                result: Some(Value::test_string("demo")),
+            },
+            Example {
+                example: "sandbox start ~/project --ports [5173] --memory 1GiB --network bridge",
+                description: "Start a session on a project, publishing a dev server port, with a memory limit",
+                result: None,
+            },
+            Example {
+                example: "sandbox start . --image docker.io/library/alpine:3.20 --allow-untrusted-image | get warnings",
+                description: "Use an image that is not in the trusted list",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &SandboxPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: PipelineData,
+    ) -> Result<PipelineData, LabeledError> {
+        let head = call.head;
+        let mut ctx = CallContext::new(plugin, engine, call)?;
+        let quiet = call.has_flag("quiet")?;
+
+        let (dir, dir_span) = match call.opt::<Value>(0)? {
+            Some(v) => {
+                let span = v.span();
+                let text = v
+                    .coerce_into_string()
+                    .map_err(|_| LabeledError::new("the directory must be a path").with_label("not a path", span))?;
+                (PathBuf::from(text), span)
+            }
+            None => (PathBuf::new(), head),
+        };
+        // Relative paths are relative to nushell's current directory, not the plugin's.
+        let cwd = engine.get_current_dir()?;
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(&cwd) } else { Path::new(&cwd).join(dir) };
+        ctx.errors.blame("working dir", dir_span);
+
+        let id = match flag(call, "id") {
+            Some((v, span)) => {
+                let id = arguments::session_id(&v)?.item;
+                ctx.errors.blame("session id", span);
+                id
+            }
+            None => default_id(&dir),
+        };
+        let mut spec = SessionSpec::new(id.clone(), &dir);
+        if let Some((v, span)) = flag(call, "image") {
+            spec.image = Some(v.as_str().map_err(|_| not_a_string("--image", &v))?.to_string());
+            ctx.errors.blame("image", span);
+        }
+        if let Some((v, span)) = flag(call, "ports") {
+            spec.ports = arguments::ports(&v)?;
+            ctx.errors.blame("port", span);
+        }
+        if let Some((v, span)) = flag(call, "network") {
+            let text = v.as_str().map_err(|_| not_a_string("--network", &v))?;
+            spec.network = Some(text.parse::<Network>().map_err(|e| {
+                LabeledError::new(e.to_string()).with_label("unknown network mode", span).with_help(
+                    "use bridge (outbound access, ports on 127.0.0.1) or none (no network); host networking is never allowed",
+                )
+            })?);
+        }
+        if let Some((v, span)) = flag(call, "env") {
+            spec.env = arguments::env_pairs(&v)?;
+            ctx.errors.blame("environment variable", span);
+        }
+        let mut limits = ctx.sandbox.config().policy.limits;
+        let mut limits_given = false;
+        if let Some((v, span)) = flag(call, "memory") {
+            let bytes = v.as_filesize().map_err(|_| not_a_string("--memory", &v))?.get();
+            limits.memory_bytes = u64::try_from(bytes)
+                .map_err(|_| LabeledError::new("--memory must not be negative").with_label("negative", span))?;
+            limits_given = true;
+            ctx.errors.blame("memory limit", span);
+        }
+        if let Some((v, span)) = flag(call, "cpus") {
+            limits.cpus = match &v {
+                Value::Float { val, .. } => *val,
+                Value::Int { val, .. } => *val as f64,
+                other => {
+                    return Err(LabeledError::new("--cpus must be a number")
+                        .with_label(format!("this is a {}", other.get_type()), span));
+                }
+            };
+            limits_given = true;
+            ctx.errors.blame("cpu limit", span);
+        }
+        if let Some((v, span)) = flag(call, "pids") {
+            let n = v.as_int().map_err(|_| not_a_string("--pids", &v))?;
+            limits.pids = u32::try_from(n).map_err(|_| {
+                LabeledError::new(format!("--pids {n} is out of range")).with_label("not a process count", span)
+            })?;
+            limits_given = true;
+            ctx.errors.blame("pids limit", span);
+        }
+        if limits_given {
+            spec.limits = Some(limits);
+        }
+        if call.has_flag("require-limits")? {
+            spec.require_resource_limits = Some(true);
+            if let Some(span) = call.get_flag_span("require-limits") {
+                ctx.errors.blame("limits", span);
+            }
+        }
+        if let Some((v, span)) = flag(call, "post-create") {
+            spec.post_create = arguments::strings(&v, "post-create")?;
+            ctx.errors.blame("post-create command", span);
+        }
+        if call.has_flag("allow-post-create")? {
+            spec.allow_post_create = Some(true);
+        }
+        if call.has_flag("allow-untrusted-image")? {
+            spec.allow_untrusted_image = Some(true);
+        }
+        if call.has_flag("no-provision")? {
+            spec.provision = Some(false);
+        }
+
+        let progress = Progress::new(
+            format!("sandbox start {id}"),
+            "creating the container, provisioning, post-create commands",
+            !quiet,
+        );
+        let sandbox = ctx.sandbox.clone();
+        let outcome = interrupt::block_on(plugin, engine, head, "sandbox start", async {
+            tokio::select! {
+                r = sandbox.start(spec) => r,
+                never = progress.report() => match never {},
+            }
+        });
+        let session = match outcome {
+            Ok(Ok(s)) => {
+                progress.finish("ready");
+                s
+            }
+            Ok(Err(e)) => {
+                progress.finish("failed");
+                return Err(ctx.errors.error(&e));
+            }
+            Err(interrupted) => {
+                progress.finish("interrupted");
+                return Err(interrupted);
+            }
+        };
+        let Some(report) = session.start_report() else {
+            return Err(LabeledError::new("the session started but returned no start report").with_label("here", head));
+        };
+        if !quiet {
+            for w in &report.warnings {
+                eprintln!("sandbox start {id}: warning: {w}");
+            }
+        }
+        let value = records::start_report(report, head);
+        plugin.cache().remember(&ctx.sandbox, session);
+        Ok(PipelineData::value(value, None))
+    }
+}
+
+fn not_a_string(flag: &str, v: &Value) -> LabeledError {
+    LabeledError::new(format!("{flag} has the wrong type")).with_label(format!("this is a {}", v.get_type()), v.span())
+}
+
+/// `<dir name>-<6 hex digits>`: readable in `sandbox list`, unique enough to start
+/// several sessions on one directory.
+fn default_id(dir: &Path) -> String {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut base: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
+    base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(40).collect();
+    if base.is_empty() {
+        base = "session".into();
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ids_are_valid_session_ids() {
+        for dir in
+            ["/home/me/project", "/tmp/.hidden dir", "/", "/x/ünïcødé", "/a/b..c", &format!("/{}", "x".repeat(100))]
+        {
+            let id = default_id(Path::new(dir));
+            sandbox_core::validate::session_id(&id).unwrap_or_else(|e| panic!("{dir}: {id}: {e}"));
+        }
+        assert!(default_id(Path::new("/home/me/project")).starts_with("project-"));
+        assert_ne!(default_id(Path::new("/p")), default_id(Path::new("/p")), "random suffix");
+    }
+}

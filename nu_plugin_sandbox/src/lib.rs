@@ -1,0 +1,28 @@
+//! # nu_plugin_sandbox
+//!
+//! The sandbox as Nushell commands that return structured data: `sandbox start` gives a
+//! record, `sandbox list` a table with typed columns, `sandbox exec` a record with the same
+//! column names as nushell's `complete`.
+//!
+//! The plugin keeps no state of its own that matters: sessions live in their containers
+//! and are found again by id through `sandbox-core`, so a plugin that nushell stopped (by
+//! `plugin stop sandbox` or its idle GC) loses nothing. What it does keep is a cache of
+//! open agent connections, so `sandbox exec` costs about a millisecond instead of a
+//! `podman ps` per call.
+//!
+//! Layout: one file per command under [`commands`]; conversions from core types to nu
+//! values under `records`; configuration, error mapping, Ctrl-C and progress each in
+//! their own file.
+
+mod arguments;
+mod call_context;
+pub mod commands;
+mod error_context;
+mod interrupt;
+mod plugin_config;
+mod progress;
+mod records;
+mod sandbox_plugin;
+mod session_cache;
+
+pub use sandbox_plugin::SandboxPlugin;

@@ -1,0 +1,525 @@
+//! End-to-end tests: the real nu 0.115.1 binary runs the built plugin
+//! (`nu -n --plugins <plugin> -c '...'`) against real podman. Each test has its own
+//! sandbox scope, container-name prefix and control-dir base (see `support::isolation`),
+//! and removes whatever it made even when it fails.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{Value as Json, json};
+use support::isolation::Isolation;
+use support::nu_runner::{failure, json, json_with, nu_command, nu_path, plugin_path, run};
+
+#[test]
+fn start_exec_list_stop_pipeline_with_typed_columns() {
+    let iso = Isolation::new("pipeline");
+    let r = json(
+        &iso,
+        r#"
+        let s = sandbox start --id p1 --quiet
+        let e = sandbox exec p1 sh -c 'echo out; echo err >&2; exit 7'
+        let piped = "abc" | sandbox exec $s cat
+        let ext = ^printf 'a\nb\nc\n' | sandbox exec p1 wc -l
+        let bin = 0x[00 ff 10] | sandbox exec p1 od -An -tx1
+        let l = sandbox list
+        let stopped = sandbox stop p1
+        {
+          start: ($s | reject duration)
+          start_types: { duration: ($s.duration | describe), memory: ($s.limits.memory | describe) }
+          exec: ($e | reject duration)
+          exec_duration: ($e.duration | describe)
+          piped: $piped.stdout
+          ext: ($ext.stdout | str trim)
+          bin: ($bin.stdout | str trim)
+          list: ($l | reject created uptime)
+          list_types: ($l | each {|r| { created: ($r.created | describe), uptime: ($r.uptime | describe) } })
+          stopped: $stopped
+          after: (sandbox list)
+        } | to json -r
+        "#,
+    );
+    let work = iso.work_path().display().to_string();
+    let start = &r["start"];
+    assert_eq!(start["id"], "p1");
+    assert_eq!(start["working_dir"], work, "default dir is nushell's current dir");
+    assert_eq!(start["container"], format!("{}p1", iso.prefix));
+    assert_eq!(start["image"], "localhost/sandbox-busybox:latest");
+    assert_eq!(start["image_reason"], "default");
+    assert_eq!(start["network"], "bridge");
+    assert!(start["limits"]["enforced"].is_boolean());
+    assert!(start["provisioning"]["status"].is_string());
+    assert_eq!(r["start_types"], json!({"duration": "duration", "memory": "filesize"}));
+    assert_eq!(
+        r["exec"],
+        json!({"stdout": "out\n", "stderr": "err\n", "exit_code": 7, "signal": null, "timed_out": false,
+               "stdout_truncated": false, "stderr_truncated": false})
+    );
+    assert_eq!(r["exec_duration"], "duration");
+    assert_eq!(r["piped"], "abc");
+    assert_eq!(r["ext"], "3");
+    assert_eq!(r["bin"], "00 ff 10");
+    assert_eq!(
+        r["list"],
+        json!([{"id": "p1", "working_dir": work, "image": "localhost/sandbox-busybox:latest", "state": "running",
+                "ports": [], "container": format!("{}p1", iso.prefix)}])
+    );
+    assert_eq!(r["list_types"], json!([{"created": "datetime", "uptime": "duration"}]));
+    assert_eq!(r["stopped"], json!([{"id": "p1", "container": format!("{}p1", iso.prefix)}]));
+    assert_eq!(r["after"], json!([]));
+    assert!(iso.leftovers().is_empty());
+    assert!(iso.control_dirs_left().is_empty(), "stop left {:?}", iso.control_dirs_left());
+}
+
+#[test]
+fn readme_session_runs_as_documented() {
+    let iso = Isolation::new("readme");
+    // Registering needs a plugin registry file, which `-n` turns off: use empty config
+    // files instead, which is just as hermetic.
+    let registry = iso.config_home.path().join("plugins.msgpackz");
+    let (config, env_config) = (iso.config_home.path().join("config.nu"), iso.config_home.path().join("env.nu"));
+    std::fs::write(&config, "").expect("config.nu");
+    std::fs::write(&env_config, "").expect("env.nu");
+    let nu = |script: &str| {
+        Command::new(nu_path())
+            .arg("--config")
+            .arg(&config)
+            .arg("--env-config")
+            .arg(&env_config)
+            .arg("--plugin-config")
+            .arg(&registry)
+            .arg("-c")
+            .arg(script)
+            .current_dir(iso.work_dir.path())
+            .envs(iso.env(true))
+            .output()
+            .expect("nu")
+    };
+    let add = nu(&format!("plugin add '{}'", plugin_path().display()));
+    assert!(add.status.success(), "plugin add: {}", String::from_utf8_lossy(&add.stderr));
+    let session = include_str!("../../tests/nu/readme-session.nu");
+    let out = nu(&format!("{session}\n$report | to json -r"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "readme session failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let r: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+    assert_eq!(r["hello"], "hello from the sandbox\n");
+    assert_eq!(r["count"], "11");
+    assert_eq!(r["listed"], json!(["demo"]));
+    assert_eq!(r["stopped"], json!(["demo"]));
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn sessions_survive_plugin_stop_and_other_nu_processes() {
+    let iso = Isolation::new("survival");
+    let r = json(
+        &iso,
+        r#"
+        sandbox start --id sv --quiet | ignore
+        sandbox exec sv sh -c 'echo kept > /tmp/state' | ignore
+        let pid1 = (plugin list | where name == sandbox | get 0.pid)
+        plugin stop sandbox
+        let status_after_stop = (plugin list | where name == sandbox | get 0.status)
+        let ids = (sandbox list | get id)
+        let pid2 = (plugin list | where name == sandbox | get 0.pid)
+        let e = (sandbox exec sv cat /tmp/state)
+        { pid1: $pid1, status_after_stop: $status_after_stop, pid2: $pid2, ids: $ids, out: $e.stdout } | to json -r
+        "#,
+    );
+    assert!(r["pid1"].is_number() && r["pid2"].is_number(), "{r}");
+    assert_ne!(r["pid1"], r["pid2"], "the plugin was restarted");
+    assert_ne!(r["status_after_stop"], "running", "{r}");
+    assert_eq!(r["ids"], json!(["sv"]));
+    assert_eq!(r["out"], "kept\n", "state lives in the session, not the plugin");
+
+    // The plugin's idle GC stopping it loses nothing either.
+    let r = json(
+        &iso,
+        r#"
+        $env.config.plugin_gc = { default: { enabled: true, stop_after: 0sec }, plugins: {} }
+        let before = (sandbox exec sv cat /tmp/state | get stdout)
+        mut waited = 0
+        while (plugin list | where name == sandbox | get 0.status) == running and $waited < 100 {
+          sleep 100ms
+          $waited += 1
+        }
+        let status = (plugin list | where name == sandbox | get 0.status)
+        { before: $before, status: $status, after: (sandbox exec sv cat /tmp/state | get stdout) } | to json -r
+        "#,
+    );
+    assert_ne!(r["status"], "running", "the GC stopped the plugin: {r}");
+    assert_eq!(r["before"], "kept\n");
+    assert_eq!(r["after"], "kept\n");
+
+    // A second nushell process finds the same session.
+    let r = json(
+        &iso,
+        "{ out: (sandbox exec sv cat /tmp/state | get stdout), stopped: (sandbox stop sv | get id) } | to json -r",
+    );
+    assert_eq!(r, json!({"out": "kept\n", "stopped": ["sv"]}));
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_exec_and_kills_it_in_the_sandbox() {
+    let iso = Isolation::new("ctrlc");
+    json(&iso, "sandbox start --id cc --quiet | get id | to json");
+    let marker = iso.work_dir.path().join("started");
+    // SIGINT after 6 s (the exec has long started by then: nu and the plugin start in a
+    // fraction of a second); SIGKILL 60 s later only if nu did not return on its own.
+    let out = Command::new("timeout")
+        .args(["-s", "INT", "-k", "60", "6"])
+        .arg(nu_path())
+        .args(["-n", "--plugins"])
+        .arg(plugin_path())
+        .arg("-c")
+        .arg("sandbox exec cc sh -c 'touch started; sleep 300; echo finished'")
+        .current_dir(iso.work_dir.path())
+        .envs(iso.env(true))
+        .output()
+        .expect("timeout nu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(marker.exists(), "the command never started, so Ctrl-C was not tested: {stderr}");
+    assert_eq!(out.status.code(), Some(124), "nu did not return after SIGINT (137 = had to be killed): {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("finished"));
+    assert!(stderr.contains("interrupted"), "stderr: {stderr}");
+    // The command was killed in the sandbox, not left running.
+    let r = json(&iso, "sandbox exec cc ps | get stdout | lines | where $it =~ 'sleep 300' | length | to json");
+    assert_eq!(r, json!(0), "sleep 300 still runs in the session");
+    json(&iso, "sandbox stop cc | to json");
+}
+
+#[test]
+fn ctrl_c_during_start_removes_the_half_made_session() {
+    let iso = Isolation::new("ctrlc-start");
+    let marker = iso.work_dir.path().join("post-create-started");
+    let out = Command::new("timeout")
+        .args(["-s", "INT", "-k", "60", "6"])
+        .arg(nu_path())
+        .args(["-n", "--plugins"])
+        .arg(plugin_path())
+        .arg("-c")
+        .arg("sandbox start --id cs --post-create ['touch post-create-started; sleep 300'] --allow-post-create")
+        .current_dir(iso.work_dir.path())
+        .envs(iso.env(true))
+        .output()
+        .expect("timeout nu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(marker.exists(), "the start never reached its post-create command, so Ctrl-C was not tested: {stderr}");
+    assert_eq!(out.status.code(), Some(124), "nu did not return after SIGINT (137 = had to be killed): {stderr}");
+    assert!(stderr.contains("sandbox start was interrupted"), "stderr: {stderr}");
+    assert!(iso.leftovers().is_empty(), "the interrupted start left {:?}", iso.leftovers());
+    assert!(iso.control_dirs_left().is_empty(), "the interrupted start left {:?}", iso.control_dirs_left());
+    let r = json(&iso, "sandbox list | length | to json");
+    assert_eq!(r, json!(0));
+}
+
+#[test]
+fn output_that_is_not_utf8_comes_back_as_binary() {
+    let iso = Isolation::new("binary");
+    let r = json(
+        &iso,
+        r#"
+        sandbox start --id bin --quiet | ignore
+        let a = sandbox exec bin printf '\377\376abc'
+        let b = sandbox exec bin sh -c "printf '\\377' >&2; printf ok"
+        let c = sandbox exec bin --raw echo hi
+        let d = 0x[ff 00 fe] | sandbox exec bin cat
+        sandbox stop bin | ignore
+        { a_type: ($a.stdout | describe), a: $a.stdout, b_err_type: ($b.stderr | describe), b_err: $b.stderr,
+          b_out: $b.stdout, c_type: ($c.stdout | describe), c: $c.stdout, d: $d.stdout } | to json -r
+        "#,
+    );
+    assert_eq!(r["a_type"], "binary");
+    assert_eq!(r["a"], json!([255, 254, 97, 98, 99]));
+    assert_eq!(r["b_err_type"], "binary");
+    assert_eq!(r["b_err"], json!([255]));
+    assert_eq!(r["b_out"], "ok", "stdout stays text when only stderr is binary");
+    assert_eq!(r["c_type"], "binary");
+    assert_eq!(r["c"], json!([104, 105, 10]));
+    assert_eq!(r["d"], json!([255, 0, 254]), "binary stdin round-trips");
+}
+
+#[test]
+fn exec_options_and_command_lines() {
+    let iso = Isolation::new("execopts");
+    let r = json(
+        &iso,
+        r#"
+        let s = sandbox start --id eo --quiet
+        let n = 5
+        let t = sandbox exec eo --timeout 200ms sh -c 'sleep 30 & sleep 30'
+        {
+          timeout: ($t | select timed_out exit_code)
+          timeout_signal: ($t.signal != null)
+          cwd: (sandbox exec eo --cwd /tmp pwd | get stdout)
+          env: (sandbox exec eo --env { GREETING: hi, N: 3 } sh -c 'echo $GREETING $N' | get stdout)
+          missing: (sandbox exec eo no-such-program | get exit_code)
+          flags_pass_through: (sandbox exec eo ls -a /tmp | get exit_code)
+          words_as_written: (sandbox exec eo echo 1.50 0x10 2sec | get stdout)
+          variable: (sandbox exec eo echo $n | get stdout)
+          after_dashdash: (sandbox exec eo -- sh -c 'echo "$@"' x --timeout --env | get stdout)
+          record_session: (sandbox exec $s echo via-record | get stdout)
+          truncated: (sandbox exec eo --max-output 10B sh -c 'yes | head -c 100' | select stdout stdout_truncated)
+          nonzero_is_data: (sandbox exec eo false | get exit_code)
+          each_input: (1..3 | each { sandbox exec eo cat | get stdout })
+        } | to json -r
+        "#,
+    );
+    assert_eq!(r["timeout"], json!({"timed_out": true, "exit_code": null}));
+    assert_eq!(r["timeout_signal"], true);
+    assert_eq!(r["cwd"], "/tmp\n");
+    assert_eq!(r["env"], "hi 3\n");
+    assert_eq!(r["missing"], 127);
+    assert_eq!(r["flags_pass_through"], 0);
+    assert_eq!(r["words_as_written"], "1.50 0x10 2sec\n");
+    assert_eq!(r["variable"], "5\n");
+    assert_eq!(r["after_dashdash"], "--timeout --env\n");
+    assert_eq!(r["record_session"], "via-record\n");
+    assert_eq!(r["truncated"], json!({"stdout": "y\ny\ny\ny\ny\n", "stdout_truncated": true}));
+    assert_eq!(r["nonzero_is_data"], 1);
+    assert_eq!(r["each_input"], json!(["1", "2", "3"]), "simple values are stdin as text, like for externals");
+}
+
+#[test]
+fn start_resolves_directories_against_nushells_current_dir() {
+    let iso = Isolation::new("dirs");
+    let r = json(
+        &iso,
+        r#"
+        mkdir a b
+        cd a
+        let here = sandbox start --id d1 --quiet | get working_dir
+        let bare = sandbox start ../b --id d2 --quiet | get working_dir
+        let quoted = sandbox start '../b' --id d3 --quiet | get working_dir
+        sandbox stop --all | ignore
+        { here: $here, bare: $bare, quoted: $quoted } | to json -r
+        "#,
+    );
+    let work = iso.work_path();
+    assert_eq!(r["here"], work.join("a").display().to_string());
+    assert_eq!(r["bare"], work.join("b").display().to_string());
+    assert_eq!(r["quoted"], work.join("b").display().to_string());
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn configuration_comes_from_plugin_config_and_flags_override_it() {
+    let mut iso = Isolation::new("config");
+    let scope = iso.extra_scope("cfg");
+    let script = format!(
+        r#"
+        $env.config.plugins.sandbox = {{ scope: "{scope}", trusted_images: ["localhost/not-here:1"], limits: {{ memory: 256MiB, pids: 100 }} }}
+        let info = sandbox info
+        let a = sandbox start --id c1 --quiet
+        let b = sandbox start --id c2 --quiet --pids 64 --memory 300MiB
+        let ids = sandbox list | get id
+        let elsewhere = with-env {{ SANDBOX_SCOPE: "{scope}-other" }} {{ sandbox list | length }}
+        let stopped = sandbox stop --all | get id
+        {{ scope: $info.scope, trusted: $info.trusted_images, image_ok: $info.default_image_available,
+           a: $a.limits, b: $b.limits, ids: $ids, elsewhere: $elsewhere, stopped: $stopped }} | to json -r
+        "#
+    );
+    let r = json_with(&iso, false, &script);
+    assert_eq!(r["scope"], scope.as_str());
+    assert_eq!(r["trusted"], json!(["localhost/not-here:1"]));
+    assert_eq!(r["image_ok"], true);
+    assert_eq!(r["a"]["memory"], 256 * 1024 * 1024);
+    assert_eq!(r["a"]["pids"], 100);
+    assert_eq!(r["b"]["memory"], 300 * 1024 * 1024, "flags override the plugin config");
+    assert_eq!(r["b"]["pids"], 64);
+    assert_eq!(r["ids"], json!(["c1", "c2"]));
+    assert_eq!(r["elsewhere"], 0, "with-env changes the scope for one call");
+    assert_eq!(r["stopped"], json!(["c1", "c2"]));
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn start_reports_progress_post_create_and_image_decisions() {
+    let iso = Isolation::new("report");
+    let out = run(
+        &iso,
+        r#"
+        let pc = sandbox start --id pc --post-create ['sleep 3' 'echo made > made.txt' 'exit 3'] --allow-post-create
+        let skipped = sandbox start --id sk --post-create ['echo no > no.txt'] --quiet
+        let ut = sandbox start --id ut --image docker.io/library/alpine:3.20 --quiet
+        sandbox stop --all | ignore
+        { pc: ($pc.post_create | select command ran exit_code), pc_warnings: $pc.warnings,
+          sk: ($skipped.post_create | select ran), sk_warning: ($skipped.warnings | any {|w| $w =~ 'skipped' }),
+          ut: ($ut | select image image_requested image_reason), ut_warning: ($ut.warnings | any {|w| $w =~ 'not trusted' }) } | to json -r
+        "#,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: Json = serde_json::from_str(stdout.trim()).expect("json");
+    assert!(stderr.contains("sandbox start pc: still working"), "no progress line: {stderr}");
+    assert!(stderr.contains("sandbox start pc: ready after"), "no final line: {stderr}");
+    assert!(stderr.contains("sandbox start pc: warning: post-create command"), "warning printed: {stderr}");
+    assert!(!stderr.contains("sandbox start sk"), "--quiet prints nothing: {stderr}");
+    assert_eq!(
+        r["pc"],
+        json!([{"command": "sleep 3", "ran": true, "exit_code": 0}, {"command": "echo made > made.txt", "ran": true, "exit_code": 0},
+               {"command": "exit 3", "ran": true, "exit_code": 3}])
+    );
+    let warnings = r["pc_warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.as_str().is_some_and(|w| w.contains("post-create command \"exit 3\" failed"))),
+        "the failed post-create command is a warning: {warnings:?}"
+    );
+    assert!(iso.work_dir.path().join("made.txt").exists(), "post-create ran in the working dir");
+    assert_eq!(r["sk"], json!([{"ran": false}]));
+    assert_eq!(r["sk_warning"], true);
+    assert!(!iso.work_dir.path().join("no.txt").exists());
+    assert_eq!(
+        r["ut"],
+        json!({"image": "localhost/sandbox-busybox:latest", "image_requested": "docker.io/library/alpine:3.20", "image_reason": "untrusted_replaced"})
+    );
+    assert_eq!(r["ut_warning"], true);
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn reap_removes_dead_sessions_and_stop_takes_piped_sessions() {
+    let iso = Isolation::new("reap");
+    let r = json(
+        &iso,
+        r#"
+        let r1 = sandbox start --id r1 --quiet
+        sandbox start --id r2 --quiet | ignore
+        sandbox start --id r3 --quiet | ignore
+        sandbox start --id r4 --quiet | ignore
+        ^podman stop --time 0 $r1.container | ignore
+        let state = sandbox list | where id == r1 | get 0.state
+        let lost = try { sandbox exec r1 true; "no error" } catch {|e| $e.msg }
+        let reaped = sandbox reap
+        let kept = sandbox reap --keep [r2 r3]
+        let piped = sandbox list | sandbox stop | get id
+        { state: $state, lost: $lost, reaped: ($reaped | select id state), kept: ($kept | get id), piped: $piped,
+          left: (sandbox list | length) } | to json -r
+        "#,
+    );
+    assert_eq!(r["state"], "exited");
+    assert!(r["lost"].as_str().unwrap_or_default().contains("r1"), "{r}");
+    assert_eq!(r["reaped"], json!([{"id": "r1", "state": "exited"}]));
+    assert_eq!(r["kept"], json!(["r4"]));
+    assert_eq!(r["piped"], json!(["r2", "r3"]));
+    assert_eq!(r["left"], 0);
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn info_describes_the_host() {
+    let iso = Isolation::new("info");
+    let r = json(&iso, "sandbox info | to json -r");
+    assert_eq!(r["podman_version"].as_str().map(|v| v.starts_with(char::is_numeric)), Some(true), "{r}");
+    assert!(r["rootless"].is_boolean());
+    assert!(["v1", "v2", "hybrid"].contains(&r["cgroup_mode"].as_str().unwrap_or_default()));
+    assert!(r["runtime"].is_string());
+    assert!(r["limits_enforceable"].is_boolean());
+    assert_eq!(r["default_image"], "localhost/sandbox-busybox:latest");
+    assert_eq!(r["default_image_available"], true);
+    assert_eq!(r["scope"], iso.scope.as_str());
+    assert_eq!(r["rootless"], rustix_free_uid() != 0);
+}
+
+fn rustix_free_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .expect("uid")
+}
+
+/// One bad input: the script, text the error message contains, the text its label
+/// points at, and text its help contains.
+fn bad(iso: &Isolation, script: &str, msg: &str, at: &str, help: &str) {
+    let probe = format!(
+        "try {{ {script}; 'no error' | to json }} catch {{|e| let j = $e.details; {{ msg: $j.msg, at: (view span $j.labels.0.span.start $j.labels.0.span.end), help: $j.help }} | to json -r }}"
+    );
+    let r = json(iso, &probe);
+    assert!(r.is_object(), "{script}: no error: {r}");
+    assert!(r["msg"].as_str().unwrap_or_default().contains(msg), "{script}: message: {r}");
+    assert_eq!(r["at"], at, "{script}: label on the wrong text: {r}");
+    assert!(r["help"].as_str().unwrap_or_default().contains(help), "{script}: help: {r}");
+}
+
+#[test]
+fn bad_input_gives_labelled_errors_with_help() {
+    let iso = Isolation::new("badinput");
+    json(&iso, "sandbox start --id ok --quiet | get id | to json");
+    bad(
+        &iso,
+        "sandbox exec no-such-session true",
+        "no sandbox session \"no-such-session\"",
+        "no-such-session",
+        "sandbox list",
+    );
+    bad(&iso, "sandbox exec ok --timeout -1sec true", "greater than zero", "-1sec", "10sec");
+    bad(&iso, "sandbox exec ok --env { A: [1] } true", "must be a string", "[1]", "to json");
+    bad(&iso, "sandbox exec ok --cwd /nonexistent pwd", "does not exist", "/nonexistent", "inside the session");
+    bad(&iso, "sandbox start ./no-such-dir --quiet", "does not exist", "./no-such-dir", "existing project directory");
+    bad(&iso, "sandbox start --ports [70000] --quiet", "out of range", "70000", "65535");
+    bad(&iso, "sandbox start --network host --quiet", "host", "host", "bridge");
+    bad(&iso, "sandbox start --id ok --quiet", "already exists", "ok", "another --id");
+    bad(&iso, "sandbox stop ok nope", "no sandbox session \"nope\"", "nope", "sandbox list");
+    bad(&iso, "$env.config.plugins.sandbox = { bogus: 1 }; sandbox list", "bogus", "{ bogus: 1 }", "trusted_images");
+    // `stop ok nope` checked every id first: ok still runs.
+    let r = json(&iso, "sandbox list | get id | to json -r");
+    assert_eq!(r, json!(["ok"]));
+    // nushell's own argument checking still applies.
+    let stderr = failure(&iso, "sandbox exec");
+    assert!(stderr.contains("session"), "{stderr}");
+    let stderr = failure(&iso, "sandbox exec ok --timeout notaduration true");
+    assert!(stderr.to_lowercase().contains("duration"), "{stderr}");
+    bad(&iso, "[1 2] | sandbox exec ok cat", "not a list<int>", "[1 2]", "to json");
+    bad(&iso, "ls | sandbox exec ok cat", "not a list stream", "ls", "to json");
+    json(&iso, "sandbox stop ok | to json");
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn plugin_prints_nothing_on_stdout_of_its_own() {
+    let iso = Isolation::new("stdout");
+    let out = nu_command(
+        &iso,
+        true,
+        "sandbox start --id q | ignore; sandbox exec q echo hi | ignore; sandbox stop q | ignore",
+    )
+    .output()
+    .expect("nu");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "unexpected stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn every_example_parses_and_every_command_has_help() {
+    let iso = Isolation::new("examples");
+    let r = json(
+        &iso,
+        r#"
+        let cmds = scope commands | where name =~ '^sandbox'
+        let bad = $cmds | each {|c| $c.examples | each {|e| { command: $c.name, example: $e.example, ok: ($e.example | nu-check) } } }
+          | flatten | where not ok
+        { commands: ($cmds | get name | sort), examples: ($cmds | get examples | flatten | length), bad: $bad,
+          undescribed: ($cmds | where description == '' | get name) } | to json -r
+        "#,
+    );
+    assert_eq!(
+        r["commands"],
+        json!([
+            "sandbox",
+            "sandbox exec",
+            "sandbox info",
+            "sandbox list",
+            "sandbox reap",
+            "sandbox start",
+            "sandbox stop"
+        ])
+    );
+    assert!(r["examples"].as_u64().unwrap_or(0) >= 15, "{r}");
+    assert_eq!(r["bad"], json!([]), "examples that do not parse");
+    assert_eq!(r["undescribed"], json!([]));
+}

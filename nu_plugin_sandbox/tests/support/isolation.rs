@@ -1,0 +1,118 @@
+//! [`Isolation`]: gives a test its own sandbox scope, container-name prefix, control-dir
+//! base and working dir, and removes everything made in them when it drops, whether
+//! the test passed or panicked.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Everything a test's sessions are confined to.
+pub struct Isolation {
+    /// The `sandbox.scope` label value of this test's sessions.
+    pub scope: String,
+    /// Container names start with this, so ids like `demo` cannot clash across tests.
+    pub prefix: String,
+    /// Control dirs of this test's sessions are made under this private dir.
+    pub runtime_dir: tempfile::TempDir,
+    /// A working dir to start sessions on.
+    pub work_dir: tempfile::TempDir,
+    /// An empty config home, so no user config file is read.
+    pub config_home: tempfile::TempDir,
+    extra_scopes: Vec<String>,
+}
+
+/// The podman program the tests clean up with.
+pub fn podman() -> String {
+    std::env::var("SANDBOX_PODMAN").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "podman".into())
+}
+
+impl Isolation {
+    /// A fresh isolation named after the test.
+    pub fn new(tag: &str) -> Isolation {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(30).collect();
+        Isolation {
+            scope: format!("nu-{tag}-{pid}-{n}"),
+            prefix: format!("nu{pid}x{n}-"),
+            runtime_dir: tempfile::Builder::new().prefix("sbx-nu-rt").tempdir().expect("runtime tempdir"),
+            work_dir: tempfile::Builder::new().prefix("sbx-nu-work").tempdir().expect("work tempdir"),
+            config_home: tempfile::Builder::new().prefix("sbx-nu-cfg").tempdir().expect("config tempdir"),
+            extra_scopes: Vec::new(),
+        }
+    }
+
+    /// Another scope a test uses (e.g. set through `$env.config.plugins.sandbox`); it
+    /// is cleaned up too.
+    pub fn extra_scope(&mut self, suffix: &str) -> String {
+        let s = format!("{}-{suffix}", self.scope);
+        self.extra_scopes.push(s.clone());
+        s
+    }
+
+    /// The working dir, with symlinks resolved (what sessions report).
+    pub fn work_path(&self) -> PathBuf {
+        std::fs::canonicalize(self.work_dir.path()).expect("canonical work dir")
+    }
+
+    /// Environment that confines sessions to this isolation; `with_scope` false leaves
+    /// the scope to the test (e.g. to set it in the plugin configuration).
+    pub fn env(&self, with_scope: bool) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("SANDBOX_CONTAINER_PREFIX".to_string(), self.prefix.clone()),
+            ("SANDBOX_RUNTIME_DIR".to_string(), self.runtime_dir.path().display().to_string()),
+            ("XDG_CONFIG_HOME".to_string(), self.config_home.path().display().to_string()),
+            ("PWD".to_string(), self.work_path().display().to_string()),
+        ];
+        if with_scope {
+            env.push(("SANDBOX_SCOPE".to_string(), self.scope.clone()));
+        }
+        env
+    }
+
+    /// Names of containers of this isolation's scopes that still exist.
+    pub fn leftovers(&self) -> Vec<String> {
+        self.containers().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// Control dirs of this isolation that still exist.
+    pub fn control_dirs_left(&self) -> Vec<String> {
+        std::fs::read_dir(self.runtime_dir.path())
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn containers(&self) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for scope in std::iter::once(&self.scope).chain(&self.extra_scopes) {
+            let Ok(o) = Command::new(podman())
+                .args(["ps", "--all", "--filter", &format!("label=sandbox.scope={scope}"), "--format", "json"])
+                .output()
+            else {
+                continue;
+            };
+            let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+            for c in list.as_array().into_iter().flatten() {
+                let name = c["Names"][0].as_str().unwrap_or_default().to_string();
+                let control = c["Labels"]["sandbox.control"].as_str().map(String::from);
+                if !name.is_empty() {
+                    out.push((name, control));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Isolation {
+    fn drop(&mut self) {
+        for (name, control) in self.containers() {
+            let _ = Command::new(podman()).args(["rm", "--force", "--time", "0", &name]).output();
+            if let Some(dir) = control {
+                let _ = std::fs::remove_dir_all(Path::new(&dir));
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Runs the real `nu` binary with the built plugin: `nu -n --plugins <plugin> -c <script>`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use super::isolation::Isolation;
+
+/// The nu 0.115.1 binary: `$SANDBOX_NU`, else the one scripts/setup installs.
+pub fn nu_path() -> PathBuf {
+    let p = match std::env::var_os("SANDBOX_NU") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/node_modules/@nushell/linux-x64/bin/nu")),
+    };
+    assert!(p.is_file(), "nu not found at {} (run scripts/setup, or set SANDBOX_NU)", p.display());
+    p
+}
+
+/// The plugin binary: `$SANDBOX_NU_PLUGIN`, else the one cargo built for this test.
+pub fn plugin_path() -> PathBuf {
+    match std::env::var_os("SANDBOX_NU_PLUGIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_nu_plugin_sandbox")),
+    }
+}
+
+/// A nu command line for `script` in `iso` (its scope unless `with_scope` is false).
+pub fn nu_command(iso: &Isolation, with_scope: bool, script: &str) -> Command {
+    let mut c = Command::new(nu_path());
+    c.arg("-n").arg("--plugins").arg(plugin_path()).arg("-c").arg(script);
+    c.current_dir(iso.work_dir.path());
+    c.env_remove("SANDBOX_SCOPE").env_remove("SANDBOX_CONFIG");
+    for (k, v) in iso.env(with_scope) {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Runs `script` and returns its output, whatever the exit status.
+pub fn run(iso: &Isolation, script: &str) -> Output {
+    nu_command(iso, true, script).output().expect("run nu")
+}
+
+/// Runs `script`, which must succeed, and parses its stdout as JSON.
+pub fn json(iso: &Isolation, script: &str) -> serde_json::Value {
+    json_with(iso, true, script)
+}
+
+/// [`json`], choosing whether the isolation's scope is set in the environment.
+pub fn json_with(iso: &Isolation, with_scope: bool, script: &str) -> serde_json::Value {
+    let out = nu_command(iso, with_scope, script).output().expect("run nu");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nu failed ({}):\nscript: {script}\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
+}
+
+/// Runs `script`, which must fail, and returns its stderr.
+pub fn failure(iso: &Isolation, script: &str) -> String {
+    let out = run(iso, script);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "expected failure: {script}\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
