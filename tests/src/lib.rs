@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sandbox_core::{Config, Sandbox, SessionSpec};
 
+pub mod load;
+
 /// A sandbox whose sessions are visible only to one test, and removed when it drops.
 pub struct TestScope {
     /// The sandbox to use in the test.

@@ -1,0 +1,76 @@
+//! The full load test (the CI test runs smaller numbers):
+//! `cargo run --release -p sandbox-e2e --bin sandbox-load -- [--sessions 50] [--execs 200] [--tasks 5]`
+//! Prints the figures and exits non-zero on any error, mismatch or leftover.
+
+use sandbox_core::Sandbox;
+use sandbox_e2e::load::{LoadParams, run_load};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |name: &str, default: usize| -> usize {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+            .unwrap_or(default)
+    };
+    let params = LoadParams {
+        sessions: arg("--sessions", 50),
+        execs: arg("--execs", 200),
+        tasks: arg("--tasks", 5),
+        concurrency: arg("--concurrency", 4),
+        exec_bytes: arg("--exec-bytes", 4096),
+        task_bytes: arg("--task-bytes", 256 * 1024),
+    };
+    let scope = sandbox_e2e::unique_id("load");
+    let sandbox = Sandbox::new(sandbox_e2e::test_config(&scope));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = sandbox.info().await.expect("engine probe");
+    let r = run_load(&sandbox, dir.path(), params).await;
+    let left = sandbox.list().await.expect("list").len();
+    // Agents of this run's sessions would be the only `.sandbox-agent` processes here.
+    let agents = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .filter(|c| c.trim() == ".sandbox-agent")
+                .count()
+        })
+        .unwrap_or(0);
+    println!(
+        "load ({}, podman {}): {} sessions, {} execs and {} tasks, all outputs checked by SHA-256",
+        if host.rootless { "rootless" } else { "rootful" },
+        host.version,
+        r.sessions,
+        r.execs,
+        r.tasks
+    );
+    println!(
+        "| sessions | execs | tasks | execs/s | exec p50 | exec p99 | start all | stop all | peak RSS | fds before/after | mismatches | errors | sessions/agents left |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} s | {:.1} s | {} MiB | {}/{} | {} | {} | {}/{} |",
+        r.sessions,
+        r.execs,
+        r.tasks,
+        r.execs_per_sec,
+        r.p50.as_secs_f64() * 1e3,
+        r.p99.as_secs_f64() * 1e3,
+        r.start_all.as_secs_f64(),
+        r.stop_all.as_secs_f64(),
+        r.peak_rss >> 20,
+        r.fds.0,
+        r.fds.1,
+        r.mismatches,
+        r.errors.len(),
+        left,
+        agents
+    );
+    for e in r.errors.iter().take(10) {
+        eprintln!("error: {e}");
+    }
+    if !r.errors.is_empty() || r.mismatches > 0 || left > 0 || agents > 0 || r.fds.1 > r.fds.0 + 2 {
+        std::process::exit(1);
+    }
+}
