@@ -167,7 +167,7 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
 
     let t = Instant::now();
     let mut stops = Vec::new();
-    for s in sessions.iter().cloned() {
+    for s in sessions.drain(..) {
         stops.push(tokio::spawn(async move { s.stop().await }));
     }
     for s in stops {
@@ -176,7 +176,6 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
         }
     }
     let stop_all = t.elapsed();
-    drop(sessions);
     // Let the connection tasks notice their sockets closed.
     tokio::time::sleep(Duration::from_millis(200)).await;
     LoadReport {
