@@ -303,3 +303,32 @@ fn start_reports_progress_and_images_can_be_checked() {
         s.stop().await.unwrap();
     });
 }
+
+#[test]
+fn two_os_processes_starting_the_same_id_one_wins() {
+    let t = TestScope::new("race2");
+    let id = unique_id("race2");
+    let spawn = || {
+        Command::new(helper())
+            .env("SANDBOX_SCOPE", &t.scope)
+            .current_dir(t.dir.path())
+            .args(["start", &id])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs: Vec<serde_json::Value> =
+        [a, b].into_iter().map(|c| serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap()).collect();
+    let won = outs.iter().filter(|v| v["started"] == id.as_str()).count();
+    let lost: Vec<_> = outs.iter().filter(|v| v.get("kind").is_some()).collect();
+    assert_eq!(won, 1, "{outs:?}");
+    assert_eq!(lost.len(), 1, "{outs:?}");
+    assert_eq!(lost[0]["kind"], "SessionExists", "{outs:?}");
+    assert_eq!(t.leftovers().len(), 1, "exactly one container, no half-made second one");
+    run(T, async {
+        assert!(t.sandbox.attach(&id).await.unwrap().exec(&["true"], ExecOptions::new()).await.unwrap().success());
+        t.sandbox.stop(&id).await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}

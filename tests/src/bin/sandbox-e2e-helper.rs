@@ -25,6 +25,14 @@ async fn main() {
                 })
             })
         }
+        // Starts a session in the current directory and leaves it running.
+        Some("start") if args.len() == 2 => {
+            let dir = std::env::current_dir().expect("cwd");
+            sandbox
+                .start(sandbox_core::SessionSpec::new(&args[1], dir))
+                .await
+                .map(|s| serde_json::json!({"started": s.id()}))
+        }
         Some("list") => sandbox.list().await.map(|l| serde_json::json!(l.iter().map(|s| &s.id).collect::<Vec<_>>())),
         // Starts a ticking task and a terminal, prints their ids, then waits to be killed.
         Some("hold") if args.len() == 2 => {
@@ -70,7 +78,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: sandbox-e2e-helper exec <session> <argv...> | list | hold <session> | observe <session> <task> <terminal>"
+                "usage: sandbox-e2e-helper exec <session> <argv...> | start <session> | list | hold <session> | observe <session> <task> <terminal>"
             );
             std::process::exit(2);
         }
