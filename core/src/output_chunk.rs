@@ -59,7 +59,10 @@ pub fn complete_utf8_len(data: &[u8]) -> usize {
             0xF0..=0xF4 => 4,
             _ => 1,
         };
-        return if need > back { n - back } else { n };
+        // Hold back only a genuine prefix of a character, not bytes that are already
+        // invalid (e.g. `e0 80`, an overlong start): those never complete.
+        let incomplete = matches!(std::str::from_utf8(&data[n - back..]), Err(e) if e.error_len().is_none());
+        return if need > back && incomplete { n - back } else { n };
     }
     n
 }
@@ -80,5 +83,6 @@ mod tests {
         assert_eq!(complete_utf8_len(&s[..6]), 3, "3 of 4 emoji bytes are held back");
         assert_eq!(complete_utf8_len(b"\xff\xfeab"), 4, "invalid bytes are not held back");
         assert_eq!(complete_utf8_len(b"\xffa\xc3"), 2, "a trailing partial after invalid bytes is");
+        assert_eq!(complete_utf8_len(b"a\xe0\x80"), 3, "found by fuzzing: an invalid start never completes");
     }
 }

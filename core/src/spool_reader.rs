@@ -111,7 +111,7 @@ pub fn read(
         }
     }
     let segments = segments_from_listing(listing);
-    let end = segments.last().map(|s| s.start + s.len).unwrap_or(0);
+    let end = segments.last().map(|s| s.start.saturating_add(s.len)).unwrap_or(0);
     let from = tail.map(|n| end.saturating_sub(n)).unwrap_or(offset);
     let chunk = read_segments(&segments, |start| open_file_at(&s, &start.to_string()), from, max as usize)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;

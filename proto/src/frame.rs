@@ -184,8 +184,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
     let payload_len = check_len(len).map_err(invalid)?;
     let kind = FrameKind::from_u8(header[4]).ok_or_else(|| invalid(FrameError::UnknownKind(header[4])))?;
     let id = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
-    let mut payload = vec![0u8; payload_len];
-    r.read_exact(&mut payload).await?;
+    // Grow the buffer as bytes arrive rather than trusting the length up front: a peer
+    // that announces 16 MiB and sends nothing costs nothing.
+    let mut payload = Vec::with_capacity(payload_len.min(64 * 1024));
+    (&mut *r).take(payload_len as u64).read_to_end(&mut payload).await?;
+    if payload.len() != payload_len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(Frame { kind, id, payload }))
 }
 

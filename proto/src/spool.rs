@@ -163,25 +163,40 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
 }
 
+/// Checks segments are sorted, contiguous and within u64 offsets; returns the end.
+fn checked_end(segments: &[Segment]) -> Result<u64, ReadError> {
+    let bad = || ReadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "inconsistent spool segments"));
+    let mut end = None;
+    for seg in segments {
+        if end.is_some_and(|e| e != seg.start) {
+            return Err(bad());
+        }
+        end = Some(seg.start.checked_add(seg.len).ok_or_else(bad)?);
+    }
+    Ok(end.unwrap_or(0))
+}
+
 /// Reads up to `max` bytes from `from` given the segment list and a way to open a
-/// segment by its start offset. A segment that vanished mid-read (rotated away) ends the
-/// read early; the caller can read again from [`Chunk::next_offset`].
+/// segment by its start offset. A segment that vanished (rotated away) before anything
+/// was read is skipped, and the chunk starts after it; one that vanishes mid-read ends
+/// the read early, and the caller reads again from [`Chunk::next_offset`].
 pub fn read_segments(
     segments: &[Segment],
     open: impl Fn(u64) -> std::io::Result<File>,
     from: u64,
     max: usize,
 ) -> Result<Chunk, ReadError> {
-    let end = segments.last().map(|s| s.start + s.len).unwrap_or(0);
+    let end = checked_end(segments)?;
     let window_start = segments.first().map(|s| s.start).unwrap_or(end);
     if from > end {
         return Err(ReadError::PastEnd { offset: from, window_start, end });
     }
-    let offset = from.max(window_start);
-    let mut data = Vec::with_capacity(max.min((end - offset) as usize));
+    let mut offset = from.max(window_start);
+    let mut data = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 20));
     let mut pos = offset;
     for seg in segments {
-        if seg.start + seg.len <= pos {
+        let seg_end = seg.start + seg.len;
+        if seg_end <= pos {
             continue;
         }
         if data.len() >= max {
@@ -189,10 +204,15 @@ pub fn read_segments(
         }
         let file = match open(seg.start) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !data.is_empty() => break,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && data.is_empty() => {
+                pos = seg_end;
+                offset = seg_end;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
             Err(e) => return Err(e.into()),
         };
+        // Contiguous segments: pos lies within this one.
         let mut in_seg = pos - seg.start;
         while in_seg < seg.len && data.len() < max {
             let want = ((seg.len - in_seg) as usize).min(max - data.len()).min(1 << 20);
@@ -214,11 +234,17 @@ pub fn read_segments(
 }
 
 /// Lists a spool directory's segments from the files themselves (used when no writer is
-/// alive to ask). `list` yields (file name, size) pairs; non-numeric names are ignored.
+/// alive to ask). `list` yields (file name, size) pairs. Only canonical decimal names
+/// count (`0`, not `00` or `+0`), and segments whose end would overflow are dropped: the
+/// container can write anything into the directory.
 pub fn segments_from_listing(list: impl IntoIterator<Item = (String, u64)>) -> Vec<Segment> {
     let mut segs: Vec<Segment> = list
         .into_iter()
-        .filter_map(|(name, len)| name.parse::<u64>().ok().map(|start| Segment { start, len }))
+        .filter_map(|(name, len)| {
+            let start = name.parse::<u64>().ok().filter(|s| s.to_string() == name)?;
+            start.checked_add(len)?;
+            Some(Segment { start, len })
+        })
         .collect();
     segs.sort_by_key(|s| s.start);
     // Keep only the contiguous run that ends at the newest segment.
@@ -287,6 +313,23 @@ mod tests {
         w2.append(b"gone");
         assert_eq!(w2.lost(), 4);
         assert_eq!(w2.end(), 4);
+    }
+
+    #[test]
+    fn hostile_listings_and_vanished_segments_are_handled() {
+        // Found by fuzzing: offsets that overflow, non-canonical names.
+        let segs = segments_from_listing(vec![("18446744073709551615".into(), 1), ("00".into(), 3), ("+0".into(), 3)]);
+        assert!(segs.is_empty(), "{segs:?}");
+        let bad = [Segment { start: u64::MAX, len: 1 }];
+        assert!(read_segments(&bad, |_| Err(std::io::ErrorKind::NotFound.into()), 0, 10).is_err());
+        let gap = [Segment { start: 0, len: 1 }, Segment { start: 5, len: 1 }];
+        assert!(read_segments(&gap, |_| Err(std::io::ErrorKind::NotFound.into()), 0, 10).is_err());
+        // The first segment rotated away before it was read: the chunk starts after it.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("4096"), b"x").unwrap();
+        let segs = [Segment { start: 0, len: 4096 }, Segment { start: 4096, len: 1 }];
+        let c = read_segments(&segs, |s| File::open(t.path().join(s.to_string())), 0, 100).unwrap();
+        assert_eq!((c.offset, c.data.as_slice(), c.end), (4096, &b"x"[..], 4097));
     }
 
     #[test]
