@@ -170,3 +170,127 @@ pub(crate) fn flag(call: &EvaluatedCall, name: &str) -> Option<(Value, Span)> {
     };
     Some((value.with_span(span), span))
 }
+
+/// The command line after the first `skip` positionals (the session, ...): its words and
+/// the span of the program. A leading `--` (how a user ends this command's own flags) is
+/// dropped. `usage` is an example for the error when there is no command.
+pub(crate) fn command_line(
+    call: &EvaluatedCall,
+    skip: usize,
+    usage: &str,
+) -> Result<(Vec<String>, Span), LabeledError> {
+    let mut words: Vec<&Value> = call.positional.iter().skip(skip).collect();
+    if words.first().is_some_and(|v| v.as_str().is_ok_and(|s| s == "--")) {
+        words.remove(0);
+    }
+    let Some(first) = words.first() else {
+        return Err(LabeledError::new("no command given")
+            .with_label("give the command to run after the session", call.head)
+            .with_help(format!("e.g. {usage}")));
+    };
+    let span = first.span();
+    let argv = words.iter().map(|v| command_word(v)).collect::<Result<Vec<String>, _>>()?;
+    if argv[0].is_empty() {
+        return Err(LabeledError::new("the command is empty")
+            .with_label("empty program name", span)
+            .with_help("give the program to run, e.g. sh"));
+    }
+    Ok((argv, span))
+}
+
+/// A `--cwd` value: a non-empty path inside the session.
+pub(crate) fn cwd(value: &Value, span: Span) -> Result<String, LabeledError> {
+    let cwd = value.as_str().map_err(|_| {
+        LabeledError::new("--cwd must be a string").with_label(format!("this is a {}", value.get_type()), span)
+    })?;
+    if cwd.is_empty() {
+        return Err(LabeledError::new("--cwd is empty")
+            .with_label("empty path", span)
+            .with_help("leave --cwd out to use the session's working directory"));
+    }
+    Ok(cwd.to_string())
+}
+
+/// A filesize flag that must be greater than zero, in bytes.
+pub(crate) fn positive_filesize(value: &Value, flag: &str, example: &str) -> Result<u64, LabeledError> {
+    let bytes = value.as_filesize().map(|f| f.get()).map_err(|_| {
+        LabeledError::new(format!("--{flag} must be a filesize"))
+            .with_label(format!("this is a {}", value.get_type()), value.span())
+            .with_help(format!("e.g. --{flag} {example}"))
+    })?;
+    if bytes <= 0 {
+        return Err(LabeledError::new(format!("--{flag} must be a positive size"))
+            .with_label("not a positive filesize", value.span())
+            .with_help(format!("e.g. --{flag} {example}")));
+    }
+    Ok(bytes as u64)
+}
+
+/// A task or terminal, given as its id or as a record with an `id` column (what `sandbox
+/// task spawn` / `sandbox term open` and the lists return). `kind` is "task" or
+/// "terminal"; ids are checked here so a typo is labelled before anything is sent.
+pub(crate) fn handle_id(value: &Value, kind: &str) -> Result<Spanned<String>, LabeledError> {
+    let span = value.span();
+    let (list, prefix) = if kind == "task" { ("sandbox task list", "task-") } else { ("sandbox term list", "term-") };
+    let id = match value {
+        Value::String { val, .. } => val.clone(),
+        Value::Record { val, .. } => match val.get("id") {
+            Some(Value::String { val, .. }) => val.clone(),
+            _ => {
+                return Err(LabeledError::new("this record has no string `id` column")
+                    .with_label(format!("expected a {kind} id or a {kind} record"), span)
+                    .with_help(format!("pass the id, or a record from `{list} <session>`")));
+            }
+        },
+        other => {
+            return Err(LabeledError::new(format!("a {kind} is given by its id"))
+                .with_label(format!("this is a {}", other.get_type()), span)
+                .with_help(format!("pass the id, or a record from `{list} <session>`")));
+        }
+    };
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(LabeledError::new(format!("{id:?} is not a {kind} id"))
+            .with_label(format!("invalid {kind} id"), span)
+            .with_help(format!("{kind} ids look like {prefix}1a2b3c4d...; `{list} <session>` shows them")));
+    }
+    Ok(Spanned { item: id, span })
+}
+
+/// A terminal dimension (rows or columns): a whole number from 1 to 1000.
+pub(crate) fn terminal_dimension(value: &Value, what: &str) -> Result<u16, LabeledError> {
+    let span = value.span();
+    let max = sandbox_core::MAX_TERMINAL_DIMENSION;
+    let n = value.as_int().map_err(|_| {
+        LabeledError::new(format!("{what} must be a whole number"))
+            .with_label(format!("this is a {}", value.get_type()), span)
+            .with_help(format!("terminal sizes are 1 to {max} rows and columns, e.g. 24 and 80"))
+    })?;
+    u16::try_from(n).ok().filter(|d| (1..=max).contains(d)).ok_or_else(|| {
+        LabeledError::new(format!("{n} {what} is out of range"))
+            .with_label(format!("not 1 to {max}"), span)
+            .with_help(format!("terminal sizes are 1 to {max} rows and columns, e.g. 24 and 80"))
+    })
+}
+
+/// A path inside the session (a string, not empty, no NUL byte).
+pub(crate) fn sandbox_path(value: &Value) -> Result<Spanned<String>, LabeledError> {
+    let span = value.span();
+    let path = value
+        .coerce_str()
+        .map_err(|_| LabeledError::new("a path is text").with_label(format!("this is a {}", value.get_type()), span))?;
+    if path.is_empty() {
+        return Err(LabeledError::new("the path is empty")
+            .with_label("empty path", span)
+            .with_help("paths are resolved inside the session; relative ones against its working directory"));
+    }
+    if path.contains('\0') {
+        return Err(LabeledError::new("the path contains a NUL byte").with_label("NUL byte in here", span));
+    }
+    Ok(Spanned { item: path.into_owned(), span })
+}
+
+/// `path` as the sandbox sees it: absolute paths as they are, relative ones joined to the
+/// session's working directory (the same path inside and outside the container).
+pub(crate) fn resolve_in(working_dir: &std::path::Path, path: &str) -> String {
+    if path.starts_with('/') { path.to_string() } else { working_dir.join(path).display().to_string() }
+}

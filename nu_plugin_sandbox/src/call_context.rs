@@ -1,12 +1,17 @@
 //! [`CallContext`]: what every command call starts from: the effective configuration,
-//! the sandbox for it (reused between calls), and an error context for its spans.
+//! the sandbox for it (reused between calls), an error context for its spans, and the
+//! session the call is about.
+
+use std::future::Future;
 
 use nu_plugin::{EngineInterface, EvaluatedCall};
-use nu_protocol::LabeledError;
-use sandbox_core::Sandbox;
+use nu_protocol::{LabeledError, Spanned, Value};
+use sandbox_core::{ExecOptions, Sandbox, Session};
 
 use crate::SandboxPlugin;
+use crate::arguments::{self, flag};
 use crate::error_context::ErrorContext;
+use crate::interrupt;
 use crate::plugin_config;
 
 /// The configuration-derived state of one call.
@@ -15,6 +20,8 @@ pub(crate) struct CallContext {
     pub(crate) sandbox: Sandbox,
     /// Labels core errors on this call's arguments.
     pub(crate) errors: ErrorContext,
+    /// The session argument, once read by [`CallContext::session_arg`].
+    session: Option<Spanned<String>>,
 }
 
 impl CallContext {
@@ -30,6 +37,79 @@ impl CallContext {
             errors.blame("config", span);
         }
         let sandbox = plugin.cache().sandbox(loaded.config);
-        Ok(CallContext { sandbox, errors })
+        Ok(CallContext { sandbox, errors, session: None })
+    }
+
+    /// Reads the session from positional `index` (an id or a record with an id column)
+    /// and makes it the one errors about sessions point at.
+    pub(crate) fn session_arg(&mut self, call: &EvaluatedCall, index: usize) -> Result<String, LabeledError> {
+        let session = arguments::session_id(&call.req::<Value>(index)?)?;
+        self.errors.session(&session.item, session.span);
+        let id = session.item.clone();
+        self.session = Some(session);
+        Ok(id)
+    }
+
+    /// The session id given to [`session_arg`](Self::session_arg).
+    pub(crate) fn session_id(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.item.as_str())
+    }
+
+    /// Runs `work` on the call's session (opened or taken from the cache) until it is done
+    /// or Ctrl-C; forgets the session when it turned out to be gone; labels errors.
+    /// `what` names the command in the interrupted error, `help` says what an interrupt
+    /// leaves behind.
+    pub(crate) fn on_session<T, F, Fut>(
+        &self,
+        plugin: &SandboxPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        what: &str,
+        help: &str,
+        work: F,
+    ) -> Result<T, LabeledError>
+    where
+        F: FnOnce(Session) -> Fut,
+        Fut: Future<Output = sandbox_core::Result<T>>,
+    {
+        let id = self.session_id().to_string();
+        let sandbox = self.sandbox.clone();
+        let cache = plugin.cache();
+        let result = interrupt::block_on_with_help(plugin, engine, call.head, what, help, async {
+            let session = cache.session(&sandbox, &id).await?;
+            work(session).await
+        })?;
+        cache.forget_if_gone(&self.sandbox, &id, &result);
+        result.map_err(|e| self.errors.error(&e))
+    }
+
+    /// `--timeout`, `--cwd` and `--env` of the commands that run a command line, each
+    /// checked where it was written (and remembered for labelling core errors).
+    pub(crate) fn exec_options(&mut self, call: &EvaluatedCall) -> Result<ExecOptions, LabeledError> {
+        let mut options = ExecOptions::new();
+        if let Some((v, span)) = flag(call, "timeout") {
+            options.timeout = Some(arguments::positive_duration(&v, "timeout")?);
+            self.errors.blame("timeout", span);
+        }
+        self.cwd_and_env(call, &mut options.cwd, &mut options.env)?;
+        Ok(options)
+    }
+
+    /// `--cwd` and `--env` into `cwd` and `env`.
+    pub(crate) fn cwd_and_env(
+        &mut self,
+        call: &EvaluatedCall,
+        cwd: &mut Option<String>,
+        env: &mut Vec<(String, String)>,
+    ) -> Result<(), LabeledError> {
+        if let Some((v, span)) = flag(call, "cwd") {
+            *cwd = Some(arguments::cwd(&v, span)?);
+            self.errors.blame("cwd", span);
+        }
+        if let Some((v, span)) = flag(call, "env") {
+            *env = arguments::env_pairs(&v)?;
+            self.errors.blame("environment variable", span);
+        }
+        Ok(())
     }
 }

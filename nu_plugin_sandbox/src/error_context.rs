@@ -6,7 +6,7 @@
 //! (falling back to the command name).
 
 use nu_protocol::{LabeledError, Span};
-use sandbox_core::Error;
+use sandbox_core::{Error, ErrorKind};
 
 /// Spans of a call's arguments, keyed by the names core errors use for them.
 pub(crate) struct ErrorContext {
@@ -14,12 +14,13 @@ pub(crate) struct ErrorContext {
     scope: String,
     spans: Vec<(&'static str, Span)>,
     session: Option<(String, Span)>,
+    helps: Vec<(ErrorKind, String)>,
 }
 
 impl ErrorContext {
     /// A context for a call whose command name is at `head`, in sandbox scope `scope`.
     pub(crate) fn new(head: Span, scope: &str) -> ErrorContext {
-        ErrorContext { head, scope: scope.to_string(), spans: Vec::new(), session: None }
+        ErrorContext { head, scope: scope.to_string(), spans: Vec::new(), session: None, helps: Vec::new() }
     }
 
     /// Errors about argument `what` (as core names it) point at `span`.
@@ -34,8 +35,24 @@ impl ErrorContext {
         self.blame("session id", span)
     }
 
+    /// Errors of `kind` get this help line instead of the general one (e.g. what a
+    /// timeout means for this command).
+    pub(crate) fn help(&mut self, kind: ErrorKind, help: impl Into<String>) -> &mut Self {
+        self.helps.push((kind, help.into()));
+        self
+    }
+
     fn span_of(&self, what: &str) -> Span {
-        self.spans.iter().find(|(w, _)| *w == what).map(|(_, s)| *s).unwrap_or(self.head)
+        self.span_of_any(&[what])
+    }
+
+    /// The span of the first of `whats` that was blamed, else the command name.
+    fn span_of_any(&self, whats: &[&str]) -> Span {
+        whats.iter().find_map(|what| self.spans.iter().find(|(w, _)| w == what).map(|(_, s)| *s)).unwrap_or(self.head)
+    }
+
+    fn session_name(&self) -> &str {
+        self.session.as_ref().map_or("<session>", |(id, _)| id.as_str())
     }
 
     fn session_span(&self) -> Span {
@@ -56,6 +73,14 @@ impl ErrorContext {
                         "limits: --memory at least 6MiB, --cpus in (0, host cores], --pids at least 8".into()
                     }
                     "environment variable" => "names must be non-empty without '=' or NUL; values without NUL".into(),
+                    "signal" => "give a name such as TERM, KILL, INT or HUP, or a number from 1 to 31".into(),
+                    "terminal size" => "terminal sizes are 1 to 1000 rows and columns".into(),
+                    "task request" | "terminal request" => {
+                        "the message says which values are accepted (for offsets: up to where the output ends so far)"
+                            .into()
+                    }
+                    "path" | "mode" => "paths are non-empty, without NUL bytes; modes are 0 to 0o7777".into(),
+                    "file request" => "paths are resolved inside the session's container; the message says what is wrong with this one".into(),
                     _ => "see `help` for this command".into(),
                 };
                 (format!("invalid {what}"), self.span_of(what), help)
@@ -108,19 +133,52 @@ impl ErrorContext {
                 self.session_span(),
                 "stop the session (`sandbox stop`) and start it again; report this if it repeats".into(),
             ),
-            Error::NotFound { .. } => (
-                "not found in the sandbox".into(),
-                self.span_of("cwd"),
-                "paths are resolved inside the session's container".into(),
+            Error::NotFound { what, detail } => {
+                let session = self.session_name();
+                let (span, help) = if detail.starts_with("working directory") {
+                    (self.span_of_any(&["cwd"]), "paths are resolved inside the session's container".to_string())
+                } else if detail.starts_with("starting ") {
+                    (
+                        self.span_of_any(&["command"]),
+                        "the program is looked up on the container's PATH: give its full path, or install it in the session".to_string(),
+                    )
+                } else {
+                    let span = self.span_of_any(&[what.as_str(), "command", "cwd"]);
+                    let help = match what.as_str() {
+                        "task" => format!("`sandbox task list {session}` shows the tasks of this session"),
+                        "terminal" => format!("`sandbox term list {session}` shows the terminals of this session"),
+                        "file" => "paths are resolved inside the session's container, relative ones against its working directory".into(),
+                        _ => "paths are resolved inside the session's container".into(),
+                    };
+                    (span, help)
+                };
+                ("not found in the sandbox".into(), span, help)
+            }
+            Error::NotRunning { what, .. } => {
+                let session = self.session_name();
+                let help = match what.as_str() {
+                    "task" => format!("`sandbox task list {session}` shows how it ended"),
+                    "terminal" => {
+                        format!("its output can still be read with `sandbox term read`; `sandbox term list {session}` shows how it ended")
+                    }
+                    _ => "it has already ended".into(),
+                };
+                ("not running any more".into(), self.span_of(what), help)
+            }
+            Error::PermissionDenied { .. } => (
+                "permission denied".into(),
+                self.span_of("file"),
+                "the sandbox's processes may not access this path".into(),
             ),
             Error::Config { .. } => (
                 "invalid sandbox configuration".into(),
                 self.span_of("config"),
                 "check $env.config.plugins.sandbox, the SANDBOX_* variables and the config file (SANDBOX_CONFIG or ~/.config/sandbox/config.toml)".into(),
             ),
-            Error::Io { .. } => ("I/O error".into(), self.head, "see the message above".into()),
+            Error::Io { .. } => ("I/O error".into(), self.span_of("file"), "see the message above".into()),
             _ => ("failed".into(), self.head, "see the message above".into()),
         };
+        let help = self.helps.iter().find(|(k, _)| *k == e.kind()).map_or(help, |(_, h)| h.clone());
         LabeledError::new(msg).with_label(label, span).with_help(help)
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The sandbox as Nushell commands that return structured data: `sandbox start` gives a
 //! record, `sandbox list` a table with typed columns, `sandbox exec` a record with the same
-//! column names as nushell's `complete`.
+//! column names as nushell's `complete`, `sandbox run` and `sandbox task logs --follow`
+//! byte streams that arrive as the sandbox writes them; `sandbox task ...`, `sandbox
+//! term ...` and `sandbox file ...` reach the session's background tasks, terminals and
+//! files, and `sandbox attach` puts the user's terminal on one of its terminals.
 //!
 //! The plugin keeps no state of its own that matters: sessions live in their containers
 //! and are found again by id through `sandbox-core`, so a plugin that nushell stopped (by
@@ -16,13 +19,20 @@
 
 mod arguments;
 mod call_context;
+mod channel_reader;
+mod chunk_reader;
 pub mod commands;
 mod error_context;
 mod interrupt;
 mod plugin_config;
 mod progress;
+mod raw_terminal;
 mod records;
 mod sandbox_plugin;
 mod session_cache;
+mod signal_name;
+mod stdin_input;
+mod task_follow;
+mod terminal_input;
 
 pub use sandbox_plugin::SandboxPlugin;

@@ -1,62 +1,111 @@
-//! [`Progress`]: "still working" lines on stderr for long operations.
+//! [`StartProgress`]: what a long `sandbox start` is doing, as lines on stderr.
 //!
-//! A session start usually takes well under a second, but provisioning and post-create
-//! commands can take minutes. Rather than sit silent, the plugin says what it is doing
-//! once the work has taken a moment, and again every few seconds. Lines go to stderr
-//! (never stdout, which would mix with nushell's output) and nothing is printed for
-//! work that finishes quickly.
+//! A start usually takes well under a second, but provisioning and post-create commands
+//! can take minutes. Core reports each phase of a start ([`StartPhase`]); once a start has
+//! taken a moment, the phase it is in is printed, and then each phase as it begins, so a
+//! slow start says what it is waiting for. Lines go to stderr (never stdout, which would
+//! mix with nushell's output) and nothing is printed for starts that finish quickly.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// First line after this long.
-const FIRST: Duration = Duration::from_millis(1500);
-/// Then one line this often.
-const EVERY: Duration = Duration::from_secs(5);
+use sandbox_core::StartPhase;
 
-/// Progress reporting for one operation.
-pub(crate) struct Progress {
+/// Nothing is printed for starts quicker than this.
+const QUIET_FOR: Duration = Duration::from_millis(1500);
+
+/// Progress of one start.
+pub(crate) struct StartProgress {
     what: String,
-    doing: String,
     enabled: bool,
     started: Instant,
-    printed: AtomicBool,
+    state: Mutex<State>,
 }
 
-impl Progress {
-    /// `what` names the operation ("sandbox start s1"), `doing` says what may take time.
-    pub(crate) fn new(what: impl Into<String>, doing: impl Into<String>, enabled: bool) -> Progress {
-        Progress {
-            what: what.into(),
-            doing: doing.into(),
-            enabled,
-            started: Instant::now(),
-            printed: AtomicBool::new(false),
+#[derive(Default)]
+struct State {
+    /// The phase the start is in, as words.
+    phase: Option<String>,
+    /// Lines are being printed (the start took longer than [`QUIET_FOR`]).
+    printing: bool,
+}
+
+/// A phase as the words of a progress line.
+fn describe(phase: &StartPhase, post_create_total: usize) -> Option<String> {
+    Some(match phase {
+        StartPhase::Probing => "probing podman".into(),
+        StartPhase::CreatingContainer { attempt: 1 } => "creating the container".into(),
+        StartPhase::CreatingContainer { attempt } => format!("creating the container (attempt {attempt})"),
+        StartPhase::WaitingForAgent => "waiting for the agent in the container".into(),
+        StartPhase::Provisioning => "installing dev tools (provisioning)".into(),
+        StartPhase::PostCreate { index, command } => {
+            format!("running post-create command {} of {post_create_total}: {command}", index + 1)
         }
+        StartPhase::Ready => return None,
+        _ => "starting".into(),
+    })
+}
+
+impl StartProgress {
+    /// `what` names the operation ("sandbox start s1"); nothing is printed unless `enabled`.
+    pub(crate) fn new(what: impl Into<String>, enabled: bool) -> StartProgress {
+        StartProgress { what: what.into(), enabled, started: Instant::now(), state: Mutex::new(State::default()) }
     }
 
-    /// Prints a line now and then; never finishes (race it against the work).
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that the start entered `phase` (called by core); prints it when printing.
+    pub(crate) fn phase(&self, phase: &StartPhase, post_create_total: usize) {
+        let Some(words) = describe(phase, post_create_total) else {
+            return;
+        };
+        let mut state = self.state();
+        if state.printing && self.enabled {
+            eprintln!("{}: {words}…", self.what);
+        }
+        state.phase = Some(words);
+    }
+
+    /// After [`QUIET_FOR`], prints the current phase and switches to printing each phase;
+    /// never finishes (race it against the start).
     pub(crate) async fn report(&self) -> Infallible {
-        tokio::time::sleep(FIRST).await;
-        loop {
-            if self.enabled {
-                eprintln!(
-                    "{}: still working after {:.0}s ({})…",
-                    self.what,
-                    self.started.elapsed().as_secs_f64(),
-                    self.doing
-                );
-                self.printed.store(true, Ordering::Relaxed);
+        tokio::time::sleep(QUIET_FOR).await;
+        {
+            let mut state = self.state();
+            state.printing = true;
+            if self.enabled
+                && let Some(words) = &state.phase
+            {
+                eprintln!("{}: {words}…", self.what);
             }
-            tokio::time::sleep(EVERY).await;
         }
+        std::future::pending().await
     }
 
-    /// Says the work is done, if a progress line was printed before.
+    /// Says how the start ended, if progress lines were printed.
     pub(crate) fn finish(&self, outcome: &str) {
-        if self.printed.load(Ordering::Relaxed) {
+        if self.enabled && self.state().printing {
             eprintln!("{}: {outcome} after {:.1}s", self.what, self.started.elapsed().as_secs_f64());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_read_as_words() {
+        let d = |p: StartPhase| describe(&p, 3);
+        assert_eq!(d(StartPhase::CreatingContainer { attempt: 1 }).unwrap(), "creating the container");
+        assert_eq!(d(StartPhase::CreatingContainer { attempt: 2 }).unwrap(), "creating the container (attempt 2)");
+        assert_eq!(
+            d(StartPhase::PostCreate { index: 0, command: "make".into() }).unwrap(),
+            "running post-create command 1 of 3: make"
+        );
+        assert_eq!(d(StartPhase::Ready), None);
     }
 }

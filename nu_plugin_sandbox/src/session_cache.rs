@@ -52,12 +52,16 @@ impl SessionCache {
         entries.iter_mut().find(|e| e.sandbox.config() == sandbox.config())
     }
 
+    /// The open session `id`, if there is one.
+    pub(crate) fn cached(&self, sandbox: &Sandbox, id: &str) -> Option<Session> {
+        self.with(|entries| {
+            Self::entry(entries, sandbox).and_then(|e| e.sessions.get(id).cloned()).filter(|s| !s.is_stopped())
+        })
+    }
+
     /// The open session `id`, attaching to it (and remembering it) when needed.
     pub(crate) async fn session(&self, sandbox: &Sandbox, id: &str) -> Result<Session> {
-        let cached = self.with(|entries| {
-            Self::entry(entries, sandbox).and_then(|e| e.sessions.get(id).cloned()).filter(|s| !s.is_stopped())
-        });
-        if let Some(session) = cached {
+        if let Some(session) = self.cached(sandbox, id) {
             return Ok(session);
         }
         let session = sandbox.attach(id).await?;

@@ -62,7 +62,7 @@ fn start_exec_list_stop_pipeline_with_typed_columns() {
     assert_eq!(
         r["list"],
         json!([{"id": "p1", "working_dir": work, "image": "localhost/sandbox-busybox:latest", "state": "running",
-                "ports": [], "container": format!("{}p1", iso.prefix)}])
+                "ports": [], "tasks": 0, "terminals": 0, "container": format!("{}p1", iso.prefix)}])
     );
     assert_eq!(r["list_types"], json!([{"created": "datetime", "uptime": "duration"}]));
     assert_eq!(r["stopped"], json!([{"id": "p1", "container": format!("{}p1", iso.prefix)}]));
@@ -105,6 +105,9 @@ fn readme_session_runs_as_documented() {
     assert_eq!(r["hello"], "hello from the sandbox\n");
     assert_eq!(r["count"], "11");
     assert_eq!(r["listed"], json!(["demo"]));
+    assert_eq!(r["build"], json!({"state": "exited", "exit_code": 0}));
+    assert_eq!(r["build_log"], "built\n");
+    assert_eq!(r["files"], json!([{"name": "build.log", "type": "file", "size": 6}]));
     assert_eq!(r["stopped"], json!(["demo"]));
     assert!(iso.leftovers().is_empty());
 }
@@ -117,15 +120,34 @@ fn sessions_survive_plugin_stop_and_other_nu_processes() {
         r#"
         sandbox start --id sv --quiet | ignore
         sandbox exec sv sh -c 'echo kept > /tmp/state' | ignore
+        let task = sandbox task spawn sv sh -c 'echo task-kept; echo task-err >&2; sleep 300'
+        let term = sandbox term open sv
+        sandbox term send sv $term "echo term-$((40 + 2))\n"
+        sandbox term read sv $term --until 'term-42' | ignore
         let pid1 = (plugin list | where name == sandbox | get 0.pid)
         plugin stop sandbox
         let status_after_stop = (plugin list | where name == sandbox | get 0.status)
         let ids = (sandbox list | get id)
         let pid2 = (plugin list | where name == sandbox | get 0.pid)
         let e = (sandbox exec sv cat /tmp/state)
-        { pid1: $pid1, status_after_stop: $status_after_stop, pid2: $pid2, ids: $ids, out: $e.stdout } | to json -r
+        {
+          pid1: $pid1, status_after_stop: $status_after_stop, pid2: $pid2, ids: $ids, out: $e.stdout
+          task: $task.id, term: $term.id
+          tasks: (sandbox task list sv | select id state)
+          task_log: (sandbox task logs sv $task --stream stdout)
+          terms: (sandbox term list sv | select id state)
+          term_seen: ((sandbox term read sv $term).output =~ 'term-42')
+          counts: (sandbox list | select tasks terminals)
+        } | to json -r
         "#,
     );
+    let (task, term) =
+        (r["task"].as_str().unwrap_or_default().to_string(), r["term"].as_str().unwrap_or_default().to_string());
+    assert_eq!(r["tasks"], json!([{"id": task, "state": "running"}]), "the task outlived the plugin");
+    assert_eq!(r["task_log"], "task-kept\n", "with its output");
+    assert_eq!(r["terms"], json!([{"id": term, "state": "running"}]), "the terminal outlived the plugin");
+    assert_eq!(r["term_seen"], true, "with its scrollback");
+    assert_eq!(r["counts"], json!([{"tasks": 1, "terminals": 1}]));
     assert!(r["pid1"].is_number() && r["pid2"].is_number(), "{r}");
     assert_ne!(r["pid1"], r["pid2"], "the plugin was restarted");
     assert_ne!(r["status_after_stop"], "running", "{r}");
@@ -151,12 +173,29 @@ fn sessions_survive_plugin_stop_and_other_nu_processes() {
     assert_eq!(r["before"], "kept\n");
     assert_eq!(r["after"], "kept\n");
 
-    // A second nushell process finds the same session.
+    // A second nushell process finds the same session, task and terminal, with their output.
     let r = json(
         &iso,
-        "{ out: (sandbox exec sv cat /tmp/state | get stdout), stopped: (sandbox stop sv | get id) } | to json -r",
+        &format!(
+            r#"
+            let out = sandbox exec sv cat /tmp/state | get stdout
+            let task = sandbox task list sv | where id == {task} | get 0.state
+            let logs = sandbox task logs sv {task} --stream stderr
+            let screen = sandbox term read sv {term} --until 'term-42' | get output
+            sandbox term send sv {term} "echo again-$((1 + 1))\n"
+            let again = sandbox term read sv {term} --until 'again-2' | get output
+            sandbox task kill sv {task}
+            let ended = sandbox task wait sv {task} | select state signal
+            {{ out: $out, task: $task, logs: $logs, screen: ($screen =~ 'term-42'), again: ($again =~ 'again-2'),
+               ended: $ended, stopped: (sandbox stop sv | get id) }} | to json -r
+            "#
+        ),
     );
-    assert_eq!(r, json!({"out": "kept\n", "stopped": ["sv"]}));
+    assert_eq!(
+        r,
+        json!({"out": "kept\n", "task": "running", "logs": "task-err\n", "screen": true, "again": true,
+               "ended": {"state": "killed", "signal": 15}, "stopped": ["sv"]})
+    );
     assert!(iso.leftovers().is_empty());
 }
 
@@ -353,7 +392,13 @@ fn start_reports_progress_post_create_and_image_decisions() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let r: Json = serde_json::from_str(stdout.trim()).expect("json");
-    assert!(stderr.contains("sandbox start pc: still working"), "no progress line: {stderr}");
+    // Phase lines: the start takes seconds (post-create `sleep 3`), so phases are printed.
+    assert!(
+        stderr.contains("sandbox start pc: running post-create command 1 of 3: sleep 3…"),
+        "no phase line: {stderr}"
+    );
+    assert!(stderr.contains("sandbox start pc: running post-create command 3 of 3: exit 3…"), "{stderr}");
+    assert!(!stderr.contains("still working"), "elapsed-time lines are gone: {stderr}");
     assert!(stderr.contains("sandbox start pc: ready after"), "no final line: {stderr}");
     assert!(stderr.contains("sandbox start pc: warning: post-create command"), "warning printed: {stderr}");
     assert!(!stderr.contains("sandbox start sk"), "--quiet prints nothing: {stderr}");
@@ -511,15 +556,284 @@ fn every_example_parses_and_every_command_has_help() {
         r["commands"],
         json!([
             "sandbox",
+            "sandbox attach",
             "sandbox exec",
+            "sandbox file",
+            "sandbox file ls",
+            "sandbox file read",
+            "sandbox file write",
             "sandbox info",
             "sandbox list",
             "sandbox reap",
+            "sandbox run",
             "sandbox start",
-            "sandbox stop"
+            "sandbox stop",
+            "sandbox task",
+            "sandbox task kill",
+            "sandbox task list",
+            "sandbox task logs",
+            "sandbox task spawn",
+            "sandbox task wait",
+            "sandbox term",
+            "sandbox term kill",
+            "sandbox term list",
+            "sandbox term open",
+            "sandbox term read",
+            "sandbox term resize",
+            "sandbox term send",
+            "sandbox term wait"
         ])
     );
-    assert!(r["examples"].as_u64().unwrap_or(0) >= 15, "{r}");
+    assert!(r["examples"].as_u64().unwrap_or(0) >= 60, "{r}");
     assert_eq!(r["bad"], json!([]), "examples that do not parse");
     assert_eq!(r["undescribed"], json!([]));
+}
+
+#[test]
+fn start_exec_task_terminal_file_list_stop_pipeline() {
+    let iso = Isolation::new("tasks-pipeline");
+    let r = json(
+        &iso,
+        r#"
+        let s = sandbox start --id tp --quiet
+        let e = sandbox exec tp sh -c 'echo exec-out'
+        let t = sandbox task spawn tp sh -c 'echo task-out; echo task-err >&2; exit 3'
+        let waited = sandbox task wait tp $t --timeout 60sec
+        let long = sandbox task spawn tp --cwd /tmp --env { WHO: env-seen } sh -c 'pwd; echo $WHO; sleep 300'
+        let term = sandbox term open tp --rows 30 --cols 90
+        sandbox term send tp $term "stty size; echo term-$((6 * 7))\n"
+        let read1 = sandbox term read tp $term --until 'term-42'
+        let resized = sandbox term resize tp $term 40 120
+        sandbox term send tp $term "stty size\n"
+        let read2 = sandbox term read tp $term --offset $read1.next_offset --until '40 120'
+        "héllo\n" | sandbox file write tp notes.txt
+        0x[00 ff] | sandbox file write tp data.bin --mode 0o600
+        ^printf 'streamed\n' | sandbox file write tp sub.txt
+        "x" | sandbox file write tp .hidden
+        let listed = sandbox list
+        let long_logs = sandbox task logs tp $long --stream stdout
+        sandbox task kill tp $long
+        let killed = sandbox task wait tp $long
+        sandbox term kill tp $term
+        let closed = sandbox term wait tp $term
+        let result = {
+          exec: $e.stdout
+          spawned: ($t | select command pid spool_cap | update pid { describe } | update spool_cap { describe })
+          waited: ($waited | select state exit_code signal)
+          waited_types: { started: ($waited.started | describe), ended: ($waited.ended | describe), duration: ($waited.duration | describe) }
+          merged: (sandbox task logs tp $t | lines | sort)
+          stdout: (sandbox task logs tp $t --stream stdout)
+          stderr: (sandbox task logs tp $t --stream stderr)
+          tail: (sandbox task logs tp $t --stream stdout --tail 4B)
+          offset: (sandbox task logs tp $t --stream stdout --offset 5)
+          long_logs: $long_logs
+          killed: ($killed | select state signal exit_code)
+          term: ($term | select command state rows cols scrollback | update scrollback { describe })
+          read1: { has_size: ($read1.output =~ '30 90'), has_42: ($read1.output =~ 'term-42'), offset: $read1.offset, finished: $read1.finished }
+          resized: ($resized | select rows cols)
+          read2: { has_size: ($read2.output =~ '40 120'), from: ($read2.offset == $read1.next_offset) }
+          closed: ($closed | select state signal)
+          files: (sandbox file ls tp | select name type size | update size { into int })
+          files_all: (sandbox file ls tp --all | get name)
+          file_types: (sandbox file ls tp | first | select size modified | values | each { describe })
+          long_listing: (sandbox file ls tp --long | where name == data.bin | select name mode target)
+          notes: (sandbox file read tp notes.txt)
+          data: (sandbox file read tp data.bin)
+          one_file: (sandbox file ls tp sub.txt | get name)
+          in_dir: (sandbox file ls tp / | where name == /tmp | get type)
+          listed: ($listed | select id tasks terminals)
+          tasks: (sandbox task list tp | select state exit_code signal)
+          terms: (sandbox term list tp | select state signal)
+        }
+        sandbox stop tp | ignore
+        $result | to json -r
+        "#,
+    );
+    assert_eq!(r["exec"], "exec-out\n");
+    assert_eq!(
+        r["spawned"],
+        json!({"command": "sh -c echo task-out; echo task-err >&2; exit 3", "pid": "int", "spool_cap": "filesize"})
+    );
+    assert_eq!(r["waited"], json!({"state": "exited", "exit_code": 3, "signal": null}));
+    assert_eq!(r["waited_types"], json!({"started": "datetime", "ended": "datetime", "duration": "duration"}));
+    assert_eq!(r["merged"], json!(["task-err", "task-out"]));
+    assert_eq!(r["stdout"], "task-out\n");
+    assert_eq!(r["stderr"], "task-err\n");
+    assert_eq!(r["tail"], "out\n");
+    assert_eq!(r["offset"], "out\n");
+    assert_eq!(r["long_logs"], "/tmp\nenv-seen\n", "--cwd and --env reach the task");
+    assert_eq!(r["killed"], json!({"state": "killed", "signal": 15, "exit_code": null}));
+    assert_eq!(
+        r["term"],
+        json!({"command": "/bin/sh", "state": "running", "rows": 30, "cols": 90, "scrollback": "filesize"})
+    );
+    assert_eq!(r["read1"], json!({"has_size": true, "has_42": true, "offset": 0, "finished": false}));
+    assert_eq!(r["resized"], json!({"rows": 40, "cols": 120}));
+    assert_eq!(r["read2"], json!({"has_size": true, "from": true}));
+    assert_eq!(r["closed"], json!({"state": "killed", "signal": 1}));
+    assert_eq!(
+        r["files"],
+        json!([{"name": "data.bin", "type": "file", "size": 2}, {"name": "notes.txt", "type": "file", "size": 7},
+               {"name": "sub.txt", "type": "file", "size": 9}]),
+        "hidden files are left out, as by ls"
+    );
+    assert_eq!(r["files_all"], json!([".hidden", "data.bin", "notes.txt", "sub.txt"]));
+    assert_eq!(r["file_types"], json!(["filesize", "datetime"]));
+    assert_eq!(r["long_listing"], json!([{"name": "data.bin", "mode": "rw-------", "target": null}]));
+    assert_eq!(r["notes"], "héllo\n");
+    assert_eq!(r["data"], json!([0, 255]));
+    assert_eq!(r["one_file"], json!(["sub.txt"]));
+    assert_eq!(r["in_dir"], json!(["dir"]));
+    assert_eq!(r["listed"], json!([{"id": "tp", "tasks": 2, "terminals": 1}]));
+    assert_eq!(
+        r["tasks"],
+        json!([{"state": "exited", "exit_code": 3, "signal": null}, {"state": "killed", "exit_code": null, "signal": 15}])
+    );
+    assert_eq!(r["terms"], json!([{"state": "killed", "signal": 1}]));
+    // The files are in the working dir, on the host too (same path).
+    let work = iso.work_path();
+    assert_eq!(std::fs::read_to_string(work.join("notes.txt")).expect("notes.txt"), "héllo\n");
+    assert_eq!(std::fs::read_to_string(work.join("sub.txt")).expect("sub.txt"), "streamed\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(work.join("data.bin")).expect("data.bin").permissions().mode();
+    assert_eq!(mode & 0o7777, 0o600);
+    assert!(iso.leftovers().is_empty());
+    assert!(iso.control_dirs_left().is_empty(), "stop left {:?}", iso.control_dirs_left());
+}
+
+#[test]
+fn list_counts_tasks_and_terminals_and_shows_nothing_for_unreachable_sessions() {
+    let iso = Isolation::new("counts");
+    let r = json(
+        &iso,
+        r#"
+        sandbox start --id c1 --quiet | ignore
+        let c2 = sandbox start --id c2 --quiet
+        let c3 = sandbox start --id c3 --quiet
+        sandbox task spawn c1 sleep 300 | ignore
+        sandbox task spawn c1 true | ignore
+        sandbox term open c1 | ignore
+        sandbox term open c3 | ignore
+        ^podman stop --time 0 $c2.container | ignore
+        { control: (^podman inspect $c3.container --format '{{index .Config.Labels "sandbox.control"}}' | str trim) } | to json -r
+        "#,
+    );
+    // c3's agent cannot be reached any more (its socket is gone from the control dir),
+    // while its container keeps running.
+    let control = std::path::PathBuf::from(r["control"].as_str().expect("control dir"));
+    std::fs::remove_file(control.join("agent.sock")).expect("remove c3's agent socket");
+    let r = json(&iso, "sandbox list | select id state tasks terminals | to json -r");
+    assert_eq!(
+        r,
+        json!([
+            {"id": "c1", "state": "running", "tasks": 2, "terminals": 1},
+            {"id": "c2", "state": "exited", "tasks": null, "terminals": null},
+            {"id": "c3", "state": "running", "tasks": null, "terminals": null}
+        ])
+    );
+    let r = json(&iso, "sandbox stop --all | get id | to json -r");
+    assert_eq!(r, json!(["c1", "c2", "c3"]));
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn bad_task_terminal_and_file_input_gives_labelled_errors_with_help() {
+    let iso = Isolation::new("badhandles");
+    let r = json(
+        &iso,
+        r#"
+        sandbox start --id bh --quiet | ignore
+        let done = sandbox task spawn bh sh -c 'echo x'
+        sandbox task wait bh $done | ignore
+        let sleeping = sandbox task spawn bh sleep 300
+        let ended = sandbox term open bh sh -c 'exit 0'
+        sandbox term wait bh $ended | ignore
+        let quiet = sandbox term open bh sh -c 'printf quiet; sleep 300'
+        sandbox term read bh $quiet --until quiet | ignore
+        { done: $done.id, sleeping: $sleeping.id, ended: $ended.id, quiet: $quiet.id } | to json -r
+        "#,
+    );
+    let id = |k: &str| r[k].as_str().expect("id").to_string();
+    let (done, sleeping, ended, quiet) = (id("done"), id("sleeping"), id("ended"), id("quiet"));
+    let unknown_task = "task-0000000000000000";
+    let unknown_term = "term-0000000000000000";
+    bad(&iso, &format!("sandbox task logs bh {unknown_task}"), "no task", unknown_task, "sandbox task list bh");
+    bad(&iso, &format!("sandbox task wait bh {unknown_task}"), "no task", unknown_task, "sandbox task list bh");
+    bad(&iso, &format!("sandbox task kill bh {unknown_task}"), "no task", unknown_task, "sandbox task list bh");
+    bad(&iso, &format!("sandbox term read bh {unknown_term}"), "no terminal", unknown_term, "sandbox term list bh");
+    bad(&iso, &format!("sandbox term send bh {unknown_term} x"), "no terminal", unknown_term, "sandbox term list bh");
+    bad(
+        &iso,
+        &format!("sandbox term resize bh {unknown_term} 10 10"),
+        "no terminal",
+        unknown_term,
+        "sandbox term list",
+    );
+    bad(&iso, &format!("sandbox task kill bh {done}"), "exited", &done, "sandbox task list bh");
+    bad(&iso, &format!("sandbox term send bh {ended} x"), "exited", &ended, "sandbox term list bh");
+    bad(&iso, &format!("sandbox term resize bh {ended} 10 10"), "exited", &ended, "sandbox term list bh");
+    // Offsets past the end say where the output ends (2 bytes: "x\n").
+    bad(
+        &iso,
+        &format!("sandbox task logs bh {done} --offset 1000"),
+        "past the end of the output (2 bytes so far",
+        "1000",
+        "offsets",
+    );
+    bad(
+        &iso,
+        &format!("sandbox term read bh {quiet} --offset 100000"),
+        "past the end of the output (5 bytes so far",
+        "100000",
+        "offsets",
+    );
+    // At the end is fine: nothing.
+    let r = json(&iso, &format!("sandbox task logs bh {done} --offset 2 | to json"));
+    assert_eq!(r, "");
+    bad(
+        &iso,
+        &format!("sandbox task wait bh {sleeping} --timeout 300ms"),
+        "still running",
+        "300ms",
+        "sandbox task kill bh",
+    );
+    bad(
+        &iso,
+        &format!("sandbox term read bh {quiet} --offset 5 --wait 300ms"),
+        "no new output",
+        "300ms",
+        "wait longer",
+    );
+    bad(
+        &iso,
+        &format!("sandbox term read bh {quiet} --until never-printed --wait 300ms"),
+        "did not appear",
+        "never-printed",
+        "quiet",
+    );
+    bad(
+        &iso,
+        &format!("sandbox term wait bh {quiet} --timeout 300ms"),
+        "still running",
+        "300ms",
+        "sandbox term kill bh",
+    );
+    bad(&iso, &format!("sandbox task kill bh {sleeping} --signal SIGNOPE"), "unknown signal", "SIGNOPE", "TERM");
+    bad(&iso, &format!("sandbox task logs bh {done} --tail 100MiB"), "read size", "100MiB", "see");
+    bad(&iso, "sandbox task spawn bh --spool-cap 1KiB true", "spool cap", "1KiB", "accepted");
+    bad(&iso, "sandbox term open bh --scrollback 1KiB", "scrollback", "1KiB", "accepted");
+    bad(&iso, "sandbox task spawn bh no-such-program", "no-such-program", "no-such-program", "PATH");
+    bad(&iso, "sandbox term open bh no-such-program", "no-such-program", "no-such-program", "PATH");
+    bad(&iso, "sandbox task spawn bh --cwd /no/such true", "/no/such", "/no/such", "inside the session");
+    bad(&iso, "sandbox term open bh --cwd /no/such", "/no/such", "/no/such", "inside the session");
+    bad(&iso, "sandbox file read bh /no/such/file", "not found", "/no/such/file", "resolved inside");
+    bad(&iso, "sandbox file read bh missing.txt", "not found", "missing.txt", "working directory");
+    bad(&iso, "sandbox file ls bh /no/such/dir", "not found", "/no/such/dir", "resolved inside");
+    bad(&iso, "'x' | sandbox file write bh /no/such/dir/f.txt", "not found", "/no/such/dir/f.txt", "resolved inside");
+    bad(&iso, "sandbox file read bh /tmp", "directory", "/tmp", "");
+    bad(&iso, "sandbox task list nope", "no sandbox session \"nope\"", "nope", "sandbox list");
+    bad(&iso, "sandbox term open nope", "no sandbox session \"nope\"", "nope", "sandbox list");
+    bad(&iso, "sandbox file ls nope", "no sandbox session \"nope\"", "nope", "sandbox list");
+    json(&iso, "sandbox stop bh | to json");
+    assert!(iso.leftovers().is_empty());
 }

@@ -7,7 +7,11 @@
 mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
-use nu_plugin_sandbox::commands::{Exec, Info, List, Reap, SandboxCommand, Start, Stop};
+use nu_plugin_sandbox::commands::{
+    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, Info, List, Reap, Run, SandboxCommand, Start, Stop,
+    TaskCommand, TaskKill, TaskList, TaskLogs, TaskSpawn, TaskWait, TermCommand, TermKill, TermList, TermOpen,
+    TermRead, TermResize, TermSend, TermWait,
+};
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
 use support::isolation::Isolation;
@@ -27,11 +31,31 @@ fn examples_with_results_run_against_a_real_session() {
     // Order matters: start makes `demo`, the middle ones use it, stop removes it.
     t.test_command_examples(&Start).expect("start examples");
     t.test_command_examples(&Exec).expect("exec examples");
+    t.test_command_examples(&Run).expect("run examples");
+    t.test_command_examples(&TaskSpawn).expect("task spawn examples");
+    t.test_command_examples(&TaskLogs).expect("task logs examples");
+    t.test_command_examples(&TaskWait).expect("task wait examples");
+    t.test_command_examples(&TaskKill).expect("task kill examples");
+    t.test_command_examples(&TaskList).expect("task list examples");
+    t.test_command_examples(&TermOpen).expect("term open examples");
+    t.test_command_examples(&TermSend).expect("term send examples");
+    t.test_command_examples(&TermRead).expect("term read examples");
+    t.test_command_examples(&TermResize).expect("term resize examples");
+    t.test_command_examples(&TermKill).expect("term kill examples");
+    t.test_command_examples(&TermWait).expect("term wait examples");
+    t.test_command_examples(&TermList).expect("term list examples");
+    t.test_command_examples(&FileWrite).expect("file write examples");
+    t.test_command_examples(&FileRead).expect("file read examples");
+    t.test_command_examples(&FileLs).expect("file ls examples");
+    t.test_command_examples(&Attach).expect("attach examples");
     t.test_command_examples(&List).expect("list examples");
     t.test_command_examples(&Info).expect("info examples");
     t.test_command_examples(&Reap).expect("reap examples");
     t.test_command_examples(&Stop).expect("stop examples");
     t.test_command_examples(&SandboxCommand).expect("sandbox examples");
+    t.test_command_examples(&TaskCommand).expect("sandbox task examples");
+    t.test_command_examples(&TermCommand).expect("sandbox term examples");
+    t.test_command_examples(&FileCommand).expect("sandbox file examples");
     assert!(iso.leftovers().is_empty(), "the stop example left {:?}", iso.leftovers());
 }
 
@@ -39,10 +63,35 @@ fn examples_with_results_run_against_a_real_session() {
 fn bare_sandbox_prints_help_listing_the_subcommands() {
     let iso = Isolation::new("help");
     let mut t = plugin_test(&iso);
-    let help = t.eval("sandbox").expect("help").into_value(Span::test_data()).expect("value");
-    let help = help.as_str().expect("help is a string").to_string();
-    for sub in ["sandbox start", "sandbox exec", "sandbox list", "sandbox stop", "sandbox reap", "sandbox info"] {
+    let mut help_of = |command: &str| {
+        let help = t.eval(command).expect("help").into_value(Span::test_data()).expect("value");
+        help.as_str().expect("help is a string").to_string()
+    };
+    let help = help_of("sandbox");
+    for sub in [
+        "sandbox start",
+        "sandbox exec",
+        "sandbox run",
+        "sandbox list",
+        "sandbox stop",
+        "sandbox reap",
+        "sandbox info",
+        "sandbox task",
+        "sandbox term",
+        "sandbox file",
+        "sandbox attach",
+    ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
+    }
+    for (group, subs) in [
+        ("sandbox task", &["spawn", "list", "logs", "wait", "kill"][..]),
+        ("sandbox term", &["open", "list", "send", "read", "resize", "kill", "wait"][..]),
+        ("sandbox file", &["read", "write", "ls"][..]),
+    ] {
+        let help = help_of(group);
+        for sub in subs {
+            assert!(help.contains(&format!("{group} {sub}")), "{group} help does not mention {sub}: {help}");
+        }
     }
 }
 
@@ -154,4 +203,65 @@ fn configuration_errors_point_at_the_plugin_configuration() {
     t.engine_state_mut().add_env_var("SANDBOX_MEMORY".into(), Value::test_string("lots"));
     let (e, _) = error_of(&mut t, "sandbox list");
     assert!(e.msg.contains("SANDBOX_MEMORY"), "{e:?}");
+}
+
+#[test]
+fn task_argument_errors_point_at_the_argument() {
+    let iso = Isolation::new("task-errors");
+    let mut t = plugin_test(&iso);
+    assert_error(&mut t, "sandbox task logs demo 'bad id!'", "not a task id", "'bad id!'");
+    assert_error(&mut t, "sandbox task logs demo { name: x }", "no string `id` column", "{ name: x }");
+    assert_error(&mut t, "sandbox task logs demo 12", "a task is given by its id", "12");
+    assert_error(&mut t, "sandbox task logs demo task-1 --stream both", "unknown stream", "both");
+    assert_error(&mut t, "sandbox task logs demo task-1 --tail 0b", "--tail must be a positive size", "0b");
+    assert_error(&mut t, "sandbox task logs demo task-1 --tail 1kb --offset 3", "not both", "3");
+    assert_error(&mut t, "sandbox task logs demo task-1 --offset -1", "must not be negative", "-1");
+    assert_error(&mut t, "sandbox task kill demo task-1 --signal FOO", "unknown signal", "FOO");
+    assert_error(&mut t, "sandbox task kill demo task-1 --signal 99", "out of range", "99");
+    assert_error(&mut t, "sandbox task kill demo task-1 --signal 0", "out of range", "0");
+    assert_error(&mut t, "sandbox task wait demo task-1 --timeout 0sec", "greater than zero", "0sec");
+    assert_error(&mut t, "sandbox task spawn demo --spool-cap 0b true", "positive size", "0b");
+    assert_error(&mut t, "sandbox task spawn demo --cwd '' true", "--cwd is empty", "''");
+    assert_error(&mut t, "sandbox task spawn demo ''", "the command is empty", "''");
+    assert_error(&mut t, "sandbox task spawn 'no session!' true", "session id", "'no session!'");
+}
+
+#[test]
+fn terminal_argument_errors_point_at_the_argument() {
+    let iso = Isolation::new("term-errors");
+    let mut t = plugin_test(&iso);
+    assert_error(&mut t, "sandbox term send demo 'term 1' x", "not a terminal id", "'term 1'");
+    assert_error(&mut t, "sandbox term resize demo term-1 0 80", "out of range", "0");
+    assert_error(&mut t, "sandbox term resize demo term-1 24 1001", "out of range", "1001");
+    assert_error(&mut t, "sandbox term resize demo term-1 -5 80", "out of range", "-5");
+    assert_error(&mut t, "sandbox term open demo --rows 0", "out of range", "0");
+    assert_error(&mut t, "sandbox term open demo --cols 5000", "out of range", "5000");
+    assert_error(&mut t, "sandbox term open demo --scrollback 0b", "positive size", "0b");
+    assert_error(&mut t, "sandbox term read demo term-1 --until ''", "--until is empty", "''");
+    assert_error(&mut t, "sandbox term read demo term-1 --wait 0sec", "greater than zero", "0sec");
+    assert_error(&mut t, "sandbox term read demo term-1 --max 0b", "positive size", "0b");
+    assert_error(&mut t, "sandbox term read demo term-1 --offset -3", "must not be negative", "-3");
+    assert_error(&mut t, "sandbox term send demo term-1", "nothing to send", "sandbox term send");
+    assert_error(&mut t, "'x' | sandbox term send demo term-1 'y'", "not both", "'y'");
+    assert_error(&mut t, "sandbox term kill demo term-1 --signal nope", "unknown signal", "nope");
+    assert_error(&mut t, "sandbox term wait demo term-1 --timeout -1sec", "greater than zero", "-1sec");
+}
+
+#[test]
+fn run_and_file_argument_errors_point_at_the_argument() {
+    let iso = Isolation::new("run-file-errors");
+    let mut t = plugin_test(&iso);
+    assert_error(&mut t, "sandbox run demo ''", "the command is empty", "''");
+    assert_error(&mut t, "{ a: 1 } | sandbox run demo cat", "not a record", "{ a: 1 }");
+    assert_error(&mut t, "sandbox run demo --timeout 0sec true", "greater than zero", "0sec");
+    assert_error(&mut t, "sandbox run demo --cwd '' true", "--cwd is empty", "''");
+    assert_error(&mut t, "sandbox run demo --env { A: [1] } true", "must be a string", "[1]");
+    assert_error(&mut t, "sandbox run 'x y' true", "session id", "'x y'");
+    assert_error(&mut t, "sandbox file write demo x.txt", "nothing to write", "sandbox file write");
+    assert_error(&mut t, "[1 2] | sandbox file write demo x.txt", "not a list<int>", "[1 2]");
+    assert_error(&mut t, "'a' | sandbox file write demo x.txt --mode 0o10000", "out of range", "0o10000");
+    assert_error(&mut t, "'a' | sandbox file write demo x.txt --mode -1", "out of range", "-1");
+    assert_error(&mut t, "'a' | sandbox file write demo ''", "the path is empty", "''");
+    assert_error(&mut t, "sandbox file read demo ''", "the path is empty", "''");
+    assert_error(&mut t, "sandbox file ls demo ''", "the path is empty", "''");
 }

@@ -2,11 +2,11 @@
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::ExecOptions;
 
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
 use crate::call_context::CallContext;
+use crate::stdin_input::StdinInput;
 use crate::{interrupt, records};
 
 /// `sandbox exec`: one command, its output as a record.
@@ -114,101 +114,19 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
         let mut ctx = CallContext::new(plugin, engine, call)?;
-        let session = arguments::session_id(&call.req::<Value>(0)?)?;
-        ctx.errors.session(&session.item, session.span);
-
-        // Positional words after the session; `--` (end of this command's options) is
-        // forwarded by nushell as a word of its own and is dropped here.
-        let mut words: Vec<&Value> = call.positional.iter().skip(1).collect();
-        if words.first().is_some_and(|v| v.as_str().is_ok_and(|s| s == "--")) {
-            words.remove(0);
-        }
-        let Some(first) = words.first() else {
-            return Err(LabeledError::new("no command given")
-                .with_label("give the command to run after the session", head)
-                .with_help("e.g. sandbox exec demo -- ls -la"));
-        };
-        ctx.errors.blame("command", first.span());
-        let argv = words.iter().map(|v| arguments::command_word(v)).collect::<Result<Vec<String>, _>>()?;
-        if argv[0].is_empty() {
-            return Err(LabeledError::new("the command is empty")
-                .with_label("empty program name", first.span())
-                .with_help("give the program to run, e.g. sh"));
-        }
-
-        let mut options = ExecOptions::new();
-        if let Some((v, span)) = flag(call, "timeout") {
-            options.timeout = Some(arguments::positive_duration(&v, "timeout")?);
-            ctx.errors.blame("timeout", span);
-        }
-        if let Some((v, span)) = flag(call, "cwd") {
-            let cwd = v.as_str().map_err(|_| {
-                LabeledError::new("--cwd must be a string").with_label(format!("this is a {}", v.get_type()), span)
-            })?;
-            if cwd.is_empty() {
-                return Err(LabeledError::new("--cwd is empty")
-                    .with_label("empty path", span)
-                    .with_help("leave --cwd out to use the session's working directory"));
-            }
-            options.cwd = Some(cwd.to_string());
-            ctx.errors.blame("cwd", span);
-        }
-        if let Some((v, span)) = flag(call, "env") {
-            options.env = arguments::env_pairs(&v)?;
-            ctx.errors.blame("environment variable", span);
-        }
-        if let Some((v, span)) = flag(call, "max-output") {
-            let bytes = v.as_filesize().map(|f| f.get()).unwrap_or(-1);
-            if bytes <= 0 {
-                return Err(LabeledError::new("--max-output must be a positive size")
-                    .with_label("not a positive filesize", span)
-                    .with_help("e.g. --max-output 1MiB"));
-            }
-            options.output_cap = Some(bytes as u64);
+        ctx.session_arg(call, 0)?;
+        let (argv, command_span) = arguments::command_line(call, 1, "sandbox exec demo -- ls -la")?;
+        ctx.errors.blame("command", command_span);
+        let mut options = ctx.exec_options(call)?;
+        if let Some((v, _)) = flag(call, "max-output") {
+            options.output_cap = Some(arguments::positive_filesize(&v, "max-output", "1MiB")?);
         }
         let raw = call.has_flag("raw")?;
-        options.stdin = stdin_bytes(input)?;
+        options.stdin = StdinInput::from_pipeline(input, "sandbox exec")?.into_bytes()?;
 
-        let sandbox = ctx.sandbox.clone();
-        let id = session.item.clone();
-        let cache = plugin.cache();
-        let result = interrupt::block_on(plugin, engine, head, "sandbox exec", async {
-            let session = cache.session(&sandbox, &id).await?;
+        let out = ctx.on_session(plugin, engine, call, "sandbox exec", interrupt::CANCELLED, |session| async move {
             session.exec(&argv, options).await
         })?;
-        cache.forget_if_gone(&ctx.sandbox, &session.item, &result);
-        let out = result.map_err(|e| ctx.errors.error(&e))?;
         Ok(PipelineData::value(records::exec_output(out, raw, head), None))
     }
-}
-
-/// Piped input as stdin bytes: nothing means no stdin (/dev/null). Text, binary and
-/// byte streams go as they are; numbers, bools and other simple values as their text,
-/// as nushell does for external commands (so `1..3 | each { sandbox exec s cat }`
-/// works); structured data is refused with a hint to convert it.
-fn stdin_bytes(input: PipelineData) -> Result<Option<Vec<u8>>, LabeledError> {
-    match input {
-        PipelineData::Empty => Ok(None),
-        PipelineData::Value(v, _) => match v {
-            Value::Nothing { .. } => Ok(None),
-            Value::String { val, .. } => Ok(Some(val.into_bytes())),
-            Value::Binary { val, .. } => Ok(Some(val.into_owned())),
-            v @ (Value::Int { .. }
-            | Value::Float { .. }
-            | Value::Bool { .. }
-            | Value::Filesize { .. }
-            | Value::Duration { .. }
-            | Value::Date { .. }
-            | Value::Glob { .. }) => Ok(Some(v.coerce_into_string()?.into_bytes())),
-            other => Err(stdin_type_error(&other.get_type().to_string(), other.span())),
-        },
-        PipelineData::ByteStream(stream, _) => Ok(Some(stream.into_bytes()?)),
-        PipelineData::ListStream(stream, _) => Err(stdin_type_error("list stream", stream.span())),
-    }
-}
-
-fn stdin_type_error(kind: &str, span: nu_protocol::Span) -> LabeledError {
-    LabeledError::new(format!("sandbox exec takes text or binary as input, not a {kind}"))
-        .with_label("this input cannot be stdin", span)
-        .with_help("convert it first, e.g. `| to json`, `| to text` or `| str join (char nl)`")
 }

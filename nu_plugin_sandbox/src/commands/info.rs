@@ -55,23 +55,10 @@ impl PluginCommand for Info {
         let sandbox = ctx.sandbox.clone();
         let result = interrupt::block_on(plugin, engine, call.head, "sandbox info", async move {
             let host = sandbox.info().await?;
-            let config = sandbox.config();
-            let available = image_exists(&config.podman, &config.default_image).await;
+            let available = sandbox.image_available(&sandbox.config().default_image).await?;
             Ok::<_, sandbox_core::Error>((host, available))
         })?;
         let (host, available) = result.map_err(|e| ctx.errors.error(&e))?;
         Ok(PipelineData::value(records::host_info(&host, ctx.sandbox.config(), available, call.head), None))
     }
-}
-
-/// Whether `image` is in podman's local storage (sessions never pull).
-async fn image_exists(podman: &std::path::Path, image: &str) -> bool {
-    tokio::process::Command::new(podman)
-        .args(["image", "exists", "--", image])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
 }

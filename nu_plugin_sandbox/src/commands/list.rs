@@ -1,13 +1,20 @@
 //! `sandbox list`: the sessions of this scope as a table.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, Type, Value};
+use sandbox_core::{Sandbox, SessionInfo};
 
 use crate::SandboxPlugin;
 use crate::call_context::CallContext;
+use crate::records::SessionCounts;
+use crate::session_cache::SessionCache;
 use crate::{interrupt, records};
+
+/// How long one session's agent may take to say how many tasks and terminals it has
+/// before its row shows nothing there.
+const COUNT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `sandbox list`: one row per session.
 pub struct List;
@@ -24,7 +31,9 @@ impl PluginCommand for List {
     }
 
     fn extra_description(&self) -> &str {
-        "Columns: id, working_dir, image, state, created (datetime), uptime (duration; nothing when not running), ports (list of int), container. \
+        "Columns: id, working_dir, image, state, created (datetime), uptime (duration; nothing when not running), \
+ports (list of int), tasks and terminals (how many the session has, running or ended, as `sandbox task list` and \
+`sandbox term list` show them; nothing when the session is not running or its agent does not answer), container. \
 Sessions are found through podman labels, so this shows sessions started from any process."
     }
 
@@ -48,6 +57,11 @@ Sessions are found through podman labels, so this shows sessions started from an
                 description: "Running sessions, newest first",
                 result: None,
             },
+            Example {
+                example: "sandbox list | where tasks > 0 | select id tasks terminals",
+                description: "Sessions with background tasks",
+                result: None,
+            },
         ]
     }
 
@@ -60,11 +74,52 @@ Sessions are found through podman labels, so this shows sessions started from an
     ) -> Result<PipelineData, LabeledError> {
         let ctx = CallContext::new(plugin, engine, call)?;
         let sandbox = ctx.sandbox.clone();
-        let sessions =
-            interrupt::block_on(plugin, engine, call.head, "sandbox list", async move { sandbox.list().await })?
-                .map_err(|e| ctx.errors.error(&e))?;
+        let cache = plugin.cache();
+        let (sessions, counts) = interrupt::block_on(plugin, engine, call.head, "sandbox list", async move {
+            let sessions = sandbox.list().await?;
+            let counts = count_all(cache, &sandbox, &sessions).await;
+            Ok::<_, sandbox_core::Error>((sessions, counts))
+        })?
+        .map_err(|e| ctx.errors.error(&e))?;
         let now = SystemTime::now();
-        let rows = sessions.iter().map(|s| records::session_row(s, now, call.head)).collect();
+        let rows =
+            sessions.iter().zip(counts).map(|(s, counts)| records::session_row(s, counts, now, call.head)).collect();
         Ok(PipelineData::value(Value::list(rows, call.head), None))
     }
+}
+
+/// Asks every running session's agent, all at once, how many tasks and terminals it
+/// has. A session that cannot be reached (or does not answer within [`COUNT_TIMEOUT`])
+/// gets no counts; the list itself never fails because of one session.
+async fn count_all(cache: &SessionCache, sandbox: &Sandbox, sessions: &[SessionInfo]) -> Vec<SessionCounts> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, info) in sessions.iter().enumerate().filter(|(_, s)| s.is_running()) {
+        let cached = cache.cached(sandbox, &info.id);
+        let (sandbox, id) = (sandbox.clone(), info.id.clone());
+        asks.spawn(async move {
+            let ask = async {
+                let session = match cached {
+                    Some(s) => s,
+                    None => sandbox.attach(&id).await.ok()?,
+                };
+                // Live answers only: with the agent gone, the task list would come from
+                // the spool, which may be stale.
+                session.ping().await.ok()?;
+                let (tasks, terminals) = tokio::join!(session.list_tasks(), session.list_terminals());
+                Some((
+                    session,
+                    SessionCounts { tasks: tasks.ok().map(|t| t.len()), terminals: terminals.ok().map(|t| t.len()) },
+                ))
+            };
+            (i, tokio::time::timeout(COUNT_TIMEOUT, ask).await.ok().flatten())
+        });
+    }
+    let mut counts = vec![SessionCounts::default(); sessions.len()];
+    while let Some(done) = asks.join_next().await {
+        if let Ok((i, Some((session, c)))) = done {
+            cache.remember(sandbox, session);
+            counts[i] = c;
+        }
+    }
+    counts
 }

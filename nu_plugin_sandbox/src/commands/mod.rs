@@ -1,25 +1,65 @@
 //! The plugin's commands, one file each. `sandbox` alone prints help; the verbs are the
 //! same as in the Rust API (`Sandbox::start`, `Session::exec`, `Sandbox::stop`...).
 //!
-//! Commands that come with background tasks, terminals, streaming and files (`sandbox
-//! run`, `sandbox task ...`, `sandbox term ...`, `sandbox file ...`, `sandbox attach`)
-//! slot in here as more files of the same shape.
+//! The groups `sandbox task`, `sandbox term` and `sandbox file` have a parent command
+//! of their own (it prints the group's help) and one file per verb (`task_logs.rs` is
+//! `sandbox task logs`).
 
+mod attach;
 mod exec;
+mod file;
+mod file_ls;
+mod file_read;
+mod file_write;
 mod info;
 mod list;
 mod reap;
+mod run;
 mod sandbox;
 mod start;
 mod stop;
+mod task;
+mod task_kill;
+mod task_list;
+mod task_logs;
+mod task_spawn;
+mod task_wait;
+mod term;
+mod term_kill;
+mod term_list;
+mod term_open;
+mod term_read;
+mod term_resize;
+mod term_send;
+mod term_wait;
 
+pub use attach::Attach;
 pub use exec::Exec;
+pub use file::FileCommand;
+pub use file_ls::FileLs;
+pub use file_read::FileRead;
+pub use file_write::FileWrite;
 pub use info::Info;
 pub use list::List;
 pub use reap::Reap;
+pub use run::Run;
 pub use sandbox::SandboxCommand;
 pub use start::Start;
 pub use stop::Stop;
+pub use task::TaskCommand;
+pub use task_kill::TaskKill;
+pub use task_list::TaskList;
+pub use task_logs::TaskLogs;
+pub use task_spawn::TaskSpawn;
+pub use task_wait::TaskWait;
+pub use term::TermCommand;
+pub use term_kill::TermKill;
+pub use term_list::TermList;
+pub use term_open::TermOpen;
+pub use term_read::TermRead;
+pub use term_resize::TermResize;
+pub use term_send::TermSend;
+pub use term_wait::TermWait;
 
 use nu_plugin::PluginCommand;
 use nu_protocol::Category;
@@ -39,7 +79,27 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(Start),
         Box::new(List),
         Box::new(Exec),
+        Box::new(Run),
         Box::new(Stop),
         Box::new(Reap),
+        Box::new(TaskCommand),
+        Box::new(TaskSpawn),
+        Box::new(TaskList),
+        Box::new(TaskLogs),
+        Box::new(TaskWait),
+        Box::new(TaskKill),
+        Box::new(TermCommand),
+        Box::new(TermOpen),
+        Box::new(TermList),
+        Box::new(TermSend),
+        Box::new(TermRead),
+        Box::new(TermResize),
+        Box::new(TermKill),
+        Box::new(TermWait),
+        Box::new(FileCommand),
+        Box::new(FileRead),
+        Box::new(FileWrite),
+        Box::new(FileLs),
+        Box::new(Attach),
     ]
 }

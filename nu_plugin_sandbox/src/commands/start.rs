@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::{Network, SessionSpec};
+use sandbox_core::{Network, SessionSpec, StartPhase};
 
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
 use crate::call_context::CallContext;
-use crate::progress::Progress;
+use crate::progress::StartProgress;
 use crate::{interrupt, records};
 
 /// `sandbox start`: one new session.
@@ -33,7 +33,8 @@ impl PluginCommand for Start {
 and dropped, whether limits are enforced, provisioning and post-create outcomes, and warnings. Flags override \
 $env.config.plugins.sandbox, which overrides the config file. An image that is not trusted is replaced by the \
 default unless --allow-untrusted-image is given; post-create commands are skipped unless --allow-post-create is \
-given. Long starts print progress on stderr (silence it with --quiet)."
+given. A start that takes more than a moment prints the phase it is in on stderr (creating the container, \
+provisioning, each post-create command); silence it with --quiet."
     }
 
     fn signature(&self) -> Signature {
@@ -198,15 +199,13 @@ given. Long starts print progress on stderr (silence it with --quiet)."
             spec.provision = Some(false);
         }
 
-        let progress = Progress::new(
-            format!("sandbox start {id}"),
-            "creating the container, provisioning, post-create commands",
-            !quiet,
-        );
+        let progress = StartProgress::new(format!("sandbox start {id}"), !quiet);
+        let post_create_total = spec.post_create.len();
         let sandbox = ctx.sandbox.clone();
         let outcome = interrupt::block_on(plugin, engine, head, "sandbox start", async {
+            let on_phase = |phase: StartPhase| progress.phase(&phase, post_create_total);
             tokio::select! {
-                r = sandbox.start(spec) => r,
+                r = sandbox.start_with_progress(spec, on_phase) => r,
                 never = progress.report() => match never {},
             }
         });

@@ -2,22 +2,57 @@
 //! for timestamps, `filesize` for byte sizes, `binary` for output that is not text.
 
 mod exec_output;
+mod file_row;
 mod host_info;
+mod output_text;
 mod session_row;
 mod start_report;
+mod task_row;
+mod terminal_row;
 
 pub(crate) use exec_output::exec_output;
+pub(crate) use file_row::file_row;
 pub(crate) use host_info::host_info;
-pub(crate) use session_row::session_row;
+pub(crate) use output_text::{OutputText, TextCarry};
+pub(crate) use session_row::{SessionCounts, session_row};
 pub(crate) use start_report::start_report;
+pub(crate) use task_row::task_row;
+pub(crate) use terminal_row::terminal_row;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nu_protocol::{Span, Value};
 
 /// A duration column.
 pub(crate) fn duration(d: Duration, span: Span) -> Value {
     Value::duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX), span)
+}
+
+/// A datetime column (local time zone).
+pub(crate) fn datetime(t: SystemTime, span: Span) -> Value {
+    Value::date(chrono::DateTime::<chrono::Local>::from(t).fixed_offset(), span)
+}
+
+/// An optional datetime column (nothing when absent).
+pub(crate) fn opt_datetime(t: Option<SystemTime>, span: Span) -> Value {
+    t.map_or_else(|| Value::nothing(span), |t| datetime(t, span))
+}
+
+/// A filesize column.
+pub(crate) fn filesize(bytes: u64, span: Span) -> Value {
+    Value::filesize(i64::try_from(bytes).unwrap_or(i64::MAX), span)
+}
+
+/// `state`, `exit_code` and `signal` columns of a task or terminal: the state as a word
+/// (running, exited, killed), the others nothing unless they apply.
+pub(crate) fn process_state(state: sandbox_core::ProcessState, span: Span) -> [(&'static str, Value); 3] {
+    use sandbox_core::ProcessState;
+    let (word, code, signal) = match state {
+        ProcessState::Running => ("running", None, None),
+        ProcessState::Exited { code } => ("exited", Some(code), None),
+        ProcessState::Killed { signal } => ("killed", None, Some(signal)),
+    };
+    [("state", Value::string(word, span)), ("exit_code", opt_int(code, span)), ("signal", opt_int(signal, span))]
 }
 
 /// An optional int column (nothing when absent).

@@ -5,16 +5,21 @@ use std::time::SystemTime;
 use nu_protocol::{Record, Span, Value};
 use sandbox_core::SessionInfo;
 
-use super::duration;
+use super::{datetime, duration};
 
-/// A datetime column (local time zone).
-pub(crate) fn datetime(t: SystemTime, span: Span) -> Value {
-    Value::date(chrono::DateTime::<chrono::Local>::from(t).fixed_offset(), span)
+/// How many tasks and terminals a session has; `None` when its agent could not tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionCounts {
+    /// Background tasks (running or ended).
+    pub(crate) tasks: Option<usize>,
+    /// Terminals (running or ended).
+    pub(crate) terminals: Option<usize>,
 }
 
-/// `{id, working_dir, image, state, created, uptime, ports, container}`. `uptime` is
-/// nothing when the container is not running.
-pub(crate) fn session_row(s: &SessionInfo, now: SystemTime, span: Span) -> Value {
+/// `{id, working_dir, image, state, created, uptime, ports, tasks, terminals, container}`.
+/// `uptime` is nothing when the container is not running; `tasks` and `terminals` are
+/// nothing when the session's agent could not be asked.
+pub(crate) fn session_row(s: &SessionInfo, counts: SessionCounts, now: SystemTime, span: Span) -> Value {
     let mut r = Record::new();
     r.push("id", Value::string(&s.id, span));
     r.push("working_dir", Value::string(s.working_dir.display().to_string(), span));
@@ -30,6 +35,9 @@ pub(crate) fn session_row(s: &SessionInfo, now: SystemTime, span: Span) -> Value
         },
     );
     r.push("ports", Value::list(s.ports.iter().map(|p| Value::int(i64::from(*p), span)).collect(), span));
+    let count = |n: Option<usize>| n.map_or_else(|| Value::nothing(span), |n| Value::int(n as i64, span));
+    r.push("tasks", count(counts.tasks));
+    r.push("terminals", count(counts.terminals));
     r.push("container", Value::string(&s.container, span));
     Value::record(r, span)
 }

@@ -5,3 +5,4 @@
 
 pub mod isolation;
 pub mod nu_runner;
+pub mod pty;

@@ -65,3 +65,25 @@ pub fn failure(iso: &Isolation, script: &str) -> String {
     );
     stderr
 }
+
+/// [`json`], with nu killed if it runs longer than `limit` (a bound for tests whose
+/// failure mode is a hang, e.g. output that is not streamed live; never a timing check).
+pub fn json_within(iso: &Isolation, limit: std::time::Duration, script: &str) -> serde_json::Value {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL"]).arg(limit.as_secs().to_string()).arg(nu_path());
+    c.arg("-n").arg("--plugins").arg(plugin_path()).arg("-c").arg(script);
+    c.current_dir(iso.work_dir.path());
+    c.env_remove("SANDBOX_SCOPE").env_remove("SANDBOX_CONFIG");
+    for (k, v) in iso.env(true) {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run nu");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "nu failed or was killed after {limit:?} ({}):\nscript: {script}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
+}

@@ -1,0 +1,260 @@
+//! `sandbox attach <session> [terminal]`: the user's terminal connected to a terminal in
+//! the sandbox, both ways, until its program exits or the user detaches.
+
+use std::time::Duration;
+
+use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
+use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
+use sandbox_core::{ErrorKind, Session, TerminalSpec};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::SandboxPlugin;
+use crate::arguments;
+use crate::call_context::CallContext;
+use crate::interrupt::{self, Interrupt};
+use crate::raw_terminal::{self, RawMode};
+use crate::terminal_input::{Keys, TerminalInput};
+
+/// The key that detaches: Ctrl-] (as in telnet).
+const DETACH_KEY: u8 = 0x1d;
+/// How long one read of the sandbox terminal waits for output before asking again.
+const READ_WAIT: Duration = Duration::from_secs(10);
+
+/// `sandbox attach`: an interactive terminal in a session.
+pub struct Attach;
+
+impl PluginCommand for Attach {
+    type Plugin = SandboxPlugin;
+
+    fn name(&self) -> &str {
+        "sandbox attach"
+    }
+
+    fn description(&self) -> &str {
+        "Use a terminal in a sandbox session interactively: a new shell, or an existing terminal by id. Ctrl-] detaches."
+    }
+
+    fn extra_description(&self) -> &str {
+        "Needs nushell's terminal: stdin and stdout must be a terminal (not a script's pipe or a redirect), else it \
+is an error; from scripts use `sandbox term send` and `sandbox term read`. The plugin takes the terminal into the \
+foreground, switches it to raw mode (every key, Ctrl-C included, goes to the program in the sandbox), copies both \
+ways, and passes size changes on. Without a terminal id it opens a new shell sized like your terminal; with one, it \
+resizes that terminal to yours and shows its output from now on (press Enter, or Ctrl-L, to redraw). It returns when \
+the program exits, or when you press Ctrl-]: the terminal keeps running and `sandbox attach <session> <id>` comes \
+back to it. Returns nothing."
+    }
+
+    fn signature(&self) -> Signature {
+        Signature::build(self.name())
+            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+            .optional("terminal", SyntaxShape::Any, "Terminal id (or record) to attach to (default: a new shell).")
+            .input_output_type(Type::Nothing, Type::Nothing)
+            .category(super::category())
+    }
+
+    fn search_terms(&self) -> Vec<&str> {
+        vec!["shell", "interactive", "tty", "ssh", "exec -it", "console"]
+    }
+
+    fn examples(&self) -> Vec<Example<'_>> {
+        vec![
+            Example {
+                example: "sandbox attach demo",
+                description: "Open an interactive shell in the session",
+                result: None,
+            },
+            Example {
+                example: "sandbox attach demo (sandbox term open demo top)",
+                description: "Run a full-screen program interactively",
+                result: None,
+            },
+            Example {
+                example: "sandbox attach demo (sandbox term list demo | where state == running | last)",
+                description: "Go back to a terminal you detached from",
+                result: None,
+            },
+        ]
+    }
+
+    fn run(
+        &self,
+        plugin: &SandboxPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+        _input: PipelineData,
+    ) -> Result<PipelineData, LabeledError> {
+        let head = call.head;
+        let mut ctx = CallContext::new(plugin, engine, call)?;
+        let session_id = ctx.session_arg(call, 0)?;
+        let wanted = match call.opt::<Value>(1)? {
+            Some(v) => {
+                let term = arguments::handle_id(&v, "terminal")?;
+                ctx.errors.blame("terminal", term.span);
+                Some(term.item)
+            }
+            None => None,
+        };
+        if engine.is_using_stdio() {
+            return Err(LabeledError::new("sandbox attach needs the terminal, which this nushell uses to talk to the plugin")
+                .with_label("cannot attach here", head)
+                .with_help("nushell talks to this plugin over stdin/stdout (no local socket support); use `sandbox term send` and `sandbox term read` instead"));
+        }
+        if !raw_terminal::is_interactive() {
+            return Err(LabeledError::new("sandbox attach needs an interactive terminal")
+                .with_label("stdin or stdout is not a terminal", head)
+                .with_help("run it from an interactive nushell; from scripts and pipes use `sandbox term open`, `sandbox term send` and `sandbox term read`"));
+        }
+
+        let (rows, cols) = raw_terminal::size();
+        let ((session, info), start_at) =
+            ctx.on_session(plugin, engine, call, "sandbox attach", interrupt::CANCELLED, |s| async move {
+                match wanted {
+                    Some(id) => {
+                        let info = s.terminal_resize(&id, rows, cols).await?;
+                        let now = s.terminal_read(&id, 0, 1, None).await?;
+                        Ok(((s, info), now.end))
+                    }
+                    None => Ok(((s.clone(), s.open_terminal(TerminalSpec::shell(rows, cols)).await?), 0)),
+                }
+            })?;
+        let id = info.id.clone();
+        eprintln!("sandbox attach: terminal {id} in session {session_id} (Ctrl-] detaches)");
+
+        // The terminal goes to this plugin's process group; nushell gets it back after.
+        let nushell_group = raw_terminal::foreground_group();
+        let foreground = engine.enter_foreground().map_err(|e| {
+            LabeledError::new(format!("cannot take the terminal into the foreground: {e}"))
+                .with_label("while attaching", head)
+                .with_help(format!("the terminal {id} keeps running; `sandbox term kill {session_id} {id}` ends it"))
+        })?;
+        let interrupt = Interrupt::register(engine)?;
+        let outcome = match RawMode::enter() {
+            Ok(raw) => {
+                let outcome = match TerminalInput::start() {
+                    Ok((mut input, keys)) => {
+                        let outcome = plugin.runtime().block_on(connect(&session, &id, start_at, keys, &interrupt));
+                        input.stop();
+                        outcome
+                    }
+                    Err(e) => Outcome::Failed(format!("cannot read the terminal: {e}")),
+                };
+                drop(raw);
+                outcome
+            }
+            Err(e) => Outcome::Failed(format!("cannot switch the terminal to raw mode: {e}")),
+        };
+        if matches!(outcome, Outcome::Detached) {
+            eprintln!(
+                "\r\nsandbox attach: detached; terminal {id} keeps running (`sandbox attach {session_id} {id}` to return, `sandbox term kill {session_id} {id}` to end it)"
+            );
+        }
+        // Hand the terminal back while still in the foreground: a nushell that is not
+        // interactive (`nu -c`) does not ignore SIGTTOU, and its own taking back from the
+        // background fails ("reset foreground id failed") or stops it.
+        if let Some(group) = nushell_group {
+            let _ = raw_terminal::set_foreground_group(group);
+        }
+        foreground.leave().map_err(LabeledError::from)?;
+        match outcome {
+            Outcome::Exited | Outcome::Detached => Ok(PipelineData::empty()),
+            Outcome::Lost(e) => Err(ctx.errors.error(&e)),
+            Outcome::Failed(why) => Err(LabeledError::new(why).with_label("while attached", head)),
+        }
+    }
+}
+
+/// How an attach ended.
+enum Outcome {
+    /// The terminal's program exited.
+    Exited,
+    /// Ctrl-] (or end of input, or an interrupt sent to nushell).
+    Detached,
+    /// The sandbox failed.
+    Lost(sandbox_core::Error),
+    /// The local terminal failed.
+    Failed(String),
+}
+
+/// Copies keys to the sandbox terminal and its output to stdout, passes size changes on,
+/// until its program exits or the user detaches.
+async fn connect(
+    session: &Session,
+    id: &str,
+    start_at: u64,
+    mut keys: mpsc::Receiver<Keys>,
+    interrupt: &Interrupt,
+) -> Outcome {
+    let mut resized = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Failed(format!("cannot watch for terminal size changes: {e}")),
+    };
+    let mut output = tokio::spawn(copy_output(session.clone(), id.to_string(), start_at));
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = interrupt.wait() => break Outcome::Detached,
+            done = &mut output => break match done {
+                Ok(Ok(())) => Outcome::Exited,
+                Ok(Err(e)) => Outcome::Lost(e),
+                Err(e) => Outcome::Failed(format!("the output copy failed: {e}")),
+            },
+            typed = keys.recv() => {
+                let Some(Some(mut bytes)) = typed else {
+                    break Outcome::Detached;
+                };
+                let detach = bytes.iter().position(|b| *b == DETACH_KEY);
+                if let Some(at) = detach {
+                    bytes.truncate(at);
+                }
+                match session.terminal_write(id, &bytes).await {
+                    Ok(()) => {}
+                    // The program just exited: its last output is still on its way.
+                    Err(e) if e.kind() == ErrorKind::NotRunning => {
+                        break match (&mut output).await {
+                            Ok(Ok(())) => Outcome::Exited,
+                            Ok(Err(e)) => Outcome::Lost(e),
+                            Err(e) => Outcome::Failed(format!("the output copy failed: {e}")),
+                        };
+                    }
+                    Err(e) => break Outcome::Lost(e),
+                }
+                if detach.is_some() {
+                    break Outcome::Detached;
+                }
+            }
+            _ = resized.recv() => {
+                let (rows, cols) = raw_terminal::size();
+                // A failure here (the program just exited) shows up on the output side.
+                let _ = session.terminal_resize(id, rows, cols).await;
+            }
+        }
+    };
+    output.abort();
+    outcome
+}
+
+/// Copies the terminal's output to stdout from `offset` until its program has exited
+/// and all of it is written.
+async fn copy_output(session: Session, id: String, mut offset: u64) -> sandbox_core::Result<()> {
+    let mut stdout = tokio::io::stdout();
+    loop {
+        match session.terminal_read(&id, offset, 64 * 1024, Some(READ_WAIT)).await {
+            Ok(chunk) => {
+                offset = chunk.next_offset();
+                if !chunk.data.is_empty() {
+                    // The user's terminal going away ends the attach like a lost session
+                    // would not: stop copying quietly.
+                    if stdout.write_all(&chunk.data).await.is_err() || stdout.flush().await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if chunk.finished {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Timeout => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! One terminal, as `sandbox term open|list|resize|wait` return it.
+
+use nu_protocol::{Record, Span, Value};
+use sandbox_core::TerminalInfo;
+
+use super::{datetime, filesize, opt_datetime, process_state};
+
+/// `{id, command, state, exit_code, signal, pid, rows, cols, started, ended, scrollback}`.
+pub(crate) fn terminal_row(t: &TerminalInfo, span: Span) -> Value {
+    let mut r = Record::new();
+    r.push("id", Value::string(&t.id, span));
+    r.push("command", Value::string(&t.command, span));
+    for (name, value) in process_state(t.state, span) {
+        r.push(name, value);
+    }
+    r.push("pid", Value::int(i64::from(t.pid), span));
+    r.push("rows", Value::int(i64::from(t.rows), span));
+    r.push("cols", Value::int(i64::from(t.cols), span));
+    r.push("started", datetime(t.started, span));
+    r.push("ended", opt_datetime(t.ended, span));
+    r.push("scrollback", filesize(t.scrollback, span));
+    Value::record(r, span)
+}
