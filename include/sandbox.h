@@ -35,6 +35,12 @@
  *   SBX_STATUS_WRONG_THREAD there instead of deadlocking.
  * - Commands have timeouts (sbx_exec_options_set_timeout_ms) and calls can be cancelled
  *   from another thread (sbx_cancel_token) or by closing the session.
+ * - Reads and waits take a `timeout_ms`: 0 answers at once, SBX_NO_TIMEOUT waits as long
+ *   as it takes; when nothing came in time they return SBX_STATUS_TIMEOUT. Closing the
+ *   handle (or its session) on another thread wakes them with SBX_STATUS_CLOSED.
+ * - Task, terminal and exec stream handles are made from a session and closed with it
+ *   (sbx_session_close, or sbx_session_free). Tasks and terminals live in the session's
+ *   agent and outlive their handles; a streamed command dies with its stream handle.
  *
  * Versions: compare sbx_abi_version() with SBX_ABI_VERSION at startup.
  */
@@ -56,6 +62,12 @@
  * to run on a mismatch (the Python and Go bindings do).
  */
 #define SBX_ABI_VERSION 1
+
+/**
+ * A `timeout_ms` meaning "wait as long as it takes": until the awaited thing happens or
+ * the handle is closed (or the call's cancel token fires). `UINT64_MAX`.
+ */
+#define SBX_NO_TIMEOUT UINT64_MAX
 
 /**
  * Outcome of a call. `SBX_STATUS_OK` (0) is success; any other value is a failure and,
@@ -182,6 +194,146 @@ typedef uint32_t sbx_status;
 #endif // __cplusplus
 
 /**
+ * What an event is.
+ */
+enum sbx_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Returned for a NULL event; never the kind of a real one.
+     */
+    SBX_EVENT_KIND_NONE = 0,
+    /**
+     * Bytes the command wrote to stdout (`sbx_exec_event_data`).
+     */
+    SBX_EVENT_KIND_STDOUT = 1,
+    /**
+     * Bytes the command wrote to stderr (`sbx_exec_event_data`).
+     */
+    SBX_EVENT_KIND_STDERR = 2,
+    /**
+     * The command ended (exit code or signal, timeout and OOM flags, totals); the last
+     * event of a stream.
+     */
+    SBX_EVENT_KIND_EXIT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sbx_event_kind sbx_event_kind;
+#else
+typedef uint32_t sbx_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Kind of a filesystem entry.
+ */
+enum sbx_file_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Returned for a NULL info; never the kind of a real entry.
+     */
+    SBX_FILE_KIND_UNKNOWN = 0,
+    /**
+     * Regular file.
+     */
+    SBX_FILE_KIND_FILE = 1,
+    /**
+     * Directory.
+     */
+    SBX_FILE_KIND_DIR = 2,
+    /**
+     * Symbolic link (described itself, not its target).
+     */
+    SBX_FILE_KIND_SYMLINK = 3,
+    /**
+     * Device, fifo or socket.
+     */
+    SBX_FILE_KIND_OTHER = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sbx_file_kind sbx_file_kind;
+#else
+typedef uint32_t sbx_file_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The state of a task's or terminal's program.
+ */
+enum sbx_process_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Returned for a NULL info handle; never the state of a real process.
+     */
+    SBX_PROCESS_STATE_UNKNOWN = 0,
+    /**
+     * Still running.
+     */
+    SBX_PROCESS_STATE_RUNNING = 1,
+    /**
+     * Exited; the exit code getter says with what.
+     */
+    SBX_PROCESS_STATE_EXITED = 2,
+    /**
+     * Killed by a signal; the signal getter says which.
+     */
+    SBX_PROCESS_STATE_KILLED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sbx_process_state sbx_process_state;
+#else
+typedef uint32_t sbx_process_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Which output of a task to read (the `stream` argument of `sbx_task_output` and
+ * `sbx_task_tail`, passed as a `uint32_t`).
+ */
+enum sbx_task_stream
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * stdout and stderr interleaved in the order they were written.
+     */
+    SBX_TASK_STREAM_MERGED = 0,
+    /**
+     * stdout only.
+     */
+    SBX_TASK_STREAM_STDOUT = 1,
+    /**
+     * stderr only.
+     */
+    SBX_TASK_STREAM_STDERR = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sbx_task_stream sbx_task_stream;
+#else
+typedef uint32_t sbx_task_stream;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * An immutable byte buffer. Owned by the caller, freed with `sbx_buffer_free` exactly
+ * once; readable from any thread; its byte view is valid until it is freed.
+ */
+typedef struct sbx_buffer sbx_buffer;
+
+/**
  * A cancellation token. Attach it to a call's options (e.g.
  * `sbx_exec_options_set_cancel_token`); `sbx_cancel_token_cancel`, from any thread,
  * makes the call return `SBX_STATUS_CANCELLED` at once (a running command is killed in
@@ -224,6 +376,13 @@ typedef struct sbx_context sbx_context;
 typedef struct sbx_error sbx_error;
 
 /**
+ * One event of a streamed command. Owned by the caller, freed with
+ * `sbx_exec_event_free` exactly once. Immutable, so readable from any thread; its byte
+ * view is valid until it is freed.
+ */
+typedef struct sbx_exec_event sbx_exec_event;
+
+/**
  * Options of `sbx_session_exec` / `sbx_session_exec_stdin`. Every option is optional:
  * passing NULL options (or fresh ones) runs with no timeout, the session's environment
  * and working dir, and a 16 MiB cap per output stream.
@@ -246,10 +405,55 @@ typedef struct sbx_exec_options sbx_exec_options;
 typedef struct sbx_exec_result sbx_exec_result;
 
 /**
+ * A running command's event stream. Created by `sbx_session_exec_stream`.
+ *
+ * Read it with `sbx_exec_stream_next` until the exit event; write its stdin with
+ * `sbx_exec_stream_write_stdin` / `sbx_exec_stream_close_stdin`; signal it with
+ * `sbx_exec_stream_signal`. Any thread may call any of these, also at the same time
+ * (e.g. one thread reading events while another writes stdin).
+ *
+ * `sbx_exec_stream_close` (idempotent, any thread, never blocks) kills the command if
+ * it still runs and makes calls blocked on the stream return `SBX_STATUS_CLOSED` at
+ * once, and later calls too. Closing or freeing the session it came from does the same.
+ * `sbx_exec_stream_free` (exactly once, after every other thread has returned from
+ * calls on it) closes it first.
+ */
+typedef struct sbx_exec_stream sbx_exec_stream;
+
+/**
+ * One filesystem entry: name, kind, size, permission bits, modification time, symlink
+ * target.
+ *
+ * Either owned by the caller (from `sbx_session_stat`: free it with
+ * `sbx_file_info_free` exactly once) or borrowed from an `sbx_file_list`
+ * (`sbx_file_list_get`: never free it; valid until the list is freed). Immutable, so
+ * readable from any thread; strings it returns are borrowed from it.
+ */
+typedef struct sbx_file_info sbx_file_info;
+
+/**
+ * The entries of a directory, sorted by name (from `sbx_session_list_dir`). Owned by the
+ * caller, freed with `sbx_file_list_free` exactly once; immutable, so readable from any
+ * thread.
+ */
+typedef struct sbx_file_list sbx_file_list;
+
+/**
  * Facts about the host and its podman. Owned by the caller, freed with
  * `sbx_host_info_free` exactly once; immutable, so readable from any thread.
  */
 typedef struct sbx_host_info sbx_host_info;
+
+/**
+ * A piece of spooled output. Offsets are absolute byte positions in everything the
+ * process ever wrote to that output, and never restart: continue reading at
+ * `sbx_output_chunk_next_offset`. When the spool dropped old bytes (it keeps a bounded
+ * window), a read from an older offset starts at `window_start` instead.
+ *
+ * Owned by the caller, freed with `sbx_output_chunk_free` exactly once. Immutable, so
+ * readable from any thread; the byte view is valid until it is freed.
+ */
+typedef struct sbx_output_chunk sbx_output_chunk;
 
 /**
  * A session handle. Obtained from `sbx_context_start` (which starts a new container) or
@@ -260,7 +464,9 @@ typedef struct sbx_host_info sbx_host_info;
  * thread, idempotent) makes blocked and later calls fail with `SBX_STATUS_CLOSED`
  * without stopping the container; `sbx_session_stop` removes the container;
  * `sbx_session_free` (exactly once, when no other thread is in a call on it) releases
- * the handle, closing it first but never stopping the container.
+ * the handle, closing it first but never stopping the container. The handles made from
+ * a session (`sbx_task`, `sbx_terminal`, `sbx_exec_stream`) are closed when it is
+ * closed or freed.
  */
 typedef struct sbx_session sbx_session;
 
@@ -288,6 +494,91 @@ typedef struct sbx_session_spec sbx_session_spec;
 typedef struct sbx_string_list sbx_string_list;
 
 /**
+ * A handle on one background task. The task itself lives in the session's agent: it
+ * runs on when this handle is freed (or the caller exits), and any process can find it
+ * again with `sbx_session_attach_task`.
+ *
+ * Thread rules: any number of threads may call functions on it at once.
+ * `sbx_task_close` (idempotent, any thread, never blocks) makes calls blocked on it
+ * (`sbx_task_output` with a timeout, `sbx_task_wait`) return `SBX_STATUS_CLOSED` at
+ * once, and later calls too; it does not kill the task. Closing or freeing the session
+ * it came from closes it as well. `sbx_task_free` exactly once, after every other
+ * thread has returned from calls on it.
+ */
+typedef struct sbx_task sbx_task;
+
+/**
+ * A snapshot of one background task: id, command, state, pid, times, spool size.
+ *
+ * Either owned by the caller (from `sbx_task_get_info` / `sbx_task_wait`: free it with
+ * `sbx_task_info_free` exactly once) or borrowed from an `sbx_task_list`
+ * (`sbx_task_list_get`: never free it; valid until the list is freed). Immutable, so
+ * readable from any thread; strings it returns are borrowed from it.
+ */
+typedef struct sbx_task_info sbx_task_info;
+
+/**
+ * The tasks of a session, oldest first (from `sbx_session_list_tasks`). Owned by the
+ * caller, freed with `sbx_task_list_free` exactly once; immutable, so readable from any
+ * thread.
+ */
+typedef struct sbx_task_list sbx_task_list;
+
+/**
+ * Parameters of `sbx_session_spawn_task`: the command, and optional environment,
+ * working dir and spool size.
+ *
+ * Owned by the caller: create with `sbx_task_spec_new` or `sbx_task_spec_new_shell`,
+ * free with `sbx_task_spec_free` exactly once. Spawning copies it, so one spec may
+ * spawn many tasks. Setters lock it, so any thread may use it.
+ */
+typedef struct sbx_task_spec sbx_task_spec;
+
+/**
+ * A handle on one terminal. The terminal lives in the session's agent: its program
+ * runs on when this handle is freed, and any process can find it again (and replay its
+ * scrollback from offset 0) with `sbx_session_attach_terminal`.
+ *
+ * Thread rules: any number of threads may call functions on it at once (e.g. one
+ * thread reading while another writes). `sbx_terminal_close` (idempotent, any thread,
+ * never blocks) makes calls blocked on it, such as a `sbx_terminal_read` waiting for
+ * output, return `SBX_STATUS_CLOSED` at once, and later calls too; it does not kill the
+ * program. Closing or freeing the session it came from closes it as well.
+ * `sbx_terminal_free` exactly once, after every other thread has returned from calls
+ * on it.
+ */
+typedef struct sbx_terminal sbx_terminal;
+
+/**
+ * A snapshot of one terminal: id, command, state of its program, pid, size, times,
+ * scrollback size.
+ *
+ * Either owned by the caller (from `sbx_terminal_get_info` / `sbx_terminal_wait`: free
+ * it with `sbx_terminal_info_free` exactly once) or borrowed from an
+ * `sbx_terminal_list` (`sbx_terminal_list_get`: never free it; valid until the list is
+ * freed). Immutable, so readable from any thread; strings it returns are borrowed from
+ * it.
+ */
+typedef struct sbx_terminal_info sbx_terminal_info;
+
+/**
+ * The terminals of a session, oldest first (from `sbx_session_list_terminals`). Owned
+ * by the caller, freed with `sbx_terminal_list_free` exactly once; immutable, so
+ * readable from any thread.
+ */
+typedef struct sbx_terminal_list sbx_terminal_list;
+
+/**
+ * Parameters of `sbx_session_open_terminal`: the size, the program (an interactive
+ * shell unless set), and optional environment, working dir and scrollback size.
+ *
+ * Owned by the caller: create with `sbx_terminal_spec_new`, free with
+ * `sbx_terminal_spec_free` exactly once. Opening copies it. Setters lock it, so any
+ * thread may use it.
+ */
+typedef struct sbx_terminal_spec sbx_terminal_spec;
+
+/**
  * Every status, for tables and tests.
  */
 #define sbx_status_ALL { sbx_status_Ok, sbx_status_NullArgument, sbx_status_InvalidArgument, sbx_status_Panic, sbx_status_Closed, sbx_status_WrongThread, sbx_status_Cancelled, sbx_status_NotAvailable, sbx_status_Unclassified, sbx_status_EngineMissing, sbx_status_Engine, sbx_status_ImageUnavailable, sbx_status_LimitsUnavailable, sbx_status_SessionNotFound, sbx_status_SessionExists, sbx_status_SessionLost, sbx_status_Timeout, sbx_status_AgentVersionMismatch, sbx_status_Protocol, sbx_status_NotFound, sbx_status_Config, sbx_status_Io, sbx_status_NotRunning, sbx_status_PermissionDenied, }
@@ -295,6 +586,36 @@ typedef struct sbx_string_list sbx_string_list;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The bytes (any bytes, NUL included; not NUL-terminated).
+ *
+ * On success `*data` receives a pointer borrowed from `buffer` (valid until
+ * `sbx_buffer_free`; non-NULL even when `*len` is 0) and `*len` its length.
+ *
+ * # Safety
+ * `buffer` is NULL or live; `data` and `len` are writable; `err` is NULL or writable.
+ */
+sbx_status sbx_buffer_data(const struct sbx_buffer *buffer,
+                           const uint8_t **data,
+                           size_t *len,
+                           struct sbx_error **err);
+
+/**
+ * Number of bytes in the buffer; 0 for NULL.
+ *
+ * # Safety
+ * `buffer` is NULL or live.
+ */
+size_t sbx_buffer_len(const struct sbx_buffer *buffer);
+
+/**
+ * Frees a buffer. NULL is ignored. Exactly once; its byte view becomes invalid.
+ *
+ * # Safety
+ * `buffer` is NULL or live, not freed before.
+ */
+void sbx_buffer_free(struct sbx_buffer *buffer);
 
 /**
  * Creates a token (not cancelled). On success `*out` receives a token the caller frees
@@ -687,6 +1008,96 @@ sbx_status sbx_session_exec_stdin(const struct sbx_session *session,
                                   struct sbx_error **err);
 
 /**
+ * The kind of the event; `SBX_EVENT_KIND_NONE` for NULL.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+sbx_event_kind sbx_exec_event_kind(const struct sbx_exec_event *event);
+
+/**
+ * The bytes of a stdout or stderr event, exactly as written (may contain NUL bytes; not
+ * NUL-terminated); no bytes for an exit event.
+ *
+ * On success `*data` receives a pointer borrowed from `event` (valid until
+ * `sbx_exec_event_free`; non-NULL even when `*len` is 0) and `*len` its length.
+ *
+ * # Safety
+ * `event` is NULL or live; `data` and `len` are writable; `err` is NULL or writable.
+ */
+sbx_status sbx_exec_event_data(const struct sbx_exec_event *event,
+                               const uint8_t **data,
+                               size_t *len,
+                               struct sbx_error **err);
+
+/**
+ * For an exit event: the exit status when the command exited (127: not found, 126:
+ * not executable); -1 when it was killed by a signal, for other events and for NULL.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+int32_t sbx_exec_event_exit_code(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: the signal that killed the command, or 0.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+int32_t sbx_exec_event_signal(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: whether the timeout fired and the process group was killed.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+bool sbx_exec_event_timed_out(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: whether the kernel's OOM killer killed the command (the session
+ * hit its memory limit).
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+bool sbx_exec_event_oom_killed(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: bytes the command wrote to stdout in all.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+uint64_t sbx_exec_event_stdout_total(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: bytes the command wrote to stderr in all.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+uint64_t sbx_exec_event_stderr_total(const struct sbx_exec_event *event);
+
+/**
+ * For an exit event: time from spawn to exit as measured in the container, in
+ * microseconds.
+ *
+ * # Safety
+ * `event` is NULL or live.
+ */
+uint64_t sbx_exec_event_duration_us(const struct sbx_exec_event *event);
+
+/**
+ * Frees an event. NULL is ignored. Exactly once; its byte view becomes invalid.
+ *
+ * # Safety
+ * `event` is NULL or live, not freed before.
+ */
+void sbx_exec_event_free(struct sbx_exec_event *event);
+
+/**
  * Creates options with every field at its default. On success `*out` receives options
  * the caller frees with `sbx_exec_options_free`.
  *
@@ -845,6 +1256,15 @@ bool sbx_exec_result_timed_out(const struct sbx_exec_result *result);
 bool sbx_exec_result_success(const struct sbx_exec_result *result);
 
 /**
+ * Whether the kernel's OOM killer killed the command (the session hit its memory
+ * limit); the signal is then 9.
+ *
+ * # Safety
+ * `result` is NULL or live.
+ */
+bool sbx_exec_result_oom_killed(const struct sbx_exec_result *result);
+
+/**
  * Whether stdout went past the output cap (see `sbx_exec_result_stdout_total`).
  *
  * # Safety
@@ -892,6 +1312,283 @@ uint64_t sbx_exec_result_duration_us(const struct sbx_exec_result *result);
  * `result` is NULL or live, not freed before.
  */
 void sbx_exec_result_free(struct sbx_exec_result *result);
+
+/**
+ * Starts `argv` (`argc` NUL-terminated UTF-8 strings, copied) in the session and
+ * returns its events as they happen. Its stdin is a pipe, open until
+ * `sbx_exec_stream_close_stdin`. `options` may be NULL; its timeout, kill grace, linger,
+ * environment, working dir and cancel token apply (the output cap does not: streamed
+ * output is not capped; the agent runs at most 4 MiB ahead of the reader, so a slow
+ * reader slows the command instead of filling memory). Cancelling the options' token
+ * kills the command and makes calls on the stream return `SBX_STATUS_CANCELLED`.
+ *
+ * On success `*out` receives a stream the caller frees with `sbx_exec_stream_free`.
+ * Failures are for commands that could not start: `SBX_STATUS_INVALID_ARGUMENT`,
+ * `SBX_STATUS_SESSION_NOT_FOUND`, `SBX_STATUS_SESSION_LOST`, `SBX_STATUS_CLOSED`,
+ * `SBX_STATUS_CANCELLED`. (A bad working dir shows up as the first event's error, from
+ * `sbx_exec_stream_next`.) Blocks briefly: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `argv` is NULL or points to `argc` pointers to
+ * NUL-terminated strings; `options` is NULL or live; `out` is writable; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_exec_stream(const struct sbx_session *session,
+                                   const char *const *argv,
+                                   size_t argc,
+                                   const struct sbx_exec_options *options,
+                                   struct sbx_exec_stream **out,
+                                   struct sbx_error **err);
+
+/**
+ * Waits for the next event of the command: bytes on stdout or stderr, or its exit (the
+ * last event). `timeout_ms`: 0 returns an event only if one is already there;
+ * otherwise waits up to that long (`SBX_NO_TIMEOUT`: as long as it takes). When no
+ * event comes in time it fails with `SBX_STATUS_TIMEOUT`, and the stream is unchanged:
+ * call again. After the exit event it fails with `SBX_STATUS_NOT_RUNNING`.
+ * `sbx_exec_stream_close` on another thread makes a waiting call return
+ * `SBX_STATUS_CLOSED` at once. A lost session is `SBX_STATUS_SESSION_LOST`.
+ *
+ * On success `*event` receives an event the caller frees with `sbx_exec_event_free`.
+ * Reading events is what lets the command go on: one that is not read within the
+ * agent's window waits for the reader. One thread at a time reads (concurrent calls
+ * take turns). Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `stream` is NULL or live; `event` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_exec_stream_next(const struct sbx_exec_stream *stream,
+                                uint64_t timeout_ms,
+                                struct sbx_exec_event **event,
+                                struct sbx_error **err);
+
+/**
+ * Writes the `len` bytes at `data` (copied; any bytes) to the command's stdin. Waits
+ * while the agent holds a window's worth the command has not read yet; close or cancel
+ * wake it. Fails with `SBX_STATUS_NOT_RUNNING` after the command ended or its stdin was
+ * closed. Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `stream` is NULL or live; `data` is NULL or points to `len` readable bytes; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_exec_stream_write_stdin(const struct sbx_exec_stream *stream,
+                                       const uint8_t *data,
+                                       size_t len,
+                                       struct sbx_error **err);
+
+/**
+ * Closes the command's stdin: it reads end of file. Idempotent while the command runs;
+ * `SBX_STATUS_NOT_RUNNING` after it ended.
+ * Blocks briefly: not from a library runtime thread.
+ *
+ * # Safety
+ * `stream` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_exec_stream_close_stdin(const struct sbx_exec_stream *stream,
+                                       struct sbx_error **err);
+
+/**
+ * Sends `signal` (1 to 31) to the command's process group. Fails with
+ * `SBX_STATUS_NOT_RUNNING` after it ended. Blocks briefly: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `stream` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_exec_stream_signal(const struct sbx_exec_stream *stream,
+                                  int32_t signal,
+                                  struct sbx_error **err);
+
+/**
+ * Closes the stream: the command is killed (its whole process group) if it still runs,
+ * calls blocked on the stream in other threads return `SBX_STATUS_CLOSED` at once, and
+ * later calls fail the same way. Idempotent, thread-safe, never blocks; NULL is ignored.
+ * Does not free the handle.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+void sbx_exec_stream_close(struct sbx_exec_stream *stream);
+
+/**
+ * Frees the stream (closing it first, which kills a command still running). NULL is
+ * ignored. Exactly once, after every other thread has returned from calls on it. Events
+ * already returned stay valid until they are freed.
+ *
+ * # Safety
+ * `stream` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_exec_stream_free(struct sbx_exec_stream *stream);
+
+/**
+ * Reads the whole file at `path` (inside the container; relative paths are relative to
+ * the session's working dir). On success `*out` receives a buffer with its bytes, which
+ * the caller frees with `sbx_buffer_free`.
+ *
+ * Failures: `SBX_STATUS_NOT_FOUND`, `SBX_STATUS_PERMISSION_DENIED`, `SBX_STATUS_IO`
+ * (e.g. a directory), `SBX_STATUS_INVALID_ARGUMENT` (empty path), session errors.
+ * `sbx_session_close` on another thread makes it return `SBX_STATUS_CLOSED`. Blocks
+ * while the file streams in: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_session_read_file(const struct sbx_session *session,
+                                 const char *path,
+                                 struct sbx_buffer **out,
+                                 struct sbx_error **err);
+
+/**
+ * Writes the `len` bytes at `data` (copied; any bytes; `(NULL, 0)` makes an empty file)
+ * to `path` atomically: a temporary file in the same directory renamed over the
+ * target, so readers see the old or the new content, never a mix. `mode` is the
+ * permission bits (0 to 07777), or -1 for the default (the replaced file's mode, else
+ * 0644).
+ *
+ * Failures: `SBX_STATUS_NOT_FOUND` (missing parent dir), `SBX_STATUS_PERMISSION_DENIED`
+ * (e.g. a protected path), `SBX_STATUS_INVALID_ARGUMENT` (empty path, bad mode), session
+ * errors. Blocks while the data streams out: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `data` is NULL or points
+ * to `len` readable bytes; `err` is NULL or writable.
+ */
+sbx_status sbx_session_write_file(const struct sbx_session *session,
+                                  const char *path,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  int32_t mode,
+                                  struct sbx_error **err);
+
+/**
+ * Lists the directory `path`, sorted by name. On success `*out` receives a list the
+ * caller frees with `sbx_file_list_free`. Failures: `SBX_STATUS_NOT_FOUND`,
+ * `SBX_STATUS_PERMISSION_DENIED`, `SBX_STATUS_IO` (not a directory), session errors.
+ * Blocks for one agent round trip: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_session_list_dir(const struct sbx_session *session,
+                                const char *path,
+                                struct sbx_file_list **out,
+                                struct sbx_error **err);
+
+/**
+ * Describes `path` (a symlink itself, not its target). On success `*out` receives an
+ * info the caller frees with `sbx_file_info_free`. Fails with `SBX_STATUS_NOT_FOUND`
+ * when nothing is there. Blocks for one agent round trip: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_session_stat(const struct sbx_session *session,
+                            const char *path,
+                            struct sbx_file_info **out,
+                            struct sbx_error **err);
+
+/**
+ * Removes a file, symlink or empty directory at `path`; with `recursive`, also a
+ * directory and everything in it. Fails with `SBX_STATUS_NOT_FOUND` when nothing is
+ * there. Blocks for one agent round trip: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_remove(const struct sbx_session *session,
+                              const char *path,
+                              bool recursive,
+                              struct sbx_error **err);
+
+/**
+ * The entry's name (last path component; bytes that are not UTF-8 replaced by U+FFFD).
+ * Borrowed from `info`; NULL for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_file_info_name(const struct sbx_file_info *info);
+
+/**
+ * The entry's kind; `SBX_FILE_KIND_UNKNOWN` for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+sbx_file_kind sbx_file_info_kind(const struct sbx_file_info *info);
+
+/**
+ * Size in bytes. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint64_t sbx_file_info_size(const struct sbx_file_info *info);
+
+/**
+ * Permission bits (e.g. 0644; at most 07777). 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint32_t sbx_file_info_mode(const struct sbx_file_info *info);
+
+/**
+ * Last modification, in milliseconds since the Unix epoch. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int64_t sbx_file_info_modified_unix_ms(const struct sbx_file_info *info);
+
+/**
+ * Where a symlink points; NULL for other kinds (and for NULL). Borrowed from `info`.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_file_info_target(const struct sbx_file_info *info);
+
+/**
+ * Frees an info the caller owns. NULL is ignored. Exactly once; never for an info
+ * borrowed from a list.
+ *
+ * # Safety
+ * `info` is NULL or an owned, live info not freed before.
+ */
+void sbx_file_info_free(struct sbx_file_info *info);
+
+/**
+ * Number of entries; 0 for NULL.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+size_t sbx_file_list_len(const struct sbx_file_list *list);
+
+/**
+ * Entry `index`, or NULL when `list` is NULL or `index` is out of range.
+ *
+ * Lifetime: borrowed from `list`, valid until `sbx_file_list_free(list)`; never free it.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+const struct sbx_file_info *sbx_file_list_get(const struct sbx_file_list *list, size_t index);
+
+/**
+ * Frees a list and the infos in it. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `list` is NULL or live, not freed before.
+ */
+void sbx_file_list_free(struct sbx_file_list *list);
 
 /**
  * Probes the host: runs `podman info` once per context (later calls return the cached
@@ -976,6 +1673,92 @@ bool sbx_host_info_limits_enforceable(const struct sbx_host_info *info);
 void sbx_host_info_free(struct sbx_host_info *info);
 
 /**
+ * The bytes, exactly as the process wrote them (NUL bytes included; not
+ * NUL-terminated; a UTF-8 character may be cut at either end, see
+ * `sbx_output_chunk_text_len`).
+ *
+ * On success `*data` receives a pointer borrowed from `chunk` (valid until
+ * `sbx_output_chunk_free`; non-NULL even when `*len` is 0) and `*len` its length.
+ *
+ * # Safety
+ * `chunk` is NULL or live; `data` and `len` are writable; `err` is NULL or writable.
+ */
+sbx_status sbx_output_chunk_data(const struct sbx_output_chunk *chunk,
+                                 const uint8_t **data,
+                                 size_t *len,
+                                 struct sbx_error **err);
+
+/**
+ * Offset of the first byte of the data; larger than the offset asked for when those
+ * bytes were already dropped from the window. 0 for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+uint64_t sbx_output_chunk_offset(const struct sbx_output_chunk *chunk);
+
+/**
+ * Where to continue reading: offset + data length. 0 for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+uint64_t sbx_output_chunk_next_offset(const struct sbx_output_chunk *chunk);
+
+/**
+ * The oldest offset still kept (= bytes dropped so far because of the spool cap). 0
+ * for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+uint64_t sbx_output_chunk_window_start(const struct sbx_output_chunk *chunk);
+
+/**
+ * One past the newest byte written so far. 0 for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+uint64_t sbx_output_chunk_end(const struct sbx_output_chunk *chunk);
+
+/**
+ * Whether the process has ended and this chunk reaches the end of its output: nothing
+ * more will ever come. false for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+bool sbx_output_chunk_finished(const struct sbx_output_chunk *chunk);
+
+/**
+ * Bytes that could not be spooled in the container (e.g. its disk was full). 0 for
+ * NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+uint64_t sbx_output_chunk_lost(const struct sbx_output_chunk *chunk);
+
+/**
+ * Length of the longest prefix of the data that does not end inside a UTF-8 character.
+ * A text consumer decodes that many bytes and continues at offset + this length, so no
+ * character is ever split between reads. 0 for NULL.
+ *
+ * # Safety
+ * `chunk` is NULL or live.
+ */
+size_t sbx_output_chunk_text_len(const struct sbx_output_chunk *chunk);
+
+/**
+ * Frees a chunk. NULL is ignored. Exactly once; its byte view becomes invalid.
+ *
+ * # Safety
+ * `chunk` is NULL or live, not freed before.
+ */
+void sbx_output_chunk_free(struct sbx_output_chunk *chunk);
+
+/**
  * Starts a session as described by `spec` (copied): creates the container, waits for
  * its agent, applies the policy, runs provisioning and allowed post-create commands.
  * What it actually did is in the start report (`sbx_session_start_report_json`).
@@ -1026,8 +1809,8 @@ const char *sbx_session_id(const struct sbx_session *session);
 /**
  * The start report as a JSON object (sandbox-core's `StartReport`: `session_id`,
  * `container`, `working_dir`, `image` {`requested`, `used`, `reason`}, `network`,
- * `ports_published`, `ports_dropped`, `limits`, `provisioning`, `post_create`,
- * `warnings`, `duration` in seconds).
+ * `ports_published`, `ports_dropped`, `limits` (with `nproc_fallback`),
+ * `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds).
  *
  * On success `*json` receives a string borrowed from `session`, valid until
  * `sbx_session_free`. Fails with `SBX_STATUS_NOT_AVAILABLE` for a session obtained by
@@ -1098,7 +1881,8 @@ sbx_status sbx_session_stop(const struct sbx_session *session, struct sbx_error 
 /**
  * Closes the handle: calls blocked on it in other threads return `SBX_STATUS_CLOSED`
  * at once (their commands are cancelled in the agent, which kills them), and later
- * calls fail the same way. The container keeps running (reattach with
+ * calls fail the same way. The task, terminal and exec stream handles made from it are
+ * closed too (a streamed command is killed; tasks and terminals keep running). The container keeps running (reattach with
  * `sbx_context_attach`, remove with `sbx_session_stop` or `sbx_context_stop`).
  * Idempotent, thread-safe, never blocks; NULL is ignored. Does not free the handle.
  *
@@ -1108,7 +1892,8 @@ sbx_status sbx_session_stop(const struct sbx_session *session, struct sbx_error 
 void sbx_session_close(struct sbx_session *session);
 
 /**
- * Frees the handle (closing it first; the container is not stopped). NULL is ignored.
+ * Frees the handle (closing it first, and with it the task, terminal and exec stream
+ * handles made from it; the container is not stopped). NULL is ignored.
  * Exactly once, after every other thread has returned from calls on it; strings
  * borrowed from it become invalid.
  *
@@ -1392,6 +2177,737 @@ const char *sbx_string_list_get(const struct sbx_string_list *list, size_t index
  * `list` is NULL or a live list not freed before.
  */
 void sbx_string_list_free(struct sbx_string_list *list);
+
+/**
+ * Starts a background task in the session as `spec` (copied) says. It runs in its own
+ * process group, owned by the agent: it survives this handle and the calling process;
+ * its output is spooled in the session's control dir.
+ *
+ * On success `*out` receives a task handle the caller frees with `sbx_task_free`.
+ * Failures: `SBX_STATUS_NOT_FOUND` (bad cwd), `SBX_STATUS_INVALID_ARGUMENT` (spool cap
+ * out of range), `SBX_STATUS_SESSION_NOT_FOUND`, `SBX_STATUS_SESSION_LOST`,
+ * `SBX_STATUS_CLOSED`. Blocks for one agent round trip: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `spec` is NULL or live; `out` is writable; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_spawn_task(const struct sbx_session *session,
+                                  const struct sbx_task_spec *spec,
+                                  struct sbx_task **out,
+                                  struct sbx_error **err);
+
+/**
+ * A handle on the existing task `id` of the session (spawned by this or any other
+ * process). Fails with `SBX_STATUS_NOT_FOUND` when the session has no such task and
+ * `SBX_STATUS_INVALID_ARGUMENT` for a malformed id. On success `*out` receives a handle
+ * the caller frees with `sbx_task_free`. Blocks for one agent round trip: not from a
+ * library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `id` is NULL or NUL-terminated; `out` is writable; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_session_attach_task(const struct sbx_session *session,
+                                   const char *id,
+                                   struct sbx_task **out,
+                                   struct sbx_error **err);
+
+/**
+ * All tasks of the session, oldest first (read from the spool when the agent is gone).
+ * On success `*out` receives a list the caller frees with `sbx_task_list_free`. Blocks
+ * for one agent round trip: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_list_tasks(const struct sbx_session *session,
+                                  struct sbx_task_list **out,
+                                  struct sbx_error **err);
+
+/**
+ * The task id. Borrowed from `task`: valid until `sbx_task_free`, also after close.
+ * NULL for NULL. Never blocks; any thread.
+ *
+ * # Safety
+ * `task` is NULL or live.
+ */
+const char *sbx_task_id(const struct sbx_task *task);
+
+/**
+ * How the task is doing now. On success `*out` receives an info the caller frees with
+ * `sbx_task_info_free`. Blocks for one agent round trip: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `task` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_task_get_info(const struct sbx_task *task,
+                             struct sbx_task_info **out,
+                             struct sbx_error **err);
+
+/**
+ * Reads at most `max` bytes (1 to 64 MiB) of the task's output `stream` (an
+ * `sbx_task_stream` value) from absolute offset `offset`.
+ *
+ * `timeout_ms`: 0 returns at once with what is there (possibly no bytes); otherwise,
+ * when there is nothing new yet and the task still runs, waits up to that long for
+ * output and fails with `SBX_STATUS_TIMEOUT` if none comes (`SBX_NO_TIMEOUT`: as long
+ * as it takes). A finished task never makes it wait. `cancel` (NULL allowed) makes the
+ * call return `SBX_STATUS_CANCELLED` from another thread.
+ *
+ * On success `*out` receives a chunk the caller frees with `sbx_output_chunk_free`.
+ * Blocks (for one round trip, or the wait): not from a library runtime thread.
+ *
+ * # Safety
+ * `task` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_task_output(const struct sbx_task *task,
+                           uint32_t stream,
+                           uint64_t offset,
+                           size_t max,
+                           uint64_t timeout_ms,
+                           const struct sbx_cancel_token *cancel,
+                           struct sbx_output_chunk **out,
+                           struct sbx_error **err);
+
+/**
+ * The last `bytes` bytes (1 to 64 MiB) of the task's output `stream` (an
+ * `sbx_task_stream` value), without waiting. On success `*out` receives a chunk the
+ * caller frees with `sbx_output_chunk_free`. Blocks for one agent round trip: not from
+ * a library runtime thread.
+ *
+ * # Safety
+ * `task` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_task_tail(const struct sbx_task *task,
+                         uint32_t stream,
+                         size_t bytes,
+                         struct sbx_output_chunk **out,
+                         struct sbx_error **err);
+
+/**
+ * Waits for the task to end. `timeout_ms`: 0 only checks; otherwise fails with
+ * `SBX_STATUS_TIMEOUT` when it still runs after that long (`SBX_NO_TIMEOUT`: as long as
+ * it takes). `cancel` (NULL allowed) makes the call return `SBX_STATUS_CANCELLED` from
+ * another thread; neither stops the task.
+ *
+ * On success `*out` receives the final info (exit code or signal), which the caller
+ * frees with `sbx_task_info_free`. The last of the task's output may still be on its way
+ * into the spool when this returns: to read all of it, read with a timeout until
+ * `sbx_output_chunk_finished`. Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `task` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_task_wait(const struct sbx_task *task,
+                         uint64_t timeout_ms,
+                         const struct sbx_cancel_token *cancel,
+                         struct sbx_task_info **out,
+                         struct sbx_error **err);
+
+/**
+ * Sends `signal` (1 to 31, e.g. 15 for SIGTERM, 9 for SIGKILL) to the task's whole
+ * process group. Fails with `SBX_STATUS_NOT_RUNNING` once the task and every process
+ * of its group have exited. Blocks for one agent round trip: not from a library
+ * runtime thread.
+ *
+ * # Safety
+ * `task` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_task_kill(const struct sbx_task *task, int32_t signal, struct sbx_error **err);
+
+/**
+ * Closes the handle: calls blocked on it in other threads return `SBX_STATUS_CLOSED` at
+ * once, and later calls fail the same way. The task keeps running. Idempotent,
+ * thread-safe, never blocks; NULL is ignored. Does not free the handle.
+ *
+ * # Safety
+ * `task` is NULL or live.
+ */
+void sbx_task_close(struct sbx_task *task);
+
+/**
+ * Frees the handle (closing it first; the task keeps running). NULL is ignored. Exactly
+ * once, after every other thread has returned from calls on it; its id string becomes
+ * invalid.
+ *
+ * # Safety
+ * `task` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_task_free(struct sbx_task *task);
+
+/**
+ * The task id (letters, digits, '-'). Borrowed from `info`; NULL for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_task_info_id(const struct sbx_task_info *info);
+
+/**
+ * The command as shown in listings (the shell line of a shell task). Borrowed from
+ * `info`; NULL for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_task_info_command(const struct sbx_task_info *info);
+
+/**
+ * Running, exited or killed; `SBX_PROCESS_STATE_UNKNOWN` for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+sbx_process_state sbx_task_info_state(const struct sbx_task_info *info);
+
+/**
+ * The exit code when the task exited, else -1.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int32_t sbx_task_info_exit_code(const struct sbx_task_info *info);
+
+/**
+ * The signal that killed the task, else 0.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int32_t sbx_task_info_signal(const struct sbx_task_info *info);
+
+/**
+ * Its pid inside the container (also its process group id). 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint32_t sbx_task_info_pid(const struct sbx_task_info *info);
+
+/**
+ * When it started, in milliseconds since the Unix epoch. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int64_t sbx_task_info_started_unix_ms(const struct sbx_task_info *info);
+
+/**
+ * When it ended, in milliseconds since the Unix epoch; -1 while it runs (and for NULL).
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int64_t sbx_task_info_ended_unix_ms(const struct sbx_task_info *info);
+
+/**
+ * Bytes kept per output stream (older output is dropped). 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint64_t sbx_task_info_spool_cap(const struct sbx_task_info *info);
+
+/**
+ * Frees an info the caller owns. NULL is ignored. Exactly once; never for an info
+ * borrowed from a list.
+ *
+ * # Safety
+ * `info` is NULL or an owned, live info not freed before.
+ */
+void sbx_task_info_free(struct sbx_task_info *info);
+
+/**
+ * Number of tasks in the list; 0 for NULL.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+size_t sbx_task_list_len(const struct sbx_task_list *list);
+
+/**
+ * Task `index` of the list, or NULL when `list` is NULL or `index` is out of range.
+ *
+ * Lifetime: borrowed from `list`, valid until `sbx_task_list_free(list)`; never free it.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+const struct sbx_task_info *sbx_task_list_get(const struct sbx_task_list *list, size_t index);
+
+/**
+ * Frees a list and the infos in it. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `list` is NULL or live, not freed before.
+ */
+void sbx_task_list_free(struct sbx_task_list *list);
+
+/**
+ * Creates a spec running `argv` (`argc` NUL-terminated UTF-8 strings, copied) directly,
+ * without a shell. An empty argv is `SBX_STATUS_INVALID_ARGUMENT`. On success `*out`
+ * receives a spec the caller frees with `sbx_task_spec_free`.
+ *
+ * # Safety
+ * `argv` is NULL or points to `argc` pointers to NUL-terminated strings; `out` is
+ * writable; `err` is NULL or writable.
+ */
+sbx_status sbx_task_spec_new(const char *const *argv,
+                             size_t argc,
+                             struct sbx_task_spec **out,
+                             struct sbx_error **err);
+
+/**
+ * Creates a spec running the shell command line `command` (copied) with `sh -c`; the
+ * line is also how the task is shown in listings. An empty line is
+ * `SBX_STATUS_INVALID_ARGUMENT`. On success `*out` receives a spec the caller frees with
+ * `sbx_task_spec_free`.
+ *
+ * # Safety
+ * `command` is NULL or NUL-terminated; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_task_spec_new_shell(const char *command,
+                                   struct sbx_task_spec **out,
+                                   struct sbx_error **err);
+
+/**
+ * Adds an environment variable on top of the session's. Copied. The name must be
+ * non-empty and contain no `=`.
+ *
+ * # Safety
+ * `spec` is NULL or live; `key`, `value` are NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_task_spec_add_env(struct sbx_task_spec *spec,
+                                 const char *key,
+                                 const char *value,
+                                 struct sbx_error **err);
+
+/**
+ * Sets the working directory inside the container (default: the session's working
+ * dir). Copied; must not be empty. A directory that does not exist makes the spawn fail
+ * with `SBX_STATUS_NOT_FOUND`.
+ *
+ * # Safety
+ * `spec` is NULL or live; `cwd` is NULL or NUL-terminated; `err` is NULL or writable.
+ */
+sbx_status sbx_task_spec_set_cwd(struct sbx_task_spec *spec,
+                                 const char *cwd,
+                                 struct sbx_error **err);
+
+/**
+ * Sets the bytes kept per output stream (merged, stdout, stderr each; default 8 MiB);
+ * older output is dropped. Zero is `SBX_STATUS_INVALID_ARGUMENT`; the agent checks the
+ * upper bound when spawning.
+ *
+ * # Safety
+ * `spec` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_task_spec_set_spool_cap(struct sbx_task_spec *spec,
+                                       uint64_t bytes,
+                                       struct sbx_error **err);
+
+/**
+ * Frees a spec. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `spec` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_task_spec_free(struct sbx_task_spec *spec);
+
+/**
+ * Opens a terminal as `spec` (copied) says: a PTY created inside the container, with
+ * the program as the session leader whose controlling terminal it is. Its output goes
+ * to a bounded scrollback any process can read.
+ *
+ * On success `*out` receives a handle the caller frees with `sbx_terminal_free`.
+ * Failures: `SBX_STATUS_NOT_FOUND` (bad cwd), `SBX_STATUS_INVALID_ARGUMENT`,
+ * `SBX_STATUS_SESSION_NOT_FOUND`, `SBX_STATUS_SESSION_LOST`, `SBX_STATUS_CLOSED`.
+ * Blocks for one agent round trip: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `spec` is NULL or live; `out` is writable; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_open_terminal(const struct sbx_session *session,
+                                     const struct sbx_terminal_spec *spec,
+                                     struct sbx_terminal **out,
+                                     struct sbx_error **err);
+
+/**
+ * A handle on the existing terminal `id` of the session (opened by this or any other
+ * process). Fails with `SBX_STATUS_NOT_FOUND` when the session has no such terminal and
+ * `SBX_STATUS_INVALID_ARGUMENT` for a malformed id. On success `*out` receives a handle
+ * the caller frees with `sbx_terminal_free`. Blocks for one agent round trip: not from a
+ * library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `id` is NULL or NUL-terminated; `out` is writable; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_session_attach_terminal(const struct sbx_session *session,
+                                       const char *id,
+                                       struct sbx_terminal **out,
+                                       struct sbx_error **err);
+
+/**
+ * All terminals of the session, oldest first (read from the spool when the agent is
+ * gone). On success `*out` receives a list the caller frees with
+ * `sbx_terminal_list_free`. Blocks for one agent round trip: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_list_terminals(const struct sbx_session *session,
+                                      struct sbx_terminal_list **out,
+                                      struct sbx_error **err);
+
+/**
+ * The terminal id. Borrowed from `terminal`: valid until `sbx_terminal_free`, also after
+ * close. NULL for NULL. Never blocks; any thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live.
+ */
+const char *sbx_terminal_id(const struct sbx_terminal *terminal);
+
+/**
+ * How the terminal is doing now (state, size). On success `*out` receives an info the
+ * caller frees with `sbx_terminal_info_free`. Blocks for one agent round trip: not from
+ * a library runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_get_info(const struct sbx_terminal *terminal,
+                                 struct sbx_terminal_info **out,
+                                 struct sbx_error **err);
+
+/**
+ * Sends the `len` bytes at `data` (copied; any bytes: keystrokes, control characters,
+ * pasted text) to the terminal's input. Large inputs go in pieces of 1 MiB; when a
+ * piece fails, the pieces before it were delivered. `(NULL, 0)` does nothing.
+ *
+ * Fails with `SBX_STATUS_NOT_RUNNING` once the terminal's program has exited. Blocks
+ * for an agent round trip per piece: not from a library runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `data` is NULL or points to `len` readable bytes; `err` is
+ * NULL or writable.
+ */
+sbx_status sbx_terminal_write(const struct sbx_terminal *terminal,
+                              const uint8_t *data,
+                              size_t len,
+                              struct sbx_error **err);
+
+/**
+ * Reads at most `max` bytes (1 to 64 MiB) of the terminal's output (its scrollback)
+ * from absolute offset `offset`. Start at 0 to replay everything still kept; continue
+ * at `sbx_output_chunk_next_offset`.
+ *
+ * `timeout_ms`: 0 returns at once with what is there (possibly no bytes); otherwise,
+ * when there is nothing new yet, waits up to that long for output and fails with
+ * `SBX_STATUS_TIMEOUT` if none comes (`SBX_NO_TIMEOUT`: as long as it takes). Once the
+ * program has ended and everything was read, it returns at once with no bytes and
+ * `sbx_output_chunk_finished` true. `sbx_terminal_close` (or closing the session) on
+ * another thread makes a waiting read return `SBX_STATUS_CLOSED` at once; `cancel`
+ * (NULL allowed) makes it return `SBX_STATUS_CANCELLED`.
+ *
+ * On success `*out` receives a chunk the caller frees with `sbx_output_chunk_free`.
+ * Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_terminal_read(const struct sbx_terminal *terminal,
+                             uint64_t offset,
+                             size_t max,
+                             uint64_t timeout_ms,
+                             const struct sbx_cancel_token *cancel,
+                             struct sbx_output_chunk **out,
+                             struct sbx_error **err);
+
+/**
+ * Resizes the terminal to `rows` x `cols` (1 to 1000 each): its program gets SIGWINCH
+ * and sees the new size (`stty size`). Blocks for one agent round trip: not from a
+ * library runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_resize(const struct sbx_terminal *terminal,
+                               uint16_t rows,
+                               uint16_t cols,
+                               struct sbx_error **err);
+
+/**
+ * Sends `signal` (1 to 31; 1 = SIGHUP is what closing a real terminal sends) to the
+ * terminal's process group. Blocks for one agent round trip: not from a library
+ * runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_kill(const struct sbx_terminal *terminal,
+                             int32_t signal,
+                             struct sbx_error **err);
+
+/**
+ * Waits for the terminal's program to end. `timeout_ms`: 0 only checks; otherwise fails
+ * with `SBX_STATUS_TIMEOUT` when it still runs after that long (`SBX_NO_TIMEOUT`: as
+ * long as it takes). `cancel` (NULL allowed) makes the call return
+ * `SBX_STATUS_CANCELLED` from another thread.
+ *
+ * On success `*out` receives the final info (exit code or signal), which the caller
+ * frees with `sbx_terminal_info_free`. The last output may still be on its way into the
+ * scrollback when this returns: read with a timeout until `sbx_output_chunk_finished`
+ * to get all of it. Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `terminal` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_terminal_wait(const struct sbx_terminal *terminal,
+                             uint64_t timeout_ms,
+                             const struct sbx_cancel_token *cancel,
+                             struct sbx_terminal_info **out,
+                             struct sbx_error **err);
+
+/**
+ * Closes the handle: calls blocked on it in other threads (a read waiting for output,
+ * a wait) return `SBX_STATUS_CLOSED` at once, and later calls fail the same way. The
+ * terminal's program keeps running (kill it with `sbx_terminal_kill`). Idempotent,
+ * thread-safe, never blocks; NULL is ignored. Does not free the handle.
+ *
+ * # Safety
+ * `terminal` is NULL or live.
+ */
+void sbx_terminal_close(struct sbx_terminal *terminal);
+
+/**
+ * Frees the handle (closing it first; the program keeps running). NULL is ignored.
+ * Exactly once, after every other thread has returned from calls on it; its id string
+ * becomes invalid.
+ *
+ * # Safety
+ * `terminal` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_terminal_free(struct sbx_terminal *terminal);
+
+/**
+ * The terminal id (letters, digits, '-'). Borrowed from `info`; NULL for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_terminal_info_id(const struct sbx_terminal_info *info);
+
+/**
+ * The command as shown in listings. Borrowed from `info`; NULL for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+const char *sbx_terminal_info_command(const struct sbx_terminal_info *info);
+
+/**
+ * Running, exited or killed; `SBX_PROCESS_STATE_UNKNOWN` for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+sbx_process_state sbx_terminal_info_state(const struct sbx_terminal_info *info);
+
+/**
+ * The exit code when the program exited, else -1.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int32_t sbx_terminal_info_exit_code(const struct sbx_terminal_info *info);
+
+/**
+ * The signal that killed the program, else 0.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int32_t sbx_terminal_info_signal(const struct sbx_terminal_info *info);
+
+/**
+ * pid of the program (the terminal's session leader) inside the container. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint32_t sbx_terminal_info_pid(const struct sbx_terminal_info *info);
+
+/**
+ * Rows. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint16_t sbx_terminal_info_rows(const struct sbx_terminal_info *info);
+
+/**
+ * Columns. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint16_t sbx_terminal_info_cols(const struct sbx_terminal_info *info);
+
+/**
+ * When it started, in milliseconds since the Unix epoch. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int64_t sbx_terminal_info_started_unix_ms(const struct sbx_terminal_info *info);
+
+/**
+ * When its program ended, in milliseconds since the Unix epoch; -1 while it runs (and
+ * for NULL).
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+int64_t sbx_terminal_info_ended_unix_ms(const struct sbx_terminal_info *info);
+
+/**
+ * Scrollback bytes kept. 0 for NULL.
+ *
+ * # Safety
+ * `info` is NULL or live.
+ */
+uint64_t sbx_terminal_info_scrollback(const struct sbx_terminal_info *info);
+
+/**
+ * Frees an info the caller owns. NULL is ignored. Exactly once; never for an info
+ * borrowed from a list.
+ *
+ * # Safety
+ * `info` is NULL or an owned, live info not freed before.
+ */
+void sbx_terminal_info_free(struct sbx_terminal_info *info);
+
+/**
+ * Number of terminals in the list; 0 for NULL.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+size_t sbx_terminal_list_len(const struct sbx_terminal_list *list);
+
+/**
+ * Terminal `index` of the list, or NULL when `list` is NULL or `index` is out of range.
+ *
+ * Lifetime: borrowed from `list`, valid until `sbx_terminal_list_free(list)`; never
+ * free it.
+ *
+ * # Safety
+ * `list` is NULL or live.
+ */
+const struct sbx_terminal_info *sbx_terminal_list_get(const struct sbx_terminal_list *list,
+                                                      size_t index);
+
+/**
+ * Frees a list and the infos in it. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `list` is NULL or live, not freed before.
+ */
+void sbx_terminal_list_free(struct sbx_terminal_list *list);
+
+/**
+ * Creates a spec for a terminal of `rows` x `cols` (1 to 1000 each) running an
+ * interactive shell (`$SHELL`, else `/bin/sh`). `TERM` is `xterm-256color` unless set
+ * with `sbx_terminal_spec_add_env`. On success `*out` receives a spec the caller frees
+ * with `sbx_terminal_spec_free`.
+ *
+ * # Safety
+ * `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_spec_new(uint16_t rows,
+                                 uint16_t cols,
+                                 struct sbx_terminal_spec **out,
+                                 struct sbx_error **err);
+
+/**
+ * Runs `argv` (`argc` NUL-terminated UTF-8 strings, copied; non-empty) instead of the
+ * shell.
+ *
+ * # Safety
+ * `spec` is NULL or live; `argv` is NULL or points to `argc` pointers to NUL-terminated
+ * strings; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_spec_set_argv(struct sbx_terminal_spec *spec,
+                                      const char *const *argv,
+                                      size_t argc,
+                                      struct sbx_error **err);
+
+/**
+ * Runs the shell command line `command` (copied; non-empty) with `sh -c` instead of an
+ * interactive shell; the line is also how the terminal is shown in listings.
+ *
+ * # Safety
+ * `spec` is NULL or live; `command` is NULL or NUL-terminated; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_spec_set_shell_command(struct sbx_terminal_spec *spec,
+                                               const char *command,
+                                               struct sbx_error **err);
+
+/**
+ * Adds an environment variable on top of the session's. Copied. The name must be
+ * non-empty and contain no `=`.
+ *
+ * # Safety
+ * `spec` is NULL or live; `key`, `value` are NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_terminal_spec_add_env(struct sbx_terminal_spec *spec,
+                                     const char *key,
+                                     const char *value,
+                                     struct sbx_error **err);
+
+/**
+ * Sets the working directory inside the container (default: the session's working
+ * dir). Copied; must not be empty. A directory that does not exist makes the open fail
+ * with `SBX_STATUS_NOT_FOUND`.
+ *
+ * # Safety
+ * `spec` is NULL or live; `cwd` is NULL or NUL-terminated; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_spec_set_cwd(struct sbx_terminal_spec *spec,
+                                     const char *cwd,
+                                     struct sbx_error **err);
+
+/**
+ * Sets the scrollback kept (default 1 MiB); older output is dropped. Zero is
+ * `SBX_STATUS_INVALID_ARGUMENT`; the agent checks the upper bound when opening.
+ *
+ * # Safety
+ * `spec` is NULL or live; `err` is NULL or writable.
+ */
+sbx_status sbx_terminal_spec_set_scrollback(struct sbx_terminal_spec *spec,
+                                            uint64_t bytes,
+                                            struct sbx_error **err);
+
+/**
+ * Frees a spec. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `spec` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_terminal_spec_free(struct sbx_terminal_spec *spec);
 
 /**
  * Panics inside the library, to test the panic boundary: returns `SBX_STATUS_PANIC`

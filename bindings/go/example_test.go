@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	sandbox "example.invalid/sandbox/bindings/go"
@@ -34,12 +36,32 @@ func Example() {
 		panic(err)
 	}
 	fmt.Printf("exit %d: %s", r.ExitCode, r.Stdout)
-	r, _ = s.Exec(ctx, []string{"wc", "-c"}, &sandbox.ExecOptions{Stdin: []byte("bytes\x00in")})
-	fmt.Printf("%s", r.Stdout)
+
+	// A terminal is an io.ReadWriteCloser: type into it, read until its shell exits.
+	term, err := s.OpenTerminal(ctx, sandbox.TerminalSpec{Rows: 24, Cols: 80})
+	if err != nil {
+		panic(err)
+	}
+	defer term.Close()
+	io.WriteString(term, "stty size; exit\n")
+	screen, _ := io.ReadAll(term)
+	fmt.Println("terminal is 24x80:", strings.Contains(string(screen), "24 80"))
+
+	// A background task lives in the session; its output can be followed as an io.Reader.
+	task, err := s.SpawnTask(ctx, sandbox.TaskSpec{Shell: "echo tick; echo tock"})
+	if err != nil {
+		panic(err)
+	}
+	defer task.Close()
+	out, _ := io.ReadAll(task.OutputReader(ctx, sandbox.StreamMerged))
+	fmt.Printf("%s", out)
+
 	_, err = sb.Attach(ctx, "no-such-session")
 	fmt.Println(errors.Is(err, sandbox.ErrSessionNotFound))
 	// Output:
 	// exit 0: hello from Linux
-	// 8
+	// terminal is 24x80: true
+	// tick
+	// tock
 	// true
 }

@@ -7,7 +7,6 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"sync"
 	"time"
 	"unsafe"
 )
@@ -36,6 +35,7 @@ type ExecResult struct {
 	StdoutTruncated, StderrTruncated bool
 	StdoutTotal, StderrTotal         uint64
 	Duration                         time.Duration
+	OOMKilled                        bool // killed by the kernel's OOM killer (the session's memory limit)
 }
 
 // Success is exit code 0 without a timeout.
@@ -73,33 +73,15 @@ func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*
 	}
 
 	// A cancel token fired by the context, when the context can be cancelled at all.
-	var stopWatch func()
-	if done := ctx.Done(); done != nil {
-		var tok *C.sbx_cancel_token
-		e = nil
-		if err := check(C.sbx_cancel_token_new(&tok, &e), e); err != nil {
-			return nil, err
-		}
+	tok, stopWatch, err := watchContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
 		e = nil
 		if err := check(C.sbx_exec_options_set_cancel_token(o, tok, &e), e); err != nil {
-			C.sbx_cancel_token_free(tok)
+			stopWatch()
 			return nil, err
-		}
-		finished := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-done:
-				C.sbx_cancel_token_cancel(tok)
-			case <-finished:
-			}
-		}()
-		stopWatch = func() {
-			close(finished)
-			wg.Wait()
-			C.sbx_cancel_token_free(tok)
 		}
 	}
 
@@ -117,14 +99,9 @@ func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*
 		status = C.sbx_session_exec(p, cargv, C.size_t(len(argv)), o, &result, &e)
 	}
 	runtime.KeepAlive(opts.Stdin)
-	if stopWatch != nil {
-		stopWatch()
-	}
+	stopWatch()
 	if err := check(status, e); err != nil {
-		if ce, ok := err.(*Error); ok && ce.Status == StatusCancelled && ctx.Err() != nil {
-			ce.cause = ctx.Err()
-		}
-		return nil, err
+		return nil, withCause(ctx, err)
 	}
 	defer C.sbx_exec_result_free(result)
 	out := &ExecResult{
@@ -138,6 +115,7 @@ func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*
 		StdoutTotal:     uint64(C.sbx_exec_result_stdout_total(result)),
 		StderrTotal:     uint64(C.sbx_exec_result_stderr_total(result)),
 		Duration:        time.Duration(C.sbx_exec_result_duration_us(result)) * time.Microsecond,
+		OOMKilled:       bool(C.sbx_exec_result_oom_killed(result)),
 	}
 	runtime.KeepAlive(s)
 	return out, nil

@@ -6,6 +6,13 @@
 //	r, err := s.Exec(ctx, []string{"sh", "-c", "echo hi"}, nil)
 //	s.Stop(ctx); s.Close(); sb.Close()
 //
+// Besides Exec, a Session runs background tasks (SpawnTask: output spooled in the
+// session, followed with WaitOutput or OutputReader), PTY terminals (OpenTerminal: an
+// io.ReadWriteCloser), streaming commands (ExecStream: events from Next, stdin through
+// Write) and file operations (ReadFile, WriteFile, ReadDir, Stat, Remove). Tasks and
+// terminals live in the session's agent and outlive their handles; closing a Session
+// closes the Task, Terminal and ExecStream handles made from it.
+//
 // Every type is safe for concurrent use. Close is idempotent: it wakes calls blocked in
 // other goroutines (they return ErrClosed), waits for them to return and releases the C
 // handle. Finalizers release handles that were never closed, as a safety net. Errors are

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -352,4 +354,115 @@ func TestFinalizersFreeWhatWasNeverClosed(t *testing.T) {
 	if rows, err := sb.List(ctx); err != nil || len(rows) != 1 {
 		t.Fatalf("the session outlives its handles: %v %v", err, rows)
 	}
+}
+
+func TestFinalizersFreeTasksTerminalsAndStreams(t *testing.T) {
+	sb, _, dir := newScope(t)
+	ctx := ctxT(t)
+	s, err := sb.Start(ctx, unique("gcnew"), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Stop(ctx); s.Close() }()
+	for i := 0; i < 30; i++ {
+		if _, err := s.SpawnTask(ctx, TaskSpec{Shell: "true"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.OpenTerminal(ctx, TerminalSpec{Shell: "true"}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.ExecStream(ctx, []string{"echo", "x"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			st.Next(ctx)
+		}
+		// None is closed: their finalizers release them.
+		if i%10 == 0 {
+			runtime.GC()
+		}
+	}
+	// A stream dropped while its command runs: the finalizer kills the command.
+	if _, err := s.ExecStream(ctx, []string{"sleep", "61"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the command runs", func() bool { return sleep61Running(t, s) })
+	waitUntil(t, "the collected stream's command was killed", func() bool {
+		runtime.GC()
+		return !sleep61Running(t, s)
+	})
+	if tasks, err := s.Tasks(ctx); err != nil || len(tasks) != 30 {
+		t.Fatalf("tasks outlive their handles: %v %d", err, len(tasks))
+	}
+	if terms, err := s.Terminals(ctx); err != nil || len(terms) != 30 {
+		t.Fatalf("terminals outlive their handles: %v %d", err, len(terms))
+	}
+}
+
+func TestGoroutinesShareTerminalsAndStreams(t *testing.T) {
+	sb, _, dir := newScope(t)
+	ctx := ctxT(t)
+	s, err := sb.Start(ctx, unique("gonew"), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Stop(ctx); s.Close() }()
+	term, err := s.OpenTerminal(ctx, TerminalSpec{Shell: "cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 20; i++ {
+			if _, err := term.Write([]byte("line\n")); err != nil {
+				errs <- err
+				return
+			}
+		}
+		term.Write([]byte("end-of-lines\n"))
+	}()
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				st, err := s.ExecStream(ctx, []string{"cat"}, &ExecOptions{Stdin: bytes.Repeat([]byte{byte('a' + i)}, 50000)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				exit, err := st.Wait(ctx)
+				st.Close()
+				if err != nil || exit.StdoutTotal != 50000 {
+					errs <- fmt.Errorf("stream %d/%d: %v %+v", i, j, err, exit)
+					return
+				}
+			}
+		}(i)
+	}
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "end-of-lines\r\n") {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := term.ReadContext(rctx, buf)
+		cancel()
+		if err != nil {
+			t.Fatalf("read: %v (%q)", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if c := strings.Count(seen.String(), "line\r\n"); c < 20 {
+		t.Fatalf("the terminal echoed %d lines", c)
+	}
+	term.Kill(ctx, syscall.SIGKILL)
 }

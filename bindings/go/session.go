@@ -39,8 +39,14 @@ type StartReport struct {
 		Used      string  `json:"used"`
 		Reason    string  `json:"reason"`
 	} `json:"image"`
-	Network        string   `json:"network"`
-	PortsPublished []int    `json:"ports_published"`
+	Network        string `json:"network"`
+	PortsPublished []int  `json:"ports_published"`
+	Limits         struct {
+		Enforced      bool    `json:"enforced"`
+		Reason        *string `json:"reason"`
+		NprocFallback *uint64 `json:"nproc_fallback"` // the nproc limit used when the requested one could not be
+	} `json:"limits"`
+	ProtectedPaths []string `json:"protected_paths"` // paths of the working dir mounted read-only
 	Warnings       []string `json:"warnings"`
 	Duration       float64  `json:"duration"` // seconds
 	// Raw is the whole report (limits, provisioning, post-create outcomes...).

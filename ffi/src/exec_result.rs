@@ -124,6 +124,16 @@ pub unsafe extern "C" fn sbx_exec_result_success(result: *const sbx_exec_result)
     with(result, false, ExecOutput::success)
 }
 
+/// Whether the kernel's OOM killer killed the command (the session hit its memory
+/// limit); the signal is then 9.
+///
+/// # Safety
+/// `result` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_exec_result_oom_killed(result: *const sbx_exec_result) -> bool {
+    with(result, false, |o| o.oom_killed)
+}
+
 /// Whether stdout went past the output cap (see `sbx_exec_result_stdout_total`).
 ///
 /// # Safety

@@ -17,9 +17,12 @@
 //! - calls that block refuse to run on the library's own runtime threads
 //!   (`SBX_STATUS_WRONG_THREAD`) instead of deadlocking.
 //!
-//! Layout: one file per handle or function group. Background tasks, terminals,
-//! streaming exec and file operations get their own files (`task.rs`, `terminal.rs`,
-//! `exec_stream.rs`, `file.rs`) when sandbox-core offers them.
+//! Layout: one file per handle or function group: background tasks (`task.rs`, with
+//! `task_spec.rs`, `task_info.rs`), terminals (`terminal.rs`, `terminal_spec.rs`,
+//! `terminal_info.rs`), spooled output (`output_chunk.rs`), streaming exec
+//! (`exec_stream.rs`, `exec_event.rs`) and files (`file.rs`, `file_info.rs`,
+//! `buffer.rs`). Handles made from a session (task, terminal, exec stream) hold a
+//! `SessionLink`: closing the session closes them too.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -28,38 +31,68 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod buffer;
 mod cancel_token;
 mod config;
 mod context;
 mod error;
 mod exec;
+mod exec_event;
 mod exec_options;
 mod exec_result;
+mod exec_stream;
+mod file;
+mod file_info;
 mod handle;
 mod host_info;
+mod interruptible;
 mod latch;
+mod output_chunk;
+mod process_state;
 mod runtime;
 mod session;
+mod session_link;
 mod session_list;
 mod session_spec;
 mod status;
 mod string_list;
+mod task;
+mod task_info;
+mod task_spec;
+mod terminal;
+mod terminal_info;
+mod terminal_spec;
 mod test_hooks;
 mod text;
 mod version;
+mod wait_time;
 
+pub use buffer::*;
 pub use cancel_token::*;
 pub use config::*;
 pub use context::*;
 pub use error::*;
 pub use exec::*;
+pub use exec_event::*;
 pub use exec_options::*;
 pub use exec_result::*;
+pub use exec_stream::*;
+pub use file::*;
+pub use file_info::*;
 pub use host_info::*;
+pub use output_chunk::*;
+pub use process_state::sbx_process_state;
 pub use session::*;
 pub use session_list::*;
 pub use session_spec::*;
 pub use status::*;
 pub use string_list::*;
+pub use task::*;
+pub use task_info::*;
+pub use task_spec::*;
+pub use terminal::*;
+pub use terminal_info::*;
+pub use terminal_spec::*;
 pub use test_hooks::*;
 pub use version::*;
+pub use wait_time::SBX_NO_TIMEOUT;

@@ -11,7 +11,9 @@ use crate::boundary::{Blocks, call, quiet, value};
 use crate::context::{ContextInner, sbx_context};
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
+use crate::interruptible;
 use crate::latch::Latch;
+use crate::session_link::SessionLink;
 use crate::session_spec::sbx_session_spec;
 use crate::status::sbx_status;
 use crate::text::{str_arg, to_cstring_lossy};
@@ -24,11 +26,15 @@ use crate::text::{str_arg, to_cstring_lossy};
 /// thread, idempotent) makes blocked and later calls fail with `SBX_STATUS_CLOSED`
 /// without stopping the container; `sbx_session_stop` removes the container;
 /// `sbx_session_free` (exactly once, when no other thread is in a call on it) releases
-/// the handle, closing it first but never stopping the container.
+/// the handle, closing it first but never stopping the container. The handles made from
+/// a session (`sbx_task`, `sbx_terminal`, `sbx_exec_stream`) are closed when it is
+/// closed or freed.
 pub struct sbx_session {
     // Dropped (in Drop) inside the runtime's context.
     session: Option<Session>,
-    pub(crate) closed: Latch,
+    // Shared with the handles made from this session (tasks, terminals, streams): closing
+    // or freeing the session closes them too.
+    pub(crate) closed: Arc<Latch>,
     id: CString,
     report: Option<ReportView>,
     agent_version: OnceLock<CString>,
@@ -65,7 +71,7 @@ impl sbx_session {
             id: to_cstring_lossy(session.id().to_string()),
             report: session.start_report().map(ReportView::new),
             session: Some(session),
-            closed: Latch::new(),
+            closed: Arc::new(Latch::new()),
             agent_version: OnceLock::new(),
             ctx,
         }
@@ -83,33 +89,14 @@ impl sbx_session {
         cancel: Option<&Latch>,
         fut: impl Future<Output = sandbox_core::Result<T>>,
     ) -> Result<T, FfiError> {
-        if self.closed.is_set() {
-            return Err(FfiError::closed("session"));
-        }
-        if cancel.is_some_and(Latch::is_set) {
-            return Err(cancelled());
-        }
-        let closed = self.closed.wait();
-        let cancelled_fut = cancel.map(Latch::wait);
-        self.ctx.rt.block_on(async move {
-            let cancel = async move {
-                match cancelled_fut {
-                    Some(f) => f.await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = closed => Err(FfiError::closed("session")),
-                _ = cancel => Err(cancelled()),
-                r = fut => r.map_err(FfiError::from),
-            }
-        })
+        interruptible::block_on(&self.ctx.rt, &[(&self.closed, "session")], cancel, fut)
     }
-}
 
-fn cancelled() -> FfiError {
-    FfiError::new(sbx_status::Cancelled, "the call was cancelled through its sbx_cancel_token")
+    /// What a handle made from this session (task, terminal, stream) keeps of it.
+    pub(crate) fn link(&self) -> Result<SessionLink, FfiError> {
+        interruptible::check_open(&[(&self.closed, "session")], None)?;
+        Ok(SessionLink::new(self.core().clone(), self.closed.clone(), self.ctx.clone()))
+    }
 }
 
 /// Starts a session as described by `spec` (copied): creates the container, waits for
@@ -195,8 +182,8 @@ pub unsafe extern "C" fn sbx_session_id(session: *const sbx_session) -> *const c
 
 /// The start report as a JSON object (sandbox-core's `StartReport`: `session_id`,
 /// `container`, `working_dir`, `image` {`requested`, `used`, `reason`}, `network`,
-/// `ports_published`, `ports_dropped`, `limits`, `provisioning`, `post_create`,
-/// `warnings`, `duration` in seconds).
+/// `ports_published`, `ports_dropped`, `limits` (with `nproc_fallback`),
+/// `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds).
 ///
 /// On success `*json` receives a string borrowed from `session`, valid until
 /// `sbx_session_free`. Fails with `SBX_STATUS_NOT_AVAILABLE` for a session obtained by
@@ -341,7 +328,8 @@ pub unsafe extern "C" fn sbx_session_stop(session: *const sbx_session, err: *mut
 
 /// Closes the handle: calls blocked on it in other threads return `SBX_STATUS_CLOSED`
 /// at once (their commands are cancelled in the agent, which kills them), and later
-/// calls fail the same way. The container keeps running (reattach with
+/// calls fail the same way. The task, terminal and exec stream handles made from it are
+/// closed too (a streamed command is killed; tasks and terminals keep running). The container keeps running (reattach with
 /// `sbx_context_attach`, remove with `sbx_session_stop` or `sbx_context_stop`).
 /// Idempotent, thread-safe, never blocks; NULL is ignored. Does not free the handle.
 ///
@@ -357,7 +345,8 @@ pub unsafe extern "C" fn sbx_session_close(session: *mut sbx_session) {
     });
 }
 
-/// Frees the handle (closing it first; the container is not stopped). NULL is ignored.
+/// Frees the handle (closing it first, and with it the task, terminal and exec stream
+/// handles made from it; the container is not stopped). NULL is ignored.
 /// Exactly once, after every other thread has returned from calls on it; strings
 /// borrowed from it become invalid.
 ///

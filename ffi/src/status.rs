@@ -121,14 +121,11 @@ impl sbx_status {
             ErrorKind::NotFound => sbx_status::NotFound,
             ErrorKind::Config => sbx_status::Config,
             ErrorKind::Io => sbx_status::Io,
-            // Kinds sandbox-core is gaining with tasks, terminals and files (issue 3);
-            // matched by name until they exist in the core this builds against, then
-            // given their own arms.
-            other => match format!("{other:?}").as_str() {
-                "NotRunning" => sbx_status::NotRunning,
-                "PermissionDenied" => sbx_status::PermissionDenied,
-                _ => sbx_status::Unclassified,
-            },
+            ErrorKind::NotRunning => sbx_status::NotRunning,
+            ErrorKind::PermissionDenied => sbx_status::PermissionDenied,
+            // ErrorKind is non-exhaustive: a kind added to sandbox-core before it gets a
+            // status here is reported as unclassified rather than guessed.
+            _ => sbx_status::Unclassified,
         }
     }
 
@@ -186,6 +183,37 @@ pub extern "C" fn sbx_status_name(status: u32) -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_core_kind_has_its_own_status() {
+        use ErrorKind::*;
+        let kinds = [
+            EngineMissing,
+            Engine,
+            ImageUnavailable,
+            LimitsUnavailable,
+            SessionNotFound,
+            SessionExists,
+            SessionLost,
+            Timeout,
+            AgentVersionMismatch,
+            Protocol,
+            InvalidInput,
+            NotFound,
+            NotRunning,
+            PermissionDenied,
+            Config,
+            Io,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for k in kinds {
+            let s = sbx_status::from_kind(k);
+            assert_ne!(s, sbx_status::Unclassified, "{k:?}");
+            assert!(seen.insert(s), "{k:?} shares {s:?}");
+        }
+        assert_eq!(sbx_status::from_kind(NotRunning), sbx_status::NotRunning);
+        assert_eq!(sbx_status::from_kind(PermissionDenied), sbx_status::PermissionDenied);
+    }
 
     #[test]
     fn numbers_are_unique_and_names_match() {

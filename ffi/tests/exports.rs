@@ -389,3 +389,224 @@ fn lists_and_strings_have_safe_bounds() {
         sbx_context_free(ctx);
     }
 }
+
+#[test]
+fn new_specs_check_their_input_and_leave_out_params_alone() {
+    let mut task_spec: *mut sbx_task_spec = sentinel();
+    let mut term_spec: *mut sbx_terminal_spec = sentinel();
+    let argv = [c"echo".as_ptr(), c"hi".as_ptr()];
+    // SAFETY: NULL, live handles, writable locals; failures write nothing.
+    unsafe {
+        fails_with(check(|e| sbx_task_spec_new(null(), 1, &mut task_spec, e)), sbx_status::NullArgument, "argv");
+        fails_with(
+            check(|e| sbx_task_spec_new(argv.as_ptr(), 0, &mut task_spec, e)),
+            sbx_status::InvalidArgument,
+            "argv",
+        );
+        fails_with(check(|e| sbx_task_spec_new(argv.as_ptr(), 2, null_mut(), e)), sbx_status::NullArgument, "out");
+        fails_with(check(|e| sbx_task_spec_new_shell(null(), &mut task_spec, e)), sbx_status::NullArgument, "command");
+        fails_with(
+            check(|e| sbx_task_spec_new_shell(c" ".as_ptr(), &mut task_spec, e)),
+            sbx_status::InvalidArgument,
+            "empty",
+        );
+        assert_eq!(task_spec, sentinel());
+        check(|e| sbx_task_spec_new(argv.as_ptr(), 2, &mut task_spec, e)).unwrap();
+        fails_with(
+            check(|e| sbx_task_spec_add_env(task_spec, c"A=B".as_ptr(), c"v".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "environment",
+        );
+        fails_with(
+            check(|e| sbx_task_spec_add_env(task_spec, null(), c"v".as_ptr(), e)),
+            sbx_status::NullArgument,
+            "key",
+        );
+        fails_with(check(|e| sbx_task_spec_set_cwd(task_spec, c"".as_ptr(), e)), sbx_status::InvalidArgument, "cwd");
+        fails_with(check(|e| sbx_task_spec_set_spool_cap(task_spec, 0, e)), sbx_status::InvalidArgument, "spool cap");
+        fails_with(check(|e| sbx_task_spec_set_cwd(null_mut(), c"/".as_ptr(), e)), sbx_status::NullArgument, "spec");
+        sbx_task_spec_free(task_spec);
+
+        for (rows, cols) in [(0, 80), (24, 0), (1001, 80), (24, 1001)] {
+            fails_with(
+                check(|e| sbx_terminal_spec_new(rows, cols, &mut term_spec, e)),
+                sbx_status::InvalidArgument,
+                "terminal size",
+            );
+        }
+        fails_with(check(|e| sbx_terminal_spec_new(24, 80, null_mut(), e)), sbx_status::NullArgument, "out");
+        assert_eq!(term_spec, sentinel());
+        check(|e| sbx_terminal_spec_new(1000, 1, &mut term_spec, e)).unwrap();
+        fails_with(
+            check(|e| sbx_terminal_spec_set_argv(term_spec, argv.as_ptr(), 0, e)),
+            sbx_status::InvalidArgument,
+            "argv",
+        );
+        fails_with(check(|e| sbx_terminal_spec_set_argv(term_spec, null(), 2, e)), sbx_status::NullArgument, "argv");
+        fails_with(
+            check(|e| sbx_terminal_spec_set_shell_command(term_spec, c"".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "empty",
+        );
+        fails_with(
+            check(|e| sbx_terminal_spec_set_scrollback(term_spec, 0, e)),
+            sbx_status::InvalidArgument,
+            "scrollback",
+        );
+        fails_with(
+            check(|e| sbx_terminal_spec_set_cwd(term_spec, c"".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "cwd",
+        );
+        fails_with(
+            check(|e| sbx_terminal_spec_add_env(term_spec, c"".as_ptr(), c"v".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "environment",
+        );
+        sbx_terminal_spec_free(term_spec);
+    }
+}
+
+#[test]
+fn new_exports_report_null_handles() {
+    let mut task: *mut sbx_task = sentinel();
+    let mut term: *mut sbx_terminal = sentinel();
+    let mut stream: *mut sbx_exec_stream = sentinel();
+    let mut chunk: *mut sbx_output_chunk = sentinel();
+    let mut task_info: *mut sbx_task_info = sentinel();
+    let mut term_info: *mut sbx_terminal_info = sentinel();
+    let mut task_list: *mut sbx_task_list = sentinel();
+    let mut term_list: *mut sbx_terminal_list = sentinel();
+    let mut event: *mut sbx_exec_event = sentinel();
+    let mut buffer: *mut sbx_buffer = sentinel();
+    let mut file_info: *mut sbx_file_info = sentinel();
+    let mut file_list: *mut sbx_file_list = sentinel();
+    let argv = [c"true".as_ptr()];
+    let path = c"/tmp/x".as_ptr();
+    // SAFETY: NULL handles and writable locals; failures write nothing.
+    unsafe {
+        let s = null::<sbx_session>();
+        let on_session: Vec<Result<(), Failure>> = vec![
+            check(|e| sbx_session_spawn_task(s, null(), &mut task, e)),
+            check(|e| sbx_session_attach_task(s, c"task-x".as_ptr(), &mut task, e)),
+            check(|e| sbx_session_list_tasks(s, &mut task_list, e)),
+            check(|e| sbx_session_open_terminal(s, null(), &mut term, e)),
+            check(|e| sbx_session_attach_terminal(s, c"term-x".as_ptr(), &mut term, e)),
+            check(|e| sbx_session_list_terminals(s, &mut term_list, e)),
+            check(|e| sbx_session_exec_stream(s, argv.as_ptr(), 1, null(), &mut stream, e)),
+            check(|e| sbx_session_read_file(s, path, &mut buffer, e)),
+            check(|e| sbx_session_write_file(s, path, null(), 0, -1, e)),
+            check(|e| sbx_session_list_dir(s, path, &mut file_list, e)),
+            check(|e| sbx_session_stat(s, path, &mut file_info, e)),
+            check(|e| sbx_session_remove(s, path, false, e)),
+        ];
+        for r in on_session {
+            fails_with(r, sbx_status::NullArgument, "session");
+        }
+        let t = null::<sbx_task>();
+        for r in [
+            check(|e| sbx_task_get_info(t, &mut task_info, e)),
+            check(|e| sbx_task_output(t, 0, 0, 10, 0, null(), &mut chunk, e)),
+            check(|e| sbx_task_output(t, 9, 0, 10, 0, null(), &mut chunk, e)),
+            check(|e| sbx_task_tail(t, 0, 10, &mut chunk, e)),
+            check(|e| sbx_task_wait(t, 0, null(), &mut task_info, e)),
+            check(|e| sbx_task_kill(t, 9, e)),
+        ] {
+            fails_with(r, sbx_status::NullArgument, "task");
+        }
+        let term_p = null::<sbx_terminal>();
+        for r in [
+            check(|e| sbx_terminal_get_info(term_p, &mut term_info, e)),
+            check(|e| sbx_terminal_write(term_p, b"x".as_ptr(), 1, e)),
+            check(|e| sbx_terminal_read(term_p, 0, 10, 0, null(), &mut chunk, e)),
+            check(|e| sbx_terminal_resize(term_p, 24, 80, e)),
+            check(|e| sbx_terminal_kill(term_p, 1, e)),
+            check(|e| sbx_terminal_wait(term_p, 0, null(), &mut term_info, e)),
+        ] {
+            fails_with(r, sbx_status::NullArgument, "terminal");
+        }
+        let st = null::<sbx_exec_stream>();
+        for r in [
+            check(|e| sbx_exec_stream_next(st, 0, &mut event, e)),
+            check(|e| sbx_exec_stream_write_stdin(st, b"x".as_ptr(), 1, e)),
+            check(|e| sbx_exec_stream_close_stdin(st, e)),
+            check(|e| sbx_exec_stream_signal(st, 9, e)),
+        ] {
+            fails_with(r, sbx_status::NullArgument, "stream");
+        }
+        let (mut p, mut n): (*const u8, usize) = (sentinel::<u8>(), 7);
+        fails_with(check(|e| sbx_output_chunk_data(null(), &mut p, &mut n, e)), sbx_status::NullArgument, "chunk");
+        fails_with(check(|e| sbx_exec_event_data(null(), &mut p, &mut n, e)), sbx_status::NullArgument, "event");
+        fails_with(check(|e| sbx_buffer_data(null(), &mut p, &mut n, e)), sbx_status::NullArgument, "buffer");
+        assert_eq!((p, n), (sentinel::<u8>() as *const u8, 7));
+
+        // Getters of NULL handles return neutral values.
+        assert!(sbx_task_id(null()).is_null());
+        assert!(sbx_terminal_id(null()).is_null());
+        assert_eq!(sbx_output_chunk_offset(null()), 0);
+        assert_eq!(sbx_output_chunk_next_offset(null()), 0);
+        assert!(!sbx_output_chunk_finished(null()));
+        assert_eq!(sbx_output_chunk_text_len(null()), 0);
+        assert_eq!(sbx_task_info_state(null()), sbx_process_state::Unknown);
+        assert_eq!(sbx_task_info_exit_code(null()), -1);
+        assert_eq!(sbx_task_info_ended_unix_ms(null()), -1);
+        assert!(sbx_task_info_id(null()).is_null());
+        assert_eq!(sbx_terminal_info_state(null()), sbx_process_state::Unknown);
+        assert_eq!(sbx_terminal_info_rows(null()), 0);
+        assert_eq!(sbx_task_list_len(null()), 0);
+        assert!(sbx_task_list_get(null(), 0).is_null());
+        assert_eq!(sbx_terminal_list_len(null()), 0);
+        assert!(sbx_terminal_list_get(null(), 0).is_null());
+        assert_eq!(sbx_exec_event_kind(null()), sbx_event_kind::None);
+        assert_eq!(sbx_exec_event_exit_code(null()), -1);
+        assert!(!sbx_exec_event_oom_killed(null()));
+        assert!(!sbx_exec_result_oom_killed(null()));
+        assert_eq!(sbx_buffer_len(null()), 0);
+        assert_eq!(sbx_file_info_kind(null()), sbx_file_kind::Unknown);
+        assert!(sbx_file_info_name(null()).is_null());
+        assert!(sbx_file_info_target(null()).is_null());
+        assert_eq!(sbx_file_list_len(null()), 0);
+        assert!(sbx_file_list_get(null(), 0).is_null());
+
+        // Frees and closes of NULL are no-ops.
+        sbx_task_close(null_mut());
+        sbx_terminal_close(null_mut());
+        sbx_exec_stream_close(null_mut());
+        sbx_task_free(null_mut());
+        sbx_terminal_free(null_mut());
+        sbx_exec_stream_free(null_mut());
+        sbx_task_spec_free(null_mut());
+        sbx_terminal_spec_free(null_mut());
+        sbx_task_info_free(null_mut());
+        sbx_terminal_info_free(null_mut());
+        sbx_task_list_free(null_mut());
+        sbx_terminal_list_free(null_mut());
+        sbx_output_chunk_free(null_mut());
+        sbx_exec_event_free(null_mut());
+        sbx_buffer_free(null_mut());
+        sbx_file_info_free(null_mut());
+        sbx_file_list_free(null_mut());
+    }
+    assert_eq!(task, sentinel());
+    assert_eq!(term, sentinel());
+    assert_eq!(stream, sentinel());
+    assert_eq!(chunk, sentinel());
+    assert_eq!(task_info, sentinel());
+    assert_eq!(term_info, sentinel());
+    assert_eq!(task_list, sentinel());
+    assert_eq!(term_list, sentinel());
+    assert_eq!(event, sentinel());
+    assert_eq!(buffer, sentinel());
+    assert_eq!(file_info, sentinel());
+    assert_eq!(file_list, sentinel());
+}
+
+#[test]
+fn the_no_timeout_constant_is_in_the_header() {
+    assert_eq!(SBX_NO_TIMEOUT, u64::MAX);
+    let header = include_str!("../../include/sandbox.h");
+    assert!(header.contains("#define SBX_NO_TIMEOUT UINT64_MAX\n"));
+    for name in ["SBX_TASK_STREAM_STDERR = 2", "SBX_PROCESS_STATE_KILLED = 3", "SBX_EVENT_KIND_EXIT = 3"] {
+        assert!(header.contains(name), "{name}");
+    }
+}

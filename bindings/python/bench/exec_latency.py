@@ -1,6 +1,8 @@
 """Benchmark: exec `true` through the C ABI from Python (ctypes), p50 and p99, beside
 the Rust API's figures measured in the same run on the same session. The three paths run
-in alternating chunks, so a busy machine weighs on all of them alike.
+in alternating chunks, so a busy machine weighs on all of them alike. A second table
+times the newer paths from Python: a streamed `true` (start to exit event), a keystroke
+echoed by a terminal, and a background task spawned and waited for.
 
     python exec_latency.py --rust-bench PATH [--samples N]
 
@@ -52,6 +54,41 @@ def raw_ctypes(s: sandbox.Session, n: int) -> list[float]:
     return out
 
 
+def streamed(s: sandbox.Session, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        with s.exec_stream(["true"]) as st:
+            ex = st.wait()
+        out.append((time.perf_counter() - t) * 1e6)
+        assert ex.success
+    return out
+
+
+def terminal_echo(s: sandbox.Session, n: int) -> list[float]:
+    out = []
+    with s.open_terminal(["cat"]) as term:
+        for _ in range(n):
+            t = time.perf_counter()
+            term.write(b"x")
+            got = b""
+            while b"x" not in got:
+                got += term.read(timeout=10)
+            out.append((time.perf_counter() - t) * 1e6)
+    return out
+
+
+def task_spawn_wait(s: sandbox.Session, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        with s.spawn(["true"]) as task:
+            info = task.wait(timeout=30)
+        out.append((time.perf_counter() - t) * 1e6)
+        assert info.exit_code == 0
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rust-bench", required=True)
@@ -84,6 +121,12 @@ def main() -> int:
             finally:
                 rust_proc.stdin.close()
                 rust_proc.wait(timeout=60)
+            m = max(50, n // 10)
+            newer = [
+                ("streamed `true`: exec_stream to exit event", streamed(s, m)),
+                ("terminal keystroke echo (write, read back)", terminal_echo(s, m)),
+                ("task: spawn `true` and wait for it", task_spawn_wait(s, m)),
+            ]
         sb.reap_orphans()
     os.rmdir(workdir)
     rows = [
@@ -96,6 +139,11 @@ def main() -> int:
           f"interleaved in chunks of 250, libsandbox {sandbox.library_version()}")
     print(f"{'path':<46} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for name, v in rows:
+        print(f"{name:<46} {pct(v, 50) / 1e3:8.3f} {pct(v, 99) / 1e3:8.3f} {statistics.fmean(v) / 1e3:8.3f}")
+    print()
+    print(f"newer paths from Python, {len(newer[0][1])} samples each")
+    print(f"{'path':<46} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, v in newer:
         print(f"{name:<46} {pct(v, 50) / 1e3:8.3f} {pct(v, 99) / 1e3:8.3f} {statistics.fmean(v) / 1e3:8.3f}")
     p50_py, p50_rust = pct(py_all, 50) / 1e3, pct(rust, 50) / 1e3
     overhead = p50_py - p50_rust

@@ -17,5 +17,7 @@ def test_readme_example(scope: str, workdir: str) -> None:
     assert out.stdout.splitlines() == [
         "exit 0: hello from Linux",
         "8 bytes through stdin",
+        "terminal resized: True",
+        "task: ['tick', '1', 'tick', '2', 'tick', '3'] exit 0",
         "typed error: SESSION_NOT_FOUND",
     ]

@@ -133,3 +133,85 @@ def test_gc_stress_objects_dropped_without_close(scope: str, workdir: str) -> No
     wait_until(lambda: native_threads() <= baseline + 2, "the last session freed its runtime")
     keeper.stop(sid)
     keeper.close()
+
+
+def test_tasks_terminals_streams_dropped_without_close(sb: sandbox.Sandbox, workdir: str) -> None:
+    with sb.start(unique("gcnew"), workdir) as s:
+        for i in range(40):
+            t = s.spawn(f"echo task {i}")
+            term = s.open_terminal("echo hi")
+            st = s.exec_stream(["echo", str(i)])
+            if i % 2:
+                next(iter(st))
+            chunk = t.output()
+            del t, term, st, chunk  # no close(): the finalizers free them
+            if i % 10 == 0:
+                gc.collect()
+        gc.collect()
+        assert len(s.tasks()) == 40, "tasks outlive their handles"
+        assert len(s.terminals()) == 40
+        # A stream dropped while its command runs kills the command.
+        st = s.exec_stream(["sleep", "60"])
+        wait_until(lambda: sleep_running(s), "the streamed command runs")
+        del st
+        gc.collect()
+        wait_until(lambda: not sleep_running(s), "the dropped stream's command was killed")
+        # A terminal keeps its session object alive: dropping the session first is fine.
+        term = s.open_terminal("echo still here; sleep 60")
+    # (`with` stopped the session; the terminal handle now reports that, with a typed error.)
+    with pytest.raises(sandbox.SandboxError):
+        term.write("x")
+    del term
+    gc.collect()
+
+
+def test_a_terminal_outlives_a_dropped_session_object(sb: sandbox.Sandbox, workdir: str) -> None:
+    sid = unique("gcterm")
+    s = sb.start(sid, workdir)
+    term = s.open_terminal("echo still here; sleep 60")
+    del s
+    gc.collect()
+    assert b"still here" in term.read_until("still here")
+    term.kill(9)
+    term.close()
+    sb.stop(sid)
+
+
+def test_threads_share_tasks_terminals_and_streams(sb: sandbox.Sandbox, workdir: str) -> None:
+    errors: list[BaseException] = []
+    with sb.start(unique("threadsnew"), workdir) as s:
+        term = s.open_terminal("cat")  # echoes what it is sent
+        words = [f"word{i}" for i in range(30)]
+
+        def writer() -> None:
+            try:
+                for w in words:
+                    term.write(w + "\n")
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        def worker(i: int) -> None:
+            try:
+                for j in range(5):
+                    t = s.spawn(f"echo {i}-{j}")
+                    assert t.read_all() == f"{i}-{j}\n".encode()
+                    with s.exec_stream(["cat"]) as st:
+                        payload = f"{i}:{j}".encode() * 1000
+                        st.write(payload)
+                        st.close_stdin()
+                        got = b"".join(ev.data for ev in st if isinstance(ev, sandbox.StdoutEvent))
+                        assert got == payload
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)] + [threading.Thread(target=writer)]
+        for th in threads:
+            th.start()
+        seen = term.read_until(words[-1] + "\r\n", timeout=60)
+        for th in threads:
+            th.join()
+        assert errors == []
+        for w in words:
+            assert w.encode() in seen
+        term.kill(9)
+        term.close()

@@ -152,3 +152,88 @@ pub fn stdout(r: *const sbx_exec_result) -> Vec<u8> {
         std::slice::from_raw_parts(p, n).to_vec()
     }
 }
+
+/// A raw handle pointer that may be sent to the thread that uses it (each test joins its
+/// threads before freeing the handle).
+pub struct Shared<T>(pub *mut T);
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Shared<T> {}
+// SAFETY: handles are documented as usable from any thread; the tests join every thread
+// before freeing.
+unsafe impl<T> Send for Shared<T> {}
+
+/// A pointer value no failing call may write over.
+pub fn sentinel<T>() -> *mut T {
+    std::ptr::dangling_mut::<T>()
+}
+
+/// The bytes of an output chunk.
+pub fn chunk_bytes(c: *const sbx_output_chunk) -> Vec<u8> {
+    let (mut p, mut n) = (std::ptr::null(), 0usize);
+    // SAFETY: live chunk; the view is copied before the chunk can be freed.
+    unsafe {
+        check(|e| sbx_output_chunk_data(c, &mut p, &mut n, e)).unwrap();
+        std::slice::from_raw_parts(p, n).to_vec()
+    }
+}
+
+/// The bytes of an exec event.
+pub fn event_bytes(ev: *const sbx_exec_event) -> Vec<u8> {
+    let (mut p, mut n) = (std::ptr::null(), 0usize);
+    // SAFETY: live event; the view is copied before the event can be freed.
+    unsafe {
+        check(|e| sbx_exec_event_data(ev, &mut p, &mut n, e)).unwrap();
+        std::slice::from_raw_parts(p, n).to_vec()
+    }
+}
+
+/// Reads a terminal from `*offset` until its output (from where the read started)
+/// contains `needle`; returns what was read. Fails the test after many reads without it.
+pub fn read_terminal_until(t: *const sbx_terminal, offset: &mut u64, needle: &str) -> String {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let mut c = std::ptr::null_mut();
+        // SAFETY: live terminal; the chunk is freed once.
+        match check(|e| unsafe { sbx_terminal_read(t, *offset, 65536, 200, std::ptr::null(), &mut c, e) }) {
+            Ok(()) => {
+                seen.extend(chunk_bytes(c));
+                // SAFETY: live chunk, freed once.
+                unsafe {
+                    *offset = sbx_output_chunk_next_offset(c);
+                    sbx_output_chunk_free(c);
+                }
+            }
+            Err(f) if f.status == sbx_status::Timeout => {}
+            Err(f) => panic!("terminal read failed: {f:?}"),
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if text.contains(needle) {
+            return text;
+        }
+    }
+    panic!("terminal output never contained {needle:?}: {:?}", String::from_utf8_lossy(&seen));
+}
+
+/// Runs a shell command line in the session and returns its stdout as text.
+pub fn sh(s: *const sbx_session, line: &str) -> String {
+    let r = exec(s, &["sh", "-c", line], std::ptr::null()).expect("exec");
+    let out = String::from_utf8_lossy(&stdout(r)).into_owned();
+    // SAFETY: freed once.
+    unsafe { sbx_exec_result_free(r) };
+    out
+}
+
+/// Polls `cond` (every 50 ms, up to 20 s) until it holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting until {what}");
+}

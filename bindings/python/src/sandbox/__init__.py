@@ -7,6 +7,13 @@
             r = s.exec(["sh", "-c", "echo hi"], timeout=10)
             print(r.exit_code, r.stdout)                 # 0 b'hi\\n'
 
+Besides ``exec``, a session runs background tasks (``s.spawn("make test")`` ->
+:class:`Task` with ``.output()``, ``.tail()``, ``.wait()``, ``.kill()``), PTY terminals
+(``s.open_terminal()`` -> :class:`Terminal`: ``write()``, ``resize()``, iterate for
+output), streaming commands (``s.exec_stream([...])`` -> :class:`ExecStream`, an iterator of
+events) and file operations (``read_file``, ``write_file``, ``list_dir``, ``stat``,
+``remove``). Tasks and terminals live in the session and outlive their Python objects.
+
 Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
 threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
 by the garbage collector. Failures raise subclasses of :class:`SandboxError`, one per
@@ -15,33 +22,58 @@ status. How ``libsandbox.so`` is found: see :mod:`sandbox._lib`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
-import weakref
-from ctypes import POINTER, byref, c_char_p, c_size_t, c_uint8, c_void_p
+from ctypes import byref, c_char_p, c_void_p
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import errors
+from ._calls import (
+    PathLike,
+    _argv,
+    _bytes_of,
+    _call,
+    _data,
+    _Handle,
+    _i32,
+    _ms,
+    _new,
+    _text,
+)
 from ._lib import ABI_VERSION, lib
 from .errors import *  # noqa: F401,F403  (the exception classes are part of the API)
-from .errors import SandboxError, Status, error_for
+from .errors import SandboxError, Status
+from .exec_stream import ExecEvent, ExecStream, ExitEvent, StderrEvent, StdoutEvent
+from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
+from .output import OutputChunk
+from .tasks import Task, TaskInfo, _task_list, _task_spec
+from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 
 __all__ = [
     "ABI_VERSION",
     "CancelToken",
+    "ExecEvent",
     "ExecResult",
+    "ExecStream",
+    "ExitEvent",
+    "FileInfo",
+    "OutputChunk",
     "Sandbox",
     "Session",
     "Status",
     "SandboxError",
+    "StderrEvent",
+    "StdoutEvent",
+    "Task",
+    "TaskInfo",
+    "Terminal",
+    "TerminalInfo",
     "abi_version",
     "library_version",
 ] + [cls.__name__ for cls in errors.EXCEPTIONS.values()]
-
-PathLike = Union[str, "os.PathLike[str]"]
-
 
 def abi_version() -> int:
     """The ABI version of the loaded libsandbox (checked against :data:`ABI_VERSION` at import)."""
@@ -51,55 +83,6 @@ def abi_version() -> int:
 def library_version() -> str:
     """The version of the loaded libsandbox, e.g. ``"0.1.0"``."""
     return lib.sbx_version().decode()
-
-
-def _call(fn: Callable[..., int], *args: Any) -> None:
-    """Calls a status-returning C function with an error slot; raises on failure."""
-    err = c_void_p()
-    status = fn(*args, byref(err))
-    if status != 0:
-        if err.value:
-            message = lib.sbx_error_message(err).decode("utf-8", "replace")
-            lib.sbx_error_free(err)
-        else:
-            message = f"libsandbox returned status {status}"
-        raise error_for(status, message)
-
-
-def _text(value: PathLike, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (str, os.PathLike)):
-        return os.fsencode(value) if not isinstance(value, str) else value.encode("utf-8", "surrogateescape")
-    raise TypeError(f"{what} must be a str or path, not {type(value).__name__}")
-
-
-def _new(fn: Callable[..., int], *args: Any) -> c_void_p:
-    out = c_void_p()
-    _call(fn, *args, byref(out))
-    return out
-
-
-class _Handle:
-    """Owns one C handle: ``close()`` is idempotent, the free runs once (on GC at the latest)."""
-
-    _close_fn: Optional[Callable[[c_void_p], None]] = None
-
-    def __init__(self, ptr: c_void_p, free: Callable[[c_void_p], None]) -> None:
-        self._ptr = ptr
-        self._closed = False
-        self._finalizer = weakref.finalize(self, free, ptr)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def close(self) -> None:
-        """Closes the handle (idempotent, thread-safe): calls blocked in it in other threads
-        raise :class:`ClosedError` at once, later calls too."""
-        self._closed = True
-        if self._close_fn is not None:
-            self._close_fn(self._ptr)
 
 
 class CancelToken(_Handle):
@@ -134,17 +117,12 @@ class ExecResult:
     stderr_total: int
     #: Seconds from spawn to exit, measured in the container.
     duration: float
+    #: Killed by the kernel's OOM killer (the session hit its memory limit).
+    oom_killed: bool = False
 
     @property
     def success(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
-
-
-def _bytes_of(getter: Callable[..., int], result: c_void_p) -> bytes:
-    data = POINTER(c_uint8)()
-    size = c_size_t()
-    _call(getter, result, byref(data), byref(size))
-    return ctypes.string_at(data, size.value) if size.value else b""
 
 
 def _read_result(result: c_void_p) -> ExecResult:
@@ -161,13 +139,44 @@ def _read_result(result: c_void_p) -> ExecResult:
         stdout_total=int(lib.sbx_exec_result_stdout_total(result)),
         stderr_total=int(lib.sbx_exec_result_stderr_total(result)),
         duration=lib.sbx_exec_result_duration_us(result) / 1e6,
+        oom_killed=bool(lib.sbx_exec_result_oom_killed(result)),
     )
 
 
-def _ms(seconds: float, what: str) -> int:
-    if seconds <= 0:
-        raise errors.InvalidArgumentError(f"invalid {what}: must be greater than zero", Status.INVALID_ARGUMENT)
-    return max(1, round(seconds * 1000))
+@contextlib.contextmanager
+def _exec_options(
+    timeout: Optional[float],
+    env: Optional[Mapping[str, str]],
+    cwd: Optional[str],
+    output_cap: Optional[int],
+    kill_grace: Optional[float],
+    linger: Optional[float],
+    cancel: Optional["CancelToken"],
+) -> Iterator[c_void_p]:
+    """An ``sbx_exec_options`` for the call (NULL when everything is default), freed after."""
+    opts = c_void_p()
+    if timeout is not None or env or cwd is not None or output_cap is not None or kill_grace is not None \
+            or linger is not None or cancel is not None:
+        opts = _new(lib.sbx_exec_options_new)
+    try:
+        if timeout is not None:
+            _call(lib.sbx_exec_options_set_timeout_ms, opts, _ms(timeout, "timeout"))
+        for k, v in (env or {}).items():
+            _call(lib.sbx_exec_options_add_env, opts, _text(k, "env name"), _text(v, "env value"))
+        if cwd is not None:
+            _call(lib.sbx_exec_options_set_cwd, opts, _text(cwd, "cwd"))
+        if output_cap is not None:
+            _call(lib.sbx_exec_options_set_output_cap, opts, output_cap)
+        if kill_grace is not None:
+            _call(lib.sbx_exec_options_set_kill_grace_ms, opts, round(kill_grace * 1000))
+        if linger is not None:
+            _call(lib.sbx_exec_options_set_linger_ms, opts, round(linger * 1000))
+        if cancel is not None:
+            _call(lib.sbx_exec_options_set_cancel_token, opts, cancel._ptr)
+        yield opts
+    finally:
+        if opts.value:
+            lib.sbx_exec_options_free(opts)
 
 
 class Session(_Handle):
@@ -222,45 +231,118 @@ class Session(_Handle):
     ) -> ExecResult:
         """Runs ``argv`` to completion (no shell unless you run one). ``stdin`` bytes are fed
         to it; ``timeout`` (seconds) kills its process group and sets ``timed_out``."""
-        if isinstance(argv, (str, bytes)):
-            raise TypeError("argv must be a sequence of strings, e.g. ['sh', '-c', 'echo hi']")
         if stdin is not None and not isinstance(stdin, (bytes, bytearray, memoryview)):
             raise TypeError(f"stdin must be bytes, not {type(stdin).__name__}")
-        encoded = [_text(a, "argv item") for a in argv]
-        c_argv = (c_char_p * max(1, len(encoded)))(*encoded)
-        opts = c_void_p()
-        if timeout is not None or env or cwd is not None or output_cap is not None or kill_grace is not None \
-                or linger is not None or cancel is not None:
-            opts = _new(lib.sbx_exec_options_new)
-        try:
-            if timeout is not None:
-                _call(lib.sbx_exec_options_set_timeout_ms, opts, _ms(timeout, "timeout"))
-            for k, v in (env or {}).items():
-                _call(lib.sbx_exec_options_add_env, opts, _text(k, "env name"), _text(v, "env value"))
-            if cwd is not None:
-                _call(lib.sbx_exec_options_set_cwd, opts, _text(cwd, "cwd"))
-            if output_cap is not None:
-                _call(lib.sbx_exec_options_set_output_cap, opts, output_cap)
-            if kill_grace is not None:
-                _call(lib.sbx_exec_options_set_kill_grace_ms, opts, round(kill_grace * 1000))
-            if linger is not None:
-                _call(lib.sbx_exec_options_set_linger_ms, opts, round(linger * 1000))
-            if cancel is not None:
-                _call(lib.sbx_exec_options_set_cancel_token, opts, cancel._ptr)
-            result = c_void_p()
+        c_argv, argc = _argv(argv)
+        result = c_void_p()
+        with _exec_options(timeout, env, cwd, output_cap, kill_grace, linger, cancel) as opts:
             if stdin is None:
-                _call(lib.sbx_session_exec, self._ptr, c_argv, len(encoded), opts, byref(result))
+                _call(lib.sbx_session_exec, self._ptr, c_argv, argc, opts, byref(result))
             else:
                 data = bytes(stdin)
-                _call(lib.sbx_session_exec_stdin, self._ptr, c_argv, len(encoded), data, len(data), opts,
-                      byref(result))
-        finally:
-            if opts.value:
-                lib.sbx_exec_options_free(opts)
+                _call(lib.sbx_session_exec_stdin, self._ptr, c_argv, argc, data, len(data), opts, byref(result))
         try:
             return _read_result(result)
         finally:
             lib.sbx_exec_result_free(result)
+
+    def exec_stream(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: Optional[float] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        kill_grace: Optional[float] = None,
+        linger: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> ExecStream:
+        """Starts ``argv`` and returns its output as events while it runs (see
+        :class:`ExecStream`); its stdin stays open until :meth:`ExecStream.close_stdin`.
+        Use it as a context manager: leaving the block kills a command still running."""
+        c_argv, argc = _argv(argv)
+        with _exec_options(timeout, env, cwd, None, kill_grace, linger, cancel) as opts:
+            ptr = _new(lib.sbx_session_exec_stream, self._ptr, c_argv, argc, opts)
+        return ExecStream(ptr, self)
+
+    def spawn(
+        self,
+        command: Union[str, Sequence[str]],
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        spool_cap: Optional[int] = None,
+    ) -> Task:
+        """Starts a background task: a shell command line (str, run with ``sh -c``) or an
+        argv list. It runs in the session's agent, outliving this process; its output is
+        spooled (``spool_cap`` bytes kept per stream, default 8 MiB)."""
+        spec = _task_spec(command, env, cwd, spool_cap)
+        try:
+            ptr = _new(lib.sbx_session_spawn_task, self._ptr, spec)
+        finally:
+            lib.sbx_task_spec_free(spec)
+        return Task(ptr, self)
+
+    def task(self, id: str) -> Task:
+        """A handle on the existing task ``id`` (spawned by any process)."""
+        return Task(_new(lib.sbx_session_attach_task, self._ptr, _text(id, "id")), self)
+
+    def tasks(self) -> List[TaskInfo]:
+        """All tasks of the session, oldest first."""
+        return _task_list(_new(lib.sbx_session_list_tasks, self._ptr))
+
+    def open_terminal(
+        self,
+        command: Union[None, str, Sequence[str]] = None,
+        *,
+        rows: int = 24,
+        cols: int = 80,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        scrollback: Optional[int] = None,
+    ) -> Terminal:
+        """Opens a PTY terminal running an interactive shell, or ``command`` (a shell line
+        as str, or an argv list). Use it as a context manager to kill it at the end."""
+        spec = _terminal_spec(command, rows, cols, env, cwd, scrollback)
+        try:
+            ptr = _new(lib.sbx_session_open_terminal, self._ptr, spec)
+        finally:
+            lib.sbx_terminal_spec_free(spec)
+        return Terminal(ptr, self, opened=True)
+
+    def terminal(self, id: str) -> Terminal:
+        """A handle on the existing terminal ``id`` (opened by any process); reading starts
+        at offset 0, replaying the scrollback."""
+        return Terminal(_new(lib.sbx_session_attach_terminal, self._ptr, _text(id, "id")), self, opened=False)
+
+    def terminals(self) -> List[TerminalInfo]:
+        """All terminals of the session, oldest first."""
+        return _terminal_list(_new(lib.sbx_session_list_terminals, self._ptr))
+
+    def read_file(self, path: str) -> bytes:
+        """The whole content of ``path`` inside the container."""
+        return _take_buffer(_new(lib.sbx_session_read_file, self._ptr, _text(path, "path")))
+
+    def write_file(self, path: str, data: Union[bytes, bytearray, memoryview, str], mode: Optional[int] = None) -> None:
+        """Writes ``path`` atomically (str data as UTF-8). ``mode``: permission bits (default:
+        the replaced file's, else 0o644)."""
+        payload = _data(data, "data")
+        c_mode = -1 if mode is None else _i32(mode, "mode")
+        if c_mode < -1:
+            raise errors.InvalidArgumentError(f"invalid mode: {mode} is negative", Status.INVALID_ARGUMENT)
+        _call(lib.sbx_session_write_file, self._ptr, _text(path, "path"), payload, len(payload), c_mode)
+
+    def list_dir(self, path: str) -> List[FileInfo]:
+        """The entries of directory ``path``, sorted by name."""
+        return _take_file_list(_new(lib.sbx_session_list_dir, self._ptr, _text(path, "path")))
+
+    def stat(self, path: str) -> FileInfo:
+        """Describes ``path`` (a symlink itself, not its target)."""
+        return _take_file_info(_new(lib.sbx_session_stat, self._ptr, _text(path, "path")))
+
+    def remove(self, path: str, recursive: bool = False) -> None:
+        """Removes a file, symlink or empty directory; with ``recursive``, a whole tree."""
+        _call(lib.sbx_session_remove, self._ptr, _text(path, "path"), bool(recursive))
 
     def ping(self) -> None:
         """Checks the agent answers; raises when the session is stopped, lost or closed."""

@@ -28,6 +28,7 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint8,
+    c_uint16,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -179,6 +180,114 @@ _fn("sbx_cancel_token_new", _status, _PP, _ERR)
 _fn("sbx_cancel_token_cancel", None, _P)
 _fn("sbx_cancel_token_is_cancelled", c_bool, _P)
 _fn("sbx_cancel_token_free", None, _P)
+
+_fn("sbx_exec_result_oom_killed", c_bool, _P)
+
+# Spooled output (tasks, terminals).
+_BYTES = (POINTER(POINTER(c_uint8)), POINTER(c_size_t))
+_fn("sbx_output_chunk_data", _status, _P, *_BYTES, _ERR)
+for _name in ("offset", "next_offset", "window_start", "end", "lost"):
+    _fn(f"sbx_output_chunk_{_name}", c_uint64, _P)
+_fn("sbx_output_chunk_finished", c_bool, _P)
+_fn("sbx_output_chunk_text_len", c_size_t, _P)
+_fn("sbx_output_chunk_free", None, _P)
+
+# Tasks.
+_fn("sbx_task_spec_new", _status, POINTER(c_char_p), c_size_t, _PP, _ERR)
+_fn("sbx_task_spec_new_shell", _status, c_char_p, _PP, _ERR)
+_fn("sbx_task_spec_add_env", _status, _P, c_char_p, c_char_p, _ERR)
+_fn("sbx_task_spec_set_cwd", _status, _P, c_char_p, _ERR)
+_fn("sbx_task_spec_set_spool_cap", _status, _P, c_uint64, _ERR)
+_fn("sbx_task_spec_free", None, _P)
+_fn("sbx_session_spawn_task", _status, _P, _P, _PP, _ERR)
+_fn("sbx_session_attach_task", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_session_list_tasks", _status, _P, _PP, _ERR)
+_fn("sbx_task_id", c_char_p, _P)
+_fn("sbx_task_get_info", _status, _P, _PP, _ERR)
+_fn("sbx_task_output", _status, _P, c_uint32, c_uint64, c_size_t, c_uint64, _P, _PP, _ERR)
+_fn("sbx_task_tail", _status, _P, c_uint32, c_size_t, _PP, _ERR)
+_fn("sbx_task_wait", _status, _P, c_uint64, _P, _PP, _ERR)
+_fn("sbx_task_kill", _status, _P, c_int32, _ERR)
+_fn("sbx_task_close", None, _P)
+_fn("sbx_task_free", None, _P)
+_fn("sbx_task_list_len", c_size_t, _P)
+_fn("sbx_task_list_get", c_void_p, _P, c_size_t)
+_fn("sbx_task_list_free", None, _P)
+for _kind in ("task", "terminal"):
+    _fn(f"sbx_{_kind}_info_id", c_char_p, _P)
+    _fn(f"sbx_{_kind}_info_command", c_char_p, _P)
+    _fn(f"sbx_{_kind}_info_state", c_uint32, _P)
+    _fn(f"sbx_{_kind}_info_exit_code", c_int32, _P)
+    _fn(f"sbx_{_kind}_info_signal", c_int32, _P)
+    _fn(f"sbx_{_kind}_info_pid", c_uint32, _P)
+    _fn(f"sbx_{_kind}_info_started_unix_ms", c_int64, _P)
+    _fn(f"sbx_{_kind}_info_ended_unix_ms", c_int64, _P)
+    _fn(f"sbx_{_kind}_info_free", None, _P)
+_fn("sbx_task_info_spool_cap", c_uint64, _P)
+
+# Terminals.
+_fn("sbx_terminal_spec_new", _status, c_uint16, c_uint16, _PP, _ERR)
+_fn("sbx_terminal_spec_set_argv", _status, _P, POINTER(c_char_p), c_size_t, _ERR)
+_fn("sbx_terminal_spec_set_shell_command", _status, _P, c_char_p, _ERR)
+_fn("sbx_terminal_spec_add_env", _status, _P, c_char_p, c_char_p, _ERR)
+_fn("sbx_terminal_spec_set_cwd", _status, _P, c_char_p, _ERR)
+_fn("sbx_terminal_spec_set_scrollback", _status, _P, c_uint64, _ERR)
+_fn("sbx_terminal_spec_free", None, _P)
+_fn("sbx_session_open_terminal", _status, _P, _P, _PP, _ERR)
+_fn("sbx_session_attach_terminal", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_session_list_terminals", _status, _P, _PP, _ERR)
+_fn("sbx_terminal_id", c_char_p, _P)
+_fn("sbx_terminal_get_info", _status, _P, _PP, _ERR)
+_fn("sbx_terminal_write", _status, _P, c_char_p, c_size_t, _ERR)
+_fn("sbx_terminal_read", _status, _P, c_uint64, c_size_t, c_uint64, _P, _PP, _ERR)
+_fn("sbx_terminal_resize", _status, _P, c_uint16, c_uint16, _ERR)
+_fn("sbx_terminal_kill", _status, _P, c_int32, _ERR)
+_fn("sbx_terminal_wait", _status, _P, c_uint64, _P, _PP, _ERR)
+_fn("sbx_terminal_close", None, _P)
+_fn("sbx_terminal_free", None, _P)
+_fn("sbx_terminal_list_len", c_size_t, _P)
+_fn("sbx_terminal_list_get", c_void_p, _P, c_size_t)
+_fn("sbx_terminal_list_free", None, _P)
+_fn("sbx_terminal_info_rows", c_uint16, _P)
+_fn("sbx_terminal_info_cols", c_uint16, _P)
+_fn("sbx_terminal_info_scrollback", c_uint64, _P)
+
+# Streaming exec.
+_fn("sbx_session_exec_stream", _status, _P, POINTER(c_char_p), c_size_t, _P, _PP, _ERR)
+_fn("sbx_exec_stream_next", _status, _P, c_uint64, _PP, _ERR)
+_fn("sbx_exec_stream_write_stdin", _status, _P, c_char_p, c_size_t, _ERR)
+_fn("sbx_exec_stream_close_stdin", _status, _P, _ERR)
+_fn("sbx_exec_stream_signal", _status, _P, c_int32, _ERR)
+_fn("sbx_exec_stream_close", None, _P)
+_fn("sbx_exec_stream_free", None, _P)
+_fn("sbx_exec_event_kind", c_uint32, _P)
+_fn("sbx_exec_event_data", _status, _P, *_BYTES, _ERR)
+_fn("sbx_exec_event_exit_code", c_int32, _P)
+_fn("sbx_exec_event_signal", c_int32, _P)
+for _name in ("timed_out", "oom_killed"):
+    _fn(f"sbx_exec_event_{_name}", c_bool, _P)
+for _name in ("stdout_total", "stderr_total", "duration_us"):
+    _fn(f"sbx_exec_event_{_name}", c_uint64, _P)
+_fn("sbx_exec_event_free", None, _P)
+
+# Files.
+_fn("sbx_session_read_file", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_session_write_file", _status, _P, c_char_p, c_char_p, c_size_t, c_int32, _ERR)
+_fn("sbx_session_list_dir", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_session_stat", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_session_remove", _status, _P, c_char_p, c_bool, _ERR)
+_fn("sbx_buffer_data", _status, _P, *_BYTES, _ERR)
+_fn("sbx_buffer_free", None, _P)
+_fn("sbx_file_info_name", c_char_p, _P)
+_fn("sbx_file_info_kind", c_uint32, _P)
+_fn("sbx_file_info_size", c_uint64, _P)
+_fn("sbx_file_info_mode", c_uint32, _P)
+_fn("sbx_file_info_modified_unix_ms", c_int64, _P)
+_fn("sbx_file_info_target", c_char_p, _P)
+_fn("sbx_file_info_free", None, _P)
+_fn("sbx_file_list_len", c_size_t, _P)
+_fn("sbx_file_list_get", c_void_p, _P, c_size_t)
+_fn("sbx_file_list_free", None, _P)
 
 _fn("sbx_test_trigger_panic", _status, _ERR)
 _fn("sbx_test_call_on_runtime_thread", _status, _P, RUNTIME_CALLBACK, c_void_p, _ERR)

@@ -1,0 +1,205 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func startSession(t *testing.T, tag string) (*Sandbox, *Session) {
+	t.Helper()
+	sb, _, dir := newScope(t)
+	s, err := sb.Start(ctxT(t), unique(tag), dir, nil)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Stop(context.Background())
+		s.Close()
+	})
+	return sb, s
+}
+
+func TestTaskSpawnReadWait(t *testing.T) {
+	_, s := startSession(t, "task")
+	ctx := ctxT(t)
+	task, err := s.SpawnTask(ctx, TaskSpec{Shell: "echo out; echo err >&2; printf 'x\\000y'; exit 4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	info, err := task.Wait(ctx)
+	if err != nil || info.State != StateExited || info.ExitCode != 4 || info.Signal != 0 || info.Running() {
+		t.Fatalf("wait: %v %+v", err, info)
+	}
+	if info.Pid == 0 || info.Ended.Before(info.Started) || !strings.Contains(info.Command, "echo out") || info.SpoolCap != 8<<20 {
+		t.Fatalf("info: %+v", info)
+	}
+	// Follow the output until it is complete: the task may be reported ended a moment
+	// before the agent has drained its pipes.
+	for _, stream := range []TaskStream{StreamStdout, StreamStderr, StreamMerged} {
+		if _, err := io.ReadAll(task.OutputReader(ctx, stream)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := task.Output(ctx, StreamStdout, 0, 100); err != nil || string(c.Data) != "out\nx\x00y" || !c.Finished {
+		t.Fatalf("stdout: %v %+v", err, c)
+	}
+	if c, err := task.Output(ctx, StreamStderr, 0, 100); err != nil || string(c.Data) != "err\n" {
+		t.Fatalf("stderr: %v %+v", err, c)
+	}
+	if c, err := task.Output(ctx, StreamStdout, 4, 2); err != nil || string(c.Data) != "x\x00" || c.Offset != 4 || c.End != 7 || c.NextOffset() != 6 || c.Finished {
+		t.Fatalf("middle: %v %+v", err, c)
+	}
+	if c, err := task.Tail(ctx, StreamStdout, 3); err != nil || string(c.Data) != "x\x00y" {
+		t.Fatalf("tail: %v %+v", err, c)
+	}
+	all, err := io.ReadAll(task.OutputReader(ctx, StreamMerged))
+	if err != nil || len(all) != 11 {
+		t.Fatalf("reader: %v %q", err, all)
+	}
+	rows, err := s.Tasks(ctx)
+	if err != nil || len(rows) != 1 || rows[0].ID != task.ID() {
+		t.Fatalf("list: %v %+v", err, rows)
+	}
+	again, err := s.AttachTask(ctx, task.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i, err := again.Info(ctx); err != nil || i.ExitCode != 4 {
+		t.Fatalf("attached: %v %+v", err, i)
+	}
+	again.Close()
+	again.Close()
+	if _, err := again.Info(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+	withEnv, err := s.SpawnTask(ctx, TaskSpec{Argv: []string{"sh", "-c", "echo $GREETING; pwd"}, Env: map[string]string{"GREETING": "hi"}, Cwd: "/tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(withEnv.OutputReader(ctx, StreamStdout))
+	if err != nil || string(out) != "hi\n/tmp\n" {
+		t.Fatalf("env/cwd: %v %q", err, out)
+	}
+	withEnv.Close()
+}
+
+func TestTaskContextDeadlineCancelAndKill(t *testing.T) {
+	_, s := startSession(t, "taskctx")
+	ctx := ctxT(t)
+	task, err := s.SpawnTask(ctx, TaskSpec{Shell: "echo started; exec sleep 60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	first, err := task.WaitOutput(ctx, StreamMerged, 0, 100)
+	if err != nil || string(first.Data) != "started\n" {
+		t.Fatalf("first: %v %+v", err, first)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = task.WaitOutput(short, StreamMerged, first.NextOffset(), 100)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("deadline: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := task.Wait(cctx); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	info, err := task.Wait(ctx)
+	if err != nil || info.State != StateKilled || info.Signal != 9 || info.ExitCode != -1 {
+		t.Fatalf("killed: %v %+v", err, info)
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("kill after end: %v", err)
+	}
+}
+
+func TestTaskErrorsAndCloseWakesAWait(t *testing.T) {
+	_, s := startSession(t, "taskerr")
+	ctx := ctxT(t)
+	task, err := s.SpawnTask(ctx, TaskSpec{Shell: "sleep 60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"bad stream", func() error { _, err := task.Output(ctx, TaskStream(9), 0, 10); return err }(), ErrInvalidArgument},
+		{"zero max", func() error { _, err := task.Output(ctx, StreamMerged, 0, 0); return err }(), ErrInvalidArgument},
+		{"bad signal", task.Kill(ctx, syscall.Signal(0)), ErrInvalidArgument},
+		{"no such task", func() error { _, err := s.AttachTask(ctx, "task-nosuch"); return err }(), ErrNotFound},
+		{"bad id", func() error { _, err := s.AttachTask(ctx, "bad id!"); return err }(), ErrInvalidArgument},
+		{"bad cwd", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "true", Cwd: "/no/such/dir"}); return err }(), ErrNotFound},
+		{"spool cap", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "true", SpoolCap: 1}); return err }(), ErrInvalidArgument},
+		{"empty", func() error { _, err := s.SpawnTask(ctx, TaskSpec{}); return err }(), ErrInvalidArgument},
+		{"both", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "x", Argv: []string{"y"}}); return err }(), ErrInvalidArgument},
+		{"NUL", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "a\x00b"}); return err }(), ErrInvalidArgument},
+	}
+	for _, c := range checks {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := task.Wait(context.Background())
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	task.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked wait after close: %v", err)
+	}
+	again, err := s.AttachTask(ctx, task.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if info, err := again.Info(ctx); err != nil || !info.Running() {
+		t.Fatalf("the task runs on: %v %+v", err, info)
+	}
+	again.Kill(ctx, syscall.SIGKILL)
+}
+
+func TestTasksOfAClosedSessionAreClosed(t *testing.T) {
+	sb, s := startSession(t, "taskses")
+	ctx := ctxT(t)
+	other, err := sb.Attach(ctx, s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := other.SpawnTask(ctx, TaskSpec{Shell: "sleep 60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := task.Wait(context.Background())
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	other.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("closing the session closes its tasks: %v", err)
+	}
+	task.Close()
+	if out, err := s.Exec(ctx, []string{"sh", "-c", "ps | grep -c '[s]leep 60'"}, nil); err != nil || !bytes.Equal(out.Stdout, []byte("1\n")) {
+		t.Fatalf("the task runs on: %v %q", err, out.Stdout)
+	}
+}
