@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
 use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
-use tokio::sync::watch;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::{ChildStderr, ChildStdout, Command};
+use tokio::sync::{oneshot, watch};
 
 use crate::groups::{group_alive, signal_group};
 use crate::ids::{new_id, now_ms};
@@ -191,8 +193,19 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
     task.write_meta();
     state.tasks.list.lock().unwrap_or_else(|p| p.into_inner()).push(task.clone());
 
-    let out = child.stdout.take().map(|p| tokio::spawn(pump(p, task.clone(), TaskStream::Stdout)));
-    let err = child.stderr.take().map(|p| tokio::spawn(pump(p, task.clone(), TaskStream::Stderr)));
+    let (exited_tx, exited_rx) = watch::channel(false);
+    let mut drained = Vec::new();
+    let mut pumps = Vec::new();
+    for (pipe, stream) in [
+        (child.stdout.take().map(Pipe::Out), TaskStream::Stdout),
+        (child.stderr.take().map(Pipe::Err), TaskStream::Stderr),
+    ] {
+        if let Some(pipe) = pipe {
+            let (tx, rx) = oneshot::channel();
+            drained.push(rx);
+            pumps.push(tokio::spawn(pump(pipe, task.clone(), stream, exited_rx.clone(), tx)));
+        }
+    }
     let info = task.info();
     let state = state.clone();
     tokio::spawn(async move {
@@ -200,9 +213,19 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
             Ok(s) => exit_state(s),
             Err(_) => ProcState::Exited { code: -1 },
         };
+        // Everything the task wrote before it exited is in its pipes now: spool it
+        // before anyone is told it ended, so a read after `wait` sees all of it.
+        // (Background children may keep writing; that output keeps arriving later.)
+        exited_tx.send_replace(true);
+        for d in drained {
+            let _ = d.await;
+        }
         task.state.send_replace((st, Some(now_ms())));
-        task.write_meta();
-        for p in [out, err].into_iter().flatten() {
+        // Off the runtime's threads: replacing a file by rename can wait for the disk
+        // (ext4 flushes the new data first), and requests must not queue behind it.
+        let t = task.clone();
+        let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
+        for p in pumps {
             let _ = p.await;
         }
         for s in [TaskStream::Merged, TaskStream::Stdout, TaskStream::Stderr] {
@@ -225,16 +248,90 @@ pub fn exit_state(s: std::process::ExitStatus) -> ProcState {
     }
 }
 
-async fn pump<R: AsyncRead + Unpin>(mut pipe: R, task: Arc<Task>, stream: TaskStream) {
-    let mut buf = vec![0u8; 64 * 1024];
+/// A task's stdout or stderr pipe.
+enum Pipe {
+    Out(ChildStdout),
+    Err(ChildStderr),
+}
+
+impl Pipe {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Pipe::Out(p) => p.read(buf).await,
+            Pipe::Err(p) => p.read(buf).await,
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Pipe::Out(p) => p.as_fd(),
+            Pipe::Err(p) => p.as_fd(),
+        }
+    }
+}
+
+/// What draining a pipe found.
+enum Drained {
+    /// The pipe is empty for now; writers may still hold it open.
+    Empty,
+    /// End of file, or the pipe broke.
+    Closed,
+}
+
+/// Spools whatever is in the pipe right now, without waiting: the pipe is non-blocking,
+/// and reading it directly (not through the reactor, whose readiness may lag) finds
+/// every byte written before this call.
+fn drain(pipe: &Pipe, task: &Task, stream: TaskStream, buf: &mut [u8]) -> Drained {
     loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+        match rustix::io::read(pipe.fd(), &mut *buf) {
+            Ok(0) => return Drained::Closed,
             Ok(n) => {
                 task.log(stream).append(&buf[..n]);
                 task.merged.append(&buf[..n]);
             }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => return Drained::Empty,
+            Err(_) => return Drained::Closed,
         }
+    }
+}
+
+/// Copies a pipe into the task's spools until it closes. When the task's process exits
+/// (`exited`), it first spools all that is already in the pipe and then says so on
+/// `drained`.
+async fn pump(
+    mut pipe: Pipe,
+    task: Arc<Task>,
+    stream: TaskStream,
+    mut exited: watch::Receiver<bool>,
+    drained: oneshot::Sender<()>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut drained = Some(drained);
+    loop {
+        tokio::select! {
+            // `read` is cancel safe: a read that loses the race has consumed nothing.
+            r = pipe.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    task.log(stream).append(&buf[..n]);
+                    task.merged.append(&buf[..n]);
+                }
+            },
+            _ = exited.wait_for(|e| *e), if drained.is_some() => {
+                let state = drain(&pipe, &task, stream, &mut buf);
+                if let Some(d) = drained.take() {
+                    let _ = d.send(());
+                }
+                if matches!(state, Drained::Closed) {
+                    return;
+                }
+            }
+        }
+    }
+    // Closed before the exit was seen: everything is spooled already.
+    if let Some(d) = drained.take() {
+        let _ = d.send(());
     }
 }
 

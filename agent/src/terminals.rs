@@ -180,7 +180,9 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
             Err(_) => ProcState::Exited { code: -1 },
         };
         term.state.send_replace((st, Some(now_ms())));
-        term.write_meta();
+        // Off the runtime's threads (see the same step for tasks).
+        let t = term.clone();
+        let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
         state.groups.remove(term.pid as i32);
     });
     Reply::Terminal(info)

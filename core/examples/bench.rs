@@ -269,6 +269,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Background tasks, terminals, streaming (issue 3 targets).
     let s = sandbox.start(SessionSpec::new(format!("bench-tasks-{pid}"), dir.path())).await?;
     let n_spawn = if quick { 10 } else { 300 };
+    // Let podman finish tearing down the sessions above (it keeps both CPUs busy for a
+    // moment after `rm` returns), so this measures spawning, not their cleanup.
+    tokio::time::sleep(Duration::from_secs(if quick { 0 } else { 2 })).await;
     let mut spawn = Vec::new();
     for _ in 0..n_spawn {
         let t = Instant::now();

@@ -3,7 +3,7 @@
 //! Per-session sandboxes for coding agents and editors. A session is one long-lived
 //! podman container with the user's working directory mounted at the same path; an
 //! agent inside it runs commands for you over a unix socket in about a millisecond
-//! (instead of the ~170 ms of `podman exec`), and keeps state that any process can
+//! (instead of the ~200 ms of `podman exec`), and keeps state that any process can
 //! reattach to.
 //!
 //! ```no_run
@@ -72,3 +72,9 @@ pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, TerminalInfo, Te
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Version of the agent protocol this library speaks.
 pub const PROTOCOL_VERSION: u32 = sandbox_proto::PROTOCOL_VERSION;
+
+/// The README's Rust example, compiled (not run: it needs podman) as a doctest so that it
+/// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -50,6 +50,8 @@ pub struct LoadReport {
     pub peak_rss: u64,
     /// Open file descriptors before and after.
     pub fds: (usize, usize),
+    /// Control dirs of the scenario's sessions that still exist after the stop.
+    pub control_dirs_left: usize,
 }
 
 fn open_fds() -> usize {
@@ -75,6 +77,7 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
         }
     }
     let start_all = t.elapsed();
+    let control_dirs: Vec<std::path::PathBuf> = sessions.iter().map(|s| s.control_dir().to_path_buf()).collect();
 
     let t = Instant::now();
     let mut work = Vec::new();
@@ -107,6 +110,15 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
                                 || crate::sha256(&o.stdout) != o.stderr_lossy().trim()
                                 || o.stdout.len() != bytes
                             {
+                                eprintln!(
+                                    "load: exec mismatch: exit {:?} signal {:?} timed_out {} stdout {} bytes (total {}), stderr {:?}",
+                                    o.exit_code,
+                                    o.signal,
+                                    o.timed_out,
+                                    o.stdout.len(),
+                                    o.stdout_total,
+                                    o.stderr_lossy()
+                                );
                                 bad += 1;
                             }
                         }
@@ -146,6 +158,12 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
                     }
                 }
                 if got != expected {
+                    let same = got.iter().zip(&expected).take_while(|(a, b)| a == b).count();
+                    eprintln!(
+                        "load: task {id} output mismatch: {} bytes, expected {}, first difference at {same}",
+                        got.len(),
+                        expected.len()
+                    );
                     bad += 1;
                 }
             }
@@ -191,5 +209,6 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
         stop_all,
         peak_rss: crate::peak_rss(),
         fds: (fds_before, open_fds()),
+        control_dirs_left: control_dirs.iter().filter(|d| d.symlink_metadata().is_ok()).count(),
     }
 }

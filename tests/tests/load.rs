@@ -19,6 +19,7 @@ fn many_sessions_at_once_lose_nothing_and_leave_nothing() {
         assert_eq!(r.execs, 8 * 40);
         assert!(r.fds.1 <= r.fds.0 + 2, "file descriptors grew: {:?}", r.fds);
         assert!(t.sandbox.list().await.unwrap().is_empty());
+        assert_eq!(r.control_dirs_left, 0, "control dirs left behind");
     });
     assert!(t.leftovers().is_empty());
 }

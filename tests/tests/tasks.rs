@@ -181,6 +181,40 @@ fn many_concurrent_tasks_account_for_every_byte() {
 }
 
 #[test]
+fn all_output_is_spooled_when_wait_returns() {
+    // The agent used to report the exit before spooling what was still in the pipes, so
+    // a single read right after `wait_task` could come up short under load.
+    let t = TestScope::new("waitspool");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("waitspool")).await.unwrap();
+        let each: u64 = 256 * 1024;
+        let mut ids = Vec::new();
+        // Busy loops compete with the agent for the CPUs, and all writers start at the
+        // same moment, so the agent is busy pumping 80 pipes when the processes exit.
+        let mut burners = Vec::new();
+        for _ in 0..4 {
+            burners.push(s.spawn_task(TaskSpec::shell("while :; do :; done")).await.unwrap().id);
+        }
+        for i in 0..40 {
+            let cmd = format!("while [ ! -e /tmp/go ]; do sleep 0.05; done; yes line-{i} | head -c {each}");
+            ids.push(s.spawn_task(TaskSpec::shell(cmd)).await.unwrap().id);
+        }
+        s.exec(&["touch", "/tmp/go"], ExecOptions::new()).await.unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            s.wait_task(id, Some(Duration::from_secs(120))).await.unwrap();
+            for stream in [TaskStream::Stdout, TaskStream::Merged] {
+                let c = s.task_output(id, stream, 0, 1 << 20).await.unwrap();
+                assert_eq!((c.end, c.data.len() as u64), (each, each), "task {i}, {stream:?}: one read after wait");
+            }
+        }
+        for id in &burners {
+            s.kill_task(id, 9).await.unwrap();
+        }
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
 fn bad_task_input_is_typed() {
     let t = TestScope::new("badtask");
     run(T, async {

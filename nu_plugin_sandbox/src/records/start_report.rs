@@ -81,6 +81,7 @@ pub(crate) fn start_report(s: &StartReport, span: Span) -> Value {
         ),
     );
     r.push("limits", Value::record(limits, span));
+    r.push("protected_paths", Value::list(s.protected_paths.iter().map(|p| Value::string(p, span)).collect(), span));
     r.push("provisioning", provisioning(&s.provisioning, span));
     r.push("post_create", Value::list(s.post_create.iter().map(|o| post_create(o, span)).collect(), span));
     r.push("warnings", Value::list(s.warnings.iter().map(|w| Value::string(w, span)).collect(), span));

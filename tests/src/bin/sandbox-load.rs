@@ -46,11 +46,11 @@ async fn main() {
         r.tasks
     );
     println!(
-        "| sessions | execs | tasks | execs/s | exec p50 | exec p99 | start all | stop all | peak RSS | fds before/after | mismatches | errors | sessions/agents left |"
+        "| sessions | execs | tasks | execs/s | exec p50 | exec p99 | start all | stop all | peak RSS | fds before/after | mismatches | errors | sessions/control dirs/agents left |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} s | {:.1} s | {} MiB | {}/{} | {} | {} | {}/{} |",
+        "| {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} s | {:.1} s | {} MiB | {}/{} | {} | {} | {}/{}/{} |",
         r.sessions,
         r.execs,
         r.tasks,
@@ -65,12 +65,19 @@ async fn main() {
         r.mismatches,
         r.errors.len(),
         left,
+        r.control_dirs_left,
         agents
     );
     for e in r.errors.iter().take(10) {
         eprintln!("error: {e}");
     }
-    if !r.errors.is_empty() || r.mismatches > 0 || left > 0 || agents > 0 || r.fds.1 > r.fds.0 + 2 {
+    if !r.errors.is_empty()
+        || r.mismatches > 0
+        || left > 0
+        || r.control_dirs_left > 0
+        || agents > 0
+        || r.fds.1 > r.fds.0 + 2
+    {
         std::process::exit(1);
     }
 }
