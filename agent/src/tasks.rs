@@ -201,7 +201,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         (child.stderr.take().map(Pipe::Err), TaskStream::Stderr),
     ] {
         if let Some(pipe) = pipe {
-            let (tx, rx) = oneshot::channel();
+            let (tx, rx) = oneshot::channel::<bool>();
             drained.push(rx);
             pumps.push(tokio::spawn(pump(pipe, task.clone(), stream, exited_rx.clone(), tx)));
         }
@@ -217,19 +217,32 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         // before anyone is told it ended, so a read after `wait` sees all of it.
         // (Background children may keep writing; that output keeps arriving later.)
         exited_tx.send_replace(true);
+        let mut all_closed = true;
         for d in drained {
-            let _ = d.await;
+            all_closed &= d.await.unwrap_or(true);
+        }
+        let finish = |task: &Task| {
+            for s in [TaskStream::Merged, TaskStream::Stdout, TaskStream::Stderr] {
+                task.log(s).finish();
+            }
+        };
+        if all_closed {
+            // Nothing else holds the pipes: the output is complete before the exit shows.
+            for p in pumps.drain(..) {
+                let _ = p.await;
+            }
+            finish(&task);
         }
         task.state.send_replace((st, Some(now_ms())));
         // Off the runtime's threads: replacing a file by rename can wait for the disk
         // (ext4 flushes the new data first), and requests must not queue behind it.
         let t = task.clone();
         let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
-        for p in pumps {
-            let _ = p.await;
-        }
-        for s in [TaskStream::Merged, TaskStream::Stdout, TaskStream::Stderr] {
-            task.log(s).finish();
+        if !all_closed {
+            for p in pumps {
+                let _ = p.await;
+            }
+            finish(&task);
         }
         if !group_alive(task.pid as i32) {
             state.groups.remove(task.pid as i32);
@@ -298,13 +311,13 @@ fn drain(pipe: &Pipe, task: &Task, stream: TaskStream, buf: &mut [u8]) -> Draine
 
 /// Copies a pipe into the task's spools until it closes. When the task's process exits
 /// (`exited`), it first spools all that is already in the pipe and then says so on
-/// `drained`.
+/// `drained` (true when the pipe is closed too).
 async fn pump(
     mut pipe: Pipe,
     task: Arc<Task>,
     stream: TaskStream,
     mut exited: watch::Receiver<bool>,
-    drained: oneshot::Sender<()>,
+    drained: oneshot::Sender<bool>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut drained = Some(drained);
@@ -319,11 +332,11 @@ async fn pump(
                 }
             },
             _ = exited.wait_for(|e| *e), if drained.is_some() => {
-                let state = drain(&pipe, &task, stream, &mut buf);
+                let closed = matches!(drain(&pipe, &task, stream, &mut buf), Drained::Closed);
                 if let Some(d) = drained.take() {
-                    let _ = d.send(());
+                    let _ = d.send(closed);
                 }
-                if matches!(state, Drained::Closed) {
+                if closed {
                     return;
                 }
             }
@@ -331,7 +344,7 @@ async fn pump(
     }
     // Closed before the exit was seen: everything is spooled already.
     if let Some(d) = drained.take() {
-        let _ = d.send(());
+        let _ = d.send(true);
     }
 }
 

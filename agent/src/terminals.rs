@@ -171,7 +171,9 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
     });
     term.write_meta();
     state.terminals.list.lock().unwrap_or_else(|p| p.into_inner()).push(term.clone());
-    tokio::spawn(read_loop(term.clone()));
+    let (exited_tx, exited_rx) = watch::channel(false);
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(read_loop(term.clone(), exited_rx, drained_tx));
     let info = term.info();
     let state = state.clone();
     tokio::spawn(async move {
@@ -179,6 +181,10 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
             Ok(s) => exit_state(s),
             Err(_) => ProcState::Exited { code: -1 },
         };
+        // What the program wrote before it exited is in the PTY now: put it in the
+        // scrollback before anyone is told it ended (as for tasks).
+        exited_tx.send_replace(true);
+        let _ = drained_rx.await;
         term.state.send_replace((st, Some(now_ms())));
         // Off the runtime's threads (see the same step for tasks).
         let t = term.clone();
@@ -188,22 +194,52 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
     Reply::Terminal(info)
 }
 
-async fn read_loop(term: Arc<Terminal>) {
+/// Copies the PTY's output into the scrollback until every slave fd is closed. When the
+/// program exits (`exited`), it first copies all that is already buffered, reading the
+/// non-blocking master directly (the reactor's readiness may lag), and says so on
+/// `drained`.
+async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drained: tokio::sync::oneshot::Sender<()>) {
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let mut guard = match term.master.readable().await {
-            Ok(g) => g,
-            Err(_) => break,
-        };
-        match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => term.log.append(&buf[..n]),
-            // EIO: every slave fd is closed (the program and its children are gone).
-            Ok(Err(_)) => break,
-            Err(_would_block) => continue,
+    let mut drained = Some(drained);
+    'outer: loop {
+        tokio::select! {
+            ready = term.master.readable() => {
+                let mut guard = match ready {
+                    Ok(g) => g,
+                    Err(_) => break,
+                };
+                match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(n)) => term.log.append(&buf[..n]),
+                    // EIO: every slave fd is closed (the program and its children are gone).
+                    Ok(Err(_)) => break,
+                    Err(_would_block) => continue,
+                }
+            }
+            _ = exited.wait_for(|e| *e), if drained.is_some() => {
+                let closed = loop {
+                    match rustix::io::read(term.master.get_ref(), &mut buf) {
+                        Ok(0) => break true,
+                        Ok(n) => term.log.append(&buf[..n]),
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(rustix::io::Errno::AGAIN) => break false,
+                        Err(_) => break true,
+                    }
+                };
+                if closed {
+                    // Finished before the exit shows (the send after the loop).
+                    break 'outer;
+                }
+                if let Some(d) = drained.take() {
+                    let _ = d.send(());
+                }
+            }
         }
     }
     term.log.finish();
+    if let Some(d) = drained.take() {
+        let _ = d.send(());
+    }
 }
 
 /// Writes input to a terminal.
