@@ -22,6 +22,8 @@ use crate::groups::{Groups, group_alive, signal_group};
 
 const DEFAULT_GRACE: Duration = Duration::from_millis(1000);
 const DEFAULT_LINGER: Duration = Duration::from_millis(100);
+/// How long pumps that were told to stop get to deliver what was left in the pipes.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Bytes read from a pipe (and sent in one frame) at a time.
 const CHUNK: usize = 256 * 1024;
 /// Pipe buffer asked for on output pipes: fewer, larger reads when output is heavy.
@@ -68,6 +70,7 @@ pub async fn run(
     groups.insert(pgid);
 
     let credit = credit::pool(req.window);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let totals = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
     let mut pumps = Vec::new();
     for fd in [child.stdout.as_ref().map(|p| p.as_fd()), child.stderr.as_ref().map(|p| p.as_fd())].into_iter().flatten()
@@ -77,11 +80,11 @@ pub async fn run(
     }
     if let Some(out) = child.stdout.take() {
         let p = Pump { kind: FrameKind::Stdout, id, cap: req.stdout_cap, total: totals[0].clone() };
-        pumps.push(tokio::spawn(p.run(out, outbox.clone(), credit.clone())));
+        pumps.push(tokio::spawn(p.run(out, outbox.clone(), credit.clone(), stop_rx.clone())));
     }
     if let Some(err) = child.stderr.take() {
         let p = Pump { kind: FrameKind::Stderr, id, cap: req.stderr_cap, total: totals[1].clone() };
-        pumps.push(tokio::spawn(p.run(err, outbox.clone(), credit.clone())));
+        pumps.push(tokio::spawn(p.run(err, outbox.clone(), credit.clone(), stop_rx.clone())));
     }
     let mut stdin_tx = child.stdin.take().map(|stdin| {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -148,7 +151,13 @@ pub async fn run(
         tokio::select! {
             _ = &mut pumps_done => break,
             _ = sleep_until(linger_until), if !kill.hard_pending() => {
-                aborts.iter().for_each(|a| a.abort());
+                // Something outlives the command and holds its pipes: take what is in
+                // them now (all the command wrote), then stop; abort only a pump that
+                // cannot deliver (a client that stopped reading).
+                stop_tx.send_replace(true);
+                if tokio::time::timeout(STOP_GRACE, &mut pumps_done).await.is_err() {
+                    aborts.iter().for_each(|a| a.abort());
+                }
                 break;
             }
             _ = sleep_until(kill.hard_at()), if kill.hard_pending() => {
@@ -252,24 +261,41 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run<R: AsyncRead + Unpin>(self, mut pipe: R, outbox: Outbox, credit: credit::Credit) {
+    /// Forwards the pipe until it closes, or until `stop` (the command is over but
+    /// something still holds the pipe): then it forwards what is in the pipe at that
+    /// moment, without waiting, and ends.
+    async fn run<R: AsyncRead + AsFd + Unpin>(
+        self,
+        mut pipe: R,
+        outbox: Outbox,
+        credit: credit::Credit,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut sent = 0u64;
         let mut client_gone = false;
         let mut scratch = Vec::new();
         loop {
-            let want = credit::take(&credit, CHUNK).await;
-            let forwarding = sent < self.cap && !client_gone;
-            // Read straight into the buffer that becomes the frame (no extra copy);
-            // past the cap, into a reused scratch buffer that is only counted.
-            let mut buf = if forwarding { vec![0u8; want] } else { std::mem::take(&mut scratch) };
-            buf.resize(want, 0);
-            let n = match pipe.read(&mut buf).await {
-                Ok(0) | Err(_) => 0,
-                Ok(n) => n,
+            let read = async {
+                let want = credit::take(&credit, CHUNK).await;
+                let forwarding = sent < self.cap && !client_gone;
+                // Read straight into the buffer that becomes the frame (no extra copy);
+                // past the cap, into a reused scratch buffer that is only counted.
+                let mut buf = if forwarding { vec![0u8; want] } else { std::mem::take(&mut scratch) };
+                buf.resize(want, 0);
+                // Cancel safe: a read that loses the race to `stop` has consumed nothing.
+                let n = match pipe.read(&mut buf).await {
+                    Ok(0) | Err(_) => 0,
+                    Ok(n) => n,
+                };
+                credit::refund(&credit, want - n);
+                (buf, n, forwarding)
             };
-            credit::refund(&credit, want - n);
+            let (mut buf, n, forwarding) = tokio::select! {
+                r = read => r,
+                _ = stop.wait_for(|s| *s) => break,
+            };
             if n == 0 {
-                break;
+                return;
             }
             self.total.fetch_add(n as u64, Ordering::Relaxed);
             if forwarding {
@@ -279,6 +305,24 @@ impl Pump {
                 client_gone = !outbox.send(self.kind, self.id, buf).await;
             } else {
                 scratch = buf;
+            }
+        }
+        // Stopped: the non-blocking pipe, read directly (the reactor's readiness may lag),
+        // still holds everything written before now. Past the flow-control window: it is
+        // at most one pipe buffer.
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match rustix::io::read(pipe.as_fd(), &mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            };
+            self.total.fetch_add(n as u64, Ordering::Relaxed);
+            if sent < self.cap && !client_gone {
+                let take = (self.cap - sent).min(n as u64) as usize;
+                sent += take as u64;
+                client_gone = !outbox.send(self.kind, self.id, buf[..take].to_vec()).await;
             }
         }
     }

@@ -72,7 +72,7 @@ pub(crate) fn resolve(
 
 fn config_error(e: &Error, span: Span) -> LabeledError {
     LabeledError::new(e.to_string()).with_label("invalid sandbox configuration", span).with_help(
-        "keys are those of the config file: image, trusted_images, provision, container_prefix, scope, podman, runtime_dir, cache_dir, ready_timeout_secs, provision_timeout_secs, post_create_timeout_secs, policy { allow_post_create, allow_untrusted_image, network, require_resource_limits }, limits { memory, cpus, pids }",
+        "keys are those of the config file: image, trusted_images, provision, container_prefix, scope, podman, runtime_dir, cache_dir, ready_timeout_secs, provision_timeout_secs, post_create_timeout_secs, tmp_size, idle_timeout_secs, policy { allow_post_create, allow_untrusted_image, network, require_resource_limits, protect_workspace, protected_paths }, limits { memory, cpus, pids }",
     )
 }
 
