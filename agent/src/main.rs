@@ -4,6 +4,7 @@
 
 mod conn;
 mod credit;
+mod drain;
 mod exec;
 mod files;
 mod groups;

@@ -2,18 +2,18 @@
 //! files in the control dir (merged and per stream), state kept in a `meta.json` beside
 //! them so the host can read both even when the agent is gone.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
 use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream};
-use std::os::fd::{AsFd, BorrowedFd};
-
-use tokio::io::AsyncReadExt;
-use tokio::process::{ChildStderr, ChildStdout, Command};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
 
+use crate::drain::read_available;
 use crate::groups::{group_alive, signal_group};
 use crate::ids::{new_id, now_ms};
 use crate::output_log::OutputLog;
@@ -196,15 +196,15 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
     let (exited_tx, exited_rx) = watch::channel(false);
     let mut drained = Vec::new();
     let mut pumps = Vec::new();
-    for (pipe, stream) in [
-        (child.stdout.take().map(Pipe::Out), TaskStream::Stdout),
-        (child.stderr.take().map(Pipe::Err), TaskStream::Stderr),
-    ] {
-        if let Some(pipe) = pipe {
-            let (tx, rx) = oneshot::channel::<bool>();
-            drained.push(rx);
-            pumps.push(tokio::spawn(pump(pipe, task.clone(), stream, exited_rx.clone(), tx)));
-        }
+    if let Some(pipe) = child.stdout.take() {
+        let (tx, rx) = oneshot::channel::<bool>();
+        drained.push(rx);
+        pumps.push(tokio::spawn(pump(pipe, task.clone(), TaskStream::Stdout, exited_rx.clone(), tx)));
+    }
+    if let Some(pipe) = child.stderr.take() {
+        let (tx, rx) = oneshot::channel::<bool>();
+        drained.push(rx);
+        pumps.push(tokio::spawn(pump(pipe, task.clone(), TaskStream::Stderr, exited_rx.clone(), tx)));
     }
     let info = task.info();
     let state = state.clone();
@@ -261,59 +261,11 @@ pub fn exit_state(s: std::process::ExitStatus) -> ProcState {
     }
 }
 
-/// A task's stdout or stderr pipe.
-enum Pipe {
-    Out(ChildStdout),
-    Err(ChildStderr),
-}
-
-impl Pipe {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Pipe::Out(p) => p.read(buf).await,
-            Pipe::Err(p) => p.read(buf).await,
-        }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Pipe::Out(p) => p.as_fd(),
-            Pipe::Err(p) => p.as_fd(),
-        }
-    }
-}
-
-/// What draining a pipe found.
-enum Drained {
-    /// The pipe is empty for now; writers may still hold it open.
-    Empty,
-    /// End of file, or the pipe broke.
-    Closed,
-}
-
-/// Spools whatever is in the pipe right now, without waiting: the pipe is non-blocking,
-/// and reading it directly (not through the reactor, whose readiness may lag) finds
-/// every byte written before this call.
-fn drain(pipe: &Pipe, task: &Task, stream: TaskStream, buf: &mut [u8]) -> Drained {
-    loop {
-        match rustix::io::read(pipe.fd(), &mut *buf) {
-            Ok(0) => return Drained::Closed,
-            Ok(n) => {
-                task.log(stream).append(&buf[..n]);
-                task.merged.append(&buf[..n]);
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) => return Drained::Empty,
-            Err(_) => return Drained::Closed,
-        }
-    }
-}
-
 /// Copies a pipe into the task's spools until it closes. When the task's process exits
 /// (`exited`), it first spools all that is already in the pipe and then says so on
 /// `drained` (true when the pipe is closed too).
-async fn pump(
-    mut pipe: Pipe,
+async fn pump<R: AsyncRead + AsFd + Unpin>(
+    mut pipe: R,
     task: Arc<Task>,
     stream: TaskStream,
     mut exited: watch::Receiver<bool>,
@@ -332,7 +284,10 @@ async fn pump(
                 }
             },
             _ = exited.wait_for(|e| *e), if drained.is_some() => {
-                let closed = matches!(drain(&pipe, &task, stream, &mut buf), Drained::Closed);
+                let closed = read_available(pipe.as_fd(), &mut buf, |data| {
+                    task.log(stream).append(data);
+                    task.merged.append(data);
+                });
                 if let Some(d) = drained.take() {
                     let _ = d.send(closed);
                 }

@@ -217,15 +217,8 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
                 }
             }
             _ = exited.wait_for(|e| *e), if drained.is_some() => {
-                let closed = loop {
-                    match rustix::io::read(term.master.get_ref(), &mut buf) {
-                        Ok(0) => break true,
-                        Ok(n) => term.log.append(&buf[..n]),
-                        Err(rustix::io::Errno::INTR) => {}
-                        Err(rustix::io::Errno::AGAIN) => break false,
-                        Err(_) => break true,
-                    }
-                };
+                let closed =
+                    crate::drain::read_available(term.master.get_ref().as_fd(), &mut buf, |d| term.log.append(d));
                 if closed {
                     // Finished before the exit shows (the send after the loop).
                     break 'outer;
