@@ -25,6 +25,16 @@ func watchContext(ctx context.Context) (*C.sbx_cancel_token, func(), error) {
 	if err := check(C.sbx_cancel_token_new(&tok, &e), e); err != nil {
 		return nil, nil, err
 	}
+	stop := onDone(done, func() { C.sbx_cancel_token_cancel(tok) })
+	return tok, func() {
+		stop()
+		C.sbx_cancel_token_free(tok)
+	}, nil
+}
+
+// onDone runs fire in a goroutine if done closes before stop is called; stop (call it
+// once) ends the goroutine and waits until it returned.
+func onDone(done <-chan struct{}, fire func()) (stop func()) {
 	finished := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -32,15 +42,27 @@ func watchContext(ctx context.Context) (*C.sbx_cancel_token, func(), error) {
 		defer wg.Done()
 		select {
 		case <-done:
-			C.sbx_cancel_token_cancel(tok)
+			fire()
 		case <-finished:
 		}
 	}()
-	return tok, func() {
+	return func() {
 		close(finished)
 		wg.Wait()
-		C.sbx_cancel_token_free(tok)
-	}, nil
+	}
+}
+
+// waitCall makes one blocking C call f bounded by ctx: f gets ctx's cancel token (nil
+// when ctx can never be cancelled) and the timeout_ms of its deadline, and its error also
+// matches ctx.Err() when ctx cut it short.
+func waitCall(ctx context.Context, f func(tok *C.sbx_cancel_token, ms C.uint64_t) error) error {
+	tok, stop, err := watchContext(ctx)
+	if err != nil {
+		return err
+	}
+	err = f(tok, timeoutMs(ctx))
+	stop()
+	return withCause(ctx, err)
 }
 
 // timeoutMs is the timeout_ms of a C read or wait bounded by ctx's deadline

@@ -45,66 +45,59 @@ func (r *ExecResult) Success() bool { return r.ExitCode == 0 && !r.TimedOut }
 // or its deadline passes, the command is killed and the error matches both ErrCancelled
 // and ctx.Err(). Closing the session from another goroutine returns ErrClosed.
 func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*ExecResult, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
 	if opts == nil {
 		opts = &ExecOptions{}
 	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
+	return useValue(ctx, &s.cHandle, func(p *C.sbx_session) (*ExecResult, error) {
+		var result *C.sbx_exec_result
+		if err := withExecArgs(argv, opts, func(cargv **C.char, o *C.sbx_exec_options) error {
+			// A cancel token fired by the context, when the context can be cancelled at all.
+			return waitCall(ctx, func(tok *C.sbx_cancel_token, _ C.uint64_t) error {
+				var e *C.sbx_error
+				if tok != nil {
+					if err := check(C.sbx_exec_options_set_cancel_token(o, tok, &e), e); err != nil {
+						return err
+					}
+				}
+				var status C.sbx_status
+				if opts.Stdin != nil {
+					status = C.sbx_session_exec_stdin(p, cargv, C.size_t(len(argv)), bytesPtr(opts.Stdin), C.size_t(len(opts.Stdin)), o, &result, &e)
+				} else {
+					status = C.sbx_session_exec(p, cargv, C.size_t(len(argv)), o, &result, &e)
+				}
+				runtime.KeepAlive(opts.Stdin)
+				return check(status, e)
+			})
+		}); err != nil {
+			return nil, err
+		}
+		return takeExecResult(result), nil
+	})
+}
+
+// withExecArgs runs f with argv and opts converted to C (freed when f returns).
+func withExecArgs(argv []string, opts *ExecOptions, f func(cargv **C.char, o *C.sbx_exec_options) error) error {
 	cargv, release, err := cStrings(argv, "argv")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
-
 	var o *C.sbx_exec_options
 	var e *C.sbx_error
 	if err := check(C.sbx_exec_options_new(&o, &e), e); err != nil {
-		return nil, err
+		return err
 	}
 	defer C.sbx_exec_options_free(o)
 	if err := applyExecOptions(o, opts); err != nil {
-		return nil, err
+		return err
 	}
+	return f(cargv, o)
+}
 
-	// A cancel token fired by the context, when the context can be cancelled at all.
-	tok, stopWatch, err := watchContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tok != nil {
-		e = nil
-		if err := check(C.sbx_exec_options_set_cancel_token(o, tok, &e), e); err != nil {
-			stopWatch()
-			return nil, err
-		}
-	}
-
-	var result *C.sbx_exec_result
-	e = nil
-	var status C.sbx_status
-	if opts.Stdin != nil {
-		var data *C.uint8_t
-		if len(opts.Stdin) > 0 {
-			// Go memory without Go pointers, copied by the library before it returns.
-			data = (*C.uint8_t)(unsafe.Pointer(&opts.Stdin[0]))
-		}
-		status = C.sbx_session_exec_stdin(p, cargv, C.size_t(len(argv)), data, C.size_t(len(opts.Stdin)), o, &result, &e)
-	} else {
-		status = C.sbx_session_exec(p, cargv, C.size_t(len(argv)), o, &result, &e)
-	}
-	runtime.KeepAlive(opts.Stdin)
-	stopWatch()
-	if err := check(status, e); err != nil {
-		return nil, withCause(ctx, err)
-	}
+// takeExecResult converts an sbx_exec_result and frees it.
+func takeExecResult(result *C.sbx_exec_result) *ExecResult {
 	defer C.sbx_exec_result_free(result)
-	out := &ExecResult{
+	return &ExecResult{
 		Stdout:          resultBytes(result, true),
 		Stderr:          resultBytes(result, false),
 		ExitCode:        int(C.sbx_exec_result_exit_code(result)),
@@ -117,8 +110,6 @@ func (s *Session) Exec(ctx context.Context, argv []string, opts *ExecOptions) (*
 		Duration:        time.Duration(C.sbx_exec_result_duration_us(result)) * time.Microsecond,
 		OOMKilled:       bool(C.sbx_exec_result_oom_killed(result)),
 	}
-	runtime.KeepAlive(s)
-	return out, nil
 }
 
 func resultBytes(r *C.sbx_exec_result, stdout bool) []byte {
@@ -150,20 +141,11 @@ func applyExecOptions(o *C.sbx_exec_options, opts *ExecOptions) error {
 			return err
 		}
 	}
-	for k, v := range opts.Env {
-		err := withCString(k, "env name", func(ck *C.char) error {
-			return withCString(v, "env value", func(cv *C.char) error {
-				return run(C.sbx_exec_options_add_env(o, ck, cv, &e))
-			})
-		})
-		if err != nil {
-			return err
-		}
+	if err := withEnv(opts.Env, func(k, v *C.char) error { return run(C.sbx_exec_options_add_env(o, k, v, &e)) }); err != nil {
+		return err
 	}
-	if opts.Cwd != "" {
-		if err := withCString(opts.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_exec_options_set_cwd(o, c, &e)) }); err != nil {
-			return err
-		}
+	if err := withOptCString(opts.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_exec_options_set_cwd(o, c, &e)) }); err != nil {
+		return err
 	}
 	if opts.OutputCap != 0 {
 		if err := run(C.sbx_exec_options_set_output_cap(o, C.uint64_t(opts.OutputCap), &e)); err != nil {

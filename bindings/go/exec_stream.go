@@ -72,8 +72,7 @@ func takeEvent(p *C.sbx_exec_event) *ExecEvent {
 // stream is closed. Safe for concurrent use: e.g. one goroutine reads events while
 // another writes stdin.
 type ExecStream struct {
-	mu      sync.RWMutex
-	ptr     *C.sbx_exec_stream
+	cHandle[C.sbx_exec_stream]
 	session *Session
 
 	nextMu sync.Mutex
@@ -87,90 +86,49 @@ type ExecStream struct {
 // slow reader slows the command); Stdin, when set, is written and closed for you in the
 // background. When ctx is done the command is killed.
 func (s *Session) ExecStream(ctx context.Context, argv []string, opts *ExecOptions) (*ExecStream, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
 	if opts == nil {
 		opts = &ExecOptions{}
 	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	cargv, release, err := cStrings(argv, "argv")
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	var o *C.sbx_exec_options
-	var e *C.sbx_error
-	if err := check(C.sbx_exec_options_new(&o, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_exec_options_free(o)
-	if err := applyExecOptions(o, opts); err != nil {
-		return nil, err
-	}
-	var sp *C.sbx_exec_stream
-	e = nil
-	if err := check(C.sbx_session_exec_stream(p, cargv, C.size_t(len(argv)), o, &sp, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(s)
-	st := &ExecStream{ptr: sp, session: s, stopWatch: func() {}}
+	return useValue(ctx, &s.cHandle, func(p *C.sbx_session) (*ExecStream, error) {
+		var sp *C.sbx_exec_stream
+		if err := withExecArgs(argv, opts, func(cargv **C.char, o *C.sbx_exec_options) error {
+			var e *C.sbx_error
+			return check(C.sbx_session_exec_stream(p, cargv, C.size_t(len(argv)), o, &sp, &e), e)
+		}); err != nil {
+			return nil, err
+		}
+		return newExecStream(ctx, sp, s, opts.Stdin), nil
+	})
+}
+
+func newExecStream(ctx context.Context, sp *C.sbx_exec_stream, s *Session, stdin []byte) *ExecStream {
+	st := &ExecStream{cHandle: cHandle[C.sbx_exec_stream]{ptr: sp, name: "exec stream"}, session: s, stopWatch: func() {}}
 	if done := ctx.Done(); done != nil {
-		finished := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-done:
-				C.sbx_exec_stream_close(sp) // kills the command; the handle is freed by Close
-			case <-finished:
-			}
-		}()
+		stop := onDone(done, func() {
+			C.sbx_exec_stream_close(sp) // kills the command; the handle is freed by Close
+		})
 		var once sync.Once
-		st.stopWatch = func() { once.Do(func() { close(finished); wg.Wait() }) }
+		st.stopWatch = func() { once.Do(stop) }
 	}
 	runtime.SetFinalizer(st, (*ExecStream).Close)
-	if opts.Stdin != nil {
-		stdin := opts.Stdin
+	if stdin != nil {
 		go func() {
 			if _, err := st.Write(stdin); err == nil {
 				st.CloseStdin()
 			}
 		}()
 	}
-	return st, nil
-}
-
-func (st *ExecStream) acquire() (*C.sbx_exec_stream, error) {
-	st.mu.RLock()
-	if st.ptr == nil {
-		st.mu.RUnlock()
-		return nil, &Error{Status: StatusClosed, Message: "the exec stream was closed"}
-	}
-	return st.ptr, nil
+	return st
 }
 
 // Close kills the command if it still runs and releases the stream (idempotent). A Next
 // or Write blocked in another goroutine returns ErrClosed at once.
 func (st *ExecStream) Close() error {
-	st.mu.RLock()
-	p := st.ptr
-	st.mu.RUnlock()
-	if p == nil {
-		return nil
+	wake := func(p *C.sbx_exec_stream) {
+		C.sbx_exec_stream_close(p)
+		st.stopWatch()
 	}
-	C.sbx_exec_stream_close(p)
-	st.stopWatch()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.ptr != nil {
-		C.sbx_exec_stream_free(st.ptr)
-		st.ptr = nil
+	if st.close(wake, func(p *C.sbx_exec_stream) { C.sbx_exec_stream_free(p) }) {
 		runtime.SetFinalizer(st, nil)
 	}
 	return nil
@@ -197,14 +155,15 @@ func (st *ExecStream) Next(ctx context.Context) (*ExecEvent, error) {
 		if ctx.Done() != nil && uint64(ms) > uint64(pollSlice.Milliseconds()) {
 			ms = C.uint64_t(pollSlice.Milliseconds())
 		}
-		p, err := st.acquire()
-		if err != nil {
+		var ev *C.sbx_exec_event
+		var status C.sbx_status
+		var e *C.sbx_error
+		if err := st.do(func(p *C.sbx_exec_stream) error {
+			status = C.sbx_exec_stream_next(p, ms, &ev, &e)
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		var ev *C.sbx_exec_event
-		var e *C.sbx_error
-		status := C.sbx_exec_stream_next(p, ms, &ev, &e)
-		st.mu.RUnlock()
 		if err := check(status, e); err != nil {
 			if err.(*Error).Status == StatusTimeout && ctx.Err() == nil {
 				continue // a poll slice ended; ctx still allows waiting
@@ -214,7 +173,6 @@ func (st *ExecStream) Next(ctx context.Context) (*ExecEvent, error) {
 			}
 			return nil, withCause(ctx, err)
 		}
-		runtime.KeepAlive(st)
 		out := takeEvent(ev)
 		if out.Kind == EventExit {
 			st.exit = out.Exit
@@ -244,43 +202,23 @@ func (st *ExecStream) Wait(ctx context.Context) (*ExitStatus, error) {
 // Write writes to the command's stdin (waiting while the command is a window behind).
 // ErrNotRunning once the command ended.
 func (st *ExecStream) Write(b []byte) (int, error) {
-	p, err := st.acquire()
-	if err != nil {
-		return 0, err
-	}
-	defer st.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_exec_stream_write_stdin(p, bytesPtr(b), C.size_t(len(b)), &e), e)
-	runtime.KeepAlive(b)
-	runtime.KeepAlive(st)
-	if err != nil {
-		return 0, err
-	}
-	return len(b), nil
+	return writeBytes(&st.cHandle, b, func(p *C.sbx_exec_stream, data *C.uint8_t, n C.size_t, e **C.sbx_error) C.sbx_status {
+		return C.sbx_exec_stream_write_stdin(p, data, n, e)
+	})
 }
 
 // CloseStdin closes the command's stdin: it reads end of file.
 func (st *ExecStream) CloseStdin() error {
-	p, err := st.acquire()
-	if err != nil {
-		return err
-	}
-	defer st.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_exec_stream_close_stdin(p, &e), e)
-	runtime.KeepAlive(st)
-	return err
+	return st.do(func(p *C.sbx_exec_stream) error {
+		var e *C.sbx_error
+		return check(C.sbx_exec_stream_close_stdin(p, &e), e)
+	})
 }
 
 // Signal sends sig to the command's process group.
 func (st *ExecStream) Signal(sig syscall.Signal) error {
-	p, err := st.acquire()
-	if err != nil {
-		return err
-	}
-	defer st.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_exec_stream_signal(p, C.int32_t(sig), &e), e)
-	runtime.KeepAlive(st)
-	return err
+	return st.do(func(p *C.sbx_exec_stream) error {
+		var e *C.sbx_error
+		return check(C.sbx_exec_stream_signal(p, C.int32_t(sig), &e), e)
+	})
 }

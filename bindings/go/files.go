@@ -72,32 +72,19 @@ func fileInfo(p *C.sbx_file_info) FileInfo {
 // ReadFile reads the whole file at path inside the container. ctx is checked before the
 // call; closing the session interrupts it.
 func (s *Session) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var buf *C.sbx_buffer
-	err = withCString(path, "path", func(cp *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_read_file(p, cp, &buf, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer C.sbx_buffer_free(buf)
-	var data *C.uint8_t
-	var n C.size_t
-	C.sbx_buffer_data(buf, &data, &n, nil)
-	out := []byte{}
-	if n > 0 {
-		out = C.GoBytes(unsafe.Pointer(data), C.int(n))
-	}
-	runtime.KeepAlive(s)
-	return out, nil
+	return useValue(ctx, &s.cHandle, callOutKey(path, "path", func(p *C.sbx_session, cp *C.char, buf **C.sbx_buffer, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_read_file(p, cp, buf, e)
+	}, func(buf *C.sbx_buffer) ([]byte, error) {
+		defer C.sbx_buffer_free(buf)
+		var data *C.uint8_t
+		var n C.size_t
+		C.sbx_buffer_data(buf, &data, &n, nil)
+		out := []byte{}
+		if n > 0 {
+			out = C.GoBytes(unsafe.Pointer(data), C.int(n))
+		}
+		return out, nil
+	}))
 }
 
 // WriteFile writes path atomically (readers see the old or the new content), keeping the
@@ -125,73 +112,35 @@ func (s *Session) WriteFileMode(ctx context.Context, path string, data []byte, p
 }
 
 func (s *Session) writeFile(ctx context.Context, path string, data []byte, mode int32) error {
-	if err := ctxErr(ctx); err != nil {
+	return s.use(ctx, func(p *C.sbx_session) error {
+		err := withCString(path, "path", func(cp *C.char) error {
+			var e *C.sbx_error
+			return check(C.sbx_session_write_file(p, cp, bytesPtr(data), C.size_t(len(data)), C.int32_t(mode), &e), e)
+		})
+		runtime.KeepAlive(data)
 		return err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	err = withCString(path, "path", func(cp *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_write_file(p, cp, bytesPtr(data), C.size_t(len(data)), C.int32_t(mode), &e), e)
 	})
-	runtime.KeepAlive(data)
-	runtime.KeepAlive(s)
-	return err
 }
 
 // ReadDir lists the directory path, sorted by name.
 func (s *Session) ReadDir(ctx context.Context, path string) ([]FileInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var list *C.sbx_file_list
-	err = withCString(path, "path", func(cp *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_list_dir(p, cp, &list, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer C.sbx_file_list_free(list)
-	n := int(C.sbx_file_list_len(list))
-	out := make([]FileInfo, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, fileInfo(C.sbx_file_list_get(list, C.size_t(i))))
-	}
-	runtime.KeepAlive(s)
-	return out, nil
+	return useValue(ctx, &s.cHandle, callOutKey(path, "path", func(p *C.sbx_session, cp *C.char, list **C.sbx_file_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_list_dir(p, cp, list, e)
+	}, func(list *C.sbx_file_list) ([]FileInfo, error) {
+		defer C.sbx_file_list_free(list)
+		return listOf(C.sbx_file_list_len(list), func(i C.size_t) FileInfo { return fileInfo(C.sbx_file_list_get(list, i)) }), nil
+	}))
 }
 
 // Stat describes path (a symlink itself, not its target).
 func (s *Session) Stat(ctx context.Context, path string) (*FileInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var info *C.sbx_file_info
-	err = withCString(path, "path", func(cp *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_stat(p, cp, &info, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer C.sbx_file_info_free(info)
-	out := fileInfo(info)
-	runtime.KeepAlive(s)
-	return &out, nil
+	return useValue(ctx, &s.cHandle, callOutKey(path, "path", func(p *C.sbx_session, cp *C.char, info **C.sbx_file_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_stat(p, cp, info, e)
+	}, func(info *C.sbx_file_info) (*FileInfo, error) {
+		defer C.sbx_file_info_free(info)
+		out := fileInfo(info)
+		return &out, nil
+	}))
 }
 
 // Remove removes a file, symlink or empty directory.
@@ -201,18 +150,10 @@ func (s *Session) Remove(ctx context.Context, path string) error { return s.remo
 func (s *Session) RemoveAll(ctx context.Context, path string) error { return s.remove(ctx, path, true) }
 
 func (s *Session) remove(ctx context.Context, path string, recursive bool) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	err = withCString(path, "path", func(cp *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_remove(p, cp, C.bool(recursive), &e), e)
+	return s.use(ctx, func(p *C.sbx_session) error {
+		return withCString(path, "path", func(cp *C.char) error {
+			var e *C.sbx_error
+			return check(C.sbx_session_remove(p, cp, C.bool(recursive), &e), e)
+		})
 	})
-	runtime.KeepAlive(s)
-	return err
 }

@@ -23,8 +23,9 @@ type OutputChunk struct {
 // NextOffset is where to continue reading.
 func (c *OutputChunk) NextOffset() uint64 { return c.Offset + uint64(len(c.Data)) }
 
-// takeChunk converts an sbx_output_chunk and frees it.
-func takeChunk(p *C.sbx_output_chunk) *OutputChunk {
+// takeChunk converts an sbx_output_chunk and frees it (a conversion for callOut; it
+// never fails).
+func takeChunk(p *C.sbx_output_chunk) (*OutputChunk, error) {
 	defer C.sbx_output_chunk_free(p)
 	var data *C.uint8_t
 	var n C.size_t
@@ -40,7 +41,7 @@ func takeChunk(p *C.sbx_output_chunk) *OutputChunk {
 	if n > 0 {
 		out.Data = C.GoBytes(unsafe.Pointer(data), C.int(n))
 	}
-	return out
+	return out, nil
 }
 
 // ProcessState is how a task's or terminal's program is doing.

@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 	"unsafe"
 )
@@ -79,8 +78,7 @@ func Bool(b bool) *bool { return &b }
 
 // Sandbox is a libsandbox context: its runtime and one configuration.
 type Sandbox struct {
-	mu  sync.RWMutex // calls hold it shared; Close exclusively, to free
-	ptr *C.sbx_context
+	cHandle[C.sbx_context]
 }
 
 // New creates a Sandbox. A nil cfg is the zero Config.
@@ -183,7 +181,7 @@ func New(cfg *Config) (*Sandbox, error) {
 			return nil, err
 		}
 	}
-	sb := &Sandbox{}
+	sb := &Sandbox{cHandle: cHandle[C.sbx_context]{name: "sandbox"}}
 	e = nil
 	if err := check(C.sbx_context_new(c, &sb.ptr, &e), e); err != nil {
 		return nil, err
@@ -201,31 +199,31 @@ func withCString(s, what string, f func(*C.char) error) error {
 	return f(c)
 }
 
-// acquire holds the handle for one call; release with s.mu.RUnlock().
-func (sb *Sandbox) acquire() (*C.sbx_context, error) {
-	sb.mu.RLock()
-	if sb.ptr == nil {
-		sb.mu.RUnlock()
-		return nil, &Error{Status: StatusClosed, Message: "the sandbox was closed"}
+// withOptCString is withCString for an optional string: "" calls nothing.
+func withOptCString(s, what string, f func(*C.char) error) error {
+	if s == "" {
+		return nil
 	}
-	return sb.ptr, nil
+	return withCString(s, what, f)
+}
+
+// withEnv runs add with each name and value of env as C strings (freed when it returns),
+// stopping at the first error.
+func withEnv(env map[string]string, add func(name, value *C.char) error) error {
+	for k, v := range env {
+		if err := withCString(k, "env name", func(ck *C.char) error {
+			return withCString(v, "env value", func(cv *C.char) error { return add(ck, cv) })
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the context (idempotent). Calls already running finish first; later
 // calls return ErrClosed. Sessions obtained from it stay usable until they are closed.
 func (sb *Sandbox) Close() error {
-	sb.mu.RLock()
-	p := sb.ptr
-	sb.mu.RUnlock()
-	if p == nil {
-		return nil
-	}
-	C.sbx_context_close(p)
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	if sb.ptr != nil {
-		C.sbx_context_free(sb.ptr)
-		sb.ptr = nil
+	if sb.close(func(p *C.sbx_context) { C.sbx_context_close(p) }, func(p *C.sbx_context) { C.sbx_context_free(p) }) {
 		runtime.SetFinalizer(sb, nil)
 	}
 	return nil
@@ -256,27 +254,17 @@ type HostInfo struct {
 // Info probes the host (once per Sandbox; later calls return the cached facts). ctx is
 // checked before the call; the probe itself is not interrupted.
 func (sb *Sandbox) Info(ctx context.Context) (*HostInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := sb.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer sb.mu.RUnlock()
-	var info *C.sbx_host_info
-	var e *C.sbx_error
-	if err := check(C.sbx_context_info(p, &info, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_host_info_free(info)
-	raw := []byte(C.GoString(C.sbx_host_info_json(info)))
-	out := &HostInfo{Raw: raw}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(sb)
-	return out, nil
+	return useValue(ctx, &sb.cHandle, callOut(func(p *C.sbx_context, info **C.sbx_host_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_context_info(p, info, e)
+	}, func(info *C.sbx_host_info) (*HostInfo, error) {
+		defer C.sbx_host_info_free(info)
+		raw := []byte(C.GoString(C.sbx_host_info_json(info)))
+		out := &HostInfo{Raw: raw}
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}))
 }
 
 // SessionInfo is one row of List.
@@ -292,74 +280,53 @@ type SessionInfo struct {
 
 // List returns the sessions of this scope, running or not, sorted by id.
 func (sb *Sandbox) List(ctx context.Context) ([]SessionInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := sb.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer sb.mu.RUnlock()
-	var list *C.sbx_session_list
-	var e *C.sbx_error
-	if err := check(C.sbx_context_list(p, &list, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_session_list_free(list)
-	var out []SessionInfo
-	if err := json.Unmarshal([]byte(C.GoString(C.sbx_session_list_json(list))), &out); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(sb)
-	return out, nil
+	return useValue(ctx, &sb.cHandle, callOut(func(p *C.sbx_context, list **C.sbx_session_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_context_list(p, list, e)
+	}, func(list *C.sbx_session_list) ([]SessionInfo, error) {
+		defer C.sbx_session_list_free(list)
+		var out []SessionInfo
+		if err := json.Unmarshal([]byte(C.GoString(C.sbx_session_list_json(list))), &out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}))
 }
 
 // Stop removes session id of this scope, wherever it was started.
 func (sb *Sandbox) Stop(ctx context.Context, id string) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := sb.acquire()
-	if err != nil {
-		return err
-	}
-	defer sb.mu.RUnlock()
-	return withCString(id, "id", func(cid *C.char) error {
-		var e *C.sbx_error
-		err := check(C.sbx_context_stop(p, cid, &e), e)
-		runtime.KeepAlive(sb)
-		return err
+	return sb.use(ctx, func(p *C.sbx_context) error {
+		return withCString(id, "id", func(cid *C.char) error {
+			var e *C.sbx_error
+			return check(C.sbx_context_stop(p, cid, &e), e)
+		})
 	})
 }
 
 // ReapOrphans removes this scope's sessions whose id is not in known; returns their ids.
 func (sb *Sandbox) ReapOrphans(ctx context.Context, known []string) ([]string, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
+	return useValue(ctx, &sb.cHandle, func(p *C.sbx_context) ([]string, error) {
+		arr, release, err := cStrings(known, "known id")
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		var list *C.sbx_string_list
+		var e *C.sbx_error
+		if err := check(C.sbx_context_reap_orphans(p, arr, C.size_t(len(known)), &list, &e), e); err != nil {
+			return nil, err
+		}
+		defer C.sbx_string_list_free(list)
+		return listOf(C.sbx_string_list_len(list), func(i C.size_t) string { return C.GoString(C.sbx_string_list_get(list, i)) }), nil
+	})
+}
+
+// listOf converts the n items of a C list, get(i) converting the i-th.
+func listOf[T any](n C.size_t, get func(i C.size_t) T) []T {
+	out := make([]T, 0, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		out = append(out, get(i))
 	}
-	p, err := sb.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer sb.mu.RUnlock()
-	arr, release, err := cStrings(known, "known id")
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	var list *C.sbx_string_list
-	var e *C.sbx_error
-	if err := check(C.sbx_context_reap_orphans(p, arr, C.size_t(len(known)), &list, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_string_list_free(list)
-	n := int(C.sbx_string_list_len(list))
-	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, C.GoString(C.sbx_string_list_get(list, C.size_t(i))))
-	}
-	runtime.KeepAlive(sb)
-	return out, nil
+	return out
 }
 
 // cStrings copies strs to a C array of C strings; release frees it all.

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"math"
 	"runtime"
-	"sync"
 )
 
 // StartOptions are the optional parts of a session start; nil means all defaults (the
@@ -56,14 +55,13 @@ type StartReport struct {
 // Session is a running session. Close releases the handle (the container keeps
 // running); Stop removes the container.
 type Session struct {
-	mu     sync.RWMutex
-	ptr    *C.sbx_session
+	cHandle[C.sbx_session]
 	id     string
 	report *StartReport
 }
 
 func newSession(p *C.sbx_session) (*Session, error) {
-	s := &Session{ptr: p, id: C.GoString(C.sbx_session_id(p))}
+	s := &Session{cHandle: cHandle[C.sbx_session]{ptr: p, name: "session handle"}, id: C.GoString(C.sbx_session_id(p))}
 	var js *C.char
 	var e *C.sbx_error
 	if C.sbx_session_start_report_json(p, &js, &e) == C.SBX_STATUS_OK {
@@ -84,43 +82,36 @@ func newSession(p *C.sbx_session) (*Session, error) {
 // before the call; a start is not cut short once begun (that could leave a half-made
 // container).
 func (sb *Sandbox) Start(ctx context.Context, id, workingDir string, opts *StartOptions) (*Session, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
 	if opts == nil {
 		opts = &StartOptions{}
 	}
-	p, err := sb.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer sb.mu.RUnlock()
-	cid, err := cString(id, "id")
-	if err != nil {
-		return nil, err
-	}
-	defer free(cid)
-	cdir, err := cString(workingDir, "working dir")
-	if err != nil {
-		return nil, err
-	}
-	defer free(cdir)
-	var spec *C.sbx_session_spec
-	var e *C.sbx_error
-	if err := check(C.sbx_session_spec_new(cid, cdir, &spec, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_session_spec_free(spec)
-	if err := applyStartOptions(spec, opts); err != nil {
-		return nil, err
-	}
-	var sp *C.sbx_session
-	e = nil
-	if err := check(C.sbx_context_start(p, spec, &sp, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(sb)
-	return newSession(sp)
+	return useValue(ctx, &sb.cHandle, func(p *C.sbx_context) (*Session, error) {
+		cid, err := cString(id, "id")
+		if err != nil {
+			return nil, err
+		}
+		defer free(cid)
+		cdir, err := cString(workingDir, "working dir")
+		if err != nil {
+			return nil, err
+		}
+		defer free(cdir)
+		var spec *C.sbx_session_spec
+		var e *C.sbx_error
+		if err := check(C.sbx_session_spec_new(cid, cdir, &spec, &e), e); err != nil {
+			return nil, err
+		}
+		defer C.sbx_session_spec_free(spec)
+		if err := applyStartOptions(spec, opts); err != nil {
+			return nil, err
+		}
+		var sp *C.sbx_session
+		e = nil
+		if err := check(C.sbx_context_start(p, spec, &sp, &e), e); err != nil {
+			return nil, err
+		}
+		return newSession(sp)
+	})
 }
 
 func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
@@ -130,16 +121,10 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 		e = nil
 		return err
 	}
-	text := func(v, what string, set func(*C.char) C.sbx_status) error {
-		if v == "" {
-			return nil
-		}
-		return withCString(v, what, func(c *C.char) error { return run(set(c)) })
-	}
-	if err := text(o.Image, "image", func(c *C.char) C.sbx_status { return C.sbx_session_spec_set_image(spec, c, &e) }); err != nil {
+	if err := withOptCString(o.Image, "image", func(c *C.char) error { return run(C.sbx_session_spec_set_image(spec, c, &e)) }); err != nil {
 		return err
 	}
-	if err := text(o.Network, "network", func(c *C.char) C.sbx_status { return C.sbx_session_spec_set_network(spec, c, &e) }); err != nil {
+	if err := withOptCString(o.Network, "network", func(c *C.char) error { return run(C.sbx_session_spec_set_network(spec, c, &e)) }); err != nil {
 		return err
 	}
 	for _, port := range o.Ports {
@@ -147,15 +132,8 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 			return err
 		}
 	}
-	for k, v := range o.Env {
-		err := withCString(k, "env name", func(ck *C.char) error {
-			return withCString(v, "env value", func(cv *C.char) error {
-				return run(C.sbx_session_spec_add_env(spec, ck, cv, &e))
-			})
-		})
-		if err != nil {
-			return err
-		}
+	if err := withEnv(o.Env, func(k, v *C.char) error { return run(C.sbx_session_spec_add_env(spec, k, v, &e)) }); err != nil {
+		return err
 	}
 	for _, cmd := range o.PostCreate {
 		if err := withCString(cmd, "post-create command", func(c *C.char) error {
@@ -202,24 +180,9 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 
 // Attach connects to the running session id of this scope, started by any process.
 func (sb *Sandbox) Attach(ctx context.Context, id string) (*Session, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := sb.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer sb.mu.RUnlock()
-	var sp *C.sbx_session
-	err = withCString(id, "id", func(cid *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_context_attach(p, cid, &sp, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(sb)
-	return newSession(sp)
+	return useValue(ctx, &sb.cHandle, callOutKey(id, "id", func(p *C.sbx_context, cid *C.char, sp **C.sbx_session, e **C.sbx_error) C.sbx_status {
+		return C.sbx_context_attach(p, cid, sp, e)
+	}, newSession))
 }
 
 // ID is the session id.
@@ -228,31 +191,11 @@ func (s *Session) ID() string { return s.id }
 // StartReport is what the start did; nil for a session obtained by Attach.
 func (s *Session) StartReport() *StartReport { return s.report }
 
-func (s *Session) acquire() (*C.sbx_session, error) {
-	s.mu.RLock()
-	if s.ptr == nil {
-		s.mu.RUnlock()
-		return nil, &Error{Status: StatusClosed, Message: "the session handle was closed"}
-	}
-	return s.ptr, nil
-}
-
 // Close releases the handle (idempotent; the container keeps running). Calls blocked in
 // other goroutines return ErrClosed at once (their commands are killed); Close waits
 // for them, then frees the C handle.
 func (s *Session) Close() error {
-	s.mu.RLock()
-	p := s.ptr
-	s.mu.RUnlock()
-	if p == nil {
-		return nil
-	}
-	C.sbx_session_close(p)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ptr != nil {
-		C.sbx_session_free(s.ptr)
-		s.ptr = nil
+	if s.close(func(p *C.sbx_session) { C.sbx_session_close(p) }, func(p *C.sbx_session) { C.sbx_session_free(p) }) {
 		runtime.SetFinalizer(s, nil)
 	}
 	return nil
@@ -260,52 +203,23 @@ func (s *Session) Close() error {
 
 // Ping checks the agent answers.
 func (s *Session) Ping(ctx context.Context) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_session_ping(p, &e), e)
-	runtime.KeepAlive(s)
-	return err
+	return s.use(ctx, func(p *C.sbx_session) error {
+		var e *C.sbx_error
+		return check(C.sbx_session_ping(p, &e), e)
+	})
 }
 
 // AgentVersion is the version of the agent serving the session.
 func (s *Session) AgentVersion(ctx context.Context) (string, error) {
-	if err := ctxErr(ctx); err != nil {
-		return "", err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return "", err
-	}
-	defer s.mu.RUnlock()
-	var v *C.char
-	var e *C.sbx_error
-	if err := check(C.sbx_session_agent_version(p, &v, &e), e); err != nil {
-		return "", err
-	}
-	out := C.GoString(v)
-	runtime.KeepAlive(s)
-	return out, nil
+	return useValue(ctx, &s.cHandle, callOut(func(p *C.sbx_session, v **C.char, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_agent_version(p, v, e)
+	}, func(v *C.char) (string, error) { return C.GoString(v), nil }))
 }
 
 // Stop removes the container and everything in it (idempotent).
 func (s *Session) Stop(ctx context.Context) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_session_stop(p, &e), e)
-	runtime.KeepAlive(s)
-	return err
+	return s.use(ctx, func(p *C.sbx_session) error {
+		var e *C.sbx_error
+		return check(C.sbx_session_stop(p, &e), e)
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"io"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -65,10 +64,12 @@ func taskInfo(p *C.sbx_task_info) TaskInfo {
 	}
 }
 
-func takeTaskInfo(p *C.sbx_task_info) *TaskInfo {
+// takeTaskInfo converts an sbx_task_info and frees it (a conversion for callOut; it
+// never fails).
+func takeTaskInfo(p *C.sbx_task_info) (*TaskInfo, error) {
 	defer C.sbx_task_info_free(p)
 	i := taskInfo(p)
-	return &i
+	return &i, nil
 }
 
 // Task is a background task of a session. The task lives in the session's agent: it
@@ -76,14 +77,13 @@ func takeTaskInfo(p *C.sbx_task_info) *TaskInfo {
 // any process can find it again with Session.AttachTask. Safe for concurrent use; Close
 // wakes calls blocked in other goroutines (they return ErrClosed).
 type Task struct {
-	mu      sync.RWMutex
-	ptr     *C.sbx_task
+	cHandle[C.sbx_task]
 	id      string
 	session *Session // keeps the session handle (which closes its tasks) alive
 }
 
 func newTask(p *C.sbx_task, s *Session) *Task {
-	t := &Task{ptr: p, id: C.GoString(C.sbx_task_id(p)), session: s}
+	t := &Task{cHandle: cHandle[C.sbx_task]{ptr: p, name: "task handle"}, id: C.GoString(C.sbx_task_id(p)), session: s}
 	runtime.SetFinalizer(t, (*Task).Close)
 	return t
 }
@@ -124,18 +124,11 @@ func applyTaskSpec(o *C.sbx_task_spec, spec *TaskSpec) error {
 		e = nil
 		return err
 	}
-	for k, v := range spec.Env {
-		err := withCString(k, "env name", func(ck *C.char) error {
-			return withCString(v, "env value", func(cv *C.char) error { return run(C.sbx_task_spec_add_env(o, ck, cv, &e)) })
-		})
-		if err != nil {
-			return err
-		}
+	if err := withEnv(spec.Env, func(k, v *C.char) error { return run(C.sbx_task_spec_add_env(o, k, v, &e)) }); err != nil {
+		return err
 	}
-	if spec.Cwd != "" {
-		if err := withCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_task_spec_set_cwd(o, c, &e)) }); err != nil {
-			return err
-		}
+	if err := withOptCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_task_spec_set_cwd(o, c, &e)) }); err != nil {
+		return err
 	}
 	if spec.SpoolCap != 0 {
 		return run(C.sbx_task_spec_set_spool_cap(o, C.uint64_t(spec.SpoolCap), &e))
@@ -153,94 +146,35 @@ func (s *Session) SpawnTask(ctx context.Context, spec TaskSpec) (*Task, error) {
 		return nil, err
 	}
 	defer C.sbx_task_spec_free(cspec)
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var t *C.sbx_task
-	var e *C.sbx_error
-	if err := check(C.sbx_session_spawn_task(p, cspec, &t, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(s)
-	return newTask(t, s), nil
+	return doValue(&s.cHandle, callOut(func(p *C.sbx_session, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_spawn_task(p, cspec, t, e)
+	}, func(t *C.sbx_task) (*Task, error) { return newTask(t, s), nil }))
 }
 
 // AttachTask is a handle on the existing task id (spawned by any process).
 func (s *Session) AttachTask(ctx context.Context, id string) (*Task, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var t *C.sbx_task
-	err = withCString(id, "id", func(cid *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_attach_task(p, cid, &t, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(s)
-	return newTask(t, s), nil
+	return useValue(ctx, &s.cHandle, callOutKey(id, "id", func(p *C.sbx_session, cid *C.char, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_attach_task(p, cid, t, e)
+	}, func(t *C.sbx_task) (*Task, error) { return newTask(t, s), nil }))
 }
 
 // Tasks lists the session's tasks, oldest first.
 func (s *Session) Tasks(ctx context.Context) ([]TaskInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var list *C.sbx_task_list
-	var e *C.sbx_error
-	if err := check(C.sbx_session_list_tasks(p, &list, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_task_list_free(list)
-	n := int(C.sbx_task_list_len(list))
-	out := make([]TaskInfo, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, taskInfo(C.sbx_task_list_get(list, C.size_t(i))))
-	}
-	runtime.KeepAlive(s)
-	return out, nil
+	return useValue(ctx, &s.cHandle, callOut(func(p *C.sbx_session, list **C.sbx_task_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_list_tasks(p, list, e)
+	}, func(list *C.sbx_task_list) ([]TaskInfo, error) {
+		defer C.sbx_task_list_free(list)
+		return listOf(C.sbx_task_list_len(list), func(i C.size_t) TaskInfo { return taskInfo(C.sbx_task_list_get(list, i)) }), nil
+	}))
 }
 
 // ID is the task id.
 func (t *Task) ID() string { return t.id }
 
-func (t *Task) acquire() (*C.sbx_task, error) {
-	t.mu.RLock()
-	if t.ptr == nil {
-		t.mu.RUnlock()
-		return nil, &Error{Status: StatusClosed, Message: "the task handle was closed"}
-	}
-	return t.ptr, nil
-}
-
 // Close releases the handle (idempotent); the task keeps running. Calls blocked in other
 // goroutines return ErrClosed at once; Close waits for them, then frees the C handle.
 func (t *Task) Close() error {
-	t.mu.RLock()
-	p := t.ptr
-	t.mu.RUnlock()
-	if p == nil {
-		return nil
-	}
-	C.sbx_task_close(p)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.ptr != nil {
-		C.sbx_task_free(t.ptr)
-		t.ptr = nil
+	if t.close(func(p *C.sbx_task) { C.sbx_task_close(p) }, func(p *C.sbx_task) { C.sbx_task_free(p) }) {
 		runtime.SetFinalizer(t, nil)
 	}
 	return nil
@@ -248,21 +182,9 @@ func (t *Task) Close() error {
 
 // Info is how the task is doing now.
 func (t *Task) Info(ctx context.Context) (*TaskInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	var info *C.sbx_task_info
-	var e *C.sbx_error
-	if err := check(C.sbx_task_get_info(p, &info, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(t)
-	return takeTaskInfo(info), nil
+	return useValue(ctx, &t.cHandle, callOut(func(p *C.sbx_task, info **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_get_info(p, info, e)
+	}, takeTaskInfo))
 }
 
 // Output reads at most max bytes of stream from offset, without waiting.
@@ -283,29 +205,19 @@ func (t *Task) output(ctx context.Context, stream TaskStream, offset uint64, max
 	if max <= 0 {
 		return nil, invalid("invalid max: %d; read at least one byte", max)
 	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
+	read := func(p *C.sbx_task, tok *C.sbx_cancel_token, ms C.uint64_t, c **C.sbx_output_chunk, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_output(p, C.uint32_t(stream), C.uint64_t(offset), C.size_t(max), ms, tok, c, e)
 	}
-	defer t.mu.RUnlock()
-	ms := C.uint64_t(0)
-	var tok *C.sbx_cancel_token
-	stop := func() {}
 	if wait {
-		ms = timeoutMs(ctx)
-		if tok, stop, err = watchContext(ctx); err != nil {
-			return nil, err
-		}
+		return doValue(&t.cHandle, callOutWait(ctx, read, takeChunk))
 	}
-	var c *C.sbx_output_chunk
-	var e *C.sbx_error
-	status := C.sbx_task_output(p, C.uint32_t(stream), C.uint64_t(offset), C.size_t(max), ms, tok, &c, &e)
-	stop()
-	if err := check(status, e); err != nil {
+	c, err := doValue(&t.cHandle, callOut(func(p *C.sbx_task, c **C.sbx_output_chunk, e **C.sbx_error) C.sbx_status {
+		return read(p, nil, 0, c, e)
+	}, takeChunk))
+	if err != nil {
 		return nil, withCause(ctx, err)
 	}
-	runtime.KeepAlive(t)
-	return takeChunk(c), nil
+	return c, nil
 }
 
 // Tail is the last n bytes of stream.
@@ -316,61 +228,26 @@ func (t *Task) Tail(ctx context.Context, stream TaskStream, n int) (*OutputChunk
 	if n <= 0 {
 		return nil, invalid("invalid tail size: %d", n)
 	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	var c *C.sbx_output_chunk
-	var e *C.sbx_error
-	if err := check(C.sbx_task_tail(p, C.uint32_t(stream), C.size_t(n), &c, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(t)
-	return takeChunk(c), nil
+	return doValue(&t.cHandle, callOut(func(p *C.sbx_task, c **C.sbx_output_chunk, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_tail(p, C.uint32_t(stream), C.size_t(n), c, e)
+	}, takeChunk))
 }
 
 // Wait waits until the task ends and returns its final info, or until ctx is done (the
 // error then matches ctx.Err() too). The task is not stopped by ctx. The last output may
 // arrive a moment after the end: OutputReader reads until it is complete.
 func (t *Task) Wait(ctx context.Context) (*TaskInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	tok, stop, err := watchContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var info *C.sbx_task_info
-	var e *C.sbx_error
-	status := C.sbx_task_wait(p, timeoutMs(ctx), tok, &info, &e)
-	stop()
-	if err := check(status, e); err != nil {
-		return nil, withCause(ctx, err)
-	}
-	runtime.KeepAlive(t)
-	return takeTaskInfo(info), nil
+	return useValue(ctx, &t.cHandle, callOutWait(ctx, func(p *C.sbx_task, tok *C.sbx_cancel_token, ms C.uint64_t, info **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_wait(p, ms, tok, info, e)
+	}, takeTaskInfo))
 }
 
 // Kill sends sig to the task's process group (ErrNotRunning once it all exited).
 func (t *Task) Kill(ctx context.Context, sig syscall.Signal) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return err
-	}
-	defer t.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_task_kill(p, C.int32_t(sig), &e), e)
-	runtime.KeepAlive(t)
-	return err
+	return t.use(ctx, func(p *C.sbx_task) error {
+		var e *C.sbx_error
+		return check(C.sbx_task_kill(p, C.int32_t(sig), &e), e)
+	})
 }
 
 // OutputReader follows stream from the start as an io.Reader: Read waits for output

@@ -59,10 +59,12 @@ func terminalInfo(p *C.sbx_terminal_info) TerminalInfo {
 	}
 }
 
-func takeTerminalInfo(p *C.sbx_terminal_info) *TerminalInfo {
+// takeTerminalInfo converts an sbx_terminal_info and frees it (a conversion for callOut;
+// it never fails).
+func takeTerminalInfo(p *C.sbx_terminal_info) (*TerminalInfo, error) {
 	defer C.sbx_terminal_info_free(p)
 	i := terminalInfo(p)
-	return &i
+	return &i, nil
 }
 
 // Terminal is a PTY terminal of a session, an io.ReadWriteCloser: Write sends keystrokes,
@@ -72,8 +74,7 @@ func takeTerminalInfo(p *C.sbx_terminal_info) *TerminalInfo {
 // again and replays its scrollback. Safe for concurrent use (one reader at a time);
 // Close wakes a Read blocked in another goroutine, which returns ErrClosed.
 type Terminal struct {
-	mu      sync.RWMutex
-	ptr     *C.sbx_terminal
+	cHandle[C.sbx_terminal]
 	id      string
 	session *Session // keeps the session handle (which closes its terminals) alive
 
@@ -84,7 +85,7 @@ type Terminal struct {
 var _ io.ReadWriteCloser = (*Terminal)(nil)
 
 func newTerminal(p *C.sbx_terminal, s *Session) *Terminal {
-	t := &Terminal{ptr: p, id: C.GoString(C.sbx_terminal_id(p)), session: s}
+	t := &Terminal{cHandle: cHandle[C.sbx_terminal]{ptr: p, name: "terminal handle"}, id: C.GoString(C.sbx_terminal_id(p)), session: s}
 	runtime.SetFinalizer(t, (*Terminal).Close)
 	return t
 }
@@ -136,18 +137,11 @@ func applyTerminalSpec(o *C.sbx_terminal_spec, spec *TerminalSpec) error {
 			return err
 		}
 	}
-	for k, v := range spec.Env {
-		err := withCString(k, "env name", func(ck *C.char) error {
-			return withCString(v, "env value", func(cv *C.char) error { return run(C.sbx_terminal_spec_add_env(o, ck, cv, &e)) })
-		})
-		if err != nil {
-			return err
-		}
+	if err := withEnv(spec.Env, func(k, v *C.char) error { return run(C.sbx_terminal_spec_add_env(o, k, v, &e)) }); err != nil {
+		return err
 	}
-	if spec.Cwd != "" {
-		if err := withCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_terminal_spec_set_cwd(o, c, &e)) }); err != nil {
-			return err
-		}
+	if err := withOptCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_terminal_spec_set_cwd(o, c, &e)) }); err != nil {
+		return err
 	}
 	if spec.Scrollback != 0 {
 		return run(C.sbx_terminal_spec_set_scrollback(o, C.uint64_t(spec.Scrollback), &e))
@@ -165,66 +159,27 @@ func (s *Session) OpenTerminal(ctx context.Context, spec TerminalSpec) (*Termina
 		return nil, err
 	}
 	defer C.sbx_terminal_spec_free(cspec)
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var t *C.sbx_terminal
-	var e *C.sbx_error
-	if err := check(C.sbx_session_open_terminal(p, cspec, &t, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(s)
-	return newTerminal(t, s), nil
+	return doValue(&s.cHandle, callOut(func(p *C.sbx_session, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_open_terminal(p, cspec, t, e)
+	}, func(t *C.sbx_terminal) (*Terminal, error) { return newTerminal(t, s), nil }))
 }
 
 // AttachTerminal is a handle on the existing terminal id (opened by any process); its
 // reads start at offset 0, replaying the scrollback.
 func (s *Session) AttachTerminal(ctx context.Context, id string) (*Terminal, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var t *C.sbx_terminal
-	err = withCString(id, "id", func(cid *C.char) error {
-		var e *C.sbx_error
-		return check(C.sbx_session_attach_terminal(p, cid, &t, &e), e)
-	})
-	if err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(s)
-	return newTerminal(t, s), nil
+	return useValue(ctx, &s.cHandle, callOutKey(id, "id", func(p *C.sbx_session, cid *C.char, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_attach_terminal(p, cid, t, e)
+	}, func(t *C.sbx_terminal) (*Terminal, error) { return newTerminal(t, s), nil }))
 }
 
 // Terminals lists the session's terminals, oldest first.
 func (s *Session) Terminals(ctx context.Context) ([]TerminalInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	var list *C.sbx_terminal_list
-	var e *C.sbx_error
-	if err := check(C.sbx_session_list_terminals(p, &list, &e), e); err != nil {
-		return nil, err
-	}
-	defer C.sbx_terminal_list_free(list)
-	n := int(C.sbx_terminal_list_len(list))
-	out := make([]TerminalInfo, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, terminalInfo(C.sbx_terminal_list_get(list, C.size_t(i))))
-	}
-	runtime.KeepAlive(s)
-	return out, nil
+	return useValue(ctx, &s.cHandle, callOut(func(p *C.sbx_session, list **C.sbx_terminal_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_list_terminals(p, list, e)
+	}, func(list *C.sbx_terminal_list) ([]TerminalInfo, error) {
+		defer C.sbx_terminal_list_free(list)
+		return listOf(C.sbx_terminal_list_len(list), func(i C.size_t) TerminalInfo { return terminalInfo(C.sbx_terminal_list_get(list, i)) }), nil
+	}))
 }
 
 // ID is the terminal id.
@@ -237,31 +192,11 @@ func (t *Terminal) Offset() uint64 {
 	return t.offset
 }
 
-func (t *Terminal) acquire() (*C.sbx_terminal, error) {
-	t.mu.RLock()
-	if t.ptr == nil {
-		t.mu.RUnlock()
-		return nil, &Error{Status: StatusClosed, Message: "the terminal handle was closed"}
-	}
-	return t.ptr, nil
-}
-
 // Close releases the handle (idempotent); the program keeps running. A Read or Wait
 // blocked in another goroutine returns ErrClosed at once; Close waits for it, then frees
 // the C handle.
 func (t *Terminal) Close() error {
-	t.mu.RLock()
-	p := t.ptr
-	t.mu.RUnlock()
-	if p == nil {
-		return nil
-	}
-	C.sbx_terminal_close(p)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.ptr != nil {
-		C.sbx_terminal_free(t.ptr)
-		t.ptr = nil
+	if t.close(func(p *C.sbx_terminal) { C.sbx_terminal_close(p) }, func(p *C.sbx_terminal) { C.sbx_terminal_free(p) }) {
 		runtime.SetFinalizer(t, nil)
 	}
 	return nil
@@ -269,19 +204,9 @@ func (t *Terminal) Close() error {
 
 // Write sends keystrokes (any bytes). ErrNotRunning once the program has exited.
 func (t *Terminal) Write(b []byte) (int, error) {
-	p, err := t.acquire()
-	if err != nil {
-		return 0, err
-	}
-	defer t.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_terminal_write(p, bytesPtr(b), C.size_t(len(b)), &e), e)
-	runtime.KeepAlive(b)
-	runtime.KeepAlive(t)
-	if err != nil {
-		return 0, err
-	}
-	return len(b), nil
+	return writeBytes(&t.cHandle, b, func(p *C.sbx_terminal, data *C.uint8_t, n C.size_t, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_write(p, data, n, e)
+	})
 }
 
 // Read waits for the program's next output (as long as it takes; Close wakes it).
@@ -315,99 +240,38 @@ func (t *Terminal) ReadChunk(ctx context.Context, offset uint64, max int) (*Outp
 	if max <= 0 {
 		return nil, invalid("invalid max: %d; read at least one byte", max)
 	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	tok, stop, err := watchContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var c *C.sbx_output_chunk
-	var e *C.sbx_error
-	status := C.sbx_terminal_read(p, C.uint64_t(offset), C.size_t(max), timeoutMs(ctx), tok, &c, &e)
-	stop()
-	if err := check(status, e); err != nil {
-		return nil, withCause(ctx, err)
-	}
-	runtime.KeepAlive(t)
-	return takeChunk(c), nil
+	return doValue(&t.cHandle, callOutWait(ctx, func(p *C.sbx_terminal, tok *C.sbx_cancel_token, ms C.uint64_t, c **C.sbx_output_chunk, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_read(p, C.uint64_t(offset), C.size_t(max), ms, tok, c, e)
+	}, takeChunk))
 }
 
 // Resize sets the terminal's size (1 to 1000 each); the program gets SIGWINCH.
 func (t *Terminal) Resize(ctx context.Context, rows, cols uint16) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return err
-	}
-	defer t.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_terminal_resize(p, C.uint16_t(rows), C.uint16_t(cols), &e), e)
-	runtime.KeepAlive(t)
-	return err
+	return t.use(ctx, func(p *C.sbx_terminal) error {
+		var e *C.sbx_error
+		return check(C.sbx_terminal_resize(p, C.uint16_t(rows), C.uint16_t(cols), &e), e)
+	})
 }
 
 // Kill sends sig to the terminal's process group (syscall.SIGHUP is what closing a real
 // terminal sends).
 func (t *Terminal) Kill(ctx context.Context, sig syscall.Signal) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return err
-	}
-	defer t.mu.RUnlock()
-	var e *C.sbx_error
-	err = check(C.sbx_terminal_kill(p, C.int32_t(sig), &e), e)
-	runtime.KeepAlive(t)
-	return err
+	return t.use(ctx, func(p *C.sbx_terminal) error {
+		var e *C.sbx_error
+		return check(C.sbx_terminal_kill(p, C.int32_t(sig), &e), e)
+	})
 }
 
 // Wait waits until the program ends (or ctx is done) and returns the final info.
 func (t *Terminal) Wait(ctx context.Context) (*TerminalInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	tok, stop, err := watchContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var info *C.sbx_terminal_info
-	var e *C.sbx_error
-	status := C.sbx_terminal_wait(p, timeoutMs(ctx), tok, &info, &e)
-	stop()
-	if err := check(status, e); err != nil {
-		return nil, withCause(ctx, err)
-	}
-	runtime.KeepAlive(t)
-	return takeTerminalInfo(info), nil
+	return useValue(ctx, &t.cHandle, callOutWait(ctx, func(p *C.sbx_terminal, tok *C.sbx_cancel_token, ms C.uint64_t, info **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_wait(p, ms, tok, info, e)
+	}, takeTerminalInfo))
 }
 
 // Info is the terminal's state and size now.
 func (t *Terminal) Info(ctx context.Context) (*TerminalInfo, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	p, err := t.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	var info *C.sbx_terminal_info
-	var e *C.sbx_error
-	if err := check(C.sbx_terminal_get_info(p, &info, &e), e); err != nil {
-		return nil, err
-	}
-	runtime.KeepAlive(t)
-	return takeTerminalInfo(info), nil
+	return useValue(ctx, &t.cHandle, callOut(func(p *C.sbx_terminal, info **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_get_info(p, info, e)
+	}, takeTerminalInfo))
 }

@@ -15,7 +15,6 @@ static sbx_status sandbox_call_on_runtime(const sbx_context *ctx, uintptr_t key,
 import "C"
 
 import (
-	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -36,25 +35,20 @@ func sandboxGoRuntimeCallback(key unsafe.Pointer) {
 
 // callOnRuntimeThread runs f on one of the context's runtime threads and waits.
 func (sb *Sandbox) callOnRuntimeThread(f func()) error {
-	p, err := sb.acquire()
-	if err != nil {
-		return err
-	}
-	defer sb.mu.RUnlock()
-	hooksMu.Lock()
-	hookKey++
-	key := hookKey
-	hooks[key] = f
-	hooksMu.Unlock()
-	defer func() {
+	return sb.do(func(p *C.sbx_context) error {
 		hooksMu.Lock()
-		delete(hooks, key)
+		hookKey++
+		key := hookKey
+		hooks[key] = f
 		hooksMu.Unlock()
-	}()
-	var e *C.sbx_error
-	err = check(C.sandbox_call_on_runtime(p, C.uintptr_t(key), &e), e)
-	runtime.KeepAlive(sb)
-	return err
+		defer func() {
+			hooksMu.Lock()
+			delete(hooks, key)
+			hooksMu.Unlock()
+		}()
+		var e *C.sbx_error
+		return check(C.sandbox_call_on_runtime(p, C.uintptr_t(key), &e), e)
+	})
 }
 
 // triggerPanic panics inside libsandbox.
