@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::conn::{Inbound, Outbox};
 use crate::credit;
+use crate::drain::{Now, read_now};
 use crate::groups::{Groups, group_alive, signal_group};
 
 const DEFAULT_GRACE: Duration = Duration::from_millis(1000);
@@ -309,15 +310,11 @@ impl Pump {
         }
         // Stopped: the non-blocking pipe, read directly (the reactor's readiness may lag),
         // still holds everything written before now. Past the flow-control window: it is
-        // at most one pipe buffer.
+        // one pipe buffer, plus whatever a process still writing adds meanwhile (bounded
+        // by the caller's STOP_GRACE).
         let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match rustix::io::read(pipe.as_fd(), &mut buf) {
-                Ok(0) => return,
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return,
-            };
+        // Not `read_available`: each piece goes out through the async outbox as it is read.
+        while let Now::Data(n) = read_now(pipe.as_fd(), &mut buf) {
             self.total.fetch_add(n as u64, Ordering::Relaxed);
             if sent < self.cap && !client_gone {
                 let take = (self.cap - sent).min(n as u64) as usize;

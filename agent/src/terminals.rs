@@ -201,7 +201,7 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
 async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drained: tokio::sync::oneshot::Sender<()>) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut drained = Some(drained);
-    'outer: loop {
+    loop {
         tokio::select! {
             ready = term.master.readable() => {
                 let mut guard = match ready {
@@ -221,7 +221,7 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
                     crate::drain::read_available(term.master.get_ref().as_fd(), &mut buf, |d| term.log.append(d));
                 if closed {
                     // Finished before the exit shows (the send after the loop).
-                    break 'outer;
+                    break;
                 }
                 if let Some(d) = drained.take() {
                     let _ = d.send(());
