@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sandbox_proto::layout;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -51,7 +52,7 @@ pub async fn serve(socket: PathBuf, idle_timeout: Option<std::time::Duration>) -
                 let limit = idle_timeout.unwrap_or_default();
                 if state.idle_for() >= limit {
                     let why = format!("stopped after {} s without calls (idle timeout)\n", limit.as_secs());
-                    let _ = std::fs::write(control_dir.join("agent.exit"), why);
+                    let _ = std::fs::write(control_dir.join(layout::EXIT_REASON), why);
                     break;
                 }
             }
@@ -64,7 +65,7 @@ pub async fn serve(socket: PathBuf, idle_timeout: Option<std::time::Duration>) -
 
 fn hold_lock(socket: &std::path::Path) -> std::io::Result<std::fs::File> {
     let dir = socket.parent().unwrap_or(std::path::Path::new("."));
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("agent.lock"))?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(layout::LOCK))?;
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockShared)?;
     Ok(f)
 }

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
-use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream};
+use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream, layout};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
@@ -64,7 +64,7 @@ impl Task {
     }
 
     fn write_meta(&self) {
-        write_json_atomic(&self.dir.join("meta.json"), &self.info());
+        write_json_atomic(&self.dir.join(layout::META), &self.info());
     }
 }
 
@@ -146,12 +146,12 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         );
     }
     let id = new_id("task-");
-    let dir = state.control_dir.join("tasks").join(&id);
+    let dir = state.control_dir.join(layout::TASKS).join(&id);
     let logs = (|| {
         Ok::<_, std::io::Error>((
-            OutputLog::create(&dir.join("merged"), cap)?,
-            OutputLog::create(&dir.join("stdout"), cap)?,
-            OutputLog::create(&dir.join("stderr"), cap)?,
+            OutputLog::create(&dir.join(layout::TASK_MERGED), cap)?,
+            OutputLog::create(&dir.join(layout::TASK_STDOUT), cap)?,
+            OutputLog::create(&dir.join(layout::TASK_STDERR), cap)?,
         ))
     })();
     let (merged, stdout, stderr) = match logs {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::termios::{Winsize, tcsetwinsize};
-use sandbox_proto::{ErrorKind, OpenTerminal, ProcState, Reply, TerminalInfo};
+use sandbox_proto::{ErrorKind, OpenTerminal, ProcState, Reply, TerminalInfo, layout};
 use tokio::io::unix::AsyncFd;
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -67,7 +67,7 @@ impl Terminal {
     }
 
     fn write_meta(&self) {
-        write_json_atomic(&self.dir.join("meta.json"), &self.info());
+        write_json_atomic(&self.dir.join(layout::META), &self.info());
     }
 }
 
@@ -123,8 +123,8 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         Err(e) => return Reply::io_error("opening a pseudo-terminal", &e),
     };
     let id = new_id("term-");
-    let dir = state.control_dir.join("terminals").join(&id);
-    let log = match OutputLog::create(&dir.join("out"), scrollback) {
+    let dir = state.control_dir.join(layout::TERMINALS).join(&id);
+    let log = match OutputLog::create(&dir.join(layout::TERMINAL_OUT), scrollback) {
         Ok(l) => l,
         Err(e) => return Reply::io_error("creating the terminal's scrollback spool", &e),
     };

@@ -111,6 +111,7 @@ struct FilePolicy {
     require_resource_limits: Option<bool>,
     protect_workspace: Option<bool>,
     protected_paths: Option<Vec<String>>,
+    isolate_network: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +199,7 @@ impl Config {
             set(&mut self.policy.require_resource_limits, p.require_resource_limits);
             set(&mut self.policy.protect_workspace, p.protect_workspace);
             set(&mut self.policy.protected_paths, p.protected_paths);
+            set(&mut self.policy.isolate_network, p.isolate_network);
             if let Some(n) = p.network {
                 self.policy.network = n.parse().map_err(|e: Error| cfg_err(format!("policy.network: {e}")))?;
             }
@@ -241,6 +243,7 @@ impl Config {
         set(&mut self.policy.allow_untrusted_image, flag("SANDBOX_ALLOW_UNTRUSTED_IMAGE")?);
         set(&mut self.policy.require_resource_limits, flag("SANDBOX_REQUIRE_RESOURCE_LIMITS")?);
         set(&mut self.policy.protect_workspace, flag("SANDBOX_PROTECT_WORKSPACE")?);
+        set(&mut self.policy.isolate_network, flag("SANDBOX_ISOLATE_NETWORK")?);
         if let Some(v) = get("SANDBOX_PROTECTED_PATHS") {
             self.policy.protected_paths =
                 v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
@@ -332,7 +335,8 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn config_path() -> Option<PathBuf> {
+/// Where the configuration file is read from.
+pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SANDBOX_CONFIG") {
         return Some(PathBuf::from(p));
     }

@@ -1,24 +1,26 @@
-//! Per-session control dirs on the host: private (0700) directories, bind-mounted into
-//! the container, holding the agent's socket (and, later, task spools).
+//! Per-session control dirs on the host.
 //!
-//! The container can write into its control dir, so the host treats everything inside
-//! as hostile: it never follows a symlink there, and connects to the agent socket
-//! through an `O_PATH|O_NOFOLLOW` handle after checking it is a socket.
+//! `<base>/<id>/` is private to the host (0700, owned by the caller, never mounted):
+//! podman runs with it as its working directory, so conmon's `oom` marker lands there
+//! and nowhere the container can reach. Its `shared/` subdirectory
+//! ([`layout::SHARED_DIR`]) is mounted into the container and owned by the
+//! container's root user; it holds the agent's socket, lock and spools.
+//!
+//! The container can write anything into `shared/`, so the host reads it only through
+//! [`UntrustedDir`] (no symlink followed, nothing that could block opened, types checked,
+//! reads bounded), and connects to the agent's socket only after checking that the
+//! process listening on it runs the agent binary this library mounted.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags, flock, fstat, open, openat};
+use rustix::fs::{FlockOperation, Mode, OFlags, flock, fstat, open};
+use sandbox_proto::layout;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-
-/// File name of the agent socket inside a control dir.
-pub const SOCKET_NAME: &str = "agent.sock";
-/// File the agent holds a shared lock on while it lives: a live session is detectable
-/// without asking the engine.
-pub const AGENT_LOCK_NAME: &str = "agent.lock";
+use crate::untrusted_dir::UntrustedDir;
 
 /// The directory under which control dirs are created.
 pub fn base_dir(config: &Config, uid: u32) -> PathBuf {
@@ -32,6 +34,11 @@ pub fn base_dir(config: &Config, uid: u32) -> PathBuf {
         return PathBuf::from("/run/sandbox");
     }
     std::env::temp_dir().join(format!("sandbox-{uid}"))
+}
+
+/// The part of a control dir that is mounted into the container.
+pub fn shared(control: &Path) -> PathBuf {
+    control.join(layout::SHARED_DIR)
 }
 
 /// Creates `dir` (and parents) if needed and makes sure it is a real directory owned by
@@ -62,10 +69,12 @@ pub struct StartLock {
     _dir: OwnedFd,
 }
 
-/// Creates (or reuses a stale) control dir for session `id` and locks it for starting.
-/// Fails with [`Error::SessionExists`] when another process is starting the same id or
-/// a live agent holds the dir.
-pub fn prepare(base: &Path, id: &str, uid: u32) -> Result<(PathBuf, StartLock)> {
+/// Creates (or reuses a stale) control dir for session `id` and locks it for starting;
+/// its shared part is created empty and given to `shared_owner` (uid, gid: the user the
+/// container's root is mapped to) when that is not us. Fails with
+/// [`Error::SessionExists`] when another process is starting the same id or a live
+/// agent holds the dir.
+pub fn prepare(base: &Path, id: &str, uid: u32, shared_owner: Option<(u32, u32)>) -> Result<(PathBuf, StartLock)> {
     ensure_private_dir(base, uid)?;
     let path = base.join(id);
     let action = || format!("creating control dir {}", path.display());
@@ -76,32 +85,40 @@ pub fn prepare(base: &Path, id: &str, uid: u32) -> Result<(PathBuf, StartLock)> 
     }
     let dir = open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::io(action(), e.into()))?;
+    let st = fstat(&dir).map_err(|e| Error::io(action(), e.into()))?;
+    if st.st_uid != uid {
+        return Err(Error::io(action(), std::io::Error::other(format!("it is owned by uid {}, not {uid}", st.st_uid))));
+    }
     if flock(&dir, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(Error::SessionExists { id: id.into(), detail: "another process is starting it right now".into() });
     }
-    if agent_alive(&dir) {
+    if agent_alive(&path) {
         return Err(Error::SessionExists { id: id.into(), detail: "its agent is running".into() });
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(action(), e))?;
     clear(&path).map_err(|e| Error::io(format!("clearing stale control dir {}", path.display()), e))?;
+    let shared = shared(&path);
+    std::fs::create_dir(&shared).map_err(|e| Error::io(action(), e))?;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(action(), e))?;
+    if let Some((u, g)) = shared_owner.filter(|(u, _)| *u != uid) {
+        std::os::unix::fs::chown(&shared, Some(u), Some(g)).map_err(|e| Error::io(action(), e))?;
+    }
     Ok((path, StartLock { _dir: dir }))
 }
 
 /// True when a live agent holds its lock file in this control dir.
-fn agent_alive(dir: &OwnedFd) -> bool {
-    let Ok(lock) = openat(dir, AGENT_LOCK_NAME, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-    else {
+fn agent_alive(control: &Path) -> bool {
+    let Ok(lock) = UntrustedDir::open(&shared(control)).and_then(|d| d.file(layout::LOCK)) else {
         return false;
     };
     flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err()
 }
 
-/// Removes everything inside `dir` without following symlinks.
+/// Removes everything inside `dir` (symlinks are removed, never followed).
 fn clear(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let ft = entry.file_type()?;
-        if ft.is_dir() {
+        if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(entry.path())?;
         } else {
             std::fs::remove_file(entry.path())?;
@@ -119,55 +136,77 @@ pub fn remove(dir: &Path) -> Result<()> {
     }
 }
 
-/// Whether the agent socket exists (as a socket) in `dir`.
-pub fn socket_present(dir: &Path) -> bool {
-    open_socket_path(dir).is_ok()
-}
-
-/// Opens the socket inode itself, refusing symlinks and anything that is not a socket.
-fn open_socket_path(dir: &Path) -> std::io::Result<OwnedFd> {
-    let d = open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    let sock = openat(&d, SOCKET_NAME, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    let st = fstat(&sock)?;
-    let ft = FileType::from_raw_mode(st.st_mode);
-    if ft != FileType::Socket {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}/{SOCKET_NAME} is a {ft:?}, not a socket: refusing to connect", dir.display()),
-        ));
-    }
-    Ok(sock)
+/// Whether the agent socket exists (as a socket) in the control dir.
+pub fn socket_present(control: &Path) -> bool {
+    UntrustedDir::open(&shared(control)).and_then(|d| d.socket(layout::SOCKET)).is_ok()
 }
 
 /// Connects to the agent socket of a control dir without following any symlink the
-/// container may have planted: the socket inode is opened with `O_PATH|O_NOFOLLOW`,
-/// checked, and connected through `/proc/self/fd`.
-pub async fn connect(dir: &Path) -> std::io::Result<tokio::net::UnixStream> {
-    let sock = open_socket_path(dir)?;
+/// container may have planted (the socket inode is opened with `O_PATH|O_NOFOLLOW`,
+/// checked, and connected through `/proc/self/fd`), then checks that the process
+/// listening runs `agent` (the binary mounted into the container): a socket planted by
+/// code in the container is refused at once instead of being handshaken with.
+pub async fn connect(control: &Path, agent: &Path) -> std::io::Result<tokio::net::UnixStream> {
+    let sock = UntrustedDir::open(&shared(control))?.socket(layout::SOCKET)?;
     let path = format!("/proc/self/fd/{}", sock.as_raw_fd());
     let stream = tokio::net::UnixStream::connect(&path).await;
     drop(sock);
-    stream
+    let stream = stream?;
+    verify_peer(&stream, agent)?;
+    Ok(stream)
+}
+
+/// Checks that the peer of `stream` runs the binary `agent` (same file: device and
+/// inode, which a bind mount keeps).
+fn verify_peer(stream: &tokio::net::UnixStream, agent: &Path) -> std::io::Result<()> {
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let pid = stream.peer_cred()?.pid().ok_or_else(|| refuse("the socket's owner is unknown".into()))?;
+    let exe = std::fs::metadata(format!("/proc/{pid}/exe"))
+        .map_err(|e| refuse(format!("cannot see what process {pid} listening on the agent socket runs: {e}")))?;
+    let want = std::fs::metadata(agent)?;
+    if (exe.dev(), exe.ino()) != (want.dev(), want.ino()) {
+        return Err(refuse(format!(
+            "the process listening on the agent socket (pid {pid}) is not the sandbox agent: something in the container replaced its socket"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::FileType;
     use std::os::unix::net::UnixListener;
 
     fn uid() -> u32 {
         rustix::process::getuid().as_raw()
     }
 
-    #[tokio::test]
-    async fn connects_to_a_real_socket_only() {
-        let t = tempfile::tempdir().unwrap();
+    fn me() -> PathBuf {
+        std::env::current_exe().unwrap()
+    }
+
+    fn control_with_shared(t: &tempfile::TempDir) -> PathBuf {
         let dir = t.path().join("s");
-        std::fs::create_dir(&dir).unwrap();
-        assert!(connect(&dir).await.is_err(), "no socket yet");
-        let _l = UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
-        connect(&dir).await.expect("real socket connects");
+        std::fs::create_dir_all(shared(&dir)).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn connects_to_a_real_agent_socket_only() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = control_with_shared(&t);
+        assert!(connect(&dir, &me()).await.is_err(), "no socket yet");
+        // This test process listens: it is "the agent" when its own binary is expected.
+        let _l = UnixListener::bind(shared(&dir).join(layout::SOCKET)).unwrap();
+        connect(&dir, &me()).await.expect("real socket connects");
         assert!(socket_present(&dir));
+        // Any other binary expected: the listener is refused at once.
+        let other = t.path().join("other-binary");
+        std::fs::write(&other, "x").unwrap();
+        let e = connect(&dir, &other).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("not the sandbox agent"), "{e}");
     }
 
     #[tokio::test]
@@ -175,49 +214,74 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let elsewhere = t.path().join("elsewhere.sock");
         let _l = UnixListener::bind(&elsewhere).unwrap();
-        let dir = t.path().join("s");
-        std::fs::create_dir(&dir).unwrap();
-        std::os::unix::fs::symlink(&elsewhere, dir.join(SOCKET_NAME)).unwrap();
-        let e = connect(&dir).await.unwrap_err();
+        let dir = control_with_shared(&t);
+        std::os::unix::fs::symlink(&elsewhere, shared(&dir).join(layout::SOCKET)).unwrap();
+        let e = connect(&dir, &me()).await.unwrap_err();
         assert!(e.to_string().contains("not a socket") || e.raw_os_error() == Some(40), "{e}");
-        // A symlinked control dir is refused too.
+        // A symlinked shared dir is refused too.
         let real = t.path().join("real");
         std::fs::create_dir(&real).unwrap();
-        let _l2 = UnixListener::bind(real.join(SOCKET_NAME)).unwrap();
-        let link = t.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(connect(&link).await.is_err());
+        let _l2 = UnixListener::bind(real.join(layout::SOCKET)).unwrap();
+        let dir2 = t.path().join("s2");
+        std::fs::create_dir(&dir2).unwrap();
+        std::os::unix::fs::symlink(&real, shared(&dir2)).unwrap();
+        assert!(connect(&dir2, &me()).await.is_err());
     }
 
     #[test]
     fn prepare_locks_and_clears() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("base");
-        let (path, lock) = prepare(&base, "s1", uid()).unwrap();
+        let (path, lock) = prepare(&base, "s1", uid(), None).unwrap();
         std::fs::write(path.join("stale"), "x").unwrap();
-        let e = prepare(&base, "s1", uid()).unwrap_err();
+        std::fs::write(shared(&path).join("stale"), "x").unwrap();
+        let e = prepare(&base, "s1", uid(), None).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::SessionExists, "{e}");
         drop(lock);
-        let (path, _lock) = prepare(&base, "s1", uid()).unwrap();
+        let (path, _lock) = prepare(&base, "s1", uid(), None).unwrap();
         assert!(!path.join("stale").exists(), "stale contents cleared");
-        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        assert!(shared(&path).is_dir() && !shared(&path).join("stale").exists());
+        for p in [&path, &shared(&path)] {
+            assert_eq!(std::fs::metadata(p).unwrap().mode() & 0o777, 0o700);
+        }
         remove(&path).unwrap();
         remove(&path).unwrap();
     }
 
     #[test]
-    fn a_live_agent_lock_means_exists() {
+    fn a_live_agent_lock_means_exists_and_a_planted_fifo_does_not_block() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("base");
-        let (path, lock) = prepare(&base, "s2", uid()).unwrap();
+        let (path, lock) = prepare(&base, "s2", uid(), None).unwrap();
         drop(lock);
-        let f = std::fs::File::create(path.join(AGENT_LOCK_NAME)).unwrap();
+        let f = std::fs::File::create(shared(&path).join(layout::LOCK)).unwrap();
         flock(&f, FlockOperation::LockShared).unwrap();
-        let e = prepare(&base, "s2", uid()).unwrap_err();
+        let e = prepare(&base, "s2", uid(), None).unwrap_err();
         assert!(e.to_string().contains("agent is running"), "{e}");
         drop(f);
-        prepare(&base, "s2", uid()).unwrap();
+        let (path, lock) = prepare(&base, "s2", uid(), None).unwrap();
+        drop(lock);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            shared(&path).join(layout::LOCK),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        prepare(&base, "s2", uid(), None).expect("a FIFO lock file is not a live agent, and opening it does not block");
+    }
+
+    #[test]
+    fn the_private_dir_must_be_ours() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().join("base");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, base.join("s3")).unwrap();
+        assert!(prepare(&base, "s3", uid(), None).is_err(), "a symlinked control dir is refused");
     }
 
     #[test]

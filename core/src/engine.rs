@@ -43,6 +43,8 @@ pub struct ContainerState {
     pub oom_killed: bool,
     /// The engine's error text, if any.
     pub error: String,
+    /// Host pid of the container's first process while it runs.
+    pub pid: Option<u32>,
 }
 
 /// Why a container could not be created.
@@ -75,4 +77,15 @@ pub trait Engine: Send + Sync {
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
+    /// What the session's network isolation must keep out: the host's own addresses and
+    /// the networks of its containers.
+    fn neighbourhood(&self) -> BoxFuture<'_, Result<crate::network_isolation::Neighbourhood>>;
+    /// Installs `rules` (an `iptables-restore` / `ip6tables-restore` input pair) in the
+    /// network namespace of running container `name`, where the container itself has no
+    /// capability to change them.
+    fn isolate_network<'a>(
+        &'a self,
+        name: &'a str,
+        rules: &'a crate::network_isolation::Rules,
+    ) -> BoxFuture<'a, Result<()>>;
 }

@@ -66,6 +66,9 @@ pub struct HostInfo {
     pub uid: u32,
     /// Number of CPUs the host reports.
     pub cpus: u32,
+    /// Directories the engine keeps its state in (image and container storage, its
+    /// runtime dir, volumes, its API socket's dir): never mountable into a session.
+    pub engine_dirs: Vec<String>,
 }
 
 /// Readings of the host that `podman info` does not give.
@@ -120,6 +123,24 @@ fn effective_caps() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
     u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+}
+
+/// The engine's state directories named in `podman info`.
+fn engine_dirs(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for ptr in ["/store/graphRoot", "/store/runRoot", "/store/volumePath", "/host/remoteSocket/path"] {
+        if let Some(p) = v.pointer(ptr).and_then(|x| x.as_str()).filter(|p| p.starts_with('/')) {
+            let p = if ptr.ends_with("/path") {
+                std::path::Path::new(p).parent().and_then(|d| d.to_str()).unwrap_or(p)
+            } else {
+                p
+            };
+            if p != "/" && !out.iter().any(|x| x == p) {
+                out.push(p.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Parses `major.minor.patch` out of a version string like `4.3.1` or `5.4.0-rc1`.
@@ -192,6 +213,7 @@ impl HostInfo {
             unprivileged_port_start: r.unprivileged_port_start,
             uid: r.uid,
             cpus: host.get("cpus").and_then(|x| x.as_u64()).unwrap_or(1) as u32,
+            engine_dirs: engine_dirs(&v),
         })
     }
 
@@ -212,8 +234,10 @@ mod tests {
                 "cgroupControllers": controllers,
                 "ociRuntime": {"name": runtime},
                 "security": {"rootless": rootless},
-                "cpus": 2
+                "cpus": 2,
+                "remoteSocket": {"path": "/run/podman/podman.sock"}
             },
+            "store": {"graphRoot": "/var/lib/containers/storage", "runRoot": "/run/containers/storage", "volumePath": "/var/lib/containers/storage/volumes"},
             "version": {"Version": version}
         })
         .to_string()
@@ -243,6 +267,15 @@ mod tests {
         assert_eq!(h.runtime(), "runc");
         assert_eq!(h.ulimits, Some(Ulimits { nofile: 20000, nproc: 32768 }), "nproc capped at pid_max");
         assert!(h.limits_enforceable);
+        assert_eq!(
+            h.engine_dirs,
+            [
+                "/var/lib/containers/storage",
+                "/run/containers/storage",
+                "/var/lib/containers/storage/volumes",
+                "/run/podman"
+            ]
+        );
     }
 
     #[test]

@@ -17,3 +17,6 @@ pub const VERSION: &str = "sandbox.version";
 pub const PORTS: &str = "sandbox.ports";
 /// The [`Config::scope`](crate::Config::scope) it belongs to.
 pub const SCOPE: &str = "sandbox.scope";
+/// Host path of the agent binary mounted into the container: the host checks that the
+/// process behind the agent socket runs this very file.
+pub const AGENT: &str = "sandbox.agent";

@@ -29,6 +29,7 @@ mod exec_stream;
 mod files;
 mod host_info;
 pub mod labels;
+pub mod network_isolation;
 mod output_chunk;
 mod podman;
 mod policy;
@@ -43,6 +44,7 @@ mod start;
 mod start_report;
 mod tasks;
 mod terminals;
+mod untrusted_dir;
 pub mod validate;
 mod workspace_protection;
 

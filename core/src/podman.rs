@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 use crate::error::{Error, Result};
 use crate::host_info::{HostInfo, HostReadings};
+use crate::network_isolation::{self, Neighbourhood, Rules};
 use crate::run_args::{RunPlan, build_run_args};
 
 /// The podman CLI as a container engine. Probes the host once and caches the result.
@@ -38,24 +39,45 @@ impl PodmanEngine {
     }
 
     async fn podman(&self, args: &[String]) -> Result<Output> {
-        self.podman_in(args, None).await
+        self.podman_in(args, "/").await
     }
 
-    /// Runs podman in `cwd`: `podman run` starts conmon, which writes files (an `oom`
-    /// marker) into its working directory; they belong in the session's control dir, not
-    /// in whatever directory the caller happens to be in.
-    async fn podman_in(&self, args: &[String], cwd: Option<&str>) -> Result<Output> {
-        let mut cmd = Command::new(&self.program);
-        if let Some(dir) = cwd {
-            cmd.current_dir(dir);
+    /// Runs podman in `cwd`. Never in the caller's directory, which may be a session's
+    /// working dir (writable by the container): `podman run` starts conmon, which writes
+    /// files (an `oom` marker) into its working directory; they belong in the session's
+    /// host-private control dir. Other commands run in `/`.
+    async fn podman_in(&self, args: &[String], cwd: &str) -> Result<Output> {
+        self.run_in(&self.program, args, cwd, None).await
+    }
+
+    /// Runs `program` with `args` in `cwd`, feeding `input` to its stdin.
+    async fn run_in(
+        &self,
+        program: &std::path::Path,
+        args: &[String],
+        cwd: &str,
+        input: Option<&str>,
+    ) -> Result<Output> {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(cwd).args(args).kill_on_drop(true);
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let spawned = cmd.spawn();
+        let out = async {
+            let mut child = spawned?;
+            if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+                use tokio::io::AsyncWriteExt;
+                stdin.write_all(text.as_bytes()).await?;
+            }
+            child.wait_with_output().await
         }
-        let out =
-            cmd.args(args).stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    Error::EngineMissing { program: self.program.display().to_string() }
-                }
-                _ => Error::io(format!("running {}", self.program.display()), e),
-            })?;
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied if program == self.program => {
+                Error::EngineMissing { program: self.program.display().to_string() }
+            }
+            _ => Error::io(format!("running {}", program.display()), e),
+        })?;
         Ok(Output {
             code: out.status.code(),
             stdout: out.stdout,
@@ -93,7 +115,7 @@ impl Engine for PodmanEngine {
             let host = self.host().await.map_err(CreateFailure::Failed)?;
             let args = build_run_args(&plan, &host);
             tracing::debug!(?args, "podman run");
-            let out = self.podman_in(&args, Some(&plan.control_dir)).await.map_err(CreateFailure::Failed)?;
+            let out = self.podman_in(&args, &plan.control_dir).await.map_err(CreateFailure::Failed)?;
             if out.ok() { Ok(()) } else { Err(CreateFailure::Refused { code: out.code, stderr: out.stderr }) }
         })
     }
@@ -150,6 +172,74 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn neighbourhood(&self) -> BoxFuture<'_, Result<Neighbourhood>> {
+        Box::pin(async move {
+            let mut n = Neighbourhood::default();
+            let ip = host_program("ip")?;
+            let out = self.run_in(&ip, &strings(&["-j", "-d", "addr", "show"]), "/", None).await?;
+            if !out.ok() {
+                return Err(Error::Engine {
+                    action: "listing the host's addresses (ip -j addr) for network isolation".into(),
+                    code: out.code,
+                    stderr: out.stderr,
+                });
+            }
+            network_isolation::add_ip_addr_json(&mut n, &out.stdout)?;
+            let out = self
+                .podman_ok("listing networks (podman network ls)", &strings(&["network", "ls", "--format", "json"]))
+                .await?;
+            network_isolation::add_network_ls_json(&mut n, &out.stdout)?;
+            network_isolation::add_resolv_conf(
+                &mut n,
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            );
+            Ok(n)
+        })
+    }
+
+    fn isolate_network<'a>(&'a self, name: &'a str, rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let host = self.host().await?;
+            let pid = match self.state(name).await? {
+                Some(ContainerState { pid: Some(pid), .. }) => pid,
+                _ => {
+                    return Err(Error::Engine {
+                        action: format!("isolating the network of {name}"),
+                        code: None,
+                        stderr: "the container is not running".into(),
+                    });
+                }
+            };
+            let netns = format!("--net=/proc/{pid}/ns/net");
+            let nsenter = host_program("nsenter")?;
+            for (tool, input) in [("iptables-restore", &rules.v4), ("ip6tables-restore", &rules.v6)] {
+                let tool = host_program(tool)?;
+                let tail = [netns.clone(), tool.display().to_string(), "--noflush".into()];
+                // Rootless: the session's network namespace belongs to podman's user
+                // namespace; only inside it does the user hold NET_ADMIN over it.
+                let (program, args): (PathBuf, Vec<String>) = if host.rootless {
+                    let mut a = strings(&["unshare", &nsenter.display().to_string()]);
+                    a.extend(tail);
+                    (self.program.clone(), a)
+                } else {
+                    (nsenter.clone(), tail.to_vec())
+                };
+                let out = self.run_in(&program, &args, "/", Some(input)).await?;
+                if !out.ok() {
+                    return Err(Error::Engine {
+                        action: format!(
+                            "isolating the network of {name} ({} in its network namespace; set isolate_network = false to run without isolation)",
+                            tool.display()
+                        ),
+                        code: out.code,
+                        stderr: out.stderr,
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["logs", "--tail", "20", name])).await?;
@@ -163,6 +253,31 @@ impl Engine for PodmanEngine {
             Ok(text)
         })
     }
+}
+
+/// Finds a host tool in `PATH` or the sbin directories (which a user's `PATH` often
+/// lacks); a missing tool is an error naming the package to install.
+fn host_program(name: &str) -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
+    for d in dirs {
+        let p = d.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let package = match name {
+        "ip" => "iproute2",
+        "nsenter" => "util-linux",
+        _ => "iptables",
+    };
+    Err(Error::Engine {
+        action: format!("finding {name} (needed to isolate the session's network)"),
+        code: None,
+        stderr: format!(
+            "{name} is not installed: install {package} (e.g. apt-get install {package}), or set isolate_network = false"
+        ),
+    })
 }
 
 /// podman says a container does not exist.
@@ -226,6 +341,7 @@ pub fn parse_inspect_state(json: &[u8]) -> Result<Option<ContainerState>> {
         exit_code,
         oom_killed: st.get("OOMKilled").and_then(|x| x.as_bool()).unwrap_or(false),
         error: st.get("Error").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+        pid: st.get("Pid").and_then(|x| x.as_u64()).filter(|p| *p > 0 && running).map(|p| p as u32),
         status,
     }))
 }

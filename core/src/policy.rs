@@ -123,14 +123,23 @@ pub struct Policy {
     /// [`Policy::protected_paths`]). Default on.
     pub protect_workspace: bool,
     /// Paths, relative to the working dir, mounted read-only when they exist and
-    /// `protect_workspace` is on. Default `.git/hooks` and `.git/config`: a command in
-    /// the sandbox cannot plant a git hook or a `core.hooksPath` that the host's git
-    /// would later run outside the sandbox.
+    /// `protect_workspace` is on (the `.git` of each submodule listed in `.gitmodules`
+    /// is added when `.git` is listed). Default `.git`, the whole repository: git
+    /// decides what to run from many files there (config, hooks, `commondir`,
+    /// `config.worktree`, submodule git dirs, and the index, whose gitlinks make
+    /// `git status` run inside nested repositories), so only a read-only `.git` keeps
+    /// the host's git from running code the session chose. Commands inside can still
+    /// read the repository (status, diff, log) but not commit.
     pub protected_paths: Vec<String>,
+    /// On the bridge network, keep the session from connecting to this host's own
+    /// addresses, its containers (other sessions included), link-local addresses
+    /// (cloud metadata), and keep everything but its published ports from connecting
+    /// to it. Default on; the internet and the LAN stay reachable.
+    pub isolate_network: bool,
 }
 
 /// The default [`Policy::protected_paths`].
-pub const DEFAULT_PROTECTED_PATHS: &[&str] = &[".git/hooks", ".git/config"];
+pub const DEFAULT_PROTECTED_PATHS: &[&str] = &[".git"];
 
 impl Default for Policy {
     fn default() -> Self {
@@ -142,6 +151,7 @@ impl Default for Policy {
             limits: Limits::default(),
             protect_workspace: true,
             protected_paths: DEFAULT_PROTECTED_PATHS.iter().map(|p| p.to_string()).collect(),
+            isolate_network: true,
         }
     }
 }
@@ -158,7 +168,8 @@ mod tests {
         assert_eq!(p.network, Network::Bridge);
         assert!(!p.require_resource_limits);
         assert!(p.protect_workspace, "workspace protection must be on by default");
-        assert_eq!(p.protected_paths, vec![".git/hooks", ".git/config"]);
+        assert_eq!(p.protected_paths, vec![".git"]);
+        assert!(p.isolate_network, "network isolation must be on by default");
         assert_eq!(p.limits, Limits { memory_bytes: 2 << 30, cpus: 2.0, pids: 512 });
         p.limits.validate().unwrap();
     }

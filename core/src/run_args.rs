@@ -1,30 +1,30 @@
 //! Pure builder of the `podman run` command line of a session container. Everything a
 //! session's safety depends on is decided here, so it is covered by table-driven tests.
 
+use sandbox_proto::layout;
+
 use crate::host_info::HostInfo;
 use crate::policy::{Limits, Network};
 
-/// Where the session's control dir is mounted inside the container (not under `/run`,
-/// which `--init` uses).
-pub const CONTAINER_CONTROL_DIR: &str = "/.sandbox";
 /// Where the agent binary is mounted (read-only) inside the container.
 pub const CONTAINER_AGENT_PATH: &str = "/.sandbox-agent";
-/// The agent's socket inside the container (the host sees it in the control dir).
-pub const CONTAINER_AGENT_SOCKET: &str = "/.sandbox/agent.sock";
 
 /// Capabilities added back after `--cap-drop ALL`: what a root user in a dev container
-/// needs to install packages and manage files and its own processes.
+/// needs to manage its own files and processes. They hold only inside the session's user
+/// namespace, where container root is the working dir's owner and no other id exists.
 ///
-/// - `CHOWN`, `DAC_OVERRIDE`, `FOWNER`, `FSETID`: package managers and file ownership.
-/// - `SETUID`, `SETGID`: dropping to an unprivileged user (`su`, package scripts).
-/// - `KILL`: signalling processes of other users in the container.
+/// - `CHOWN`, `DAC_OVERRIDE`, `FOWNER`: package managers and file ownership (only ids
+///   mapped into the namespace count, i.e. only the owner's own files).
+/// - `SETUID`, `SETGID`: programs that call `setuid(0)` / `setgroups` (`su`, package
+///   scripts); switching to another user fails (no other id is mapped).
+/// - `KILL`: signalling any process in the container.
 /// - `NET_BIND_SERVICE`: dev servers on ports below 1024 inside the container.
 ///
-/// Not added (and so not available): `NET_RAW` (raw sockets, spoofing), `MKNOD`
-/// (device nodes), `SYS_CHROOT`, `SETPCAP`, `SETFCAP`, `AUDIT_WRITE`, and everything
-/// podman never grants (`SYS_ADMIN`, `SYS_MODULE`, `SYS_PTRACE`, `SYS_TIME`...).
-pub const CAP_ADD: &[&str] =
-    &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"];
+/// Not added (and so not available): `FSETID` (keeping setuid/setgid bits a write would
+/// clear), `NET_RAW` (raw sockets, spoofing), `MKNOD` (device nodes), `SYS_CHROOT`,
+/// `SETPCAP`, `SETFCAP` (file capabilities), `AUDIT_WRITE`, and everything podman never
+/// grants (`SYS_ADMIN`, `SYS_MODULE`, `SYS_PTRACE`, `SYS_TIME`...).
+pub const CAP_ADD: &[&str] = &["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE"];
 
 /// Seconds podman waits after SIGTERM before SIGKILL when stopping the container.
 pub const STOP_TIMEOUT_SECS: u32 = 2;
@@ -40,8 +40,11 @@ pub struct RunPlan {
     pub image: String,
     /// Host working dir, mounted at the same path and used as the workdir.
     pub working_dir: String,
-    /// Host control dir, mounted at [`CONTAINER_CONTROL_DIR`].
+    /// Host control dir: podman runs in it (so conmon's files land there); only its
+    /// shared part ([`layout::SHARED_DIR`]) is mounted, at [`layout::CONTAINER_DIR`].
     pub control_dir: String,
+    /// The host user and group the container's root (its only user) is mapped to.
+    pub root_maps_to: IdMap,
     /// Host path of the agent binary, mounted at [`CONTAINER_AGENT_PATH`].
     pub agent_path: String,
     /// Host ports published on 127.0.0.1 (same port inside).
@@ -62,6 +65,19 @@ pub struct RunPlan {
     /// RLIMIT_NPROC set when the pids limit cannot be enforced through cgroups, so a
     /// fork bomb still stops.
     pub nproc_fallback: Option<u64>,
+}
+
+/// The one user and group that exist in a session's user namespace: container root (uid
+/// and gid 0) is `uid`/`gid` as podman sees them (the host's ids when rootful; ids of
+/// podman's own namespace when rootless, where 0 is the user running podman). No other
+/// id is mapped, so nothing in the container can create a file owned by anyone else, or
+/// become anyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    /// The uid container root is.
+    pub uid: u32,
+    /// The gid container root is.
+    pub gid: u32,
 }
 
 /// Quotes one `--mount` field CSV-style when it holds `,` or `"`, which podman's
@@ -105,6 +121,12 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
         push(&["--cap-add", cap]);
     }
     push(&["--security-opt", "no-new-privileges"]);
+    push(&[
+        "--uidmap",
+        &format!("0:{}:1", plan.root_maps_to.uid),
+        "--gidmap",
+        &format!("0:{}:1", plan.root_maps_to.gid),
+    ]);
     match plan.network {
         Network::None => push(&["--network", "none"]),
         Network::Bridge => {
@@ -125,14 +147,15 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     if let Some(size) = plan.tmp_size {
         push(&["--tmpfs", &format!("/tmp:rw,nosuid,nodev,size={size},mode=1777")]);
     }
-    push(&["--mount", &bind_mount(&plan.control_dir, CONTAINER_CONTROL_DIR, false)]);
+    let shared = format!("{}/{}", plan.control_dir.trim_end_matches('/'), layout::SHARED_DIR);
+    push(&["--mount", &bind_mount(&shared, layout::CONTAINER_DIR, false)]);
     push(&["--mount", &bind_mount(&plan.agent_path, CONTAINER_AGENT_PATH, true)]);
     push(&["--workdir", &plan.working_dir]);
     for (k, v) in &plan.env {
         push(&["--env", &format!("{k}={v}")]);
     }
     push(&["--stop-timeout", &STOP_TIMEOUT_SECS.to_string()]);
-    push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", CONTAINER_AGENT_SOCKET]);
+    push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", &layout::container_socket()]);
     if let Some(secs) = plan.idle_timeout_secs {
         a.extend(["--idle-timeout".to_string(), secs.to_string()]);
     }
@@ -159,6 +182,7 @@ mod tests {
             unprivileged_port_start: 1024,
             uid: 0,
             cpus: 2,
+            engine_dirs: Vec::new(),
         }
     }
 
@@ -169,6 +193,7 @@ mod tests {
             image: "localhost/img:1".into(),
             working_dir: "/w".into(),
             control_dir: "/run/sandbox/x".into(),
+            root_maps_to: IdMap { uid: 1000, gid: 1001 },
             agent_path: "/cache/agent-abc".into(),
             ports: vec![3000, 5173],
             network: Network::Bridge,
@@ -199,6 +224,11 @@ mod tests {
                 assert!(a.iter().any(|x| x == "--pull=never"));
                 assert!(!a.iter().any(|x| x == "--privileged"));
                 assert!(!a.iter().any(|x| x.contains("SYS_ADMIN") || x.contains("NET_RAW")));
+                // One user: container root is the mapped owner, no other id exists.
+                assert!(has_pair(&a, "--uidmap", "0:1000:1"));
+                assert!(has_pair(&a, "--gidmap", "0:1001:1"));
+                assert_eq!(a.iter().filter(|x| *x == "--uidmap" || *x == "--gidmap").count(), 2);
+                assert!(!a.iter().any(|x| x.starts_with("--userns")));
             }
         }
     }
@@ -250,7 +280,8 @@ mod tests {
             ["--entrypoint", "/.sandbox-agent", "localhost/img:1", "serve", "--socket", "/.sandbox/agent.sock"]
         );
         assert!(has_pair(&a, "--mount", "type=bind,src=/w,dst=/w"));
-        assert!(has_pair(&a, "--mount", "type=bind,src=/run/sandbox/x,dst=/.sandbox"));
+        assert!(has_pair(&a, "--mount", "type=bind,src=/run/sandbox/x/shared,dst=/.sandbox"));
+        assert!(!a.iter().any(|x| x.contains("src=/run/sandbox/x,")), "only the shared part is mounted");
         assert!(has_pair(&a, "--mount", "type=bind,src=/cache/agent-abc,dst=/.sandbox-agent,ro=true"));
         assert!(has_pair(&a, "--workdir", "/w"));
         let mounts: Vec<&str> = a.windows(2).filter(|w| w[0] == "--mount").map(|w| w[1].as_str()).collect();

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::host_info::HostInfo;
 use crate::labels;
 use crate::podman::PodmanEngine;
-use crate::session::Session;
+use crate::session::{Session, SessionAddress};
 use crate::session_info::SessionInfo;
 use crate::spec::SessionSpec;
 use crate::validate;
@@ -103,20 +103,28 @@ impl Sandbox {
             .ok_or_else(|| Error::SessionNotFound { id: id.to_string(), detail: String::new() })
     }
 
-    /// Reconnects to a running session from any process.
+    /// Reconnects to a session from any process. A session whose container is no longer
+    /// running is returned too, so its task and terminal output stays readable; calls
+    /// that need its agent fail with [`ErrorKind::SessionLost`](crate::ErrorKind).
     pub async fn attach(&self, id: &str) -> Result<Session> {
         let info = self.find(id).await?;
         let session = Session::new(
-            info.id.clone(),
-            info.container.clone(),
-            info.working_dir.clone(),
-            info.control_dir.clone(),
+            SessionAddress {
+                id: info.id.clone(),
+                container: info.container.clone(),
+                working_dir: info.working_dir.clone(),
+                control_dir: info.control_dir.clone(),
+                agent_binary: info.agent_binary.clone(),
+            },
             self.engine.clone(),
             None,
             None,
         );
         if !info.is_running() {
-            return Err(session.lost(format!("its container is {}", info.state)).await);
+            // Its agent is gone, but what it spooled is still in the control dir: task
+            // and terminal lists, infos and output read from there; every other call
+            // says the session is lost, and why.
+            return Ok(session);
         }
         session.client().await?;
         Ok(session)

@@ -19,6 +19,16 @@ use crate::start_report::StartReport;
 /// Name this library gives itself in the agent handshake.
 pub(crate) const CLIENT_NAME: &str = concat!("sandbox-core ", env!("CARGO_PKG_VERSION"));
 
+/// Where a session lives: what a handle needs to reach it.
+pub(crate) struct SessionAddress {
+    pub id: String,
+    pub container: String,
+    pub working_dir: PathBuf,
+    pub control_dir: PathBuf,
+    /// The agent binary mounted into the container (the socket's peer must run it).
+    pub agent_binary: PathBuf,
+}
+
 /// A session: one container with its agent. Cheap to clone; clones share one agent
 /// connection, over which any number of calls run concurrently.
 #[derive(Clone)]
@@ -31,6 +41,7 @@ struct Inner {
     container: String,
     working_dir: PathBuf,
     control_dir: PathBuf,
+    agent_binary: PathBuf,
     engine: Arc<dyn Engine>,
     client: Mutex<Option<Arc<AgentClient>>>,
     report: Option<StartReport>,
@@ -49,20 +60,18 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(
-        id: String,
-        container: String,
-        working_dir: PathBuf,
-        control_dir: PathBuf,
+        at: SessionAddress,
         engine: Arc<dyn Engine>,
         client: Option<AgentClient>,
         report: Option<StartReport>,
     ) -> Session {
         Session {
             inner: Arc::new(Inner {
-                id,
-                container,
-                working_dir,
-                control_dir,
+                id: at.id,
+                container: at.container,
+                working_dir: at.working_dir,
+                control_dir: at.control_dir,
+                agent_binary: at.agent_binary,
                 engine,
                 client: Mutex::new(client.map(Arc::new)),
                 report,
@@ -91,7 +100,8 @@ impl Session {
         &self.inner.working_dir
     }
 
-    /// The host control dir (agent socket, spools).
+    /// The host control dir: private to the host; its `shared` subdirectory (agent
+    /// socket, spools) is what the container sees.
     pub fn control_dir(&self) -> &Path {
         &self.inner.control_dir
     }
@@ -113,7 +123,7 @@ impl Session {
             return Ok(c.clone());
         }
         *slot = None;
-        let stream = match control_dir::connect(&self.inner.control_dir).await {
+        let stream = match control_dir::connect(&self.inner.control_dir, &self.inner.agent_binary).await {
             Ok(s) => s,
             Err(e) => return Err(self.lost(format!("cannot connect to the agent: {e}")).await),
         };

@@ -28,6 +28,9 @@ pub struct SessionInfo {
     /// The session's control dir on the host.
     #[serde(skip)]
     pub control_dir: PathBuf,
+    /// The agent binary mounted into the container (host path).
+    #[serde(skip)]
+    pub agent_binary: PathBuf,
 }
 
 impl SessionInfo {
@@ -50,6 +53,7 @@ impl SessionInfo {
                 .map(|p| p.split(',').filter_map(|x| x.trim().parse().ok()).collect())
                 .unwrap_or_default(),
             control_dir: r.labels.get(labels::CONTROL).map(PathBuf::from).unwrap_or_default(),
+            agent_binary: r.labels.get(labels::AGENT).map(PathBuf::from).unwrap_or_default(),
         })
     }
 

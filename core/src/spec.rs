@@ -33,6 +33,8 @@ pub struct SessionSpec {
     pub require_resource_limits: Option<bool>,
     /// Overrides `policy.protect_workspace`.
     pub protect_workspace: Option<bool>,
+    /// Overrides `policy.isolate_network`.
+    pub isolate_network: Option<bool>,
     /// Overrides `provision` (dev-essentials install).
     pub provision: Option<bool>,
     /// Overrides `idle_timeout`: stop the session after this long without calls.
@@ -94,6 +96,11 @@ impl SessionSpec {
         self.protect_workspace = Some(protect);
         self
     }
+    /// Overrides `policy.isolate_network` (see [`Policy::isolate_network`]).
+    pub fn isolate_network(mut self, isolate: bool) -> Self {
+        self.isolate_network = Some(isolate);
+        self
+    }
     /// Turns dev-essentials provisioning on or off.
     pub fn provision(mut self, provision: bool) -> Self {
         self.provision = Some(provision);
@@ -126,6 +133,9 @@ impl SessionSpec {
         }
         if let Some(v) = self.protect_workspace {
             p.protect_workspace = v;
+        }
+        if let Some(v) = self.isolate_network {
+            p.isolate_network = v;
         }
         p
     }

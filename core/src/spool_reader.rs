@@ -1,65 +1,27 @@
 //! Reads what the agent left in a control dir (task and terminal metadata, spooled
-//! output) when the agent itself is gone. The container could write anything there, so
-//! every path component is opened with `O_NOFOLLOW`, only regular files and
-//! directories are accepted, and sizes are bounded.
+//! output) when the agent itself is gone. The container could write anything into the
+//! shared part of the control dir, so everything is read through [`UntrustedDir`]: no
+//! symlink followed, nothing opened that could block, types checked, sizes bounded.
 
-use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{Dir, FileType, Mode, OFlags, fstat, open, openat};
+use sandbox_proto::layout;
 use sandbox_proto::spool::{read_segments, segments_from_listing};
 use sandbox_proto::{TaskInfo, TerminalInfo};
 
+use crate::control_dir;
 use crate::output_chunk::OutputChunk;
+use crate::untrusted_dir::UntrustedDir;
 
 const MAX_META: u64 = 64 * 1024;
-const MAX_ENTRIES: usize = 100_000;
+const MAX_EXIT_REASON: u64 = 4096;
 
-fn open_dir_at(dir: impl AsFd, name: &str) -> std::io::Result<OwnedFd> {
-    check_name(name)?;
-    Ok(openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
+fn open_shared(control: &Path) -> std::io::Result<UntrustedDir> {
+    UntrustedDir::open(&control_dir::shared(control))
 }
 
-fn open_file_at(dir: impl AsFd, name: &str) -> std::io::Result<std::fs::File> {
-    check_name(name)?;
-    let fd = openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-    if FileType::from_raw_mode(fstat(&fd)?.st_mode) != FileType::RegularFile {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name} is not a regular file")));
-    }
-    Ok(std::fs::File::from(fd))
-}
-
-fn check_name(name: &str) -> std::io::Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad name {name:?}")));
-    }
-    Ok(())
-}
-
-fn open_control(control: &Path) -> std::io::Result<OwnedFd> {
-    Ok(open(control, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
-}
-
-fn names(dir: &OwnedFd) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for entry in Dir::read_from(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != "." && name != ".." {
-            out.push(name);
-        }
-        if out.len() >= MAX_ENTRIES {
-            break;
-        }
-    }
-    Ok(out)
-}
-
-fn read_meta<T: serde::de::DeserializeOwned>(dir: &OwnedFd, id: &str) -> std::io::Result<T> {
-    let d = open_dir_at(dir, id)?;
-    let mut text = Vec::new();
-    open_file_at(&d, "meta.json")?.take(MAX_META).read_to_end(&mut text)?;
+fn read_meta<T: serde::de::DeserializeOwned>(dir: &UntrustedDir, id: &str) -> std::io::Result<T> {
+    let text = dir.dir(id)?.read(layout::META, MAX_META)?;
     serde_json::from_slice(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -68,30 +30,28 @@ fn list<T: serde::de::DeserializeOwned>(
     kind: &str,
     started: impl Fn(&T) -> u64,
 ) -> std::io::Result<Vec<T>> {
-    let c = open_control(control)?;
-    let dir = open_dir_at(&c, kind)?;
-    let mut out: Vec<T> = names(&dir)?.iter().filter_map(|id| read_meta(&dir, id).ok()).collect();
+    let dir = open_shared(control)?.dir(kind)?;
+    let mut out: Vec<T> = dir.names()?.iter().filter_map(|id| read_meta(&dir, id).ok()).collect();
     out.sort_by_key(|t| started(t));
     Ok(out)
 }
 
 /// Tasks as last recorded by the agent (state is the last known one).
 pub fn list_tasks(control: &Path) -> std::io::Result<Vec<TaskInfo>> {
-    list(control, "tasks", |t: &TaskInfo| t.started_ms)
+    list(control, layout::TASKS, |t: &TaskInfo| t.started_ms)
 }
 
 /// One task as last recorded.
 pub fn task(control: &Path, id: &str) -> std::io::Result<TaskInfo> {
-    let c = open_control(control)?;
-    read_meta(&open_dir_at(&c, "tasks")?, id)
+    read_meta(&open_shared(control)?.dir(layout::TASKS)?, id)
 }
 
 /// Terminals as last recorded.
 pub fn list_terminals(control: &Path) -> std::io::Result<Vec<TerminalInfo>> {
-    list(control, "terminals", |t: &TerminalInfo| t.started_ms)
+    list(control, layout::TERMINALS, |t: &TerminalInfo| t.started_ms)
 }
 
-/// Reads spooled output: `<control>/<kind>/<id>/<stream>/<segments>`.
+/// Reads spooled output: `<shared>/<kind>/<id>/<stream>/<segments>`.
 pub fn read(
     control: &Path,
     kind: &str,
@@ -101,19 +61,18 @@ pub fn read(
     tail: Option<u64>,
     max: u64,
 ) -> std::io::Result<OutputChunk> {
-    let c = open_control(control)?;
-    let s = open_dir_at(open_dir_at(open_dir_at(&c, kind)?, id)?, stream)?;
+    let s = open_shared(control)?.dir(kind)?.dir(id)?.dir(stream)?;
     let mut listing = Vec::new();
-    for name in names(&s)? {
+    for name in s.names()? {
         if name.parse::<u64>().is_ok() {
-            let f = open_file_at(&s, &name)?;
+            let f = s.file(&name)?;
             listing.push((name, f.metadata()?.len()));
         }
     }
     let segments = segments_from_listing(listing);
     let end = segments.last().map(|s| s.start.saturating_add(s.len)).unwrap_or(0);
     let from = tail.map(|n| end.saturating_sub(n)).unwrap_or(offset);
-    let chunk = read_segments(&segments, |start| open_file_at(&s, &start.to_string()), from, max as usize)
+    let chunk = read_segments(&segments, |start| s.file(&start.to_string()), from, max as usize)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     Ok(OutputChunk {
         offset: chunk.offset,
@@ -125,19 +84,18 @@ pub fn read(
     })
 }
 
-/// Whether conmon left its `oom` marker in the control dir (the container had an
-/// out-of-memory kill).
+/// Whether conmon left its `oom` marker (the container had an out-of-memory kill). It
+/// writes it into its working directory, the host-private part of the control dir.
 pub fn oom_marker(control: &Path) -> bool {
-    open_control(control).ok().is_some_and(|c| open_file_at(&c, "oom").is_ok())
+    UntrustedDir::open(control).and_then(|d| d.file(layout::OOM_MARKER)).is_ok()
 }
 
 /// Why the agent stopped, if it said (e.g. the idle timeout), from `agent.exit`.
 pub fn agent_exit_reason(control: &Path) -> Option<String> {
-    let c = open_control(control).ok()?;
-    let mut text = String::new();
-    open_file_at(&c, "agent.exit").ok()?.take(4096).read_to_string(&mut text).ok()?;
+    let text = open_shared(control).ok()?.read(layout::EXIT_REASON, MAX_EXIT_REASON).ok()?;
+    let text = String::from_utf8_lossy(&text);
     let t = text.trim();
-    (!t.is_empty()).then(|| t.to_string())
+    (!t.is_empty()).then(|| t.chars().filter(|c| !c.is_control() || *c == '\n').collect())
 }
 
 #[cfg(test)]
@@ -149,7 +107,8 @@ mod tests {
     fn reads_what_an_agent_left_and_refuses_symlinks() {
         let t = tempfile::tempdir().unwrap();
         let control = t.path();
-        let task_dir = control.join("tasks/task-1");
+        let shared = control_dir::shared(control);
+        let task_dir = shared.join("tasks/task-1");
         let mut w = SpoolWriter::create(&task_dir.join("merged"), 1 << 20).unwrap();
         w.append(b"hello ");
         w.append(b"world");
@@ -174,14 +133,37 @@ mod tests {
         // A planted symlink (to a file outside) is not followed.
         let secret = t.path().join("secret");
         std::fs::write(&secret, "do not read").unwrap();
-        let evil = control.join("tasks/task-2");
+        let evil = shared.join("tasks/task-2");
         std::fs::create_dir_all(&evil).unwrap();
         std::os::unix::fs::symlink(&secret, evil.join("meta.json")).unwrap();
         assert!(task(control, "task-2").is_err());
         std::fs::create_dir_all(evil.join("merged")).unwrap();
         std::os::unix::fs::symlink(&secret, evil.join("merged/0")).unwrap();
         assert!(read(control, "tasks", "task-2", "merged", 0, None, 100).is_err());
-        std::os::unix::fs::symlink(t.path(), control.join("tasks/task-3")).unwrap();
+        std::os::unix::fs::symlink(t.path(), shared.join("tasks/task-3")).unwrap();
         assert!(read(control, "tasks", "task-3", "merged", 0, None, 100).is_err());
+
+        // FIFOs in place of the files the host reads do not block it.
+        let fifo = |p: &Path| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                p,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap()
+        };
+        let f4 = shared.join("tasks/task-4");
+        std::fs::create_dir_all(f4.join("merged")).unwrap();
+        fifo(&f4.join("meta.json"));
+        fifo(&f4.join("merged/0"));
+        fifo(&shared.join("agent.exit"));
+        fifo(&control.join("oom"));
+        assert!(task(control, "task-4").is_err());
+        assert!(read(control, "tasks", "task-4", "merged", 0, None, 100).is_err());
+        assert_eq!(agent_exit_reason(control), None);
+        assert!(!oom_marker(control));
+        assert_eq!(list_tasks(control).unwrap(), vec![meta.clone()], "only the well-formed task is listed");
     }
 }

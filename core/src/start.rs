@@ -2,6 +2,7 @@
 //! container (retrying without a conflicting port or without limits), wait for the
 //! agent, provision, run post-create commands, and report all of it.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,11 +14,12 @@ use crate::control_dir;
 use crate::engine::{CreateFailure, Engine};
 use crate::error::{Error, Result};
 use crate::labels;
+use crate::network_isolation;
 use crate::policy::Network;
-use crate::run_args::RunPlan;
+use crate::run_args::{IdMap, RunPlan};
 use crate::run_failure::{self, PortDecision, RunFailureKind};
 use crate::sandbox::Sandbox;
-use crate::session::{CLIENT_NAME, Session, agent_error};
+use crate::session::{CLIENT_NAME, Session, SessionAddress, agent_error};
 use crate::spec::SessionSpec;
 use crate::start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
@@ -30,6 +32,11 @@ const NPROC_FALLBACK_MIN: u64 = 4096;
 
 /// Bytes of output kept for provisioning and post-create reports.
 const TAIL_BYTES: usize = 4096;
+
+/// Environment every session gets unless the spec sets the variable: GNU tar, as root,
+/// would try to give extracted files their archived owners, which do not exist in a
+/// session (it has one user) and would fail the extraction.
+const SESSION_ENV: &[(&str, &str)] = &[("TAR_OPTIONS", "--no-same-owner")];
 
 /// Exit code the provisioning script uses for "no package manager here".
 const NO_PACKAGE_MANAGER: i32 = 200;
@@ -137,6 +144,7 @@ pub(crate) async fn start(
     policy.limits.validate()?;
     progress(StartPhase::Probing);
     let host = sb.engine.host().await?;
+    validate::outside_state_dirs(&working_dir, &state_dirs(config, &host))?;
     validate::ports(&spec.ports, host.rootless, host.unprivileged_port_start)?;
     if policy.limits.cpus > host.cpus as f64 {
         return Err(Error::invalid(
@@ -204,8 +212,28 @@ pub(crate) async fn start(
     warnings.extend(protection.warnings.iter().cloned());
     let self_mounts: Vec<(String, bool)> = protection.mounts.iter().map(|m| (m.path.clone(), m.read_only)).collect();
 
+    // Container root is the working dir's owner (rootful) or the user running podman
+    // (rootless, where 0 in podman's namespace is that user): the only id in the session.
+    let owner = std::fs::metadata(&working_dir).map_err(|e| Error::io("reading the working dir's owner", e))?;
+    let (root_maps_to, shared_owner) = if host.rootless {
+        (IdMap { uid: 0, gid: 0 }, None)
+    } else {
+        (IdMap { uid: owner.uid(), gid: owner.gid() }, Some((owner.uid(), owner.gid())))
+    };
+    let isolation = if policy.network == Network::Bridge && policy.isolate_network {
+        Some(sb.engine.neighbourhood().await?)
+    } else {
+        None
+    };
+    let mut env = spec.env.clone();
+    for (k, v) in SESSION_ENV {
+        if !env.iter().any(|(have, _)| have == k) {
+            env.push((k.to_string(), v.to_string()));
+        }
+    }
+
     let base = control_dir::base_dir(config, host.uid);
-    let (control, start_lock) = control_dir::prepare(&base, &spec.id, host.uid)?;
+    let (control, start_lock) = control_dir::prepare(&base, &spec.id, host.uid, shared_owner)?;
     let mut guard =
         StartGuard { podman: config.podman.clone(), container: None, control_dir: control.clone(), armed: true };
     let result = async {
@@ -226,15 +254,17 @@ pub(crate) async fn start(
                     (labels::CONTROL.into(), control.display().to_string()),
                     (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),
                     (labels::PORTS.into(), publish.iter().map(u16::to_string).collect::<Vec<_>>().join(",")),
+                    (labels::AGENT.into(), agent.display().to_string()),
                 ],
                 image: image.used.clone(),
                 working_dir: working_dir_str.clone(),
                 control_dir: control.display().to_string(),
+                root_maps_to,
                 agent_path: agent.display().to_string(),
                 ports: publish.clone(),
                 network: policy.network,
                 limits,
-                env: spec.env.clone(),
+                env: env.clone(),
                 idle_timeout_secs: idle_timeout.map(|d| d.as_secs()),
                 self_mounts: self_mounts.clone(),
                 // tmpfs pages count against the memory limit and cannot be reclaimed:
@@ -325,8 +355,12 @@ pub(crate) async fn start(
             }
         }
 
+        // Before anything of the session's runs (the agent runs nothing on its own).
+        if let Some(n) = &isolation {
+            sb.engine.isolate_network(&name, &network_isolation::rules(n, &publish)).await?;
+        }
         progress(StartPhase::WaitingForAgent);
-        let client = wait_for_agent(sb.engine.as_ref(), &name, &control, config.ready_timeout).await?;
+        let client = wait_for_agent(sb.engine.as_ref(), &name, &control, &agent, config.ready_timeout).await?;
         let mut report = StartReport {
             session_id: spec.id.clone(),
             container: name.clone(),
@@ -342,6 +376,8 @@ pub(crate) async fn start(
                 nproc_fallback: if limits.is_some() { None } else { nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) },
             },
             protected_paths: protection.protected.clone(),
+            network_isolated: isolation.is_some(),
+            host_uid: if host.rootless { host.uid } else { root_maps_to.uid },
             provisioning: Provisioning::Disabled,
             post_create: Vec::new(),
             warnings: Vec::new(),
@@ -355,7 +391,10 @@ pub(crate) async fn start(
                 provision(&client, config.provision_timeout).await?
             };
             if let Provisioning::Failed { exit_code, .. } = &report.provisioning {
-                warnings.push(format!("installing dev essentials failed (exit {exit_code:?}); the session works without them"));
+                warnings.push(format!(
+                    "installing dev essentials failed ({}); the session works without them",
+                    exit_text(*exit_code, None, false)
+                ));
             }
         }
         if !spec.post_create.is_empty() && !policy.allow_post_create {
@@ -381,9 +420,8 @@ pub(crate) async fn start(
             };
             if outcome.ran && !outcome.succeeded() {
                 warnings.push(format!(
-                    "post-create command {command:?} failed (exit {:?}{}): {}",
-                    outcome.exit_code,
-                    if outcome.timed_out { ", timed out" } else { "" },
+                    "post-create command {command:?} failed ({}): {}",
+                    exit_text(outcome.exit_code, outcome.signal, outcome.timed_out),
                     outcome.output_tail.lines().last().unwrap_or_default()
                 ));
             }
@@ -394,16 +432,22 @@ pub(crate) async fn start(
         }
         report.warnings = warnings;
         report.duration = t0.elapsed();
-        Ok((name, client, report))
+        Ok((name, client, report, agent))
     }
     .await;
     match result {
-        Ok((name, client, report)) => {
+        Ok((name, client, report, agent)) => {
             progress(StartPhase::Ready);
             guard.armed = false;
             drop(start_lock);
-            let session =
-                Session::new(spec.id.clone(), name, working_dir, control, sb.engine.clone(), Some(client), None);
+            let at = SessionAddress {
+                id: spec.id.clone(),
+                container: name,
+                working_dir,
+                control_dir: control,
+                agent_binary: agent,
+            };
+            let session = Session::new(at, sb.engine.clone(), Some(client), None);
             Ok(session.with_report(report))
         }
         Err(e) => {
@@ -412,6 +456,48 @@ pub(crate) async fn start(
             Err(e)
         }
     }
+}
+
+/// How a command ended, for messages: "exit 3", "killed by signal 9, timed out".
+fn exit_text(code: Option<i32>, signal: Option<i32>, timed_out: bool) -> String {
+    let mut t = match (code, signal) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, None) => "no exit status".to_string(),
+    };
+    if timed_out {
+        t.push_str(", timed out");
+    }
+    t
+}
+
+/// Where this library and the engine keep state: no working dir may be, contain or sit
+/// inside one of them.
+fn state_dirs(config: &Config, host: &crate::HostInfo) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        control_dir::base_dir(config, host.uid),
+        crate::agent_binary::cache_dir(config, host.uid),
+        PathBuf::from("/run/sandbox"),
+        PathBuf::from("/var/cache/sandbox"),
+    ];
+    if let Some(file) = crate::config::config_path()
+        && let Some(dir) = file.parent()
+    {
+        dirs.push(dir.to_path_buf());
+    }
+    dirs.extend(host.engine_dirs.iter().map(PathBuf::from));
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from) {
+        // podman's per-user configuration (hooks and runtimes it would run) and storage.
+        dirs.push(home.join(".config/containers"));
+        dirs.push(home.join(".local/share/containers"));
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        dirs.push(PathBuf::from(x).join("containers"));
+    }
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        dirs.push(PathBuf::from(x));
+    }
+    dirs
 }
 
 fn choose_image(config: &Config, requested: Option<&str>, allow_untrusted: bool) -> ImageChoice {
@@ -430,6 +516,7 @@ async fn wait_for_agent(
     engine: &dyn Engine,
     name: &str,
     control: &std::path::Path,
+    agent: &std::path::Path,
     limit: Duration,
 ) -> Result<AgentClient> {
     let start = Instant::now();
@@ -437,7 +524,7 @@ async fn wait_for_agent(
     let mut next_state_check = Duration::from_millis(300);
     loop {
         if control_dir::socket_present(control)
-            && let Ok(stream) = control_dir::connect(control).await
+            && let Ok(stream) = control_dir::connect(control, agent).await
         {
             return AgentClient::handshake(stream, CLIENT_NAME).await;
         }
@@ -538,6 +625,13 @@ async fn run_post_create(client: &AgentClient, command: &str, timeout: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exits_are_described_in_words() {
+        assert_eq!(exit_text(Some(3), None, false), "exit 3");
+        assert_eq!(exit_text(None, Some(9), true), "killed by signal 9, timed out");
+        assert_eq!(exit_text(None, None, false), "no exit status");
+    }
 
     #[test]
     fn untrusted_images_are_replaced_unless_allowed() {

@@ -131,6 +131,13 @@ pub struct StartReport {
     pub limits: LimitsOutcome,
     /// Paths of the working dir mounted read-only (workspace protection).
     pub protected_paths: Vec<String>,
+    /// Whether the network isolation rules are in place (bridge network with
+    /// `isolate_network`): no connection to this host's addresses, its containers or
+    /// link-local addresses, none in but through published ports.
+    pub network_isolated: bool,
+    /// The host uid the session's only user (container root) is: files the session
+    /// creates in the working dir are owned by it.
+    pub host_uid: u32,
     /// Provisioning outcome.
     pub provisioning: Provisioning,
     /// One entry per post-create command, in order.

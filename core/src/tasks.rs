@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use sandbox_proto::{ProcState, ReadOutput, Reply, Request, SpawnTask};
+use sandbox_proto::{ProcState, ReadOutput, Reply, Request, SpawnTask, layout};
 use serde::Serialize;
 
 pub use sandbox_proto::TaskStream;
@@ -236,7 +236,9 @@ impl Session {
         let req = ReadOutput { source, offset, tail, max, wait_ms: wait.map(|w| w.as_millis() as u64) };
         match self.read_output(&req, wait).await {
             Err(e) if matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) => self
-                .offline(e, |dir| crate::spool_reader::read(dir, "tasks", id, stream_dir(stream), offset, tail, max)),
+                .offline(e, |dir| {
+                    crate::spool_reader::read(dir, layout::TASKS, id, stream_dir(stream), offset, tail, max)
+                }),
             other => other,
         }
     }
@@ -264,9 +266,9 @@ impl Session {
 
 pub(crate) fn stream_dir(stream: TaskStream) -> &'static str {
     match stream {
-        TaskStream::Merged => "merged",
-        TaskStream::Stdout => "stdout",
-        TaskStream::Stderr => "stderr",
+        TaskStream::Merged => layout::TASK_MERGED,
+        TaskStream::Stdout => layout::TASK_STDOUT,
+        TaskStream::Stderr => layout::TASK_STDERR,
     }
 }
 

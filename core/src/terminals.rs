@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use sandbox_proto::{OpenTerminal, OutputSource, ReadOutput, Reply, Request};
+use sandbox_proto::{OpenTerminal, OutputSource, ReadOutput, Reply, Request, layout};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -199,9 +199,10 @@ impl Session {
             wait_ms: timeout.map(|t| t.as_millis() as u64),
         };
         match self.read_output(&req, timeout).await {
-            Err(e) if matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) => {
-                self.offline(e, |dir| crate::spool_reader::read(dir, "terminals", id, "out", offset, None, max))
-            }
+            Err(e) if matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) => self
+                .offline(e, |dir| {
+                    crate::spool_reader::read(dir, layout::TERMINALS, id, layout::TERMINAL_OUT, offset, None, max)
+                }),
             other => other,
         }
     }

@@ -71,7 +71,10 @@ const SYSTEM_DIRS: &[&str] = &[
     "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys",
     "/tmp", "/usr", "/var",
 ];
-const SYSTEM_TREES: &[&str] = &["/proc", "/sys", "/dev", "/run/sandbox"];
+/// Trees no working dir may be in: kernel interfaces, devices, boot files, host
+/// configuration, and runtime state (every user's runtime dir, the engine's sockets and
+/// our control dirs live under `/run`).
+const SYSTEM_TREES: &[&str] = &["/proc", "/sys", "/dev", "/run", "/boot", "/etc", "/var/lib/containers"];
 
 /// Resolves the working dir to the absolute, symlink-free path that will be mounted.
 /// It must exist, be a directory, be valid UTF-8 without control characters, and not be
@@ -101,6 +104,35 @@ pub fn working_dir(dir: &Path) -> Result<PathBuf> {
         return bad(format!("{s} is a system directory; use a project directory"));
     }
     Ok(real)
+}
+
+/// Refuses a working dir (canonical) that is, contains or sits inside one of `dirs`: the
+/// state of this library (control dirs, the agent cache, the configuration) and of the
+/// engine (storage, runtime dir, API socket). Mounted into a session, any of them would
+/// hand its code other sessions' sockets and spools, the agent binary every session
+/// runs, the policy of later sessions, or the engine itself.
+pub fn outside_state_dirs(working_dir: &Path, dirs: &[PathBuf]) -> Result<()> {
+    for d in dirs {
+        let d = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        let relation = if working_dir == d {
+            "is"
+        } else if d.starts_with(working_dir) {
+            "contains"
+        } else if working_dir.starts_with(&d) {
+            "is inside"
+        } else {
+            continue;
+        };
+        return Err(Error::invalid(
+            "working dir",
+            format!(
+                "{} {relation} {}, where sandbox or podman keep their state; a session there could reach other sessions or the engine: use a project directory",
+                working_dir.display(),
+                d.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A protected path: relative to the working dir, no `..`, no empty or odd components.
@@ -215,7 +247,10 @@ mod tests {
             PathBuf::from(""),
             PathBuf::from("/"),
             PathBuf::from("/etc"),
+            PathBuf::from("/etc/ssh"),
             PathBuf::from("/proc/self"),
+            PathBuf::from("/run/user"),
+            PathBuf::from("/var/run"),
         ] {
             assert_eq!(working_dir(&bad).unwrap_err().kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
         }
@@ -225,6 +260,37 @@ mod tests {
         let ctl = t.path().join("a\nb");
         std::fs::create_dir(&ctl).unwrap();
         assert!(working_dir(&ctl).is_err());
+    }
+
+    /// Every state dir x {equal, parent, child, symlink to it} is refused; siblings and
+    /// prefixes that are not path parents are not.
+    #[test]
+    fn state_dirs_and_their_parents_and_children_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(t.path()).unwrap();
+        let state = root.join("home/.cache/sandbox");
+        let missing = root.join("run/sandbox");
+        std::fs::create_dir_all(state.join("agents")).unwrap();
+        std::os::unix::fs::symlink(&state, root.join("link")).unwrap();
+        std::fs::create_dir_all(root.join("home/.cache/sandbox-other")).unwrap();
+        std::fs::create_dir_all(root.join("home/project")).unwrap();
+        let dirs = vec![state.clone(), missing.clone()];
+        for bad in [
+            state.clone(),
+            state.join("agents"),
+            root.join("home/.cache"),
+            root.join("home"),
+            root.clone(),
+            missing.clone(),
+        ] {
+            let e = outside_state_dirs(&bad, &dirs).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        let via_link = working_dir(&root.join("link")).unwrap();
+        assert!(outside_state_dirs(&via_link, &dirs).is_err(), "a symlink to a state dir resolves to it");
+        for good in [root.join("home/project"), root.join("home/.cache/sandbox-other")] {
+            outside_state_dirs(&good, &dirs).unwrap();
+        }
     }
 
     #[test]

@@ -721,7 +721,7 @@ fn list_counts_tasks_and_terminals_and_shows_nothing_for_unreachable_sessions() 
     // c3's agent cannot be reached any more (its socket is gone from the control dir),
     // while its container keeps running.
     let control = std::path::PathBuf::from(r["control"].as_str().expect("control dir"));
-    std::fs::remove_file(control.join("agent.sock")).expect("remove c3's agent socket");
+    std::fs::remove_file(control.join("shared/agent.sock")).expect("remove c3's agent socket");
     let r = json(&iso, "sandbox list | select id state tasks terminals | to json -r");
     assert_eq!(
         r,

@@ -9,6 +9,7 @@
 //! other with a clear message instead of misreading frames.
 
 mod frame;
+pub mod layout;
 mod message;
 pub mod spool;
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sandbox_core::{Config, Sandbox, SessionSpec};
 
 pub mod load;
+pub mod probe_table;
 
 /// A sandbox whose sessions are visible only to one test, and removed when it drops.
 pub struct TestScope {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use sandbox_core::ExecOptions;
 use sandbox_e2e::{TestScope, run};
-use sandbox_proto::{ErrorKind, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame};
+use sandbox_proto::{ErrorKind, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, layout};
 
 const T: Duration = Duration::from_secs(120);
 
 fn connect(dir: &std::path::Path) -> UnixStream {
-    let s = UnixStream::connect(dir.join("agent.sock")).unwrap();
+    let s = UnixStream::connect(dir.join(layout::SHARED_DIR).join(layout::SOCKET)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
 }

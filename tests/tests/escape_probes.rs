@@ -2,28 +2,17 @@
 //! from inside a real session. Prints a table of what was tried and what happened, and
 //! fails on any escape. Run with `--nocapture` to see the table.
 
-use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::time::Duration;
 
 use sandbox_core::{ErrorKind, ExecOptions, Limits, Network, Session};
-use sandbox_e2e::{TestScope, rootless, run, unique_id};
+use sandbox_e2e::probe_table::{Outcome, ProbeTable};
+use sandbox_e2e::{TestScope, run, unique_id};
 
 const PROBE_SOURCE: &str = include_str!("../probes/escape_probe.c");
 
-struct Row {
-    name: String,
-    tried: String,
-    refused: bool,
-    /// The host cannot contain this probe at all (e.g. no memory limit on rootless cgroup
-    /// v1); the row then checks that the sandbox says so instead, and the table shows it
-    /// as "host limit", not as "refused".
-    host_limit: bool,
-    detail: String,
-}
-
-fn row(rows: &mut Vec<Row>, name: &str, tried: &str, refused: bool, detail: impl Into<String>) {
-    rows.push(Row { name: name.into(), tried: tried.into(), refused, host_limit: false, detail: detail.into() });
+fn row(rows: &mut ProbeTable, name: &str, tried: &str, refused: bool, detail: impl Into<String>) {
+    rows.refused_if(name, tried, refused, detail);
 }
 
 /// Builds the C probe statically (runs in any image), into `dir`.
@@ -46,31 +35,11 @@ async fn sh(s: &Session, script: &str, timeout: Duration) -> sandbox_core::ExecO
     s.exec(&["sh", "-c", script], ExecOptions::new().timeout(timeout)).await.unwrap()
 }
 
-fn print_table(rows: &[Row]) -> String {
-    let mode = if rootless() { "rootless" } else { "rootful" };
-    let mut t = format!(
-        "\nEscape probes ({mode}): {} tried, {} refused, {} not containable on this host (reported, see detail)\n\n",
-        rows.len(),
-        rows.iter().filter(|r| r.refused && !r.host_limit).count(),
-        rows.iter().filter(|r| r.host_limit).count()
-    );
-    t.push_str("| # | probe | what it tried | result | detail |\n|---|---|---|---|---|\n");
-    for (i, r) in rows.iter().enumerate() {
-        let result = match (r.refused, r.host_limit) {
-            (true, false) => "refused",
-            (true, true) => "host limit (reported)",
-            (false, _) => "ESCAPED",
-        };
-        let _ = writeln!(t, "| {} | {} | {} | {} | {} |", i + 1, r.name, r.tried, result, r.detail.replace('|', "/"));
-    }
-    t
-}
-
 #[test]
 fn every_escape_probe_is_refused() {
     let t = TestScope::new("probes");
     run(Duration::from_secs(600), async {
-        let mut rows = Vec::new();
+        let mut rows = ProbeTable::new("escapes");
         let host = t.sandbox.info().await.unwrap();
         let limits = Limits { memory_bytes: 256 << 20, cpus: 1.0, pids: 256 };
         let s = t.sandbox.start(t.spec("probes").limits(limits)).await.unwrap();
@@ -211,14 +180,12 @@ fn every_escape_probe_is_refused() {
         } else {
             let spec = t.spec("memreq").limits(limits).require_resource_limits(true);
             let e = t.sandbox.start(spec).await.unwrap_err();
-            row(
-                &mut rows,
+            rows.row(
                 "memory_bomb",
                 "allocate without bound",
-                e.kind() == ErrorKind::LimitsUnavailable,
+                if e.kind() == ErrorKind::LimitsUnavailable { Outcome::HostLimit } else { Outcome::Escaped },
                 "NOT contained: this host cannot enforce memory limits (rootless cgroup v1), so only the host's OOM killer stops a memory bomb; the start report says so, and require_resource_limits refuses to start",
             );
-            rows.last_mut().expect("just pushed").host_limit = true;
         }
 
         // Filling /tmp: a bounded tmpfs, not the host's disk.
@@ -253,14 +220,7 @@ fn every_escape_probe_is_refused() {
         );
         none.stop().await.unwrap();
 
-        let table = print_table(&rows);
-        println!("{table}");
-        if let Ok(path) = std::env::var("SANDBOX_PROBE_TABLE") {
-            std::fs::write(path, &table).unwrap();
-        }
-        let escaped: Vec<&Row> = rows.iter().filter(|r| !r.refused).collect();
-        assert!(rows.len() >= 25);
-        assert!(escaped.is_empty(), "escapes: {table}");
+        rows.finish(45);
     });
     assert!(t.leftovers().is_empty());
 }

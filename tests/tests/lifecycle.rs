@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sandbox_core::{ErrorKind, ExecOptions, ImageReason, Network, Provisioning, SessionSpec};
 use sandbox_e2e::{TestScope, helper_path, rootless, run, unique_id};
+use sandbox_proto::layout;
 
 const T: Duration = Duration::from_secs(120);
 
@@ -25,7 +26,7 @@ fn start_reports_what_it_did_and_stop_removes_everything() {
         assert_eq!(r.provisioning, Provisioning::Disabled);
         assert_eq!(r.limits.enforced, !rootless() || t.sandbox.info().await.unwrap().limits_enforceable);
         let control = s.control_dir().to_path_buf();
-        assert!(control.join("agent.sock").exists());
+        assert!(control.join(layout::SHARED_DIR).join(layout::SOCKET).exists());
         let started = Instant::now();
         s.stop().await.unwrap();
         let took = started.elapsed();

@@ -1,0 +1,68 @@
+//! The layout of a session's control dir: the names both sides use for what the agent
+//! leaves there. Defined once here so the agent (which writes) and the host (which reads,
+//! treating everything as hostile) cannot drift apart.
+//!
+//! On the host a session's control dir is private (0700, never mounted): podman runs with
+//! it as its working directory, so conmon's `oom` marker lands there. Only its
+//! [`SHARED_DIR`] subdirectory is mounted into the container, at [`CONTAINER_DIR`]; the
+//! code in the container can write anything into that one.
+
+/// Subdirectory of the host control dir that is mounted into the container.
+pub const SHARED_DIR: &str = "shared";
+/// Where [`SHARED_DIR`] is mounted inside the container (not under `/run`, which
+/// `--init` uses).
+pub const CONTAINER_DIR: &str = "/.sandbox";
+/// The agent's socket, in the shared dir.
+pub const SOCKET: &str = "agent.sock";
+/// File the agent holds a shared lock on while it lives (a live session is detectable
+/// without asking the engine), in the shared dir.
+pub const LOCK: &str = "agent.lock";
+/// Why the agent stopped on its own (e.g. the idle timeout), in the shared dir.
+pub const EXIT_REASON: &str = "agent.exit";
+/// Directory of task spools (one subdirectory per task id), in the shared dir.
+pub const TASKS: &str = "tasks";
+/// Directory of terminal spools (one subdirectory per terminal id), in the shared dir.
+pub const TERMINALS: &str = "terminals";
+/// A task's or terminal's metadata (JSON), in its spool directory.
+pub const META: &str = "meta.json";
+/// A task's output spool (stdout and stderr interleaved), in its spool directory.
+pub const TASK_MERGED: &str = "merged";
+/// A task's stdout spool, in its spool directory.
+pub const TASK_STDOUT: &str = "stdout";
+/// A task's stderr spool, in its spool directory.
+pub const TASK_STDERR: &str = "stderr";
+/// A terminal's output spool (its scrollback), in its spool directory.
+pub const TERMINAL_OUT: &str = "out";
+/// conmon's marker of an out-of-memory kill, in the host-private control dir.
+pub const OOM_MARKER: &str = "oom";
+
+/// The agent's socket path inside the container.
+pub fn container_socket() -> String {
+    format!("{CONTAINER_DIR}/{SOCKET}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_single_components() {
+        for n in [
+            SHARED_DIR,
+            SOCKET,
+            LOCK,
+            EXIT_REASON,
+            TASKS,
+            TERMINALS,
+            META,
+            TASK_MERGED,
+            TASK_STDOUT,
+            TASK_STDERR,
+            TERMINAL_OUT,
+            OOM_MARKER,
+        ] {
+            assert!(!n.is_empty() && !n.contains('/') && n != "." && n != "..", "{n}");
+        }
+        assert_eq!(container_socket(), "/.sandbox/agent.sock");
+    }
+}
