@@ -72,7 +72,7 @@ func takeEvent(p *C.sbx_exec_event) *ExecEvent {
 // stream is closed. Safe for concurrent use: e.g. one goroutine reads events while
 // another writes stdin.
 type ExecStream struct {
-	cHandle[C.sbx_exec_stream]
+	cHandle[*C.sbx_exec_stream]
 	session *Session
 
 	nextMu sync.Mutex
@@ -102,7 +102,7 @@ func (s *Session) ExecStream(ctx context.Context, argv []string, opts *ExecOptio
 }
 
 func newExecStream(ctx context.Context, sp *C.sbx_exec_stream, s *Session, stdin []byte) *ExecStream {
-	st := &ExecStream{cHandle: cHandle[C.sbx_exec_stream]{ptr: sp, name: "exec stream"}, session: s, stopWatch: func() {}}
+	st := &ExecStream{cHandle: cHandle[*C.sbx_exec_stream]{ptr: sp, name: "exec stream"}, session: s, stopWatch: func() {}}
 	if done := ctx.Done(); done != nil {
 		stop := onDone(done, func() {
 			C.sbx_exec_stream_close(sp) // kills the command; the handle is freed by Close

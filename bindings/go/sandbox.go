@@ -78,7 +78,7 @@ func Bool(b bool) *bool { return &b }
 
 // Sandbox is a libsandbox context: its runtime and one configuration.
 type Sandbox struct {
-	cHandle[C.sbx_context]
+	cHandle[*C.sbx_context]
 }
 
 // New creates a Sandbox. A nil cfg is the zero Config.
@@ -181,7 +181,7 @@ func New(cfg *Config) (*Sandbox, error) {
 			return nil, err
 		}
 	}
-	sb := &Sandbox{cHandle: cHandle[C.sbx_context]{name: "sandbox"}}
+	sb := &Sandbox{cHandle: cHandle[*C.sbx_context]{name: "sandbox"}}
 	e = nil
 	if err := check(C.sbx_context_new(c, &sb.ptr, &e), e); err != nil {
 		return nil, err

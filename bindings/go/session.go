@@ -55,13 +55,13 @@ type StartReport struct {
 // Session is a running session. Close releases the handle (the container keeps
 // running); Stop removes the container.
 type Session struct {
-	cHandle[C.sbx_session]
+	cHandle[*C.sbx_session]
 	id     string
 	report *StartReport
 }
 
 func newSession(p *C.sbx_session) (*Session, error) {
-	s := &Session{cHandle: cHandle[C.sbx_session]{ptr: p, name: "session handle"}, id: C.GoString(C.sbx_session_id(p))}
+	s := &Session{cHandle: cHandle[*C.sbx_session]{ptr: p, name: "session handle"}, id: C.GoString(C.sbx_session_id(p))}
 	var js *C.char
 	var e *C.sbx_error
 	if C.sbx_session_start_report_json(p, &js, &e) == C.SBX_STATUS_OK {

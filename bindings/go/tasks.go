@@ -77,13 +77,13 @@ func takeTaskInfo(p *C.sbx_task_info) (*TaskInfo, error) {
 // any process can find it again with Session.AttachTask. Safe for concurrent use; Close
 // wakes calls blocked in other goroutines (they return ErrClosed).
 type Task struct {
-	cHandle[C.sbx_task]
+	cHandle[*C.sbx_task]
 	id      string
 	session *Session // keeps the session handle (which closes its tasks) alive
 }
 
 func newTask(p *C.sbx_task, s *Session) *Task {
-	t := &Task{cHandle: cHandle[C.sbx_task]{ptr: p, name: "task handle"}, id: C.GoString(C.sbx_task_id(p)), session: s}
+	t := &Task{cHandle: cHandle[*C.sbx_task]{ptr: p, name: "task handle"}, id: C.GoString(C.sbx_task_id(p)), session: s}
 	runtime.SetFinalizer(t, (*Task).Close)
 	return t
 }

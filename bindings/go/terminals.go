@@ -74,7 +74,7 @@ func takeTerminalInfo(p *C.sbx_terminal_info) (*TerminalInfo, error) {
 // again and replays its scrollback. Safe for concurrent use (one reader at a time);
 // Close wakes a Read blocked in another goroutine, which returns ErrClosed.
 type Terminal struct {
-	cHandle[C.sbx_terminal]
+	cHandle[*C.sbx_terminal]
 	id      string
 	session *Session // keeps the session handle (which closes its terminals) alive
 
@@ -85,7 +85,7 @@ type Terminal struct {
 var _ io.ReadWriteCloser = (*Terminal)(nil)
 
 func newTerminal(p *C.sbx_terminal, s *Session) *Terminal {
-	t := &Terminal{cHandle: cHandle[C.sbx_terminal]{ptr: p, name: "terminal handle"}, id: C.GoString(C.sbx_terminal_id(p)), session: s}
+	t := &Terminal{cHandle: cHandle[*C.sbx_terminal]{ptr: p, name: "terminal handle"}, id: C.GoString(C.sbx_terminal_id(p)), session: s}
 	runtime.SetFinalizer(t, (*Terminal).Close)
 	return t
 }
