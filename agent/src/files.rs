@@ -181,14 +181,16 @@ pub async fn write_file(
         Err(r) => return r,
     };
     if let Some(m) = mode
-        && m > 0o7777
+        && let Err(why) = sandbox_proto::validate::file_mode(m)
     {
-        return Reply::error(ErrorKind::InvalidRequest, format!("mode {m:o} has bits beyond 07777"));
+        return Reply::error(ErrorKind::InvalidRequest, why);
     }
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Reply::error(ErrorKind::InvalidRequest, format!("{path} is a directory"));
     }
-    let mode = mode.unwrap_or_else(|| std::fs::metadata(&target).map(|m| m.mode() & 0o7777).unwrap_or(0o644));
+    // A replaced file keeps its mode, without setuid/setgid bits (which it could only
+    // have had from the host).
+    let mode = mode.unwrap_or_else(|| std::fs::metadata(&target).map(|m| m.mode() & 0o1777).unwrap_or(0o644));
     let tmp = temp_path_for(&target);
     let mut file = match tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).await {
         Ok(f) => f,

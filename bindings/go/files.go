@@ -93,18 +93,14 @@ func (s *Session) WriteFile(ctx context.Context, path string, data []byte) error
 	return s.writeFile(ctx, path, data, -1)
 }
 
-// WriteFileMode is WriteFile with explicit permission bits.
+// WriteFileMode is WriteFile with explicit permission bits (and the sticky bit). A
+// session cannot create setuid or setgid files: those bits are refused with
+// ErrInvalidArgument.
 func (s *Session) WriteFileMode(ctx context.Context, path string, data []byte, perm os.FileMode) error {
-	if perm&^(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
-		return invalid("invalid mode %v: only permission bits (with setuid, setgid, sticky)", perm)
+	if perm&^(fs.ModePerm|fs.ModeSticky) != 0 {
+		return invalid("invalid mode %v: only permission bits and sticky (a session cannot create setuid or setgid files)", perm)
 	}
 	bits := int32(perm & fs.ModePerm)
-	if perm&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if perm&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
 	if perm&fs.ModeSticky != 0 {
 		bits |= 0o1000
 	}

@@ -178,7 +178,10 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 	return nil
 }
 
-// Attach connects to the running session id of this scope, started by any process.
+// Attach connects to the session id of this scope, started by any process. A session
+// whose container is no longer running is returned too: its task and terminal lists,
+// infos and output stay readable (from what its agent spooled) until Stop; other calls
+// fail with ErrSessionLost.
 func (sb *Sandbox) Attach(ctx context.Context, id string) (*Session, error) {
 	return useValue(ctx, &sb.cHandle, callOutKey(id, "id", func(p *C.sbx_context, cid *C.char, sp **C.sbx_session, e **C.sbx_error) C.sbx_status {
 		return C.sbx_context_attach(p, cid, sp, e)

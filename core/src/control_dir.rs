@@ -69,12 +69,12 @@ pub struct StartLock {
     _dir: OwnedFd,
 }
 
-/// Creates (or reuses a stale) control dir for session `id` and locks it for starting;
-/// its shared part is created empty and given to `shared_owner` (uid, gid: the user the
-/// container's root is mapped to) when that is not us. Fails with
-/// [`Error::SessionExists`] when another process is starting the same id or a live
-/// agent holds the dir.
-pub fn prepare(base: &Path, id: &str, uid: u32, shared_owner: Option<(u32, u32)>) -> Result<(PathBuf, StartLock)> {
+/// Creates (or reuses a stale) control dir for session `id` and locks it for starting,
+/// without touching what is in it. Fails with [`Error::SessionExists`] when another
+/// process is starting the same id or a live agent holds the dir. The caller then makes
+/// sure no container of that id is running (a session can replace its own lock file, so
+/// the lock alone does not prove its agent gone) before [`reset`] clears it.
+pub fn lock(base: &Path, id: &str, uid: u32) -> Result<(PathBuf, StartLock)> {
     ensure_private_dir(base, uid)?;
     let path = base.join(id);
     let action = || format!("creating control dir {}", path.display());
@@ -95,15 +95,23 @@ pub fn prepare(base: &Path, id: &str, uid: u32, shared_owner: Option<(u32, u32)>
     if agent_alive(&path) {
         return Err(Error::SessionExists { id: id.into(), detail: "its agent is running".into() });
     }
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(action(), e))?;
-    clear(&path).map_err(|e| Error::io(format!("clearing stale control dir {}", path.display()), e))?;
-    let shared = shared(&path);
+    Ok((path, StartLock { _dir: dir }))
+}
+
+/// Empties a control dir locked with [`lock`] and creates its shared part, empty and
+/// given to `shared_owner` (uid, gid: the user the container's root is mapped to) when
+/// that is not `uid`.
+pub fn reset(path: &Path, _lock: &StartLock, uid: u32, shared_owner: Option<(u32, u32)>) -> Result<()> {
+    let action = || format!("creating control dir {}", path.display());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(action(), e))?;
+    clear(path).map_err(|e| Error::io(format!("clearing stale control dir {}", path.display()), e))?;
+    let shared = shared(path);
     std::fs::create_dir(&shared).map_err(|e| Error::io(action(), e))?;
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(action(), e))?;
     if let Some((u, g)) = shared_owner.filter(|(u, _)| *u != uid) {
         std::os::unix::fs::chown(&shared, Some(u), Some(g)).map_err(|e| Error::io(action(), e))?;
     }
-    Ok((path, StartLock { _dir: dir }))
+    Ok(())
 }
 
 /// True when a live agent holds its lock file in this control dir.
@@ -228,17 +236,28 @@ mod tests {
         assert!(connect(&dir2, &me()).await.is_err());
     }
 
+    fn prepare(base: &Path, id: &str) -> Result<(PathBuf, StartLock)> {
+        let (path, lock) = super::lock(base, id, uid())?;
+        reset(&path, &lock, uid(), None)?;
+        Ok((path, lock))
+    }
+
     #[test]
-    fn prepare_locks_and_clears() {
+    fn lock_refuses_a_second_starter_and_reset_clears() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("base");
-        let (path, lock) = prepare(&base, "s1", uid(), None).unwrap();
+        let (path, lock) = prepare(&base, "s1").unwrap();
         std::fs::write(path.join("stale"), "x").unwrap();
         std::fs::write(shared(&path).join("stale"), "x").unwrap();
-        let e = prepare(&base, "s1", uid(), None).unwrap_err();
+        let e = prepare(&base, "s1").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::SessionExists, "{e}");
         drop(lock);
-        let (path, _lock) = prepare(&base, "s1", uid(), None).unwrap();
+        // Locking alone leaves what is there (the caller has not yet checked the engine).
+        let (path, lock) = super::lock(&base, "s1", uid()).unwrap();
+        assert!(path.join("stale").exists() && shared(&path).join("stale").exists());
+        reset(&path, &lock, uid(), None).unwrap();
+        drop(lock);
+        let (path, _lock) = prepare(&base, "s1").unwrap();
         assert!(!path.join("stale").exists(), "stale contents cleared");
         assert!(shared(&path).is_dir() && !shared(&path).join("stale").exists());
         for p in [&path, &shared(&path)] {
@@ -252,14 +271,14 @@ mod tests {
     fn a_live_agent_lock_means_exists_and_a_planted_fifo_does_not_block() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("base");
-        let (path, lock) = prepare(&base, "s2", uid(), None).unwrap();
+        let (path, lock) = prepare(&base, "s2").unwrap();
         drop(lock);
         let f = std::fs::File::create(shared(&path).join(layout::LOCK)).unwrap();
         flock(&f, FlockOperation::LockShared).unwrap();
-        let e = prepare(&base, "s2", uid(), None).unwrap_err();
+        let e = prepare(&base, "s2").unwrap_err();
         assert!(e.to_string().contains("agent is running"), "{e}");
         drop(f);
-        let (path, lock) = prepare(&base, "s2", uid(), None).unwrap();
+        let (path, lock) = prepare(&base, "s2").unwrap();
         drop(lock);
         rustix::fs::mknodat(
             rustix::fs::CWD,
@@ -269,7 +288,7 @@ mod tests {
             0,
         )
         .unwrap();
-        prepare(&base, "s2", uid(), None).expect("a FIFO lock file is not a live agent, and opening it does not block");
+        prepare(&base, "s2").expect("a FIFO lock file is not a live agent, and opening it does not block");
     }
 
     #[test]
@@ -281,7 +300,7 @@ mod tests {
         let elsewhere = t.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, base.join("s3")).unwrap();
-        assert!(prepare(&base, "s3", uid(), None).is_err(), "a symlinked control dir is refused");
+        assert!(prepare(&base, "s3").is_err(), "a symlinked control dir is refused");
     }
 
     #[test]

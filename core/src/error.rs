@@ -4,6 +4,14 @@
 
 use std::time::Duration;
 
+/// How an engine (or host tool) command ended, for messages ("exit status 125").
+fn exit_status_words(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit status {c}"),
+        None => "no exit status".to_string(),
+    }
+}
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -20,7 +28,7 @@ pub enum Error {
         program: String,
     },
     /// The engine ran but the operation failed.
-    #[error("{action} failed (podman exit status {code:?}): {stderr}")]
+    #[error("{action} failed ({}): {stderr}", exit_status_words(*.code))]
     Engine {
         /// What we asked the engine to do.
         action: String,

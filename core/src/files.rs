@@ -132,10 +132,8 @@ impl Session {
         mode: Option<u32>,
     ) -> Result<u64> {
         check_path(path)?;
-        if let Some(m) = mode
-            && m > 0o7777
-        {
-            return Err(Error::invalid("mode", format!("{m:o} has bits beyond 07777")));
+        if let Some(m) = mode {
+            sandbox_proto::validate::file_mode(m).map_err(|reason| Error::invalid("mode", reason))?;
         }
         let client = self.client().await?;
         let mut call = self.start_call(&client, &Request::WriteFile { path: path.into(), mode }).await?;

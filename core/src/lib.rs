@@ -27,6 +27,7 @@ mod error;
 mod exec;
 mod exec_stream;
 mod files;
+mod git_index;
 mod host_info;
 pub mod labels;
 pub mod network_isolation;

@@ -30,7 +30,12 @@ fn list<T: serde::de::DeserializeOwned>(
     kind: &str,
     started: impl Fn(&T) -> u64,
 ) -> std::io::Result<Vec<T>> {
-    let dir = open_shared(control)?.dir(kind)?;
+    let dir = match open_shared(control)?.dir(kind) {
+        Ok(dir) => dir,
+        // The agent never made one: nothing of this kind was started.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let mut out: Vec<T> = dir.names()?.iter().filter_map(|id| read_meta(&dir, id).ok()).collect();
     out.sort_by_key(|t| started(t));
     Ok(out)
@@ -78,7 +83,9 @@ pub fn read(
         offset: chunk.offset,
         window_start: chunk.window_start,
         end: chunk.end,
-        finished: true,
+        // The producer is gone (the agent is), so the output is complete once read to
+        // its end.
+        finished: chunk.offset + chunk.data.len() as u64 >= chunk.end,
         lost: 0,
         data: chunk.data,
     })
@@ -93,9 +100,9 @@ pub fn oom_marker(control: &Path) -> bool {
 /// Why the agent stopped, if it said (e.g. the idle timeout), from `agent.exit`.
 pub fn agent_exit_reason(control: &Path) -> Option<String> {
     let text = open_shared(control).ok()?.read(layout::EXIT_REASON, MAX_EXIT_REASON).ok()?;
-    let text = String::from_utf8_lossy(&text);
+    let text: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control() || *c == '\n').collect();
     let t = text.trim();
-    (!t.is_empty()).then(|| t.chars().filter(|c| !c.is_control() || *c == '\n').collect())
+    (!t.is_empty()).then(|| t.to_string())
 }
 
 #[cfg(test)]
@@ -127,7 +134,14 @@ mod tests {
         let c = read(control, "tasks", "task-1", "merged", 0, None, 100).unwrap();
         assert_eq!(c.data, b"hello world");
         assert!(c.finished);
+        // A read that stops short of the end is not the last one.
+        let part = read(control, "tasks", "task-1", "merged", 0, None, 4).unwrap();
+        assert_eq!(part.data, b"hell");
+        assert!(!part.finished);
+        assert!(read(control, "tasks", "task-1", "merged", 4, None, 100).unwrap().finished);
         assert_eq!(read(control, "tasks", "task-1", "merged", 0, Some(5), 100).unwrap().data, b"world");
+        // No terminals were ever opened: an empty list, not an error.
+        assert_eq!(list_terminals(control).unwrap(), vec![]);
         assert!(task(control, "../tasks").is_err());
 
         // A planted symlink (to a file outside) is not followed.
@@ -165,5 +179,16 @@ mod tests {
         assert_eq!(agent_exit_reason(control), None);
         assert!(!oom_marker(control));
         assert_eq!(list_tasks(control).unwrap(), vec![meta.clone()], "only the well-formed task is listed");
+    }
+
+    #[test]
+    fn exit_reason_of_only_control_characters_is_none() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = control_dir::shared(t.path());
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("agent.exit"), "\x1b\x07\x00 \x1b").unwrap();
+        assert_eq!(agent_exit_reason(t.path()), None);
+        std::fs::write(shared.join("agent.exit"), "idle \x1b[31mtimeout\n").unwrap();
+        assert_eq!(agent_exit_reason(t.path()).as_deref(), Some("idle [31mtimeout"));
     }
 }

@@ -233,12 +233,19 @@ pub(crate) async fn start(
     }
 
     let base = control_dir::base_dir(config, host.uid);
-    let (control, start_lock) = control_dir::prepare(&base, &spec.id, host.uid, shared_owner)?;
+    let (control, start_lock) = control_dir::lock(&base, &spec.id, host.uid)?;
+    // The session's agent.lock is in the part the container writes: a session that
+    // swapped it would pass the lock check, and clearing its control dir would cut off
+    // its own callers. Its container running is what counts.
+    let name = format!("{}{}", config.container_prefix, spec.id);
+    if sb.engine.state(&name).await?.is_some_and(|s| s.running) {
+        return Err(Error::SessionExists { id: spec.id.clone(), detail: "its container is running".into() });
+    }
+    control_dir::reset(&control, &start_lock, host.uid, shared_owner)?;
     let mut guard =
         StartGuard { podman: config.podman.clone(), container: None, control_dir: control.clone(), armed: true };
     let result = async {
         let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, host.uid), host.uid)?;
-        let name = format!("{}{}", config.container_prefix, spec.id);
         let mut replaced = false;
         let attempts = spec.ports.len() + 4;
         for attempt in 1..=attempts {
@@ -486,10 +493,17 @@ fn state_dirs(config: &Config, host: &crate::HostInfo) -> Vec<PathBuf> {
         dirs.push(dir.to_path_buf());
     }
     dirs.extend(host.engine_dirs.iter().map(PathBuf::from));
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from) {
-        // podman's per-user configuration (hooks and runtimes it would run) and storage.
-        dirs.push(home.join(".config/containers"));
-        dirs.push(home.join(".local/share/containers"));
+    // Every user's per-user state, not only ours: a rootful session runs as its working
+    // dir's owner, so root must not start one in (or above) another user's agent cache,
+    // sandbox config, or podman configuration (hooks and runtimes podman would run) and
+    // storage.
+    let mut homes: Vec<PathBuf> =
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).into_iter().collect();
+    homes.extend(passwd_homes(&std::fs::read_to_string("/etc/passwd").unwrap_or_default()));
+    for home in homes {
+        for sub in [".cache/sandbox", ".config/sandbox", ".config/containers", ".local/share/containers"] {
+            dirs.push(home.join(sub));
+        }
     }
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
         dirs.push(PathBuf::from(x).join("containers"));
@@ -498,6 +512,17 @@ fn state_dirs(config: &Config, host: &crate::HostInfo) -> Vec<PathBuf> {
         dirs.push(PathBuf::from(x));
     }
     dirs
+}
+
+/// The home directories in a passwd file (`/`, relative paths and non-existent homes
+/// such as `/nonexistent` are left out).
+fn passwd_homes(passwd: &str) -> Vec<PathBuf> {
+    passwd
+        .lines()
+        .filter_map(|l| l.split(':').nth(5))
+        .filter(|h| h.starts_with('/') && *h != "/" && std::path::Path::new(h).is_dir())
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn choose_image(config: &Config, requested: Option<&str>, allow_untrusted: bool) -> ImageChoice {
@@ -625,6 +650,20 @@ async fn run_post_create(client: &AgentClient, command: &str, timeout: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_users_home_is_read_from_passwd() {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().display().to_string();
+        let passwd = format!(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\nweird::1:1::relative:/bin/sh\nme:x:1000:1000::{home}:/bin/sh\nshort:x\n"
+        );
+        let homes = passwd_homes(&passwd);
+        assert!(homes.contains(&PathBuf::from(&home)));
+        assert!(
+            !homes.iter().any(|h| h == std::path::Path::new("/nonexistent") || h == std::path::Path::new("relative"))
+        );
+    }
 
     #[test]
     fn exits_are_described_in_words() {

@@ -136,11 +136,15 @@ pub unsafe extern "C" fn sbx_context_start(
     }
 }
 
-/// Connects to the running session `id` of this context's scope (started by this or any
-/// other process). The handle has no start report.
+/// Connects to the session `id` of this context's scope (started by this or any other
+/// process). The handle has no start report.
 ///
-/// Fails with `SBX_STATUS_SESSION_NOT_FOUND` when no such session exists and
-/// `SBX_STATUS_SESSION_LOST` when its container is not running. On success `*out`
+/// A session whose container is no longer running (its agent was killed, it ran out of
+/// memory, it timed out idle) is attached too, so what its tasks and terminals wrote
+/// stays readable: task and terminal lists, infos, reads and waits on exited ones work
+/// from what the agent left; every call that needs the agent fails with
+/// `SBX_STATUS_SESSION_LOST` and says why. Fails with `SBX_STATUS_SESSION_NOT_FOUND`
+/// when no such session exists. On success `*out`
 /// receives a session the caller frees with `sbx_session_free`. Blocks: not from a
 /// library runtime thread.
 ///

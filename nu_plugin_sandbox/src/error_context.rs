@@ -79,7 +79,7 @@ impl ErrorContext {
                         "the message says which values are accepted (for offsets: up to where the output ends so far)"
                             .into()
                     }
-                    "path" | "mode" => "paths are non-empty, without NUL bytes; modes are 0 to 0o7777".into(),
+                    "path" | "mode" => "paths are non-empty, without NUL bytes; modes are 0 to 0o1777 (no setuid or setgid bits)".into(),
                     "file request" => "paths are resolved inside the session's container; the message says what is wrong with this one".into(),
                     _ => "see `help` for this command".into(),
                 };

@@ -62,7 +62,9 @@ impl TaskFollow {
             cut_start = true;
         }
         self.offset = chunk.next_offset();
-        self.done = chunk.finished;
+        // Done at the end only: a read of a lost session's spool says finished (nothing
+        // more will come) before it has reached the end.
+        self.done = chunk.finished && self.offset >= chunk.end;
         self.carry.push(&chunk.data, cut_start, self.done, self.raw)
     }
 }

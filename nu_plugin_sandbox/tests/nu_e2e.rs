@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::{Value as Json, json};
-use support::isolation::Isolation;
+use support::isolation::{Isolation, podman};
 use support::nu_runner::{failure, json, json_with, nu_command, nu_path, plugin_path, run};
 
 #[test]
@@ -53,7 +53,7 @@ fn start_exec_list_stop_pipeline_with_typed_columns() {
     assert_eq!(
         r["exec"],
         json!({"stdout": "out\n", "stderr": "err\n", "exit_code": 7, "signal": null, "timed_out": false,
-               "stdout_truncated": false, "stderr_truncated": false})
+               "oom_killed": false, "stdout_truncated": false, "stderr_truncated": false})
     );
     assert_eq!(r["exec_duration"], "duration");
     assert_eq!(r["piped"], "abc");
@@ -710,11 +710,15 @@ fn list_counts_tasks_and_terminals_and_shows_nothing_for_unreachable_sessions() 
         sandbox start --id c1 --quiet | ignore
         let c2 = sandbox start --id c2 --quiet
         let c3 = sandbox start --id c3 --quiet
+        let c4 = sandbox start --id c4 --quiet
         sandbox task spawn c1 sleep 300 | ignore
         sandbox task spawn c1 true | ignore
         sandbox term open c1 | ignore
         sandbox term open c3 | ignore
+        sandbox task spawn c2 sleep 300 | ignore
+        sandbox term open c2 | ignore
         ^podman stop --time 0 $c2.container | ignore
+        ^podman stop --time 0 $c4.container | ignore
         { control: (^podman inspect $c3.container --format '{{index .Config.Labels "sandbox.control"}}' | str trim) } | to json -r
         "#,
     );
@@ -727,13 +731,100 @@ fn list_counts_tasks_and_terminals_and_shows_nothing_for_unreachable_sessions() 
         r,
         json!([
             {"id": "c1", "state": "running", "tasks": 2, "terminals": 1},
-            {"id": "c2", "state": "exited", "tasks": null, "terminals": null},
-            {"id": "c3", "state": "running", "tasks": null, "terminals": null}
+            // Stopped containers: counted from what their agents spooled (nothing for c4).
+            {"id": "c2", "state": "exited", "tasks": 1, "terminals": 1},
+            {"id": "c3", "state": "running", "tasks": null, "terminals": null},
+            {"id": "c4", "state": "exited", "tasks": 0, "terminals": 0}
         ])
     );
     let r = json(&iso, "sandbox stop --all | get id | to json -r");
-    assert_eq!(r, json!(["c1", "c2", "c3"]));
+    assert_eq!(r, json!(["c1", "c2", "c3", "c4"]));
     assert!(iso.leftovers().is_empty());
+    assert!(iso.control_dirs_left().is_empty(), "stop left {:?}", iso.control_dirs_left());
+}
+
+/// What `seq 1 n` prints.
+fn seq(n: u32) -> Vec<u8> {
+    (1..=n).flat_map(|i| format!("{i}\n").into_bytes()).collect()
+}
+
+#[test]
+fn a_lost_session_stays_readable_from_a_new_nu_process() {
+    let iso = Isolation::new("lost");
+    // One nu process: a task that prints known bytes (not all UTF-8) and ends, read to its
+    // end so all of it is in the spool; a terminal that prints a line and stays open.
+    let r = json(
+        &iso,
+        r#"
+        let s = sandbox start --id lost --quiet
+        let t = sandbox task spawn lost sh -c 'seq 1 3000; printf "\377\376\000end\n"; echo err-line >&2; exit 3'
+        sandbox task wait lost $t --timeout 60sec | ignore
+        let drained = [merged stdout stderr] | each {|st| sandbox task logs lost $t --stream $st --follow --raw | into binary | bytes length }
+        let term = sandbox term open lost sh -c 'echo term-$((40 + 2)); exec sleep 300'
+        sandbox term read lost $term --until 'term-42' | ignore
+        { container: $s.container, task: $t.id, term: $term.id, drained: $drained,
+          control: (^podman inspect $s.container --format '{{index .Config.Labels "sandbox.control"}}' | str trim) } | to json -r
+        "#,
+    );
+    let mut stdout = seq(3000);
+    stdout.extend_from_slice(b"\xff\xfe\x00end\n");
+    let stderr = b"err-line\n";
+    let total = stdout.len() + stderr.len();
+    assert_eq!(r["drained"], json!([total, stdout.len(), stderr.len()]), "{r}");
+    let text = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} in {r}")).to_string();
+    let (container, control, task, term) = (text("container"), text("control"), text("task"), text("term"));
+    assert!(std::path::Path::new(&control).is_dir(), "{control}");
+
+    // The container dies under everything: killed from outside.
+    for args in [["kill", container.as_str()], ["wait", container.as_str()]] {
+        let out = Command::new(podman()).args(args).output().expect("podman");
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    // A new nu process (a new plugin process too) reads it all, and stops the session.
+    let r = json(
+        &iso,
+        &format!(
+            r#"
+            let stdout = sandbox task logs lost {task} --stream stdout --raw
+            {{
+              listed: (sandbox list | select id state tasks terminals)
+              tasks: (sandbox task list lost | select id state exit_code)
+              stdout: $stdout
+              stdout_type: ($stdout | describe)
+              stderr: (sandbox task logs lost {task} --stream stderr)
+              merged: (sandbox task logs lost {task} --raw | bytes length)
+              tail: (sandbox task logs lost {task} --stream stdout --tail 8B --raw)
+              followed: ((sandbox task logs lost {task} --stream stdout --follow --raw | into binary) == $stdout)
+              terms: (sandbox term list lost | select id)
+              screen: (sandbox term read lost {term} | update output {{ $in =~ 'term-42' }} | select output offset finished)
+              until: ((sandbox term read lost {term} --until 'term-42').output =~ 'term-42')
+              exec: (try {{ sandbox exec lost true; null }} catch {{|e| {{ msg: $e.msg, label: $e.details.labels.0.text }} }})
+              stopped: (sandbox stop lost | get id)
+              after: (sandbox list | length)
+            }} | to json -r
+            "#
+        ),
+    );
+    assert_eq!(r["listed"], json!([{"id": "lost", "state": "exited", "tasks": 1, "terminals": 1}]));
+    assert_eq!(r["tasks"], json!([{"id": task, "state": "exited", "exit_code": 3}]));
+    assert_eq!(r["stdout_type"], "binary");
+    assert!(r["stdout"] == json!(stdout), "stdout is not byte-exact: {}", r["stdout"]);
+    assert_eq!(r["stderr"], "err-line\n");
+    assert_eq!(r["merged"], total);
+    assert_eq!(r["tail"], json!(stdout[stdout.len() - 8..]));
+    assert_eq!(r["followed"], true, "--follow ends and gives the same bytes");
+    assert_eq!(r["terms"], json!([{"id": term}]));
+    assert_eq!(r["screen"], json!({"output": true, "offset": 0, "finished": true}));
+    assert_eq!(r["until"], true);
+    let msg = r["exec"]["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("\"lost\" is lost"), "exec on the lost session: {}", r["exec"]);
+    assert_eq!(r["exec"]["label"], "this session's container is gone or not running", "{}", r["exec"]);
+    assert_eq!(r["stopped"], json!(["lost"]));
+    assert_eq!(r["after"], 0);
+    assert!(iso.leftovers().is_empty());
+    assert!(!std::path::Path::new(&control).exists(), "stop left the control dir {control}");
+    assert!(iso.control_dirs_left().is_empty(), "stop left {:?}", iso.control_dirs_left());
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod frame;
 pub mod layout;
 mod message;
 pub mod spool;
+pub mod validate;
 
 pub use frame::{
     Frame, FrameDecoder, FrameError, FrameKind, HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, read_frame, write_frame,

@@ -1,7 +1,7 @@
 //! Support for the end-to-end tests: isolated sandboxes per test (a unique scope), and a
 //! guard that removes every container and control dir a test made, even when it fails.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -227,4 +227,21 @@ impl tokio::io::AsyncWrite for HashingSink {
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
+}
+
+/// Compiles a C probe statically (so it runs in any image) into `dir/<name>` and returns
+/// that path. Panics with the compiler's message when it does not build.
+pub fn build_static_probe(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join(name);
+    let cc = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("a C compiler (cc) is needed for the probes ({name}): {e}"));
+    assert!(cc.status.success(), "building {name}: {}", String::from_utf8_lossy(&cc.stderr));
+    std::fs::remove_file(&src).unwrap();
+    out
 }

@@ -19,6 +19,9 @@ pub enum Outcome {
     /// This host cannot contain it at all (e.g. no memory limits rootless on cgroup
     /// v1); the probe checked that the sandbox says so instead.
     HostLimit,
+    /// Not prevented, and stated as a limit in the README's security model (the detail
+    /// says which); the probe keeps checking that it behaves as documented.
+    Documented,
     /// The attempt succeeded: a hole.
     Escaped,
 }
@@ -29,6 +32,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Contained => "contained",
             Outcome::HostLimit => "host limit (reported)",
+            Outcome::Documented => "documented limit",
             Outcome::Escaped => "ESCAPED",
         }
     }
@@ -90,12 +94,13 @@ impl ProbeTable {
         let mode = if rootless() { "rootless" } else { "rootful" };
         let count = |o: Outcome| self.rows.iter().filter(|r| r.outcome == o).count();
         let mut t = format!(
-            "\nProbe family `{}` ({mode}): {} tried, {} refused, {} contained, {} host limit, {} escaped\n\n",
+            "\nProbe family `{}` ({mode}): {} tried, {} refused, {} contained, {} host limit, {} documented limit, {} escaped\n\n",
             self.family,
             self.rows.len(),
             count(Outcome::Refused),
             count(Outcome::Contained),
             count(Outcome::HostLimit),
+            count(Outcome::Documented),
             count(Outcome::Escaped),
         );
         t.push_str("| # | probe | what it tried | result | detail |\n|---|---|---|---|---|\n");

@@ -89,6 +89,37 @@ fn a_container_killed_from_outside_fails_fast_and_output_stays_readable() {
 }
 
 #[test]
+fn a_lost_session_is_readable_from_a_new_process() {
+    let t = TestScope::new("lostnew");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("lostnew")).await.unwrap();
+        let script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done; sleep 300";
+        let task = s.spawn_task(TaskSpec::shell(script)).await.unwrap();
+        // Wait until all 500 lines are spooled.
+        let mut seen = 0;
+        while seen < 500 {
+            let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1 << 20).await.unwrap();
+            seen = c.data.iter().filter(|b| **b == b'\n').count();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
+        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+        let out =
+            Command::new(helper()).env("SANDBOX_SCOPE", &t.scope).args(["lost", s.id(), &task.id]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!("helper said {:?} {:?}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        });
+        assert_eq!(v["tasks"], serde_json::json!([task.id]), "{v}");
+        let expected: String = (0..500).map(|i| format!("line-{i}\n")).collect();
+        assert_eq!(v["output"].as_str().unwrap(), expected, "the whole output, read in 1000-byte pieces");
+        assert!(v["reads"].as_u64().unwrap() > 1, "{v}");
+        assert_eq!(v["exec_error"], "SessionLost", "{v}");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
 fn a_killed_agent_is_reported_as_a_lost_session() {
     let t = TestScope::new("agentkill");
     run(T, async {

@@ -15,22 +15,6 @@ fn row(rows: &mut ProbeTable, name: &str, tried: &str, refused: bool, detail: im
     rows.refused_if(name, tried, refused, detail);
 }
 
-/// Builds the C probe statically (runs in any image), into `dir`.
-fn build_probe(dir: &std::path::Path) -> std::path::PathBuf {
-    let src = dir.join("escape_probe.c");
-    std::fs::write(&src, PROBE_SOURCE).unwrap();
-    let out = dir.join("escape_probe");
-    let cc = std::process::Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .output()
-        .expect("a C compiler (cc) is needed for the escape probes");
-    assert!(cc.status.success(), "building the probe: {}", String::from_utf8_lossy(&cc.stderr));
-    std::fs::remove_file(&src).unwrap();
-    out
-}
-
 async fn sh(s: &Session, script: &str, timeout: Duration) -> sandbox_core::ExecOutput {
     s.exec(&["sh", "-c", script], ExecOptions::new().timeout(timeout)).await.unwrap()
 }
@@ -46,7 +30,7 @@ fn every_escape_probe_is_refused() {
         let report = s.start_report().unwrap().clone();
 
         // Syscall-level probes from a static C program.
-        build_probe(t.dir.path());
+        sandbox_e2e::build_static_probe(t.dir.path(), "escape_probe", PROBE_SOURCE);
         let o = s.exec(&["./escape_probe"], ExecOptions::new().timeout(Duration::from_secs(120))).await.unwrap();
         let text = o.stdout_lossy();
         for line in text.lines() {
@@ -70,7 +54,10 @@ fn every_escape_probe_is_refused() {
             "symlink_out",
             "write the host's /tmp through a symlink in the working dir",
             !host_file.exists(),
-            format!("the link resolves inside the container (exit {:?})", o.exit_code),
+            format!(
+                "the link resolves inside the container (exit {})",
+                o.exit_code.map_or("none".into(), |c| c.to_string())
+            ),
         );
         let dotdot = t.dir.path().parent().unwrap().join(&marker);
         sh(&s, &format!("echo pwned > ../{marker}; echo pwned > \"$PWD/../{marker}\""), Duration::from_secs(10)).await;
@@ -94,10 +81,44 @@ fn every_escape_probe_is_refused() {
                 "host_loopback",
                 &format!("reach a service on the host's 127.0.0.1 via {ip}"),
                 !o.success(),
-                format!("nc exit {:?}", o.exit_code),
+                format!("nc exit {}", o.exit_code.map_or("none".into(), |c| c.to_string())),
             );
         }
         let connected = listener.accept().is_ok();
+        // The host's other addresses: a service listening on every interface must not be
+        // reachable through them (the isolation rules reject the host's own addresses
+        // and the container networks).
+        let open = TcpListener::bind("0.0.0.0:0").unwrap();
+        let open_port = open.local_addr().unwrap().port();
+        open.set_nonblocking(true).unwrap();
+        let mut hood = sandbox_core::network_isolation::Neighbourhood::default();
+        let ip = std::process::Command::new("ip").args(["-j", "-d", "addr", "show"]).output().expect("ip");
+        sandbox_core::network_isolation::add_ip_addr_json(&mut hood, &ip.stdout).unwrap();
+        let mut targets: Vec<String> =
+            hood.host_addresses.iter().filter(|c| c.addr.is_ipv4()).map(|c| c.addr.to_string()).collect();
+        for gw in ["10.88.0.1", "10.0.2.2"] {
+            if !targets.iter().any(|t| t == gw) {
+                targets.push(gw.to_string());
+            }
+        }
+        for ip in &targets {
+            let o = sh(&s, &format!("echo x | nc -w 2 {ip} {open_port}"), Duration::from_secs(10)).await;
+            row(
+                &mut rows,
+                "host_address",
+                &format!("reach a service on all of the host's interfaces via {ip}"),
+                !o.success(),
+                format!("nc exit {}", o.exit_code.map_or("none".into(), |c| c.to_string())),
+            );
+        }
+        let seen = open.accept().is_ok();
+        row(
+            &mut rows,
+            "host_address_seen",
+            "(host side) the listener on all interfaces saw a connection",
+            !seen,
+            "no connection arrived",
+        );
         row(
             &mut rows,
             "host_loopback_seen",
@@ -220,7 +241,7 @@ fn every_escape_probe_is_refused() {
         );
         none.stop().await.unwrap();
 
-        rows.finish(45);
+        rows.finish(50);
     });
     assert!(t.leftovers().is_empty());
 }

@@ -148,6 +148,31 @@ fn two_processes_starting_the_same_id_one_wins() {
 }
 
 #[test]
+fn a_session_that_swaps_its_agent_lock_is_not_cleared_by_a_second_start() {
+    let t = TestScope::new("lockswap");
+    run(T, async {
+        let spec = t.spec("lockswap");
+        let s = t.sandbox.start(spec.clone()).await.unwrap();
+        // The agent holds its lock on the old inode; the new file is unlocked.
+        let o = s
+            .exec(&["sh", "-c", "rm -f /.sandbox/agent.lock && touch /.sandbox/agent.lock"], ExecOptions::new())
+            .await
+            .unwrap();
+        assert!(o.success(), "{o:?}");
+        let e = t.sandbox.start(spec).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionExists, "{e}");
+        assert!(e.to_string().contains("container is running"), "{e}");
+        // Its control dir was left alone: the running session still answers a caller
+        // that attaches afresh (a new connection to its socket).
+        let again = t.sandbox.attach(s.id()).await.unwrap();
+        let o = again.exec(&["echo", "still here"], ExecOptions::new()).await.unwrap();
+        assert_eq!(o.stdout_lossy(), "still here\n");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
 fn paths_with_colons_and_commas_are_mounted_exactly() {
     let t = TestScope::new("paths");
     run(T, async {

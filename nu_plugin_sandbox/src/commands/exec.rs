@@ -25,7 +25,8 @@ impl PluginCommand for Exec {
 
     fn extra_description(&self) -> &str {
         "The record has the columns of nushell's `complete` (stdout, stderr, exit_code) plus signal, timed_out, \
-duration, stdout_truncated and stderr_truncated. stdout and stderr are strings when they are valid UTF-8 and \
+oom_killed (the kernel killed the command because the session ran out of memory, its memory limit), duration, \
+stdout_truncated and stderr_truncated. stdout and stderr are strings when they are valid UTF-8 and \
 binary otherwise (always binary with --raw). A non-zero exit, a signal or a timeout is data, not an error. \
 Piped input (string, binary or a byte stream) becomes the command's stdin. The command runs in the session's \
 working directory unless --cwd is given. Ctrl-C stops the command (its whole process group) in the sandbox. \
@@ -71,6 +72,11 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
                 example: "(sandbox exec demo sh -c 'echo hello; exit 3').exit_code",
                 description: "Run a shell command; a non-zero exit is data, not an error",
                 result: Some(Value::test_int(3)),
+            },
+            Example {
+                example: "(sandbox exec demo true).oom_killed",
+                description: "Whether the kernel killed the command because the session ran out of memory",
+                result: Some(Value::test_bool(false)),
             },
             Example {
                 example: "('some text' | sandbox exec demo wc -c).stdout",

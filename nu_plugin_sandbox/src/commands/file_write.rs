@@ -100,7 +100,7 @@ keeps its mode and a new one gets 0o644. Returns nothing, like `save`. Structure
                 Some(u32::try_from(m).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
                     LabeledError::new(format!("mode {m:#o} is out of range"))
                         .with_label("not permission bits", span)
-                        .with_help("give the bits as an octal number from 0o0 to 0o7777, e.g. 0o644 or 0o755")
+                        .with_help("give the bits as an octal number from 0o0 to 0o1777, e.g. 0o644 or 0o755 (a session cannot create setuid or setgid files)")
                 })?)
             }
             None => None,

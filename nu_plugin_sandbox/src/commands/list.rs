@@ -12,8 +12,8 @@ use crate::records::SessionCounts;
 use crate::session_cache::SessionCache;
 use crate::{interrupt, records};
 
-/// How long one session's agent may take to say how many tasks and terminals it has
-/// before its row shows nothing there.
+/// How long counting one session's tasks and terminals may take before its row shows
+/// nothing there.
 const COUNT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `sandbox list`: one row per session.
@@ -33,8 +33,10 @@ impl PluginCommand for List {
     fn extra_description(&self) -> &str {
         "Columns: id, working_dir, image, state, created (datetime), uptime (duration; nothing when not running), \
 ports (list of int), tasks and terminals (how many the session has, running or ended, as `sandbox task list` and \
-`sandbox term list` show them; nothing when the session is not running or its agent does not answer), container. \
-Sessions are found through podman labels, so this shows sessions started from any process."
+`sandbox term list` show them: asked from a running session's agent, read from what it left behind when the \
+container is no longer running; nothing when the agent does not answer or nothing can be read), container. \
+Sessions are found through podman labels, so this shows sessions started from any process. The output of a \
+session whose container stopped stays readable (`sandbox task logs`, `sandbox term read`) until `sandbox stop`."
     }
 
     fn signature(&self) -> Signature {
@@ -88,13 +90,18 @@ Sessions are found through podman labels, so this shows sessions started from an
     }
 }
 
-/// Asks every running session's agent, all at once, how many tasks and terminals it
-/// has. A session that cannot be reached (or does not answer within [`COUNT_TIMEOUT`])
-/// gets no counts; the list itself never fails because of one session.
+/// Counts every session's tasks and terminals, all at once. A running session's agent
+/// is asked (live answers only: when it does not answer, core would read the spool, which
+/// may be stale while the container runs). A session whose container is not running has
+/// nothing left to change its spool, so its counts are read from there, as `sandbox task
+/// list` and `sandbox term list` read them. A session that cannot be asked or read (or
+/// does not answer within [`COUNT_TIMEOUT`]) gets no counts; the list itself never fails
+/// because of one session.
 async fn count_all(cache: &SessionCache, sandbox: &Sandbox, sessions: &[SessionInfo]) -> Vec<SessionCounts> {
     let mut asks = tokio::task::JoinSet::new();
-    for (i, info) in sessions.iter().enumerate().filter(|(_, s)| s.is_running()) {
-        let cached = cache.cached(sandbox, &info.id);
+    for (i, info) in sessions.iter().enumerate() {
+        let running = info.is_running();
+        let cached = if running { cache.cached(sandbox, &info.id) } else { None };
         let (sandbox, id) = (sandbox.clone(), info.id.clone());
         asks.spawn(async move {
             let ask = async {
@@ -102,14 +109,14 @@ async fn count_all(cache: &SessionCache, sandbox: &Sandbox, sessions: &[SessionI
                     Some(s) => s,
                     None => sandbox.attach(&id).await.ok()?,
                 };
-                // Live answers only: with the agent gone, the task list would come from
-                // the spool, which may be stale.
-                session.ping().await.ok()?;
+                if running {
+                    session.ping().await.ok()?;
+                }
                 let (tasks, terminals) = tokio::join!(session.list_tasks(), session.list_terminals());
-                Some((
-                    session,
-                    SessionCounts { tasks: tasks.ok().map(|t| t.len()), terminals: terminals.ok().map(|t| t.len()) },
-                ))
+                let counts =
+                    SessionCounts { tasks: tasks.ok().map(|t| t.len()), terminals: terminals.ok().map(|t| t.len()) };
+                // Only live sessions are worth keeping open for later calls.
+                Some((running.then_some(session), counts))
             };
             (i, tokio::time::timeout(COUNT_TIMEOUT, ask).await.ok().flatten())
         });
@@ -117,7 +124,9 @@ async fn count_all(cache: &SessionCache, sandbox: &Sandbox, sessions: &[SessionI
     let mut counts = vec![SessionCounts::default(); sessions.len()];
     while let Some(done) = asks.join_next().await {
         if let Ok((i, Some((session, c)))) = done {
-            cache.remember(sandbox, session);
+            if let Some(session) = session {
+                cache.remember(sandbox, session);
+            }
             counts[i] = c;
         }
     }

@@ -36,7 +36,9 @@ string when it is UTF-8 and binary otherwise (always binary with --raw); a strin
 of a character: while the task runs, a character whose last bytes are not written yet is left for the next read, \
 and a --tail that starts inside a character starts after it. --offset N starts at byte N of the stream (bytes count \
 from the task's start; the first bytes may have been dropped from the spool): to go on from an earlier read, add \
-the byte length of its output to its offset. Reading past the end is an error that says where the output ends.
+the byte length of its output to its offset. Reading past the end is an error that says where the output ends. \
+The output stays readable, from any nushell, after the session's container stopped (it is read from the spool the \
+session's agent left), until `sandbox stop`.
 
 --follow returns a byte stream that goes on while the task runs and ends when it ends, so `| lines | each {...}` \
 sees each line as it is written. Ctrl-C stops following (the task keeps running)."
@@ -198,8 +200,9 @@ async fn read_all(
     let end = first.end;
     let mut data = first.data;
     // The first read may stop short of the end (more than READ_MAX written): go on to the
-    // end as it was when reading began.
-    while tail.is_none() && next < end && !finished {
+    // end as it was when reading began. (By the end, not by `finished`: a read of a lost
+    // session's spool says finished, nothing more will come, before reaching the end.)
+    while tail.is_none() && next < end {
         let c = s.task_output(id, stream, next, READ_MAX).await?;
         if c.data.is_empty() {
             break;

@@ -33,8 +33,8 @@ impl PluginCommand for TermRead {
 output starts), next_offset (where to read on from: pass it as --offset next time), end (bytes written so far), \
 dropped (bytes no longer kept: the scrollback keeps the newest part), finished (the program ended and everything \
 was read). Offsets count bytes from the terminal's start, so a reader that comes back later, from any nushell, \
-replays what it missed. A string never ends inside a character: a character whose last bytes are not written yet is \
-left for the next read.
+replays what it missed, even after the session's container stopped (until `sandbox stop`). A string never ends \
+inside a character: a character whose last bytes are not written yet is left for the next read.
 
 Without --wait or --until the read returns at once, maybe with nothing. --wait waits that long for output when \
 there is none yet (an error if none comes). --until keeps reading until the output contains the text (waiting up \

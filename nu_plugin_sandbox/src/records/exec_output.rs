@@ -6,7 +6,7 @@ use sandbox_core::ExecOutput;
 use super::{duration, opt_int};
 
 /// `{stdout, stderr, exit_code}` as nushell's `complete` names them, then `signal`,
-/// `timed_out`, `duration` and the truncation flags. Output is a string when it is valid
+/// `timed_out`, `oom_killed`, `duration` and the truncation flags. Output is a string when it is valid
 /// UTF-8 and binary otherwise (always binary with `raw`), so no byte is ever lost.
 pub(crate) fn exec_output(out: ExecOutput, raw: bool, span: Span) -> Value {
     let bytes_value = |bytes: Vec<u8>| {
@@ -24,6 +24,7 @@ pub(crate) fn exec_output(out: ExecOutput, raw: bool, span: Span) -> Value {
     r.push("exit_code", opt_int(out.exit_code, span));
     r.push("signal", opt_int(out.signal, span));
     r.push("timed_out", Value::bool(out.timed_out, span));
+    r.push("oom_killed", Value::bool(out.oom_killed, span));
     r.push("duration", duration(out.duration, span));
     r.push("stdout_truncated", Value::bool(out.stdout_truncated, span));
     r.push("stderr_truncated", Value::bool(out.stderr_truncated, span));
@@ -51,8 +52,26 @@ mod tests {
         assert_eq!(r.get("stderr"), Some(&Value::binary(vec![0xff, 0xfe], s)));
         assert_eq!(r.get("exit_code"), Some(&Value::int(3, s)));
         assert_eq!(r.get("signal"), Some(&Value::nothing(s)));
+        assert_eq!(r.get("oom_killed"), Some(&Value::bool(false, s)));
         assert_eq!(r.get("duration"), Some(&Value::duration(2_000_000, s)));
-        let raw = exec_output(out, true, s);
+        let raw = exec_output(out.clone(), true, s);
         assert_eq!(raw.as_record().unwrap().get("stdout"), Some(&Value::binary(b"hi\n".to_vec(), s)));
+        let oom = exec_output(ExecOutput { oom_killed: true, signal: Some(9), exit_code: None, ..out }, false, s);
+        assert_eq!(oom.as_record().unwrap().get("oom_killed"), Some(&Value::bool(true, s)));
+        let columns: Vec<&str> = oom.as_record().unwrap().columns().map(String::as_str).collect();
+        assert_eq!(
+            columns,
+            [
+                "stdout",
+                "stderr",
+                "exit_code",
+                "signal",
+                "timed_out",
+                "oom_killed",
+                "duration",
+                "stdout_truncated",
+                "stderr_truncated"
+            ]
+        );
     }
 }

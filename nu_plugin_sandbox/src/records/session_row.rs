@@ -7,7 +7,8 @@ use sandbox_core::SessionInfo;
 
 use super::{datetime, duration};
 
-/// How many tasks and terminals a session has; `None` when its agent could not tell.
+/// How many tasks and terminals a session has; `None` when neither its agent nor its
+/// spool could tell.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SessionCounts {
     /// Background tasks (running or ended).
@@ -18,7 +19,7 @@ pub(crate) struct SessionCounts {
 
 /// `{id, working_dir, image, state, created, uptime, ports, tasks, terminals, container}`.
 /// `uptime` is nothing when the container is not running; `tasks` and `terminals` are
-/// nothing when the session's agent could not be asked.
+/// nothing when they could not be counted.
 pub(crate) fn session_row(s: &SessionInfo, counts: SessionCounts, now: SystemTime, span: Span) -> Value {
     let mut r = Record::new();
     r.push("id", Value::string(&s.id, span));

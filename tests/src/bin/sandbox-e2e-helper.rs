@@ -76,9 +76,36 @@ async fn main() {
             };
             run.await
         }
+        // Attaches to a session whose container is gone and reports what is still there:
+        // its tasks, one task's whole output (read in small pieces until the read says
+        // it is finished) and what a call that needs the agent says.
+        Some("lost") if args.len() == 3 => {
+            let run = async {
+                let session = sandbox.attach(&args[1]).await?;
+                let tasks = session.list_tasks().await?;
+                let mut output = Vec::new();
+                let mut reads = 0;
+                loop {
+                    let c = session.task_output(&args[2], TaskStream::Stdout, output.len() as u64, 1000).await?;
+                    output.extend_from_slice(&c.data);
+                    reads += 1;
+                    if c.finished || reads > 10_000 {
+                        break;
+                    }
+                }
+                let exec = session.exec(&["true"], ExecOptions::new()).await;
+                Ok::<_, sandbox_core::Error>(serde_json::json!({
+                    "tasks": tasks.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                    "output": String::from_utf8_lossy(&output),
+                    "reads": reads,
+                    "exec_error": exec.err().map(|e| format!("{:?}", e.kind())),
+                }))
+            };
+            run.await
+        }
         _ => {
             eprintln!(
-                "usage: sandbox-e2e-helper exec <session> <argv...> | start <session> | list | hold <session> | observe <session> <task> <terminal>"
+                "usage: sandbox-e2e-helper exec <session> <argv...> | start <session> | list | hold <session> | observe <session> <task> <terminal> | lost <session> <task>"
             );
             std::process::exit(2);
         }

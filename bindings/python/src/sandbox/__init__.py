@@ -498,7 +498,10 @@ class Sandbox(_Handle):
         return Session(ptr, self, started=True)
 
     def attach(self, id: str) -> Session:
-        """Connects to the running session ``id`` (started by any process)."""
+        """Connects to session ``id`` of this scope (started by any process). A session whose
+        container is no longer running is returned too: its task and terminal lists, infos
+        and output stay readable (from what its agent spooled) until :meth:`Session.stop`;
+        anything else raises :class:`SessionLostError`."""
         return Session(_new(lib.sbx_context_attach, self._ptr, _text(id, "id")), self, started=False)
 
     def list(self) -> List[dict]:
