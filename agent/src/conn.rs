@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sandbox_proto::{
-    ErrorKind, Frame, FrameKind, HelloReply, PROTOCOL_VERSION, Reply, Request, encode_frame, read_frame,
+    ErrorKind, Frame, FrameKind, HelloReply, PROTOCOL_VERSION, Reply, Request, encode_frame, encode_header, read_frame,
 };
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -197,18 +197,21 @@ async fn serve(
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
     state: &Arc<AgentState>,
 ) -> Reply {
+    use crate::process::Held;
     use crate::{files, tasks, terminals};
+    // The same checks the host ran before sending: a client that skipped them is
+    // refused the same way, before anything is spawned or touched.
+    if let Err(e) = request.validate() {
+        return Reply::error(ErrorKind::InvalidRequest, e.to_string());
+    }
     match request {
         Request::Hello { .. } => Reply::error(ErrorKind::InvalidRequest, "hello was already exchanged"),
         Request::Ping => Reply::Pong,
         Request::Exec(exec) => crate::exec::run(id, exec, outbox, inbound, &state.groups).await,
         Request::SpawnTask(req) => tasks::spawn(req, state).await,
         Request::ListTasks => Reply::Tasks { tasks: state.tasks.infos() },
-        Request::TaskInfo { id } => match state.tasks.get(&id) {
-            Ok(t) => Reply::Task(t.info()),
-            Err(r) => r,
-        },
-        Request::WaitTask { id, timeout_ms } => tasks::wait(&id, timeout_ms, state).await,
+        Request::TaskInfo { id } => state.tasks.get(&id).map_or_else(|r| r, |t| Reply::Task(t.info())),
+        Request::WaitTask { id, timeout_ms } => state.tasks.wait(&id, timeout_ms).await,
         Request::KillTask { id, signal } => tasks::kill(&id, signal, state),
         Request::ReadOutput(req) => crate::read_output::read(id, req, outbox, state).await,
         Request::OpenTerminal(req) => terminals::open(req, state).await,
@@ -221,7 +224,7 @@ async fn serve(
         },
         Request::ResizeTerminal { id, rows, cols } => terminals::resize(&id, rows, cols, state),
         Request::KillTerminal { id, signal } => terminals::kill(&id, signal, state),
-        Request::WaitTerminal { id, timeout_ms } => terminals::wait(&id, timeout_ms, state).await,
+        Request::WaitTerminal { id, timeout_ms } => state.terminals.wait(&id, timeout_ms).await,
         Request::ListTerminals => Reply::Terminals { terminals: state.terminals.infos() },
         Request::ReadFile { path, window } => files::read_file(id, path, window, outbox, inbound).await,
         Request::WriteFile { path, mode } => files::write_file(id, path, mode, outbox, inbound).await,
@@ -240,10 +243,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>) {
         let mut failed = false;
         while let Some(f) = next.take() {
             if f.payload.len() >= 32 * 1024 {
-                let len = (f.payload.len() + 5) as u32;
-                buf.extend_from_slice(&len.to_le_bytes());
-                buf.push(f.kind as u8);
-                buf.extend_from_slice(&f.id.to_le_bytes());
+                encode_header(f.kind, f.id, f.payload.len(), &mut buf);
                 failed = wr.write_all(&buf).await.is_err() || wr.write_all(&f.payload).await.is_err();
                 buf.clear();
             } else {

@@ -3,13 +3,13 @@
 
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::process::Signal;
+use sandbox_proto::limits::{DEFAULT_KILL_GRACE_MS, DEFAULT_LINGER_MS};
 use sandbox_proto::{ErrorKind, Event, ExecExit, ExecRequest, FrameKind, Reply, StdinMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{ChildStdin, Command};
@@ -21,8 +21,6 @@ use crate::credit;
 use crate::drain::{Now, read_now};
 use crate::groups::{Groups, group_alive, signal_group};
 
-const DEFAULT_GRACE: Duration = Duration::from_millis(1000);
-const DEFAULT_LINGER: Duration = Duration::from_millis(100);
 /// How long pumps that were told to stop get to deliver what was left in the pipes.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Bytes read from a pipe (and sent in one frame) at a time.
@@ -38,13 +36,8 @@ pub async fn run(
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
     groups: &Groups,
 ) -> Reply {
-    if let Err(msg) = validate(&req) {
-        return Reply::error(ErrorKind::InvalidRequest, msg);
-    }
-    if let Some(cwd) = &req.cwd
-        && !Path::new(cwd).is_dir()
-    {
-        return Reply::error(ErrorKind::NotFound, format!("working directory {cwd} does not exist in the container"));
+    if let Err(r) = crate::process::check_cwd(req.cwd.as_deref()) {
+        return r;
     }
     let started = Instant::now();
     let ooms_before = oom_kills();
@@ -93,7 +86,7 @@ pub async fn run(
         tx
     });
 
-    let grace = req.kill_grace_ms.map(Duration::from_millis).unwrap_or(DEFAULT_GRACE);
+    let grace = Duration::from_millis(req.kill_grace_ms.unwrap_or(DEFAULT_KILL_GRACE_MS));
     let deadline = req.timeout_ms.map(|ms| started + Duration::from_millis(ms));
     let mut kill = Killer { pgid, grace, term_sent_at: None, hard_sent: false };
     let mut timed_out = false;
@@ -118,7 +111,7 @@ pub async fn run(
                 }
                 Some(Inbound::Credit(n)) => credit::grant(&credit, n),
                 Some(Inbound::Signal(sig)) => {
-                    if let Ok(sig) = crate::tasks::signal_of(sig) {
+                    if let Ok(sig) = crate::process::signal_of(sig) {
                         signal_group(pgid, sig);
                     }
                 }
@@ -137,7 +130,7 @@ pub async fn run(
     // The leader is gone. Wait for the pipes to close; members of a group being killed
     // get the rest of the grace period, then SIGKILL; members of a group that ended on
     // its own (background jobs) keep running and only get `linger` to close the pipes.
-    let linger = req.linger_ms.map(Duration::from_millis).unwrap_or(DEFAULT_LINGER);
+    let linger = Duration::from_millis(req.linger_ms.unwrap_or(DEFAULT_LINGER_MS));
     let mut linger_until = Instant::now() + linger;
     let aborts: Vec<_> = pumps.iter().map(|p| p.abort_handle()).collect();
     let mut pumps_done = std::pin::pin!(async move {
@@ -337,37 +330,6 @@ async fn feed_stdin(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u
         let ack = serde_json::to_vec(&Event::StdinAck { total }).unwrap_or_default();
         outbox.send(FrameKind::Event, id, ack).await;
     }
-}
-
-fn validate(req: &ExecRequest) -> Result<(), String> {
-    if req.argv.is_empty() {
-        return Err("argv is empty: give at least the program to run".into());
-    }
-    if req.argv[0].is_empty() {
-        return Err("argv[0] is empty".into());
-    }
-    for (i, a) in req.argv.iter().enumerate() {
-        if a.contains('\0') {
-            return Err(format!("argv[{i}] contains a NUL byte"));
-        }
-    }
-    for (k, v) in &req.env {
-        if k.is_empty() || k.contains('=') || k.contains('\0') {
-            return Err(format!("environment variable name {k:?} is empty or contains '=' or NUL"));
-        }
-        if v.contains('\0') {
-            return Err(format!("environment variable {k} has a NUL byte in its value"));
-        }
-    }
-    if let Some(cwd) = &req.cwd
-        && (cwd.is_empty() || cwd.contains('\0'))
-    {
-        return Err("cwd is empty or contains a NUL byte".into());
-    }
-    if req.timeout_ms == Some(0) {
-        return Err("timeout must be greater than zero".into());
-    }
-    Ok(())
 }
 
 /// A program that cannot be started ends like it would in a shell: 127 when it is not

@@ -13,16 +13,6 @@ use crate::credit;
 
 const CHUNK: usize = 256 * 1024;
 
-fn check_path(path: &str) -> Result<&Path, Reply> {
-    if path.is_empty() {
-        return Err(Reply::error(ErrorKind::InvalidRequest, "the path is empty"));
-    }
-    if path.contains('\0') {
-        return Err(Reply::error(ErrorKind::InvalidRequest, "the path contains a NUL byte"));
-    }
-    Ok(Path::new(path))
-}
-
 fn info_of(name: String, path: &Path, meta: &std::fs::Metadata) -> FileInfo {
     let ft = meta.file_type();
     let kind = if ft.is_symlink() {
@@ -52,10 +42,7 @@ fn name_of(path: &Path) -> String {
 
 /// Describes a path without following a final symlink.
 pub async fn stat(path: String) -> Reply {
-    let p = match check_path(&path) {
-        Ok(p) => p.to_path_buf(),
-        Err(r) => return r,
-    };
+    let p = PathBuf::from(&path);
     let res =
         tokio::task::spawn_blocking(move || std::fs::symlink_metadata(&p).map(|m| info_of(name_of(&p), &p, &m))).await;
     match res {
@@ -67,10 +54,7 @@ pub async fn stat(path: String) -> Reply {
 
 /// Lists a directory, sorted by name.
 pub async fn list_dir(path: String) -> Reply {
-    let p = match check_path(&path) {
-        Ok(p) => p.to_path_buf(),
-        Err(r) => return r,
-    };
+    let p = PathBuf::from(&path);
     let res = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<FileInfo>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&p)? {
@@ -93,10 +77,7 @@ pub async fn list_dir(path: String) -> Reply {
 
 /// Removes a file, symlink, or (empty, or with `recursive`) directory.
 pub async fn remove(path: String, recursive: bool) -> Reply {
-    let p = match check_path(&path) {
-        Ok(p) => p.to_path_buf(),
-        Err(r) => return r,
-    };
+    let p = PathBuf::from(&path);
     let res = tokio::task::spawn_blocking(move || {
         let meta = std::fs::symlink_metadata(&p)?;
         if meta.is_dir() {
@@ -121,10 +102,7 @@ pub async fn read_file(
     outbox: &Outbox,
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
 ) -> Reply {
-    let p = match check_path(&path) {
-        Ok(p) => p.to_path_buf(),
-        Err(r) => return r,
-    };
+    let p = PathBuf::from(&path);
     let mut file = match tokio::fs::File::open(&p).await {
         Ok(f) => f,
         Err(e) => return Reply::io_error(&format!("opening {path}"), &e),
@@ -176,15 +154,7 @@ pub async fn write_file(
     outbox: &Outbox,
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
 ) -> Reply {
-    let target = match check_path(&path) {
-        Ok(p) => p.to_path_buf(),
-        Err(r) => return r,
-    };
-    if let Some(m) = mode
-        && let Err(why) = sandbox_proto::validate::file_mode(m)
-    {
-        return Reply::error(ErrorKind::InvalidRequest, why);
-    }
+    let target = PathBuf::from(&path);
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Reply::error(ErrorKind::InvalidRequest, format!("{path} is a directory"));
     }

@@ -10,7 +10,7 @@ mod files;
 mod groups;
 mod ids;
 mod output_log;
-mod proc_state;
+mod process;
 mod read_output;
 // The policy has x86 numbers only; elsewhere nothing installs it (its tests still run).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]

@@ -12,8 +12,6 @@ use crate::conn::Outbox;
 use crate::output_log::OutputLog;
 use crate::state::AgentState;
 
-/// Largest read in one request.
-pub const MAX_READ: u64 = 64 * 1024 * 1024;
 const FRAME: usize = 1024 * 1024;
 
 enum Holder {
@@ -42,9 +40,6 @@ pub async fn read(id: u32, req: ReadOutput, outbox: &Outbox, state: &AgentState)
             Err(r) => return r,
         },
     };
-    if req.max == 0 || req.max > MAX_READ {
-        return Reply::error(ErrorKind::InvalidRequest, format!("max {} is out of range 1..={MAX_READ}", req.max));
-    }
     let log = holder.log();
     let max = req.max as usize;
     let mut r = match log.read(req.offset, req.tail, max) {

@@ -1,5 +1,9 @@
-//! The agent's only unsafe code: making a PTY the controlling terminal of a child, and
-//! installing the syscall filter that `seccomp` builds.
+//! The agent's system calls that the standard library and rustix do not wrap safely,
+//! and the only module of the agent with `unsafe` code: opening a PTY pair (safe
+//! rustix calls, kept beside the rest of the PTY handling), making the PTY the
+//! controlling terminal of a child between fork and exec, registering the PTY master
+//! with tokio's reactor, and installing the syscall filter that `seccomp` builds
+//! (`no_new_privs` and `PR_SET_SECCOMP`).
 
 use std::os::fd::OwnedFd;
 

@@ -3,11 +3,12 @@
 //! them so the host can read both even when the agent is gone.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rustix::process::Signal;
+use sandbox_proto::limits::DEFAULT_TASK_SPOOL_CAP;
+use sandbox_proto::validate::HeldKind;
 use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream, layout};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -17,13 +18,8 @@ use crate::drain::read_available;
 use crate::groups::{group_alive, signal_group};
 use crate::ids::{new_id, now_ms};
 use crate::output_log::OutputLog;
-use crate::proc_state::{StateCell, wait_ended};
+use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
 use crate::state::AgentState;
-
-/// Default bytes kept per task output stream.
-pub const DEFAULT_SPOOL_CAP: u64 = 8 * 1024 * 1024;
-/// Smallest and largest spool caps accepted.
-pub const SPOOL_CAP_RANGE: std::ops::RangeInclusive<u64> = (64 * 1024)..=(1 << 30);
 
 /// One task.
 pub struct Task {
@@ -39,9 +35,15 @@ pub struct Task {
     dir: PathBuf,
 }
 
-impl Task {
-    /// The task as the protocol describes it.
-    pub fn info(&self) -> TaskInfo {
+impl Held for Task {
+    const KIND: HeldKind = HeldKind::Task;
+    type Info = TaskInfo;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn info(&self) -> TaskInfo {
         let (state, ended_ms) = *self.state.borrow();
         TaskInfo {
             id: self.id.clone(),
@@ -54,6 +56,16 @@ impl Task {
         }
     }
 
+    fn state(&self) -> &StateCell {
+        &self.state
+    }
+
+    fn reply(info: TaskInfo) -> Reply {
+        Reply::Task(info)
+    }
+}
+
+impl Task {
     /// One of its output logs.
     pub fn log(&self, stream: TaskStream) -> &OutputLog {
         match stream {
@@ -68,83 +80,15 @@ impl Task {
     }
 }
 
-/// Writes JSON to `path` through a temporary file and a rename.
-pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) {
-    let tmp = path.with_extension("json.tmp");
-    if let Ok(bytes) = serde_json::to_vec(value)
-        && std::fs::write(&tmp, bytes).is_ok()
-    {
-        let _ = std::fs::rename(&tmp, path);
-    }
-}
-
 /// All tasks, in creation order.
-#[derive(Default)]
-pub struct Tasks {
-    list: Mutex<Vec<Arc<Task>>>,
-}
+pub type Tasks = Registry<Task>;
 
-impl Tasks {
-    /// Finds a task.
-    pub fn get(&self, id: &str) -> Result<Arc<Task>, Reply> {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|t| t.id == id).cloned().ok_or_else(|| {
-            Reply::error(ErrorKind::NotFound, format!("no task {id:?}; list the tasks to see which exist"))
-        })
-    }
-
-    /// Every task's info.
-    pub fn infos(&self) -> Vec<TaskInfo> {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|t| t.info()).collect()
-    }
-}
-
-/// Validates a command line, environment and working dir (shared by tasks/terminals).
-pub fn validate_command(argv: &[String], env: &[(String, String)], cwd: &Option<String>) -> Result<(), Reply> {
-    let bad = |m: String| Err(Reply::error(ErrorKind::InvalidRequest, m));
-    if argv.is_empty() || argv[0].is_empty() {
-        return bad("argv is empty: give at least the program to run".into());
-    }
-    if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
-        return bad(format!("argv[{i}] contains a NUL byte"));
-    }
-    for (k, v) in env {
-        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-            return bad(format!("environment variable {k:?} has an empty name, '=' or a NUL byte"));
-        }
-    }
-    if let Some(c) = cwd {
-        if c.is_empty() || c.contains('\0') {
-            return bad("cwd is empty or contains a NUL byte".into());
-        }
-        if !Path::new(c).is_dir() {
-            return Err(Reply::error(
-                ErrorKind::NotFound,
-                format!("working directory {c} does not exist in the container"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Validates a signal number (the named signals, 1 to 31).
-pub fn signal_of(n: i32) -> Result<Signal, Reply> {
-    Signal::from_named_raw(n).filter(|_| n > 0).ok_or_else(|| {
-        Reply::error(ErrorKind::InvalidRequest, format!("signal {n} is out of range: use a signal number from 1 to 31"))
-    })
-}
-
-/// Starts a task.
+/// Starts a task (the request was validated on receipt).
 pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
-    if let Err(r) = validate_command(&req.argv, &req.env, &req.cwd) {
+    if let Err(r) = check_cwd(req.cwd.as_deref()) {
         return r;
     }
-    let cap = req.spool_cap.unwrap_or(DEFAULT_SPOOL_CAP);
-    if !SPOOL_CAP_RANGE.contains(&cap) {
-        return Reply::error(
-            ErrorKind::InvalidRequest,
-            format!("spool cap {cap} is out of range {}..={}", SPOOL_CAP_RANGE.start(), SPOOL_CAP_RANGE.end()),
-        );
-    }
+    let cap = req.spool_cap.unwrap_or(DEFAULT_TASK_SPOOL_CAP);
     let id = new_id("task-");
     let dir = state.control_dir.join(layout::TASKS).join(&id);
     let logs = (|| {
@@ -191,7 +135,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         dir,
     });
     task.write_meta();
-    state.tasks.list.lock().unwrap_or_else(|p| p.into_inner()).push(task.clone());
+    state.tasks.add(task.clone());
 
     let (exited_tx, exited_rx) = watch::channel(false);
     let mut drained = Vec::new();
@@ -251,16 +195,6 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
     Reply::Task(info)
 }
 
-/// A process exit status as a protocol state.
-pub fn exit_state(s: std::process::ExitStatus) -> ProcState {
-    use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
-        (Some(code), _) => ProcState::Exited { code },
-        (None, Some(signal)) => ProcState::Killed { signal },
-        _ => ProcState::Exited { code: -1 },
-    }
-}
-
 /// Copies a pipe into the task's spools until it closes. When the task's process exits
 /// (`exited`), it first spools all that is already in the pipe and then says so on
 /// `drained` (true when the pipe is closed too).
@@ -300,19 +234,6 @@ async fn pump<R: AsyncRead + AsFd + Unpin>(
     // Closed before the exit was seen: everything is spooled already.
     if let Some(d) = drained.take() {
         let _ = d.send(true);
-    }
-}
-
-/// Waits for a task to end.
-pub async fn wait(id: &str, timeout_ms: Option<u64>, state: &AgentState) -> Reply {
-    let task = match state.tasks.get(id) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if wait_ended(&task.state, timeout_ms).await {
-        Reply::Task(task.info())
-    } else {
-        Reply::error(ErrorKind::Timeout, format!("task {id} is still running after {} ms", timeout_ms.unwrap_or(0)))
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::termios::{Winsize, tcsetwinsize};
+use sandbox_proto::limits::DEFAULT_SCROLLBACK;
+use sandbox_proto::validate::HeldKind;
 use sandbox_proto::{ErrorKind, OpenTerminal, ProcState, Reply, TerminalInfo, layout};
 use tokio::io::unix::AsyncFd;
 use tokio::process::Command;
@@ -17,14 +19,8 @@ use tokio::time::Instant;
 use crate::groups::signal_group;
 use crate::ids::{new_id, now_ms};
 use crate::output_log::OutputLog;
-use crate::proc_state::{StateCell, wait_ended};
+use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
 use crate::state::AgentState;
-use crate::tasks::{exit_state, signal_of, validate_command, write_json_atomic};
-
-/// Default scrollback kept per terminal.
-pub const DEFAULT_SCROLLBACK: u64 = 1024 * 1024;
-/// Largest rows/cols accepted.
-pub const MAX_DIMENSION: u16 = 1000;
 /// How long a write may wait for the program to take input before giving up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,9 +40,15 @@ pub struct Terminal {
     dir: PathBuf,
 }
 
-impl Terminal {
-    /// The terminal as the protocol describes it.
-    pub fn info(&self) -> TerminalInfo {
+impl Held for Terminal {
+    const KIND: HeldKind = HeldKind::Terminal;
+    type Info = TerminalInfo;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn info(&self) -> TerminalInfo {
         let (state, ended_ms) = *self.state.borrow();
         let (rows, cols) = *self.size.lock().unwrap_or_else(|p| p.into_inner());
         TerminalInfo {
@@ -62,6 +64,16 @@ impl Terminal {
         }
     }
 
+    fn state(&self) -> &StateCell {
+        &self.state
+    }
+
+    fn reply(info: TerminalInfo) -> Reply {
+        Reply::Terminal(info)
+    }
+}
+
+impl Terminal {
     fn running(&self) -> bool {
         self.state.borrow().0 == ProcState::Running
     }
@@ -72,52 +84,19 @@ impl Terminal {
 }
 
 /// All terminals, in creation order.
-#[derive(Default)]
-pub struct Terminals {
-    list: Mutex<Vec<Arc<Terminal>>>,
-}
+pub type Terminals = Registry<Terminal>;
 
-impl Terminals {
-    /// Finds a terminal.
-    pub fn get(&self, id: &str) -> Result<Arc<Terminal>, Reply> {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|t| t.id == id).cloned().ok_or_else(|| {
-            Reply::error(ErrorKind::NotFound, format!("no terminal {id:?}; list the terminals to see which exist"))
-        })
-    }
-
-    /// Every terminal's info.
-    pub fn infos(&self) -> Vec<TerminalInfo> {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|t| t.info()).collect()
-    }
-}
-
-fn check_size(rows: u16, cols: u16) -> Result<(), Reply> {
-    if rows == 0 || cols == 0 || rows > MAX_DIMENSION || cols > MAX_DIMENSION {
-        return Err(Reply::error(
-            ErrorKind::InvalidRequest,
-            format!("terminal size {rows}x{cols} is out of range: rows and cols must be 1 to {MAX_DIMENSION}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Opens a terminal.
+/// Opens a terminal (the request was validated on receipt).
 pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
-    if let Err(r) = check_size(req.rows, req.cols) {
-        return r;
-    }
     let shell = req.env.iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v.clone()).unwrap_or_else(|| "/bin/sh".into());
     let argv = if req.argv.is_empty() { vec![shell] } else { req.argv.clone() };
-    if let Err(r) = validate_command(&argv, &req.env, &req.cwd) {
+    if let Err(e) = sandbox_proto::validate::command(&argv) {
+        return Reply::error(ErrorKind::InvalidRequest, format!("SHELL: {e}"));
+    }
+    if let Err(r) = check_cwd(req.cwd.as_deref()) {
         return r;
     }
     let scrollback = req.scrollback.unwrap_or(DEFAULT_SCROLLBACK);
-    if !(64 * 1024..=1 << 30).contains(&scrollback) {
-        return Reply::error(
-            ErrorKind::InvalidRequest,
-            format!("scrollback {scrollback} is out of range 65536..=1073741824"),
-        );
-    }
     let (master, slave) = match crate::sys::open_pty(req.rows, req.cols) {
         Ok(p) => p,
         Err(e) => return Reply::io_error("opening a pseudo-terminal", &e),
@@ -170,7 +149,7 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         dir,
     });
     term.write_meta();
-    state.terminals.list.lock().unwrap_or_else(|p| p.into_inner()).push(term.clone());
+    state.terminals.add(term.clone());
     let (exited_tx, exited_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(read_loop(term.clone(), exited_rx, drained_tx));
@@ -270,9 +249,6 @@ pub async fn write(id: &str, data: &[u8], state: &AgentState) -> Reply {
 
 /// Resizes a terminal (the kernel sends SIGWINCH to its foreground process group).
 pub fn resize(id: &str, rows: u16, cols: u16, state: &AgentState) -> Reply {
-    if let Err(r) = check_size(rows, cols) {
-        return r;
-    }
     let term = match state.terminals.get(id) {
         Ok(t) => t,
         Err(r) => return r,
@@ -304,17 +280,4 @@ pub fn kill(id: &str, signal: i32, state: &AgentState) -> Reply {
     }
     signal_group(term.pid as i32, sig);
     Reply::Done { bytes: 0 }
-}
-
-/// Waits for a terminal's program to end.
-pub async fn wait(id: &str, timeout_ms: Option<u64>, state: &AgentState) -> Reply {
-    let term = match state.terminals.get(id) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if wait_ended(&term.state, timeout_ms).await {
-        Reply::Terminal(term.info())
-    } else {
-        Reply::error(ErrorKind::Timeout, format!("terminal {id} is still running after {} ms", timeout_ms.unwrap_or(0)))
-    }
 }

@@ -217,3 +217,9 @@ impl Error {
         Error::Io { action: action.into(), source }
     }
 }
+
+impl From<sandbox_proto::validate::Invalid> for Error {
+    fn from(i: sandbox_proto::validate::Invalid) -> Self {
+        Error::invalid(i.what, i.reason)
+    }
+}

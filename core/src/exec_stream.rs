@@ -11,8 +11,6 @@ use crate::agent_client::{Call, CallSender, Incoming};
 use crate::error::{Error, Result};
 use crate::exec::ExecOptions;
 use crate::session::{Session, agent_error};
-use crate::tasks::check_signal;
-use crate::validate;
 
 /// Output bytes the agent may send ahead of the consumer of an [`ExecStream`]: the most
 /// a stream buffers in memory.
@@ -86,7 +84,7 @@ impl ExecControl {
 
     /// Sends a signal (1..=31) to the command's process group.
     pub async fn signal(&self, signal: i32) -> Result<()> {
-        check_signal(signal)?;
+        sandbox_proto::validate::signal(signal)?;
         self.sender.signal(signal).await.map_err(closed)
     }
 }
@@ -173,22 +171,14 @@ impl Session {
         window: Option<u64>,
         cap: u64,
     ) -> Result<ExecStream> {
-        validate::argv(argv)?;
-        validate::env(&options.env)?;
-        if options.timeout == Some(Duration::ZERO) {
-            return Err(Error::invalid("timeout", "must be greater than zero"));
-        }
-        if let Some(cwd) = &options.cwd
-            && (cwd.is_empty() || cwd.contains('\0'))
-        {
-            return Err(Error::invalid("cwd", "is empty or contains a NUL byte"));
-        }
         let streaming = window.is_some();
         let request = Request::Exec(ExecRequest {
             argv: argv.iter().map(|a| a.as_ref().to_string()).collect(),
             env: options.env,
             cwd: options.cwd,
-            timeout_ms: options.timeout.map(|t| (t.as_millis() as u64).max(1)),
+            // A zero timeout stays zero (and is refused); anything shorter than a
+            // millisecond rounds up to one.
+            timeout_ms: options.timeout.map(|t| if t.is_zero() { 0 } else { (t.as_millis() as u64).max(1) }),
             kill_grace_ms: options.kill_grace.map(|t| t.as_millis() as u64),
             linger_ms: options.linger.map(|t| t.as_millis() as u64),
             stdout_cap: cap,
@@ -196,8 +186,7 @@ impl Session {
             stdin: if streaming || options.stdin.is_some() { StdinMode::Pipe } else { StdinMode::Null },
             window,
         });
-        let client = self.client().await?;
-        let call = self.start_call(&client, &request).await?;
+        let call = self.begin(&request).await?;
         let stream = ExecStream { call, session: self.clone(), windowed: streaming, done: false, consumed: 0 };
         if let Some(data) = options.stdin {
             let control = stream.control();

@@ -70,16 +70,6 @@ impl From<sandbox_proto::FileInfo> for FileInfo {
 const READ_WINDOW: u64 = 4 * 1024 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
 
-fn check_path(path: &str) -> Result<()> {
-    if path.is_empty() {
-        return Err(Error::invalid("path", "is empty"));
-    }
-    if path.contains('\0') {
-        return Err(Error::invalid("path", format!("{:?} contains a NUL byte", path.replace('\0', "\\0"))));
-    }
-    Ok(())
-}
-
 impl Session {
     /// Reads a whole file.
     pub async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
@@ -91,10 +81,8 @@ impl Session {
     /// Streams a file into `sink`, holding at most a few MiB in memory however big the
     /// file is. Returns the bytes copied.
     pub async fn read_file_to<W: AsyncWrite + Unpin>(&self, path: &str, sink: &mut W) -> Result<u64> {
-        check_path(path)?;
-        let client = self.client().await?;
         let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW) };
-        let mut call = self.start_call(&client, &req).await?;
+        let mut call = self.begin(&req).await?;
         let sender = call.sender();
         let mut copied = 0u64;
         loop {
@@ -131,12 +119,7 @@ impl Session {
         mut source: R,
         mode: Option<u32>,
     ) -> Result<u64> {
-        check_path(path)?;
-        if let Some(m) = mode {
-            sandbox_proto::validate::file_mode(m).map_err(|reason| Error::invalid("mode", reason))?;
-        }
-        let client = self.client().await?;
-        let mut call = self.start_call(&client, &Request::WriteFile { path: path.into(), mode }).await?;
+        let mut call = self.begin(&Request::WriteFile { path: path.into(), mode }).await?;
         let sender = call.sender();
         let feed = async {
             let mut buf = vec![0u8; WRITE_CHUNK];
@@ -174,7 +157,6 @@ impl Session {
 
     /// Lists a directory, sorted by name.
     pub async fn list_dir(&self, path: &str) -> Result<Vec<FileInfo>> {
-        check_path(path)?;
         match self.call("file", &Request::ListDir { path: path.into() }).await? {
             (_, Reply::Files { entries }) => Ok(entries.into_iter().map(Into::into).collect()),
             (_, other) => Err(unexpected(&other)),
@@ -183,7 +165,6 @@ impl Session {
 
     /// Describes a path (a symlink itself, not its target).
     pub async fn stat(&self, path: &str) -> Result<FileInfo> {
-        check_path(path)?;
         match self.call("file", &Request::Stat { path: path.into() }).await? {
             (_, Reply::File(f)) => Ok(f.into()),
             (_, other) => Err(unexpected(&other)),
@@ -193,7 +174,6 @@ impl Session {
     /// Removes a file, symlink or empty directory; with `recursive`, a directory and
     /// everything in it.
     pub async fn remove(&self, path: &str, recursive: bool) -> Result<()> {
-        check_path(path)?;
         self.call("file", &Request::Remove { path: path.into(), recursive }).await.map(|_| ())
     }
 }

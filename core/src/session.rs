@@ -195,13 +195,13 @@ impl Session {
         Ok(self.client().await?.agent_version().to_string())
     }
 
-    /// Sends a request on the agent connection: an oversized request is invalid input,
-    /// a failed send means the session is lost.
-    pub(crate) async fn start_call(
-        &self,
-        client: &AgentClient,
-        request: &Request,
-    ) -> Result<crate::agent_client::Call> {
+    /// Starts a call: checks the request with the checks the agent applies on receipt
+    /// (bad input is a typed error, and comes first, even on a lost session), connects,
+    /// and sends it. An oversized request is invalid input, a failed send means the
+    /// session is lost.
+    pub(crate) async fn begin(&self, request: &Request) -> Result<crate::agent_client::Call> {
+        request.validate()?;
+        let client = self.client().await?;
         match client.call(request).await {
             Ok(c) => Ok(c),
             Err(CallError::TooLarge(n)) => Err(Error::invalid(
@@ -218,8 +218,7 @@ impl Session {
     /// Sends a simple request: collects its data frames and final reply; an error reply
     /// becomes a typed error (`what` names the object for not-found errors).
     pub(crate) async fn call(&self, what: &str, request: &Request) -> Result<(Vec<u8>, Reply)> {
-        let client = self.client().await?;
-        let mut call = self.start_call(&client, request).await?;
+        let mut call = self.begin(request).await?;
         let mut data = Vec::new();
         loop {
             match call.next().await {
@@ -268,8 +267,7 @@ impl Session {
 
     /// Checks the agent answers (a round trip without spawning anything).
     pub async fn ping(&self) -> Result<()> {
-        let client = self.client().await?;
-        let mut call = self.start_call(&client, &Request::Ping).await?;
+        let mut call = self.begin(&Request::Ping).await?;
         match call.next().await {
             Incoming::Reply(Reply::Pong) => Ok(()),
             Incoming::Lost(why) => Err(self.lost(why).await),

@@ -11,11 +11,8 @@ pub use sandbox_proto::TaskStream;
 use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
 use crate::session::Session;
-use crate::validate;
 
-/// Bytes kept per task output stream unless [`TaskSpec::spool_cap`] says otherwise:
-/// 8 MiB each for the merged, stdout and stderr spools (the oldest part is dropped).
-pub const DEFAULT_TASK_SPOOL_CAP: u64 = 8 * 1024 * 1024;
+pub use sandbox_proto::limits::DEFAULT_TASK_SPOOL_CAP;
 
 /// What to run as a background task.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,39 +129,11 @@ impl From<sandbox_proto::TaskInfo> for TaskInfo {
     }
 }
 
-pub(crate) fn check_id(kind: &str, id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(Error::invalid(format!("{kind} id"), format!("{id:?} is not a {kind} id (letters, digits, '-')")));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_signal(signal: i32) -> Result<()> {
-    if !(1..=31).contains(&signal) {
-        return Err(Error::invalid("signal", format!("{signal} is out of range: use a signal number from 1 to 31")));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_max(max: usize) -> Result<u64> {
-    if max == 0 || max as u64 > 64 * 1024 * 1024 {
-        return Err(Error::invalid("read size", format!("{max} is out of range: 1 to 67108864 bytes")));
-    }
-    Ok(max as u64)
-}
-
 impl Session {
     /// Starts a background task. It runs in its own process group, owned by the agent:
     /// it keeps running when the caller goes away, and any process that attaches to the
     /// session finds it with all its output.
     pub async fn spawn_task(&self, spec: TaskSpec) -> Result<TaskInfo> {
-        validate::argv(&spec.argv)?;
-        validate::env(&spec.env)?;
-        if let Some(c) = &spec.cwd
-            && (c.is_empty() || c.contains('\0'))
-        {
-            return Err(Error::invalid("cwd", "is empty or contains a NUL byte"));
-        }
         let req = Request::SpawnTask(SpawnTask {
             argv: spec.argv,
             command: spec.command,
@@ -189,7 +158,6 @@ impl Session {
 
     /// One task.
     pub async fn task(&self, id: &str) -> Result<TaskInfo> {
-        check_id("task", id)?;
         match self.call("task", &Request::TaskInfo { id: id.into() }).await {
             Ok((_, Reply::Task(t))) => Ok(t.into()),
             Ok((_, other)) => Err(unexpected(&other)),
@@ -230,8 +198,7 @@ impl Session {
         max: usize,
         wait: Option<Duration>,
     ) -> Result<OutputChunk> {
-        check_id("task", id)?;
-        let max = check_max(max)?;
+        let max = max as u64;
         let source = sandbox_proto::OutputSource::Task { id: id.into(), stream };
         let req = ReadOutput { source, offset, tail, max, wait_ms: wait.map(|w| w.as_millis() as u64) };
         match self.read_output(&req, wait).await {
@@ -246,7 +213,6 @@ impl Session {
     /// Waits for a task to end; `None` waits as long as it takes. A
     /// [`Timeout`](Error::Timeout) error when it is still running after `timeout`.
     pub async fn wait_task(&self, id: &str, timeout: Option<Duration>) -> Result<TaskInfo> {
-        check_id("task", id)?;
         let req = Request::WaitTask { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
         match self.call("task", &req).await {
             Ok((_, Reply::Task(t))) => Ok(t.into()),
@@ -258,8 +224,6 @@ impl Session {
 
     /// Sends `signal` (1..=31) to the task's whole process group.
     pub async fn kill_task(&self, id: &str, signal: i32) -> Result<()> {
-        check_id("task", id)?;
-        check_signal(signal)?;
         self.call("task", &Request::KillTask { id: id.into(), signal }).await.map(|_| ())
     }
 }

@@ -9,13 +9,11 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
 use crate::session::Session;
-use crate::tasks::{ProcessState, check_id, check_max, check_signal, time_of, unexpected};
-use crate::validate;
+use crate::tasks::{ProcessState, time_of, unexpected};
+use sandbox_proto::limits::MAX_TERMINAL_WRITE;
+use sandbox_proto::validate::{self, HeldKind};
 
-/// Scrollback kept per terminal unless [`TerminalSpec::scrollback`] says otherwise: 1 MiB.
-pub const DEFAULT_SCROLLBACK: u64 = 1024 * 1024;
-/// Largest rows/cols accepted.
-pub const MAX_TERMINAL_DIMENSION: u16 = 1000;
+pub use sandbox_proto::limits::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION};
 
 /// What to run in a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,16 +112,6 @@ impl From<sandbox_proto::TerminalInfo> for TerminalInfo {
     }
 }
 
-fn check_size(rows: u16, cols: u16) -> Result<()> {
-    if rows == 0 || cols == 0 || rows > MAX_TERMINAL_DIMENSION || cols > MAX_TERMINAL_DIMENSION {
-        return Err(Error::invalid(
-            "terminal size",
-            format!("{rows}x{cols}: rows and cols must be 1 to {MAX_TERMINAL_DIMENSION}"),
-        ));
-    }
-    Ok(())
-}
-
 fn terminal_reply(r: Result<(Vec<u8>, Reply)>) -> Result<TerminalInfo> {
     match r? {
         (_, Reply::Terminal(t)) => Ok(t.into()),
@@ -135,11 +123,6 @@ impl Session {
     /// Opens a terminal: a PTY created inside the container, with the program as a
     /// session leader whose controlling terminal it is.
     pub async fn open_terminal(&self, spec: TerminalSpec) -> Result<TerminalInfo> {
-        check_size(spec.rows, spec.cols)?;
-        if !spec.argv.is_empty() {
-            validate::argv(&spec.argv)?;
-        }
-        validate::env(&spec.env)?;
         let req = Request::OpenTerminal(OpenTerminal {
             argv: spec.argv,
             command: spec.command,
@@ -155,15 +138,14 @@ impl Session {
     /// Sends input (keystrokes) to a terminal. A [`NotRunning`](Error::NotRunning)
     /// error once its program has exited.
     pub async fn terminal_write(&self, id: &str, bytes: &[u8]) -> Result<()> {
-        check_id("terminal", id)?;
+        validate::held_id(HeldKind::Terminal, id)?;
         if bytes.is_empty() {
             return Ok(());
         }
-        if bytes.len() > 1024 * 1024 {
+        if bytes.len() > MAX_TERMINAL_WRITE {
             return Err(Error::invalid("terminal input", "write at most 1 MiB at a time"));
         }
-        let client = self.client().await?;
-        let mut call = self.start_call(&client, &Request::WriteTerminal { id: id.into() }).await?;
+        let mut call = self.begin(&Request::WriteTerminal { id: id.into() }).await?;
         if let Err(why) = call.sender().send(sandbox_proto::FrameKind::Stdin, bytes.to_vec()).await {
             return Err(self.lost(why).await);
         }
@@ -189,8 +171,7 @@ impl Session {
         max: usize,
         timeout: Option<Duration>,
     ) -> Result<OutputChunk> {
-        check_id("terminal", id)?;
-        let max = check_max(max)?;
+        let max = max as u64;
         let req = ReadOutput {
             source: OutputSource::Terminal { id: id.into() },
             offset,
@@ -209,22 +190,17 @@ impl Session {
 
     /// Resizes a terminal; its program gets SIGWINCH and `stty size` shows the new size.
     pub async fn terminal_resize(&self, id: &str, rows: u16, cols: u16) -> Result<TerminalInfo> {
-        check_id("terminal", id)?;
-        check_size(rows, cols)?;
         terminal_reply(self.call("terminal", &Request::ResizeTerminal { id: id.into(), rows, cols }).await)
     }
 
     /// Sends `signal` (1..=31) to the terminal's session (its process group).
     pub async fn terminal_kill(&self, id: &str, signal: i32) -> Result<()> {
-        check_id("terminal", id)?;
-        check_signal(signal)?;
         self.call("terminal", &Request::KillTerminal { id: id.into(), signal }).await.map(|_| ())
     }
 
     /// Waits for a terminal's program to end; a [`Timeout`](Error::Timeout) error when
     /// it is still running after `timeout`.
     pub async fn terminal_wait(&self, id: &str, timeout: Option<Duration>) -> Result<TerminalInfo> {
-        check_id("terminal", id)?;
         let req = Request::WaitTerminal { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
         match self.call("terminal", &req).await {
             Err(Error::Timeout { action, .. }) => Err(Error::Timeout { action, after: timeout.unwrap_or_default() }),

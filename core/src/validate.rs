@@ -182,33 +182,33 @@ pub fn port_from_i64(p: i64) -> Result<u16> {
     }
 }
 
-/// Environment variables: non-empty names without `=` or NUL, values without NUL.
+/// Environment variables: non-empty names without `=` or NUL, values without NUL (the
+/// check the agent applies too).
 pub fn env(env: &[(String, String)]) -> Result<()> {
-    for (k, v) in env {
-        if k.is_empty() || k.contains('=') || k.contains('\0') {
-            return Err(Error::invalid("environment variable", format!("name {k:?} is empty or contains '=' or NUL")));
-        }
-        if v.contains('\0') {
-            return Err(Error::invalid("environment variable", format!("value of {k} contains a NUL byte")));
-        }
-    }
-    Ok(())
+    Ok(sandbox_proto::validate::environment(env)?)
 }
 
-/// A command line: at least the program, no NUL bytes anywhere.
+/// A command line: at least the program, no NUL bytes anywhere (the check the agent
+/// applies too).
 pub fn argv<S: AsRef<str>>(argv: &[S]) -> Result<()> {
-    if argv.is_empty() {
-        return Err(Error::invalid("command", "argv is empty: give at least the program to run"));
-    }
-    if argv[0].as_ref().is_empty() {
-        return Err(Error::invalid("command", "argv[0] (the program) is empty"));
-    }
-    for (i, a) in argv.iter().enumerate() {
-        if a.as_ref().contains('\0') {
-            return Err(Error::invalid("command", format!("argv[{i}] contains a NUL byte")));
-        }
-    }
-    Ok(())
+    Ok(sandbox_proto::validate::command(argv)?)
+}
+
+/// A terminal size: rows and columns from 1 to
+/// [`MAX_TERMINAL_DIMENSION`](crate::MAX_TERMINAL_DIMENSION) (the check the agent
+/// applies too).
+pub fn terminal_size(rows: u16, cols: u16) -> Result<()> {
+    Ok(sandbox_proto::validate::terminal_size(rows, cols)?)
+}
+
+/// A task id: 1 to 64 letters, digits and '-' (the check the agent applies too).
+pub fn task_id(id: &str) -> Result<()> {
+    Ok(sandbox_proto::validate::held_id(sandbox_proto::validate::HeldKind::Task, id)?)
+}
+
+/// A terminal id: 1 to 64 letters, digits and '-' (the check the agent applies too).
+pub fn terminal_id(id: &str) -> Result<()> {
+    Ok(sandbox_proto::validate::held_id(sandbox_proto::validate::HeldKind::Terminal, id)?)
 }
 
 #[cfg(test)]

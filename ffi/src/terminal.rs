@@ -15,7 +15,7 @@ use crate::session_link::SessionLink;
 use crate::status::sbx_status;
 use crate::task::{cancel_latch, read_waiting};
 use crate::terminal_info::{sbx_terminal_info, sbx_terminal_list};
-use crate::terminal_spec::{check_size, sbx_terminal_spec};
+use crate::terminal_spec::sbx_terminal_spec;
 use crate::text::{bytes_arg, str_arg, to_cstring_lossy};
 use crate::wait_time::WaitTime;
 
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn sbx_session_attach_terminal(
             // SAFETY: NULL or live / NUL-terminated by contract.
             let (s, id) = (borrow(session, "session")?, str_arg(id, "id")?);
             let out = out_param(out, "out")?;
-            check_id(id)?;
+            sandbox_core::validate::terminal_id(id)?;
             let link = s.link()?;
             let info = find_terminal(s.run(None, s.core().list_terminals())?, id)?;
             // SAFETY: checked non-NULL, writable by contract.
@@ -113,13 +113,6 @@ pub unsafe extern "C" fn sbx_session_attach_terminal(
 }
 
 /// Checks the form of a terminal id as the agent makes them (letters, digits, '-').
-fn check_id(id: &str) -> Result<(), FfiError> {
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(FfiError::invalid("terminal id", format!("{id:?} is not a terminal id (letters, digits, '-')")));
-    }
-    Ok(())
-}
-
 /// The terminal `id` among `all`. (sandbox-core has no call for one terminal's info, so
 /// this reads the list.)
 fn find_terminal(all: Vec<TerminalInfo>, id: &str) -> Result<TerminalInfo, FfiError> {
@@ -292,7 +285,7 @@ pub unsafe extern "C" fn sbx_terminal_resize(
         call("sbx_terminal_resize", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
             let t = borrow(terminal, "terminal")?;
-            check_size(rows, cols)?;
+            sandbox_core::validate::terminal_size(rows, cols)?;
             t.link.run("terminal", None, t.link.core().terminal_resize(&t.id, rows, cols)).map(|_| ())
         })
     }

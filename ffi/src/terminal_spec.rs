@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use sandbox_core::{MAX_TERMINAL_DIMENSION, TerminalSpec};
+use sandbox_core::TerminalSpec;
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::error::{FfiError, sbx_error};
@@ -28,18 +28,6 @@ impl sbx_terminal_spec {
 }
 
 /// Checks a terminal size (1 to 1000 rows and columns).
-pub(crate) fn check_size(rows: u16, cols: u16) -> Result<(), FfiError> {
-    let ok = |n: u16| (1..=MAX_TERMINAL_DIMENSION).contains(&n);
-    if ok(rows) && ok(cols) {
-        Ok(())
-    } else {
-        Err(FfiError::invalid(
-            "terminal size",
-            format!("{rows}x{cols}: rows and cols must be 1 to {MAX_TERMINAL_DIMENSION}"),
-        ))
-    }
-}
-
 /// # Safety
 /// `spec` is NULL or live; `err` as in [`call`].
 unsafe fn update(
@@ -79,7 +67,7 @@ pub unsafe extern "C" fn sbx_terminal_spec_new(
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
         call("sbx_terminal_spec_new", err, Blocks::No, || {
-            check_size(rows, cols)?;
+            sandbox_core::validate::terminal_size(rows, cols)?;
             let out = out_param(out, "out")?;
             let spec = sbx_terminal_spec { inner: Mutex::new(TerminalSpec::shell(rows, cols)) };
             // SAFETY: checked non-NULL, writable by contract.

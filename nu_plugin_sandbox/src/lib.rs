@@ -17,6 +17,8 @@
 //! values under `records`; configuration, error mapping, Ctrl-C and progress each in
 //! their own file.
 
+#![forbid(unsafe_code)]
+
 mod arguments;
 mod call_context;
 mod channel_reader;

@@ -2,6 +2,8 @@
 //! protocol. Register it with `plugin add path/to/nu_plugin_sandbox`, or run nushell
 //! with `nu --plugins path/to/nu_plugin_sandbox`.
 
+#![forbid(unsafe_code)]
+
 use nu_plugin::{MsgPackSerializer, serve_plugin};
 use nu_plugin_sandbox::SandboxPlugin;
 

@@ -84,14 +84,29 @@ pub enum FrameError {
     UnknownKind(u8),
 }
 
-/// Appends the encoding of one frame to `out`.
-pub fn encode_frame(kind: FrameKind, id: u32, payload: &[u8], out: &mut Vec<u8>) {
-    debug_assert!(payload.len() <= MAX_PAYLOAD_LEN);
-    let len = (payload.len() + 5) as u32;
-    out.reserve(HEADER_LEN + payload.len());
+/// Appends the header of a frame whose payload is `payload_len` bytes to `out` (for a
+/// writer that sends a large payload from its own buffer, after the header).
+pub fn encode_header(kind: FrameKind, id: u32, payload_len: usize, out: &mut Vec<u8>) {
+    debug_assert!(payload_len <= MAX_PAYLOAD_LEN);
+    let len = (payload_len + 5) as u32;
     out.extend_from_slice(&len.to_le_bytes());
     out.push(kind as u8);
     out.extend_from_slice(&id.to_le_bytes());
+}
+
+/// Reads a frame header: its kind, request id and payload length.
+pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<(FrameKind, u32, usize), FrameError> {
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let payload_len = check_len(len)?;
+    let kind = FrameKind::from_u8(header[4]).ok_or(FrameError::UnknownKind(header[4]))?;
+    let id = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
+    Ok((kind, id, payload_len))
+}
+
+/// Appends the encoding of one frame to `out`.
+pub fn encode_frame(kind: FrameKind, id: u32, payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(HEADER_LEN + payload.len());
+    encode_header(kind, id, payload.len(), out);
     out.extend_from_slice(payload);
 }
 
@@ -180,10 +195,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
         }
         got += n;
     }
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let payload_len = check_len(len).map_err(invalid)?;
-    let kind = FrameKind::from_u8(header[4]).ok_or_else(|| invalid(FrameError::UnknownKind(header[4])))?;
-    let id = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
+    let (kind, id, payload_len) = decode_header(&header).map_err(invalid)?;
     // Grow the buffer as bytes arrive rather than trusting the length up front: a peer
     // that announces 16 MiB and sends nothing costs nothing.
     let mut payload = Vec::with_capacity(payload_len.min(64 * 1024));

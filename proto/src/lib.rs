@@ -8,14 +8,18 @@
 //! handshake ([`Request::Hello`]); peers with different [`PROTOCOL_VERSION`]s refuse each
 //! other with a clear message instead of misreading frames.
 
+#![forbid(unsafe_code)]
+
 mod frame;
 pub mod layout;
+pub mod limits;
 mod message;
 pub mod spool;
 pub mod validate;
 
 pub use frame::{
-    Frame, FrameDecoder, FrameError, FrameKind, HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, read_frame, write_frame,
+    Frame, FrameDecoder, FrameError, FrameKind, HEADER_LEN, MAX_PAYLOAD_LEN, decode_header, encode_frame,
+    encode_header, read_frame, write_frame,
 };
 pub use message::{
     ErrorKind, ErrorReply, Event, ExecExit, ExecRequest, FileInfo, FileKind, HelloReply, OpenTerminal, OutputMeta,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use sandbox_core::ExecOptions;
 use sandbox_e2e::{TestScope, run};
-use sandbox_proto::{ErrorKind, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, layout};
+use sandbox_proto::{
+    ErrorKind, FrameKind, HEADER_LEN, PROTOCOL_VERSION, Reply, Request, decode_header, encode_frame, layout,
+};
 
 const T: Duration = Duration::from_secs(120);
 
@@ -24,12 +26,12 @@ fn send(s: &mut UnixStream, kind: FrameKind, id: u32, payload: &[u8]) {
 }
 
 fn recv(s: &mut UnixStream) -> Option<(FrameKind, u32, Vec<u8>)> {
-    let mut header = [0u8; 9];
+    let mut header = [0u8; HEADER_LEN];
     s.read_exact(&mut header).ok()?;
-    let len = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize - 5;
+    let (kind, id, len) = decode_header(&header).expect("a well-formed frame header from the agent");
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).ok()?;
-    Some((FrameKind::from_u8(header[4]).unwrap(), u32::from_le_bytes(header[5..9].try_into().unwrap()), payload))
+    Some((kind, id, payload))
 }
 
 fn reply(s: &mut UnixStream) -> Reply {

@@ -79,7 +79,9 @@ fn the_program_is_a_session_leader_that_gets_sigwinch() {
     let t = TestScope::new("winch");
     run(T, async {
         let s = t.sandbox.start(t.spec("winch")).await.unwrap();
-        let script = r#"echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$ tty=$(tty)"; trap 'echo got-winch $(stty size)' WINCH; while true; do sleep 0.1; done"#;
+        // The trap is set before the line the test waits for, so the resize cannot come
+        // before the shell listens for it.
+        let script = r#"trap 'echo got-winch $(stty size)' WINCH; echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$ tty=$(tty)"; while true; do sleep 0.1; done"#;
         let term = s.open_terminal(TerminalSpec::command(script, 10, 20)).await.unwrap();
         let (text, off) = read_until(&s, &term.id, 0, "tty=").await;
         let line = text.lines().find(|l| l.contains("sid=")).unwrap().trim().to_string();
