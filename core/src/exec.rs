@@ -1,78 +1,18 @@
-//! Options and result of running one command in a session.
+//! The exec verb: run one command in a session to completion, and what it returns.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::error::{Error, Result};
+use crate::exec_options::ExecOptions;
+use crate::exec_stream::ExecEvent;
+use crate::session::Session;
+
 /// Default cap on captured bytes, per stream (stdout and stderr each): 16 MiB. Output
 /// beyond it is counted ([`ExecOutput::stdout_total`]) and dropped in the container, so
 /// the caller's memory stays bounded whatever the command prints.
 pub const DEFAULT_OUTPUT_CAP: u64 = 16 * 1024 * 1024;
-
-/// How to run a command. Every field is optional; `ExecOptions::default()` runs with no
-/// timeout, no stdin, the container's environment and the session's working dir.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExecOptions {
-    /// Kill the command's whole process group after this long (SIGTERM, then SIGKILL
-    /// after [`kill_grace`](Self::kill_grace)). Must be non-zero.
-    pub timeout: Option<Duration>,
-    /// Bytes written to the command's stdin, which is then closed. `None`: /dev/null.
-    pub stdin: Option<Vec<u8>>,
-    /// Variables set on top of the session's environment.
-    pub env: Vec<(String, String)>,
-    /// Working directory inside the container (default: the session's working dir).
-    pub cwd: Option<String>,
-    /// Captured bytes per stream (default [`DEFAULT_OUTPUT_CAP`]).
-    pub output_cap: Option<u64>,
-    /// Time between SIGTERM and SIGKILL when a timeout fires (default 1 s).
-    pub kill_grace: Option<Duration>,
-    /// After the command exits, how long to wait for background children that still
-    /// hold its output pipes (default 100 ms). They keep running; only their later
-    /// output is not captured.
-    pub linger: Option<Duration>,
-}
-
-impl ExecOptions {
-    /// Options with everything at its default.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the timeout.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-    /// Sets the stdin bytes.
-    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(bytes.into());
-        self
-    }
-    /// Adds an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-    /// Sets the working directory.
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
-        self
-    }
-    /// Sets the per-stream output cap.
-    pub fn output_cap(mut self, bytes: u64) -> Self {
-        self.output_cap = Some(bytes);
-        self
-    }
-    /// Sets the SIGTERM-to-SIGKILL grace.
-    pub fn kill_grace(mut self, d: Duration) -> Self {
-        self.kill_grace = Some(d);
-        self
-    }
-    /// Sets the linger time for pipes held by background children.
-    pub fn linger(mut self, d: Duration) -> Self {
-        self.linger = Some(d);
-        self
-    }
-}
 
 /// How a command ended and what it printed. A non-zero exit, a signal or a timeout is
 /// data here, not an error.
@@ -118,6 +58,63 @@ impl ExecOutput {
     /// stderr as text, with invalid UTF-8 replaced.
     pub fn stderr_lossy(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+impl Session {
+    /// Runs `argv` to completion and returns its output. Non-zero exits, signals and
+    /// timeouts are data in the result; errors are for calls that could not run (bad
+    /// input, lost session). A thin wrapper over [`exec_stream`](Self::exec_stream)
+    /// that collects the events, with the output cap applied in the container.
+    pub async fn exec<S: AsRef<str>>(&self, argv: &[S], options: ExecOptions) -> Result<ExecOutput> {
+        let cap = options.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
+        let bound =
+            options.timeout.map(|t| t + options.kill_grace.unwrap_or(Duration::from_secs(1)) + Duration::from_secs(30));
+        let mut stream = self.start_exec(argv, options, None, cap).await?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let collect = async {
+            while let Some(event) = stream.next().await {
+                match event? {
+                    ExecEvent::Stdout(b) => append_capped(&mut stdout, &b, cap),
+                    ExecEvent::Stderr(b) => append_capped(&mut stderr, &b, cap),
+                    ExecEvent::Exit(exit) => return Ok(exit),
+                }
+            }
+            Err(Error::Protocol { detail: "the exec ended without an exit status".into() })
+        };
+        // The agent enforces the timeout; this outer bound only catches an agent that
+        // stopped answering altogether.
+        let exit = match bound {
+            Some(b) => match tokio::time::timeout(b, collect).await {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::Timeout { action: format!("exec of {:?}", argv[0].as_ref()), after: b }),
+            },
+            None => collect.await?,
+        };
+        Ok(ExecOutput {
+            stdout_truncated: exit.stdout_total > stdout.len() as u64,
+            stderr_truncated: exit.stderr_total > stderr.len() as u64,
+            stdout,
+            stderr,
+            exit_code: exit.exit_code,
+            signal: exit.signal,
+            timed_out: exit.timed_out,
+            oom_killed: exit.oom_killed,
+            stdout_total: exit.stdout_total,
+            stderr_total: exit.stderr_total,
+            duration: exit.duration,
+        })
+    }
+
+    /// [`exec`](Self::exec) with `stdin` fed to the command (the seed's `exec_stdin`).
+    pub async fn exec_stdin<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        stdin: impl Into<Vec<u8>>,
+        options: ExecOptions,
+    ) -> Result<ExecOutput> {
+        self.exec(argv, options.stdin(stdin)).await
     }
 }
 

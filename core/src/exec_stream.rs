@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::agent_client::{Call, CallSender, Incoming};
 use crate::error::{Error, Result};
-use crate::exec::ExecOptions;
-use crate::session::{Session, agent_error};
+use crate::exec_options::ExecOptions;
+use crate::session::{Session, agent_error, unexpected};
 
 /// Output bytes the agent may send ahead of the consumer of an [`ExecStream`]: the most
 /// a stream buffers in memory.
@@ -126,7 +126,7 @@ impl ExecStream {
             }
             Incoming::Reply(other) => {
                 self.done = true;
-                return Some(Err(crate::tasks::unexpected(&other)));
+                return Some(Err(unexpected(&other)));
             }
             Incoming::Lost(why) => {
                 self.done = true;

@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::agent_client::Incoming;
 use crate::error::{Error, Result};
+use crate::session::unexpected;
 use crate::session::{Session, agent_error_for};
-use crate::tasks::unexpected;
 
 /// Kind of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

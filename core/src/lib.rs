@@ -27,6 +27,7 @@ mod duration_secs;
 mod engine;
 mod error;
 mod exec;
+mod exec_options;
 mod exec_stream;
 mod files;
 mod git_index;
@@ -36,6 +37,7 @@ pub mod network_isolation;
 mod output_chunk;
 mod podman;
 mod policy;
+mod process;
 pub mod run_args;
 pub mod run_failure;
 mod sandbox;
@@ -55,13 +57,15 @@ pub use agent_binary::AGENT_SHA256;
 pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE, DEFAULT_SCOPE};
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
-pub use exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput};
+pub use exec::{DEFAULT_OUTPUT_CAP, ExecOutput};
+pub use exec_options::ExecOptions;
 pub use exec_stream::{ExecControl, ExecEvent, ExecExit, ExecStream, STREAM_WINDOW};
 pub use files::{FileInfo, FileKind};
 pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
 pub use output_chunk::{OutputChunk, complete_utf8_len};
 pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
+pub use process::ProcessState;
 pub use sandbox::Sandbox;
 pub use session::Session;
 pub use session_info::SessionInfo;
@@ -70,7 +74,7 @@ pub use start::StartPhase;
 pub use start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
-pub use tasks::{DEFAULT_TASK_SPOOL_CAP, ProcessState, TaskInfo, TaskSpec, TaskStream};
+pub use tasks::{DEFAULT_TASK_SPOOL_CAP, TaskInfo, TaskSpec, TaskStream};
 pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, TerminalInfo, TerminalSpec};
 
 /// Version of this library.

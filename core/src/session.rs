@@ -12,8 +12,6 @@ use crate::agent_client::{AgentClient, CallError, Incoming};
 use crate::control_dir;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::exec::{DEFAULT_OUTPUT_CAP, ExecOptions, ExecOutput, append_capped};
-use crate::exec_stream::ExecEvent;
 use crate::start_report::StartReport;
 
 /// Name this library gives itself in the agent handshake.
@@ -250,7 +248,7 @@ impl Session {
                 finished: m.finished,
                 lost: m.lost,
             }),
-            Ok((_, other)) => Err(crate::tasks::unexpected(&other)),
+            Ok((_, other)) => Err(unexpected(&other)),
             Err(Error::Timeout { action, .. }) => Err(Error::Timeout { action, after: wait.unwrap_or_default() }),
             Err(e) => Err(e),
         }
@@ -273,61 +271,6 @@ impl Session {
             Incoming::Lost(why) => Err(self.lost(why).await),
             other => Err(Error::Protocol { detail: format!("unexpected answer to ping: {other:?}") }),
         }
-    }
-
-    /// Runs `argv` to completion and returns its output. Non-zero exits, signals and
-    /// timeouts are data in the result; errors are for calls that could not run (bad
-    /// input, lost session). A thin wrapper over [`exec_stream`](Self::exec_stream)
-    /// that collects the events, with the output cap applied in the container.
-    pub async fn exec<S: AsRef<str>>(&self, argv: &[S], options: ExecOptions) -> Result<ExecOutput> {
-        let cap = options.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
-        let bound =
-            options.timeout.map(|t| t + options.kill_grace.unwrap_or(Duration::from_secs(1)) + Duration::from_secs(30));
-        let mut stream = self.start_exec(argv, options, None, cap).await?;
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        let collect = async {
-            while let Some(event) = stream.next().await {
-                match event? {
-                    ExecEvent::Stdout(b) => append_capped(&mut stdout, &b, cap),
-                    ExecEvent::Stderr(b) => append_capped(&mut stderr, &b, cap),
-                    ExecEvent::Exit(exit) => return Ok(exit),
-                }
-            }
-            Err(Error::Protocol { detail: "the exec ended without an exit status".into() })
-        };
-        // The agent enforces the timeout; this outer bound only catches an agent that
-        // stopped answering altogether.
-        let exit = match bound {
-            Some(b) => match tokio::time::timeout(b, collect).await {
-                Ok(r) => r?,
-                Err(_) => return Err(Error::Timeout { action: format!("exec of {:?}", argv[0].as_ref()), after: b }),
-            },
-            None => collect.await?,
-        };
-        Ok(ExecOutput {
-            stdout_truncated: exit.stdout_total > stdout.len() as u64,
-            stderr_truncated: exit.stderr_total > stderr.len() as u64,
-            stdout,
-            stderr,
-            exit_code: exit.exit_code,
-            signal: exit.signal,
-            timed_out: exit.timed_out,
-            oom_killed: exit.oom_killed,
-            stdout_total: exit.stdout_total,
-            stderr_total: exit.stderr_total,
-            duration: exit.duration,
-        })
-    }
-
-    /// [`exec`](Self::exec) with `stdin` fed to the command (the seed's `exec_stdin`).
-    pub async fn exec_stdin<S: AsRef<str>>(
-        &self,
-        argv: &[S],
-        stdin: impl Into<Vec<u8>>,
-        options: ExecOptions,
-    ) -> Result<ExecOutput> {
-        self.exec(argv, options.stdin(stdin)).await
     }
 
     /// Removes the container (killing everything in it) and the control dir. Takes a
@@ -362,4 +305,9 @@ pub(crate) fn agent_error_for(what: &str, e: sandbox_proto::ErrorReply) -> Error
         WireErrorKind::Io => Error::io("inside the container", std::io::Error::other(e.message)),
         WireErrorKind::Internal => Error::Protocol { detail: format!("the agent failed: {}", e.message) },
     }
+}
+
+/// The error for a reply the agent should not have sent to this request.
+pub(crate) fn unexpected(reply: &Reply) -> Error {
+    Error::Protocol { detail: format!("unexpected reply from the agent: {reply:?}") }
 }

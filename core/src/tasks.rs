@@ -3,14 +3,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use sandbox_proto::{ProcState, ReadOutput, Reply, Request, SpawnTask, layout};
+use sandbox_proto::{ReadOutput, Reply, Request, SpawnTask, layout};
 use serde::Serialize;
 
 pub use sandbox_proto::TaskStream;
 
 use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
-use crate::session::Session;
+use crate::process::{ProcessState, time_of};
+use crate::session::{Session, unexpected};
 
 pub use sandbox_proto::limits::DEFAULT_TASK_SPOOL_CAP;
 
@@ -54,45 +55,6 @@ impl TaskSpec {
         self.spool_cap = Some(bytes);
         self
     }
-}
-
-/// How a task (or terminal program) is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ProcessState {
-    /// Still running.
-    Running,
-    /// Exited with a status.
-    Exited {
-        /// Exit status.
-        code: i32,
-    },
-    /// Killed by a signal.
-    Killed {
-        /// Signal number.
-        signal: i32,
-    },
-}
-
-impl From<ProcState> for ProcessState {
-    fn from(s: ProcState) -> Self {
-        match s {
-            ProcState::Running => ProcessState::Running,
-            ProcState::Exited { code } => ProcessState::Exited { code },
-            ProcState::Killed { signal } => ProcessState::Killed { signal },
-        }
-    }
-}
-
-impl ProcessState {
-    /// Still running.
-    pub fn is_running(&self) -> bool {
-        matches!(self, ProcessState::Running)
-    }
-}
-
-pub(crate) fn time_of(ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// A background task.
@@ -234,8 +196,4 @@ pub(crate) fn stream_dir(stream: TaskStream) -> &'static str {
         TaskStream::Stdout => layout::TASK_STDOUT,
         TaskStream::Stderr => layout::TASK_STDERR,
     }
-}
-
-pub(crate) fn unexpected(reply: &Reply) -> Error {
-    Error::Protocol { detail: format!("unexpected reply from the agent: {reply:?}") }
 }

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
+use crate::process::{ProcessState, time_of};
 use crate::session::Session;
-use crate::tasks::{ProcessState, time_of, unexpected};
+use crate::session::unexpected;
 use sandbox_proto::limits::MAX_TERMINAL_WRITE;
 use sandbox_proto::validate::{self, HeldKind};
 
