@@ -208,22 +208,22 @@ async fn serve(
         Request::Hello { .. } => Reply::error(ErrorKind::InvalidRequest, "hello was already exchanged"),
         Request::Ping => Reply::Pong,
         Request::Exec(exec) => crate::exec::run(id, exec, outbox, inbound, &state.groups).await,
-        Request::SpawnTask(req) => tasks::spawn(req, state).await,
+        Request::SpawnTask(req) => tasks::spawn(req, &state.tasks, &state.groups, &state.control_dir).await,
         Request::ListTasks => Reply::Tasks { tasks: state.tasks.infos() },
         Request::TaskInfo { id } => state.tasks.get(&id).map_or_else(|r| r, |t| Reply::Task(t.info())),
         Request::WaitTask { id, timeout_ms } => state.tasks.wait(&id, timeout_ms).await,
-        Request::KillTask { id, signal } => tasks::kill(&id, signal, state),
+        Request::KillTask { id, signal } => tasks::kill(&id, signal, &state.tasks),
         Request::ReadOutput(req) => crate::read_output::read(id, req, outbox, state).await,
-        Request::OpenTerminal(req) => terminals::open(req, state).await,
+        Request::OpenTerminal(req) => terminals::open(req, &state.terminals, &state.groups, &state.control_dir).await,
         Request::WriteTerminal { id: term } => loop {
             match inbound.recv().await {
-                Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, state).await,
+                Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, &state.terminals).await,
                 Some(Inbound::Cancel) | None => break Reply::error(ErrorKind::Internal, "cancelled"),
                 Some(_) => {}
             }
         },
-        Request::ResizeTerminal { id, rows, cols } => terminals::resize(&id, rows, cols, state),
-        Request::KillTerminal { id, signal } => terminals::kill(&id, signal, state),
+        Request::ResizeTerminal { id, rows, cols } => terminals::resize(&id, rows, cols, &state.terminals),
+        Request::KillTerminal { id, signal } => terminals::kill(&id, signal, &state.terminals),
         Request::WaitTerminal { id, timeout_ms } => state.terminals.wait(&id, timeout_ms).await,
         Request::ListTerminals => Reply::Terminals { terminals: state.terminals.infos() },
         Request::ReadFile { path, window } => files::read_file(id, path, window, outbox, inbound).await,

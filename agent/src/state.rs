@@ -2,6 +2,7 @@
 //! callers that created them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use crate::terminals::Terminals;
 /// Shared agent state.
 pub struct AgentState {
     /// Process groups started and not yet seen gone.
-    pub groups: Groups,
+    pub groups: Arc<Groups>,
     /// Background tasks.
     pub tasks: Tasks,
     /// PTY terminals.
@@ -27,7 +28,7 @@ impl AgentState {
     /// State for an agent whose socket is in `control_dir`.
     pub fn new(control_dir: PathBuf) -> AgentState {
         AgentState {
-            groups: Groups::default(),
+            groups: Arc::default(),
             tasks: Tasks::default(),
             terminals: Terminals::default(),
             control_dir,

@@ -3,7 +3,7 @@
 //! them so the host can read both even when the agent is gone.
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -15,11 +15,10 @@ use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
 
 use crate::drain::read_available;
-use crate::groups::{group_alive, signal_group};
+use crate::groups::{Groups, group_alive, signal_group};
 use crate::ids::{new_id, now_ms};
 use crate::output_log::OutputLog;
 use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
-use crate::state::AgentState;
 
 /// One task.
 pub struct Task {
@@ -84,13 +83,13 @@ impl Task {
 pub type Tasks = Registry<Task>;
 
 /// Starts a task (the request was validated on receipt).
-pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
+pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_dir: &Path) -> Reply {
     if let Err(r) = check_cwd(req.cwd.as_deref()) {
         return r;
     }
     let cap = req.spool_cap.unwrap_or(DEFAULT_TASK_SPOOL_CAP);
     let id = new_id("task-");
-    let dir = state.control_dir.join(layout::TASKS).join(&id);
+    let dir = control_dir.join(layout::TASKS).join(&id);
     let logs = (|| {
         Ok::<_, std::io::Error>((
             OutputLog::create(&dir.join(layout::TASK_MERGED), cap)?,
@@ -120,7 +119,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         }
     };
     let pid = child.id().unwrap_or(0);
-    state.groups.insert(pid as i32);
+    groups.insert(pid as i32);
     let command = req.command.clone().unwrap_or_else(|| req.argv.join(" "));
     let task = Arc::new(Task {
         id,
@@ -135,7 +134,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         dir,
     });
     task.write_meta();
-    state.tasks.add(task.clone());
+    tasks.add(task.clone());
 
     let (exited_tx, exited_rx) = watch::channel(false);
     let mut drained = Vec::new();
@@ -151,7 +150,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
         pumps.push(tokio::spawn(pump(pipe, task.clone(), TaskStream::Stderr, exited_rx.clone(), tx)));
     }
     let info = task.info();
-    let state = state.clone();
+    let groups = groups.clone();
     tokio::spawn(async move {
         let st = match child.wait().await {
             Ok(s) => exit_state(s),
@@ -189,7 +188,7 @@ pub async fn spawn(req: SpawnTask, state: &Arc<AgentState>) -> Reply {
             finish(&task);
         }
         if !group_alive(task.pid as i32) {
-            state.groups.remove(task.pid as i32);
+            groups.remove(task.pid as i32);
         }
     });
     Reply::Task(info)
@@ -238,12 +237,12 @@ async fn pump<R: AsyncRead + AsFd + Unpin>(
 }
 
 /// Signals a task's process group.
-pub fn kill(id: &str, signal: i32, state: &AgentState) -> Reply {
+pub fn kill(id: &str, signal: i32, tasks: &Tasks) -> Reply {
     let sig = match signal_of(signal) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let task = match state.tasks.get(id) {
+    let task = match tasks.get(id) {
         Ok(t) => t,
         Err(r) => return r,
     };

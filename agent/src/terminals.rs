@@ -3,7 +3,7 @@
 //! the program prints into a bounded scrollback, and takes input and resizes.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,11 +16,10 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::groups::signal_group;
+use crate::groups::{Groups, signal_group};
 use crate::ids::{new_id, now_ms};
 use crate::output_log::OutputLog;
 use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
-use crate::state::AgentState;
 /// How long a write may wait for the program to take input before giving up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -87,7 +86,7 @@ impl Terminal {
 pub type Terminals = Registry<Terminal>;
 
 /// Opens a terminal (the request was validated on receipt).
-pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
+pub async fn open(req: OpenTerminal, terminals: &Terminals, groups: &Arc<Groups>, control_dir: &Path) -> Reply {
     let shell = req.env.iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v.clone()).unwrap_or_else(|| "/bin/sh".into());
     let argv = if req.argv.is_empty() { vec![shell] } else { req.argv.clone() };
     if let Err(e) = sandbox_proto::validate::command(&argv) {
@@ -102,7 +101,7 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         Err(e) => return Reply::io_error("opening a pseudo-terminal", &e),
     };
     let id = new_id("term-");
-    let dir = state.control_dir.join(layout::TERMINALS).join(&id);
+    let dir = control_dir.join(layout::TERMINALS).join(&id);
     let log = match OutputLog::create(&dir.join(layout::TERMINAL_OUT), scrollback) {
         Ok(l) => l,
         Err(e) => return Reply::io_error("creating the terminal's scrollback spool", &e),
@@ -130,7 +129,7 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         }
     };
     let pid = child.id().unwrap_or(0);
-    state.groups.insert(pid as i32);
+    groups.insert(pid as i32);
     let master = match crate::sys::register_async(master) {
         Ok(m) => m,
         Err(e) => return Reply::io_error("registering the terminal", &e),
@@ -149,12 +148,12 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         dir,
     });
     term.write_meta();
-    state.terminals.add(term.clone());
+    terminals.add(term.clone());
     let (exited_tx, exited_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(read_loop(term.clone(), exited_rx, drained_tx));
     let info = term.info();
-    let state = state.clone();
+    let groups = groups.clone();
     tokio::spawn(async move {
         let st = match child.wait().await {
             Ok(s) => exit_state(s),
@@ -168,7 +167,7 @@ pub async fn open(req: OpenTerminal, state: &Arc<AgentState>) -> Reply {
         // Off the runtime's threads (see the same step for tasks).
         let t = term.clone();
         let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
-        state.groups.remove(term.pid as i32);
+        groups.remove(term.pid as i32);
     });
     Reply::Terminal(info)
 }
@@ -215,8 +214,8 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
 }
 
 /// Writes input to a terminal.
-pub async fn write(id: &str, data: &[u8], state: &AgentState) -> Reply {
-    let term = match state.terminals.get(id) {
+pub async fn write(id: &str, data: &[u8], terminals: &Terminals) -> Reply {
+    let term = match terminals.get(id) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -248,8 +247,8 @@ pub async fn write(id: &str, data: &[u8], state: &AgentState) -> Reply {
 }
 
 /// Resizes a terminal (the kernel sends SIGWINCH to its foreground process group).
-pub fn resize(id: &str, rows: u16, cols: u16, state: &AgentState) -> Reply {
-    let term = match state.terminals.get(id) {
+pub fn resize(id: &str, rows: u16, cols: u16, terminals: &Terminals) -> Reply {
+    let term = match terminals.get(id) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -266,12 +265,12 @@ pub fn resize(id: &str, rows: u16, cols: u16, state: &AgentState) -> Reply {
 }
 
 /// Signals a terminal's session (its process group).
-pub fn kill(id: &str, signal: i32, state: &AgentState) -> Reply {
+pub fn kill(id: &str, signal: i32, terminals: &Terminals) -> Reply {
     let sig = match signal_of(signal) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let term = match state.terminals.get(id) {
+    let term = match terminals.get(id) {
         Ok(t) => t,
         Err(r) => return r,
     };
