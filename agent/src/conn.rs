@@ -32,6 +32,11 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox feeding `tx`; the connection's writer (or a test) takes the frames.
+    pub fn new(tx: mpsc::Sender<Frame>) -> Outbox {
+        Outbox { tx }
+    }
+
     /// Queues a frame; `false` once the connection is gone.
     pub async fn send(&self, kind: FrameKind, id: u32, payload: Vec<u8>) -> bool {
         self.tx.send(Frame::new(kind, id, payload)).await.is_ok()
@@ -54,7 +59,7 @@ pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Frame>(64);
     let writer = tokio::spawn(write_loop(wr, rx));
-    let outbox = Outbox { tx };
+    let outbox = Outbox::new(tx);
     let mut rd = BufReader::with_capacity(256 * 1024, rd);
     let routes: Routes = Arc::default();
 

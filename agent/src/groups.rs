@@ -23,6 +23,12 @@ impl Groups {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&pgid);
     }
 
+    /// Whether a group is tracked (for tests of the code that tracks them).
+    #[cfg(test)]
+    pub fn tracks(&self, pgid: i32) -> bool {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).contains(&pgid)
+    }
+
     /// Sends SIGKILL to every tracked group (agent shutdown).
     pub fn kill_all(&self) {
         let live: Vec<i32> = self.live.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();

@@ -84,3 +84,94 @@ impl OutputLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sandbox_proto::spool::SEGMENTS;
+
+    use super::*;
+
+    fn log(cap: u64) -> (tempfile::TempDir, OutputLog) {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = OutputLog::create(&tmp.path().join("out"), cap).unwrap();
+        (tmp, log)
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn appends_are_read_back_by_offset_by_tail_and_up_to_max() {
+        let (_tmp, log) = log(1 << 20);
+        log.append(b"hello ");
+        log.append(b"world");
+        let r = log.read(0, None, 100).unwrap();
+        assert_eq!((r.chunk.offset, r.chunk.data.as_slice(), r.chunk.end), (0, &b"hello world"[..], 11));
+        assert_eq!((r.chunk.window_start, r.finished, r.lost), (0, false, 0));
+        assert_eq!(log.read(6, None, 100).unwrap().chunk.data, b"world");
+        let r = log.read(0, None, 5).unwrap();
+        assert_eq!((r.chunk.data.as_slice(), r.chunk.next_offset()), (&b"hello"[..], 5));
+        let r = log.read(0, Some(5), 100).unwrap();
+        assert_eq!((r.chunk.offset, r.chunk.data.as_slice()), (6, &b"world"[..]), "the tail wins over the offset");
+        assert_eq!(log.read(0, Some(100), 100).unwrap().chunk.data, b"hello world", "a tail longer than the log");
+    }
+
+    #[test]
+    fn past_the_cap_the_oldest_bytes_are_dropped_and_reads_start_at_the_window() {
+        let cap = 64 * 1024;
+        let (_tmp, log) = log(cap);
+        let data = pattern(100_000);
+        for piece in data.chunks(3000) {
+            log.append(piece);
+        }
+        let r = log.read(0, None, 1 << 20).unwrap();
+        let start = r.chunk.window_start;
+        assert!(start > 0, "old bytes were dropped");
+        let kept = 100_000 - start;
+        assert!(kept <= cap && kept >= cap * (SEGMENTS - 1) / SEGMENTS, "kept {kept} of a {cap} cap");
+        assert_eq!(r.chunk.offset, start, "a read of dropped bytes starts at the window");
+        assert_eq!(r.chunk.end, 100_000, "offsets never restart");
+        assert_eq!(r.chunk.data, &data[start as usize..]);
+        let r = log.read(start + 10, None, 20).unwrap();
+        assert_eq!(r.chunk.data, &data[start as usize + 10..start as usize + 30]);
+    }
+
+    #[test]
+    fn reads_at_the_end_are_empty_and_past_it_are_refused() {
+        let (_tmp, log) = log(1 << 20);
+        assert!(log.read(0, None, 10).unwrap().chunk.data.is_empty(), "an empty log reads empty");
+        log.append(b"0123456789");
+        let r = log.read(10, None, 10).unwrap();
+        assert_eq!((r.chunk.offset, r.chunk.data.len(), r.chunk.end), (10, 0, 10));
+        match log.read(11, None, 10) {
+            Err(ReadError::PastEnd { offset: 11, window_start: 0, end: 10 }) => {}
+            other => panic!("a read past the end: {:?}", other.map(|r| r.chunk)),
+        }
+    }
+
+    #[tokio::test]
+    async fn waiters_wake_on_new_bytes_and_on_finish() {
+        let (_tmp, log) = log(1 << 20);
+        let soon = || Instant::now() + Duration::from_millis(50);
+        assert!(!log.wait_beyond(0, soon()).await, "nothing came");
+        log.append(b"abc");
+        assert!(log.wait_beyond(2, soon()).await, "a byte beyond 2 is there");
+        assert!(!log.wait_beyond(3, soon()).await, "none beyond 3");
+        let log = std::sync::Arc::new(log);
+        let waiter = tokio::spawn({
+            let log = log.clone();
+            async move { log.wait_beyond(3, Instant::now() + Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        log.append(b"d");
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap(), "woken by an append");
+        assert!(!log.read(0, None, 10).unwrap().finished);
+        log.finish();
+        assert!(log.read(0, None, 10).unwrap().finished);
+        assert!(log.wait_beyond(4, soon()).await, "a finished log has nothing to wait for");
+        assert_eq!(log.read(0, None, 10).unwrap().chunk.data, b"abcd", "finishing keeps the bytes");
+    }
+}
