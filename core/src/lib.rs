@@ -28,6 +28,10 @@ mod engine;
 mod error;
 mod exec;
 mod exec_stream;
+#[cfg(test)]
+mod fake_agent;
+#[cfg(test)]
+mod fake_engine;
 mod files;
 mod git_index;
 mod host_info;
