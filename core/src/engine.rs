@@ -73,6 +73,10 @@ pub trait Engine: Send + Sync {
     fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>>;
     /// Removes container `name` at once (killing it); `false` when it did not exist.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Removes container `name` at once (killing it), blocking until done, best effort:
+    /// failures are ignored. For cleanup where no async context can be relied on: a
+    /// start dropped half-way removes the container it made from `Drop`.
+    fn remove_now(&self, name: &str);
     /// Whether `image` is in local storage.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).

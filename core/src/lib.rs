@@ -29,6 +29,10 @@ mod error;
 mod exec;
 mod exec_options;
 mod exec_stream;
+#[cfg(test)]
+mod fake_agent;
+#[cfg(test)]
+mod fake_engine;
 mod files;
 mod git_index;
 mod host_info;

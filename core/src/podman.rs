@@ -161,6 +161,16 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn remove_now(&self, name: &str) {
+        let _ = std::process::Command::new(&self.program)
+            .current_dir("/")
+            .args(["rm", "--force", "--time", "0", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["image", "exists", image])).await?;

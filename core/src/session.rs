@@ -311,3 +311,64 @@ pub(crate) fn agent_error_for(what: &str, e: sandbox_proto::ErrorReply) -> Error
 pub(crate) fn unexpected(reply: &Reply) -> Error {
     Error::Protocol { detail: format!("unexpected reply from the agent: {reply:?}") }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::engine::{ContainerRecord, ContainerState, Engine};
+    use crate::fake_engine::{FakeEngine, exited};
+    use crate::{Config, Error, ErrorKind, ExecOptions, Sandbox, labels};
+
+    /// A session's container, as the engine lists it, whose control dir is `control`.
+    fn record(id: &str, control: &std::path::Path, state: &str) -> ContainerRecord {
+        let uid = rustix::process::getuid().as_raw();
+        ContainerRecord {
+            id: "0f3c".into(),
+            name: format!("sandbox-{id}"),
+            image: crate::DEFAULT_IMAGE.into(),
+            state: state.into(),
+            created: 0,
+            labels: [
+                (labels::MANAGED, "true".to_string()),
+                (labels::SESSION, id.to_string()),
+                (labels::OWNER, uid.to_string()),
+                (labels::SCOPE, crate::DEFAULT_SCOPE.to_string()),
+                (labels::WORKDIR, "/home/me/project".to_string()),
+                (labels::CONTROL, control.display().to_string()),
+                (labels::AGENT, "/var/cache/sandbox/sandbox-agent-0".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_attached_session_whose_container_died_is_lost_and_says_why() {
+        let t = tempfile::tempdir().unwrap();
+        let config = Config { runtime_dir: Some(t.path().join("run")), ..Config::default() };
+        let oom = ContainerState { oom_killed: true, ..exited(137) };
+        let engine =
+            Arc::new(FakeEngine::new().with_container(record("gone", &t.path().join("run/gone"), "exited"), oom));
+        let sandbox = Sandbox::with_engine(config, engine.clone());
+        let session = sandbox.attach("gone").await.expect("a stopped session can be attached (offline)");
+        let e = session.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        match &e {
+            Error::SessionLost { id, detail, oom_killed, exit_code } => {
+                assert_eq!(id, "gone");
+                assert!(*oom_killed);
+                assert_eq!(*exit_code, Some(137));
+                assert!(detail.contains("exited (sandbox-gone) with code 137 after running out of memory"), "{detail}");
+            }
+            other => panic!("expected a lost session, got {other:?}"),
+        }
+        assert_eq!(session.ping().await.unwrap_err().kind(), ErrorKind::SessionLost);
+
+        // Removed altogether since: the session is not found any more.
+        engine.remove("sandbox-gone").await.unwrap();
+        let e = session.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionNotFound, "{e}");
+        assert!(e.to_string().contains("its container was removed"), "{e}");
+    }
+}

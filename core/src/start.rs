@@ -1,25 +1,40 @@
-//! The session start procedure: validate, decide image/limits/ports, create the
-//! container (retrying without a conflicting port or without limits), wait for the
-//! agent, provision, run post-create commands, and report all of it.
+//! The session start procedure, as a pipeline of named steps:
+//!
+//! 1. [`plan`]: validate the spec, probe the host, decide image, limits, ports,
+//!    workspace protection, network isolation and environment. Bad input fails here,
+//!    before anything touches the engine's containers or the control dir.
+//! 2. create: [`claim_control_dir`] (lock it, refuse a running container of the
+//!    name, clear it), then [`create_container`] (retrying without a conflicting port or
+//!    without limits the host refused, replacing a stopped container of an earlier
+//!    session), then the network isolation rules.
+//! 3. connect: a [`Connect`] reaches the agent ([`WaitForAgent`] in production).
+//! 4. [`set_up`]: provisioning and post-create commands, run through the session's own
+//!    exec path.
+//! 5. [`report`]: the [`StartReport`] of all of it.
+//!
+//! A [`StartGuard`] removes what steps 2 to 4 created when one fails or the start is
+//! dropped half-way.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sandbox_proto::{ExecRequest, Reply, Request, StdinMode};
-
-use crate::agent_client::{AgentClient, Incoming};
+use crate::agent_client::AgentClient;
 use crate::config::Config;
-use crate::control_dir;
-use crate::engine::{CreateFailure, Engine};
+use crate::control_dir::{self, StartLock};
+use crate::engine::{BoxFuture, CreateFailure, Engine};
 use crate::error::{Error, Result};
+use crate::exec_options::ExecOptions;
+use crate::exec_stream::{ExecEvent, ExecExit};
+use crate::host_info::HostInfo;
 use crate::labels;
-use crate::network_isolation;
-use crate::policy::Network;
+use crate::network_isolation::{self, Neighbourhood};
+use crate::policy::{Limits, Network, Policy};
 use crate::run_args::{IdMap, RunPlan};
 use crate::run_failure::{self, PortDecision, RunFailureKind};
 use crate::sandbox::Sandbox;
-use crate::session::{CLIENT_NAME, Session, SessionAddress, agent_error};
+use crate::session::{CLIENT_NAME, Session, SessionAddress};
 use crate::spec::SessionSpec;
 use crate::start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
@@ -58,18 +73,28 @@ fi
 /// Removes what a failed or abandoned start created. Also runs when the start future is
 /// dropped half-way (a cancelled caller), so no half-made container is left behind.
 struct StartGuard {
-    podman: PathBuf,
+    engine: Arc<dyn Engine>,
     container: Option<String>,
     control_dir: PathBuf,
     armed: bool,
 }
 
 impl StartGuard {
-    async fn cleanup(&mut self, engine: &dyn Engine) {
+    fn new(engine: Arc<dyn Engine>, control_dir: PathBuf) -> StartGuard {
+        StartGuard { engine, container: None, control_dir, armed: true }
+    }
+
+    /// The start failed: removes the container (if one was made) and the control dir.
+    async fn cleanup(&mut self) {
         if let Some(name) = self.container.take() {
-            let _ = engine.remove(&name).await;
+            let _ = self.engine.remove(&name).await;
         }
         let _ = control_dir::remove(&self.control_dir);
+        self.armed = false;
+    }
+
+    /// The start succeeded: what it made is the session's now.
+    fn disarm(&mut self) {
         self.armed = false;
     }
 }
@@ -80,12 +105,8 @@ impl Drop for StartGuard {
             return;
         }
         if let Some(name) = self.container.take() {
-            // Dropped mid-start: no async context to rely on, so remove synchronously.
-            let _ = std::process::Command::new(&self.podman)
-                .args(["rm", "--force", "--time", "0", &name])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            // Dropped mid-start: no async context to rely on.
+            self.engine.remove_now(&name);
         }
         let _ = control_dir::remove(&self.control_dir);
     }
@@ -117,12 +138,151 @@ pub enum StartPhase {
     Ready,
 }
 
-pub(crate) async fn start(
-    sb: &Sandbox,
-    spec: SessionSpec,
-    progress: &(dyn Fn(StartPhase) + Send + Sync),
-) -> Result<Session> {
-    let t0 = Instant::now();
+/// The progress callback of a start.
+type Progress<'a> = &'a (dyn Fn(StartPhase) + Send + Sync);
+
+/// Ports and limits: decided by the plan step, revised by the create step when the
+/// engine refuses them (a port it cannot bind, limits the host cannot apply).
+#[derive(Debug, Clone)]
+struct Terms {
+    /// Host ports to publish.
+    publish: Vec<u16>,
+    /// Requested ports not published, with reasons.
+    dropped: Vec<DroppedPort>,
+    /// Limits to apply; `None`: started without them.
+    limits: Option<Limits>,
+    /// Why the limits are not applied, when they are not.
+    limits_reason: Option<String>,
+}
+
+/// What the plan step decided: everything the later steps need.
+struct Plan {
+    id: String,
+    /// Container name.
+    name: String,
+    /// Canonical working dir, and the same as text.
+    working_dir: PathBuf,
+    working_dir_str: String,
+    image: ImageChoice,
+    policy: Policy,
+    idle_timeout: Option<Duration>,
+    host: HostInfo,
+    /// How many ports the spec asked for (bounds the create step's attempts).
+    requested_ports: usize,
+    terms: Terms,
+    /// The RLIMIT_NPROC fallback when the host cannot enforce limits at all.
+    host_nproc_fallback: Option<u64>,
+    /// Workspace protection: the read-only paths, and every self mount (path, read-only).
+    protected_paths: Vec<String>,
+    self_mounts: Vec<(String, bool)>,
+    root_maps_to: IdMap,
+    /// Owner of the control dir's shared part (rootful: the working dir's owner).
+    shared_owner: Option<(u32, u32)>,
+    /// What network isolation keeps out, when it is on.
+    isolation: Option<Neighbourhood>,
+    env: Vec<(String, String)>,
+    post_create: Vec<String>,
+    provision: bool,
+    warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The RLIMIT_NPROC set when `limits` are not applied.
+    fn nproc_fallback(&self, limits: Option<Limits>) -> Option<u64> {
+        if limits.is_some() { None } else { self.host_nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) }
+    }
+}
+
+/// What the create step made.
+struct Created {
+    /// The agent binary mounted into the container.
+    agent: PathBuf,
+    /// Ports and limits as the container got them.
+    terms: Terms,
+    warnings: Vec<String>,
+}
+
+/// What the provision and post-create step did.
+struct Setup {
+    provisioning: Provisioning,
+    post_create: Vec<PostCreateOutcome>,
+    warnings: Vec<String>,
+}
+
+/// The connect step: reaches the agent of the container the create step made.
+/// [`WaitForAgent`] is the real one; unit tests hand in an in-process agent (no agent
+/// can run in them).
+pub(crate) trait Connect: Sync {
+    /// A handshaken client of the agent of the container at `at`, within `limit`.
+    fn connect<'a>(
+        &'a self,
+        engine: &'a dyn Engine,
+        at: &'a SessionAddress,
+        limit: Duration,
+    ) -> BoxFuture<'a, Result<AgentClient>>;
+}
+
+/// Waits for the agent's socket in the control dir (see [`wait_for_agent`]).
+pub(crate) struct WaitForAgent;
+
+impl Connect for WaitForAgent {
+    fn connect<'a>(
+        &'a self,
+        engine: &'a dyn Engine,
+        at: &'a SessionAddress,
+        limit: Duration,
+    ) -> BoxFuture<'a, Result<AgentClient>> {
+        Box::pin(wait_for_agent(engine, &at.container, &at.control_dir, &at.agent_binary, limit))
+    }
+}
+
+/// Starts a session: the pipeline with the real connect step.
+pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Session> {
+    pipeline(sb, spec, progress, &WaitForAgent).await
+}
+
+/// The start pipeline with its connect step given.
+async fn pipeline(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>, connect: &dyn Connect) -> Result<Session> {
+    let started = Instant::now();
+    let plan = plan(sb, spec, progress).await?;
+    let (control, start_lock) = claim_control_dir(sb.engine.as_ref(), &sb.config, &plan).await?;
+    let mut guard = StartGuard::new(sb.engine.clone(), control.clone());
+    let result = async {
+        let created = create_container(sb, &plan, &control, &mut guard, progress).await?;
+        let at = SessionAddress {
+            id: plan.id.clone(),
+            container: plan.name.clone(),
+            working_dir: plan.working_dir.clone(),
+            control_dir: control.clone(),
+            agent_binary: created.agent.clone(),
+        };
+        progress(StartPhase::WaitingForAgent);
+        let client = connect.connect(sb.engine.as_ref(), &at, sb.config.ready_timeout).await?;
+        let session = Session::new(at, sb.engine.clone(), Some(client), None);
+        let setup = set_up(&session, &plan, &sb.config, progress).await?;
+        let report = report(&plan, created, setup, started);
+        Ok(session.with_report(report))
+    }
+    .await;
+    match result {
+        Ok(session) => {
+            progress(StartPhase::Ready);
+            guard.disarm();
+            drop(start_lock);
+            Ok(session)
+        }
+        Err(e) => {
+            guard.cleanup().await;
+            drop(start_lock);
+            Err(e)
+        }
+    }
+}
+
+/// The plan step: checks the spec (first what needs no engine, then what needs the host
+/// facts) and decides everything the container will be made with. Touches neither the
+/// engine's containers nor the control dir.
+async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Plan> {
     let config: &Config = &sb.config;
     validate::session_id(&spec.id)?;
     let working_dir = validate::working_dir(&spec.working_dir)?;
@@ -163,25 +323,23 @@ pub(crate) async fn start(
         ));
     }
 
-    let mut limits = Some(policy.limits);
-    let mut limits_reason = None;
-    let nproc_fallback = (!host.limits_enforceable).then(|| u64::from(policy.limits.pids).max(NPROC_FALLBACK_MIN));
+    let mut terms =
+        Terms { publish: Vec::new(), dropped: Vec::new(), limits: Some(policy.limits), limits_reason: None };
+    let host_nproc_fallback = (!host.limits_enforceable).then(|| u64::from(policy.limits.pids).max(NPROC_FALLBACK_MIN));
     if !host.limits_enforceable {
         let reason = host.limits_reason.clone().unwrap_or_else(|| "unknown".into());
         if policy.require_resource_limits {
             return Err(Error::LimitsUnavailable { reason });
         }
         warnings.push(format!("starting without memory/cpu/pids limits: {reason}"));
-        limits = None;
-        limits_reason = Some(reason);
+        terms.limits = None;
+        terms.limits_reason = Some(reason);
     }
 
-    let mut dropped = Vec::new();
-    let mut publish: Vec<u16> = Vec::new();
     match policy.network {
         Network::None => {
             for &p in &spec.ports {
-                dropped.push(DroppedPort { port: p, reason: "network is none: nothing is published".into() });
+                terms.dropped.push(DroppedPort { port: p, reason: "network is none: nothing is published".into() });
             }
             if !spec.ports.is_empty() {
                 warnings.push(format!("network is none: ports {:?} are not published", spec.ports));
@@ -190,9 +348,9 @@ pub(crate) async fn start(
         Network::Bridge => {
             for &p in &spec.ports {
                 if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-                    publish.push(p);
+                    terms.publish.push(p);
                 } else {
-                    dropped.push(DroppedPort { port: p, reason: "already in use on the host".into() });
+                    terms.dropped.push(DroppedPort { port: p, reason: "already in use on the host".into() });
                     warnings.push(format!(
                         "host port {p} is already in use: it is not published (the other ports are); free it and restart the session to get it"
                     ));
@@ -225,243 +383,310 @@ pub(crate) async fn start(
     } else {
         None
     };
-    let mut env = spec.env.clone();
+    let mut env = spec.env;
     for (k, v) in SESSION_ENV {
         if !env.iter().any(|(have, _)| have == k) {
             env.push((k.to_string(), v.to_string()));
         }
     }
 
-    let base = control_dir::base_dir(config, host.uid);
-    let (control, start_lock) = control_dir::lock(&base, &spec.id, host.uid)?;
+    Ok(Plan {
+        name: format!("{}{}", config.container_prefix, spec.id),
+        id: spec.id,
+        working_dir,
+        working_dir_str,
+        image,
+        idle_timeout,
+        requested_ports: spec.ports.len(),
+        terms,
+        host_nproc_fallback,
+        protected_paths: protection.protected,
+        self_mounts,
+        root_maps_to,
+        shared_owner,
+        isolation,
+        env,
+        post_create: spec.post_create,
+        provision: spec.provision.unwrap_or(config.provision),
+        policy,
+        host,
+        warnings,
+    })
+}
+
+/// The create step, first part: locks the session's control dir, refuses to go on
+/// while a container of the session's name runs, and clears the dir.
+async fn claim_control_dir(engine: &dyn Engine, config: &Config, plan: &Plan) -> Result<(PathBuf, StartLock)> {
+    let base = control_dir::base_dir(config, plan.host.uid);
+    let (control, start_lock) = control_dir::lock(&base, &plan.id, plan.host.uid)?;
     // The session's agent.lock is in the part the container writes: a session that
     // swapped it would pass the lock check, and clearing its control dir would cut off
     // its own callers. Its container running is what counts.
-    let name = format!("{}{}", config.container_prefix, spec.id);
-    if sb.engine.state(&name).await?.is_some_and(|s| s.running) {
-        return Err(Error::SessionExists { id: spec.id.clone(), detail: "its container is running".into() });
+    if engine.state(&plan.name).await?.is_some_and(|s| s.running) {
+        return Err(Error::SessionExists { id: plan.id.clone(), detail: "its container is running".into() });
     }
-    control_dir::reset(&control, &start_lock, host.uid, shared_owner)?;
-    let mut guard =
-        StartGuard { podman: config.podman.clone(), container: None, control_dir: control.clone(), armed: true };
-    let result = async {
-        let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, host.uid), host.uid)?;
-        let mut replaced = false;
-        let attempts = spec.ports.len() + 4;
-        for attempt in 1..=attempts {
-            progress(StartPhase::CreatingContainer { attempt });
-            let plan = RunPlan {
-                name: name.clone(),
-                labels: vec![
-                    (labels::MANAGED.into(), "true".into()),
-                    (labels::SESSION.into(), spec.id.clone()),
-                    (labels::OWNER.into(), host.uid.to_string()),
-                    (labels::SCOPE.into(), config.scope.clone()),
-                    (labels::WORKDIR.into(), working_dir_str.clone()),
-                    (labels::CONTROL.into(), control.display().to_string()),
-                    (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),
-                    (labels::PORTS.into(), publish.iter().map(u16::to_string).collect::<Vec<_>>().join(",")),
-                    (labels::AGENT.into(), agent.display().to_string()),
-                ],
-                image: image.used.clone(),
-                working_dir: working_dir_str.clone(),
-                control_dir: control.display().to_string(),
-                root_maps_to,
-                agent_path: agent.display().to_string(),
-                ports: publish.clone(),
-                network: policy.network,
-                limits,
-                env: env.clone(),
-                idle_timeout_secs: idle_timeout.map(|d| d.as_secs()),
-                self_mounts: self_mounts.clone(),
-                // tmpfs pages count against the memory limit and cannot be reclaimed:
-                // a /tmp larger than half the limit could get the agent OOM-killed.
-                tmp_size: config.tmp_size.map(|t| match limits {
-                    Some(l) => t.min(l.memory_bytes / 2),
-                    None => t,
-                }),
-                nproc_fallback: if limits.is_some() { None } else { nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) },
-            };
-            let (code, stderr) = match sb.engine.create(&plan).await {
-                Ok(()) => {
-                    guard.container = Some(name.clone());
-                    break;
-                }
-                Err(CreateFailure::Failed(e)) => return Err(e),
-                Err(CreateFailure::Refused { code, stderr }) => (code, stderr),
-            };
-            let kind = run_failure::classify(&stderr);
-            if kind != RunFailureKind::NameInUse {
-                // podman can leave a created-but-never-started container behind.
-                let _ = sb.engine.remove(&name).await;
+    control_dir::reset(&control, &start_lock, plan.host.uid, plan.shared_owner)?;
+    Ok((control, start_lock))
+}
+
+/// The create step, second part: creates and starts the container, retrying when the
+/// engine refuses for a reason a retry can avoid (a port it cannot bind is dropped;
+/// limits the host cannot apply are dropped unless required; a stopped container of an
+/// earlier session with this id is replaced), then puts the network isolation rules in
+/// place before anything of the session runs.
+async fn create_container(
+    sb: &Sandbox,
+    plan: &Plan,
+    control: &Path,
+    guard: &mut StartGuard,
+    progress: Progress<'_>,
+) -> Result<Created> {
+    let config = &sb.config;
+    let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, plan.host.uid), plan.host.uid)?;
+    let mut created = Created { agent, terms: plan.terms.clone(), warnings: Vec::new() };
+    let mut replaced = false;
+    let attempts = plan.requested_ports + 4;
+    for attempt in 1..=attempts {
+        progress(StartPhase::CreatingContainer { attempt });
+        let (code, stderr) = match sb.engine.create(&run_plan(plan, config, control, &created)).await {
+            Ok(()) => {
+                guard.container = Some(plan.name.clone());
+                break;
             }
-            let engine_error =
-                || Error::Engine { action: "starting the session container (podman run)".into(), code, stderr: stderr.clone() };
-            if attempt == attempts {
-                return Err(engine_error());
+            Err(CreateFailure::Failed(e)) => return Err(e),
+            Err(CreateFailure::Refused { code, stderr }) => (code, stderr),
+        };
+        let kind = run_failure::classify(&stderr);
+        if kind != RunFailureKind::NameInUse {
+            // podman can leave a created-but-never-started container behind.
+            let _ = sb.engine.remove(&plan.name).await;
+        }
+        let engine_error = || Error::Engine {
+            action: "starting the session container (podman run)".into(),
+            code,
+            stderr: stderr.clone(),
+        };
+        if attempt == attempts {
+            return Err(engine_error());
+        }
+        match kind {
+            RunFailureKind::NameInUse => {
+                replace_stopped(sb.engine.as_ref(), plan, &mut replaced, &mut created.warnings).await?;
             }
-            match kind {
-                RunFailureKind::NameInUse => {
-                    let ours = sb
-                        .engine
-                        .list(labels::SESSION, &spec.id)
-                        .await?
-                        .into_iter()
-                        .any(|r| r.name == name && r.labels.get(labels::OWNER) == Some(&host.uid.to_string()));
-                    let running = sb.engine.state(&name).await?.map(|s| s.running);
-                    match (ours, running) {
-                        (true, Some(true)) => {
-                            return Err(Error::SessionExists { id: spec.id.clone(), detail: "its container is running".into() });
-                        }
-                        (true, Some(false)) if !replaced => {
-                            sb.engine.remove(&name).await?;
-                            replaced = true;
-                            warnings.push(format!("replaced the stopped container {name} of an earlier session with this id"));
-                        }
-                        (true, None) if !replaced => replaced = true,
-                        _ => {
-                            return Err(Error::SessionExists {
-                                id: spec.id.clone(),
-                                detail: format!(
-                                    "a container named {name} exists that sandbox did not create (or could not replace); remove it or use another id"
-                                ),
-                            });
-                        }
-                    }
-                }
-                RunFailureKind::ImageMissing => {
-                    return Err(Error::ImageUnavailable {
-                        image: image.used.clone(),
-                        detail: format!(
-                            "it is not in local storage and sessions never pull (podman said: {stderr}); build or pull it first (scripts/setup builds the default image)"
-                        ),
-                    });
-                }
-                RunFailureKind::PortConflict if !publish.is_empty() => match run_failure::decide(&stderr, &publish) {
+            RunFailureKind::ImageMissing => {
+                return Err(Error::ImageUnavailable {
+                    image: plan.image.used.clone(),
+                    detail: format!(
+                        "it is not in local storage and sessions never pull (podman said: {stderr}); build or pull it first (scripts/setup builds the default image)"
+                    ),
+                });
+            }
+            RunFailureKind::PortConflict if !created.terms.publish.is_empty() => {
+                let terms = &mut created.terms;
+                match run_failure::decide(&stderr, &terms.publish) {
                     PortDecision::Drop(p) => {
-                        publish.retain(|x| *x != p);
-                        dropped.push(DroppedPort { port: p, reason: format!("podman could not bind it: {stderr}") });
-                        warnings.push(format!("host port {p} is already in use: dropped it, kept the other ports"));
+                        terms.publish.retain(|x| *x != p);
+                        terms
+                            .dropped
+                            .push(DroppedPort { port: p, reason: format!("podman could not bind it: {stderr}") });
+                        created
+                            .warnings
+                            .push(format!("host port {p} is already in use: dropped it, kept the other ports"));
                     }
                     PortDecision::DropAll => {
-                        for p in publish.drain(..) {
-                            dropped.push(DroppedPort { port: p, reason: format!("unidentified port conflict: {stderr}") });
+                        for p in terms.publish.drain(..) {
+                            terms
+                                .dropped
+                                .push(DroppedPort { port: p, reason: format!("unidentified port conflict: {stderr}") });
                         }
-                        warnings.push(format!("a port conflict named none of the ports: dropped all port publishing ({stderr})"));
+                        created.warnings.push(format!(
+                            "a port conflict named none of the ports: dropped all port publishing ({stderr})"
+                        ));
                     }
-                },
-                RunFailureKind::Cgroup if limits.is_some() => {
-                    if policy.require_resource_limits {
-                        return Err(Error::LimitsUnavailable { reason: stderr.clone() });
-                    }
-                    warnings.push(format!("this host could not apply the resource limits; starting without them ({stderr})"));
-                    limits = None;
-                    limits_reason = Some(stderr.clone());
                 }
-                _ => return Err(engine_error()),
             }
+            RunFailureKind::Cgroup if created.terms.limits.is_some() => {
+                if plan.policy.require_resource_limits {
+                    return Err(Error::LimitsUnavailable { reason: stderr.clone() });
+                }
+                created
+                    .warnings
+                    .push(format!("this host could not apply the resource limits; starting without them ({stderr})"));
+                created.terms.limits = None;
+                created.terms.limits_reason = Some(stderr.clone());
+            }
+            _ => return Err(engine_error()),
         }
+    }
 
-        // Before anything of the session's runs (the agent runs nothing on its own).
-        if let Some(n) = &isolation {
-            sb.engine.isolate_network(&name, &network_isolation::rules(n, &publish)).await?;
+    // Before anything of the session's runs (the agent runs nothing on its own).
+    if let Some(n) = &plan.isolation {
+        sb.engine.isolate_network(&plan.name, &network_isolation::rules(n, &created.terms.publish)).await?;
+    }
+    Ok(created)
+}
+
+/// The container's name is in use: a stopped container of an earlier session of ours
+/// with this id is removed (once), so the next attempt can take the name; anything else
+/// means the session exists.
+async fn replace_stopped(
+    engine: &dyn Engine,
+    plan: &Plan,
+    replaced: &mut bool,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let name = &plan.name;
+    let ours = engine
+        .list(labels::SESSION, &plan.id)
+        .await?
+        .into_iter()
+        .any(|r| &r.name == name && r.labels.get(labels::OWNER) == Some(&plan.host.uid.to_string()));
+    let running = engine.state(name).await?.map(|s| s.running);
+    match (ours, running) {
+        (true, Some(true)) => {
+            Err(Error::SessionExists { id: plan.id.clone(), detail: "its container is running".into() })
         }
-        progress(StartPhase::WaitingForAgent);
-        let client = wait_for_agent(sb.engine.as_ref(), &name, &control, &agent, config.ready_timeout).await?;
-        let mut report = StartReport {
-            session_id: spec.id.clone(),
-            container: name.clone(),
-            working_dir: working_dir_str.clone(),
-            image: image.clone(),
-            network: policy.network,
-            ports_published: publish.clone(),
-            ports_dropped: dropped.clone(),
-            limits: LimitsOutcome {
-                enforced: limits.is_some(),
-                requested: policy.limits,
-                reason: limits_reason.clone(),
-                nproc_fallback: if limits.is_some() { None } else { nproc_fallback.or(Some(NPROC_FALLBACK_MIN)) },
-            },
-            protected_paths: protection.protected.clone(),
-            network_isolated: isolation.is_some(),
-            host_uid: if host.rootless { host.uid } else { root_maps_to.uid },
-            provisioning: Provisioning::Disabled,
-            post_create: Vec::new(),
-            warnings: Vec::new(),
-            duration: Duration::ZERO,
+        (true, Some(false)) if !*replaced => {
+            engine.remove(name).await?;
+            *replaced = true;
+            warnings.push(format!("replaced the stopped container {name} of an earlier session with this id"));
+            Ok(())
+        }
+        (true, None) if !*replaced => {
+            *replaced = true;
+            Ok(())
+        }
+        _ => Err(Error::SessionExists {
+            id: plan.id.clone(),
+            detail: format!(
+                "a container named {name} exists that sandbox did not create (or could not replace); remove it or use another id"
+            ),
+        }),
+    }
+}
+
+/// What the engine is asked to create, with the ports and limits as they stand.
+fn run_plan(plan: &Plan, config: &Config, control: &Path, created: &Created) -> RunPlan {
+    let terms = &created.terms;
+    let agent = created.agent.display().to_string();
+    RunPlan {
+        name: plan.name.clone(),
+        labels: vec![
+            (labels::MANAGED.into(), "true".into()),
+            (labels::SESSION.into(), plan.id.clone()),
+            (labels::OWNER.into(), plan.host.uid.to_string()),
+            (labels::SCOPE.into(), config.scope.clone()),
+            (labels::WORKDIR.into(), plan.working_dir_str.clone()),
+            (labels::CONTROL.into(), control.display().to_string()),
+            (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),
+            (labels::PORTS.into(), terms.publish.iter().map(u16::to_string).collect::<Vec<_>>().join(",")),
+            (labels::AGENT.into(), agent.clone()),
+        ],
+        image: plan.image.used.clone(),
+        working_dir: plan.working_dir_str.clone(),
+        control_dir: control.display().to_string(),
+        root_maps_to: plan.root_maps_to,
+        agent_path: agent,
+        ports: terms.publish.clone(),
+        network: plan.policy.network,
+        limits: terms.limits,
+        env: plan.env.clone(),
+        idle_timeout_secs: plan.idle_timeout.map(|d| d.as_secs()),
+        self_mounts: plan.self_mounts.clone(),
+        // tmpfs pages count against the memory limit and cannot be reclaimed:
+        // a /tmp larger than half the limit could get the agent OOM-killed.
+        tmp_size: config.tmp_size.map(|t| match terms.limits {
+            Some(l) => t.min(l.memory_bytes / 2),
+            None => t,
+        }),
+        nproc_fallback: plan.nproc_fallback(terms.limits),
+    }
+}
+
+/// The provision and post-create step: installs dev essentials when asked (best
+/// effort), then runs the post-create commands the policy allows, each through the
+/// session's exec path. Their failures are outcomes and warnings, not errors; a lost
+/// session is an error.
+async fn set_up(session: &Session, plan: &Plan, config: &Config, progress: Progress<'_>) -> Result<Setup> {
+    let mut setup = Setup { provisioning: Provisioning::Disabled, post_create: Vec::new(), warnings: Vec::new() };
+    if plan.provision {
+        progress(StartPhase::Provisioning);
+        setup.provisioning = if plan.policy.network == Network::None {
+            Provisioning::Skipped { reason: "network is none: packages cannot be downloaded".into() }
+        } else {
+            provision(session, config.provision_timeout).await?
         };
-        if spec.provision.unwrap_or(config.provision) {
-            progress(StartPhase::Provisioning);
-            report.provisioning = if policy.network == Network::None {
-                Provisioning::Skipped { reason: "network is none: packages cannot be downloaded".into() }
-            } else {
-                provision(&client, config.provision_timeout).await?
-            };
-            if let Provisioning::Failed { exit_code, .. } = &report.provisioning {
-                warnings.push(format!(
-                    "installing dev essentials failed ({}); the session works without them",
-                    exit_text(*exit_code, None, false)
-                ));
-            }
-        }
-        if !spec.post_create.is_empty() && !policy.allow_post_create {
-            warnings.push(format!(
-                "skipped {} post-create command(s): they come from the opened project and are not run unless allow_post_create is set",
-                spec.post_create.len()
+        if let Provisioning::Failed { exit_code, .. } = &setup.provisioning {
+            setup.warnings.push(format!(
+                "installing dev essentials failed ({}); the session works without them",
+                exit_text(*exit_code, None, false)
             ));
         }
-        for (index, command) in spec.post_create.iter().enumerate() {
-            let outcome = if policy.allow_post_create {
-                progress(StartPhase::PostCreate { index, command: command.clone() });
-                run_post_create(&client, command, config.post_create_timeout).await?
-            } else {
-                PostCreateOutcome {
-                    command: command.clone(),
-                    ran: false,
-                    exit_code: None,
-                    signal: None,
-                    timed_out: false,
-                    output_tail: String::new(),
-                    duration: Duration::ZERO,
-                }
-            };
-            if outcome.ran && !outcome.succeeded() {
-                warnings.push(format!(
-                    "post-create command {command:?} failed ({}): {}",
-                    exit_text(outcome.exit_code, outcome.signal, outcome.timed_out),
-                    outcome.output_tail.lines().last().unwrap_or_default()
-                ));
-            }
-            report.post_create.push(outcome);
-        }
-        for w in &warnings {
-            tracing::warn!(session = %spec.id, "{w}");
-        }
-        report.warnings = warnings;
-        report.duration = t0.elapsed();
-        Ok((name, client, report, agent))
     }
-    .await;
-    match result {
-        Ok((name, client, report, agent)) => {
-            progress(StartPhase::Ready);
-            guard.armed = false;
-            drop(start_lock);
-            let at = SessionAddress {
-                id: spec.id.clone(),
-                container: name,
-                working_dir,
-                control_dir: control,
-                agent_binary: agent,
-            };
-            let session = Session::new(at, sb.engine.clone(), Some(client), None);
-            Ok(session.with_report(report))
+    if !plan.post_create.is_empty() && !plan.policy.allow_post_create {
+        setup.warnings.push(format!(
+            "skipped {} post-create command(s): they come from the opened project and are not run unless allow_post_create is set",
+            plan.post_create.len()
+        ));
+    }
+    for (index, command) in plan.post_create.iter().enumerate() {
+        let outcome = if plan.policy.allow_post_create {
+            progress(StartPhase::PostCreate { index, command: command.clone() });
+            run_post_create(session, command, config.post_create_timeout).await?
+        } else {
+            PostCreateOutcome {
+                command: command.clone(),
+                ran: false,
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                output_tail: String::new(),
+                duration: Duration::ZERO,
+            }
+        };
+        if outcome.ran && !outcome.succeeded() {
+            setup.warnings.push(format!(
+                "post-create command {command:?} failed ({}): {}",
+                exit_text(outcome.exit_code, outcome.signal, outcome.timed_out),
+                outcome.output_tail.lines().last().unwrap_or_default()
+            ));
         }
-        Err(e) => {
-            guard.cleanup(sb.engine.as_ref()).await;
-            drop(start_lock);
-            Err(e)
-        }
+        setup.post_create.push(outcome);
+    }
+    Ok(setup)
+}
+
+/// The report step: what the start did, every warning (logged too) in the order the
+/// steps raised them.
+fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> StartReport {
+    let mut warnings = plan.warnings.clone();
+    warnings.extend(created.warnings);
+    warnings.extend(setup.warnings);
+    for w in &warnings {
+        tracing::warn!(session = %plan.id, "{w}");
+    }
+    let terms = created.terms;
+    StartReport {
+        session_id: plan.id.clone(),
+        container: plan.name.clone(),
+        working_dir: plan.working_dir_str.clone(),
+        image: plan.image.clone(),
+        network: plan.policy.network,
+        ports_published: terms.publish,
+        ports_dropped: terms.dropped,
+        limits: LimitsOutcome {
+            enforced: terms.limits.is_some(),
+            requested: plan.policy.limits,
+            reason: terms.limits_reason,
+            nproc_fallback: plan.nproc_fallback(terms.limits),
+        },
+        protected_paths: plan.protected_paths.clone(),
+        network_isolated: plan.isolation.is_some(),
+        host_uid: if plan.host.rootless { plan.host.uid } else { plan.root_maps_to.uid },
+        provisioning: setup.provisioning,
+        post_create: setup.post_create,
+        warnings,
+        duration: started.elapsed(),
     }
 }
 
@@ -578,51 +803,36 @@ async fn wait_for_agent(
     }
 }
 
-/// Runs `sh -c script` with stderr merged into stdout, keeping only the tail of the
-/// output. Returns the exit and the tail.
-async fn run_for_tail(
-    client: &AgentClient,
-    script: &str,
-    timeout: Duration,
-) -> Result<(sandbox_proto::ExecExit, String)> {
-    let request = Request::Exec(ExecRequest {
-        argv: vec!["sh".into(), "-c".into(), format!("exec 2>&1\n{script}")],
-        env: Vec::new(),
-        cwd: None,
-        timeout_ms: Some(timeout.as_millis() as u64),
-        kill_grace_ms: None,
-        linger_ms: None,
-        stdout_cap: u64::MAX,
-        stderr_cap: u64::MAX,
-        stdin: StdinMode::Null,
-        window: None,
-    });
-    let lost = |why: String| Error::SessionLost { id: String::new(), detail: why, oom_killed: false, exit_code: None };
-    let mut call = client.call(&request).await.map_err(|e| lost(format!("{e:?}")))?;
+/// Runs `sh -c script` with stderr merged into stdout through the session's exec path
+/// (the request [`Session::exec`] sends: no flow-control window, stdin /dev/null),
+/// keeping only the last [`TAIL_BYTES`] of the output. Returns the exit and the tail.
+/// The output is not capped in the container: a cap keeps the head, and the tail is
+/// what is wanted.
+async fn run_for_tail(session: &Session, script: &str, timeout: Duration) -> Result<(ExecExit, String)> {
+    let argv = ["sh".to_string(), "-c".to_string(), format!("exec 2>&1\n{script}")];
+    let mut stream = session.start_exec(&argv, ExecOptions::new().timeout(timeout), None, u64::MAX).await?;
     let mut tail: Vec<u8> = Vec::new();
-    loop {
-        match call.next().await {
-            Incoming::Stdout(b) | Incoming::Stderr(b) => {
+    while let Some(event) = stream.next().await {
+        match event? {
+            ExecEvent::Stdout(b) | ExecEvent::Stderr(b) => {
                 tail.extend_from_slice(&b);
                 if tail.len() > 2 * TAIL_BYTES {
                     tail.drain(..tail.len() - TAIL_BYTES);
                 }
             }
-            Incoming::Reply(Reply::Exit(exit)) => {
+            ExecEvent::Exit(exit) => {
                 if tail.len() > TAIL_BYTES {
                     tail.drain(..tail.len() - TAIL_BYTES);
                 }
                 return Ok((exit, String::from_utf8_lossy(&tail).into_owned()));
             }
-            Incoming::Reply(Reply::Error(e)) => return Err(agent_error(e)),
-            Incoming::Reply(other) => return Err(Error::Protocol { detail: format!("unexpected reply {other:?}") }),
-            Incoming::Lost(why) => return Err(lost(why)),
         }
     }
+    Err(Error::Protocol { detail: "the exec ended without an exit status".into() })
 }
 
-async fn provision(client: &AgentClient, timeout: Duration) -> Result<Provisioning> {
-    let (exit, tail) = run_for_tail(client, PROVISION_SCRIPT, timeout).await?;
+async fn provision(session: &Session, timeout: Duration) -> Result<Provisioning> {
+    let (exit, tail) = run_for_tail(session, PROVISION_SCRIPT, timeout).await?;
     let manager = tail.lines().find_map(|l| l.strip_prefix("manager: ")).map(str::to_string);
     Ok(match (exit.exit_code, manager) {
         (Some(NO_PACKAGE_MANAGER), _) => {
@@ -634,8 +844,8 @@ async fn provision(client: &AgentClient, timeout: Duration) -> Result<Provisioni
     })
 }
 
-async fn run_post_create(client: &AgentClient, command: &str, timeout: Duration) -> Result<PostCreateOutcome> {
-    let (exit, tail) = run_for_tail(client, command, timeout).await?;
+async fn run_post_create(session: &Session, command: &str, timeout: Duration) -> Result<PostCreateOutcome> {
+    let (exit, tail) = run_for_tail(session, command, timeout).await?;
     Ok(PostCreateOutcome {
         command: command.to_string(),
         ran: true,
@@ -643,13 +853,17 @@ async fn run_post_create(client: &AgentClient, command: &str, timeout: Duration)
         signal: exit.signal,
         timed_out: exit.timed_out,
         output_tail: tail,
-        duration: Duration::from_micros(exit.duration_us),
+        duration: exit.duration,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
+    use crate::engine::ContainerRecord;
+    use crate::fake_agent::FakeAgent;
+    use crate::fake_engine::{EngineCall, FakeEngine, exited, running};
 
     #[test]
     fn every_users_home_is_read_from_passwd() {
@@ -684,5 +898,343 @@ mod tests {
         assert_eq!((c.used.as_str(), c.reason), (config.default_image.as_str(), ImageReason::UntrustedReplaced));
         let c = choose_image(&config, Some("evil/image:latest"), true);
         assert_eq!((c.used.as_str(), c.reason), ("evil/image:latest", ImageReason::UntrustedAllowed));
+    }
+
+    // The start pipeline over a fake engine. Steps that need the agent get a
+    // `FakeAgent` as their connect step; the tests of failures before or at the connect
+    // step use the real one (`WaitForAgent`), which the fake engine's container states
+    // drive.
+
+    /// podman's refusals, as it words them (see `run_failure::classify`).
+    fn port_refusal(port: u16) -> String {
+        format!("Error: cannot listen on the TCP port: listen tcp4 127.0.0.1:{port}: bind: address already in use")
+    }
+    const CGROUP_REFUSAL: &str = "Error: OCI runtime error: runc: runc create failed: unable to start container process: error during container init: error setting cgroup config for procHooks process: open /sys/fs/cgroup/pids/machine.slice/libpod-0f3c.scope/pids.max: no such file or directory";
+    const NAME_REFUSAL: &str = "Error: creating container storage: the container name \"sandbox-again\" is already in use by 0f3c. You have to remove that container to be able to reuse that name: that name is already in use";
+
+    /// A sandbox over a fake engine; its working dir, control dirs and agent cache in a
+    /// temporary dir.
+    struct Bench {
+        t: tempfile::TempDir,
+        engine: Arc<FakeEngine>,
+        sandbox: Sandbox,
+    }
+
+    fn bench(engine: FakeEngine) -> Bench {
+        bench_with(engine, |_| {})
+    }
+
+    fn bench_with(engine: FakeEngine, adjust: impl FnOnce(&mut Config)) -> Bench {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("work")).unwrap();
+        let mut config = Config {
+            runtime_dir: Some(t.path().join("run")),
+            cache_dir: Some(t.path().join("cache")),
+            provision: false,
+            ready_timeout: Duration::from_secs(20),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let engine = Arc::new(engine);
+        let sandbox = Sandbox::with_engine(config, engine.clone());
+        Bench { t, engine, sandbox }
+    }
+
+    impl Bench {
+        fn spec(&self, id: &str) -> SessionSpec {
+            SessionSpec::new(id, self.t.path().join("work"))
+        }
+
+        fn control_dir(&self, id: &str) -> PathBuf {
+            self.t.path().join("run").join(id)
+        }
+
+        /// Runs the pipeline with `connect` as its connect step; returns the outcome and
+        /// the phases it went through.
+        async fn start(&self, spec: SessionSpec, connect: &dyn Connect) -> (Result<Session>, Vec<StartPhase>) {
+            let phases = std::sync::Mutex::new(Vec::new());
+            let r = pipeline(&self.sandbox, spec, &|p| phases.lock().unwrap().push(p), connect).await;
+            (r, phases.into_inner().unwrap())
+        }
+
+        /// Stops `session` and checks it left nothing.
+        async fn stop(&self, session: Session) {
+            session.stop().await.unwrap();
+            assert!(!self.engine.exists(session.container()));
+            assert!(!session.control_dir().exists());
+        }
+    }
+
+    /// An agent whose every command prints nothing and succeeds.
+    fn quiet_agent() -> FakeAgent {
+        FakeAgent::new(|_| (Vec::new(), 0))
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn a_port_podman_cannot_bind_is_dropped_and_the_create_retried() {
+        let keep = free_port();
+        let mut lose = free_port();
+        while lose == keep {
+            lose = free_port();
+        }
+        let b = bench(FakeEngine::new().refuse_create(port_refusal(lose)));
+        let (session, phases) = b.start(b.spec("ports").ports([keep, lose]), &quiet_agent()).await;
+        let session = session.unwrap();
+        let creates = b.engine.creates();
+        assert_eq!(creates.len(), 2, "one retry");
+        assert_eq!(creates[0].ports, [keep, lose]);
+        assert_eq!(creates[1].ports, [keep], "retried without the port podman could not bind");
+        let remove = b.engine.calls().iter().position(|c| *c == EngineCall::Remove("sandbox-ports".into()));
+        let second = b.engine.calls().iter().rposition(|c| matches!(c, EngineCall::Create(_)));
+        assert!(remove < second, "the refused container is removed before the retry");
+        let r = session.start_report().unwrap();
+        assert_eq!(r.ports_published, [keep]);
+        assert_eq!(r.ports_dropped.len(), 1);
+        assert_eq!(r.ports_dropped[0].port, lose);
+        assert!(r.ports_dropped[0].reason.contains("address already in use"), "{:?}", r.ports_dropped);
+        let warning = format!("host port {lose} is already in use: dropped it, kept the other ports");
+        assert!(r.warnings.contains(&warning), "{:?}", r.warnings);
+        assert!(phases.contains(&StartPhase::CreatingContainer { attempt: 2 }), "{phases:?}");
+        b.stop(session).await;
+    }
+
+    #[tokio::test]
+    async fn limits_the_host_refuses_are_dropped_unless_required() {
+        let b = bench(FakeEngine::new().refuse_create(CGROUP_REFUSAL));
+        let (session, _) = b.start(b.spec("soft"), &quiet_agent()).await;
+        let session = session.unwrap();
+        let creates = b.engine.creates();
+        assert_eq!(creates.len(), 2);
+        assert_eq!(creates[0].limits, Some(Limits::default()));
+        assert_eq!((creates[1].limits, creates[1].nproc_fallback), (None, Some(NPROC_FALLBACK_MIN)));
+        let r = session.start_report().unwrap();
+        assert!(!r.limits.enforced);
+        assert_eq!(r.limits.reason.as_deref(), Some(CGROUP_REFUSAL), "the report says why");
+        assert_eq!(r.limits.nproc_fallback, Some(NPROC_FALLBACK_MIN));
+        assert!(r.warnings.iter().any(|w| w.contains("could not apply the resource limits")), "{:?}", r.warnings);
+        b.stop(session).await;
+
+        let b = bench(FakeEngine::new().refuse_create(CGROUP_REFUSAL));
+        let (e, _) = b.start(b.spec("hard").require_resource_limits(true), &quiet_agent()).await;
+        let e = e.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitsUnavailable, "{e}");
+        assert!(e.to_string().contains("pids.max"), "podman's words are kept: {e}");
+        assert_eq!(b.engine.creates().len(), 1, "no retry without the required limits");
+        assert!(b.engine.calls().contains(&EngineCall::Remove("sandbox-hard".into())));
+        assert!(!b.engine.exists("sandbox-hard"));
+        assert!(!b.control_dir("hard").exists(), "the control dir is removed");
+    }
+
+    #[tokio::test]
+    async fn limits_a_host_cannot_enforce_at_all_fail_before_the_engine_creates_anything() {
+        let b =
+            bench(FakeEngine::new().limits_unenforceable("the cgroup controllers memory are not available to podman"));
+        let (e, _) = b.start(b.spec("nolimits").require_resource_limits(true), &quiet_agent()).await;
+        let e = e.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitsUnavailable, "{e}");
+        assert!(b.engine.creates().is_empty());
+        assert!(!b.control_dir("nolimits").exists());
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_image_is_replaced_by_the_default_unless_allowed() {
+        let b = bench(FakeEngine::new());
+        let evil = "docker.io/evil/image:latest";
+        let (session, _) = b.start(b.spec("img").image(evil), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert_eq!(b.engine.creates()[0].image, b.sandbox.config.default_image, "the container runs the default");
+        let r = session.start_report().unwrap();
+        assert_eq!(r.image.reason, ImageReason::UntrustedReplaced);
+        assert_eq!(r.image.requested.as_deref(), Some(evil));
+        assert!(r.warnings.iter().any(|w| w.contains(evil) && w.contains("not trusted")), "{:?}", r.warnings);
+        b.stop(session).await;
+
+        let (session, _) = b.start(b.spec("img2").image(evil).allow_untrusted_image(true), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert_eq!(b.engine.creates()[1].image, evil);
+        let r = session.start_report().unwrap();
+        assert_eq!(r.image.reason, ImageReason::UntrustedAllowed);
+        assert!(r.warnings.iter().all(|w| !w.contains("not trusted")), "{:?}", r.warnings);
+        b.stop(session).await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_podman_is_a_typed_error_with_advice_and_touches_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let program = t.path().join("no-podman-here");
+        let config = Config {
+            podman: program.clone(),
+            runtime_dir: Some(t.path().join("run")),
+            cache_dir: Some(t.path().join("cache")),
+            ..Config::default()
+        };
+        let sandbox = Sandbox::new(config);
+        let e = start(&sandbox, SessionSpec::new("nopodman", t.path()), &|_| {}).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::EngineMissing, "{e}");
+        let text = e.to_string();
+        assert!(text.contains(&program.display().to_string()) && text.contains("install"), "{text}");
+        assert!(!t.path().join("run").exists() && !t.path().join("cache").exists(), "nothing was created");
+    }
+
+    #[tokio::test]
+    async fn a_container_that_dies_before_its_agent_answers_is_reported_and_removed() {
+        let logs = "sandbox-agent: cannot listen on /.sandbox/agent.sock: read-only file system";
+        let b = bench(FakeEngine::new().created_state(exited(3)).logs(logs));
+        // The real connect step: it sees no socket, then the container's state.
+        let (e, phases) = b.start(b.spec("dies"), &WaitForAgent).await;
+        let e = e.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Engine, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("the container stopped before its agent was ready"), "{text}");
+        assert!(text.contains(logs), "the container's log tail is in the error: {text}");
+        assert!(text.contains("exit status 3"), "{text}");
+        assert!(phases.contains(&StartPhase::WaitingForAgent) && !phases.contains(&StartPhase::Ready));
+        assert!(b.engine.calls().contains(&EngineCall::Remove("sandbox-dies".into())), "{:?}", b.engine.calls());
+        assert!(!b.engine.exists("sandbox-dies"), "nothing left behind");
+        assert!(!b.control_dir("dies").exists(), "the control dir is gone");
+    }
+
+    #[tokio::test]
+    async fn a_start_dropped_half_way_removes_its_container_through_the_engine() {
+        let b = bench(FakeEngine::new());
+        // The container runs but its agent never answers: the start waits until dropped.
+        let abandoned = tokio::time::timeout(Duration::from_millis(700), b.start(b.spec("dropped"), &WaitForAgent));
+        assert!(abandoned.await.is_err(), "still waiting for the agent");
+        let calls = b.engine.calls();
+        assert!(calls.contains(&EngineCall::RemoveNow("sandbox-dropped".into())), "{calls:?}");
+        assert!(!calls.contains(&EngineCall::Remove("sandbox-dropped".into())), "no async context was used");
+        assert!(!b.engine.exists("sandbox-dropped"));
+        assert!(!b.control_dir("dropped").exists());
+    }
+
+    #[tokio::test]
+    async fn bad_input_fails_before_the_engine_is_asked_anything() {
+        let b = bench(FakeEngine::new());
+        for spec in [
+            b.spec("bad id!"),
+            SessionSpec::new("nodir", b.t.path().join("missing")),
+            b.spec("badenv").env("A=B", "c"),
+            b.spec("badpost").post_create([" "]),
+            b.spec("badlimits").limits(Limits { memory_bytes: 1, ..Limits::default() }),
+        ] {
+            let (e, phases) = b.start(spec, &quiet_agent()).await;
+            assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
+            assert!(phases.is_empty());
+        }
+        assert_eq!(b.engine.calls(), [], "the engine was not even probed");
+        // Input that needs the host facts is checked before anything is created.
+        let (e, _) = b.start(b.spec("cpus").limits(Limits { cpus: 64.0, ..Limits::default() }), &quiet_agent()).await;
+        assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(b.engine.calls(), [EngineCall::Host]);
+        assert!(!b.t.path().join("run").exists());
+    }
+
+    fn record(name: &str, id: &str, uid: u32, state: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: format!("id-{name}"),
+            name: name.into(),
+            image: crate::DEFAULT_IMAGE.into(),
+            state: state.into(),
+            created: 0,
+            labels: [
+                (labels::MANAGED, "true".to_string()),
+                (labels::SESSION, id.to_string()),
+                (labels::OWNER, uid.to_string()),
+                (labels::SCOPE, crate::DEFAULT_SCOPE.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_running_container_of_the_name_is_an_existing_session_and_its_control_dir_is_kept() {
+        let uid = rustix::process::getuid().as_raw();
+        let b = bench(FakeEngine::new().with_container(record("sandbox-live", "live", uid, "running"), running()));
+        // What the live session keeps in its control dir.
+        crate::control_dir::ensure_private_dir(&b.t.path().join("run"), uid).unwrap();
+        std::fs::create_dir(b.control_dir("live")).unwrap();
+        std::fs::write(b.control_dir("live").join("marker"), "x").unwrap();
+        let (e, _) = b.start(b.spec("live"), &quiet_agent()).await;
+        let e = e.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionExists, "{e}");
+        assert!(e.to_string().contains("its container is running"), "{e}");
+        assert!(b.engine.creates().is_empty());
+        assert!(b.engine.exists("sandbox-live"), "the live session's container is left alone");
+        assert!(b.control_dir("live").join("marker").exists(), "its control dir is neither cleared nor removed");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_container_of_an_earlier_session_is_replaced() {
+        let uid = rustix::process::getuid().as_raw();
+        let engine = FakeEngine::new().with_container(record("sandbox-again", "again", uid, "exited"), exited(0));
+        let b = bench(engine.refuse_create(NAME_REFUSAL));
+        let (session, _) = b.start(b.spec("again"), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert_eq!(b.engine.creates().len(), 2);
+        assert!(b.engine.calls().contains(&EngineCall::Remove("sandbox-again".into())));
+        let r = session.start_report().unwrap();
+        assert!(
+            r.warnings.iter().any(|w| w.contains("replaced the stopped container sandbox-again")),
+            "{:?}",
+            r.warnings
+        );
+        b.stop(session).await;
+    }
+
+    #[tokio::test]
+    async fn provisioning_and_post_create_run_through_the_exec_path_and_keep_the_tail() {
+        let agent = FakeAgent::new(|script| {
+            if script.contains("command -v apk") {
+                (b"manager: apk\nOK: 12 packages\n".to_vec(), 0)
+            } else if script.ends_with("make big") {
+                let mut out = vec![b'x'; 3 * TAIL_BYTES];
+                out.extend_from_slice(b"\nthe end\n");
+                (out, 3)
+            } else {
+                (b"fine\n".to_vec(), 0)
+            }
+        });
+        let b = bench_with(FakeEngine::new(), |c| c.provision = true);
+        let spec = b.spec("setup").post_create(["true", "make big"]).allow_post_create(true);
+        let (session, phases) = b.start(spec, &agent).await;
+        let session = session.unwrap();
+        assert_eq!(
+            phases,
+            [
+                StartPhase::Probing,
+                StartPhase::CreatingContainer { attempt: 1 },
+                StartPhase::WaitingForAgent,
+                StartPhase::Provisioning,
+                StartPhase::PostCreate { index: 0, command: "true".into() },
+                StartPhase::PostCreate { index: 1, command: "make big".into() },
+                StartPhase::Ready,
+            ]
+        );
+        let r = session.start_report().unwrap();
+        assert_eq!(r.provisioning, Provisioning::Installed { manager: "apk".into() });
+        assert!(r.post_create[0].succeeded());
+        let big = &r.post_create[1];
+        assert_eq!(big.exit_code, Some(3));
+        assert_eq!(big.output_tail.len(), TAIL_BYTES, "only the tail is kept");
+        assert!(
+            big.output_tail.ends_with("xx\nthe end\n"),
+            "the last bytes: {:?}",
+            &big.output_tail[TAIL_BYTES - 20..]
+        );
+        assert!(r.warnings.iter().any(|w| w.contains("\"make big\" failed (exit 3): the end")), "{:?}", r.warnings);
+        // The requests are the ones the session's exec path sends.
+        let execs = agent.execs();
+        assert_eq!(execs.len(), 3);
+        assert_eq!(execs[2].argv, ["sh", "-c", "exec 2>&1\nmake big"]);
+        assert_eq!(execs[2].timeout_ms, Some(b.sandbox.config.post_create_timeout.as_millis() as u64));
+        assert_eq!(execs[0].timeout_ms, Some(b.sandbox.config.provision_timeout.as_millis() as u64));
+        assert!(execs.iter().all(|x| x.stdin == sandbox_proto::StdinMode::Null && x.window.is_none()));
+        b.stop(session).await;
     }
 }

@@ -1,0 +1,244 @@
+//! An in-process [`Engine`] for unit tests: scripted answers, every call recorded.
+//!
+//! Containers live in a map. A create is refused with the next scripted podman stderr,
+//! if any is left, and otherwise makes a container in the scripted state (running by
+//! default); remove and `remove_now` take it out again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
+use crate::error::Result;
+use crate::host_info::{CgroupMode, HostInfo};
+use crate::network_isolation::{Neighbourhood, Rules};
+use crate::run_args::RunPlan;
+
+/// One call the engine received.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EngineCall {
+    Host,
+    Create(Box<RunPlan>),
+    List { label: String, value: String },
+    State(String),
+    Remove(String),
+    RemoveNow(String),
+    ImageExists(String),
+    LogsTail(String),
+    Neighbourhood,
+    IsolateNetwork(String),
+}
+
+/// Exit status podman gives when it refuses to run a container.
+const REFUSED: i32 = 125;
+
+pub(crate) struct FakeEngine {
+    host: HostInfo,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    refusals: VecDeque<String>,
+    created_state: ContainerState,
+    logs: String,
+    containers: HashMap<String, (ContainerRecord, ContainerState)>,
+    calls: Vec<EngineCall>,
+}
+
+/// A running container's state.
+pub(crate) fn running() -> ContainerState {
+    ContainerState {
+        status: "running".into(),
+        running: true,
+        exit_code: None,
+        oom_killed: false,
+        error: String::new(),
+        pid: Some(4242),
+    }
+}
+
+/// An exited container's state.
+pub(crate) fn exited(code: i32) -> ContainerState {
+    ContainerState {
+        status: "exited".into(),
+        running: false,
+        exit_code: Some(code),
+        oom_killed: false,
+        error: String::new(),
+        pid: None,
+    }
+}
+
+impl FakeEngine {
+    /// A rootful host (the test's own uid) that can enforce limits, with no containers.
+    pub fn new() -> FakeEngine {
+        let host = HostInfo {
+            podman: "fake-podman".into(),
+            version: "4.3.1".into(),
+            rootless: false,
+            cgroup_mode: CgroupMode::V2,
+            cgroup_controllers: ["cpu", "memory", "pids"].map(String::from).to_vec(),
+            default_runtime: "runc".into(),
+            runtime_override: None,
+            ulimits: None,
+            limits_enforceable: true,
+            limits_reason: None,
+            unprivileged_port_start: 1024,
+            uid: rustix::process::getuid().as_raw(),
+            cpus: 2,
+            engine_dirs: Vec::new(),
+        };
+        FakeEngine {
+            host,
+            inner: Mutex::new(Inner {
+                refusals: VecDeque::new(),
+                created_state: running(),
+                logs: String::new(),
+                containers: HashMap::new(),
+                calls: Vec::new(),
+            }),
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next create is refused with podman's `stderr` (queued after earlier ones).
+    pub fn refuse_create(self, stderr: impl Into<String>) -> FakeEngine {
+        self.inner().refusals.push_back(stderr.into());
+        self
+    }
+
+    /// The host cannot enforce limits, for `reason`.
+    pub fn limits_unenforceable(mut self, reason: impl Into<String>) -> FakeEngine {
+        self.host.limits_enforceable = false;
+        self.host.limits_reason = Some(reason.into());
+        self
+    }
+
+    /// Created containers are in `state` (e.g. already exited) instead of running.
+    pub fn created_state(self, state: ContainerState) -> FakeEngine {
+        self.inner().created_state = state;
+        self
+    }
+
+    /// What `logs_tail` returns.
+    pub fn logs(self, text: impl Into<String>) -> FakeEngine {
+        self.inner().logs = text.into();
+        self
+    }
+
+    /// A container that exists from the start.
+    pub fn with_container(self, record: ContainerRecord, state: ContainerState) -> FakeEngine {
+        self.inner().containers.insert(record.name.clone(), (record, state));
+        self
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<EngineCall> {
+        self.inner().calls.clone()
+    }
+
+    /// The plans of every create asked for, refused or not.
+    pub fn creates(&self) -> Vec<RunPlan> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                EngineCall::Create(p) => Some(*p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether container `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.inner().containers.contains_key(name)
+    }
+
+    fn record(&self, call: EngineCall) {
+        self.inner().calls.push(call);
+    }
+}
+
+impl Engine for FakeEngine {
+    fn host(&self) -> BoxFuture<'_, Result<HostInfo>> {
+        self.record(EngineCall::Host);
+        Box::pin(async move { Ok(self.host.clone()) })
+    }
+
+    fn create(&self, plan: &RunPlan) -> BoxFuture<'_, std::result::Result<(), CreateFailure>> {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::Create(Box::new(plan.clone())));
+        let outcome = match inner.refusals.pop_front() {
+            Some(stderr) => Err(CreateFailure::Refused { code: Some(REFUSED), stderr }),
+            None => {
+                let state = inner.created_state.clone();
+                let record = ContainerRecord {
+                    id: format!("id-{}", plan.name),
+                    name: plan.name.clone(),
+                    image: plan.image.clone(),
+                    state: state.status.clone(),
+                    created: 0,
+                    labels: plan.labels.iter().cloned().collect(),
+                };
+                inner.containers.insert(plan.name.clone(), (record, state));
+                Ok(())
+            }
+        };
+        Box::pin(async move { outcome })
+    }
+
+    fn list<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ContainerRecord>>> {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::List { label: label.into(), value: value.into() });
+        let found: Vec<ContainerRecord> = inner
+            .containers
+            .values()
+            .filter(|(r, _)| r.labels.get(label).map(String::as_str) == Some(value))
+            .map(|(r, _)| r.clone())
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>> {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::State(name.into()));
+        let state = inner.containers.get(name).map(|(_, s)| s.clone());
+        Box::pin(async move { Ok(state) })
+    }
+
+    fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::Remove(name.into()));
+        let existed = inner.containers.remove(name).is_some();
+        Box::pin(async move { Ok(existed) })
+    }
+
+    fn remove_now(&self, name: &str) {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::RemoveNow(name.into()));
+        inner.containers.remove(name);
+    }
+
+    fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.record(EngineCall::ImageExists(image.into()));
+        Box::pin(async move { Ok(true) })
+    }
+
+    fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
+        let mut inner = self.inner();
+        inner.calls.push(EngineCall::LogsTail(name.into()));
+        let logs = inner.logs.clone();
+        Box::pin(async move { Ok(logs) })
+    }
+
+    fn neighbourhood(&self) -> BoxFuture<'_, Result<Neighbourhood>> {
+        self.record(EngineCall::Neighbourhood);
+        Box::pin(async move { Ok(Neighbourhood::default()) })
+    }
+
+    fn isolate_network<'a>(&'a self, name: &'a str, _rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
+        self.record(EngineCall::IsolateNetwork(name.into()));
+        Box::pin(async move { Ok(()) })
+    }
+}
