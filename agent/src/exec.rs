@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
-use crate::conn::{Inbound, Outbox};
 use crate::credit;
 use crate::drain::{Now, read_now};
 use crate::groups::{Groups, group_alive, signal_group};
+use crate::outbox::{Inbound, Outbox};
 
 /// How long pumps that were told to stop get to deliver what was left in the pipes.
 const STOP_GRACE: Duration = Duration::from_secs(5);

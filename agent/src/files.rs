@@ -8,8 +8,8 @@ use sandbox_proto::{ErrorKind, Event, FileInfo, FileKind, FrameKind, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::conn::{Inbound, Outbox};
 use crate::credit;
+use crate::outbox::{Inbound, Outbox};
 
 const CHUNK: usize = 256 * 1024;
 

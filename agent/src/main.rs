@@ -9,6 +9,7 @@ mod exec;
 mod files;
 mod groups;
 mod ids;
+mod outbox;
 mod output_log;
 mod process;
 mod read_output;

@@ -8,7 +8,7 @@ use sandbox_proto::spool::ReadError;
 use sandbox_proto::{ErrorKind, FrameKind, OutputMeta, OutputSource, ReadOutput, Reply};
 use tokio::time::Instant;
 
-use crate::conn::Outbox;
+use crate::outbox::Outbox;
 use crate::output_log::OutputLog;
 use crate::state::AgentState;
 

@@ -13,7 +13,6 @@ use crate::labels;
 use crate::podman::PodmanEngine;
 use crate::session::{Session, SessionAddress};
 use crate::session_info::SessionInfo;
-use crate::spec::SessionSpec;
 use crate::validate;
 
 /// Entry point of the library. Cheap to clone. All state that matters lives in the
@@ -56,22 +55,6 @@ impl Sandbox {
     /// Probes the host (once; later calls return the cached facts).
     pub async fn info(&self) -> Result<HostInfo> {
         self.engine.host().await
-    }
-
-    /// Starts a session; see [`StartReport`](crate::StartReport) (via
-    /// [`Session::start_report`]) for what was actually done.
-    pub async fn start(&self, spec: SessionSpec) -> Result<Session> {
-        crate::start::start(self, spec, &|_| {}).await
-    }
-
-    /// Starts a session, calling `progress` as it goes through each phase (for callers
-    /// that show progress: provisioning and post-create commands can take minutes).
-    pub async fn start_with_progress(
-        &self,
-        spec: SessionSpec,
-        progress: impl Fn(crate::StartPhase) + Send + Sync,
-    ) -> Result<Session> {
-        crate::start::start(self, spec, &progress).await
     }
 
     /// Whether `image` is present in local storage (sessions never pull).

@@ -236,8 +236,26 @@ impl Connect for WaitForAgent {
     }
 }
 
+impl Sandbox {
+    /// Starts a session; see [`StartReport`](crate::StartReport) (via
+    /// [`Session::start_report`]) for what was actually done.
+    pub async fn start(&self, spec: SessionSpec) -> Result<Session> {
+        start(self, spec, &|_| {}).await
+    }
+
+    /// Starts a session, calling `progress` as it goes through each phase (for callers
+    /// that show progress: provisioning and post-create commands can take minutes).
+    pub async fn start_with_progress(
+        &self,
+        spec: SessionSpec,
+        progress: impl Fn(crate::StartPhase) + Send + Sync,
+    ) -> Result<Session> {
+        start(self, spec, &progress).await
+    }
+}
+
 /// Starts a session: the pipeline with the real connect step.
-pub(crate) async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Session> {
+async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Session> {
     pipeline(sb, spec, progress, &WaitForAgent).await
 }
 
