@@ -1444,8 +1444,9 @@ sbx_status sbx_session_read_file(const struct sbx_session *session,
  * Writes the `len` bytes at `data` (copied; any bytes; `(NULL, 0)` makes an empty file)
  * to `path` atomically: a temporary file in the same directory renamed over the
  * target, so readers see the old or the new content, never a mix. `mode` is the
- * permission bits (0 to 07777), or -1 for the default (the replaced file's mode, else
- * 0644).
+ * permission bits (0 to 01777: a session cannot create setuid or setgid files, so
+ * 04000 and 02000 are refused), or -1 for the default (the replaced file's mode
+ * without those bits, else 0644).
  *
  * Failures: `SBX_STATUS_NOT_FOUND` (missing parent dir), `SBX_STATUS_PERMISSION_DENIED`
  * (e.g. a protected path), `SBX_STATUS_INVALID_ARGUMENT` (empty path, bad mode), session
