@@ -49,27 +49,9 @@ type TaskInfo struct {
 func (i *TaskInfo) Running() bool { return i.State == StateRunning }
 
 func taskInfo(p *C.sbx_task_info) TaskInfo {
-	started, _ := unixMs(C.sbx_task_info_started_unix_ms(p))
-	ended, _ := unixMs(C.sbx_task_info_ended_unix_ms(p))
-	return TaskInfo{
-		ID:       C.GoString(C.sbx_task_info_id(p)),
-		Command:  C.GoString(C.sbx_task_info_command(p)),
-		State:    ProcessState(C.sbx_task_info_state(p)),
-		ExitCode: int(C.sbx_task_info_exit_code(p)),
-		Signal:   int(C.sbx_task_info_signal(p)),
-		Pid:      uint32(C.sbx_task_info_pid(p)),
-		Started:  started,
-		Ended:    ended,
-		SpoolCap: uint64(C.sbx_task_info_spool_cap(p)),
-	}
-}
-
-// takeTaskInfo converts an sbx_task_info and frees it (a conversion for callOut; it
-// never fails).
-func takeTaskInfo(p *C.sbx_task_info) (*TaskInfo, error) {
-	defer C.sbx_task_info_free(p)
-	i := taskInfo(p)
-	return &i, nil
+	f := taskFields(p)
+	return TaskInfo{ID: f.id, Command: f.command, State: f.state, ExitCode: f.exitCode, Signal: f.signal, Pid: f.pid,
+		Started: f.started, Ended: f.ended, SpoolCap: uint64(C.sbx_task_info_spool_cap(p))}
 }
 
 // Task is a background task of a session. The task lives in the session's agent: it
@@ -77,26 +59,41 @@ func takeTaskInfo(p *C.sbx_task_info) (*TaskInfo, error) {
 // any process can find it again with Session.AttachTask. Safe for concurrent use; Close
 // wakes calls blocked in other goroutines (they return ErrClosed).
 type Task struct {
-	cHandle[*C.sbx_task]
-	id      string
-	session *Session // keeps the session handle (which closes its tasks) alive
+	process[*C.sbx_task, *C.sbx_task_info, TaskInfo]
+}
+
+// taskCalls are the C calls a Task shares with a Terminal.
+var taskCalls = processCalls[*C.sbx_task, *C.sbx_task_info, TaskInfo]{
+	name:  "task handle",
+	id:    func(p *C.sbx_task) *C.char { return C.sbx_task_id(p) },
+	close: func(p *C.sbx_task) { C.sbx_task_close(p) },
+	free:  func(p *C.sbx_task) { C.sbx_task_free(p) },
+	info: func(p *C.sbx_task, out **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_get_info(p, out, e)
+	},
+	wait: func(p *C.sbx_task, ms C.uint64_t, tok *C.sbx_cancel_token, out **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_task_wait(p, ms, tok, out, e)
+	},
+	kill: func(p *C.sbx_task, sig C.int32_t, e **C.sbx_error) C.sbx_status { return C.sbx_task_kill(p, sig, e) },
+	read: taskInfo,
+	drop: func(i *C.sbx_task_info) { C.sbx_task_info_free(i) },
 }
 
 func newTask(p *C.sbx_task, s *Session) *Task {
-	t := &Task{cHandle: cHandle[*C.sbx_task]{ptr: p, name: "task handle"}, id: C.GoString(C.sbx_task_id(p)), session: s}
+	t := &Task{}
+	t.init(p, s, &taskCalls)
 	runtime.SetFinalizer(t, (*Task).Close)
 	return t
 }
 
 func buildTaskSpec(spec *TaskSpec) (*C.sbx_task_spec, error) {
 	var out *C.sbx_task_spec
-	var e *C.sbx_error
 	switch {
 	case spec.Shell != "" && len(spec.Argv) > 0:
 		return nil, invalid("invalid task spec: set Shell or Argv, not both")
 	case spec.Shell != "":
 		if err := withCString(spec.Shell, "command", func(c *C.char) error {
-			return check(C.sbx_task_spec_new_shell(c, &out, &e), e)
+			return specCall(func(e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_new_shell(c, &out, e) })
 		}); err != nil {
 			return nil, err
 		}
@@ -106,66 +103,46 @@ func buildTaskSpec(spec *TaskSpec) (*C.sbx_task_spec, error) {
 			return nil, err
 		}
 		defer release()
-		if err := check(C.sbx_task_spec_new(argv, C.size_t(len(spec.Argv)), &out, &e), e); err != nil {
+		if err := specCall(func(e **C.sbx_error) C.sbx_status {
+			return C.sbx_task_spec_new(argv, C.size_t(len(spec.Argv)), &out, e)
+		}); err != nil {
 			return nil, err
 		}
 	}
-	if err := applyTaskSpec(out, spec); err != nil {
+	if err := applyProcessSpec(spec.Env, spec.Cwd, spec.SpoolCap,
+		func(k, v *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_add_env(out, k, v, e) },
+		func(c *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_set_cwd(out, c, e) },
+		func(n C.uint64_t, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_set_spool_cap(out, n, e) },
+	); err != nil {
 		C.sbx_task_spec_free(out)
 		return nil, err
 	}
 	return out, nil
 }
 
-func applyTaskSpec(o *C.sbx_task_spec, spec *TaskSpec) error {
-	var e *C.sbx_error
-	run := func(status C.sbx_status) error {
-		err := check(status, e)
-		e = nil
-		return err
-	}
-	if err := withEnv(spec.Env, func(k, v *C.char) error { return run(C.sbx_task_spec_add_env(o, k, v, &e)) }); err != nil {
-		return err
-	}
-	if err := withOptCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_task_spec_set_cwd(o, c, &e)) }); err != nil {
-		return err
-	}
-	if spec.SpoolCap != 0 {
-		return run(C.sbx_task_spec_set_spool_cap(o, C.uint64_t(spec.SpoolCap), &e))
-	}
-	return nil
-}
-
 // SpawnTask starts a background task. ctx is checked before the call.
 func (s *Session) SpawnTask(ctx context.Context, spec TaskSpec) (*Task, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	cspec, err := buildTaskSpec(&spec)
-	if err != nil {
-		return nil, err
-	}
-	defer C.sbx_task_spec_free(cspec)
-	return doValue(&s.cHandle, callOut(func(p *C.sbx_session, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_spawn_task(p, cspec, t, e)
-	}, func(t *C.sbx_task) (*Task, error) { return newTask(t, s), nil }))
+	return startProcess(ctx, s, func() (*C.sbx_task_spec, error) { return buildTaskSpec(&spec) },
+		func(p *C.sbx_task_spec) { C.sbx_task_spec_free(p) },
+		func(sp *C.sbx_session, p *C.sbx_task_spec, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
+			return C.sbx_session_spawn_task(sp, p, t, e)
+		}, newTask)
 }
 
 // AttachTask is a handle on the existing task id (spawned by any process).
 func (s *Session) AttachTask(ctx context.Context, id string) (*Task, error) {
-	return useValue(ctx, &s.cHandle, callOutKey(id, "id", func(p *C.sbx_session, cid *C.char, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_attach_task(p, cid, t, e)
-	}, func(t *C.sbx_task) (*Task, error) { return newTask(t, s), nil }))
+	return attachProcess(ctx, s, id, func(sp *C.sbx_session, cid *C.char, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_attach_task(sp, cid, t, e)
+	}, newTask)
 }
 
 // Tasks lists the session's tasks, oldest first.
 func (s *Session) Tasks(ctx context.Context) ([]TaskInfo, error) {
-	return useValue(ctx, &s.cHandle, callOut(func(p *C.sbx_session, list **C.sbx_task_list, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_list_tasks(p, list, e)
-	}, func(list *C.sbx_task_list) ([]TaskInfo, error) {
-		defer C.sbx_task_list_free(list)
-		return listOf(C.sbx_task_list_len(list), func(i C.size_t) TaskInfo { return taskInfo(C.sbx_task_list_get(list, i)) }), nil
-	}))
+	return listProcesses(ctx, s, func(sp *C.sbx_session, l **C.sbx_task_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_list_tasks(sp, l, e)
+	}, func(l *C.sbx_task_list) C.size_t { return C.sbx_task_list_len(l) },
+		func(l *C.sbx_task_list, i C.size_t) *C.sbx_task_info { return C.sbx_task_list_get(l, i) },
+		func(l *C.sbx_task_list) { C.sbx_task_list_free(l) }, taskInfo)
 }
 
 // ID is the task id.
@@ -174,18 +151,12 @@ func (t *Task) ID() string { return t.id }
 // Close releases the handle (idempotent); the task keeps running. Calls blocked in other
 // goroutines return ErrClosed at once; Close waits for them, then frees the C handle.
 func (t *Task) Close() error {
-	if t.close(func(p *C.sbx_task) { C.sbx_task_close(p) }, func(p *C.sbx_task) { C.sbx_task_free(p) }) {
-		runtime.SetFinalizer(t, nil)
-	}
+	t.release(t)
 	return nil
 }
 
 // Info is how the task is doing now.
-func (t *Task) Info(ctx context.Context) (*TaskInfo, error) {
-	return useValue(ctx, &t.cHandle, callOut(func(p *C.sbx_task, info **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_task_get_info(p, info, e)
-	}, takeTaskInfo))
-}
+func (t *Task) Info(ctx context.Context) (*TaskInfo, error) { return t.info(ctx) }
 
 // Output reads at most max bytes of stream from offset, without waiting.
 func (t *Task) Output(ctx context.Context, stream TaskStream, offset uint64, max int) (*OutputChunk, error) {
@@ -236,19 +207,10 @@ func (t *Task) Tail(ctx context.Context, stream TaskStream, n int) (*OutputChunk
 // Wait waits until the task ends and returns its final info, or until ctx is done (the
 // error then matches ctx.Err() too). The task is not stopped by ctx. The last output may
 // arrive a moment after the end: OutputReader reads until it is complete.
-func (t *Task) Wait(ctx context.Context) (*TaskInfo, error) {
-	return useValue(ctx, &t.cHandle, callOutWait(ctx, func(p *C.sbx_task, tok *C.sbx_cancel_token, ms C.uint64_t, info **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_task_wait(p, ms, tok, info, e)
-	}, takeTaskInfo))
-}
+func (t *Task) Wait(ctx context.Context) (*TaskInfo, error) { return t.wait(ctx) }
 
 // Kill sends sig to the task's process group (ErrNotRunning once it all exited).
-func (t *Task) Kill(ctx context.Context, sig syscall.Signal) error {
-	return t.use(ctx, func(p *C.sbx_task) error {
-		var e *C.sbx_error
-		return check(C.sbx_task_kill(p, C.int32_t(sig), &e), e)
-	})
-}
+func (t *Task) Kill(ctx context.Context, sig syscall.Signal) error { return t.kill(ctx, sig) }
 
 // OutputReader follows stream from the start as an io.Reader: Read waits for output
 // while the task runs and returns io.EOF once it ended and everything was read. ctx

@@ -42,29 +42,10 @@ type TerminalInfo struct {
 func (i *TerminalInfo) Alive() bool { return i.State == StateRunning }
 
 func terminalInfo(p *C.sbx_terminal_info) TerminalInfo {
-	started, _ := unixMs(C.sbx_terminal_info_started_unix_ms(p))
-	ended, _ := unixMs(C.sbx_terminal_info_ended_unix_ms(p))
-	return TerminalInfo{
-		ID:         C.GoString(C.sbx_terminal_info_id(p)),
-		Command:    C.GoString(C.sbx_terminal_info_command(p)),
-		State:      ProcessState(C.sbx_terminal_info_state(p)),
-		ExitCode:   int(C.sbx_terminal_info_exit_code(p)),
-		Signal:     int(C.sbx_terminal_info_signal(p)),
-		Pid:        uint32(C.sbx_terminal_info_pid(p)),
-		Rows:       uint16(C.sbx_terminal_info_rows(p)),
-		Cols:       uint16(C.sbx_terminal_info_cols(p)),
-		Started:    started,
-		Ended:      ended,
-		Scrollback: uint64(C.sbx_terminal_info_scrollback(p)),
-	}
-}
-
-// takeTerminalInfo converts an sbx_terminal_info and frees it (a conversion for callOut;
-// it never fails).
-func takeTerminalInfo(p *C.sbx_terminal_info) (*TerminalInfo, error) {
-	defer C.sbx_terminal_info_free(p)
-	i := terminalInfo(p)
-	return &i, nil
+	f := terminalFields(p)
+	return TerminalInfo{ID: f.id, Command: f.command, State: f.state, ExitCode: f.exitCode, Signal: f.signal, Pid: f.pid,
+		Rows: uint16(C.sbx_terminal_info_rows(p)), Cols: uint16(C.sbx_terminal_info_cols(p)),
+		Started: f.started, Ended: f.ended, Scrollback: uint64(C.sbx_terminal_info_scrollback(p))}
 }
 
 // Terminal is a PTY terminal of a session, an io.ReadWriteCloser: Write sends keystrokes,
@@ -74,9 +55,7 @@ func takeTerminalInfo(p *C.sbx_terminal_info) (*TerminalInfo, error) {
 // again and replays its scrollback. Safe for concurrent use (one reader at a time);
 // Close wakes a Read blocked in another goroutine, which returns ErrClosed.
 type Terminal struct {
-	cHandle[*C.sbx_terminal]
-	id      string
-	session *Session // keeps the session handle (which closes its terminals) alive
+	process[*C.sbx_terminal, *C.sbx_terminal_info, TerminalInfo]
 
 	readMu sync.Mutex
 	offset uint64
@@ -84,8 +63,28 @@ type Terminal struct {
 
 var _ io.ReadWriteCloser = (*Terminal)(nil)
 
+// terminalCalls are the C calls a Terminal shares with a Task.
+var terminalCalls = processCalls[*C.sbx_terminal, *C.sbx_terminal_info, TerminalInfo]{
+	name:  "terminal handle",
+	id:    func(p *C.sbx_terminal) *C.char { return C.sbx_terminal_id(p) },
+	close: func(p *C.sbx_terminal) { C.sbx_terminal_close(p) },
+	free:  func(p *C.sbx_terminal) { C.sbx_terminal_free(p) },
+	info: func(p *C.sbx_terminal, out **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_get_info(p, out, e)
+	},
+	wait: func(p *C.sbx_terminal, ms C.uint64_t, tok *C.sbx_cancel_token, out **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_wait(p, ms, tok, out, e)
+	},
+	kill: func(p *C.sbx_terminal, sig C.int32_t, e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_kill(p, sig, e)
+	},
+	read: terminalInfo,
+	drop: func(i *C.sbx_terminal_info) { C.sbx_terminal_info_free(i) },
+}
+
 func newTerminal(p *C.sbx_terminal, s *Session) *Terminal {
-	t := &Terminal{cHandle: cHandle[*C.sbx_terminal]{ptr: p, name: "terminal handle"}, id: C.GoString(C.sbx_terminal_id(p)), session: s}
+	t := &Terminal{}
+	t.init(p, s, &terminalCalls)
 	runtime.SetFinalizer(t, (*Terminal).Close)
 	return t
 }
@@ -99,8 +98,9 @@ func buildTerminalSpec(spec *TerminalSpec) (*C.sbx_terminal_spec, error) {
 		cols = 80
 	}
 	var out *C.sbx_terminal_spec
-	var e *C.sbx_error
-	if err := check(C.sbx_terminal_spec_new(C.uint16_t(rows), C.uint16_t(cols), &out, &e), e); err != nil {
+	if err := specCall(func(e **C.sbx_error) C.sbx_status {
+		return C.sbx_terminal_spec_new(C.uint16_t(rows), C.uint16_t(cols), &out, e)
+	}); err != nil {
 		return nil, err
 	}
 	if err := applyTerminalSpec(out, spec); err != nil {
@@ -111,18 +111,12 @@ func buildTerminalSpec(spec *TerminalSpec) (*C.sbx_terminal_spec, error) {
 }
 
 func applyTerminalSpec(o *C.sbx_terminal_spec, spec *TerminalSpec) error {
-	var e *C.sbx_error
-	run := func(status C.sbx_status) error {
-		err := check(status, e)
-		e = nil
-		return err
-	}
 	switch {
 	case spec.Shell != "" && len(spec.Argv) > 0:
 		return invalid("invalid terminal spec: set Shell or Argv, not both")
 	case spec.Shell != "":
 		if err := withCString(spec.Shell, "command", func(c *C.char) error {
-			return run(C.sbx_terminal_spec_set_shell_command(o, c, &e))
+			return specCall(func(e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_set_shell_command(o, c, e) })
 		}); err != nil {
 			return err
 		}
@@ -131,55 +125,44 @@ func applyTerminalSpec(o *C.sbx_terminal_spec, spec *TerminalSpec) error {
 		if err != nil {
 			return err
 		}
-		err = run(C.sbx_terminal_spec_set_argv(o, argv, C.size_t(len(spec.Argv)), &e))
+		err = specCall(func(e **C.sbx_error) C.sbx_status {
+			return C.sbx_terminal_spec_set_argv(o, argv, C.size_t(len(spec.Argv)), e)
+		})
 		release()
 		if err != nil {
 			return err
 		}
 	}
-	if err := withEnv(spec.Env, func(k, v *C.char) error { return run(C.sbx_terminal_spec_add_env(o, k, v, &e)) }); err != nil {
-		return err
-	}
-	if err := withOptCString(spec.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_terminal_spec_set_cwd(o, c, &e)) }); err != nil {
-		return err
-	}
-	if spec.Scrollback != 0 {
-		return run(C.sbx_terminal_spec_set_scrollback(o, C.uint64_t(spec.Scrollback), &e))
-	}
-	return nil
+	return applyProcessSpec(spec.Env, spec.Cwd, spec.Scrollback,
+		func(k, v *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_add_env(o, k, v, e) },
+		func(c *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_set_cwd(o, c, e) },
+		func(n C.uint64_t, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_set_scrollback(o, n, e) })
 }
 
 // OpenTerminal opens a PTY terminal. ctx is checked before the call.
 func (s *Session) OpenTerminal(ctx context.Context, spec TerminalSpec) (*Terminal, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	cspec, err := buildTerminalSpec(&spec)
-	if err != nil {
-		return nil, err
-	}
-	defer C.sbx_terminal_spec_free(cspec)
-	return doValue(&s.cHandle, callOut(func(p *C.sbx_session, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_open_terminal(p, cspec, t, e)
-	}, func(t *C.sbx_terminal) (*Terminal, error) { return newTerminal(t, s), nil }))
+	return startProcess(ctx, s, func() (*C.sbx_terminal_spec, error) { return buildTerminalSpec(&spec) },
+		func(p *C.sbx_terminal_spec) { C.sbx_terminal_spec_free(p) },
+		func(sp *C.sbx_session, p *C.sbx_terminal_spec, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
+			return C.sbx_session_open_terminal(sp, p, t, e)
+		}, newTerminal)
 }
 
 // AttachTerminal is a handle on the existing terminal id (opened by any process); its
 // reads start at offset 0, replaying the scrollback.
 func (s *Session) AttachTerminal(ctx context.Context, id string) (*Terminal, error) {
-	return useValue(ctx, &s.cHandle, callOutKey(id, "id", func(p *C.sbx_session, cid *C.char, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_attach_terminal(p, cid, t, e)
-	}, func(t *C.sbx_terminal) (*Terminal, error) { return newTerminal(t, s), nil }))
+	return attachProcess(ctx, s, id, func(sp *C.sbx_session, cid *C.char, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_attach_terminal(sp, cid, t, e)
+	}, newTerminal)
 }
 
 // Terminals lists the session's terminals, oldest first.
 func (s *Session) Terminals(ctx context.Context) ([]TerminalInfo, error) {
-	return useValue(ctx, &s.cHandle, callOut(func(p *C.sbx_session, list **C.sbx_terminal_list, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_list_terminals(p, list, e)
-	}, func(list *C.sbx_terminal_list) ([]TerminalInfo, error) {
-		defer C.sbx_terminal_list_free(list)
-		return listOf(C.sbx_terminal_list_len(list), func(i C.size_t) TerminalInfo { return terminalInfo(C.sbx_terminal_list_get(list, i)) }), nil
-	}))
+	return listProcesses(ctx, s, func(sp *C.sbx_session, l **C.sbx_terminal_list, e **C.sbx_error) C.sbx_status {
+		return C.sbx_session_list_terminals(sp, l, e)
+	}, func(l *C.sbx_terminal_list) C.size_t { return C.sbx_terminal_list_len(l) },
+		func(l *C.sbx_terminal_list, i C.size_t) *C.sbx_terminal_info { return C.sbx_terminal_list_get(l, i) },
+		func(l *C.sbx_terminal_list) { C.sbx_terminal_list_free(l) }, terminalInfo)
 }
 
 // ID is the terminal id.
@@ -196,9 +179,7 @@ func (t *Terminal) Offset() uint64 {
 // blocked in another goroutine returns ErrClosed at once; Close waits for it, then frees
 // the C handle.
 func (t *Terminal) Close() error {
-	if t.close(func(p *C.sbx_terminal) { C.sbx_terminal_close(p) }, func(p *C.sbx_terminal) { C.sbx_terminal_free(p) }) {
-		runtime.SetFinalizer(t, nil)
-	}
+	t.release(t)
 	return nil
 }
 
@@ -255,23 +236,10 @@ func (t *Terminal) Resize(ctx context.Context, rows, cols uint16) error {
 
 // Kill sends sig to the terminal's process group (syscall.SIGHUP is what closing a real
 // terminal sends).
-func (t *Terminal) Kill(ctx context.Context, sig syscall.Signal) error {
-	return t.use(ctx, func(p *C.sbx_terminal) error {
-		var e *C.sbx_error
-		return check(C.sbx_terminal_kill(p, C.int32_t(sig), &e), e)
-	})
-}
+func (t *Terminal) Kill(ctx context.Context, sig syscall.Signal) error { return t.kill(ctx, sig) }
 
 // Wait waits until the program ends (or ctx is done) and returns the final info.
-func (t *Terminal) Wait(ctx context.Context) (*TerminalInfo, error) {
-	return useValue(ctx, &t.cHandle, callOutWait(ctx, func(p *C.sbx_terminal, tok *C.sbx_cancel_token, ms C.uint64_t, info **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_terminal_wait(p, ms, tok, info, e)
-	}, takeTerminalInfo))
-}
+func (t *Terminal) Wait(ctx context.Context) (*TerminalInfo, error) { return t.wait(ctx) }
 
 // Info is the terminal's state and size now.
-func (t *Terminal) Info(ctx context.Context) (*TerminalInfo, error) {
-	return useValue(ctx, &t.cHandle, callOut(func(p *C.sbx_terminal, info **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_terminal_get_info(p, info, e)
-	}, takeTerminalInfo))
-}
+func (t *Terminal) Info(ctx context.Context) (*TerminalInfo, error) { return t.info(ctx) }

@@ -48,6 +48,7 @@ mod host_info;
 mod interruptible;
 mod latch;
 mod output_chunk;
+mod process;
 mod process_state;
 mod runtime;
 mod session;

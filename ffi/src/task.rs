@@ -1,23 +1,20 @@
 //! `sbx_task`: a background task of a session (spawned, or found again by id): read its
 //! output, wait for it, kill it.
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 
-use sandbox_core::{ErrorKind, OutputChunk, Session, TaskStream};
+use sandbox_core::{OutputChunk, Session, TaskStream};
 
-use crate::boundary::{Blocks, call, quiet, value};
+use crate::boundary::{Blocks, call, quiet};
 use crate::cancel_token::sbx_cancel_token;
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
-use crate::latch::Latch;
 use crate::output_chunk::{sbx_output_chunk, sbx_task_stream};
+use crate::process::{self, Held, Wraps, wraps};
 use crate::session::sbx_session;
-use crate::session_link::SessionLink;
 use crate::status::sbx_status;
 use crate::task_info::{sbx_task_info, sbx_task_list};
 use crate::task_spec::sbx_task_spec;
-use crate::text::{str_arg, to_cstring_lossy};
-use crate::wait_time::{WAIT_SLICE, WaitTime};
 
 /// A handle on one background task. The task itself lives in the session's agent: it
 /// runs on when this handle is freed (or the caller exits), and any process can find it
@@ -29,34 +26,9 @@ use crate::wait_time::{WAIT_SLICE, WaitTime};
 /// once, and later calls too; it does not kill the task. Closing or freeing the session
 /// it came from closes it as well. `sbx_task_free` exactly once, after every other
 /// thread has returned from calls on it.
-pub struct sbx_task {
-    link: SessionLink,
-    id: String,
-    c_id: CString,
-}
+pub struct sbx_task(Held);
 
-impl sbx_task {
-    fn new(link: SessionLink, id: String) -> sbx_task {
-        sbx_task { c_id: to_cstring_lossy(id.clone()), id, link }
-    }
-
-    fn run<T>(
-        &self,
-        cancel: Option<&Latch>,
-        fut: impl std::future::Future<Output = sandbox_core::Result<T>>,
-    ) -> Result<T, FfiError> {
-        self.link.run("task", cancel, fut)
-    }
-}
-
-/// The cancel token's latch, when a token was given.
-///
-/// # Safety
-/// `cancel` is NULL or a live token.
-pub(crate) unsafe fn cancel_latch<'a>(cancel: *const sbx_cancel_token) -> Option<&'a Latch> {
-    // SAFETY: NULL or a live token by the caller's contract.
-    unsafe { cancel.as_ref() }.map(|t| &*t.latch)
-}
+wraps!(sbx_task: Held = "task");
 
 /// Starts a background task in the session as `spec` (copied) says. It runs in its own
 /// process group, owned by the agent: it survives this handle and the calling process;
@@ -78,18 +50,10 @@ pub unsafe extern "C" fn sbx_session_spawn_task(
     out: *mut *mut sbx_task,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
+    // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        call("sbx_session_spawn_task", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let (s, spec) = (borrow(session, "session")?, borrow(spec, "spec")?);
-            let out = out_param(out, "out")?;
-            let spec = spec.snapshot();
-            let link = s.link()?;
-            let info = s.run(None, s.core().spawn_task(spec))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_task::new(link, info.id)));
-            Ok(())
+        process::spawn("sbx_session_spawn_task", session, spec, out, err, |s, spec| {
+            s.run(None, s.core().spawn_task(spec))
         })
     }
 }
@@ -110,19 +74,8 @@ pub unsafe extern "C" fn sbx_session_attach_task(
     out: *mut *mut sbx_task,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_session_attach_task", err, Blocks::Yes, || {
-            // SAFETY: NULL or live / NUL-terminated by contract.
-            let (s, id) = (borrow(session, "session")?, str_arg(id, "id")?);
-            let out = out_param(out, "out")?;
-            let link = s.link()?;
-            let info = s.run(None, s.core().task(id))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_task::new(link, info.id)));
-            Ok(())
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::attach("sbx_session_attach_task", session, id, out, err, |s, id| s.run(None, s.core().task(id))) }
 }
 
 /// All tasks of the session, oldest first (read from the spool when the agent is gone).
@@ -137,19 +90,8 @@ pub unsafe extern "C" fn sbx_session_list_tasks(
     out: *mut *mut sbx_task_list,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_session_list_tasks", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let s = borrow(session, "session")?;
-            let out = out_param(out, "out")?;
-            let tasks = s.run(None, s.core().list_tasks())?;
-            let list = sbx_task_list { items: tasks.into_iter().map(sbx_task_info::new).collect() };
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(list));
-            Ok(())
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::list("sbx_session_list_tasks", session, out, err, |s| s.run(None, s.core().list_tasks())) }
 }
 
 /// The task id. Borrowed from `task`: valid until `sbx_task_free`, also after close.
@@ -159,8 +101,8 @@ pub unsafe extern "C" fn sbx_session_list_tasks(
 /// `task` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_id(task: *const sbx_task) -> *const c_char {
-    // SAFETY: NULL or a live task by contract; the id is immutable.
-    value(std::ptr::null(), || unsafe { task.as_ref() }.map_or(std::ptr::null(), |t| t.c_id.as_ptr()))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::id(task) }
 }
 
 /// How the task is doing now. On success `*out` receives an info the caller frees with
@@ -175,37 +117,8 @@ pub unsafe extern "C" fn sbx_task_get_info(
     out: *mut *mut sbx_task_info,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_task_get_info", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(task, "task")?;
-            let out = out_param(out, "out")?;
-            let info = t.run(None, t.link.core().task(&t.id))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_task_info::new(info)));
-            Ok(())
-        })
-    }
-}
-
-/// Reads a spooled output read, waiting as `wait` says (`Forever` in slices the agent
-/// accepts).
-pub(crate) async fn read_waiting<F, Fut>(wait: WaitTime, read: F) -> sandbox_core::Result<OutputChunk>
-where
-    F: Fn(Option<std::time::Duration>) -> Fut,
-    Fut: std::future::Future<Output = sandbox_core::Result<OutputChunk>>,
-{
-    match wait {
-        WaitTime::Now => read(None).await,
-        WaitTime::For(d) => read(Some(d)).await,
-        WaitTime::Forever => loop {
-            match read(Some(WAIT_SLICE)).await {
-                Err(e) if e.kind() == ErrorKind::Timeout => continue,
-                other => break other,
-            }
-        },
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::get_info("sbx_task_get_info", task, out, err, |t| t.run(None, t.core().task(t.id()))) }
 }
 
 async fn read_task(
@@ -253,17 +166,10 @@ pub unsafe extern "C" fn sbx_task_output(
     unsafe {
         call("sbx_task_output", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
-            let t = borrow(task, "task")?;
+            let t = borrow(task, sbx_task::WHAT)?.inner();
             let stream = sbx_task_stream::from_u32(stream)?;
-            let out = out_param(out, "out")?;
-            let session = t.link.core();
-            let id = t.id.as_str();
-            let read = read_waiting(WaitTime::from_ms(timeout_ms), |w| read_task(session, id, stream, offset, max, w));
-            // SAFETY: NULL or a live token by contract.
-            let chunk = t.run(cancel_latch(cancel), read)?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_output_chunk { chunk }));
-            Ok(())
+            // SAFETY: `cancel` and `out` as the caller's contract says.
+            process::read_into(t, out, timeout_ms, cancel, |w| read_task(t.core(), t.id(), stream, offset, max, w))
         })
     }
 }
@@ -287,13 +193,13 @@ pub unsafe extern "C" fn sbx_task_tail(
     unsafe {
         call("sbx_task_tail", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
-            let t = borrow(task, "task")?;
+            let t = borrow(task, sbx_task::WHAT)?.inner();
             let stream = sbx_task_stream::from_u32(stream)?;
             let out = out_param(out, "out")?;
             if bytes == 0 {
                 return Err(FfiError::invalid("bytes", "must be greater than zero"));
             }
-            let chunk = t.run(None, t.link.core().task_tail(&t.id, stream, bytes))?;
+            let chunk = t.run(None, t.core().task_tail(t.id(), stream, bytes))?;
             // SAFETY: checked non-NULL, writable by contract.
             write_out(out, into_handle(sbx_output_chunk { chunk }));
             Ok(())
@@ -322,24 +228,8 @@ pub unsafe extern "C" fn sbx_task_wait(
     out: *mut *mut sbx_task_info,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_task_wait", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(task, "task")?;
-            let out = out_param(out, "out")?;
-            let timeout = match WaitTime::from_ms(timeout_ms) {
-                WaitTime::Now => Some(std::time::Duration::ZERO),
-                WaitTime::For(d) => Some(d),
-                WaitTime::Forever => None,
-            };
-            // SAFETY: NULL or a live token by contract.
-            let info = t.run(cancel_latch(cancel), t.link.core().wait_task(&t.id, timeout))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_task_info::new(info)));
-            Ok(())
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::wait("sbx_task_wait", task, timeout_ms, cancel, out, err, Session::wait_task) }
 }
 
 /// Sends `signal` (1 to 31, e.g. 15 for SIGTERM, 9 for SIGKILL) to the task's whole
@@ -351,14 +241,8 @@ pub unsafe extern "C" fn sbx_task_wait(
 /// `task` is NULL or live; `err` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_kill(task: *const sbx_task, signal: i32, err: *mut *mut sbx_error) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_task_kill", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(task, "task")?;
-            t.run(None, t.link.core().kill_task(&t.id, signal))
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::kill("sbx_task_kill", task, signal, err, Session::kill_task) }
 }
 
 /// Closes the handle: calls blocked on it in other threads return `SBX_STATUS_CLOSED` at
@@ -369,12 +253,8 @@ pub unsafe extern "C" fn sbx_task_kill(task: *const sbx_task, signal: i32, err: 
 /// `task` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_close(task: *mut sbx_task) {
-    quiet(|| {
-        // SAFETY: NULL or live by contract.
-        if let Ok(t) = unsafe { borrow(task, "task") } {
-            t.link.closed.set();
-        }
-    });
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::close(task) }
 }
 
 /// Frees the handle (closing it first; the task keeps running). NULL is ignored. Exactly

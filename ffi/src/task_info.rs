@@ -1,14 +1,14 @@
 //! `sbx_task_info` (what a task is and how it is doing) and `sbx_task_list` (all tasks of
 //! a session).
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 
 use sandbox_core::TaskInfo;
 
-use crate::boundary::{quiet, value};
+use crate::boundary::quiet;
 use crate::handle::free;
-use crate::process_state::{self, sbx_process_state, unix_ms};
-use crate::text::to_cstring_lossy;
+use crate::process::{self, Info, wraps};
+use crate::process_state::sbx_process_state;
 
 /// A snapshot of one background task: id, command, state, pid, times, spool size.
 ///
@@ -16,27 +16,9 @@ use crate::text::to_cstring_lossy;
 /// `sbx_task_info_free` exactly once) or borrowed from an `sbx_task_list`
 /// (`sbx_task_list_get`: never free it; valid until the list is freed). Immutable, so
 /// readable from any thread; strings it returns are borrowed from it.
-pub struct sbx_task_info {
-    pub(crate) info: TaskInfo,
-    id: CString,
-    command: CString,
-}
+pub struct sbx_task_info(Info<TaskInfo>);
 
-impl sbx_task_info {
-    pub(crate) fn new(info: TaskInfo) -> sbx_task_info {
-        sbx_task_info { id: to_cstring_lossy(info.id.clone()), command: to_cstring_lossy(info.command.clone()), info }
-    }
-}
-
-fn with<T: Copy>(info: *const sbx_task_info, fallback: T, pick: impl FnOnce(&sbx_task_info) -> T) -> T {
-    value(fallback, || {
-        // SAFETY: NULL or a live, immutable info by the exported functions' contract.
-        match unsafe { info.as_ref() } {
-            Some(i) => pick(i),
-            None => fallback,
-        }
-    })
-}
+wraps!(sbx_task_info: Info<TaskInfo> = "task info", sbx_task_list: Vec<sbx_task_info> = "task list");
 
 /// The task id (letters, digits, '-'). Borrowed from `info`; NULL for NULL.
 ///
@@ -44,7 +26,8 @@ fn with<T: Copy>(info: *const sbx_task_info, fallback: T, pick: impl FnOnce(&sbx
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_id(info: *const sbx_task_info) -> *const c_char {
-    with(info, std::ptr::null(), |i| i.id.as_ptr())
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_id(info) }
 }
 
 /// The command as shown in listings (the shell line of a shell task). Borrowed from
@@ -54,7 +37,8 @@ pub unsafe extern "C" fn sbx_task_info_id(info: *const sbx_task_info) -> *const 
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_command(info: *const sbx_task_info) -> *const c_char {
-    with(info, std::ptr::null(), |i| i.command.as_ptr())
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_command(info) }
 }
 
 /// Running, exited or killed; `SBX_PROCESS_STATE_UNKNOWN` for NULL.
@@ -63,7 +47,8 @@ pub unsafe extern "C" fn sbx_task_info_command(info: *const sbx_task_info) -> *c
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_state(info: *const sbx_task_info) -> sbx_process_state {
-    with(info, sbx_process_state::Unknown, |i| i.info.state.into())
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_state(info) }
 }
 
 /// The exit code when the task exited, else -1.
@@ -72,7 +57,8 @@ pub unsafe extern "C" fn sbx_task_info_state(info: *const sbx_task_info) -> sbx_
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_exit_code(info: *const sbx_task_info) -> i32 {
-    with(info, -1, |i| process_state::exit_code(i.info.state))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_exit_code(info) }
 }
 
 /// The signal that killed the task, else 0.
@@ -81,7 +67,8 @@ pub unsafe extern "C" fn sbx_task_info_exit_code(info: *const sbx_task_info) -> 
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_signal(info: *const sbx_task_info) -> i32 {
-    with(info, 0, |i| process_state::signal(i.info.state))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_signal(info) }
 }
 
 /// Its pid inside the container (also its process group id). 0 for NULL.
@@ -90,7 +77,8 @@ pub unsafe extern "C" fn sbx_task_info_signal(info: *const sbx_task_info) -> i32
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_pid(info: *const sbx_task_info) -> u32 {
-    with(info, 0, |i| i.info.pid)
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_pid(info) }
 }
 
 /// When it started, in milliseconds since the Unix epoch. 0 for NULL.
@@ -99,7 +87,8 @@ pub unsafe extern "C" fn sbx_task_info_pid(info: *const sbx_task_info) -> u32 {
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_started_unix_ms(info: *const sbx_task_info) -> i64 {
-    with(info, 0, |i| unix_ms(i.info.started))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_started_unix_ms(info) }
 }
 
 /// When it ended, in milliseconds since the Unix epoch; -1 while it runs (and for NULL).
@@ -108,7 +97,8 @@ pub unsafe extern "C" fn sbx_task_info_started_unix_ms(info: *const sbx_task_inf
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_ended_unix_ms(info: *const sbx_task_info) -> i64 {
-    with(info, -1, |i| i.info.ended.map_or(-1, unix_ms))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_ended_unix_ms(info) }
 }
 
 /// Bytes kept per output stream (older output is dropped). 0 for NULL.
@@ -117,7 +107,8 @@ pub unsafe extern "C" fn sbx_task_info_ended_unix_ms(info: *const sbx_task_info)
 /// `info` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_info_spool_cap(info: *const sbx_task_info) -> u64 {
-    with(info, 0, |i| i.info.spool_cap)
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::info_get(info, 0, |i| i.info.spool_cap) }
 }
 
 /// Frees an info the caller owns. NULL is ignored. Exactly once; never for an info
@@ -134,9 +125,7 @@ pub unsafe extern "C" fn sbx_task_info_free(info: *mut sbx_task_info) {
 /// The tasks of a session, oldest first (from `sbx_session_list_tasks`). Owned by the
 /// caller, freed with `sbx_task_list_free` exactly once; immutable, so readable from any
 /// thread.
-pub struct sbx_task_list {
-    pub(crate) items: Vec<sbx_task_info>,
-}
+pub struct sbx_task_list(Vec<sbx_task_info>);
 
 /// Number of tasks in the list; 0 for NULL.
 ///
@@ -144,8 +133,8 @@ pub struct sbx_task_list {
 /// `list` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_list_len(list: *const sbx_task_list) -> usize {
-    // SAFETY: NULL or a live, immutable list by contract.
-    value(0, || unsafe { list.as_ref() }.map_or(0, |l| l.items.len()))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::list_len(list) }
 }
 
 /// Task `index` of the list, or NULL when `list` is NULL or `index` is out of range.
@@ -156,10 +145,8 @@ pub unsafe extern "C" fn sbx_task_list_len(list: *const sbx_task_list) -> usize 
 /// `list` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_list_get(list: *const sbx_task_list, index: usize) -> *const sbx_task_info {
-    value(std::ptr::null(), || {
-        // SAFETY: NULL or a live, immutable list by contract.
-        unsafe { list.as_ref() }.and_then(|l| l.items.get(index)).map_or(std::ptr::null(), |i| i as *const _)
-    })
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::list_get(list, index) }
 }
 
 /// Frees a list and the infos in it. NULL is ignored. Exactly once.

@@ -1,13 +1,13 @@
 //! `sbx_task_spec`: what to run as a background task, built with setters.
 
 use std::ffi::c_char;
-use std::sync::Mutex;
 
 use sandbox_core::TaskSpec;
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::error::{FfiError, sbx_error};
-use crate::handle::{borrow, free, into_handle, out_param, write_out};
+use crate::handle::{free, out_param};
+use crate::process::{self, SpecCell, wraps};
 use crate::status::sbx_status;
 use crate::text::{str_arg, str_array_arg};
 
@@ -17,42 +17,14 @@ use crate::text::{str_arg, str_array_arg};
 /// Owned by the caller: create with `sbx_task_spec_new` or `sbx_task_spec_new_shell`,
 /// free with `sbx_task_spec_free` exactly once. Spawning copies it, so one spec may
 /// spawn many tasks. Setters lock it, so any thread may use it.
-pub struct sbx_task_spec {
-    inner: Mutex<TaskSpec>,
-}
+pub struct sbx_task_spec(SpecCell<TaskSpec>);
 
-impl sbx_task_spec {
-    pub(crate) fn snapshot(&self) -> TaskSpec {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-/// # Safety
-/// `spec` is NULL or live; `err` as in [`call`].
-unsafe fn update(
-    name: &'static str,
-    spec: *mut sbx_task_spec,
-    err: *mut *mut sbx_error,
-    change: impl FnOnce(&mut TaskSpec) -> Result<(), FfiError>,
-) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call(name, err, Blocks::No, || {
-            // SAFETY: NULL or a live spec by contract.
-            let spec = borrow(spec, "spec")?;
-            let mut b = spec.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let mut next = b.clone();
-            change(&mut next)?;
-            *b = next;
-            Ok(())
-        })
-    }
-}
+wraps!(sbx_task_spec: SpecCell<TaskSpec> = "spec");
 
 fn new_spec(out: *mut *mut sbx_task_spec, spec: TaskSpec) -> Result<(), FfiError> {
     sandbox_core::validate::argv(&spec.argv)?;
     // SAFETY: `out` was checked non-NULL by the caller (out_param) and is writable.
-    unsafe { write_out(out, into_handle(sbx_task_spec { inner: Mutex::new(spec) })) };
+    unsafe { process::spec_new(out, spec) };
     Ok(())
 }
 
@@ -122,15 +94,7 @@ pub unsafe extern "C" fn sbx_task_spec_add_env(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe {
-        update("sbx_task_spec_add_env", spec, err, |s| {
-            // SAFETY: NULL or NUL-terminated by contract.
-            let pair = (str_arg(key, "key")?.to_string(), str_arg(value, "value")?.to_string());
-            sandbox_core::validate::env(std::slice::from_ref(&pair))?;
-            s.env.push(pair);
-            Ok(())
-        })
-    }
+    unsafe { process::spec_add_env("sbx_task_spec_add_env", spec, key, value, err) }
 }
 
 /// Sets the working directory inside the container (default: the session's working
@@ -146,17 +110,7 @@ pub unsafe extern "C" fn sbx_task_spec_set_cwd(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe {
-        update("sbx_task_spec_set_cwd", spec, err, |s| {
-            // SAFETY: NULL or NUL-terminated by contract.
-            let cwd = str_arg(cwd, "cwd")?;
-            if cwd.is_empty() {
-                return Err(FfiError::invalid("cwd", "is empty"));
-            }
-            s.cwd = Some(cwd.to_string());
-            Ok(())
-        })
-    }
+    unsafe { process::spec_set_cwd("sbx_task_spec_set_cwd", spec, cwd, err) }
 }
 
 /// Sets the bytes kept per output stream (merged, stdout, stderr each; default 8 MiB);
@@ -173,13 +127,7 @@ pub unsafe extern "C" fn sbx_task_spec_set_spool_cap(
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        update("sbx_task_spec_set_spool_cap", spec, err, |s| {
-            if bytes == 0 {
-                return Err(FfiError::invalid("spool cap", "must be greater than zero"));
-            }
-            s.spool_cap = Some(bytes);
-            Ok(())
-        })
+        process::spec_set_kept("sbx_task_spec_set_spool_cap", spec, "spool cap", bytes, err, |s| &mut s.spool_cap)
     }
 }
 

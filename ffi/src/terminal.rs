@@ -1,23 +1,21 @@
 //! `sbx_terminal`: a PTY terminal of a session (opened, or found again by id): write
 //! keystrokes, read its output with a timeout, resize it, kill it, wait for it.
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 
-use sandbox_core::TerminalInfo;
+use sandbox_core::{Session, TerminalInfo};
 
-use crate::boundary::{Blocks, call, quiet, value};
+use crate::boundary::{Blocks, call, quiet};
 use crate::cancel_token::sbx_cancel_token;
 use crate::error::{FfiError, sbx_error};
-use crate::handle::{borrow, free, into_handle, out_param, write_out};
+use crate::handle::{borrow, free};
 use crate::output_chunk::sbx_output_chunk;
+use crate::process::{self, Held, Wraps, wraps};
 use crate::session::sbx_session;
-use crate::session_link::SessionLink;
 use crate::status::sbx_status;
-use crate::task::{cancel_latch, read_waiting};
 use crate::terminal_info::{sbx_terminal_info, sbx_terminal_list};
 use crate::terminal_spec::sbx_terminal_spec;
-use crate::text::{bytes_arg, str_arg, to_cstring_lossy};
-use crate::wait_time::WaitTime;
+use crate::text::bytes_arg;
 
 /// Input is sent to the agent in pieces of at most this size (its limit per write).
 const WRITE_PIECE: usize = 1024 * 1024;
@@ -33,17 +31,9 @@ const WRITE_PIECE: usize = 1024 * 1024;
 /// program. Closing or freeing the session it came from closes it as well.
 /// `sbx_terminal_free` exactly once, after every other thread has returned from calls
 /// on it.
-pub struct sbx_terminal {
-    link: SessionLink,
-    id: String,
-    c_id: CString,
-}
+pub struct sbx_terminal(Held);
 
-impl sbx_terminal {
-    fn new(link: SessionLink, id: String) -> sbx_terminal {
-        sbx_terminal { c_id: to_cstring_lossy(id.clone()), id, link }
-    }
-}
+wraps!(sbx_terminal: Held = "terminal");
 
 /// Opens a terminal as `spec` (copied) says: a PTY created inside the container, with
 /// the program as the session leader whose controlling terminal it is. Its output goes
@@ -64,18 +54,10 @@ pub unsafe extern "C" fn sbx_session_open_terminal(
     out: *mut *mut sbx_terminal,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
+    // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        call("sbx_session_open_terminal", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let (s, spec) = (borrow(session, "session")?, borrow(spec, "spec")?);
-            let out = out_param(out, "out")?;
-            let spec = spec.snapshot();
-            let link = s.link()?;
-            let info = s.run(None, s.core().open_terminal(spec))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_terminal::new(link, info.id)));
-            Ok(())
+        process::spawn("sbx_session_open_terminal", session, spec, out, err, |s, spec| {
+            s.run(None, s.core().open_terminal(spec))
         })
     }
 }
@@ -96,23 +78,15 @@ pub unsafe extern "C" fn sbx_session_attach_terminal(
     out: *mut *mut sbx_terminal,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
+    // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        call("sbx_session_attach_terminal", err, Blocks::Yes, || {
-            // SAFETY: NULL or live / NUL-terminated by contract.
-            let (s, id) = (borrow(session, "session")?, str_arg(id, "id")?);
-            let out = out_param(out, "out")?;
+        process::attach("sbx_session_attach_terminal", session, id, out, err, |s, id| {
             sandbox_core::validate::terminal_id(id)?;
-            let link = s.link()?;
-            let info = find_terminal(s.run(None, s.core().list_terminals())?, id)?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_terminal::new(link, info.id)));
-            Ok(())
+            find_terminal(s.run(None, s.core().list_terminals())?, id)
         })
     }
 }
 
-/// Checks the form of a terminal id as the agent makes them (letters, digits, '-').
 /// The terminal `id` among `all`. (sandbox-core has no call for one terminal's info, so
 /// this reads the list.)
 fn find_terminal(all: Vec<TerminalInfo>, id: &str) -> Result<TerminalInfo, FfiError> {
@@ -134,18 +108,9 @@ pub unsafe extern "C" fn sbx_session_list_terminals(
     out: *mut *mut sbx_terminal_list,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
+    // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        call("sbx_session_list_terminals", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let s = borrow(session, "session")?;
-            let out = out_param(out, "out")?;
-            let all = s.run(None, s.core().list_terminals())?;
-            let list = sbx_terminal_list { items: all.into_iter().map(sbx_terminal_info::new).collect() };
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(list));
-            Ok(())
-        })
+        process::list("sbx_session_list_terminals", session, out, err, |s| s.run(None, s.core().list_terminals()))
     }
 }
 
@@ -156,8 +121,8 @@ pub unsafe extern "C" fn sbx_session_list_terminals(
 /// `terminal` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_terminal_id(terminal: *const sbx_terminal) -> *const c_char {
-    // SAFETY: NULL or a live terminal by contract; the id is immutable.
-    value(std::ptr::null(), || unsafe { terminal.as_ref() }.map_or(std::ptr::null(), |t| t.c_id.as_ptr()))
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::id(terminal) }
 }
 
 /// How the terminal is doing now (state, size). On success `*out` receives an info the
@@ -172,16 +137,10 @@ pub unsafe extern "C" fn sbx_terminal_get_info(
     out: *mut *mut sbx_terminal_info,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
+    // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        call("sbx_terminal_get_info", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
-            let out = out_param(out, "out")?;
-            let info = find_terminal(t.link.run("terminal", None, t.link.core().list_terminals())?, &t.id)?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_terminal_info::new(info)));
-            Ok(())
+        process::get_info("sbx_terminal_get_info", terminal, out, err, |t| {
+            find_terminal(t.run(None, t.core().list_terminals())?, t.id())
         })
     }
 }
@@ -207,13 +166,12 @@ pub unsafe extern "C" fn sbx_terminal_write(
     unsafe {
         call("sbx_terminal_write", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
+            let t = borrow(terminal, sbx_terminal::WHAT)?.inner();
             // SAFETY: NULL or `len` readable bytes by contract.
             let bytes = bytes_arg(data, len, "data")?;
-            let session = t.link.core();
-            t.link.run("terminal", None, async {
+            t.run(None, async {
                 for piece in bytes.chunks(WRITE_PIECE) {
-                    session.terminal_write(&t.id, piece).await?;
+                    t.core().terminal_write(t.id(), piece).await?;
                 }
                 Ok(())
             })
@@ -253,16 +211,9 @@ pub unsafe extern "C" fn sbx_terminal_read(
     unsafe {
         call("sbx_terminal_read", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
-            let out = out_param(out, "out")?;
-            let session = t.link.core();
-            let id = t.id.as_str();
-            let read = read_waiting(WaitTime::from_ms(timeout_ms), |w| session.terminal_read(id, offset, max, w));
-            // SAFETY: NULL or a live token by contract.
-            let chunk = t.link.run("terminal", cancel_latch(cancel), read)?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_output_chunk { chunk }));
-            Ok(())
+            let t = borrow(terminal, sbx_terminal::WHAT)?.inner();
+            // SAFETY: `cancel` and `out` as the caller's contract says.
+            process::read_into(t, out, timeout_ms, cancel, |w| t.core().terminal_read(t.id(), offset, max, w))
         })
     }
 }
@@ -284,9 +235,9 @@ pub unsafe extern "C" fn sbx_terminal_resize(
     unsafe {
         call("sbx_terminal_resize", err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
+            let t = borrow(terminal, sbx_terminal::WHAT)?.inner();
             sandbox_core::validate::terminal_size(rows, cols)?;
-            t.link.run("terminal", None, t.link.core().terminal_resize(&t.id, rows, cols)).map(|_| ())
+            t.run(None, t.core().terminal_resize(t.id(), rows, cols)).map(|_| ())
         })
     }
 }
@@ -303,14 +254,8 @@ pub unsafe extern "C" fn sbx_terminal_kill(
     signal: i32,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_terminal_kill", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
-            t.link.run("terminal", None, t.link.core().terminal_kill(&t.id, signal))
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::kill("sbx_terminal_kill", terminal, signal, err, Session::terminal_kill) }
 }
 
 /// Waits for the terminal's program to end. `timeout_ms`: 0 only checks; otherwise fails
@@ -334,24 +279,8 @@ pub unsafe extern "C" fn sbx_terminal_wait(
     out: *mut *mut sbx_terminal_info,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call("sbx_terminal_wait", err, Blocks::Yes, || {
-            // SAFETY: NULL or live by contract.
-            let t = borrow(terminal, "terminal")?;
-            let out = out_param(out, "out")?;
-            let timeout = match WaitTime::from_ms(timeout_ms) {
-                WaitTime::Now => Some(std::time::Duration::ZERO),
-                WaitTime::For(d) => Some(d),
-                WaitTime::Forever => None,
-            };
-            // SAFETY: NULL or a live token by contract.
-            let info = t.link.run("terminal", cancel_latch(cancel), t.link.core().terminal_wait(&t.id, timeout))?;
-            // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(sbx_terminal_info::new(info)));
-            Ok(())
-        })
-    }
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe { process::wait("sbx_terminal_wait", terminal, timeout_ms, cancel, out, err, Session::terminal_wait) }
 }
 
 /// Closes the handle: calls blocked on it in other threads (a read waiting for output,
@@ -363,12 +292,8 @@ pub unsafe extern "C" fn sbx_terminal_wait(
 /// `terminal` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_terminal_close(terminal: *mut sbx_terminal) {
-    quiet(|| {
-        // SAFETY: NULL or live by contract.
-        if let Ok(t) = unsafe { borrow(terminal, "terminal") } {
-            t.link.closed.set();
-        }
-    });
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { process::close(terminal) }
 }
 
 /// Frees the handle (closing it first; the program keeps running). NULL is ignored.

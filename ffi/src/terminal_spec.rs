@@ -1,13 +1,13 @@
 //! `sbx_terminal_spec`: what to run in a terminal and at what size, built with setters.
 
 use std::ffi::c_char;
-use std::sync::Mutex;
 
 use sandbox_core::TerminalSpec;
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::error::{FfiError, sbx_error};
-use crate::handle::{borrow, free, into_handle, out_param, write_out};
+use crate::handle::{free, out_param};
+use crate::process::{self, SpecCell, wraps};
 use crate::status::sbx_status;
 use crate::text::{str_arg, str_array_arg};
 
@@ -17,38 +17,9 @@ use crate::text::{str_arg, str_array_arg};
 /// Owned by the caller: create with `sbx_terminal_spec_new`, free with
 /// `sbx_terminal_spec_free` exactly once. Opening copies it. Setters lock it, so any
 /// thread may use it.
-pub struct sbx_terminal_spec {
-    inner: Mutex<TerminalSpec>,
-}
+pub struct sbx_terminal_spec(SpecCell<TerminalSpec>);
 
-impl sbx_terminal_spec {
-    pub(crate) fn snapshot(&self) -> TerminalSpec {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-/// Checks a terminal size (1 to 1000 rows and columns).
-/// # Safety
-/// `spec` is NULL or live; `err` as in [`call`].
-unsafe fn update(
-    name: &'static str,
-    spec: *mut sbx_terminal_spec,
-    err: *mut *mut sbx_error,
-    change: impl FnOnce(&mut TerminalSpec) -> Result<(), FfiError>,
-) -> sbx_status {
-    // SAFETY: `err` is forwarded under the caller's contract.
-    unsafe {
-        call(name, err, Blocks::No, || {
-            // SAFETY: NULL or a live spec by contract.
-            let spec = borrow(spec, "spec")?;
-            let mut b = spec.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let mut next = b.clone();
-            change(&mut next)?;
-            *b = next;
-            Ok(())
-        })
-    }
-}
+wraps!(sbx_terminal_spec: SpecCell<TerminalSpec> = "spec");
 
 /// Creates a spec for a terminal of `rows` x `cols` (1 to 1000 each) running an
 /// interactive shell (`$SHELL`, else `/bin/sh`). `TERM` is `xterm-256color` unless set
@@ -69,9 +40,8 @@ pub unsafe extern "C" fn sbx_terminal_spec_new(
         call("sbx_terminal_spec_new", err, Blocks::No, || {
             sandbox_core::validate::terminal_size(rows, cols)?;
             let out = out_param(out, "out")?;
-            let spec = sbx_terminal_spec { inner: Mutex::new(TerminalSpec::shell(rows, cols)) };
             // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, into_handle(spec));
+            process::spec_new(out, TerminalSpec::shell(rows, cols));
             Ok(())
         })
     }
@@ -92,7 +62,7 @@ pub unsafe extern "C" fn sbx_terminal_spec_set_argv(
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        update("sbx_terminal_spec_set_argv", spec, err, |s| {
+        process::spec_update("sbx_terminal_spec_set_argv", spec, err, |s| {
             // SAFETY: NULL or `argc` string pointers by contract.
             let argv = str_array_arg(argv, argc, "argv")?;
             sandbox_core::validate::argv(&argv)?;
@@ -116,7 +86,7 @@ pub unsafe extern "C" fn sbx_terminal_spec_set_shell_command(
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        update("sbx_terminal_spec_set_shell_command", spec, err, |s| {
+        process::spec_update("sbx_terminal_spec_set_shell_command", spec, err, |s| {
             // SAFETY: NULL or NUL-terminated by contract.
             let command = str_arg(command, "command")?;
             if command.trim().is_empty() {
@@ -144,15 +114,7 @@ pub unsafe extern "C" fn sbx_terminal_spec_add_env(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe {
-        update("sbx_terminal_spec_add_env", spec, err, |s| {
-            // SAFETY: NULL or NUL-terminated by contract.
-            let pair = (str_arg(key, "key")?.to_string(), str_arg(value, "value")?.to_string());
-            sandbox_core::validate::env(std::slice::from_ref(&pair))?;
-            s.env.push(pair);
-            Ok(())
-        })
-    }
+    unsafe { process::spec_add_env("sbx_terminal_spec_add_env", spec, key, value, err) }
 }
 
 /// Sets the working directory inside the container (default: the session's working
@@ -168,17 +130,7 @@ pub unsafe extern "C" fn sbx_terminal_spec_set_cwd(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe {
-        update("sbx_terminal_spec_set_cwd", spec, err, |s| {
-            // SAFETY: NULL or NUL-terminated by contract.
-            let cwd = str_arg(cwd, "cwd")?;
-            if cwd.is_empty() {
-                return Err(FfiError::invalid("cwd", "is empty"));
-            }
-            s.cwd = Some(cwd.to_string());
-            Ok(())
-        })
-    }
+    unsafe { process::spec_set_cwd("sbx_terminal_spec_set_cwd", spec, cwd, err) }
 }
 
 /// Sets the scrollback kept (default 1 MiB); older output is dropped. Zero is
@@ -194,12 +146,8 @@ pub unsafe extern "C" fn sbx_terminal_spec_set_scrollback(
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
-        update("sbx_terminal_spec_set_scrollback", spec, err, |s| {
-            if bytes == 0 {
-                return Err(FfiError::invalid("scrollback", "must be greater than zero"));
-            }
-            s.scrollback = Some(bytes);
-            Ok(())
+        process::spec_set_kept("sbx_terminal_spec_set_scrollback", spec, "scrollback", bytes, err, |s| {
+            &mut s.scrollback
         })
     }
 }

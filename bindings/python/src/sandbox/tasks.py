@@ -8,20 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import errors
-from ._calls import (
-    _Handle,
-    _argv,
-    _borrowed_text,
-    _call,
-    _i32,
-    _new,
-    _size,
-    _text,
-    _timeout_ms,
-    _u64,
-    _unix_seconds,
-)
+from ._calls import _argv, _new, _size, _text, _timeout_ms, _u64
 from ._lib import lib
+from ._process import STATES  # noqa: F401 - kept here too: sandbox.tasks.STATES
+from ._process import _apply_spec, _info_list, _process_fields, _Process
 from .errors import Status
 from .output import OutputChunk, _take_chunk
 
@@ -30,8 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Names of the task output streams, as ``sbx_task_stream`` numbers.
 STREAMS = {"merged": 0, "stdout": 1, "stderr": 2}
-#: ``sbx_process_state`` numbers as the names :attr:`TaskInfo.state` uses.
-STATES = {1: "running", 2: "exited", 3: "killed"}
 #: How much one read asks for by default.
 READ_SIZE = 1 << 20
 
@@ -72,26 +60,7 @@ class TaskInfo:
 
 def _task_info(p: c_void_p) -> TaskInfo:
     """Reads an ``sbx_task_info`` (owned or borrowed; not freed here)."""
-    state = STATES.get(lib.sbx_task_info_state(p), "unknown")
-    ended = lib.sbx_task_info_ended_unix_ms(p)
-    return TaskInfo(
-        id=_borrowed_text(lib.sbx_task_info_id(p)),
-        command=_borrowed_text(lib.sbx_task_info_command(p)),
-        state=state,
-        exit_code=lib.sbx_task_info_exit_code(p) if state == "exited" else None,
-        signal=lib.sbx_task_info_signal(p) if state == "killed" else None,
-        pid=int(lib.sbx_task_info_pid(p)),
-        started=_unix_seconds(lib.sbx_task_info_started_unix_ms(p)),
-        ended=None if ended < 0 else _unix_seconds(ended),
-        spool_cap=int(lib.sbx_task_info_spool_cap(p)),
-    )
-
-
-def _take_task_info(p: c_void_p) -> TaskInfo:
-    try:
-        return _task_info(p)
-    finally:
-        lib.sbx_task_info_free(p)
+    return TaskInfo(**_process_fields("task", p), spool_cap=int(lib.sbx_task_info_spool_cap(p)))
 
 
 def _task_spec(
@@ -105,20 +74,11 @@ def _task_spec(
     else:
         arr, n = _argv(command, "command")
         spec = _new(lib.sbx_task_spec_new, arr, n)
-    try:
-        for k, v in (env or {}).items():
-            _call(lib.sbx_task_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
-        if cwd is not None:
-            _call(lib.sbx_task_spec_set_cwd, spec, _text(cwd, "cwd"))
-        if spool_cap is not None:
-            _call(lib.sbx_task_spec_set_spool_cap, spec, _u64(spool_cap, "spool_cap"))
-    except BaseException:
-        lib.sbx_task_spec_free(spec)
-        raise
+    _apply_spec("task", spec, env, cwd, "spool_cap", spool_cap)
     return spec
 
 
-class Task(_Handle):
+class Task(_Process):
     """A background task of a session, from :meth:`Session.spawn` or :meth:`Session.task`.
 
     The task lives in the session's agent: it keeps running after this object is closed
@@ -127,25 +87,16 @@ class Task(_Handle):
     :class:`ClosedError`; it does not kill the task. ``with`` closes the handle.
     """
 
+    _kind = "task"
     _close_fn = staticmethod(lib.sbx_task_close)
-
-    def __init__(self, ptr: c_void_p, session: "Session") -> None:
-        super().__init__(ptr, lib.sbx_task_free)
-        self._session = session  # the session handle outlives its tasks' handles
-        self.id: str = lib.sbx_task_id(ptr).decode()
-
-    def __repr__(self) -> str:
-        return f"<sandbox.Task {self.id!r}{' closed' if self._closed else ''}>"
-
-    def __enter__(self) -> "Task":
-        return self
+    _read_info = staticmethod(_task_info)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def info(self) -> TaskInfo:
         """How the task is doing now."""
-        return _take_task_info(_new(lib.sbx_task_get_info, self._ptr))
+        return self._info()
 
     def output(
         self,
@@ -193,18 +144,14 @@ class Task(_Handle):
         """Waits until the task ends (None: as long as it takes) and returns its final info;
         :class:`SandboxTimeoutError` when it still runs after ``timeout`` seconds. Its last
         output may arrive a moment later: :meth:`follow` / :meth:`read_all` wait for it."""
-        ptr = _new(lib.sbx_task_wait, self._ptr, _timeout_ms(timeout), cancel._ptr if cancel is not None else None)
-        return _take_task_info(ptr)
+        return self._wait(timeout, cancel)
 
     def kill(self, signal: int = _signal.SIGTERM) -> None:
         """Sends ``signal`` to the task's process group; :class:`NotRunningError` once it and
         all its processes have exited."""
-        _call(lib.sbx_task_kill, self._ptr, _i32(signal, "signal"))
+        self._kill(signal)
 
 
 def _task_list(ptr: c_void_p) -> List[TaskInfo]:
-    try:
-        return [_task_info(lib.sbx_task_list_get(ptr, i)) for i in range(lib.sbx_task_list_len(ptr))]
-    finally:
-        lib.sbx_task_list_free(ptr)
+    return _info_list("task", _task_info, ptr)
 

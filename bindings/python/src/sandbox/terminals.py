@@ -10,25 +10,11 @@ from ctypes import c_void_p
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, List, Mapping, Optional, Sequence, Union
 
-from ._calls import (
-    _Handle,
-    _argv,
-    _borrowed_text,
-    _call,
-    _data,
-    _i32,
-    _new,
-    _size,
-    _text,
-    _timeout_ms,
-    _u16,
-    _u64,
-    _unix_seconds,
-)
+from ._calls import _argv, _call, _data, _new, _size, _text, _timeout_ms, _u16, _u64
 from ._lib import lib
+from ._process import _apply_spec, _info_list, _process_fields, _Process
 from .errors import SandboxTimeoutError, Status
 from .output import OutputChunk, _take_chunk
-from .tasks import STATES
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import CancelToken, Session
@@ -63,35 +49,16 @@ class TerminalInfo:
 
 def _terminal_info(p: c_void_p) -> TerminalInfo:
     """Reads an ``sbx_terminal_info`` (owned or borrowed; not freed here)."""
-    state = STATES.get(lib.sbx_terminal_info_state(p), "unknown")
-    ended = lib.sbx_terminal_info_ended_unix_ms(p)
     return TerminalInfo(
-        id=_borrowed_text(lib.sbx_terminal_info_id(p)),
-        command=_borrowed_text(lib.sbx_terminal_info_command(p)),
-        state=state,
-        exit_code=lib.sbx_terminal_info_exit_code(p) if state == "exited" else None,
-        signal=lib.sbx_terminal_info_signal(p) if state == "killed" else None,
-        pid=int(lib.sbx_terminal_info_pid(p)),
+        **_process_fields("terminal", p),
         rows=int(lib.sbx_terminal_info_rows(p)),
         cols=int(lib.sbx_terminal_info_cols(p)),
-        started=_unix_seconds(lib.sbx_terminal_info_started_unix_ms(p)),
-        ended=None if ended < 0 else _unix_seconds(ended),
         scrollback=int(lib.sbx_terminal_info_scrollback(p)),
     )
 
 
-def _take_terminal_info(p: c_void_p) -> TerminalInfo:
-    try:
-        return _terminal_info(p)
-    finally:
-        lib.sbx_terminal_info_free(p)
-
-
 def _terminal_list(ptr: c_void_p) -> List[TerminalInfo]:
-    try:
-        return [_terminal_info(lib.sbx_terminal_list_get(ptr, i)) for i in range(lib.sbx_terminal_list_len(ptr))]
-    finally:
-        lib.sbx_terminal_list_free(ptr)
+    return _info_list("terminal", _terminal_info, ptr)
 
 
 def _terminal_spec(
@@ -109,19 +76,14 @@ def _terminal_spec(
         elif command is not None:
             arr, n = _argv(command, "command")
             _call(lib.sbx_terminal_spec_set_argv, spec, arr, n)
-        for k, v in (env or {}).items():
-            _call(lib.sbx_terminal_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
-        if cwd is not None:
-            _call(lib.sbx_terminal_spec_set_cwd, spec, _text(cwd, "cwd"))
-        if scrollback is not None:
-            _call(lib.sbx_terminal_spec_set_scrollback, spec, _u64(scrollback, "scrollback"))
     except BaseException:
         lib.sbx_terminal_spec_free(spec)
         raise
+    _apply_spec("terminal", spec, env, cwd, "scrollback", scrollback)
     return spec
 
 
-class Terminal(_Handle):
+class Terminal(_Process):
     """A PTY terminal of a session, from :meth:`Session.open_terminal` or
     :meth:`Session.terminal`.
 
@@ -136,22 +98,16 @@ class Terminal(_Handle):
     found by id it only closes the handle.
     """
 
+    _kind = "terminal"
     _close_fn = staticmethod(lib.sbx_terminal_close)
+    _read_info = staticmethod(_terminal_info)
 
     def __init__(self, ptr: c_void_p, session: "Session", opened: bool) -> None:
-        super().__init__(ptr, lib.sbx_terminal_free)
-        self._session = session  # the session handle outlives its terminals' handles
+        super().__init__(ptr, session)
         self._opened = opened
         self._read_lock = threading.Lock()
-        self.id: str = lib.sbx_terminal_id(ptr).decode()
         #: Where the next :meth:`read` starts (absolute offset in the terminal's output).
         self.offset = 0
-
-    def __repr__(self) -> str:
-        return f"<sandbox.Terminal {self.id!r}{' closed' if self._closed else ''}>"
-
-    def __enter__(self) -> "Terminal":
-        return self
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -165,7 +121,7 @@ class Terminal(_Handle):
 
     def info(self) -> TerminalInfo:
         """State and size now."""
-        return _take_terminal_info(_new(lib.sbx_terminal_get_info, self._ptr))
+        return self._info()
 
     def write(self, data: Union[bytes, bytearray, memoryview, str]) -> None:
         """Sends keystrokes (bytes, or str as UTF-8): ``term.write("ls\\n")``.
@@ -241,10 +197,9 @@ class Terminal(_Handle):
     def kill(self, signal: int = _signal.SIGHUP) -> None:
         """Sends ``signal`` (default SIGHUP, what closing a real terminal sends) to the
         terminal's process group."""
-        _call(lib.sbx_terminal_kill, self._ptr, _i32(signal, "signal"))
+        self._kill(signal)
 
     def wait(self, timeout: Optional[float] = None, cancel: Optional["CancelToken"] = None) -> TerminalInfo:
         """Waits until the program ends (None: as long as it takes) and returns the final
         info; :class:`SandboxTimeoutError` when it still runs after ``timeout`` seconds."""
-        ptr = _new(lib.sbx_terminal_wait, self._ptr, _timeout_ms(timeout), cancel._ptr if cancel is not None else None)
-        return _take_terminal_info(ptr)
+        return self._wait(timeout, cancel)
