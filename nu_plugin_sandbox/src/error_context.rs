@@ -75,7 +75,7 @@ impl ErrorContext {
                     "environment variable" => "names must be non-empty without '=' or NUL; values without NUL".into(),
                     "signal" => "give a name such as TERM, KILL, INT or HUP, or a number from 1 to 31".into(),
                     "terminal size" => "terminal sizes are 1 to 1000 rows and columns".into(),
-                    "task request" | "terminal request" => {
+                    "task request" | "terminal request" | "spool cap" | "scrollback" => {
                         "the message says which values are accepted (for offsets: up to where the output ends so far)"
                             .into()
                     }

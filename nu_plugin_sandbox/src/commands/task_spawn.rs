@@ -96,6 +96,7 @@ with this command's (--cwd, --env, --spool-cap, --help)."
         ctx.cwd_and_env(call, &mut spec.cwd, &mut spec.env)?;
         if let Some((v, span)) = flag(call, "spool-cap") {
             spec.spool_cap = Some(arguments::positive_filesize(&v, "spool-cap", "1MiB")?);
+            ctx.errors.blame("spool cap", span);
             ctx.errors.blame("task request", span);
         }
         let task =

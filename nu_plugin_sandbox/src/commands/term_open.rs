@@ -93,6 +93,7 @@ ended, scrollback."
         ctx.cwd_and_env(call, &mut spec.cwd, &mut spec.env)?;
         if let Some((v, span)) = flag(call, "scrollback") {
             spec.scrollback = Some(arguments::positive_filesize(&v, "scrollback", "4MiB")?);
+            ctx.errors.blame("scrollback", span);
             ctx.errors.blame("terminal request", span);
         }
         let term = ctx.on_session(plugin, engine, call, "sandbox term open", interrupt::CANCELLED, |s| async move {
