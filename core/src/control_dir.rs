@@ -67,6 +67,15 @@ pub fn ensure_private_dir(dir: &Path, uid: u32) -> Result<()> {
 #[derive(Debug)]
 pub struct StartLock {
     _dir: OwnedFd,
+    created: bool,
+}
+
+impl StartLock {
+    /// Whether this start created the control dir (no earlier session with this id left
+    /// one behind, so nothing can be using it).
+    pub fn created(&self) -> bool {
+        self.created
+    }
 }
 
 /// Creates (or reuses a stale) control dir for session `id` and locks it for starting,
@@ -78,11 +87,11 @@ pub fn lock(base: &Path, id: &str, uid: u32) -> Result<(PathBuf, StartLock)> {
     ensure_private_dir(base, uid)?;
     let path = base.join(id);
     let action = || format!("creating control dir {}", path.display());
-    match std::fs::create_dir(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+    let created = match std::fs::create_dir(&path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(Error::io(action(), e)),
-    }
+    };
     let dir = open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::io(action(), e.into()))?;
     let st = fstat(&dir).map_err(|e| Error::io(action(), e.into()))?;
@@ -95,7 +104,7 @@ pub fn lock(base: &Path, id: &str, uid: u32) -> Result<(PathBuf, StartLock)> {
     if agent_alive(&path) {
         return Err(Error::SessionExists { id: id.into(), detail: "its agent is running".into() });
     }
-    Ok((path, StartLock { _dir: dir }))
+    Ok((path, StartLock { _dir: dir, created }))
 }
 
 /// Empties a control dir locked with [`lock`] and creates its shared part, empty and
@@ -247,6 +256,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("base");
         let (path, lock) = prepare(&base, "s1").unwrap();
+        assert!(lock.created());
         std::fs::write(path.join("stale"), "x").unwrap();
         std::fs::write(shared(&path).join("stale"), "x").unwrap();
         let e = prepare(&base, "s1").unwrap_err();
@@ -254,6 +264,7 @@ mod tests {
         drop(lock);
         // Locking alone leaves what is there (the caller has not yet checked the engine).
         let (path, lock) = super::lock(&base, "s1", uid()).unwrap();
+        assert!(!lock.created(), "the dir was there already");
         assert!(path.join("stale").exists() && shared(&path).join("stale").exists());
         reset(&path, &lock, uid(), None).unwrap();
         drop(lock);

@@ -439,8 +439,9 @@ async fn claim_control_dir(engine: &dyn Engine, config: &Config, plan: &Plan) ->
     let (control, start_lock) = control_dir::lock(&base, &plan.id, plan.host.uid)?;
     // The session's agent.lock is in the part the container writes: a session that
     // swapped it would pass the lock check, and clearing its control dir would cut off
-    // its own callers. Its container running is what counts.
-    if engine.state(&plan.name).await?.is_some_and(|s| s.running) {
+    // its own callers. Its container running is what counts. (A dir this start just
+    // created cannot be in use: no need to ask the engine.)
+    if !start_lock.created() && engine.state(&plan.name).await?.is_some_and(|s| s.running) {
         return Err(Error::SessionExists { id: plan.id.clone(), detail: "its container is running".into() });
     }
     control_dir::reset(&control, &start_lock, plan.host.uid, plan.shared_owner)?;
