@@ -117,6 +117,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Start and stop, alternating with the bare podman baseline.
     let (mut ours_start, mut bare_start, mut ours_stop, mut bare_stop) = (vec![], vec![], vec![], vec![]);
     let mut mapped_start = vec![];
+    let mut open_start = vec![];
+    // The same start without the network isolation rules (isolate_network = false), to
+    // show what isolating costs.
+    let mut open_config = config.clone();
+    open_config.policy.isolate_network = false;
+    let open_sandbox = Sandbox::new(open_config);
     let warm = sandbox.start(SessionSpec::new(format!("bench-warm-{pid}"), dir.path())).await?;
     warm.stop().await?;
     // What the session's user namespace costs podman alone: the same bare run with the
@@ -147,6 +153,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         podman(&host, &["rm", "-f", "-t", "0", &name]);
         bare_stop.push(t.elapsed());
 
+        let t = Instant::now();
+        let s = open_sandbox.start(SessionSpec::new(format!("bench-open-{pid}-{i}"), dir.path())).await?;
+        open_start.push(t.elapsed());
+        s.stop().await?;
+
         let name = format!("bench-mapped-{pid}-{i}");
         let mut args = bare_run_args(&host, &name, &image, &ul);
         args.splice(2..2, ["--uidmap", uidmap.as_str(), "--gidmap", gidmap.as_str()]);
@@ -164,6 +175,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ratio: format!("{r:.2}x"),
         target: "<= 1.3x".into(),
         ok: r <= 1.3,
+    });
+    let os_open = sorted(open_start);
+    let r = pct(&os_open, 0.5).as_secs_f64() / pct(&bs, 0.5).as_secs_f64();
+    rows.push(Row {
+        metric: format!("start to ready without network isolation, p50 of {n_start}"),
+        value: ms(pct(&os_open, 0.5)),
+        baseline: format!("podman run -d: {}", ms(pct(&bs, 0.5))),
+        ratio: format!("{r:.2}x"),
+        target: "-".into(),
+        ok: true,
     });
     let ms_ = sorted(mapped_start);
     let r = pct(&ms_, 0.5).as_secs_f64() / pct(&bs, 0.5).as_secs_f64();

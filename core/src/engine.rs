@@ -85,11 +85,11 @@ pub trait Engine: Send + Sync {
     /// the networks of its containers.
     fn neighbourhood(&self) -> BoxFuture<'_, Result<crate::network_isolation::Neighbourhood>>;
     /// Installs `rules` (an `iptables-restore` / `ip6tables-restore` input pair) in the
-    /// network namespace of running container `name`, where the container itself has no
-    /// capability to change them.
+    /// network namespace of the running container created from `plan`, where the
+    /// container itself has no capability to change them.
     fn isolate_network<'a>(
         &'a self,
-        name: &'a str,
+        plan: &'a RunPlan,
         rules: &'a crate::network_isolation::Rules,
     ) -> BoxFuture<'a, Result<()>>;
 }

@@ -237,8 +237,8 @@ impl Engine for FakeEngine {
         Box::pin(async move { Ok(Neighbourhood::default()) })
     }
 
-    fn isolate_network<'a>(&'a self, name: &'a str, _rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
-        self.record(EngineCall::IsolateNetwork(name.into()));
+    fn isolate_network<'a>(&'a self, plan: &'a RunPlan, _rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
+        self.record(EngineCall::IsolateNetwork(plan.name.clone()));
         Box::pin(async move { Ok(()) })
     }
 }

@@ -1,9 +1,10 @@
 //! [`Engine`] over the podman CLI.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use sandbox_proto::layout;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
@@ -207,44 +208,63 @@ impl Engine for PodmanEngine {
         })
     }
 
-    fn isolate_network<'a>(&'a self, name: &'a str, rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
+    fn isolate_network<'a>(&'a self, plan: &'a RunPlan, rules: &'a Rules) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let name = &plan.name;
             let host = self.host().await?;
-            let pid = match self.state(name).await? {
-                Some(ContainerState { pid: Some(pid), .. }) => pid,
-                _ => {
-                    return Err(Error::Engine {
-                        action: format!("isolating the network of {name}"),
-                        code: None,
-                        stderr: "the container is not running".into(),
-                    });
-                }
+            let failed = |stderr: String| Error::Engine {
+                action: format!(
+                    "isolating the network of {name} (set isolate_network = false to run without isolation)"
+                ),
+                code: None,
+                stderr,
             };
-            let netns = format!("--net=/proc/{pid}/ns/net");
+            // The private control dir is ours alone (0700, never mounted), so what
+            // podman wrote there and what we write there can be trusted.
+            let private = Path::new(&plan.control_dir);
+            let pid = match std::fs::read_to_string(private.join(layout::PID_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                Some(pid) => pid,
+                // An engine that did not write the pid file: ask it.
+                None => match self.state(name).await? {
+                    Some(ContainerState { pid: Some(pid), .. }) => pid,
+                    _ => return Err(failed("the container is not running".into())),
+                },
+            };
+            let (v4, v6) = (private.join(layout::RULES_V4), private.join(layout::RULES_V6));
+            for (path, text) in [(&v4, &rules.v4), (&v6, &rules.v6)] {
+                std::fs::write(path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            }
+            // Both rule sets in one entry into the session's network namespace (rootless,
+            // each entry is a `podman unshare`: the namespace belongs to podman's user
+            // namespace, and only inside it does the user hold NET_ADMIN over it).
+            let tail = vec![
+                format!("--net=/proc/{pid}/ns/net"),
+                host_program("sh")?.display().to_string(),
+                "-c".into(),
+                r#""$1" --noflush "$3" && "$2" --noflush "$4""#.into(),
+                "sh".into(),
+                host_program("iptables-restore")?.display().to_string(),
+                host_program("ip6tables-restore")?.display().to_string(),
+                v4.display().to_string(),
+                v6.display().to_string(),
+            ];
             let nsenter = host_program("nsenter")?;
-            for (tool, input) in [("iptables-restore", &rules.v4), ("ip6tables-restore", &rules.v6)] {
-                let tool = host_program(tool)?;
-                let tail = [netns.clone(), tool.display().to_string(), "--noflush".into()];
-                // Rootless: the session's network namespace belongs to podman's user
-                // namespace; only inside it does the user hold NET_ADMIN over it.
-                let (program, args): (PathBuf, Vec<String>) = if host.rootless {
-                    let mut a = strings(&["unshare", &nsenter.display().to_string()]);
-                    a.extend(tail);
-                    (self.program.clone(), a)
-                } else {
-                    (nsenter.clone(), tail.to_vec())
-                };
-                let out = self.run_in(&program, &args, "/", Some(input)).await?;
-                if !out.ok() {
-                    return Err(Error::Engine {
-                        action: format!(
-                            "isolating the network of {name} ({} in its network namespace; set isolate_network = false to run without isolation)",
-                            tool.display()
-                        ),
-                        code: out.code,
-                        stderr: out.stderr,
-                    });
-                }
+            let (program, args): (PathBuf, Vec<String>) = if host.rootless {
+                let mut a = strings(&["unshare", &nsenter.display().to_string()]);
+                a.extend(tail);
+                (self.program.clone(), a)
+            } else {
+                (nsenter, tail)
+            };
+            let out = self.run_in(&program, &args, "/", None).await;
+            let _ = std::fs::remove_file(&v4);
+            let _ = std::fs::remove_file(&v6);
+            let out = out?;
+            if !out.ok() {
+                return Err(failed(format!("iptables-restore in its network namespace: {}", out.stderr)));
             }
             Ok(())
         })

@@ -102,6 +102,10 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     let mut a: Vec<String> = Vec::with_capacity(64);
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     push(&["run", "--detach", "--name", &plan.name, "--pull=never", "--init"]);
+    // Where the network isolation finds the container's network namespace, in the
+    // host-private control dir (no `podman inspect` needed).
+    let pidfile = format!("{}/{}", plan.control_dir.trim_end_matches('/'), layout::PID_FILE);
+    push(&["--pidfile", &pidfile]);
     if let Some(rt) = &host.runtime_override {
         push(&["--runtime", rt]);
     }

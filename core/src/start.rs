@@ -540,7 +540,8 @@ async fn create_container(
 
     // Before anything of the session's runs (the agent runs nothing on its own).
     if let Some(n) = &plan.isolation {
-        sb.engine.isolate_network(&plan.name, &network_isolation::rules(n, &created.terms.publish)).await?;
+        let run = run_plan(plan, config, control, &created);
+        sb.engine.isolate_network(&run, &network_isolation::rules(n, &created.terms.publish)).await?;
     }
     Ok(created)
 }

@@ -35,6 +35,15 @@ pub const TASK_STDERR: &str = "stderr";
 pub const TERMINAL_OUT: &str = "out";
 /// conmon's marker of an out-of-memory kill, in the host-private control dir.
 pub const OOM_MARKER: &str = "oom";
+/// The container's main process id as podman wrote it (`--pidfile`), in the
+/// host-private control dir.
+pub const PID_FILE: &str = "container.pid";
+/// The network isolation rules (`iptables-restore` input) while they are installed, in
+/// the host-private control dir.
+pub const RULES_V4: &str = "rules.v4";
+/// The IPv6 network isolation rules (`ip6tables-restore` input), in the host-private
+/// control dir.
+pub const RULES_V6: &str = "rules.v6";
 
 /// The agent's socket path inside the container.
 pub fn container_socket() -> String {
@@ -60,6 +69,9 @@ mod tests {
             TASK_STDERR,
             TERMINAL_OUT,
             OOM_MARKER,
+            PID_FILE,
+            RULES_V4,
+            RULES_V6,
         ] {
             assert!(!n.is_empty() && !n.contains('/') && n != "." && n != "..", "{n}");
         }
