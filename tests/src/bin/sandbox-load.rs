@@ -27,16 +27,18 @@ async fn main() {
     let sandbox = Sandbox::new(sandbox_e2e::test_config(&scope));
     let dir = tempfile::tempdir().expect("tempdir");
     let host = sandbox.info().await.expect("engine probe");
+    let agents_before = agent_pids();
     let r = run_load(&sandbox, dir.path(), params).await;
     let left = sandbox.list().await.expect("list").len();
-    // Agents of this run's sessions would be the only `.sandbox-agent` processes here.
-    let agents = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-                .filter(|c| c.trim() == ".sandbox-agent")
-                .count()
-        })
-        .unwrap_or(0);
+    // Agents of this run's sessions: `.sandbox-agent` processes that were not there
+    // before the run and whose working directory is this run's (where the agent lets us
+    // read it; it is non-dumpable), so sessions of other runs or users do not count.
+    let ours = std::fs::canonicalize(dir.path()).expect("working dir");
+    let agents = agent_pids()
+        .into_iter()
+        .filter(|p| !agents_before.contains(p))
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/cwd")).map_or(true, |cwd| cwd.starts_with(&ours)))
+        .count();
     println!(
         "load ({}, podman {}): {} sessions, {} execs and {} tasks, all outputs checked by SHA-256",
         if host.rootless { "rootless" } else { "rootful" },
@@ -80,4 +82,19 @@ async fn main() {
     {
         std::process::exit(1);
     }
+}
+
+/// Pids of the `.sandbox-agent` processes on this machine.
+fn agent_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let pid = e.file_name().to_str()?.parse().ok()?;
+                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                (comm.trim() == ".sandbox-agent").then_some(pid)
+            })
+            .collect()
+        })
+        .unwrap_or_default()
 }
