@@ -73,10 +73,13 @@ pub trait Engine: Send + Sync {
     fn state<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ContainerState>>>;
     /// Removes container `name` at once (killing it); `false` when it did not exist.
     fn remove<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>>;
-    /// Removes container `name` at once (killing it), blocking until done, best effort:
-    /// failures are ignored. For cleanup where no async context can be relied on: a
-    /// start dropped half-way removes the container it made from `Drop`.
-    fn remove_now(&self, name: &str);
+    /// Removes container `name` at once (killing it) if it is the one made for the
+    /// session whose control dir is `control_dir` (its `sandbox.control` label; a
+    /// container of that name made by anyone else is left alone), blocking until done,
+    /// best effort: failures are ignored. For cleanup where no async context can be
+    /// relied on: a start dropped half-way, even while the engine was still creating the
+    /// container, removes it from `Drop`.
+    fn remove_now(&self, name: &str, control_dir: &str);
     /// Whether `image` is in local storage.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).

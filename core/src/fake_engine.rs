@@ -38,6 +38,7 @@ pub(crate) struct FakeEngine {
 
 struct Inner {
     refusals: VecDeque<String>,
+    hang_creates: bool,
     created_state: ContainerState,
     logs: String,
     containers: HashMap<String, (ContainerRecord, ContainerState)>,
@@ -91,6 +92,7 @@ impl FakeEngine {
             host,
             inner: Mutex::new(Inner {
                 refusals: VecDeque::new(),
+                hang_creates: false,
                 created_state: running(),
                 logs: String::new(),
                 containers: HashMap::new(),
@@ -101,6 +103,13 @@ impl FakeEngine {
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates make the container and then never answer, like a `podman run` that has
+    /// created the container and not yet returned.
+    pub fn hang_creates(self) -> FakeEngine {
+        self.inner().hang_creates = true;
+        self
     }
 
     /// The next create is refused with podman's `stderr` (queued after earlier ones).
@@ -171,6 +180,14 @@ impl Engine for FakeEngine {
         inner.calls.push(EngineCall::Create(Box::new(plan.clone())));
         let outcome = match inner.refusals.pop_front() {
             Some(stderr) => Err(CreateFailure::Refused { code: Some(REFUSED), stderr }),
+            // As podman: a name in use is refused, whoever holds it.
+            None if inner.containers.contains_key(&plan.name) => Err(CreateFailure::Refused {
+                code: Some(REFUSED),
+                stderr: format!(
+                    "Error: creating container storage: the container name \"{}\" is already in use by id-{0}. You have to remove that container to be able to reuse that name: that name is already in use",
+                    plan.name
+                ),
+            }),
             None => {
                 let state = inner.created_state.clone();
                 let record = ContainerRecord {
@@ -185,7 +202,13 @@ impl Engine for FakeEngine {
                 Ok(())
             }
         };
-        Box::pin(async move { outcome })
+        let hang = inner.hang_creates;
+        Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            outcome
+        })
     }
 
     fn list<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ContainerRecord>>> {
@@ -214,10 +237,16 @@ impl Engine for FakeEngine {
         Box::pin(async move { Ok(existed) })
     }
 
-    fn remove_now(&self, name: &str) {
+    fn remove_now(&self, name: &str, control_dir: &str) {
         let mut inner = self.inner();
         inner.calls.push(EngineCall::RemoveNow(name.into()));
-        inner.containers.remove(name);
+        if inner
+            .containers
+            .get(name)
+            .is_some_and(|(r, _)| r.labels.get(crate::labels::CONTROL).map(String::as_str) == Some(control_dir))
+        {
+            inner.containers.remove(name);
+        }
     }
 
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {

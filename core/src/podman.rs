@@ -162,10 +162,14 @@ impl Engine for PodmanEngine {
         })
     }
 
-    fn remove_now(&self, name: &str) {
+    fn remove_now(&self, _name: &str, control_dir: &str) {
+        // Selected by the label naming the session's control dir, unique to it: only a
+        // container made for this start (or a stopped one of an earlier session with
+        // this id, which the start would replace anyway) carries it.
+        let label = format!("label={}={control_dir}", crate::labels::CONTROL);
         let _ = std::process::Command::new(&self.program)
             .current_dir("/")
-            .args(["rm", "--force", "--time", "0", name])
+            .args(["rm", "--force", "--time", "0", "--filter", &label])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -75,13 +75,16 @@ fi
 struct StartGuard {
     engine: Arc<dyn Engine>,
     container: Option<String>,
+    /// A create asked of the engine that has not answered yet: if the start is dropped
+    /// now, the engine may have made the container anyway.
+    creating: Option<String>,
     control_dir: PathBuf,
     armed: bool,
 }
 
 impl StartGuard {
     fn new(engine: Arc<dyn Engine>, control_dir: PathBuf) -> StartGuard {
-        StartGuard { engine, container: None, control_dir, armed: true }
+        StartGuard { engine, container: None, creating: None, control_dir, armed: true }
     }
 
     /// The start failed: removes the container (if one was made) and the control dir.
@@ -104,9 +107,9 @@ impl Drop for StartGuard {
         if !self.armed {
             return;
         }
-        if let Some(name) = self.container.take() {
+        if let Some(name) = self.container.take().or(self.creating.take()) {
             // Dropped mid-start: no async context to rely on.
-            self.engine.remove_now(&name);
+            self.engine.remove_now(&name, &self.control_dir.display().to_string());
         }
         let _ = control_dir::remove(&self.control_dir);
     }
@@ -467,7 +470,10 @@ async fn create_container(
     let attempts = plan.requested_ports + 4;
     for attempt in 1..=attempts {
         progress(StartPhase::CreatingContainer { attempt });
-        let (code, stderr) = match sb.engine.create(&run_plan(plan, config, control, &created)).await {
+        guard.creating = Some(plan.name.clone());
+        let outcome = sb.engine.create(&run_plan(plan, config, control, &created)).await;
+        guard.creating = None;
+        let (code, stderr) = match outcome {
             Ok(()) => {
                 guard.container = Some(plan.name.clone());
                 break;
@@ -1116,6 +1122,36 @@ mod tests {
         assert!(b.engine.calls().contains(&EngineCall::Remove("sandbox-dies".into())), "{:?}", b.engine.calls());
         assert!(!b.engine.exists("sandbox-dies"), "nothing left behind");
         assert!(!b.control_dir("dies").exists(), "the control dir is gone");
+    }
+
+    #[tokio::test]
+    async fn a_start_dropped_while_the_engine_creates_removes_what_it_made() {
+        let b = bench(FakeEngine::new().hang_creates());
+        let abandoned = tokio::time::timeout(Duration::from_millis(300), b.start(b.spec("mid"), &WaitForAgent));
+        assert!(abandoned.await.is_err(), "the create never answered");
+        let calls = b.engine.calls();
+        assert!(calls.contains(&EngineCall::RemoveNow("sandbox-mid".into())), "{calls:?}");
+        assert!(!b.engine.exists("sandbox-mid"), "the container the engine made meanwhile is gone");
+        assert!(!b.control_dir("mid").exists());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_start_leaves_a_container_of_the_same_name_it_did_not_make() {
+        // Someone else's container holds the name; ours never got made (the engine
+        // hangs before answering the refusal). Dropping the start must not remove theirs.
+        let foreign = ContainerRecord {
+            id: "f00".into(),
+            name: "sandbox-theirs".into(),
+            image: "x".into(),
+            state: "running".into(),
+            created: 0,
+            labels: [(labels::CONTROL.to_string(), "/somewhere/else".to_string())].into_iter().collect(),
+        };
+        let engine = FakeEngine::new().with_container(foreign, crate::fake_engine::running()).hang_creates();
+        let b = bench(engine);
+        let abandoned = tokio::time::timeout(Duration::from_millis(300), b.start(b.spec("theirs"), &WaitForAgent));
+        assert!(abandoned.await.is_err());
+        assert!(b.engine.exists("sandbox-theirs"), "a container with another control dir is not ours to remove");
     }
 
     #[tokio::test]
