@@ -148,6 +148,35 @@ fn two_processes_starting_the_same_id_one_wins() {
 }
 
 #[test]
+fn a_start_dropped_at_any_point_leaves_nothing_behind() {
+    let t = TestScope::new("dropstart");
+    run(T, async {
+        let reference = t.sandbox.start(t.spec("dropref")).await.unwrap();
+        let base = reference.control_dir().parent().unwrap().to_path_buf();
+        reference.stop().await.unwrap();
+        // Drop the start after growing delays: before, during and after `podman run`,
+        // while waiting for the agent. Whatever was made is removed.
+        for (i, ms) in [50u64, 150, 250, 350, 500, 700, 1000, 1500].into_iter().enumerate() {
+            let spec = t.spec(&format!("drop{i}"));
+            let id = spec.id.clone();
+            let started = tokio::time::timeout(Duration::from_millis(ms), t.sandbox.start(spec)).await;
+            if let Ok(Ok(s)) = started {
+                // Fast enough to finish: a normal session; stop it.
+                s.stop().await.unwrap();
+            }
+            let left = t.leftovers();
+            assert!(left.is_empty(), "dropped after {ms} ms: left {left:?}");
+            assert!(!base.join(&id).exists(), "dropped after {ms} ms: its control dir is gone");
+            assert!(
+                t.sandbox.attach(&id).await.is_err_and(|e| e.kind() == ErrorKind::SessionNotFound),
+                "dropped after {ms} ms: the session is not findable"
+            );
+        }
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
 fn a_session_that_swaps_its_agent_lock_is_not_cleared_by_a_second_start() {
     let t = TestScope::new("lockswap");
     run(T, async {
