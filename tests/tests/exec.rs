@@ -163,10 +163,7 @@ fn zero_means_zero_where_zero_means_something() {
     let t = TestScope::new("zero");
     run(T, async {
         let s = t.sandbox.start(t.spec("zero")).await.unwrap();
-        let o = s
-            .exec(&["sh", "-c", "printf 12345; printf abc >&2"], ExecOptions::new().output_cap(0))
-            .await
-            .unwrap();
+        let o = s.exec(&["sh", "-c", "printf 12345; printf abc >&2"], ExecOptions::new().output_cap(0)).await.unwrap();
         assert!(o.success());
         assert_eq!((o.stdout.len(), o.stderr.len()), (0, 0), "nothing is captured");
         assert_eq!((o.stdout_total, o.stderr_total), (5, 3), "everything is counted");

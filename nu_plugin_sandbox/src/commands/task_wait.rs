@@ -39,7 +39,12 @@ an error here: look at exit_code."
                 SyntaxShape::Any,
                 "Task id (or a record with an id column, e.g. from `sandbox task spawn`).",
             )
-            .named("timeout", SyntaxShape::Duration, "Give up (with an error) after this long (0sec: only check).", None)
+            .named(
+                "timeout",
+                SyntaxShape::Duration,
+                "Give up (with an error) after this long (0sec: only check).",
+                None,
+            )
             .input_output_type(Type::Nothing, Type::record())
             .category(super::category())
     }

@@ -32,7 +32,12 @@ keeps running). Ctrl-C stops waiting."
         Signature::build(self.name())
             .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
             .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
-            .named("timeout", SyntaxShape::Duration, "Give up (with an error) after this long (0sec: only check).", None)
+            .named(
+                "timeout",
+                SyntaxShape::Duration,
+                "Give up (with an error) after this long (0sec: only check).",
+                None,
+            )
             .input_output_type(Type::Nothing, Type::record())
             .category(super::category())
     }
