@@ -187,7 +187,7 @@ fn zero_means_zero_where_zero_means_something() {
         assert_eq!(o.stdout, b"now\n");
         assert!(o.duration < Duration::from_secs(1), "linger 0 does not wait: {:?}", o.duration);
 
-        let task = s.spawn_task(TaskSpec::new(["sleep", "30"])).await.unwrap();
+        let task = s.spawn_task(TaskSpec::argv(["sleep", "30"])).await.unwrap();
         let c = s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::ZERO).await.unwrap();
         assert!(c.data.is_empty() && !c.finished, "a read waiting 0 returns what is there: {c:?}");
         let e = s.wait_task(&task.id, Some(Duration::ZERO)).await.unwrap_err();
