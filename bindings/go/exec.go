@@ -15,7 +15,8 @@ import (
 //
 // A zero value means "not set" (the default) for the fields where zero would mean
 // nothing (Timeout, Cwd). The fields where zero is a meaningful setting (OutputCap,
-// KillGrace, Linger) are pointers: nil is "not set", a pointer to zero is zero.
+// KillGrace, Linger) are pointers: nil is "not set", a pointer to zero is zero (the
+// helpers Uint64 and Duration make them: OutputCap: Uint64(0)).
 type ExecOptions struct {
 	// Stdin is written to the command's stdin, then closed. nil: /dev/null.
 	Stdin []byte

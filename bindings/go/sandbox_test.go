@@ -196,8 +196,7 @@ func TestZeroIsZeroAndNilIsTheDefault(t *testing.T) {
 	}
 	defer func() { s.Stop(ctx); s.Close() }()
 	script := []string{"sh", "-c", "printf 12345; printf abc >&2"}
-	var zero uint64
-	r, err := s.Exec(ctx, script, &ExecOptions{OutputCap: &zero})
+	r, err := s.Exec(ctx, script, &ExecOptions{OutputCap: Uint64(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,16 +207,14 @@ func TestZeroIsZeroAndNilIsTheDefault(t *testing.T) {
 	if err != nil || string(r.Stdout) != "12345" || string(r.Stderr) != "abc" || r.StdoutTruncated {
 		t.Fatalf("no output cap is the default: %v %+v", err, r)
 	}
-	noGrace := time.Duration(0)
-	r, err = s.Exec(ctx, []string{"sh", "-c", "trap '' TERM; sleep 30"}, &ExecOptions{Timeout: 200 * time.Millisecond, KillGrace: &noGrace})
+	r, err = s.Exec(ctx, []string{"sh", "-c", "trap '' TERM; sleep 30"}, &ExecOptions{Timeout: 200 * time.Millisecond, KillGrace: Duration(0)})
 	if err != nil || !r.TimedOut || r.Signal != int(syscall.SIGKILL) || r.Duration >= time.Second {
 		t.Fatalf("a kill grace of 0 sends SIGKILL at once: %v %+v", err, r)
 	}
-	negative := -time.Second
 	for name, opts := range map[string]*ExecOptions{
 		"timeout":    {Timeout: -time.Second},
-		"kill grace": {KillGrace: &negative},
-		"linger":     {Linger: &negative},
+		"kill grace": {KillGrace: Duration(-time.Second)},
+		"linger":     {Linger: Duration(-time.Second)},
 	} {
 		if _, err := s.Exec(ctx, []string{"true"}, opts); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), name) {
 			t.Fatalf("a negative %s is refused: %v", name, err)
