@@ -387,6 +387,10 @@ typedef struct sbx_exec_event sbx_exec_event;
  * passing NULL options (or fresh ones) runs with no timeout, the session's environment
  * and working dir, and a 16 MiB cap per output stream.
  *
+ * An option never set has its documented default. Setting 0 means zero where zero
+ * means something (output cap, kill grace, linger) and is `SBX_STATUS_INVALID_ARGUMENT`
+ * where it does not (timeout: leave it unset for none).
+ *
  * Owned by the caller: create with `sbx_exec_options_new`, free with
  * `sbx_exec_options_free` exactly once. Calls copy them; the same options may be used
  * for many calls, from any thread (setters lock).
@@ -1116,8 +1120,8 @@ void sbx_exec_options_free(struct sbx_exec_options *options);
 
 /**
  * Kills the command's whole process group after `ms` milliseconds (SIGTERM, then
- * SIGKILL after the kill grace). Non-zero. A command past its timeout is not an error:
- * the result says `timed_out`.
+ * SIGKILL after the kill grace). 0 is `SBX_STATUS_INVALID_ARGUMENT` (not set: no
+ * timeout). A command past its timeout is not an error: the result says `timed_out`.
  *
  * # Safety
  * `options` is NULL or live; `err` is NULL or writable.
@@ -1139,7 +1143,8 @@ sbx_status sbx_exec_options_set_kill_grace_ms(struct sbx_exec_options *options,
 
 /**
  * After the command exits, how long to wait for background children still holding its
- * output pipes (default 100 ms). They keep running; only their later output is lost.
+ * output pipes (default 100 ms; 0 does not wait). They keep running; only their later
+ * output is lost.
  *
  * # Safety
  * `options` is NULL or live; `err` is NULL or writable.
@@ -1150,7 +1155,8 @@ sbx_status sbx_exec_options_set_linger_ms(struct sbx_exec_options *options,
 
 /**
  * Caps captured bytes per stream (stdout and stderr each; default 16 MiB). Output past
- * the cap is counted (`sbx_exec_result_stdout_total`) and dropped in the container.
+ * the cap is counted (`sbx_exec_result_stdout_total`) and dropped in the container; a
+ * cap of 0 captures nothing and only counts.
  *
  * # Safety
  * `options` is NULL or live; `err` is NULL or writable.

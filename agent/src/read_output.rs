@@ -50,7 +50,7 @@ pub async fn read(id: u32, req: ReadOutput, outbox: &Outbox, state: &AgentState)
     if r.chunk.data.is_empty()
         && !r.finished
         && req.tail.is_none()
-        && let Some(ms) = req.wait_ms
+        && let Some(ms) = req.wait_ms.filter(|&ms| ms > 0)
     {
         let deadline = Instant::now() + Duration::from_millis(ms);
         if !log.wait_beyond(r.chunk.offset, deadline).await {

@@ -12,18 +12,31 @@ import (
 )
 
 // ExecOptions are the optional parts of Exec; nil means defaults (no stdin, no timeout).
+//
+// A zero value means "not set" (the default) for the fields where zero would mean
+// nothing (Timeout, Cwd). The fields where zero is a meaningful setting (OutputCap,
+// KillGrace, Linger) are pointers: nil is "not set", a pointer to zero is zero (the
+// helpers Uint64 and Duration make them: OutputCap: Uint64(0)).
 type ExecOptions struct {
 	// Stdin is written to the command's stdin, then closed. nil: /dev/null.
 	Stdin []byte
 	// Timeout kills the command's process group (SIGTERM, then SIGKILL after KillGrace);
 	// the result then has TimedOut set. 0: none. For a deadline that returns an error
 	// instead, use the context.
-	Timeout   time.Duration
-	Env       map[string]string
-	Cwd       string
-	OutputCap uint64 // bytes per stream; 0: the default (16 MiB)
+	Timeout time.Duration
+	Env     map[string]string
+	Cwd     string
+	// OutputCap is the bytes captured per stream; the rest is counted (StdoutTotal) and
+	// dropped in the container. nil: the default (16 MiB); a pointer to 0 captures
+	// nothing and only counts.
+	OutputCap *uint64
+	// KillGrace is the time between SIGTERM and SIGKILL when Timeout fires. nil: the
+	// default (1 s); a pointer to 0 sends SIGKILL at once. Negative is refused.
 	KillGrace *time.Duration
-	Linger    *time.Duration
+	// Linger is how long to wait, once the command exited, for background children still
+	// holding its output pipes. nil: the default (100 ms); a pointer to 0 does not wait.
+	// Negative is refused.
+	Linger *time.Duration
 }
 
 // ExecResult is how a command ended. A non-zero exit, a signal or a timeout is data here.
@@ -147,17 +160,23 @@ func applyExecOptions(o *C.sbx_exec_options, opts *ExecOptions) error {
 	if err := withOptCString(opts.Cwd, "cwd", func(c *C.char) error { return run(C.sbx_exec_options_set_cwd(o, c, &e)) }); err != nil {
 		return err
 	}
-	if opts.OutputCap != 0 {
-		if err := run(C.sbx_exec_options_set_output_cap(o, C.uint64_t(opts.OutputCap), &e)); err != nil {
+	if opts.OutputCap != nil {
+		if err := run(C.sbx_exec_options_set_output_cap(o, C.uint64_t(*opts.OutputCap), &e)); err != nil {
 			return err
 		}
 	}
 	if opts.KillGrace != nil {
+		if *opts.KillGrace < 0 {
+			return invalid("invalid kill grace: %v is negative", *opts.KillGrace)
+		}
 		if err := run(C.sbx_exec_options_set_kill_grace_ms(o, C.uint64_t(opts.KillGrace.Milliseconds()), &e)); err != nil {
 			return err
 		}
 	}
 	if opts.Linger != nil {
+		if *opts.Linger < 0 {
+			return invalid("invalid linger: %v is negative", *opts.Linger)
+		}
 		if err := run(C.sbx_exec_options_set_linger_ms(o, C.uint64_t(opts.Linger.Milliseconds()), &e)); err != nil {
 			return err
 		}

@@ -76,6 +76,14 @@ type Config struct {
 // Bool returns a pointer to b, for the optional fields.
 func Bool(b bool) *bool { return &b }
 
+// Uint64 returns a pointer to n, for the optional fields where 0 means something
+// (ExecOptions.OutputCap: Uint64(0) captures nothing).
+func Uint64(n uint64) *uint64 { return &n }
+
+// Duration returns a pointer to d, for the optional fields where 0 means something
+// (ExecOptions.KillGrace, ExecOptions.Linger).
+func Duration(d time.Duration) *time.Duration { return &d }
+
 // Sandbox is a libsandbox context: its runtime and one configuration.
 type Sandbox struct {
 	cHandle[*C.sbx_context]

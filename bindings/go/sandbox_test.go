@@ -184,6 +184,44 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestZeroIsZeroAndNilIsTheDefault pins the options rule for Go: a nil pointer field is
+// "not set" (the default), a pointer to 0 is zero where zero means something, and values
+// no face accepts are refused before anything runs.
+func TestZeroIsZeroAndNilIsTheDefault(t *testing.T) {
+	sb, _, dir := newScope(t)
+	ctx := ctxT(t)
+	s, err := sb.Start(ctx, unique("zero"), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Stop(ctx); s.Close() }()
+	script := []string{"sh", "-c", "printf 12345; printf abc >&2"}
+	r, err := s.Exec(ctx, script, &ExecOptions{OutputCap: Uint64(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Stdout) != 0 || len(r.Stderr) != 0 || r.StdoutTotal != 5 || r.StderrTotal != 3 || !r.StdoutTruncated || !r.StderrTruncated {
+		t.Fatalf("an output cap of 0 captures nothing and counts everything: %+v", r)
+	}
+	r, err = s.Exec(ctx, script, &ExecOptions{OutputCap: nil})
+	if err != nil || string(r.Stdout) != "12345" || string(r.Stderr) != "abc" || r.StdoutTruncated {
+		t.Fatalf("no output cap is the default: %v %+v", err, r)
+	}
+	r, err = s.Exec(ctx, []string{"sh", "-c", "trap '' TERM; sleep 30"}, &ExecOptions{Timeout: 200 * time.Millisecond, KillGrace: Duration(0)})
+	if err != nil || !r.TimedOut || r.Signal != int(syscall.SIGKILL) || r.Duration >= time.Second {
+		t.Fatalf("a kill grace of 0 sends SIGKILL at once: %v %+v", err, r)
+	}
+	for name, opts := range map[string]*ExecOptions{
+		"timeout":    {Timeout: -time.Second},
+		"kill grace": {KillGrace: Duration(-time.Second)},
+		"linger":     {Linger: Duration(-time.Second)},
+	} {
+		if _, err := s.Exec(ctx, []string{"true"}, opts); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), name) {
+			t.Fatalf("a negative %s is refused: %v", name, err)
+		}
+	}
+}
+
 func TestConfigErrorNamesTheVariable(t *testing.T) {
 	t.Setenv("SANDBOX_PIDS", "lots")
 	if _, err := New(nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "SANDBOX_PIDS") {

@@ -299,6 +299,7 @@ impl Config {
         crate::validate::container_prefix(&self.container_prefix).map_err(|e| cfg_err("container_prefix", e))?;
         crate::validate::session_id(&self.scope).map_err(|e| cfg_err("scope", e))?;
         self.policy.limits.validate().map_err(|e| cfg_err("limits", e))?;
+        self.check_timeouts().map_err(|e| cfg_err("timeouts", e))?;
         for p in &self.policy.protected_paths {
             crate::validate::protected_path(p).map_err(|e| cfg_err("protected_paths", e))?;
         }
@@ -310,6 +311,21 @@ impl Config {
                     origin: name.into(),
                     detail: format!("{} is not an absolute path", p.display()),
                 });
+            }
+        }
+        Ok(())
+    }
+
+    /// The ready, provision and post-create timeouts are more than zero (a zero limit
+    /// would only fail; there is no "no limit" for them).
+    pub(crate) fn check_timeouts(&self) -> Result<()> {
+        for (what, t) in [
+            ("ready timeout", self.ready_timeout),
+            ("provision timeout", self.provision_timeout),
+            ("post-create timeout", self.post_create_timeout),
+        ] {
+            if t.is_zero() {
+                return Err(Error::invalid(what, "must be greater than zero"));
             }
         }
         Ok(())
@@ -406,6 +422,19 @@ mod tests {
         assert_eq!(e.kind(), crate::ErrorKind::Config, "{e}");
         let e = Config::resolve(None, &env_of(&[("SANDBOX_RUNTIME_DIR", "relative")])).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Config, "{e}");
+        for key in ["ready_timeout_secs", "provision_timeout_secs", "post_create_timeout_secs"] {
+            let e = Config::resolve(Some(("f.toml", &format!("{key} = 0"))), &env_of(&[])).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config, "{key} = 0 is refused: {e}");
+            assert!(e.to_string().contains("greater than zero"), "{e}");
+        }
+    }
+
+    #[test]
+    fn zero_means_off_for_idle_timeout_and_tmp_size() {
+        let c = Config::resolve(Some(("f.toml", "idle_timeout_secs = 0\ntmp_size = 0")), &env_of(&[])).unwrap();
+        assert_eq!((c.idle_timeout, c.tmp_size), (None, None));
+        let c = Config::resolve(None, &env_of(&[("SANDBOX_IDLE_TIMEOUT", "0"), ("SANDBOX_TMP_SIZE", "0")])).unwrap();
+        assert_eq!((c.idle_timeout, c.tmp_size), (None, None));
     }
 
     #[test]

@@ -4,10 +4,16 @@ use std::time::Duration;
 
 /// How to run a command. Every field is optional; `ExecOptions::default()` runs with no
 /// timeout, no stdin, the container's environment and the session's working dir.
+///
+/// The rule every option follows (and every face: C, Python, Go, nu): `None` is the
+/// documented default; zero is zero where zero means something (an output cap of 0
+/// captures nothing, a kill grace of 0 kills at once, a linger of 0 does not wait), and
+/// an [`InvalidInput`](crate::ErrorKind::InvalidInput) error where it does not (a timeout
+/// of 0: no timeout is `None`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecOptions {
     /// Kill the command's whole process group after this long (SIGTERM, then SIGKILL
-    /// after [`kill_grace`](Self::kill_grace)). Must be non-zero.
+    /// after [`kill_grace`](Self::kill_grace)). `None`: no timeout. Zero is refused.
     pub timeout: Option<Duration>,
     /// Bytes written to the command's stdin, which is then closed. `None`: /dev/null.
     pub stdin: Option<Vec<u8>>,
@@ -15,13 +21,16 @@ pub struct ExecOptions {
     pub env: Vec<(String, String)>,
     /// Working directory inside the container (default: the session's working dir).
     pub cwd: Option<String>,
-    /// Captured bytes per stream (default [`DEFAULT_OUTPUT_CAP`](crate::DEFAULT_OUTPUT_CAP)).
+    /// Captured bytes per stream (default [`DEFAULT_OUTPUT_CAP`](crate::DEFAULT_OUTPUT_CAP));
+    /// the rest is counted in the totals and dropped in the container. 0 captures nothing
+    /// and only counts.
     pub output_cap: Option<u64>,
-    /// Time between SIGTERM and SIGKILL when a timeout fires (default 1 s).
+    /// Time between SIGTERM and SIGKILL when a timeout fires (default 1 s; zero sends
+    /// SIGKILL at once).
     pub kill_grace: Option<Duration>,
     /// After the command exits, how long to wait for background children that still
-    /// hold its output pipes (default 100 ms). They keep running; only their later
-    /// output is not captured.
+    /// hold its output pipes (default 100 ms; zero does not wait). They keep running; only
+    /// their later output is not captured.
     pub linger: Option<Duration>,
 }
 

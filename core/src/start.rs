@@ -323,6 +323,7 @@ async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result
         return Err(Error::invalid("idle timeout", "must be at least one second"));
     }
     policy.limits.validate()?;
+    config.check_timeouts()?;
     progress(StartPhase::Probing);
     let host = sb.engine.host().await?;
     validate::outside_state_dirs(&working_dir, &state_dirs(config, &host))?;

@@ -134,7 +134,8 @@ impl Session {
 
     /// Like [`task_output`](Self::task_output), but when nothing new is there yet waits
     /// up to `wait` for output (a [`Timeout`](Error::Timeout) error if none comes and the
-    /// task has not ended). For following a task's output.
+    /// task has not ended). A zero `wait` does not wait: it returns what is there, like
+    /// `task_output`. For following a task's output.
     pub async fn task_output_wait(
         &self,
         id: &str,
@@ -173,7 +174,8 @@ impl Session {
     }
 
     /// Waits for a task to end; `None` waits as long as it takes. A
-    /// [`Timeout`](Error::Timeout) error when it is still running after `timeout`.
+    /// [`Timeout`](Error::Timeout) error when it is still running after `timeout` (a zero
+    /// `timeout` checks once).
     pub async fn wait_task(&self, id: &str, timeout: Option<Duration>) -> Result<TaskInfo> {
         let req = Request::WaitTask { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
         match self.call("task", &req).await {

@@ -162,7 +162,8 @@ impl Session {
 
     /// Reads a terminal's output (scrollback) from `offset`, at most `max` bytes. With a
     /// `timeout`, waits that long for output when there is none yet (a
-    /// [`Timeout`](Error::Timeout) error if none comes); without, returns at once. A
+    /// [`Timeout`](Error::Timeout) error if none comes); without, or with zero, returns
+    /// at once. A
     /// caller that reattaches reads from offset 0 (or its last offset) to replay what
     /// it missed; [`OutputChunk::window_start`] tells what was dropped.
     pub async fn terminal_read(
@@ -199,8 +200,9 @@ impl Session {
         self.call("terminal", &Request::KillTerminal { id: id.into(), signal }).await.map(|_| ())
     }
 
-    /// Waits for a terminal's program to end; a [`Timeout`](Error::Timeout) error when
-    /// it is still running after `timeout`.
+    /// Waits for a terminal's program to end; `None` waits as long as it takes. A
+    /// [`Timeout`](Error::Timeout) error when it is still running after `timeout` (a zero
+    /// `timeout` checks once).
     pub async fn terminal_wait(&self, id: &str, timeout: Option<Duration>) -> Result<TerminalInfo> {
         let req = Request::WaitTerminal { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
         match self.call("terminal", &req).await {

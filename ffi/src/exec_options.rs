@@ -19,6 +19,10 @@ use crate::text::str_arg;
 /// passing NULL options (or fresh ones) runs with no timeout, the session's environment
 /// and working dir, and a 16 MiB cap per output stream.
 ///
+/// An option never set has its documented default. Setting 0 means zero where zero
+/// means something (output cap, kill grace, linger) and is `SBX_STATUS_INVALID_ARGUMENT`
+/// where it does not (timeout: leave it unset for none).
+///
 /// Owned by the caller: create with `sbx_exec_options_new`, free with
 /// `sbx_exec_options_free` exactly once. Calls copy them; the same options may be used
 /// for many calls, from any thread (setters lock).
@@ -91,8 +95,8 @@ pub unsafe extern "C" fn sbx_exec_options_free(options: *mut sbx_exec_options) {
 }
 
 /// Kills the command's whole process group after `ms` milliseconds (SIGTERM, then
-/// SIGKILL after the kill grace). Non-zero. A command past its timeout is not an error:
-/// the result says `timed_out`.
+/// SIGKILL after the kill grace). 0 is `SBX_STATUS_INVALID_ARGUMENT` (not set: no
+/// timeout). A command past its timeout is not an error: the result says `timed_out`.
 ///
 /// # Safety
 /// `options` is NULL or live; `err` is NULL or writable.
@@ -132,7 +136,8 @@ pub unsafe extern "C" fn sbx_exec_options_set_kill_grace_ms(
 }
 
 /// After the command exits, how long to wait for background children still holding its
-/// output pipes (default 100 ms). They keep running; only their later output is lost.
+/// output pipes (default 100 ms; 0 does not wait). They keep running; only their later
+/// output is lost.
 ///
 /// # Safety
 /// `options` is NULL or live; `err` is NULL or writable.
@@ -152,7 +157,8 @@ pub unsafe extern "C" fn sbx_exec_options_set_linger_ms(
 }
 
 /// Caps captured bytes per stream (stdout and stderr each; default 16 MiB). Output past
-/// the cap is counted (`sbx_exec_result_stdout_total`) and dropped in the container.
+/// the cap is counted (`sbx_exec_result_stdout_total`) and dropped in the container; a
+/// cap of 0 captures nothing and only counts.
 ///
 /// # Safety
 /// `options` is NULL or live; `err` is NULL or writable.

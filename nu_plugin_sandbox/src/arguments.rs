@@ -40,19 +40,36 @@ pub(crate) fn env_pairs(value: &Value) -> Result<Vec<(String, String)>, LabeledE
     Ok(out)
 }
 
-/// A duration flag that must be greater than zero.
+/// A duration flag that must be greater than zero (where zero would mean nothing: an
+/// exec timeout).
 pub(crate) fn positive_duration(value: &Value, flag: &str) -> Result<Duration, LabeledError> {
-    let nanos = value.as_duration().map_err(|_| {
-        LabeledError::new(format!("--{flag} must be a duration"))
-            .with_label(format!("this is a {}", value.get_type()), value.span())
-            .with_help("e.g. 10sec, 500ms, 2min")
-    })?;
+    let nanos = duration_nanos(value, flag)?;
     if nanos <= 0 {
         return Err(LabeledError::new(format!("--{flag} must be greater than zero"))
             .with_label("zero or negative", value.span())
-            .with_help("e.g. 10sec, 500ms, 2min"));
+            .with_help("e.g. 10sec, 500ms, 2min; leave the flag out for no limit"));
     }
     Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// A duration flag where zero means zero (a wait of `0sec` checks once without waiting);
+/// negative durations are refused.
+pub(crate) fn duration(value: &Value, flag: &str) -> Result<Duration, LabeledError> {
+    let nanos = duration_nanos(value, flag)?;
+    if nanos < 0 {
+        return Err(LabeledError::new(format!("--{flag} must not be negative"))
+            .with_label("negative", value.span())
+            .with_help("e.g. 10sec, 500ms, 2min; 0sec does not wait"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+fn duration_nanos(value: &Value, flag: &str) -> Result<i64, LabeledError> {
+    value.as_duration().map_err(|_| {
+        LabeledError::new(format!("--{flag} must be a duration"))
+            .with_label(format!("this is a {}", value.get_type()), value.span())
+            .with_help("e.g. 10sec, 500ms, 2min")
+    })
 }
 
 /// A list of ports, each checked where it was written.
@@ -211,19 +228,31 @@ pub(crate) fn cwd(value: &Value, span: Span) -> Result<String, LabeledError> {
     Ok(cwd.to_string())
 }
 
-/// A filesize flag that must be greater than zero, in bytes.
+/// A filesize flag that must be greater than zero, in bytes (where zero would mean
+/// nothing: a spool cap, a scrollback, a read size).
 pub(crate) fn positive_filesize(value: &Value, flag: &str, example: &str) -> Result<u64, LabeledError> {
+    let bytes = filesize(value, flag, example)?;
+    if bytes == 0 {
+        return Err(LabeledError::new(format!("--{flag} must be a positive size"))
+            .with_label("not a positive filesize", value.span())
+            .with_help(format!("e.g. --{flag} {example}")));
+    }
+    Ok(bytes)
+}
+
+/// A filesize flag where zero means zero (`--max-output 0B` captures nothing), in bytes;
+/// negative sizes are refused.
+pub(crate) fn filesize(value: &Value, flag: &str, example: &str) -> Result<u64, LabeledError> {
     let bytes = value.as_filesize().map(|f| f.get()).map_err(|_| {
         LabeledError::new(format!("--{flag} must be a filesize"))
             .with_label(format!("this is a {}", value.get_type()), value.span())
             .with_help(format!("e.g. --{flag} {example}"))
     })?;
-    if bytes <= 0 {
-        return Err(LabeledError::new(format!("--{flag} must be a positive size"))
-            .with_label("not a positive filesize", value.span())
-            .with_help(format!("e.g. --{flag} {example}")));
-    }
-    Ok(bytes as u64)
+    u64::try_from(bytes).map_err(|_| {
+        LabeledError::new(format!("--{flag} must not be negative"))
+            .with_label("negative", value.span())
+            .with_help(format!("e.g. --{flag} {example}"))
+    })
 }
 
 /// A task or terminal, given as its id or as a record with an `id` column (what `sandbox

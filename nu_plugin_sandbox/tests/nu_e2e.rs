@@ -480,6 +480,43 @@ fn rustix_free_uid() -> u32 {
 
 /// One bad input: the script, text the error message contains, the text its label
 /// points at, and text its help contains.
+/// The options rule: a flag left out is the default; `0` is zero where zero means
+/// something (`--max-output 0B` captures nothing, a wait of `0sec` checks once) and a
+/// labelled error where it does not (`--timeout 0sec` on exec, `--spool-cap 0B`).
+#[test]
+fn zero_flags_mean_zero_or_are_refused() {
+    let iso = Isolation::new("zero");
+    let r = json(
+        &iso,
+        r#"
+        sandbox start --id z --quiet | ignore
+        let sleeping = sandbox task spawn z sleep 300
+        let quiet = sandbox term open z sh -c 'printf quiet; sleep 300'
+        sandbox term read z $quiet --until quiet | ignore
+        {
+          nothing: (sandbox exec z --max-output 0B sh -c 'printf 12345' | select stdout stdout_truncated)
+          default: (sandbox exec z sh -c 'printf 12345' | select stdout stdout_truncated)
+          read_now: (sandbox term read z $quiet --offset 5 --wait 0sec | select output finished)
+          sleeping: $sleeping.id
+          quiet: $quiet.id
+        } | to json -r
+        "#,
+    );
+    assert_eq!(r["nothing"], json!({"stdout": "", "stdout_truncated": true}), "0B captures nothing");
+    assert_eq!(r["default"], json!({"stdout": "12345", "stdout_truncated": false}), "no flag: the default cap");
+    assert_eq!(r["read_now"], json!({"output": "", "finished": false}), "--wait 0sec returns at once");
+    let sleeping = r["sleeping"].as_str().expect("task id").to_string();
+    let quiet = r["quiet"].as_str().expect("terminal id").to_string();
+    bad(&iso, &format!("sandbox task wait z {sleeping} --timeout 0sec"), "still running", "0sec", "sandbox task kill");
+    bad(&iso, &format!("sandbox term wait z {quiet} --timeout 0sec"), "still running", "0sec", "sandbox term kill");
+    bad(&iso, &format!("sandbox task wait z {sleeping} --timeout -1sec"), "must not be negative", "-1sec", "0sec");
+    bad(&iso, "sandbox exec z --timeout 0sec true", "greater than zero", "0sec", "leave the flag out");
+    bad(&iso, "sandbox task spawn z --spool-cap 0B true", "positive size", "0B", "--spool-cap");
+    bad(&iso, "sandbox term open z --scrollback 0B", "positive size", "0B", "--scrollback");
+    json(&iso, "sandbox stop z | to json");
+    assert!(iso.leftovers().is_empty());
+}
+
 fn bad(iso: &Isolation, script: &str, msg: &str, at: &str, help: &str) {
     let probe = format!(
         "try {{ {script}; 'no error' | to json }} catch {{|e| let j = $e.details; {{ msg: $j.msg, at: (view span $j.labels.0.span.start $j.labels.0.span.end), help: $j.help }} | to json -r }}"

@@ -140,7 +140,8 @@ fn exec_argument_errors_point_at_the_argument() {
         "{ 'A=B': x }",
     );
     assert_error(&mut t, "sandbox exec demo --cwd '' true", "--cwd is empty", "''");
-    assert_error(&mut t, "sandbox exec demo --max-output 0b true", "--max-output", "0b");
+    // An output cap of 0b captures nothing (the e2e tests run it); only a negative one is refused.
+    assert_error(&mut t, "sandbox exec demo --max-output -1b true", "--max-output must not be negative", "-1b");
     assert_error(&mut t, "sandbox exec demo ''", "the command is empty", "''");
     assert_error(&mut t, "sandbox exec { name: x } true", "no string `id` column", "{ name: x }");
     assert_error(&mut t, "[1 2] | sandbox exec demo cat", "takes text or binary as input, not a list<int>", "[1 2]");
@@ -219,7 +220,8 @@ fn task_argument_errors_point_at_the_argument() {
     assert_error(&mut t, "sandbox task kill demo task-1 --signal FOO", "unknown signal", "FOO");
     assert_error(&mut t, "sandbox task kill demo task-1 --signal 99", "out of range", "99");
     assert_error(&mut t, "sandbox task kill demo task-1 --signal 0", "out of range", "0");
-    assert_error(&mut t, "sandbox task wait demo task-1 --timeout 0sec", "greater than zero", "0sec");
+    // A wait of 0sec checks once (the e2e tests run it); only a negative one is refused.
+    assert_error(&mut t, "sandbox task wait demo task-1 --timeout -1sec", "must not be negative", "-1sec");
     assert_error(&mut t, "sandbox task spawn demo --spool-cap 0b true", "positive size", "0b");
     assert_error(&mut t, "sandbox task spawn demo --cwd '' true", "--cwd is empty", "''");
     assert_error(&mut t, "sandbox task spawn demo ''", "the command is empty", "''");
@@ -238,13 +240,14 @@ fn terminal_argument_errors_point_at_the_argument() {
     assert_error(&mut t, "sandbox term open demo --cols 5000", "out of range", "5000");
     assert_error(&mut t, "sandbox term open demo --scrollback 0b", "positive size", "0b");
     assert_error(&mut t, "sandbox term read demo term-1 --until ''", "--until is empty", "''");
-    assert_error(&mut t, "sandbox term read demo term-1 --wait 0sec", "greater than zero", "0sec");
+    // A wait of 0sec returns at once (the e2e tests run it); only a negative one is refused.
+    assert_error(&mut t, "sandbox term read demo term-1 --wait -1sec", "must not be negative", "-1sec");
     assert_error(&mut t, "sandbox term read demo term-1 --max 0b", "positive size", "0b");
     assert_error(&mut t, "sandbox term read demo term-1 --offset -3", "must not be negative", "-3");
     assert_error(&mut t, "sandbox term send demo term-1", "nothing to send", "sandbox term send");
     assert_error(&mut t, "'x' | sandbox term send demo term-1 'y'", "not both", "'y'");
     assert_error(&mut t, "sandbox term kill demo term-1 --signal nope", "unknown signal", "nope");
-    assert_error(&mut t, "sandbox term wait demo term-1 --timeout -1sec", "greater than zero", "-1sec");
+    assert_error(&mut t, "sandbox term wait demo term-1 --timeout -1sec", "must not be negative", "-1sec");
 }
 
 #[test]

@@ -217,7 +217,7 @@ pub struct ReadOutput {
     /// At most this many bytes.
     pub max: u64,
     /// When nothing is there yet, wait this long for output (then a `timeout` error,
-    /// unless the source has ended).
+    /// unless the source has ended). 0, like `None`, does not wait.
     #[serde(default)]
     pub wait_ms: Option<u64>,
 }

@@ -21,6 +21,8 @@ int main(void) {
     const char *env_cwd[] = {"sh", "-c", "echo $GREETING; pwd"};
     const char *sleeper[] = {"sleep", "30"};
     const char *truth[] = {"true"};
+    const char *counted[] = {"sh", "-c", "printf 12345; printf abc >&2"};
+    const char *stubborn[] = {"sh", "-c", "trap '' TERM; sleep 30"};
     const uint8_t *p;
     size_t n;
 
@@ -52,6 +54,29 @@ int main(void) {
     OK(sbx_session_exec(s, sleeper, 2, opts, &r, err));
     EXPECT(sbx_exec_result_timed_out(r));
     EXPECT(sbx_exec_result_exit_code(r) == -1 && sbx_exec_result_signal(r) > 0);
+    sbx_exec_result_free(r);
+    sbx_exec_options_free(opts);
+
+    /* The options rule: zero is zero where it means something (an output cap of 0
+     * captures nothing and counts everything; a kill grace of 0 kills at once) and
+     * SBX_STATUS_INVALID_ARGUMENT where it does not (a timeout of 0). */
+    OK(sbx_exec_options_new(&opts, err));
+    OK(sbx_exec_options_set_output_cap(opts, 0, err));
+    OK(sbx_session_exec(s, counted, 3, opts, &r, err));
+    OK(sbx_exec_result_stdout(r, &p, &n, err));
+    EXPECT(n == 0);
+    OK(sbx_exec_result_stderr(r, &p, &n, err));
+    EXPECT(n == 0);
+    EXPECT(sbx_exec_result_stdout_total(r) == 5 && sbx_exec_result_stderr_total(r) == 3);
+    EXPECT(sbx_exec_result_stdout_truncated(r) && sbx_exec_result_stderr_truncated(r));
+    sbx_exec_result_free(r);
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_exec_options_set_timeout_ms(opts, 0, err));
+    EXPECT_MESSAGE("timeout");
+    OK(sbx_exec_options_set_timeout_ms(opts, 200, err));
+    OK(sbx_exec_options_set_kill_grace_ms(opts, 0, err));
+    OK(sbx_session_exec(s, stubborn, 3, opts, &r, err));
+    EXPECT(sbx_exec_result_timed_out(r) && sbx_exec_result_signal(r) == 9);
+    EXPECT(sbx_exec_result_duration_us(r) < 1000000);
     sbx_exec_result_free(r);
     sbx_exec_options_free(opts);
 

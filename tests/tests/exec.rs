@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sandbox_core::{ErrorKind, ExecOptions};
+use sandbox_core::{ErrorKind, ExecOptions, TaskSpec, TaskStream};
 use sandbox_e2e::{TestScope, run, sha256};
 
 const T: Duration = Duration::from_secs(120);
@@ -151,6 +151,48 @@ fn output_is_capped_per_stream_with_totals() {
         assert_eq!(o.stderr.len(), 10);
         assert!(!o.stderr_truncated);
         assert_eq!(o.stderr_total, 10);
+        s.stop().await.unwrap();
+    });
+}
+
+/// The options rule for the knobs where zero means something: an output cap of 0
+/// captures nothing but still counts, a kill grace of 0 sends SIGKILL at once, a linger
+/// of 0 does not wait for background children, and a read or wait of 0 checks once.
+#[test]
+fn zero_means_zero_where_zero_means_something() {
+    let t = TestScope::new("zero");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("zero")).await.unwrap();
+        let o = s.exec(&["sh", "-c", "printf 12345; printf abc >&2"], ExecOptions::new().output_cap(0)).await.unwrap();
+        assert!(o.success());
+        assert_eq!((o.stdout.len(), o.stderr.len()), (0, 0), "nothing is captured");
+        assert_eq!((o.stdout_total, o.stderr_total), (5, 3), "everything is counted");
+        assert!(o.stdout_truncated && o.stderr_truncated);
+
+        let o = s
+            .exec(
+                &["sh", "-c", "trap '' TERM; sleep 30"],
+                ExecOptions::new().timeout(Duration::from_millis(200)).kill_grace(Duration::ZERO),
+            )
+            .await
+            .unwrap();
+        assert!(o.timed_out);
+        assert_eq!(o.signal, Some(9), "SIGKILL, not the ignored SIGTERM");
+        assert!(o.duration < Duration::from_secs(1), "no grace was given: {:?}", o.duration);
+
+        let o = s
+            .exec(&["sh", "-c", "echo now; (sleep 1; echo later) &"], ExecOptions::new().linger(Duration::ZERO))
+            .await
+            .unwrap();
+        assert_eq!(o.stdout, b"now\n");
+        assert!(o.duration < Duration::from_secs(1), "linger 0 does not wait: {:?}", o.duration);
+
+        let task = s.spawn_task(TaskSpec::argv(["sleep", "30"])).await.unwrap();
+        let c = s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::ZERO).await.unwrap();
+        assert!(c.data.is_empty() && !c.finished, "a read waiting 0 returns what is there: {c:?}");
+        let e = s.wait_task(&task.id, Some(Duration::ZERO)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "a wait of 0 checks once: {e}");
+        s.kill_task(&task.id, 9).await.unwrap();
         s.stop().await.unwrap();
     });
 }

@@ -36,6 +36,33 @@ def test_start_exec_stop(sb: sandbox.Sandbox, workdir: str) -> None:
     assert sb.list() == []
 
 
+def test_zero_is_zero_and_none_is_the_default(sb: sandbox.Sandbox, workdir: str) -> None:
+    """The options rule: None leaves a knob at its default; 0 is zero where zero means
+    something (capture nothing, kill at once) and an invalid argument where it does not."""
+    with sb.start(unique("zero"), workdir) as s:
+        script = ["sh", "-c", "printf 12345; printf abc >&2"]
+        r = s.exec(script, output_cap=0)
+        assert (r.stdout, r.stderr) == (b"", b"")
+        assert (r.stdout_total, r.stderr_total) == (5, 3)
+        assert r.stdout_truncated and r.stderr_truncated
+        r = s.exec(script, output_cap=None)
+        assert (r.stdout, r.stderr, r.stdout_truncated) == (b"12345", b"abc", False)
+        r = s.exec(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.2, kill_grace=0)
+        assert r.timed_out and r.signal == 9 and r.duration < 1.0
+        with pytest.raises(sandbox.InvalidArgumentError, match="timeout"):
+            s.exec(["true"], timeout=0)
+        for bad in ({"output_cap": -1}, {"kill_grace": -1}, {"linger": -0.5}):
+            with pytest.raises(sandbox.InvalidArgumentError):
+                s.exec(["true"], **bad)
+        task = s.spawn(["sleep", "30"])
+        with pytest.raises(sandbox.SandboxTimeoutError):
+            task.wait(timeout=0)
+        assert task.output(timeout=0).data == b""
+        with pytest.raises(sandbox.InvalidArgumentError, match="spool cap"):
+            s.spawn(["true"], spool_cap=0)
+        task.kill()
+
+
 def test_stop_then_exec_names_the_reason(sb: sandbox.Sandbox, workdir: str) -> None:
     s = sb.start(unique("stopped"), workdir)
     s.stop()

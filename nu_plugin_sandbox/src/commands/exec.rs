@@ -53,7 +53,7 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
             .named(
                 "max-output",
                 SyntaxShape::Filesize,
-                "Capture at most this much of each stream (default 16MiB).",
+                "Capture at most this much of each stream (default 16MiB; 0B captures nothing, the totals still count).",
                 None,
             )
             .switch("raw", "Return stdout and stderr as binary even when they are text.", None)
@@ -125,7 +125,7 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
         ctx.errors.blame("command", command_span);
         let mut options = ctx.exec_options(call)?;
         if let Some((v, _)) = flag(call, "max-output") {
-            options.output_cap = Some(arguments::positive_filesize(&v, "max-output", "1MiB")?);
+            options.output_cap = Some(arguments::filesize(&v, "max-output", "1MiB")?);
         }
         let raw = call.has_flag("raw")?;
         options.stdin = StdinInput::from_pipeline(input, "sandbox exec")?.into_bytes()?;

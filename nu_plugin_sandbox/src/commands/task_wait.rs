@@ -39,7 +39,12 @@ an error here: look at exit_code."
                 SyntaxShape::Any,
                 "Task id (or a record with an id column, e.g. from `sandbox task spawn`).",
             )
-            .named("timeout", SyntaxShape::Duration, "Give up (with an error) after this long.", None)
+            .named(
+                "timeout",
+                SyntaxShape::Duration,
+                "Give up (with an error) after this long (0sec: only check).",
+                None,
+            )
             .input_output_type(Type::Nothing, Type::record())
             .category(super::category())
     }
@@ -77,7 +82,7 @@ an error here: look at exit_code."
         let timeout = match flag(call, "timeout") {
             Some((v, span)) => {
                 ctx.errors.blame("timeout", span);
-                Some(arguments::positive_duration(&v, "timeout")?)
+                Some(arguments::duration(&v, "timeout")?)
             }
             None => None,
         };

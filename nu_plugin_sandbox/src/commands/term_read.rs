@@ -46,7 +46,12 @@ to --wait, 10sec by default; an error if it does not appear)."
             .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
             .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
             .named("offset", SyntaxShape::Int, "Start at this byte of the output (default 0: all that is kept).", None)
-            .named("wait", SyntaxShape::Duration, "Wait this long for output when there is none yet.", None)
+            .named(
+                "wait",
+                SyntaxShape::Duration,
+                "Wait this long for output when there is none yet (0sec: do not wait).",
+                None,
+            )
             .named("until", SyntaxShape::String, "Read until the output contains this text.", None)
             .named("max", SyntaxShape::Filesize, "Read at most this much (default 1MiB).", None)
             .switch("raw", "Output as binary, even when it is text.", None)
@@ -102,7 +107,7 @@ to --wait, 10sec by default; an error if it does not appear)."
         let wait = match flag(call, "wait") {
             Some((v, span)) => {
                 ctx.errors.blame("timeout", span);
-                Some(arguments::positive_duration(&v, "wait")?)
+                Some(arguments::duration(&v, "wait")?)
             }
             None => None,
         };

@@ -32,7 +32,12 @@ keeps running). Ctrl-C stops waiting."
         Signature::build(self.name())
             .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
             .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
-            .named("timeout", SyntaxShape::Duration, "Give up (with an error) after this long.", None)
+            .named(
+                "timeout",
+                SyntaxShape::Duration,
+                "Give up (with an error) after this long (0sec: only check).",
+                None,
+            )
             .input_output_type(Type::Nothing, Type::record())
             .category(super::category())
     }
@@ -63,7 +68,7 @@ keeps running). Ctrl-C stops waiting."
         let timeout = match flag(call, "timeout") {
             Some((v, span)) => {
                 ctx.errors.blame("timeout", span);
-                Some(arguments::positive_duration(&v, "timeout")?)
+                Some(arguments::duration(&v, "timeout")?)
             }
             None => None,
         };

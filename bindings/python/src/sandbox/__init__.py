@@ -40,8 +40,10 @@ from ._calls import (
     _Handle,
     _i32,
     _ms,
+    _ms_or_zero,
     _new,
     _text,
+    _u64,
 )
 from ._lib import ABI_VERSION, lib
 from .errors import *  # noqa: F401,F403  (the exception classes are part of the API)
@@ -166,11 +168,11 @@ def _exec_options(
         if cwd is not None:
             _call(lib.sbx_exec_options_set_cwd, opts, _text(cwd, "cwd"))
         if output_cap is not None:
-            _call(lib.sbx_exec_options_set_output_cap, opts, output_cap)
+            _call(lib.sbx_exec_options_set_output_cap, opts, _u64(output_cap, "output cap"))
         if kill_grace is not None:
-            _call(lib.sbx_exec_options_set_kill_grace_ms, opts, round(kill_grace * 1000))
+            _call(lib.sbx_exec_options_set_kill_grace_ms, opts, _ms_or_zero(kill_grace, "kill grace"))
         if linger is not None:
-            _call(lib.sbx_exec_options_set_linger_ms, opts, round(linger * 1000))
+            _call(lib.sbx_exec_options_set_linger_ms, opts, _ms_or_zero(linger, "linger"))
         if cancel is not None:
             _call(lib.sbx_exec_options_set_cancel_token, opts, cancel._ptr)
         yield opts
@@ -230,7 +232,12 @@ class Session(_Handle):
         cancel: Optional[CancelToken] = None,
     ) -> ExecResult:
         """Runs ``argv`` to completion (no shell unless you run one). ``stdin`` bytes are fed
-        to it; ``timeout`` (seconds) kills its process group and sets ``timed_out``."""
+        to it; ``timeout`` (seconds, more than 0) kills its process group and sets
+        ``timed_out``. ``output_cap`` bytes are captured per stream (default 16 MiB; 0
+        captures nothing, the totals still count); ``kill_grace`` seconds pass between
+        SIGTERM and SIGKILL (default 1; 0 kills at once); ``linger`` seconds are waited for
+        background children holding the output pipes (default 0.1; 0 does not wait). None
+        (the default) leaves an option at its default."""
         if stdin is not None and not isinstance(stdin, (bytes, bytearray, memoryview)):
             raise TypeError(f"stdin must be bytes, not {type(stdin).__name__}")
         c_argv, argc = _argv(argv)

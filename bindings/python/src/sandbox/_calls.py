@@ -77,9 +77,19 @@ def _bytes_of(getter: Callable[..., int], result: c_void_p) -> bytes:
 
 
 def _ms(seconds: float, what: str) -> int:
+    """A duration in seconds where zero means nothing (a timeout): more than zero, in ms."""
     if seconds <= 0:
         raise errors.InvalidArgumentError(f"invalid {what}: must be greater than zero", Status.INVALID_ARGUMENT)
     return max(1, round(seconds * 1000))
+
+
+def _ms_or_zero(seconds: float, what: str) -> int:
+    """A duration in seconds where zero means zero (a kill grace, a linger), in ms."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    if seconds < 0 or seconds != seconds:
+        raise errors.InvalidArgumentError(f"invalid {what}: {seconds} is negative", Status.INVALID_ARGUMENT)
+    return min(2**64 - 1, round(seconds * 1000))
 
 
 def _timeout_ms(timeout: Optional[float], what: str = "timeout") -> int:
