@@ -326,9 +326,15 @@ impl Killer {
     fn started(&self) -> bool {
         self.term_sent_at.is_some()
     }
+    /// Starts the kill: SIGTERM, and SIGKILL once the grace is over; with no grace at
+    /// all, SIGKILL at once (the group gets no SIGTERM to react to).
     fn terminate(&mut self) {
-        signal_group(self.pgid, Signal::TERM);
         self.term_sent_at = Some(Instant::now());
+        if self.grace.is_zero() {
+            self.force();
+        } else {
+            signal_group(self.pgid, Signal::TERM);
+        }
     }
     fn hard_pending(&self) -> bool {
         self.started() && !self.hard_sent

@@ -47,8 +47,9 @@ def test_zero_is_zero_and_none_is_the_default(sb: sandbox.Sandbox, workdir: str)
         assert r.stdout_truncated and r.stderr_truncated
         r = s.exec(script, output_cap=None)
         assert (r.stdout, r.stderr, r.stdout_truncated) == (b"12345", b"abc", False)
-        r = s.exec(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.2, kill_grace=0)
-        assert r.timed_out and r.signal == 9 and r.duration < 1.0
+        # With a grace of 0 only SIGKILL comes: the TERM trap never prints.
+        r = s.exec(["sh", "-c", "trap 'echo got-term' TERM; sleep 30; echo after"], timeout=0.2, kill_grace=0)
+        assert r.timed_out and r.signal == 9 and r.stdout == b""
         with pytest.raises(sandbox.InvalidArgumentError, match="timeout"):
             s.exec(["true"], timeout=0)
         for bad in ({"output_cap": -1}, {"kill_grace": -1}, {"linger": -0.5}):
