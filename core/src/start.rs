@@ -29,7 +29,7 @@ use crate::exec_options::ExecOptions;
 use crate::exec_stream::{ExecEvent, ExecExit};
 use crate::host_info::HostInfo;
 use crate::labels;
-use crate::network_isolation::{self, Neighbourhood};
+use crate::network_isolation;
 use crate::policy::{Limits, Network, Policy};
 use crate::run_args::{IdMap, RunPlan};
 use crate::run_failure::{self, PortDecision, RunFailureKind};
@@ -181,8 +181,9 @@ struct Plan {
     root_maps_to: IdMap,
     /// Owner of the control dir's shared part (rootful: the working dir's owner).
     shared_owner: Option<(u32, u32)>,
-    /// What network isolation keeps out, when it is on.
-    isolation: Option<Neighbourhood>,
+    /// Whether the network isolation rules are installed (bridge network with
+    /// `isolate_network`).
+    isolate: bool,
     env: Vec<(String, String)>,
     post_create: Vec<String>,
     provision: bool,
@@ -400,11 +401,7 @@ async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result
     } else {
         (IdMap { uid: owner.uid(), gid: owner.gid() }, Some((owner.uid(), owner.gid())))
     };
-    let isolation = if policy.network == Network::Bridge && policy.isolate_network {
-        Some(sb.engine.neighbourhood().await?)
-    } else {
-        None
-    };
+    let isolate = policy.network == Network::Bridge && policy.isolate_network;
     let mut env = spec.env;
     for (k, v) in SESSION_ENV {
         if !env.iter().any(|(have, _)| have == k) {
@@ -426,7 +423,7 @@ async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result
         self_mounts,
         root_maps_to,
         shared_owner,
-        isolation,
+        isolate,
         env,
         post_create: spec.post_create,
         provision: spec.provision.unwrap_or(config.provision),
@@ -467,88 +464,103 @@ async fn create_container(
     let config = &sb.config;
     let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, plan.host.uid), plan.host.uid)?;
     let mut created = Created { agent, terms: plan.terms.clone(), warnings: Vec::new() };
-    let mut replaced = false;
-    let attempts = plan.requested_ports + 4;
-    for attempt in 1..=attempts {
-        progress(StartPhase::CreatingContainer { attempt });
-        guard.creating = Some(plan.name.clone());
-        let outcome = sb.engine.create(&run_plan(plan, config, control, &created)).await;
-        guard.creating = None;
-        let (code, stderr) = match outcome {
-            Ok(()) => {
-                guard.container = Some(plan.name.clone());
-                break;
+    // podman's networks are listed while the container is being made (the rules need
+    // them only once it runs), so isolating costs no extra wait for that listing.
+    let make = async {
+        let mut replaced = false;
+        let attempts = plan.requested_ports + 4;
+        for attempt in 1..=attempts {
+            progress(StartPhase::CreatingContainer { attempt });
+            guard.creating = Some(plan.name.clone());
+            let outcome = sb.engine.create(&run_plan(plan, config, control, &created)).await;
+            guard.creating = None;
+            let (code, stderr) = match outcome {
+                Ok(()) => {
+                    guard.container = Some(plan.name.clone());
+                    break;
+                }
+                Err(CreateFailure::Failed(e)) => return Err(e),
+                Err(CreateFailure::Refused { code, stderr }) => (code, stderr),
+            };
+            let kind = run_failure::classify(&stderr);
+            if kind != RunFailureKind::NameInUse {
+                // podman can leave a created-but-never-started container behind.
+                let _ = sb.engine.remove(&plan.name).await;
             }
-            Err(CreateFailure::Failed(e)) => return Err(e),
-            Err(CreateFailure::Refused { code, stderr }) => (code, stderr),
-        };
-        let kind = run_failure::classify(&stderr);
-        if kind != RunFailureKind::NameInUse {
-            // podman can leave a created-but-never-started container behind.
-            let _ = sb.engine.remove(&plan.name).await;
-        }
-        let engine_error = || Error::Engine {
-            action: "starting the session container (podman run)".into(),
-            code,
-            stderr: stderr.clone(),
-        };
-        if attempt == attempts {
-            return Err(engine_error());
-        }
-        match kind {
-            RunFailureKind::NameInUse => {
-                replace_stopped(sb.engine.as_ref(), plan, &mut replaced, &mut created.warnings).await?;
+            let engine_error = || Error::Engine {
+                action: "starting the session container (podman run)".into(),
+                code,
+                stderr: stderr.clone(),
+            };
+            if attempt == attempts {
+                return Err(engine_error());
             }
-            RunFailureKind::ImageMissing => {
-                return Err(Error::ImageUnavailable {
-                    image: plan.image.used.clone(),
-                    detail: format!(
-                        "it is not in local storage and sessions never pull (podman said: {stderr}); build or pull it first (scripts/setup builds the default image)"
-                    ),
-                });
-            }
-            RunFailureKind::PortConflict if !created.terms.publish.is_empty() => {
-                let terms = &mut created.terms;
-                match run_failure::decide(&stderr, &terms.publish) {
-                    PortDecision::Drop(p) => {
-                        terms.publish.retain(|x| *x != p);
-                        terms
-                            .dropped
-                            .push(DroppedPort { port: p, reason: format!("podman could not bind it: {stderr}") });
-                        created
-                            .warnings
-                            .push(format!("host port {p} is already in use: dropped it, kept the other ports"));
-                    }
-                    PortDecision::DropAll => {
-                        for p in terms.publish.drain(..) {
+            match kind {
+                RunFailureKind::NameInUse => {
+                    replace_stopped(sb.engine.as_ref(), plan, &mut replaced, &mut created.warnings).await?;
+                }
+                RunFailureKind::ImageMissing => {
+                    return Err(Error::ImageUnavailable {
+                        image: plan.image.used.clone(),
+                        detail: format!(
+                            "it is not in local storage and sessions never pull (podman said: {stderr}); build or pull it first (scripts/setup builds the default image)"
+                        ),
+                    });
+                }
+                RunFailureKind::PortConflict if !created.terms.publish.is_empty() => {
+                    let terms = &mut created.terms;
+                    match run_failure::decide(&stderr, &terms.publish) {
+                        PortDecision::Drop(p) => {
+                            terms.publish.retain(|x| *x != p);
                             terms
                                 .dropped
-                                .push(DroppedPort { port: p, reason: format!("unidentified port conflict: {stderr}") });
+                                .push(DroppedPort { port: p, reason: format!("podman could not bind it: {stderr}") });
+                            created
+                                .warnings
+                                .push(format!("host port {p} is already in use: dropped it, kept the other ports"));
                         }
-                        created.warnings.push(format!(
-                            "a port conflict named none of the ports: dropped all port publishing ({stderr})"
-                        ));
+                        PortDecision::DropAll => {
+                            for p in terms.publish.drain(..) {
+                                terms.dropped.push(DroppedPort {
+                                    port: p,
+                                    reason: format!("unidentified port conflict: {stderr}"),
+                                });
+                            }
+                            created.warnings.push(format!(
+                                "a port conflict named none of the ports: dropped all port publishing ({stderr})"
+                            ));
+                        }
                     }
                 }
-            }
-            RunFailureKind::Cgroup if created.terms.limits.is_some() => {
-                if plan.policy.require_resource_limits {
-                    return Err(Error::LimitsUnavailable { reason: stderr.clone() });
+                RunFailureKind::Cgroup if created.terms.limits.is_some() => {
+                    if plan.policy.require_resource_limits {
+                        return Err(Error::LimitsUnavailable { reason: stderr.clone() });
+                    }
+                    created.warnings.push(format!(
+                        "this host could not apply the resource limits; starting without them ({stderr})"
+                    ));
+                    created.terms.limits = None;
+                    created.terms.limits_reason = Some(stderr.clone());
                 }
-                created
-                    .warnings
-                    .push(format!("this host could not apply the resource limits; starting without them ({stderr})"));
-                created.terms.limits = None;
-                created.terms.limits_reason = Some(stderr.clone());
+                _ => return Err(engine_error()),
             }
-            _ => return Err(engine_error()),
         }
-    }
+        Ok::<_, Error>(created)
+    };
+    let listing = async {
+        match plan.isolate {
+            true => Some(sb.engine.neighbourhood().await),
+            false => None,
+        }
+    };
+    let (made, neighbourhood) = tokio::join!(make, listing);
+    let created = made?;
 
     // Before anything of the session's runs (the agent runs nothing on its own).
-    if let Some(n) = &plan.isolation {
+    if let Some(n) = neighbourhood {
+        let n = n?;
         let run = run_plan(plan, config, control, &created);
-        sb.engine.isolate_network(&run, &network_isolation::rules(n, &created.terms.publish)).await?;
+        sb.engine.isolate_network(&run, &network_isolation::rules(&n, &created.terms.publish)).await?;
     }
     Ok(created)
 }
@@ -708,7 +720,7 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
             nproc_fallback: plan.nproc_fallback(terms.limits),
         },
         protected_paths: plan.protected_paths.clone(),
-        network_isolated: plan.isolation.is_some(),
+        network_isolated: plan.isolate,
         host_uid: if plan.host.rootless { plan.host.uid } else { plan.root_maps_to.uid },
         provisioning: setup.provisioning,
         post_create: setup.post_create,
