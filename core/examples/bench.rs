@@ -328,8 +328,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let task = s.spawn_task(TaskSpec::argv(["sleep", "30"])).await?;
         spawn.push(t.elapsed());
-        assert!(task.state.is_running());
-        s.kill_task(&task.id, 9).await?;
+        assert!(task.initial_info().is_some_and(|i| i.state.is_running()));
+        task.kill(9).await?;
     }
     let mut base = Vec::new();
     for _ in 0..n_podman_exec.min(20) {
@@ -354,9 +354,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n_keys {
         let key = [b'a' + (i % 26) as u8];
         let t = Instant::now();
-        s.terminal_write(&term.id, &key).await?;
+        term.write(&key).await?;
         loop {
-            let c = s.terminal_read(&term.id, offset, 4096, Some(Duration::from_secs(5))).await?;
+            let c = term.read(offset, 4096, Some(Duration::from_secs(5))).await?;
             offset = c.next_offset();
             if c.data.contains(&key[0]) {
                 break;
@@ -428,16 +428,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tasks = Vec::new();
     for i in 0..n_tasks {
         let cmd = format!("yes task-{i} | head -c {each}");
-        tasks.push((i, s.spawn_task(TaskSpec::shell(cmd)).await?.id));
+        tasks.push((i, s.spawn_task(TaskSpec::shell(cmd)).await?.id().to_string()));
     }
     let mut exact = 0;
     for (i, id) in &tasks {
-        s.wait_task(id, Some(Duration::from_secs(300))).await?;
+        s.task(id).wait(Some(Duration::from_secs(300))).await?;
         let expected: Vec<u8> = format!("task-{i}\n").into_bytes().into_iter().cycle().take(each).collect();
         let mut data = Vec::new();
         let mut off = 0;
         loop {
-            let c = s.task_output(id, TaskStream::Stdout, off, 4 << 20).await?;
+            let c = s.task(id).read(TaskStream::Stdout, off, 4 << 20, Some(Duration::ZERO)).await?;
             data.extend_from_slice(&c.data);
             off = c.next_offset();
             if off >= c.end {

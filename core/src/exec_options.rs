@@ -49,16 +49,6 @@ impl ExecOptions {
         self.stdin = Some(bytes.into());
         self
     }
-    /// Adds an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-    /// Sets the working directory.
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
-        self
-    }
     /// Sets the per-stream output cap.
     pub fn output_cap(mut self, bytes: u64) -> Self {
         self.output_cap = Some(bytes);
@@ -75,3 +65,5 @@ impl ExecOptions {
         self
     }
 }
+
+crate::env_builders::env_builders!(ExecOptions);

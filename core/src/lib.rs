@@ -25,6 +25,7 @@ mod config;
 mod control_dir;
 mod duration_secs;
 mod engine;
+mod env_builders;
 mod error;
 mod exec;
 mod exec_options;
@@ -69,7 +70,7 @@ pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
 pub use output_chunk::{OutputChunk, complete_utf8_len};
 pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
-pub use process::ProcessState;
+pub use process::{FOLLOW_READ_MAX, Follow, Held, ProcessInfo, ProcessKind, ProcessState, ReadUntil};
 pub use sandbox::Sandbox;
 pub use session::Session;
 pub use session_info::SessionInfo;
@@ -78,8 +79,8 @@ pub use start::StartPhase;
 pub use start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
-pub use tasks::{DEFAULT_TASK_SPOOL_CAP, TaskInfo, TaskSpec, TaskStream};
-pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, TerminalInfo, TerminalSpec};
+pub use tasks::{DEFAULT_TASK_SPOOL_CAP, Task, TaskInfo, TaskKind, TaskSpec, TaskStream};
+pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, Terminal, TerminalInfo, TerminalKind, TerminalSpec};
 
 /// Version of this library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

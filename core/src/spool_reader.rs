@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sandbox_proto::layout;
 use sandbox_proto::spool::{read_segments, segments_from_listing};
-use sandbox_proto::{TaskInfo, TerminalInfo};
+use sandbox_proto::{OutputSource, TaskInfo, TaskStream, TerminalInfo};
 
 use crate::control_dir;
 use crate::output_chunk::OutputChunk;
@@ -54,6 +54,23 @@ pub fn task(control: &Path, id: &str) -> std::io::Result<TaskInfo> {
 /// Terminals as last recorded.
 pub fn list_terminals(control: &Path) -> std::io::Result<Vec<TerminalInfo>> {
     list(control, layout::TERMINALS, |t: &TerminalInfo| t.started_ms)
+}
+
+/// Where the spool of `source` lives: its kind's dir, its id, its stream's dir (the
+/// arguments of [`read`]).
+pub fn source_path(source: &OutputSource) -> (&'static str, &str, &'static str) {
+    match source {
+        OutputSource::Task { id, stream } => (
+            layout::TASKS,
+            id,
+            match stream {
+                TaskStream::Merged => layout::TASK_MERGED,
+                TaskStream::Stdout => layout::TASK_STDOUT,
+                TaskStream::Stderr => layout::TASK_STDERR,
+            },
+        ),
+        OutputSource::Terminal { id } => (layout::TERMINALS, id, layout::TERMINAL_OUT),
+    }
 }
 
 /// Reads spooled output: `<shared>/<kind>/<id>/<stream>/<segments>`.

@@ -1,16 +1,17 @@
 //! Background tasks: spawned and held by the agent, so they outlive the caller, with
-//! output spooled to bounded files any process can read back.
+//! output spooled to bounded files any process can read back. [`Task`] is the handle on
+//! one; what it shares with terminals is in `process.rs`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use sandbox_proto::{ReadOutput, Reply, Request, SpawnTask, layout};
+use sandbox_proto::{OutputSource, Reply, Request, SpawnTask};
 use serde::Serialize;
 
 pub use sandbox_proto::TaskStream;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output_chunk::OutputChunk;
-use crate::process::{ProcessState, time_of};
+use crate::process::{Follow, Held, ProcessInfo, ProcessKind, ReadUntil};
 use crate::session::{Session, unexpected};
 
 pub use sandbox_proto::limits::DEFAULT_TASK_SPOOL_CAP;
@@ -40,16 +41,6 @@ impl TaskSpec {
         let command = command.into();
         TaskSpec { argv: vec!["sh".into(), "-c".into(), command.clone()], command: Some(command), ..Default::default() }
     }
-    /// Adds an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-    /// Sets the working directory.
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
-        self
-    }
     /// Sets the bytes kept per output stream.
     pub fn spool_cap(mut self, bytes: u64) -> Self {
         self.spool_cap = Some(bytes);
@@ -57,45 +48,63 @@ impl TaskSpec {
     }
 }
 
-/// A background task.
+crate::env_builders::env_builders!(TaskSpec);
+
+/// A background task, as it was when asked: what every held process reports
+/// ([`ProcessInfo`], which it dereferences to: `info.id`, `info.state`...) and its spool
+/// cap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskInfo {
-    /// Random unique id.
-    pub id: String,
-    /// The command as shown.
-    pub command: String,
-    /// Running, exited with a code, or killed by a signal.
+    /// Id, command, state, pid and times.
     #[serde(flatten)]
-    pub state: ProcessState,
-    /// Its pid (and process group) inside the container.
-    pub pid: u32,
-    /// When it started.
-    pub started: SystemTime,
-    /// When it ended.
-    pub ended: Option<SystemTime>,
+    pub process: ProcessInfo,
     /// Bytes kept per output stream.
     pub spool_cap: u64,
 }
 
+crate::process::derefs_to_process_info!(TaskInfo);
+
 impl From<sandbox_proto::TaskInfo> for TaskInfo {
     fn from(t: sandbox_proto::TaskInfo) -> Self {
         TaskInfo {
-            id: t.id,
-            command: t.command,
-            state: t.state.into(),
-            pid: t.pid,
-            started: time_of(t.started_ms),
-            ended: t.ended_ms.map(time_of),
+            process: ProcessInfo::from_wire(t.id, t.command, t.state, t.pid, t.started_ms, t.ended_ms),
             spool_cap: t.spool_cap,
         }
     }
 }
 
+/// The task kind of [`Held`] process.
+#[derive(Debug)]
+pub enum TaskKind {}
+
+crate::process::process_kind!(
+    TaskKind: TaskInfo = "task",
+    WaitTask,
+    KillTask,
+    Task,
+    ListTasks => Tasks { tasks },
+    crate::spool_reader::list_tasks
+);
+
+impl TaskKind {
+    async fn fetch_info(session: &Session, id: &str) -> Result<TaskInfo> {
+        match session.call("task", &Request::TaskInfo { id: id.into() }).await {
+            Ok((_, reply)) => TaskKind::info_of(reply).map_err(|other| unexpected(&other)),
+            Err(e) => session.offline(e, |dir| crate::spool_reader::task(dir, id)).map(Into::into),
+        }
+    }
+}
+
+/// A handle on a background task: [`info`](Held::info), [`wait`](Held::wait),
+/// [`kill`](Held::kill), and its output by stream: [`read`](Task::read),
+/// [`tail`](Task::tail), [`follow`](Task::follow), [`read_until`](Task::read_until).
+pub type Task = Held<TaskKind>;
+
 impl Session {
     /// Starts a background task. It runs in its own process group, owned by the agent:
     /// it keeps running when the caller goes away, and any process that attaches to the
     /// session finds it with all its output.
-    pub async fn spawn_task(&self, spec: TaskSpec) -> Result<TaskInfo> {
+    pub async fn spawn_task(&self, spec: TaskSpec) -> Result<Task> {
         let req = Request::SpawnTask(SpawnTask {
             argv: spec.argv,
             command: spec.command,
@@ -104,98 +113,79 @@ impl Session {
             spool_cap: spec.spool_cap,
         });
         match self.call("task", &req).await? {
-            (_, Reply::Task(t)) => Ok(t.into()),
+            (_, Reply::Task(t)) => Ok(Task::with_info(self.clone(), t.into())),
             (_, other) => Err(unexpected(&other)),
         }
     }
 
+    /// A handle on the existing task `id` (spawned by any process); a
+    /// [`NotFound`](crate::Error::NotFound) error when there is none. Works on a lost
+    /// session too (from what its agent left in the control dir).
+    pub async fn attach_task(&self, id: &str) -> Result<Task> {
+        crate::process::attach(self, id).await
+    }
+
+    /// A handle on the task `id`, made without a round trip: whether there is such a
+    /// task shows at its first call ([`attach_task`](Self::attach_task) checks first).
+    pub fn task(&self, id: &str) -> Task {
+        Task::with_id(self.clone(), id)
+    }
+
     /// All tasks of the session, oldest first (read from the spool when the agent is gone).
     pub async fn list_tasks(&self) -> Result<Vec<TaskInfo>> {
-        match self.call("task", &Request::ListTasks).await {
-            Ok((_, Reply::Tasks { tasks })) => Ok(tasks.into_iter().map(Into::into).collect()),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(e) => self.offline(e, crate::spool_reader::list_tasks).map(|v| v.into_iter().map(Into::into).collect()),
-        }
-    }
-
-    /// One task.
-    pub async fn task(&self, id: &str) -> Result<TaskInfo> {
-        match self.call("task", &Request::TaskInfo { id: id.into() }).await {
-            Ok((_, Reply::Task(t))) => Ok(t.into()),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(e) => self.offline(e, |dir| crate::spool_reader::task(dir, id)).map(Into::into),
-        }
-    }
-
-    /// Reads a task's output from `offset`, at most `max` bytes, without waiting.
-    pub async fn task_output(&self, id: &str, stream: TaskStream, offset: u64, max: usize) -> Result<OutputChunk> {
-        self.read_task(id, stream, offset, None, max, None).await
-    }
-
-    /// Like [`task_output`](Self::task_output), but when nothing new is there yet waits
-    /// up to `wait` for output (a [`Timeout`](Error::Timeout) error if none comes and the
-    /// task has not ended). A zero `wait` does not wait: it returns what is there, like
-    /// `task_output`. For following a task's output.
-    pub async fn task_output_wait(
-        &self,
-        id: &str,
-        stream: TaskStream,
-        offset: u64,
-        max: usize,
-        wait: Duration,
-    ) -> Result<OutputChunk> {
-        self.read_task(id, stream, offset, None, max, Some(wait)).await
-    }
-
-    /// The last `bytes` bytes of a task's output.
-    pub async fn task_tail(&self, id: &str, stream: TaskStream, bytes: usize) -> Result<OutputChunk> {
-        self.read_task(id, stream, 0, Some(bytes as u64), bytes.max(1), None).await
-    }
-
-    async fn read_task(
-        &self,
-        id: &str,
-        stream: TaskStream,
-        offset: u64,
-        tail: Option<u64>,
-        max: usize,
-        wait: Option<Duration>,
-    ) -> Result<OutputChunk> {
-        let max = max as u64;
-        let source = sandbox_proto::OutputSource::Task { id: id.into(), stream };
-        let req = ReadOutput { source, offset, tail, max, wait_ms: wait.map(|w| w.as_millis() as u64) };
-        match self.read_output(&req, wait).await {
-            Err(e) if matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) => self
-                .offline(e, |dir| {
-                    crate::spool_reader::read(dir, layout::TASKS, id, stream_dir(stream), offset, tail, max)
-                }),
-            other => other,
-        }
-    }
-
-    /// Waits for a task to end; `None` waits as long as it takes. A
-    /// [`Timeout`](Error::Timeout) error when it is still running after `timeout` (a zero
-    /// `timeout` checks once).
-    pub async fn wait_task(&self, id: &str, timeout: Option<Duration>) -> Result<TaskInfo> {
-        let req = Request::WaitTask { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
-        match self.call("task", &req).await {
-            Ok((_, Reply::Task(t))) => Ok(t.into()),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(Error::Timeout { action, .. }) => Err(Error::Timeout { action, after: timeout.unwrap_or_default() }),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Sends `signal` (1..=31) to the task's whole process group.
-    pub async fn kill_task(&self, id: &str, signal: i32) -> Result<()> {
-        self.call("task", &Request::KillTask { id: id.into(), signal }).await.map(|_| ())
+        crate::process::list::<TaskKind>(self).await
     }
 }
 
-pub(crate) fn stream_dir(stream: TaskStream) -> &'static str {
-    match stream {
-        TaskStream::Merged => layout::TASK_MERGED,
-        TaskStream::Stdout => layout::TASK_STDOUT,
-        TaskStream::Stderr => layout::TASK_STDERR,
+impl Task {
+    fn source(&self, stream: TaskStream) -> OutputSource {
+        OutputSource::Task { id: self.id().into(), stream }
+    }
+
+    /// Reads `stream` from `offset`, at most `max` bytes. `wait`: `Some(0)` returns at
+    /// once with what is there (maybe nothing); `Some(d)` waits up to `d` for output when
+    /// there is nothing new yet and the task runs (a [`Timeout`](crate::Error::Timeout)
+    /// error if none comes); `None` waits as long as it takes. A finished task never
+    /// makes it wait.
+    pub async fn read(
+        &self,
+        stream: TaskStream,
+        offset: u64,
+        max: usize,
+        wait: Option<Duration>,
+    ) -> Result<OutputChunk> {
+        self.read_source(self.source(stream), offset, max, wait).await
+    }
+
+    /// The last `bytes` bytes of `stream`, without waiting.
+    pub async fn tail(&self, stream: TaskStream, bytes: usize) -> Result<OutputChunk> {
+        crate::process::read(
+            self.session(),
+            self.source(stream),
+            0,
+            Some(bytes as u64),
+            bytes.max(1),
+            Some(Duration::ZERO),
+        )
+        .await
+    }
+
+    /// `stream` from `offset` as it comes, until the task ended and all of it was read.
+    pub fn follow(&self, stream: TaskStream, offset: u64) -> Follow {
+        self.follow_source(self.source(stream), offset)
+    }
+
+    /// Reads `stream` from `offset` until `needle` appears, the task ends, `max` bytes
+    /// were read, or `timeout` passes (`None`: no time limit); [`ReadUntil::found`] says
+    /// which.
+    pub async fn read_until(
+        &self,
+        stream: TaskStream,
+        offset: u64,
+        needle: &[u8],
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ReadUntil> {
+        self.read_source_until(self.source(stream), offset, needle, max, timeout).await
     }
 }

@@ -1,16 +1,16 @@
 //! PTY terminals held by the agent: the program runs on a PTY created inside the
 //! container, its output goes to a bounded scrollback any process can replay.
+//! [`Terminal`] is the handle on one; what it shares with tasks is in `process.rs`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use sandbox_proto::{OpenTerminal, OutputSource, ReadOutput, Reply, Request, layout};
+use sandbox_proto::{OpenTerminal, OutputSource, Reply, Request};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
-use crate::process::{ProcessState, time_of};
-use crate::session::Session;
-use crate::session::unexpected;
+use crate::process::{Follow, Held, ProcessInfo, ProcessKind, ReadUntil};
+use crate::session::{Session, unexpected};
 use sandbox_proto::limits::MAX_TERMINAL_WRITE;
 use sandbox_proto::validate::{self, HeldKind};
 
@@ -49,16 +49,6 @@ impl TerminalSpec {
             ..TerminalSpec::shell(rows, cols)
         }
     }
-    /// Adds an environment variable.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-    /// Sets the working directory.
-    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
-        self.cwd = Some(dir.into());
-        self
-    }
     /// Sets the scrollback size.
     pub fn scrollback(mut self, bytes: u64) -> Self {
         self.scrollback = Some(bytes);
@@ -66,29 +56,24 @@ impl TerminalSpec {
     }
 }
 
-/// A terminal.
+crate::env_builders::env_builders!(TerminalSpec);
+
+/// A terminal, as it was when asked: what every held process reports ([`ProcessInfo`],
+/// which it dereferences to: `info.id`, `info.state`...), its size and scrollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TerminalInfo {
-    /// Random unique id.
-    pub id: String,
-    /// The command as shown.
-    pub command: String,
-    /// Running, exited with a code, or killed by a signal.
+    /// Id, command, state, pid (of the session leader) and times.
     #[serde(flatten)]
-    pub state: ProcessState,
-    /// pid of the session leader inside the container.
-    pub pid: u32,
+    pub process: ProcessInfo,
     /// Rows.
     pub rows: u16,
     /// Columns.
     pub cols: u16,
-    /// When it started.
-    pub started: SystemTime,
-    /// When its program ended.
-    pub ended: Option<SystemTime>,
     /// Scrollback bytes kept.
     pub scrollback: u64,
 }
+
+crate::process::derefs_to_process_info!(TerminalInfo);
 
 impl TerminalInfo {
     /// The program is still running.
@@ -100,30 +85,52 @@ impl TerminalInfo {
 impl From<sandbox_proto::TerminalInfo> for TerminalInfo {
     fn from(t: sandbox_proto::TerminalInfo) -> Self {
         TerminalInfo {
-            id: t.id,
-            command: t.command,
-            state: t.state.into(),
-            pid: t.pid,
+            process: ProcessInfo::from_wire(t.id, t.command, t.state, t.pid, t.started_ms, t.ended_ms),
             rows: t.rows,
             cols: t.cols,
-            started: time_of(t.started_ms),
-            ended: t.ended_ms.map(time_of),
             scrollback: t.scrollback,
         }
     }
 }
 
 fn terminal_reply(r: Result<(Vec<u8>, Reply)>) -> Result<TerminalInfo> {
-    match r? {
-        (_, Reply::Terminal(t)) => Ok(t.into()),
-        (_, other) => Err(unexpected(&other)),
+    TerminalKind::info_of(r?.1).map_err(|other| unexpected(&other))
+}
+
+/// The terminal kind of [`Held`] process.
+#[derive(Debug)]
+pub enum TerminalKind {}
+
+crate::process::process_kind!(
+    TerminalKind: TerminalInfo = "terminal",
+    WaitTerminal,
+    KillTerminal,
+    Terminal,
+    ListTerminals => Terminals { terminals },
+    crate::spool_reader::list_terminals
+);
+
+impl TerminalKind {
+    /// The agent has no request for one terminal's info: this reads the list.
+    async fn fetch_info(session: &Session, id: &str) -> Result<TerminalInfo> {
+        validate::held_id(HeldKind::Terminal, id)?;
+        session.list_terminals().await?.into_iter().find(|t| t.id == id).ok_or_else(|| Error::NotFound {
+            what: "terminal".into(),
+            detail: format!("the session has no terminal {id:?}"),
+        })
     }
 }
+
+/// A handle on a terminal: [`info`](Held::info), [`wait`](Held::wait),
+/// [`kill`](Held::kill), and its own [`write`](Terminal::write),
+/// [`resize`](Terminal::resize), [`read`](Terminal::read),
+/// [`follow`](Terminal::follow), [`read_until`](Terminal::read_until).
+pub type Terminal = Held<TerminalKind>;
 
 impl Session {
     /// Opens a terminal: a PTY created inside the container, with the program as a
     /// session leader whose controlling terminal it is.
-    pub async fn open_terminal(&self, spec: TerminalSpec) -> Result<TerminalInfo> {
+    pub async fn open_terminal(&self, spec: TerminalSpec) -> Result<Terminal> {
         let req = Request::OpenTerminal(OpenTerminal {
             argv: spec.argv,
             command: spec.command,
@@ -133,92 +140,90 @@ impl Session {
             cwd: spec.cwd,
             scrollback: spec.scrollback,
         });
-        terminal_reply(self.call("terminal", &req).await)
+        Ok(Terminal::with_info(self.clone(), terminal_reply(self.call("terminal", &req).await)?))
     }
 
-    /// Sends input (keystrokes) to a terminal. A [`NotRunning`](Error::NotRunning)
-    /// error once its program has exited.
-    pub async fn terminal_write(&self, id: &str, bytes: &[u8]) -> Result<()> {
-        validate::held_id(HeldKind::Terminal, id)?;
+    /// A handle on the existing terminal `id` (opened by any process); a
+    /// [`NotFound`](Error::NotFound) error when there is none. Works on a lost session
+    /// too (from what its agent left in the control dir).
+    pub async fn attach_terminal(&self, id: &str) -> Result<Terminal> {
+        crate::process::attach(self, id).await
+    }
+
+    /// A handle on the terminal `id`, made without a round trip: whether there is such a
+    /// terminal shows at its first call ([`attach_terminal`](Self::attach_terminal)
+    /// checks first).
+    pub fn terminal(&self, id: &str) -> Terminal {
+        Terminal::with_id(self.clone(), id)
+    }
+
+    /// All terminals, oldest first (read from the spool when the agent is gone).
+    pub async fn list_terminals(&self) -> Result<Vec<TerminalInfo>> {
+        crate::process::list::<TerminalKind>(self).await
+    }
+}
+
+impl Terminal {
+    fn source(&self) -> OutputSource {
+        OutputSource::Terminal { id: self.id().into() }
+    }
+
+    /// Sends input (keystrokes) to the terminal, at most 1 MiB at a time. A
+    /// [`NotRunning`](Error::NotRunning) error once its program has exited.
+    pub async fn write(&self, bytes: &[u8]) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
         if bytes.len() > MAX_TERMINAL_WRITE {
             return Err(Error::invalid("terminal input", "write at most 1 MiB at a time"));
         }
-        let mut call = self.begin(&Request::WriteTerminal { id: id.into() }).await?;
+        let session = self.session();
+        let mut call = session.begin(&Request::WriteTerminal { id: self.id().into() }).await?;
         if let Err(why) = call.sender().send(sandbox_proto::FrameKind::Stdin, bytes.to_vec()).await {
-            return Err(self.lost(why).await);
+            return Err(session.lost(why).await);
         }
         match call.next().await {
             crate::agent_client::Incoming::Reply(Reply::Done { .. }) => Ok(()),
             crate::agent_client::Incoming::Reply(Reply::Error(e)) => {
                 Err(crate::session::agent_error_for("terminal", e))
             }
-            crate::agent_client::Incoming::Lost(why) => Err(self.lost(why).await),
+            crate::agent_client::Incoming::Lost(why) => Err(session.lost(why).await),
             other => Err(Error::Protocol { detail: format!("unexpected answer to a terminal write: {other:?}") }),
         }
     }
 
-    /// Reads a terminal's output (scrollback) from `offset`, at most `max` bytes. With a
-    /// `timeout`, waits that long for output when there is none yet (a
-    /// [`Timeout`](Error::Timeout) error if none comes); without, or with zero, returns
-    /// at once. A
-    /// caller that reattaches reads from offset 0 (or its last offset) to replay what
-    /// it missed; [`OutputChunk::window_start`] tells what was dropped.
-    pub async fn terminal_read(
+    /// Reads the output (scrollback) from `offset`, at most `max` bytes. `wait`:
+    /// `Some(0)` returns at once with what is there (maybe nothing); `Some(d)` waits up to
+    /// `d` for output when there is none yet (a [`Timeout`](Error::Timeout) error if none
+    /// comes); `None` waits as long as it takes. A caller that reattaches reads from
+    /// offset 0 (or its last offset) to replay what it missed;
+    /// [`OutputChunk::window_start`] tells what was dropped.
+    pub async fn read(&self, offset: u64, max: usize, wait: Option<Duration>) -> Result<OutputChunk> {
+        self.read_source(self.source(), offset, max, wait).await
+    }
+
+    /// The output from `offset` as it comes, until the program ended and all of it was
+    /// read.
+    pub fn follow(&self, offset: u64) -> Follow {
+        self.follow_source(self.source(), offset)
+    }
+
+    /// Reads from `offset` until `needle` appears, the program ends, `max` bytes were
+    /// read, or `timeout` passes (`None`: no time limit); [`ReadUntil::found`] says which.
+    pub async fn read_until(
         &self,
-        id: &str,
         offset: u64,
+        needle: &[u8],
         max: usize,
         timeout: Option<Duration>,
-    ) -> Result<OutputChunk> {
-        let max = max as u64;
-        let req = ReadOutput {
-            source: OutputSource::Terminal { id: id.into() },
-            offset,
-            tail: None,
-            max,
-            wait_ms: timeout.map(|t| t.as_millis() as u64),
-        };
-        match self.read_output(&req, timeout).await {
-            Err(e) if matches!(e.kind(), crate::ErrorKind::SessionLost | crate::ErrorKind::SessionNotFound) => self
-                .offline(e, |dir| {
-                    crate::spool_reader::read(dir, layout::TERMINALS, id, layout::TERMINAL_OUT, offset, None, max)
-                }),
-            other => other,
-        }
+    ) -> Result<ReadUntil> {
+        self.read_source_until(self.source(), offset, needle, max, timeout).await
     }
 
-    /// Resizes a terminal; its program gets SIGWINCH and `stty size` shows the new size.
-    pub async fn terminal_resize(&self, id: &str, rows: u16, cols: u16) -> Result<TerminalInfo> {
-        terminal_reply(self.call("terminal", &Request::ResizeTerminal { id: id.into(), rows, cols }).await)
-    }
-
-    /// Sends `signal` (1..=31) to the terminal's session (its process group).
-    pub async fn terminal_kill(&self, id: &str, signal: i32) -> Result<()> {
-        self.call("terminal", &Request::KillTerminal { id: id.into(), signal }).await.map(|_| ())
-    }
-
-    /// Waits for a terminal's program to end; `None` waits as long as it takes. A
-    /// [`Timeout`](Error::Timeout) error when it is still running after `timeout` (a zero
-    /// `timeout` checks once).
-    pub async fn terminal_wait(&self, id: &str, timeout: Option<Duration>) -> Result<TerminalInfo> {
-        let req = Request::WaitTerminal { id: id.into(), timeout_ms: timeout.map(|t| t.as_millis() as u64) };
-        match self.call("terminal", &req).await {
-            Err(Error::Timeout { action, .. }) => Err(Error::Timeout { action, after: timeout.unwrap_or_default() }),
-            other => terminal_reply(other),
-        }
-    }
-
-    /// All terminals, oldest first (read from the spool when the agent is gone).
-    pub async fn list_terminals(&self) -> Result<Vec<TerminalInfo>> {
-        match self.call("terminal", &Request::ListTerminals).await {
-            Ok((_, Reply::Terminals { terminals })) => Ok(terminals.into_iter().map(Into::into).collect()),
-            Ok((_, other)) => Err(unexpected(&other)),
-            Err(e) => {
-                self.offline(e, crate::spool_reader::list_terminals).map(|v| v.into_iter().map(Into::into).collect())
-            }
-        }
+    /// Resizes the terminal; its program gets SIGWINCH and `stty size` shows the new
+    /// size.
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<TerminalInfo> {
+        let req = Request::ResizeTerminal { id: self.id().into(), rows, cols };
+        terminal_reply(self.session().call("terminal", &req).await)
     }
 }

@@ -5,7 +5,6 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use sandbox_core::{ExecControl, ExecEvent, ExecStream};
 use tokio::sync::{Mutex, mpsc};
@@ -21,7 +20,7 @@ use crate::session::sbx_session;
 use crate::session_link::SessionLink;
 use crate::status::sbx_status;
 use crate::text::{bytes_arg, str_array_arg};
-use crate::wait_time::WaitTime;
+use crate::wait_time;
 
 /// Events read ahead of the caller (each at most one pipe read of output). The command
 /// itself is held back by the agent's flow-control window beyond that.
@@ -208,14 +207,13 @@ pub unsafe extern "C" fn sbx_exec_stream_next(
             // SAFETY: NULL or live by contract.
             let st = borrow(stream, "stream")?;
             let out = out_param(event, "event")?;
-            let wait = WaitTime::from_ms(timeout_ms);
+            let wait = wait_time::from_ms(timeout_ms);
             let events = &st.parts().events;
             let next = async move {
                 let mut rx = events.lock().await;
                 let received = match wait {
-                    WaitTime::Now => tokio::time::timeout(Duration::ZERO, rx.recv()).await,
-                    WaitTime::For(d) => tokio::time::timeout(d, rx.recv()).await,
-                    WaitTime::Forever => Ok(rx.recv().await),
+                    Some(d) => tokio::time::timeout(d, rx.recv()).await,
+                    None => Ok(rx.recv().await),
                 };
                 match received {
                     Ok(Some(Ok(event))) => Ok(event),

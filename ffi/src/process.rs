@@ -11,10 +11,11 @@
 
 use std::ffi::{CString, c_char};
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use sandbox_core::{ErrorKind, OutputChunk, ProcessState, Session, TaskInfo, TaskSpec, TerminalInfo, TerminalSpec};
+use sandbox_core::{OutputChunk, ProcessInfo, ProcessKind, TaskSpec, TerminalSpec};
 
 use crate::boundary::{Blocks, call, quiet, value};
 use crate::cancel_token::sbx_cancel_token;
@@ -27,7 +28,7 @@ use crate::session::sbx_session;
 use crate::session_link::SessionLink;
 use crate::status::sbx_status;
 use crate::text::{str_arg, to_cstring_lossy};
-use crate::wait_time::{WAIT_SLICE, WaitTime};
+use crate::wait_time;
 
 /// A C type that is one kind's name for a part shared by tasks and terminals: C sees
 /// distinct opaque types, the behaviour lives once in the part.
@@ -70,45 +71,29 @@ pub(crate) unsafe fn cancel_latch<'a>(cancel: *const sbx_cancel_token) -> Option
     unsafe { cancel.as_ref() }.map(|t| &*t.latch)
 }
 
-/// Reads spooled output, waiting as `wait` says (`Forever` in slices the agent accepts).
-pub(crate) async fn read_waiting<F, Fut>(wait: WaitTime, read: F) -> sandbox_core::Result<OutputChunk>
-where
-    F: Fn(Option<Duration>) -> Fut,
-    Fut: Future<Output = sandbox_core::Result<OutputChunk>>,
-{
-    match wait {
-        WaitTime::Now => read(None).await,
-        WaitTime::For(d) => read(Some(d)).await,
-        WaitTime::Forever => loop {
-            match read(Some(WAIT_SLICE)).await {
-                Err(e) if e.kind() == ErrorKind::Timeout => continue,
-                other => break other,
-            }
-        },
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Handles
 
-/// A handle on one held process: the session it lives in (closed with it) and its id.
-pub(crate) struct Held {
-    link: SessionLink,
-    id: String,
+/// A handle on one held process: the core handle (task or terminal) and the session
+/// link its calls go through (closed with the session).
+pub(crate) struct Held<K: ProcessKind> {
+    // Dropped (in Drop) inside the runtime's context, like the link's session.
+    core: Option<sandbox_core::Held<K>>,
     c_id: CString,
-    /// The kind ("task", "terminal"): names the handle when a call finds it closed.
-    what: &'static str,
+    link: SessionLink,
 }
 
-impl Held {
-    /// The core session the process lives in.
-    pub(crate) fn core(&self) -> &Session {
-        self.link.core()
+impl<K: ProcessKind> Drop for Held<K> {
+    fn drop(&mut self) {
+        let _in_rt = self.link.ctx.rt.enter();
+        self.core.take();
     }
+}
 
-    /// The process id.
-    pub(crate) fn id(&self) -> &str {
-        &self.id
+impl<K: ProcessKind> Held<K> {
+    /// The core handle.
+    pub(crate) fn core(&self) -> &sandbox_core::Held<K> {
+        self.core.as_ref().expect("the core handle lives until drop")
     }
 
     /// Runs a call on the process: woken by closing this handle or its session, and by
@@ -118,7 +103,7 @@ impl Held {
         cancel: Option<&Latch>,
         fut: impl Future<Output = sandbox_core::Result<T>>,
     ) -> Result<T, FfiError> {
-        self.link.run(self.what, cancel, fut)
+        self.link.run(K::NAME, cancel, fut)
     }
 }
 
@@ -127,19 +112,19 @@ impl Held {
 ///
 /// # Safety
 /// `session`, `spec` are NULL or live; `out` is writable; `err` is NULL or writable.
-pub(crate) unsafe fn spawn<H, P, S, I>(
+pub(crate) unsafe fn spawn<H, P, S, K>(
     name: &'static str,
     session: *const sbx_session,
     spec: *const P,
     out: *mut *mut H,
     err: *mut *mut sbx_error,
-    start: impl FnOnce(&sbx_session, S) -> Result<I, FfiError>,
+    start: impl FnOnce(&sbx_session, S) -> Result<sandbox_core::Held<K>, FfiError>,
 ) -> sbx_status
 where
-    H: Wraps<Inner = Held>,
+    H: Wraps<Inner = Held<K>>,
     P: Wraps<Inner = SpecCell<S>>,
     S: Clone,
-    I: HeldInfo,
+    K: ProcessKind,
 {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
@@ -149,9 +134,9 @@ where
             let out = out_param(out, "out")?;
             let spec = spec.inner().snapshot();
             let link = s.link()?;
-            let info = start(s, spec)?;
+            let core = start(s, spec)?;
             // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, new_handle(link, info));
+            write_out(out, new_handle(link, core));
             Ok(())
         })
     }
@@ -163,13 +148,13 @@ where
 /// # Safety
 /// `session` is NULL or live; `id` is NULL or NUL-terminated; `out` is writable; `err`
 /// is NULL or writable.
-pub(crate) unsafe fn attach<H: Wraps<Inner = Held>, I: HeldInfo>(
+pub(crate) unsafe fn attach<H: Wraps<Inner = Held<K>>, K: ProcessKind>(
     name: &'static str,
     session: *const sbx_session,
     id: *const c_char,
     out: *mut *mut H,
     err: *mut *mut sbx_error,
-    find: impl FnOnce(&sbx_session, &str) -> Result<I, FfiError>,
+    find: impl FnOnce(&sbx_session, &str) -> Result<sandbox_core::Held<K>, FfiError>,
 ) -> sbx_status {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
@@ -177,44 +162,42 @@ pub(crate) unsafe fn attach<H: Wraps<Inner = Held>, I: HeldInfo>(
             // SAFETY: NULL or live / NUL-terminated by contract.
             let (s, id) = (borrow(session, "session")?, str_arg(id, "id")?);
             let out = out_param(out, "out")?;
-            let info = find(s, id)?;
+            let core = find(s, id)?;
             let link = s.link()?;
             // SAFETY: checked non-NULL, writable by contract.
-            write_out(out, new_handle(link, info));
+            write_out(out, new_handle(link, core));
             Ok(())
         })
     }
 }
 
-fn new_handle<H: Wraps<Inner = Held>>(link: SessionLink, info: impl HeldInfo) -> *mut H {
-    let id = info.id().to_string();
-    into_handle(H::wrap(Held { c_id: to_cstring_lossy(id.clone()), id, link, what: H::WHAT }))
+fn new_handle<H: Wraps<Inner = Held<K>>, K: ProcessKind>(link: SessionLink, core: sandbox_core::Held<K>) -> *mut H {
+    into_handle(H::wrap(Held { c_id: to_cstring_lossy(core.id().to_string()), core: Some(core), link }))
 }
 
 /// The process id, borrowed from the handle; NULL for NULL.
 ///
 /// # Safety
 /// `handle` is NULL or live.
-pub(crate) unsafe fn id<H: Wraps<Inner = Held>>(handle: *const H) -> *const c_char {
+pub(crate) unsafe fn id<H: Wraps<Inner = Held<K>>, K: ProcessKind>(handle: *const H) -> *const c_char {
     // SAFETY: NULL or a live handle by contract; the id is immutable.
     value(std::ptr::null(), || unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| h.inner().c_id.as_ptr()))
 }
 
-/// Writes to `out` how the process is doing now, as `fetch` asks the agent.
+/// Writes to `out` how the process is doing now.
 ///
 /// # Safety
 /// `handle` is NULL or live; `out` is writable; `err` is NULL or writable.
-pub(crate) unsafe fn get_info<'h, H, O, I>(
+pub(crate) unsafe fn get_info<H, O, K>(
     name: &'static str,
     handle: *const H,
     out: *mut *mut O,
     err: *mut *mut sbx_error,
-    fetch: impl FnOnce(&'h Held) -> Result<I, FfiError>,
 ) -> sbx_status
 where
-    H: Wraps<Inner = Held> + 'h,
-    O: Wraps<Inner = Info<I>>,
-    I: HeldInfo,
+    H: Wraps<Inner = Held<K>>,
+    O: Wraps<Inner = Info<K::Info>>,
+    K: ProcessKind,
 {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
@@ -222,7 +205,7 @@ where
             // SAFETY: NULL or live by contract.
             let h = borrow(handle, H::WHAT)?.inner();
             let out = out_param(out, "out")?;
-            let info = fetch(h)?;
+            let info = h.run(None, h.core().info())?;
             // SAFETY: checked non-NULL, writable by contract.
             write_out(out, into_handle(O::wrap(Info::new(info))));
             Ok(())
@@ -235,44 +218,42 @@ where
 ///
 /// # Safety
 /// `cancel` is NULL or a live token; `out` is writable.
-pub(crate) unsafe fn read_into<Fut>(
-    h: &Held,
+pub(crate) unsafe fn read_into<K: ProcessKind, Fut>(
+    h: &Held<K>,
     out: *mut *mut sbx_output_chunk,
     timeout_ms: u64,
     cancel: *const sbx_cancel_token,
-    read: impl Fn(Option<Duration>) -> Fut,
+    read: impl FnOnce(Option<Duration>) -> Fut,
 ) -> Result<(), FfiError>
 where
     Fut: Future<Output = sandbox_core::Result<OutputChunk>>,
 {
     let out = out_param(out, "out")?;
     // SAFETY: NULL or a live token by contract.
-    let chunk = h.run(unsafe { cancel_latch(cancel) }, read_waiting(WaitTime::from_ms(timeout_ms), read))?;
+    let chunk = h.run(unsafe { cancel_latch(cancel) }, read(wait_time::from_ms(timeout_ms)))?;
     // SAFETY: checked non-NULL, writable by contract.
     unsafe { write_out(out, into_handle(sbx_output_chunk { chunk })) };
     Ok(())
 }
 
-/// Waits for the process to end with `wait` (given its id and the timeout: `None` as long
-/// as it takes) and writes its final info to `out`.
+/// Waits for the process to end (`timeout_ms` as [`wait_time::from_ms`] reads it) and writes its
+/// final info to `out`.
 ///
 /// # Safety
 /// `handle` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err`
 /// is NULL or writable.
-pub(crate) unsafe fn wait<'h, H, O, I, Fut>(
+pub(crate) unsafe fn wait<H, O, K>(
     name: &'static str,
     handle: *const H,
     timeout_ms: u64,
     cancel: *const sbx_cancel_token,
     out: *mut *mut O,
     err: *mut *mut sbx_error,
-    wait: impl FnOnce(&'h Session, &'h str, Option<Duration>) -> Fut,
 ) -> sbx_status
 where
-    H: Wraps<Inner = Held> + 'h,
-    O: Wraps<Inner = Info<I>>,
-    I: HeldInfo,
-    Fut: Future<Output = sandbox_core::Result<I>>,
+    H: Wraps<Inner = Held<K>>,
+    O: Wraps<Inner = Info<K::Info>>,
+    K: ProcessKind,
 {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
@@ -280,13 +261,8 @@ where
             // SAFETY: NULL or live by contract.
             let h = borrow(handle, H::WHAT)?.inner();
             let out = out_param(out, "out")?;
-            let timeout = match WaitTime::from_ms(timeout_ms) {
-                WaitTime::Now => Some(Duration::ZERO),
-                WaitTime::For(d) => Some(d),
-                WaitTime::Forever => None,
-            };
             // SAFETY: NULL or a live token by contract.
-            let info = h.run(cancel_latch(cancel), wait(h.core(), h.id(), timeout))?;
+            let info = h.run(cancel_latch(cancel), h.core().wait(wait_time::from_ms(timeout_ms)))?;
             // SAFETY: checked non-NULL, writable by contract.
             write_out(out, into_handle(O::wrap(Info::new(info))));
             Ok(())
@@ -294,27 +270,22 @@ where
     }
 }
 
-/// Sends `signal` to the process's group with `kill` (given its id and the signal).
+/// Sends `signal` to the process's group.
 ///
 /// # Safety
 /// `handle` is NULL or live; `err` is NULL or writable.
-pub(crate) unsafe fn kill<'h, H, Fut>(
+pub(crate) unsafe fn kill<H: Wraps<Inner = Held<K>>, K: ProcessKind>(
     name: &'static str,
     handle: *const H,
     signal: i32,
     err: *mut *mut sbx_error,
-    kill: impl FnOnce(&'h Session, &'h str, i32) -> Fut,
-) -> sbx_status
-where
-    H: Wraps<Inner = Held> + 'h,
-    Fut: Future<Output = sandbox_core::Result<()>>,
-{
+) -> sbx_status {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
         call(name, err, Blocks::Yes, || {
             // SAFETY: NULL or live by contract.
             let h = borrow(handle, H::WHAT)?.inner();
-            h.run(None, kill(h.core(), h.id(), signal))
+            h.run(None, h.core().kill(signal))
         })
     }
 }
@@ -324,7 +295,7 @@ where
 ///
 /// # Safety
 /// `handle` is NULL or live.
-pub(crate) unsafe fn close<H: Wraps<Inner = Held>>(handle: *mut H) {
+pub(crate) unsafe fn close<H: Wraps<Inner = Held<K>>, K: ProcessKind>(handle: *mut H) {
     quiet(|| {
         // SAFETY: NULL or live by contract.
         if let Ok(h) = unsafe { borrow(handle, H::WHAT) } {
@@ -336,49 +307,11 @@ pub(crate) unsafe fn close<H: Wraps<Inner = Held>>(handle: *mut H) {
 // ---------------------------------------------------------------------------------------
 // Infos and lists
 
-/// What a task's and a terminal's info (as sandbox-core reports them) have in common.
-pub(crate) trait HeldInfo {
-    /// The process id.
-    fn id(&self) -> &str;
-    /// The command as shown in listings.
-    fn command(&self) -> &str;
-    /// Running, exited or killed.
-    fn state(&self) -> ProcessState;
-    /// Its pid inside the container.
-    fn pid(&self) -> u32;
-    /// When it started.
-    fn started(&self) -> SystemTime;
-    /// When it ended.
-    fn ended(&self) -> Option<SystemTime>;
-}
+/// What a task's and a terminal's info (as sandbox-core reports them) have in common:
+/// both dereference to the core [`ProcessInfo`].
+pub(crate) trait HeldInfo: Deref<Target = ProcessInfo> {}
 
-macro_rules! held_info {
-    ($($t:ty),+) => {
-        $(
-            impl HeldInfo for $t {
-                fn id(&self) -> &str {
-                    &self.id
-                }
-                fn command(&self) -> &str {
-                    &self.command
-                }
-                fn state(&self) -> ProcessState {
-                    self.state
-                }
-                fn pid(&self) -> u32 {
-                    self.pid
-                }
-                fn started(&self) -> SystemTime {
-                    self.started
-                }
-                fn ended(&self) -> Option<SystemTime> {
-                    self.ended
-                }
-            }
-        )+
-    };
-}
-held_info!(TaskInfo, TerminalInfo);
+impl<I: Deref<Target = ProcessInfo>> HeldInfo for I {}
 
 /// A process's info as C reads it: the core info, with its strings as C strings the
 /// getters lend.
@@ -392,11 +325,7 @@ pub(crate) struct Info<I> {
 impl<I: HeldInfo> Info<I> {
     /// Wraps a core info.
     pub(crate) fn new(info: I) -> Info<I> {
-        Info {
-            id: to_cstring_lossy(info.id().to_string()),
-            command: to_cstring_lossy(info.command().to_string()),
-            info,
-        }
+        Info { id: to_cstring_lossy(info.id.clone()), command: to_cstring_lossy(info.command.clone()), info }
     }
 }
 
@@ -442,7 +371,7 @@ pub(crate) unsafe fn info_command<W: Wraps<Inner = Info<I>>, I>(info: *const W) 
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_state<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> sbx_process_state {
     // SAFETY: by contract.
-    unsafe { info_get(info, sbx_process_state::Unknown, |i| i.info.state().into()) }
+    unsafe { info_get(info, sbx_process_state::Unknown, |i| i.info.state.into()) }
 }
 
 /// The exit code when it exited, else (and for NULL) -1.
@@ -451,7 +380,7 @@ pub(crate) unsafe fn info_state<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *c
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_exit_code<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> i32 {
     // SAFETY: by contract.
-    unsafe { info_get(info, -1, |i| process_state::exit_code(i.info.state())) }
+    unsafe { info_get(info, -1, |i| process_state::exit_code(i.info.state)) }
 }
 
 /// The signal that killed it, else (and for NULL) 0.
@@ -460,7 +389,7 @@ pub(crate) unsafe fn info_exit_code<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_signal<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> i32 {
     // SAFETY: by contract.
-    unsafe { info_get(info, 0, |i| process_state::signal(i.info.state())) }
+    unsafe { info_get(info, 0, |i| process_state::signal(i.info.state)) }
 }
 
 /// The pid; 0 for NULL.
@@ -469,7 +398,7 @@ pub(crate) unsafe fn info_signal<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_pid<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> u32 {
     // SAFETY: by contract.
-    unsafe { info_get(info, 0, |i| i.info.pid()) }
+    unsafe { info_get(info, 0, |i| i.info.pid) }
 }
 
 /// When it started (ms since the Unix epoch); 0 for NULL.
@@ -478,7 +407,7 @@ pub(crate) unsafe fn info_pid<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *con
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_started_unix_ms<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> i64 {
     // SAFETY: by contract.
-    unsafe { info_get(info, 0, |i| unix_ms(i.info.started())) }
+    unsafe { info_get(info, 0, |i| unix_ms(i.info.started)) }
 }
 
 /// When it ended (ms since the Unix epoch); -1 while it runs and for NULL.
@@ -487,7 +416,7 @@ pub(crate) unsafe fn info_started_unix_ms<W: Wraps<Inner = Info<I>>, I: HeldInfo
 /// `info` is NULL or live.
 pub(crate) unsafe fn info_ended_unix_ms<W: Wraps<Inner = Info<I>>, I: HeldInfo>(info: *const W) -> i64 {
     // SAFETY: by contract.
-    unsafe { info_get(info, -1, |i| i.info.ended().map_or(-1, unix_ms)) }
+    unsafe { info_get(info, -1, |i| i.info.ended.map_or(-1, unix_ms)) }
 }
 
 /// Writes to `out` a list of the infos `all` (as `fetch` gets them from the session).

@@ -28,10 +28,6 @@ impl SessionLink {
         SessionLink { session: Some(session), session_closed, closed: Latch::new(), ctx }
     }
 
-    pub fn core(&self) -> &Session {
-        self.session.as_ref().expect("the session lives until drop")
-    }
-
     /// The latches that close calls on the handle named `what`.
     pub fn closers(&self, what: &'static str) -> [Closer<'_>; 2] {
         [(&self.closed, what), (&self.session_closed, "session")]

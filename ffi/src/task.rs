@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use sandbox_core::{OutputChunk, Session, TaskStream};
+use sandbox_core::TaskKind;
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::cancel_token::sbx_cancel_token;
@@ -26,9 +26,9 @@ use crate::task_spec::sbx_task_spec;
 /// once, and later calls too; it does not kill the task. Closing or freeing the session
 /// it came from closes it as well. `sbx_task_free` exactly once, after every other
 /// thread has returned from calls on it.
-pub struct sbx_task(Held);
+pub struct sbx_task(Held<TaskKind>);
 
-wraps!(sbx_task: Held = "task");
+wraps!(sbx_task: Held<TaskKind> = "task");
 
 /// Starts a background task in the session as `spec` (copied) says. It runs in its own
 /// process group, owned by the agent: it survives this handle and the calling process;
@@ -75,7 +75,9 @@ pub unsafe extern "C" fn sbx_session_attach_task(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::attach("sbx_session_attach_task", session, id, out, err, |s, id| s.run(None, s.core().task(id))) }
+    unsafe {
+        process::attach("sbx_session_attach_task", session, id, out, err, |s, id| s.run(None, s.core().attach_task(id)))
+    }
 }
 
 /// All tasks of the session, oldest first (read from the spool when the agent is gone).
@@ -118,21 +120,7 @@ pub unsafe extern "C" fn sbx_task_get_info(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::get_info("sbx_task_get_info", task, out, err, |t| t.run(None, t.core().task(t.id()))) }
-}
-
-async fn read_task(
-    session: &Session,
-    id: &str,
-    stream: TaskStream,
-    offset: u64,
-    max: usize,
-    wait: Option<std::time::Duration>,
-) -> sandbox_core::Result<OutputChunk> {
-    match wait {
-        None => session.task_output(id, stream, offset, max).await,
-        Some(w) => session.task_output_wait(id, stream, offset, max, w).await,
-    }
+    unsafe { process::get_info("sbx_task_get_info", task, out, err) }
 }
 
 /// Reads at most `max` bytes (1 to 64 MiB) of the task's output `stream` (an
@@ -169,7 +157,7 @@ pub unsafe extern "C" fn sbx_task_output(
             let t = borrow(task, sbx_task::WHAT)?.inner();
             let stream = sbx_task_stream::from_u32(stream)?;
             // SAFETY: `cancel` and `out` as the caller's contract says.
-            process::read_into(t, out, timeout_ms, cancel, |w| read_task(t.core(), t.id(), stream, offset, max, w))
+            process::read_into(t, out, timeout_ms, cancel, |w| t.core().read(stream, offset, max, w))
         })
     }
 }
@@ -199,7 +187,7 @@ pub unsafe extern "C" fn sbx_task_tail(
             if bytes == 0 {
                 return Err(FfiError::invalid("bytes", "must be greater than zero"));
             }
-            let chunk = t.run(None, t.core().task_tail(t.id(), stream, bytes))?;
+            let chunk = t.run(None, t.core().tail(stream, bytes))?;
             // SAFETY: checked non-NULL, writable by contract.
             write_out(out, into_handle(sbx_output_chunk { chunk }));
             Ok(())
@@ -229,7 +217,7 @@ pub unsafe extern "C" fn sbx_task_wait(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::wait("sbx_task_wait", task, timeout_ms, cancel, out, err, Session::wait_task) }
+    unsafe { process::wait("sbx_task_wait", task, timeout_ms, cancel, out, err) }
 }
 
 /// Sends `signal` (1 to 31, e.g. 15 for SIGTERM, 9 for SIGKILL) to the task's whole
@@ -242,7 +230,7 @@ pub unsafe extern "C" fn sbx_task_wait(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_task_kill(task: *const sbx_task, signal: i32, err: *mut *mut sbx_error) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::kill("sbx_task_kill", task, signal, err, Session::kill_task) }
+    unsafe { process::kill("sbx_task_kill", task, signal, err) }
 }
 
 /// Closes the handle: calls blocked on it in other threads return `SBX_STATUS_CLOSED` at

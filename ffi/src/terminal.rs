@@ -3,11 +3,11 @@
 
 use std::ffi::c_char;
 
-use sandbox_core::{Session, TerminalInfo};
+use sandbox_core::TerminalKind;
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::cancel_token::sbx_cancel_token;
-use crate::error::{FfiError, sbx_error};
+use crate::error::sbx_error;
 use crate::handle::{borrow, free};
 use crate::output_chunk::sbx_output_chunk;
 use crate::process::{self, Held, Wraps, wraps};
@@ -31,9 +31,9 @@ const WRITE_PIECE: usize = 1024 * 1024;
 /// program. Closing or freeing the session it came from closes it as well.
 /// `sbx_terminal_free` exactly once, after every other thread has returned from calls
 /// on it.
-pub struct sbx_terminal(Held);
+pub struct sbx_terminal(Held<TerminalKind>);
 
-wraps!(sbx_terminal: Held = "terminal");
+wraps!(sbx_terminal: Held<TerminalKind> = "terminal");
 
 /// Opens a terminal as `spec` (copied) says: a PTY created inside the container, with
 /// the program as the session leader whose controlling terminal it is. Its output goes
@@ -81,18 +81,9 @@ pub unsafe extern "C" fn sbx_session_attach_terminal(
     // SAFETY: arguments forwarded under the caller's contract.
     unsafe {
         process::attach("sbx_session_attach_terminal", session, id, out, err, |s, id| {
-            sandbox_core::validate::terminal_id(id)?;
-            find_terminal(s.run(None, s.core().list_terminals())?, id)
+            s.run(None, s.core().attach_terminal(id))
         })
     }
-}
-
-/// The terminal `id` among `all`. (sandbox-core has no call for one terminal's info, so
-/// this reads the list.)
-fn find_terminal(all: Vec<TerminalInfo>, id: &str) -> Result<TerminalInfo, FfiError> {
-    all.into_iter().find(|t| t.id == id).ok_or_else(|| {
-        FfiError::new(sbx_status::NotFound, format!("terminal not found: the session has no terminal {id:?}"))
-    })
 }
 
 /// All terminals of the session, oldest first (read from the spool when the agent is
@@ -138,11 +129,7 @@ pub unsafe extern "C" fn sbx_terminal_get_info(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe {
-        process::get_info("sbx_terminal_get_info", terminal, out, err, |t| {
-            find_terminal(t.run(None, t.core().list_terminals())?, t.id())
-        })
-    }
+    unsafe { process::get_info("sbx_terminal_get_info", terminal, out, err) }
 }
 
 /// Sends the `len` bytes at `data` (copied; any bytes: keystrokes, control characters,
@@ -171,7 +158,7 @@ pub unsafe extern "C" fn sbx_terminal_write(
             let bytes = bytes_arg(data, len, "data")?;
             t.run(None, async {
                 for piece in bytes.chunks(WRITE_PIECE) {
-                    t.core().terminal_write(t.id(), piece).await?;
+                    t.core().write(piece).await?;
                 }
                 Ok(())
             })
@@ -213,7 +200,7 @@ pub unsafe extern "C" fn sbx_terminal_read(
             // SAFETY: NULL or live by contract.
             let t = borrow(terminal, sbx_terminal::WHAT)?.inner();
             // SAFETY: `cancel` and `out` as the caller's contract says.
-            process::read_into(t, out, timeout_ms, cancel, |w| t.core().terminal_read(t.id(), offset, max, w))
+            process::read_into(t, out, timeout_ms, cancel, |w| t.core().read(offset, max, w))
         })
     }
 }
@@ -237,7 +224,7 @@ pub unsafe extern "C" fn sbx_terminal_resize(
             // SAFETY: NULL or live by contract.
             let t = borrow(terminal, sbx_terminal::WHAT)?.inner();
             sandbox_core::validate::terminal_size(rows, cols)?;
-            t.run(None, t.core().terminal_resize(t.id(), rows, cols)).map(|_| ())
+            t.run(None, t.core().resize(rows, cols)).map(|_| ())
         })
     }
 }
@@ -255,7 +242,7 @@ pub unsafe extern "C" fn sbx_terminal_kill(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::kill("sbx_terminal_kill", terminal, signal, err, Session::terminal_kill) }
+    unsafe { process::kill("sbx_terminal_kill", terminal, signal, err) }
 }
 
 /// Waits for the terminal's program to end. `timeout_ms`: 0 only checks; otherwise fails
@@ -280,7 +267,7 @@ pub unsafe extern "C" fn sbx_terminal_wait(
     err: *mut *mut sbx_error,
 ) -> sbx_status {
     // SAFETY: arguments forwarded under the caller's contract.
-    unsafe { process::wait("sbx_terminal_wait", terminal, timeout_ms, cancel, out, err, Session::terminal_wait) }
+    unsafe { process::wait("sbx_terminal_wait", terminal, timeout_ms, cancel, out, err) }
 }
 
 /// Closes the handle: calls blocked on it in other threads (a read waiting for output,

@@ -7,29 +7,12 @@ use std::time::Duration;
 /// the handle is closed (or the call's cancel token fires). `UINT64_MAX`.
 pub const SBX_NO_TIMEOUT: u64 = u64::MAX;
 
-/// A `timeout_ms` argument, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitTime {
-    /// 0: do not wait; answer with what is there now.
-    Now,
-    /// Wait at most this long.
-    For(Duration),
-    /// `SBX_NO_TIMEOUT`.
-    Forever,
+/// A `timeout_ms` argument, decoded as sandbox-core takes it: 0 is `Some(0)` (do not
+/// wait: answer with what is there now), `SBX_NO_TIMEOUT` is `None` (as long as it
+/// takes), anything else is that many milliseconds.
+pub(crate) fn from_ms(ms: u64) -> Option<Duration> {
+    (ms != SBX_NO_TIMEOUT).then(|| Duration::from_millis(ms))
 }
-
-impl WaitTime {
-    pub fn from_ms(ms: u64) -> WaitTime {
-        match ms {
-            0 => WaitTime::Now,
-            SBX_NO_TIMEOUT => WaitTime::Forever,
-            ms => WaitTime::For(Duration::from_millis(ms)),
-        }
-    }
-}
-
-/// The longest single wait asked of the agent; longer waits are made of several.
-pub(crate) const WAIT_SLICE: Duration = Duration::from_secs(3600);
 
 #[cfg(test)]
 mod tests {
@@ -37,8 +20,8 @@ mod tests {
 
     #[test]
     fn special_values() {
-        assert_eq!(WaitTime::from_ms(0), WaitTime::Now);
-        assert_eq!(WaitTime::from_ms(u64::MAX), WaitTime::Forever);
-        assert_eq!(WaitTime::from_ms(250), WaitTime::For(Duration::from_millis(250)));
+        assert_eq!(from_ms(0), Some(Duration::ZERO));
+        assert_eq!(from_ms(u64::MAX), None);
+        assert_eq!(from_ms(250), Some(Duration::from_millis(250)));
     }
 }

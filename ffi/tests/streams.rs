@@ -104,10 +104,8 @@ fn stdin_in_events_out() {
         sbx_exec_event_free(exit);
         sbx_exec_stream_free(st);
         sbx_exec_options_free(opts);
-        check(|e| sbx_session_stop(s, e)).unwrap();
-        sbx_session_free(s);
+        sc.stop(s);
     }
-    assert!(sc.leftovers().is_empty());
 }
 
 #[test]

@@ -118,10 +118,8 @@ fn stty_size_resize_timeout_kill_wait() {
         assert!(sbx_output_chunk_finished(c));
         sbx_output_chunk_free(c);
         sbx_terminal_free(t);
-        check(|e| sbx_session_stop(s, e)).unwrap();
-        sbx_session_free(s);
+        sc.stop(s);
     }
-    assert!(sc.leftovers().is_empty());
 }
 
 #[test]
@@ -256,8 +254,6 @@ fn attach_replays_list_and_typed_errors() {
         read_terminal_until(t2, &mut offset, "hi:xterm-256color:/tmp");
         sbx_terminal_free(t2);
         sbx_terminal_free(t);
-        check(|e| sbx_session_stop(s, e)).unwrap();
-        sbx_session_free(s);
+        sc.stop(s);
     }
-    assert!(sc.leftovers().is_empty());
 }

@@ -2,28 +2,19 @@
 //! (`sandbox task logs --follow`), never cutting a character in two.
 
 use std::io;
-use std::time::Duration;
 
-use sandbox_core::{ErrorKind, OutputChunk, Session, TaskStream};
+use sandbox_core::{Follow, OutputChunk};
 
 use crate::chunk_reader::{ChunkSource, stream_error};
 use crate::interrupt::Interrupt;
 use crate::records::TextCarry;
 
-/// How long one read waits for new output before asking again.
-const WAIT: Duration = Duration::from_secs(30);
-/// Most bytes one read returns.
-const READ_MAX: usize = 1024 * 1024;
-/// Pause before asking again when a read returned nothing without waiting (the agent is
-/// gone and the output comes from its spool on disk).
-const RETRY: Duration = Duration::from_millis(500);
-
-/// Follows one output stream of one task from an offset.
+/// Follows one output stream of one task (sandbox-core's [`Follow`]), as text or raw.
 pub(crate) struct TaskFollow {
-    session: Session,
+    follow: Follow,
+    /// The task's id, for messages.
     id: String,
-    stream: TaskStream,
-    /// Where the next read starts.
+    /// Where the next piece should start (a piece past it means output was dropped).
     offset: u64,
     /// Holds a character cut at the end of a read until its other bytes come.
     carry: TextCarry,
@@ -33,17 +24,10 @@ pub(crate) struct TaskFollow {
 }
 
 impl TaskFollow {
-    /// A follower reading `stream` of task `id` from `offset`; with `raw`, bytes go out
+    /// A follower passing on what `follow` reads of task `id`; with `raw`, bytes go out
     /// as read (no holding back of cut characters).
-    pub(crate) fn new(
-        session: Session,
-        id: String,
-        stream: TaskStream,
-        offset: u64,
-        raw: bool,
-        interrupt: Interrupt,
-    ) -> TaskFollow {
-        TaskFollow { session, id, stream, offset, carry: TextCarry::default(), raw, done: false, interrupt }
+    pub(crate) fn new(follow: Follow, id: String, raw: bool, interrupt: Interrupt) -> TaskFollow {
+        TaskFollow { offset: follow.offset(), follow, id, carry: TextCarry::default(), raw, done: false, interrupt }
     }
 
     /// Takes a chunk read from the current offset: returns the bytes to pass on (whole
@@ -75,43 +59,31 @@ fn interrupted(id: &str) -> io::Error {
     stream_error(io::ErrorKind::Interrupted, format!("sandbox task logs: following {id} was interrupted"))
 }
 
-enum Read {
-    Chunk(sandbox_core::Result<OutputChunk>),
-    Interrupted,
-}
-
 impl ChunkSource for TaskFollow {
     async fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         loop {
             if self.done {
                 return Ok(None);
             }
-            if self.interrupt.is_set() {
-                return Err(interrupted(&self.id));
-            }
-            let read = self.session.task_output_wait(&self.id, self.stream, self.offset, READ_MAX, WAIT);
-            let read = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                _ = self.interrupt.wait() => Read::Interrupted,
-                r = read => Read::Chunk(r),
+                _ = self.interrupt.wait() => return Err(interrupted(&self.id)),
+                next = self.follow.next() => next,
             };
-            match read {
-                Read::Interrupted => return Err(interrupted(&self.id)),
-                Read::Chunk(Ok(chunk)) => {
-                    let waited_for_nothing = chunk.data.is_empty() && !chunk.finished;
+            match next {
+                None => {
+                    // The end: pass on a character held back, if any.
+                    self.done = true;
+                    let rest = self.carry.push(&[], false, true, self.raw);
+                    return Ok((!rest.is_empty()).then_some(rest));
+                }
+                Some(Ok(chunk)) => {
                     let bytes = self.take(chunk, false);
                     if !bytes.is_empty() {
                         return Ok(Some(bytes));
                     }
-                    if waited_for_nothing {
-                        tokio::select! {
-                            _ = self.interrupt.wait() => {}
-                            _ = tokio::time::sleep(RETRY) => {}
-                        }
-                    }
                 }
-                Read::Chunk(Err(e)) if e.kind() == ErrorKind::Timeout => {}
-                Read::Chunk(Err(e)) => {
+                Some(Err(e)) => {
                     let message = format!("sandbox task logs: following {} failed: {e}", self.id);
                     eprintln!("Error: {message}");
                     return Err(stream_error(io::ErrorKind::ConnectionAborted, message));

@@ -86,7 +86,7 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
         let mut task_ids = Vec::new();
         for ti in 0..p.tasks {
             match s.spawn_task(TaskSpec::shell(format!("yes s{si}-t{ti} | head -c {}", p.task_bytes))).await {
-                Ok(t) => task_ids.push((ti, t.id)),
+                Ok(t) => task_ids.push((ti, t.id().to_string())),
                 Err(e) => errors.push(format!("spawn: {e}")),
             }
         }
@@ -136,14 +136,14 @@ pub async fn run_load(sandbox: &Sandbox, dir: &std::path::Path, p: LoadParams) -
             for (ti, id) in task_ids {
                 let expected: Vec<u8> =
                     format!("s{si}-t{ti}\n").into_bytes().into_iter().cycle().take(task_bytes).collect();
-                if let Err(e) = s.wait_task(&id, Some(Duration::from_secs(300))).await {
+                if let Err(e) = s.task(&id).wait(Some(Duration::from_secs(300))).await {
                     errs.push(format!("wait: {e}"));
                     continue;
                 }
                 let mut got = Vec::new();
                 let mut off = 0;
                 loop {
-                    match s.task_output(&id, TaskStream::Stdout, off, 1 << 20).await {
+                    match s.task(&id).read(TaskStream::Stdout, off, 1 << 20, Some(Duration::ZERO)).await {
                         Ok(c) => {
                             got.extend_from_slice(&c.data);
                             off = c.next_offset();

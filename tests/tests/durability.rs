@@ -69,7 +69,7 @@ fn a_container_killed_from_outside_fails_fast_and_output_stays_readable() {
     run(T, async {
         let s = t.sandbox.start(t.spec("killed")).await.unwrap();
         let task = s.spawn_task(TaskSpec::shell("echo kept-1; echo kept-2; sleep 300")).await.unwrap();
-        s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::from_secs(10)).await.unwrap();
+        task.read(TaskStream::Merged, 0, 100, Some(Duration::from_secs(10))).await.unwrap();
         let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
         assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
         let started = Instant::now();
@@ -79,7 +79,7 @@ fn a_container_killed_from_outside_fails_fast_and_output_stays_readable() {
         assert!(e.to_string().contains("with code 137"), "{e}");
         assert!(matches!(e, sandbox_core::Error::SessionLost { exit_code: Some(_), .. }), "{e:?}");
         // The agent is gone; its spool is not.
-        let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1000).await.unwrap();
+        let c = task.read(TaskStream::Stdout, 0, 1000, Some(Duration::ZERO)).await.unwrap();
         assert_eq!(c.data, b"kept-1\nkept-2\n");
         let tasks = s.list_tasks().await.unwrap();
         assert_eq!(tasks.len(), 1);
@@ -98,18 +98,18 @@ fn a_lost_session_is_readable_from_a_new_process() {
         // Wait until all 500 lines are spooled.
         let mut seen = 0;
         while seen < 500 {
-            let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1 << 20).await.unwrap();
+            let c = task.read(TaskStream::Stdout, 0, 1 << 20, Some(Duration::ZERO)).await.unwrap();
             seen = c.data.iter().filter(|b| **b == b'\n').count();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
         assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
         let out =
-            Command::new(helper()).env("SANDBOX_SCOPE", &t.scope).args(["lost", s.id(), &task.id]).output().unwrap();
+            Command::new(helper()).env("SANDBOX_SCOPE", &t.scope).args(["lost", s.id(), task.id()]).output().unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
             panic!("helper said {:?} {:?}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
         });
-        assert_eq!(v["tasks"], serde_json::json!([task.id]), "{v}");
+        assert_eq!(v["tasks"], serde_json::json!([task.id()]), "{v}");
         let expected: String = (0..500).map(|i| format!("line-{i}\n")).collect();
         assert_eq!(v["output"].as_str().unwrap(), expected, "the whole output, read in 1000-byte pieces");
         assert!(v["reads"].as_u64().unwrap() > 1, "{v}");

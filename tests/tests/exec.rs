@@ -189,11 +189,11 @@ fn zero_means_zero_where_zero_means_something() {
         assert_eq!(o.stdout, b"now\n", "linger 0 does not wait for the background child");
 
         let task = s.spawn_task(TaskSpec::argv(["sleep", "30"])).await.unwrap();
-        let c = s.task_output_wait(&task.id, TaskStream::Merged, 0, 100, Duration::ZERO).await.unwrap();
+        let c = task.read(TaskStream::Merged, 0, 100, Some(Duration::ZERO)).await.unwrap();
         assert!(c.data.is_empty() && !c.finished, "a read waiting 0 returns what is there: {c:?}");
-        let e = s.wait_task(&task.id, Some(Duration::ZERO)).await.unwrap_err();
+        let e = task.wait(Some(Duration::ZERO)).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout, "a wait of 0 checks once: {e}");
-        s.kill_task(&task.id, 9).await.unwrap();
+        task.kill(9).await.unwrap();
         s.stop().await.unwrap();
     });
 }

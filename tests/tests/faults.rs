@@ -160,9 +160,9 @@ fn a_full_control_dir_disk_truncates_spools_and_nothing_crashes() {
         let sb = Sandbox::new(config);
         let s = sb.start(SessionSpec::new(unique_id("full"), t.dir.path())).await.unwrap();
         let task = s.spawn_task(TaskSpec::shell("head -c 3000000 /dev/zero; echo done >&2")).await.unwrap();
-        let done = s.wait_task(&task.id, Some(Duration::from_secs(60))).await.unwrap();
+        let done = task.wait(Some(Duration::from_secs(60))).await.unwrap();
         assert!(!done.state.is_running());
-        let c = s.task_output(&task.id, TaskStream::Stdout, 0, 1 << 20).await.unwrap();
+        let c = task.read(TaskStream::Stdout, 0, 1 << 20, Some(Duration::ZERO)).await.unwrap();
         assert!(c.lost > 0, "bytes that did not fit are reported lost: {:?}", (c.end, c.lost));
         assert!(c.end < 3_000_000, "{:?}", (c.end, c.lost));
         assert!(s.exec(&["true"], ExecOptions::new()).await.unwrap().success(), "the session still works");

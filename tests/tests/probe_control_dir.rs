@@ -647,14 +647,14 @@ async fn observe(handle: &'static str, s: &Session, ids: &Ids, shared: &Shared, 
     out.push(Obs::new(handle, "list tasks").list(r, |t| t.id.clone(), secret));
     for (_, id) in &ids.tasks {
         let (h, i) = (s.clone(), id.clone());
-        let r = isolated(shared, async move { h.task(&i).await }).await;
+        let r = isolated(shared, async move { h.task(&i).info().await }).await;
         out.push(Obs::new(handle, "task info").task(id, None).info(r, secret));
         for st in STREAMS {
             let (h, i) = (s.clone(), id.clone());
-            let r = isolated(shared, async move { h.task_output(&i, st, 0, READ_MAX).await }).await;
+            let r = isolated(shared, async move { h.task(&i).read(st, 0, READ_MAX, Some(Duration::ZERO)).await }).await;
             out.push(Obs::new(handle, "read").task(id, Some(st)).chunk(r, READ_MAX, secret));
             let (h, i) = (s.clone(), id.clone());
-            let r = isolated(shared, async move { h.task_tail(&i, st, TAIL).await }).await;
+            let r = isolated(shared, async move { h.task(&i).tail(st, TAIL).await }).await;
             out.push(Obs::new(handle, "tail").task(id, Some(st)).chunk(r, TAIL, secret));
         }
     }
@@ -663,7 +663,7 @@ async fn observe(handle: &'static str, s: &Session, ids: &Ids, shared: &Shared, 
     out.push(Obs::new(handle, "list terminals").list(r, |t| t.id.clone(), secret));
     for (_, id) in &ids.terminals {
         let (h, i) = (s.clone(), id.clone());
-        let r = isolated(shared, async move { h.terminal_read(&i, 0, READ_MAX, None).await }).await;
+        let r = isolated(shared, async move { h.terminal(&i).read(0, READ_MAX, Some(Duration::ZERO)).await }).await;
         out.push(Obs::new(handle, "terminal read").terminal(id).chunk(r, READ_MAX, secret));
     }
     let h = s.clone();
@@ -711,22 +711,22 @@ async fn populated(ctx: &Ctx, stage: Stage, id: &str) -> (Session, Ids) {
     let mut ids = Ids { tasks: Vec::new(), terminals: Vec::new() };
     for role in stage.task_roles() {
         let t = s.spawn_task(TaskSpec::shell(format!("echo out-{role}; echo err-{role} >&2"))).await.unwrap();
-        s.wait_task(&t.id, Some(Duration::from_secs(20))).await.unwrap();
-        ids.tasks.push((role, t.id));
+        t.wait(Some(Duration::from_secs(20))).await.unwrap();
+        ids.tasks.push((role, t.id().to_string()));
     }
     for role in stage.terminal_roles() {
         let t = s.open_terminal(TerminalSpec::command(format!("echo term-{role}"), 24, 80)).await.unwrap();
-        s.terminal_wait(&t.id, Some(Duration::from_secs(20))).await.unwrap();
+        t.wait(Some(Duration::from_secs(20))).await.unwrap();
         let mut seen = false;
         for _ in 0..100 {
-            if !s.terminal_read(&t.id, 0, 4096, None).await.unwrap().data.is_empty() {
+            if !t.read(0, 4096, Some(Duration::ZERO)).await.unwrap().data.is_empty() {
                 seen = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(seen, "terminal {role} spooled its output");
-        ids.terminals.push((role, t.id));
+        ids.terminals.push((role, t.id().to_string()));
     }
     (s, ids)
 }
@@ -1081,9 +1081,9 @@ async fn live_socket(ctx: Arc<Ctx>) -> Vec<RowOut> {
             sh(&s, &format!("rm -f {dir}/{sock}")).await;
             let cmd = format!("'{}' listen {dir}/{sock}", ctx.plant.display());
             let t = s.spawn_task(TaskSpec::shell(cmd)).await.unwrap();
-            let c = s.task_output_wait(&t.id, TaskStream::Stdout, 0, 100, Duration::from_secs(10)).await.unwrap();
+            let c = t.read(TaskStream::Stdout, 0, 100, Some(Duration::from_secs(10))).await.unwrap();
             assert_eq!(c.data, b"listening\n", "the container's listener is up");
-            listener_task = Some(t.id);
+            listener_task = Some(t.id().to_string());
         } else {
             let script =
                 format!("set -e; cd {dir}; rm -rf {sock}; {}", kind.command(sock, false, decoy.path(), &ctx.plant));
@@ -1130,7 +1130,7 @@ async fn live_socket(ctx: Arc<Ctx>) -> Vec<RowOut> {
             // must have hung up at the peer check, before its handshake.
             let mut said = String::new();
             for _ in 0..50 {
-                let c = s.task_output(&t, TaskStream::Stdout, 0, 4096).await.unwrap();
+                let c = s.task(&t).read(TaskStream::Stdout, 0, 4096, Some(Duration::ZERO)).await.unwrap();
                 said = String::from_utf8_lossy(&c.data).into_owned();
                 if said.contains("received") {
                     break;
@@ -1143,7 +1143,7 @@ async fn live_socket(ctx: Arc<Ctx>) -> Vec<RowOut> {
             }
             let what = if heard.is_empty() { "no connection".to_string() } else { heard.join(", ") };
             detail.push_str(&format!("; the container's listener: {what}"));
-            s.kill_task(&t, 9).await.unwrap();
+            s.task(&t).kill(9).await.unwrap();
         }
         let outcome = if problems.is_empty() {
             Outcome::Refused

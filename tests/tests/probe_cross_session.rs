@@ -473,15 +473,15 @@ fn no_channel_between_two_sessions() {
         let (top, tasks) = text.split_once("@@").unwrap();
         let allowed = [".", "..", "agent.sock", "agent.lock", "agent.exit", "tasks", "terminals"];
         let strangers: Vec<&str> = top.split_whitespace().filter(|e| !allowed.contains(e)).collect();
-        assert!(tasks.contains(&task_a.id), "control: A's own task is not in A's /.sandbox/tasks: {text}");
+        assert!(tasks.contains(task_a.id()), "control: A's own task is not in A's /.sandbox/tasks: {text}");
         rows.refused_if(
             "control_dir_own_only",
             "A lists /.sandbox and /.sandbox/tasks",
-            strangers.is_empty() && !tasks.contains(&task_b.id),
+            strangers.is_empty() && !tasks.contains(task_b.id()),
             format!(
                 "only A's files (agent.sock, agent.lock, tasks, terminals; A's task {} listed), not B's task {}{}",
-                task_a.id,
-                task_b.id,
+                task_a.id(),
+                task_b.id(),
                 if strangers.is_empty() { String::new() } else { format!("; STRANGE ENTRIES {strangers:?}") }
             ),
         );
@@ -496,7 +496,7 @@ fn no_channel_between_two_sessions() {
         let text = o.stdout_lossy();
         let (listing, inodes) = text.split_once("@@").unwrap();
         let sockets: Vec<&str> = listing.lines().filter(|l| l.ends_with("agent.sock") && l.starts_with('/')).collect();
-        let b_visible = listing.contains(&task_b.id) || listing.contains(b.id());
+        let b_visible = listing.contains(task_b.id()) || listing.contains(b.id());
         let one_inode = inodes.split_whitespace().count() == 1;
         rows.refused_if(
             "control_dir_find_b",
@@ -581,7 +581,7 @@ fn no_channel_between_two_sessions() {
 
         // --- signals and pids ---
         let host_pid = host_pid_of(&marker);
-        let b_pid = task_b.pid.to_string();
+        let b_pid = task_b.initial_info().unwrap().pid.to_string();
         let mut args: Vec<String> = vec![probe_b.clone(), "pids".into(), "sbx-mark".into(), n.to_string()];
         let o = b.exec(&args, ExecOptions::new().timeout(Duration::from_secs(60))).await.unwrap();
         assert_eq!(
@@ -606,7 +606,7 @@ fn no_channel_between_two_sessions() {
             ),
         );
         let killed = l.iter().any(|f| f.first().is_some_and(|k| k == "kill9"));
-        let b_alive = b.task(&task_b.id).await.unwrap().state.is_running();
+        let b_alive = b.task(task_b.id()).info().await.unwrap().state.is_running();
         rows.refused_if(
             "pids_signal_b",
             format!(

@@ -1,6 +1,6 @@
 //! PTY terminals created inside the container by the agent.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandbox_core::{ErrorKind, ProcessState, Session, TerminalSpec};
 use sandbox_e2e::{TestScope, run};
@@ -8,26 +8,11 @@ use sandbox_e2e::{TestScope, run};
 const T: Duration = Duration::from_secs(120);
 
 /// Reads from `offset` until `needle` shows up; returns the text read and the next offset.
-async fn read_until(s: &Session, id: &str, mut offset: u64, needle: &str) -> (String, u64) {
-    let mut seen = Vec::new();
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        match s.terminal_read(id, offset, 64 * 1024, Some(Duration::from_millis(500))).await {
-            Ok(c) => {
-                seen.extend_from_slice(&c.data);
-                offset = c.next_offset();
-                if String::from_utf8_lossy(&seen).contains(needle) {
-                    return (String::from_utf8_lossy(&seen).into_owned(), offset);
-                }
-                if c.finished {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Timeout => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("{needle:?} never appeared; got {:?}", String::from_utf8_lossy(&seen));
+async fn read_until(s: &Session, id: &str, offset: u64, needle: &str) -> (String, u64) {
+    let r = s.terminal(id).read_until(offset, needle.as_bytes(), 1 << 20, Some(Duration::from_secs(20))).await.unwrap();
+    let text = String::from_utf8_lossy(&r.chunk.data).into_owned();
+    assert!(r.found, "{needle:?} never appeared; got {text:?}");
+    (text, r.chunk.next_offset())
 }
 
 #[test]
@@ -36,22 +21,22 @@ fn a_shell_in_a_terminal_sees_its_size_and_resizes() {
     run(T, async {
         let s = t.sandbox.start(t.spec("term")).await.unwrap();
         let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
-        assert!(term.id.starts_with("term-"));
-        assert_eq!((term.rows, term.cols), (24, 80));
-        assert!(term.alive());
-        s.terminal_write(&term.id, b"stty size; echo TERM=$TERM\n").await.unwrap();
-        let (text, off) = read_until(&s, &term.id, 0, "TERM=xterm-256color").await;
+        assert!(term.id().starts_with("term-"));
+        assert_eq!((term.initial_info().unwrap().rows, term.initial_info().unwrap().cols), (24, 80));
+        assert!(term.initial_info().unwrap().alive());
+        term.write(b"stty size; echo TERM=$TERM\n").await.unwrap();
+        let (text, off) = read_until(&s, term.id(), 0, "TERM=xterm-256color").await;
         assert!(text.contains("24 80"), "{text}");
-        let resized = s.terminal_resize(&term.id, 40, 100).await.unwrap();
+        let resized = term.resize(40, 100).await.unwrap();
         assert_eq!((resized.rows, resized.cols), (40, 100));
-        s.terminal_write(&term.id, b"stty size\n").await.unwrap();
-        let (text, off) = read_until(&s, &term.id, off, "40 100").await;
+        term.write(b"stty size\n").await.unwrap();
+        let (text, off) = read_until(&s, term.id(), off, "40 100").await;
         assert!(text.contains("40 100"));
         // Once the shell is quiet (after its prompt), a read with a timeout says so.
         let mut off = off;
         let mut timed_out = false;
         for _ in 0..20 {
-            match s.terminal_read(&term.id, off, 1024, Some(Duration::from_millis(300))).await {
+            match term.read(off, 1024, Some(Duration::from_millis(300))).await {
                 Ok(c) => off = c.next_offset(),
                 Err(e) => {
                     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
@@ -64,11 +49,11 @@ fn a_shell_in_a_terminal_sees_its_size_and_resizes() {
         let listed = s.list_terminals().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!((listed[0].rows, listed[0].cols), (40, 100));
-        s.terminal_write(&term.id, b"exit 3\n").await.unwrap();
-        let done = s.terminal_wait(&term.id, Some(Duration::from_secs(20))).await.unwrap();
+        term.write(b"exit 3\n").await.unwrap();
+        let done = term.wait(Some(Duration::from_secs(20))).await.unwrap();
         assert_eq!(done.state, ProcessState::Exited { code: 3 });
         assert!(!done.alive());
-        let e = s.terminal_write(&term.id, b"echo hi\n").await.unwrap_err();
+        let e = term.write(b"echo hi\n").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotRunning, "{e}");
         s.stop().await.unwrap();
     });
@@ -83,16 +68,16 @@ fn the_program_is_a_session_leader_that_gets_sigwinch() {
         // before the shell listens for it.
         let script = r#"trap 'echo got-winch $(stty size)' WINCH; echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$ tty=$(tty)"; while true; do sleep 0.1; done"#;
         let term = s.open_terminal(TerminalSpec::command(script, 10, 20)).await.unwrap();
-        let (text, off) = read_until(&s, &term.id, 0, "tty=").await;
+        let (text, off) = read_until(&s, term.id(), 0, "tty=").await;
         let line = text.lines().find(|l| l.contains("sid=")).unwrap().trim().to_string();
         let field = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
         assert_eq!(field("sid="), field("pid="), "the program leads its own session: {line}");
         assert!(field("tty=").starts_with("/dev/pts/"), "{line}");
-        s.terminal_resize(&term.id, 33, 77).await.unwrap();
-        let (text, _) = read_until(&s, &term.id, off, "got-winch 33 77").await;
+        term.resize(33, 77).await.unwrap();
+        let (text, _) = read_until(&s, term.id(), off, "got-winch 33 77").await;
         assert!(text.contains("got-winch 33 77"));
-        s.terminal_kill(&term.id, 9).await.unwrap();
-        let done = s.terminal_wait(&term.id, Some(Duration::from_secs(20))).await.unwrap();
+        term.kill(9).await.unwrap();
+        let done = term.wait(Some(Duration::from_secs(20))).await.unwrap();
         assert_eq!(done.state, ProcessState::Killed { signal: 9 });
         s.stop().await.unwrap();
     });
@@ -106,10 +91,10 @@ fn a_second_client_replays_the_scrollback() {
         let id = spec.id.clone();
         let s = t.sandbox.start(spec).await.unwrap();
         let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
-        s.terminal_write(&term.id, b"echo before-$((6*7))\n").await.unwrap();
-        read_until(&s, &term.id, 0, "before-42").await;
+        term.write(b"echo before-$((6*7))\n").await.unwrap();
+        read_until(&s, term.id(), 0, "before-42").await;
         let other = t.sandbox.attach(&id).await.unwrap();
-        let (text, _) = read_until(&other, &term.id, 0, "before-42").await;
+        let (text, _) = read_until(&other, term.id(), 0, "before-42").await;
         assert!(text.contains("echo before-$((6*7))"), "the echo of the input is replayed too: {text}");
         // A bounded scrollback reports what it dropped.
         let small = s
@@ -119,8 +104,8 @@ fn a_second_client_replays_the_scrollback() {
             )
             .await
             .unwrap();
-        s.terminal_wait(&small.id, Some(Duration::from_secs(60))).await.unwrap();
-        let c = s.terminal_read(&small.id, 0, 1 << 20, None).await.unwrap();
+        small.wait(Some(Duration::from_secs(60))).await.unwrap();
+        let c = small.read(0, 1 << 20, Some(Duration::ZERO)).await.unwrap();
         assert!(c.window_start > 0 && c.offset == c.window_start, "{:?}", (c.offset, c.window_start, c.end));
         assert!(String::from_utf8_lossy(&c.data).contains("row-29999"));
         s.stop().await.unwrap();
@@ -137,13 +122,64 @@ fn bad_terminal_input_is_typed() {
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{r}x{c}: {e}");
         }
         let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
-        assert_eq!(s.terminal_resize(&term.id, 0, 5).await.unwrap_err().kind(), ErrorKind::InvalidInput);
-        assert_eq!(s.terminal_kill(&term.id, 64).await.unwrap_err().kind(), ErrorKind::InvalidInput);
-        let e = s.terminal_write("term-0000000000000000", b"x").await.unwrap_err();
+        assert_eq!(term.resize(0, 5).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(term.kill(64).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let e = s.terminal("term-0000000000000000").write(b"x").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-        let e = s.terminal_read(&term.id, 1 << 40, 10, None).await.unwrap_err();
+        let e = term.read(1 << 40, 10, Some(Duration::ZERO)).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         assert!(e.to_string().contains("past the end"), "{e}");
+        s.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn read_until_and_follow_say_how_they_ended() {
+    let t = TestScope::new("termuntil");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("termuntil")).await.unwrap();
+        // Found: everything from the offset up to the text, and where to go on from.
+        let term = s.open_terminal(TerminalSpec::command("printf 'a-b-ready-c'; sleep 30", 24, 80)).await.unwrap();
+        let r = term.read_until(0, b"ready", 1 << 20, None).await.unwrap();
+        assert!(r.found, "{r:?}");
+        assert_eq!(r.chunk.offset, 0);
+        assert!(String::from_utf8_lossy(&r.chunk.data).contains("a-b-ready"), "{r:?}");
+        assert!(!r.chunk.finished);
+        // Not found in time: the program still runs, nothing more comes.
+        let at = r.chunk.next_offset();
+        let r = term.read_until(at, b"never", 1 << 20, Some(Duration::from_millis(300))).await.unwrap();
+        assert!(!r.found && !r.chunk.finished, "{r:?}");
+        // Not found within max bytes.
+        let r = term.read_until(0, b"never", 3, Some(Duration::from_secs(20))).await.unwrap();
+        assert!(!r.found && r.chunk.data.len() >= 3, "{r:?}");
+        // An empty needle is bad input.
+        let e = term.read_until(0, b"", 10, None).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        term.kill(9).await.unwrap();
+
+        // The program ends first: no time limit is needed to get an answer.
+        let ends =
+            s.open_terminal(TerminalSpec::command("printf 'one '; sleep 0.3; printf two", 24, 80)).await.unwrap();
+        let r = ends.read_until(0, b"never", 1 << 20, None).await.unwrap();
+        assert!(!r.found && r.chunk.finished, "{r:?}");
+        assert!(String::from_utf8_lossy(&r.chunk.data).contains("one two"), "{r:?}");
+        // Following it from the start gives the same bytes, then the end.
+        let mut follow = ends.follow(0);
+        let mut all = Vec::new();
+        while let Some(c) = follow.next().await {
+            all.extend_from_slice(&c.unwrap().data);
+        }
+        assert_eq!(all, r.chunk.data);
+        assert!(follow.next().await.is_none(), "a finished follow stays finished");
+
+        // Handles: attach checks the id, a handle from a bare id fails at its first call.
+        assert_eq!(s.attach_terminal(ends.id()).await.unwrap().id(), ends.id());
+        let e = s.attach_terminal("term-0000000000000000").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = s.terminal("term-0000000000000000").wait(Some(Duration::ZERO)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = s.attach_terminal("../etc").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         s.stop().await.unwrap();
     });
 }

@@ -98,6 +98,19 @@ impl Scope {
         (id, s)
     }
 
+    /// Stops and frees the session `s`, then asserts that nothing of this scope is left.
+    ///
+    /// # Safety
+    /// `s` is a live session of this scope, not used after.
+    pub unsafe fn stop(&self, s: *mut sbx_session) {
+        // SAFETY: live by contract, freed once here.
+        unsafe {
+            check(|e| sbx_session_stop(s, e)).unwrap();
+            sbx_session_free(s);
+        }
+        assert!(self.leftovers().is_empty(), "left behind: {:?}", self.leftovers());
+    }
+
     /// Containers of this scope that still exist.
     pub fn leftovers(&self) -> Vec<String> {
         let out = Command::new("podman")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::{ErrorKind, Session, TerminalSpec};
+use sandbox_core::{ErrorKind, Follow, Terminal, TerminalSpec};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -18,8 +18,6 @@ use crate::terminal_input::{Keys, TerminalInput};
 
 /// The key that detaches: Ctrl-] (as in telnet).
 const DETACH_KEY: u8 = 0x1d;
-/// How long one read of the sandbox terminal waits for output before asking again.
-const READ_WAIT: Duration = Duration::from_secs(10);
 
 /// `sandbox attach`: an interactive terminal in a session.
 pub struct Attach;
@@ -107,18 +105,19 @@ back to it. Returns nothing."
         }
 
         let (rows, cols) = raw_terminal::size();
-        let ((session, info), start_at) =
+        let (terminal, start_at) =
             ctx.on_session(plugin, engine, call, "sandbox attach", interrupt::CANCELLED, |s| async move {
                 match wanted {
                     Some(id) => {
-                        let info = s.terminal_resize(&id, rows, cols).await?;
-                        let now = s.terminal_read(&id, 0, 1, None).await?;
-                        Ok(((s, info), now.end))
+                        let terminal = s.terminal(&id);
+                        terminal.resize(rows, cols).await?;
+                        let now = terminal.read(0, 1, Some(Duration::ZERO)).await?;
+                        Ok((terminal, now.end))
                     }
-                    None => Ok(((s.clone(), s.open_terminal(TerminalSpec::shell(rows, cols)).await?), 0)),
+                    None => Ok((s.open_terminal(TerminalSpec::shell(rows, cols)).await?, 0)),
                 }
             })?;
-        let id = info.id.clone();
+        let id = terminal.id().to_string();
         eprintln!("sandbox attach: terminal {id} in session {session_id} (Ctrl-] detaches)");
 
         // The terminal goes to this plugin's process group; nushell gets it back after.
@@ -133,7 +132,7 @@ back to it. Returns nothing."
             Ok(raw) => {
                 let outcome = match TerminalInput::start() {
                     Ok((mut input, keys)) => {
-                        let outcome = plugin.runtime().block_on(connect(&session, &id, start_at, keys, &interrupt));
+                        let outcome = plugin.runtime().block_on(connect(&terminal, start_at, keys, &interrupt));
                         input.stop();
                         outcome
                     }
@@ -178,18 +177,12 @@ enum Outcome {
 
 /// Copies keys to the sandbox terminal and its output to stdout, passes size changes on,
 /// until its program exits or the user detaches.
-async fn connect(
-    session: &Session,
-    id: &str,
-    start_at: u64,
-    mut keys: mpsc::Receiver<Keys>,
-    interrupt: &Interrupt,
-) -> Outcome {
+async fn connect(terminal: &Terminal, start_at: u64, mut keys: mpsc::Receiver<Keys>, interrupt: &Interrupt) -> Outcome {
     let mut resized = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(format!("cannot watch for terminal size changes: {e}")),
     };
-    let mut output = tokio::spawn(copy_output(session.clone(), id.to_string(), start_at));
+    let mut output = tokio::spawn(copy_output(terminal.follow(start_at)));
     let outcome = loop {
         tokio::select! {
             biased;
@@ -207,7 +200,7 @@ async fn connect(
                 if let Some(at) = detach {
                     bytes.truncate(at);
                 }
-                match session.terminal_write(id, &bytes).await {
+                match terminal.write(&bytes).await {
                     Ok(()) => {}
                     // The program just exited: its last output is still on its way.
                     Err(e) if e.kind() == ErrorKind::NotRunning => {
@@ -226,7 +219,7 @@ async fn connect(
             _ = resized.recv() => {
                 let (rows, cols) = raw_terminal::size();
                 // A failure here (the program just exited) shows up on the output side.
-                let _ = session.terminal_resize(id, rows, cols).await;
+                let _ = terminal.resize(rows, cols).await;
             }
         }
     };
@@ -234,27 +227,16 @@ async fn connect(
     outcome
 }
 
-/// Copies the terminal's output to stdout from `offset` until its program has exited
-/// and all of it is written.
-async fn copy_output(session: Session, id: String, mut offset: u64) -> sandbox_core::Result<()> {
+/// Copies the terminal's output to stdout as it comes until its program has exited and
+/// all of it is written.
+async fn copy_output(mut output: Follow) -> sandbox_core::Result<()> {
     let mut stdout = tokio::io::stdout();
-    loop {
-        match session.terminal_read(&id, offset, 64 * 1024, Some(READ_WAIT)).await {
-            Ok(chunk) => {
-                offset = chunk.next_offset();
-                if !chunk.data.is_empty() {
-                    // The user's terminal going away ends the attach like a lost session
-                    // would not: stop copying quietly.
-                    if stdout.write_all(&chunk.data).await.is_err() || stdout.flush().await.is_err() {
-                        return Ok(());
-                    }
-                }
-                if chunk.finished {
-                    return Ok(());
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Timeout => {}
-            Err(e) => return Err(e),
+    while let Some(chunk) = output.next().await {
+        // The user's terminal going away ends the attach like a lost session would not:
+        // stop copying quietly.
+        if stdout.write_all(&chunk?.data).await.is_err() || stdout.flush().await.is_err() {
+            return Ok(());
         }
     }
+    Ok(())
 }

@@ -82,7 +82,7 @@ then says how it ended. A task that has already ended is an error."
         };
         let id = task.item.clone();
         ctx.on_session(plugin, engine, call, "sandbox task kill", interrupt::CANCELLED, |s| async move {
-            s.kill_task(&id, signal).await
+            s.task(&id).kill(signal).await
         })?;
         Ok(PipelineData::empty())
     }

@@ -1,9 +1,11 @@
 //! `sandbox task logs <session> <task>`: a task's output, or (with --follow) a stream of
 //! it until the task ends.
 
+use std::time::Duration;
+
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{ByteStreamType, Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::{OutputChunk, Session, TaskStream};
+use sandbox_core::{OutputChunk, Task, TaskStream};
 
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
@@ -138,23 +140,24 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
         if !follow {
             let (data, cut_start, running) =
                 ctx.on_session(plugin, engine, call, "sandbox task logs", interrupt::CANCELLED, |s| async move {
-                    read_all(&s, &id, stream, offset, tail).await
+                    read_all(&s.task(&id), stream, offset, tail).await
                 })?;
             let text = OutputText::new(data, raw, cut_start, running, head);
             return Ok(PipelineData::value(text.value, None));
         }
 
         let interrupt = Interrupt::register(engine)?;
-        let (session, first) =
+        let (task, first) =
             ctx.on_session(plugin, engine, call, "sandbox task logs", interrupt::CANCELLED, |s| async move {
+                let task = s.task(&id);
                 let first = match tail {
-                    Some(n) => s.task_tail(&id, stream, usize::try_from(n).unwrap_or(usize::MAX)).await?,
-                    None => s.task_output(&id, stream, offset.unwrap_or(0), 1024 * 1024).await?,
+                    Some(n) => task.tail(stream, usize::try_from(n).unwrap_or(usize::MAX)).await?,
+                    None => task.read(stream, offset.unwrap_or(0), READ_MAX, Some(Duration::ZERO)).await?,
                 };
-                Ok((s, first))
+                Ok((task, first))
             })?;
         let start = if tail.is_some() { first.offset } else { offset.unwrap_or(0) };
-        let mut follower = TaskFollow::new(session, task.item.clone(), stream, start, raw, interrupt);
+        let mut follower = TaskFollow::new(task.follow(stream, start), task.id().to_string(), raw, interrupt);
         let first = follower.take(first, tail.is_some());
         let handle = plugin.runtime().handle().clone();
         let type_ = if raw { ByteStreamType::Binary } else { ByteStreamType::Unknown };
@@ -184,15 +187,14 @@ fn stream_arg(v: &Value, span: nu_protocol::Span) -> Result<TaskStream, LabeledE
 /// now. Also returns whether the data may begin inside a character (a tail, or a start
 /// dropped from the spool) and whether the task is still running (more may follow).
 async fn read_all(
-    s: &Session,
-    id: &str,
+    task: &Task,
     stream: TaskStream,
     offset: Option<u64>,
     tail: Option<u64>,
 ) -> sandbox_core::Result<(Vec<u8>, bool, bool)> {
     let first: OutputChunk = match tail {
-        Some(n) => s.task_tail(id, stream, usize::try_from(n).unwrap_or(usize::MAX)).await?,
-        None => s.task_output(id, stream, offset.unwrap_or(0), READ_MAX).await?,
+        Some(n) => task.tail(stream, usize::try_from(n).unwrap_or(usize::MAX)).await?,
+        None => task.read(stream, offset.unwrap_or(0), READ_MAX, Some(Duration::ZERO)).await?,
     };
     let cut_start = tail.is_some() || first.offset > offset.unwrap_or(0);
     let mut finished = first.finished;
@@ -203,7 +205,7 @@ async fn read_all(
     // end as it was when reading began. (By the end, not by `finished`: a read of a lost
     // session's spool says finished, nothing more will come, before reaching the end.)
     while tail.is_none() && next < end {
-        let c = s.task_output(id, stream, next, READ_MAX).await?;
+        let c = task.read(stream, next, READ_MAX, Some(Duration::ZERO)).await?;
         if c.data.is_empty() {
             break;
         }

@@ -101,7 +101,11 @@ with this command's (--cwd, --env, --spool-cap, --help)."
         }
         let task =
             ctx.on_session(plugin, engine, call, "sandbox task spawn", interrupt::CANCELLED, |s| async move {
-                s.spawn_task(spec).await
+                let task = s.spawn_task(spec).await?;
+                match task.initial_info() {
+                    Some(info) => Ok(info.clone()),
+                    None => task.info().await,
+                }
             })?;
         Ok(PipelineData::value(records::task_row(&task, SystemTime::now(), call.head), None))
     }

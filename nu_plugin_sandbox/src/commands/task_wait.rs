@@ -97,7 +97,7 @@ an error here: look at exit_code."
         let id = task.item.clone();
         let help = "stopped waiting; the task keeps running";
         let info = ctx.on_session(plugin, engine, call, "sandbox task wait", help, |s| async move {
-            s.wait_task(&id, timeout).await
+            s.task(&id).wait(timeout).await
         })?;
         Ok(PipelineData::value(records::task_row(&info, SystemTime::now(), call.head), None))
     }

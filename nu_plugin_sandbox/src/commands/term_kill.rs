@@ -75,7 +75,7 @@ terminal's output stays readable."
         };
         let id = term.item.clone();
         ctx.on_session(plugin, engine, call, "sandbox term kill", interrupt::CANCELLED, |s| async move {
-            s.terminal_kill(&id, signal).await
+            s.terminal(&id).kill(signal).await
         })?;
         Ok(PipelineData::empty())
     }

@@ -97,7 +97,11 @@ ended, scrollback."
             ctx.errors.blame("terminal request", span);
         }
         let term = ctx.on_session(plugin, engine, call, "sandbox term open", interrupt::CANCELLED, |s| async move {
-            s.open_terminal(spec).await
+            let terminal = s.open_terminal(spec).await?;
+            match terminal.initial_info() {
+                Some(info) => Ok(info.clone()),
+                None => terminal.info().await,
+            }
         })?;
         Ok(PipelineData::value(records::terminal_row(&term, call.head), None))
     }

@@ -1,6 +1,6 @@
 //! `sandbox term read <session> <terminal>`: what a terminal's program printed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Record, Signature, Span, SyntaxShape, Type, Value};
@@ -143,46 +143,23 @@ to --wait, 10sec by default; an error if it does not appear)."
             "sandbox term read",
             "stopped reading; the terminal keeps running",
             |s| async move {
-                let Some(until) = wanted else {
-                    let c = s.terminal_read(&id, offset, max, wait).await?;
-                    return Ok(Read {
-                        next: c.next_offset(),
-                        data: c.data,
-                        offset: c.offset,
-                        end: c.end,
-                        dropped: c.window_start,
-                        finished: c.finished,
-                    });
+                let terminal = s.terminal(&id);
+                let c = match wanted {
+                    // Without --wait a read returns at once.
+                    None => terminal.read(offset, max, Some(wait.unwrap_or(Duration::ZERO))).await?,
+                    Some(until) => {
+                        let timeout = Some(wait.unwrap_or(UNTIL_WAIT));
+                        terminal.read_until(offset, until.as_bytes(), max, timeout).await?.chunk
+                    }
                 };
-                // Read on until the text shows up, the program ends, --max is reached or time is up.
-                let deadline = Instant::now() + wait.unwrap_or(UNTIL_WAIT);
-                let c = s.terminal_read(&id, offset, max, None).await?;
-                let mut read = Read {
+                Ok(Read {
                     next: c.next_offset(),
                     data: c.data,
                     offset: c.offset,
                     end: c.end,
                     dropped: c.window_start,
                     finished: c.finished,
-                };
-                while !contains(&read.data, until.as_bytes()) && !read.finished && read.data.len() < max {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match s.terminal_read(&id, read.next, max - read.data.len(), Some(left)).await {
-                        Ok(c) => {
-                            read.next = c.next_offset();
-                            read.end = c.end;
-                            read.dropped = c.window_start;
-                            read.finished = c.finished;
-                            read.data.extend_from_slice(&c.data);
-                        }
-                        Err(e) if e.kind() == ErrorKind::Timeout => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(read)
+                })
             },
         )?;
         if let (Some(text), Some((_, span))) = (&until, flag(call, "until"))

@@ -65,7 +65,7 @@ be resized."
         let id = term.item.clone();
         let info =
             ctx.on_session(plugin, engine, call, "sandbox term resize", interrupt::CANCELLED, |s| async move {
-                s.terminal_resize(&id, rows, cols).await
+                s.terminal(&id).resize(rows, cols).await
             })?;
         Ok(PipelineData::value(records::terminal_row(&info, call.head), None))
     }

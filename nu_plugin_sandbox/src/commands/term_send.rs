@@ -104,8 +104,9 @@ whose program has exited is an error."
         };
         let id = term.item.clone();
         ctx.on_session(plugin, engine, call, "sandbox term send", interrupt::CANCELLED, |s| async move {
+            let terminal = s.terminal(&id);
             for chunk in bytes.chunks(CHUNK) {
-                s.terminal_write(&id, chunk).await?;
+                terminal.write(chunk).await?;
             }
             Ok(())
         })?;

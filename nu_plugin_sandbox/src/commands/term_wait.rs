@@ -87,7 +87,7 @@ keeps running). Ctrl-C stops waiting."
             call,
             "sandbox term wait",
             "stopped waiting; the terminal keeps running",
-            |s| async move { s.terminal_wait(&id, timeout).await },
+            |s| async move { s.terminal(&id).wait(timeout).await },
         )?;
         Ok(PipelineData::value(records::terminal_row(&info, call.head), None))
     }

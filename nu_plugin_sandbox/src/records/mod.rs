@@ -21,7 +21,7 @@ pub(crate) use terminal_row::terminal_row;
 
 use std::time::{Duration, SystemTime};
 
-use nu_protocol::{Span, Value};
+use nu_protocol::{Record, Span, Value};
 
 /// A duration column.
 pub(crate) fn duration(d: Duration, span: Span) -> Value {
@@ -43,16 +43,24 @@ pub(crate) fn filesize(bytes: u64, span: Span) -> Value {
     Value::filesize(i64::try_from(bytes).unwrap_or(i64::MAX), span)
 }
 
-/// `state`, `exit_code` and `signal` columns of a task or terminal: the state as a word
-/// (running, exited, killed), the others nothing unless they apply.
-pub(crate) fn process_state(state: sandbox_core::ProcessState, span: Span) -> [(&'static str, Value); 3] {
+/// A new row for a task or terminal, starting with the columns every held process has:
+/// `id`, `command`, `state` (running, exited, killed), `exit_code` and `signal` (nothing
+/// unless they apply), `pid`.
+pub(crate) fn process_row(p: &sandbox_core::ProcessInfo, span: Span) -> Record {
     use sandbox_core::ProcessState;
-    let (word, code, signal) = match state {
+    let (word, code, signal) = match p.state {
         ProcessState::Running => ("running", None, None),
         ProcessState::Exited { code } => ("exited", Some(code), None),
         ProcessState::Killed { signal } => ("killed", None, Some(signal)),
     };
-    [("state", Value::string(word, span)), ("exit_code", opt_int(code, span)), ("signal", opt_int(signal, span))]
+    let mut r = Record::new();
+    r.push("id", Value::string(&p.id, span));
+    r.push("command", Value::string(&p.command, span));
+    r.push("state", Value::string(word, span));
+    r.push("exit_code", opt_int(code, span));
+    r.push("signal", opt_int(signal, span));
+    r.push("pid", Value::int(i64::from(p.pid), span));
+    r
 }
 
 /// An optional int column (nothing when absent).

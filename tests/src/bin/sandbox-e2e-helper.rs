@@ -41,8 +41,8 @@ async fn main() {
                 let script = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.1; done";
                 let task = session.spawn_task(TaskSpec::shell(script)).await?;
                 let term = session.open_terminal(TerminalSpec::shell(24, 80)).await?;
-                session.terminal_write(&term.id, b"echo typed-before-$((1+1))\n").await?;
-                Ok::<_, sandbox_core::Error>(serde_json::json!({"task": task.id, "terminal": term.id}))
+                term.write(b"echo typed-before-$((1+1))\n").await?;
+                Ok::<_, sandbox_core::Error>(serde_json::json!({"task": task.id(), "terminal": term.id()}))
             };
             match run.await {
                 Ok(v) => {
@@ -61,10 +61,10 @@ async fn main() {
                 let session = sandbox.attach(&args[1]).await?;
                 let tasks = session.list_tasks().await?;
                 let terms = session.list_terminals().await?;
-                let out = session.task_output(&args[2], TaskStream::Stdout, 0, 1 << 20).await?;
-                session.terminal_write(&args[3], b"echo typed-after-$((2+2))\n").await?;
+                let out = session.task(&args[2]).read(TaskStream::Stdout, 0, 1 << 20, Some(Duration::ZERO)).await?;
+                session.terminal(&args[3]).write(b"echo typed-after-$((2+2))\n").await?;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let screen = session.terminal_read(&args[3], 0, 1 << 20, None).await?;
+                let screen = session.terminal(&args[3]).read(0, 1 << 20, Some(Duration::ZERO)).await?;
                 Ok::<_, sandbox_core::Error>(serde_json::json!({
                     "tasks": tasks.iter().map(|t| &t.id).collect::<Vec<_>>(),
                     "task_running": tasks.iter().any(|t| t.id == args[2] && t.state.is_running()),
@@ -86,7 +86,10 @@ async fn main() {
                 let mut output = Vec::new();
                 let mut reads = 0;
                 loop {
-                    let c = session.task_output(&args[2], TaskStream::Stdout, output.len() as u64, 1000).await?;
+                    let c = session
+                        .task(&args[2])
+                        .read(TaskStream::Stdout, output.len() as u64, 1000, Some(Duration::ZERO))
+                        .await?;
                     output.extend_from_slice(&c.data);
                     reads += 1;
                     if c.finished || reads > 10_000 {
