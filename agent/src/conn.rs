@@ -165,7 +165,6 @@ async fn serve(
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
     state: &Arc<AgentState>,
 ) -> Reply {
-    use crate::process::Held;
     use crate::{files, tasks, terminals};
     // The same checks the host ran before sending: a client that skipped them is
     // refused the same way, before anything is spawned or touched.

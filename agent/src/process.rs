@@ -1,62 +1,143 @@
 //! What tasks and terminals share, as processes the agent holds beyond the request that
-//! started them: their lifecycle state and waiting on it, the registry they are found
-//! in by id, their metadata file, and the checks and conversions both apply.
+//! started them: the common part of one ([`Held`], with its kind's own part inside) and
+//! its description, starting it and recording its end, its lifecycle state and waiting
+//! on it, the registry they are found (and signalled) in by id, their metadata file,
+//! and the checks and conversions both apply.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::process::Signal;
 use sandbox_proto::validate::HeldKind;
-use sandbox_proto::{ErrorKind, ProcState, Reply};
+use sandbox_proto::{ErrorKind, ProcState, Reply, layout};
+use tokio::process::{Child, Command};
 use tokio::sync::watch;
+
+use crate::groups::{Groups, signal_group};
+use crate::ids::now_ms;
 
 /// (state, end time in ms since the epoch).
 pub type StateCell = watch::Sender<(ProcState, Option<u64>)>;
 
-/// A process the agent holds: a task or a terminal.
-pub trait Held: Send + Sync {
+/// A process the agent holds beyond the request that started it: what every kind has,
+/// and the part of its own kind (`io`).
+pub struct Held<K> {
+    /// Random unique id.
+    pub id: String,
+    /// The command as shown.
+    command: String,
+    /// Its pid, also the id of its process group.
+    pub pid: u32,
+    /// Start time, ms since the epoch.
+    started_ms: u64,
+    /// Its lifecycle state.
+    pub state: StateCell,
+    /// Its spool directory in the control dir (its metadata file is there).
+    dir: PathBuf,
+    /// What its kind has besides: its output spools, its PTY.
+    pub io: K,
+}
+
+/// The fields every kind's description has, as they are now.
+pub struct Common {
+    /// Random unique id.
+    pub id: String,
+    /// The command as shown.
+    pub command: String,
+    /// Its process state.
+    pub state: ProcState,
+    /// Its pid.
+    pub pid: u32,
+    /// Start time, ms since the epoch.
+    pub started_ms: u64,
+    /// End time, ms since the epoch.
+    pub ended_ms: Option<u64>,
+}
+
+/// A kind of held process (a task or a terminal), as the part it adds to [`Held`].
+pub trait Kind: Send + Sync + Sized + 'static {
     /// Which kind it is (for messages).
     const KIND: HeldKind;
-    /// How the protocol describes it.
-    type Info;
-    /// Its id.
-    fn id(&self) -> &str;
-    /// Its description now.
-    fn info(&self) -> Self::Info;
-    /// Its lifecycle state.
-    fn state(&self) -> &StateCell;
-    /// The reply that carries its description.
+    /// How the protocol describes one (also its metadata file).
+    type Info: serde::Serialize;
+    /// The description of one whose common fields are `common`.
+    fn info(&self, common: Common) -> Self::Info;
+    /// The reply that carries a description.
     fn reply(info: Self::Info) -> Reply;
 }
 
-/// Every held process of one kind, in creation order.
-pub struct Registry<T> {
-    list: Mutex<Vec<Arc<T>>>,
+impl<K: Kind> Held<K> {
+    /// A process of this kind that has just started (running since now), with its
+    /// metadata file written.
+    pub fn start(id: String, command: String, pid: u32, dir: PathBuf, io: K) -> Arc<Self> {
+        let state = watch::Sender::new((ProcState::Running, None));
+        let held = Arc::new(Held { id, command, pid, started_ms: now_ms(), state, dir, io });
+        held.write_meta();
+        held
+    }
+
+    /// Its description now.
+    pub fn info(&self) -> K::Info {
+        let (state, ended_ms) = *self.state.borrow();
+        let common = Common {
+            id: self.id.clone(),
+            command: self.command.clone(),
+            state,
+            pid: self.pid,
+            started_ms: self.started_ms,
+            ended_ms,
+        };
+        self.io.info(common)
+    }
+
+    /// Whether its process has not ended yet.
+    pub fn running(&self) -> bool {
+        self.state.borrow().0 == ProcState::Running
+    }
+
+    /// Writes its description to its metadata file.
+    pub fn write_meta(&self) {
+        write_json_atomic(&self.dir.join(layout::META), &self.info());
+    }
+
+    /// Records how its process ended (now) and then rewrites its metadata file, off the
+    /// runtime's threads: replacing a file by rename can wait for the disk (ext4 flushes
+    /// the new data first), and requests must not queue behind it.
+    pub async fn record_end(self: &Arc<Self>, state: ProcState) {
+        self.state.send_replace((state, Some(now_ms())));
+        let held = self.clone();
+        let _ = tokio::task::spawn_blocking(move || held.write_meta()).await;
+    }
 }
 
-impl<T> Default for Registry<T> {
+/// Every held process of one kind, in creation order.
+pub struct Registry<K> {
+    list: Mutex<Vec<Arc<Held<K>>>>,
+}
+
+impl<K> Default for Registry<K> {
     fn default() -> Self {
         Registry { list: Mutex::new(Vec::new()) }
     }
 }
 
-impl<T: Held> Registry<T> {
+impl<K: Kind> Registry<K> {
     /// Adds one.
-    pub fn add(&self, held: Arc<T>) {
+    pub fn add(&self, held: Arc<Held<K>>) {
         self.list.lock().unwrap_or_else(|p| p.into_inner()).push(held);
     }
 
     /// Finds one by id (a `not_found` reply naming the kind otherwise).
-    pub fn get(&self, id: &str) -> Result<Arc<T>, Reply> {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|t| t.id() == id).cloned().ok_or_else(|| {
-            let k = T::KIND.name();
+    pub fn get(&self, id: &str) -> Result<Arc<Held<K>>, Reply> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|t| t.id == id).cloned().ok_or_else(|| {
+            let k = K::KIND.name();
             Reply::error(ErrorKind::NotFound, format!("no {k} {id:?}; list the {k}s to see which exist"))
         })
     }
 
     /// Every one's description.
-    pub fn infos(&self) -> Vec<T::Info> {
+    pub fn infos(&self) -> Vec<K::Info> {
         self.list.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|t| t.info()).collect()
     }
 
@@ -67,14 +148,53 @@ impl<T: Held> Registry<T> {
             Ok(t) => t,
             Err(r) => return r,
         };
-        if wait_ended(held.state(), timeout_ms).await {
-            T::reply(held.info())
+        if wait_ended(&held.state, timeout_ms).await {
+            K::reply(held.info())
         } else {
             Reply::error(
                 ErrorKind::Timeout,
-                format!("{} {id} is still running after {} ms", T::KIND.name(), timeout_ms.unwrap_or(0)),
+                format!("{} {id} is still running after {} ms", K::KIND.name(), timeout_ms.unwrap_or(0)),
             )
         }
+    }
+
+    /// Signals one's process group, unless `gone` gives a reason why there is nothing
+    /// left to signal (a `not_running` reply then).
+    pub fn kill(&self, id: &str, signal: i32, gone: impl FnOnce(&Held<K>) -> Option<String>) -> Reply {
+        let sig = match signal_of(signal) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let held = match self.get(id) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        if let Some(why) = gone(&held) {
+            return Reply::error(ErrorKind::NotRunning, why);
+        }
+        signal_group(held.pid as i32, sig);
+        Reply::Done { bytes: 0 }
+    }
+}
+
+/// Starts `cmd` (whose program is `program`) as a held process whose spool directory
+/// `dir` was already made: its child and pid, its process group tracked in `groups`.
+/// When it cannot start, `dir` is removed and the reply says why.
+pub fn spawn_child(mut cmd: Command, program: &str, dir: &Path, groups: &Groups) -> Result<(Child, u32), Reply> {
+    let child = cmd.spawn().map_err(|e| {
+        let _ = std::fs::remove_dir_all(dir);
+        Reply::io_error(&format!("starting {program}"), &e)
+    })?;
+    let pid = child.id().unwrap_or(0);
+    groups.insert(pid as i32);
+    Ok((child, pid))
+}
+
+/// Waits for a held process to exit; how it ended.
+pub async fn wait_child(child: &mut Child) -> ProcState {
+    match child.wait().await {
+        Ok(s) => exit_state(s),
+        Err(_) => ProcState::Exited { code: -1 },
     }
 }
 
@@ -140,51 +260,86 @@ pub fn check_cwd(cwd: Option<&str>) -> Result<(), Reply> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
-    struct Fake {
-        id: String,
-        state: StateCell,
-    }
+    /// A kind whose description shows the common fields as given and its own number.
+    struct Fake(u64);
 
-    impl Held for Fake {
+    impl Kind for Fake {
         const KIND: HeldKind = HeldKind::Task;
-        type Info = String;
-        fn id(&self) -> &str {
-            &self.id
+        type Info = Value;
+        fn info(&self, c: Common) -> Value {
+            let state = format!("{:?}", c.state);
+            json!({"id": c.id, "command": c.command, "state": state, "pid": c.pid,
+                   "started_ms": c.started_ms, "ended_ms": c.ended_ms, "own": self.0})
         }
-        fn info(&self) -> String {
-            format!("{}:{:?}", self.id, self.state.borrow().0)
-        }
-        fn state(&self) -> &StateCell {
-            &self.state
-        }
-        fn reply(info: String) -> Reply {
-            Reply::error(ErrorKind::Internal, info)
+        fn reply(info: Value) -> Reply {
+            Reply::error(ErrorKind::Internal, info.to_string())
         }
     }
 
-    fn fake(id: &str) -> Arc<Fake> {
-        Arc::new(Fake { id: id.into(), state: watch::Sender::new((ProcState::Running, None)) })
+    fn meta(dir: &Path) -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(layout::META)).unwrap()).unwrap()
     }
 
     #[tokio::test]
-    async fn registry_finds_waits_and_times_out() {
+    async fn start_describes_the_common_fields_and_records_the_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = now_ms();
+        let held = Held::start("task-a".into(), "sleep 9".into(), 42, tmp.path().into(), Fake(7));
+        let info = held.info();
+        assert_eq!(info["id"], "task-a");
+        assert_eq!(info["command"], "sleep 9");
+        assert_eq!(info["state"], "Running");
+        assert_eq!(info["pid"], 42);
+        assert_eq!(info["ended_ms"], Value::Null);
+        assert_eq!(info["own"], 7, "the kind's own part is described too");
+        let started = info["started_ms"].as_u64().unwrap();
+        assert!(started >= before && started <= now_ms(), "started {started}, before {before}");
+        assert!(held.running());
+        assert_eq!(meta(tmp.path()), info, "the metadata file is written at the start");
+
+        held.record_end(ProcState::Killed { signal: 9 }).await;
+        assert!(!held.running());
+        let info = held.info();
+        assert_eq!(info["state"], "Killed { signal: 9 }");
+        let ended = info["ended_ms"].as_u64().unwrap();
+        assert!(ended >= started && ended <= now_ms(), "ended {ended}, started {started}");
+        assert_eq!(meta(tmp.path()), info, "the metadata file is rewritten at the end");
+    }
+
+    #[tokio::test]
+    async fn registry_finds_waits_times_out_and_kills() {
+        let tmp = tempfile::tempdir().unwrap();
         let reg = Registry::default();
-        let a = fake("task-a");
+        let a = Held::start("task-a".into(), "a".into(), 0, tmp.path().join("a"), Fake(1));
         reg.add(a.clone());
-        reg.add(fake("task-b"));
-        assert_eq!(reg.infos(), vec!["task-a:Running", "task-b:Running"]);
+        reg.add(Held::start("task-b".into(), "b".into(), 0, tmp.path().join("b"), Fake(2)));
+        let ids: Vec<Value> = reg.infos().into_iter().map(|i| i["id"].clone()).collect();
+        assert_eq!(ids, vec!["task-a", "task-b"]);
         let Err(Reply::Error(e)) = reg.get("task-x") else { panic!("found a missing task") };
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert!(e.message.contains("no task \"task-x\""), "{}", e.message);
+        let Reply::Error(e) = reg.kill("task-x", 15, |_| None) else { panic!("killed a missing task") };
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let Reply::Error(e) = reg.kill("task-a", 15, |t| Some(format!("{} is gone", t.id))) else { panic!() };
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotRunning, "task-a is gone"));
+        let Reply::Error(e) = reg.kill("task-a", 0, |_| None) else { panic!("signal 0 was sent") };
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
         let Reply::Error(e) = reg.wait("task-a", Some(20)).await else { panic!("a running task ended") };
         assert_eq!(e.kind, ErrorKind::Timeout);
         let waiter = tokio::spawn(async move { reg.wait("task-a", None).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         a.state.send_replace((ProcState::Exited { code: 3 }, Some(1)));
         let Reply::Error(e) = waiter.await.unwrap() else { panic!() };
-        assert_eq!(e.message, "task-a:Exited { code: 3 }", "the waiter saw the end");
+        let info: Value = serde_json::from_str(&e.message).unwrap();
+        assert_eq!(
+            (&info["state"], &info["ended_ms"]),
+            (&json!("Exited { code: 3 }"), &json!(1)),
+            "the waiter saw the end"
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ enum Holder {
 impl Holder {
     fn log(&self) -> &OutputLog {
         match self {
-            Holder::Task(t, s) => t.log(*s),
-            Holder::Terminal(t) => &t.log,
+            Holder::Task(t, s) => t.io.log(*s),
+            Holder::Terminal(t) => &t.io.log,
         }
     }
 }

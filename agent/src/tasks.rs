@@ -3,60 +3,38 @@
 //! them so the host can read both even when the agent is gone.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
 use sandbox_proto::limits::DEFAULT_TASK_SPOOL_CAP;
 use sandbox_proto::validate::HeldKind;
-use sandbox_proto::{ErrorKind, ProcState, Reply, SpawnTask, TaskInfo, TaskStream, layout};
+use sandbox_proto::{Reply, SpawnTask, TaskInfo, TaskStream, layout};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
 
 use crate::drain::read_available;
-use crate::groups::{Groups, group_alive, signal_group};
-use crate::ids::{new_id, now_ms};
+use crate::groups::{Groups, group_alive};
+use crate::ids::new_id;
 use crate::output_log::OutputLog;
-use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
+use crate::process::{Common, Held, Kind, Registry, check_cwd, spawn_child, wait_child};
 
-/// One task.
-pub struct Task {
-    id: String,
-    command: String,
-    pid: u32,
-    started_ms: u64,
+/// What a task has besides what every held process has: its output spools.
+pub struct TaskIo {
     spool_cap: u64,
-    state: StateCell,
     merged: OutputLog,
     stdout: OutputLog,
     stderr: OutputLog,
-    dir: PathBuf,
 }
 
-impl Held for Task {
+impl Kind for TaskIo {
     const KIND: HeldKind = HeldKind::Task;
     type Info = TaskInfo;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn info(&self) -> TaskInfo {
-        let (state, ended_ms) = *self.state.borrow();
-        TaskInfo {
-            id: self.id.clone(),
-            command: self.command.clone(),
-            state,
-            pid: self.pid,
-            started_ms: self.started_ms,
-            ended_ms,
-            spool_cap: self.spool_cap,
-        }
-    }
-
-    fn state(&self) -> &StateCell {
-        &self.state
+    fn info(&self, c: Common) -> TaskInfo {
+        let Common { id, command, state, pid, started_ms, ended_ms } = c;
+        TaskInfo { id, command, state, pid, started_ms, ended_ms, spool_cap: self.spool_cap }
     }
 
     fn reply(info: TaskInfo) -> Reply {
@@ -64,7 +42,7 @@ impl Held for Task {
     }
 }
 
-impl Task {
+impl TaskIo {
     /// One of its output logs.
     pub fn log(&self, stream: TaskStream) -> &OutputLog {
         match stream {
@@ -73,14 +51,13 @@ impl Task {
             TaskStream::Stderr => &self.stderr,
         }
     }
-
-    fn write_meta(&self) {
-        write_json_atomic(&self.dir.join(layout::META), &self.info());
-    }
 }
 
+/// One task.
+pub type Task = Held<TaskIo>;
+
 /// All tasks, in creation order.
-pub type Tasks = Registry<Task>;
+pub type Tasks = Registry<TaskIo>;
 
 /// Starts a task (the request was validated on receipt).
 pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_dir: &Path) -> Reply {
@@ -111,29 +88,12 @@ pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_
     if let Some(c) = &req.cwd {
         cmd.current_dir(c);
     }
-    let mut child = match cmd.spawn() {
+    let (mut child, pid) = match spawn_child(cmd, &req.argv[0], &dir, groups) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Reply::io_error(&format!("starting {}", req.argv[0]), &e);
-        }
+        Err(r) => return r,
     };
-    let pid = child.id().unwrap_or(0);
-    groups.insert(pid as i32);
     let command = req.command.clone().unwrap_or_else(|| req.argv.join(" "));
-    let task = Arc::new(Task {
-        id,
-        command,
-        pid,
-        started_ms: now_ms(),
-        spool_cap: cap,
-        state: watch::Sender::new((ProcState::Running, None)),
-        merged,
-        stdout,
-        stderr,
-        dir,
-    });
-    task.write_meta();
+    let task = Held::start(id, command, pid, dir, TaskIo { spool_cap: cap, merged, stdout, stderr });
     tasks.add(task.clone());
 
     let (exited_tx, exited_rx) = watch::channel(false);
@@ -152,10 +112,7 @@ pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_
     let info = task.info();
     let groups = groups.clone();
     tokio::spawn(async move {
-        let st = match child.wait().await {
-            Ok(s) => exit_state(s),
-            Err(_) => ProcState::Exited { code: -1 },
-        };
+        let st = wait_child(&mut child).await;
         // Everything the task wrote before it exited is in its pipes now: spool it
         // before anyone is told it ended, so a read after `wait` sees all of it.
         // (Background children may keep writing; that output keeps arriving later.)
@@ -166,7 +123,7 @@ pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_
         }
         let finish = |task: &Task| {
             for s in [TaskStream::Merged, TaskStream::Stdout, TaskStream::Stderr] {
-                task.log(s).finish();
+                task.io.log(s).finish();
             }
         };
         if all_closed {
@@ -176,11 +133,7 @@ pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_
             }
             finish(&task);
         }
-        task.state.send_replace((st, Some(now_ms())));
-        // Off the runtime's threads: replacing a file by rename can wait for the disk
-        // (ext4 flushes the new data first), and requests must not queue behind it.
-        let t = task.clone();
-        let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
+        task.record_end(st).await;
         if !all_closed {
             for p in pumps {
                 let _ = p.await;
@@ -212,14 +165,14 @@ async fn pump<R: AsyncRead + AsFd + Unpin>(
             r = pipe.read(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    task.log(stream).append(&buf[..n]);
-                    task.merged.append(&buf[..n]);
+                    task.io.log(stream).append(&buf[..n]);
+                    task.io.merged.append(&buf[..n]);
                 }
             },
             _ = exited.wait_for(|e| *e), if drained.is_some() => {
                 let closed = read_available(pipe.as_fd(), &mut buf, |data| {
-                    task.log(stream).append(data);
-                    task.merged.append(data);
+                    task.io.log(stream).append(data);
+                    task.io.merged.append(data);
                 });
                 if let Some(d) = drained.take() {
                     let _ = d.send(closed);
@@ -238,17 +191,7 @@ async fn pump<R: AsyncRead + AsFd + Unpin>(
 
 /// Signals a task's process group.
 pub fn kill(id: &str, signal: i32, tasks: &Tasks) -> Reply {
-    let sig = match signal_of(signal) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let task = match tasks.get(id) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if !group_alive(task.pid as i32) {
-        return Reply::error(ErrorKind::NotRunning, format!("task {id} and all its processes have exited"));
-    }
-    signal_group(task.pid as i32, sig);
-    Reply::Done { bytes: 0 }
+    tasks.kill(id, signal, |task| {
+        (!group_alive(task.pid as i32)).then(|| format!("task {id} and all its processes have exited"))
+    })
 }

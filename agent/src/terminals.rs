@@ -3,68 +3,45 @@
 //! the program prints into a bounded scrollback, and takes input and resizes.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::termios::{Winsize, tcsetwinsize};
 use sandbox_proto::limits::DEFAULT_SCROLLBACK;
 use sandbox_proto::validate::HeldKind;
-use sandbox_proto::{ErrorKind, OpenTerminal, ProcState, Reply, TerminalInfo, layout};
+use sandbox_proto::{ErrorKind, OpenTerminal, Reply, TerminalInfo, layout};
 use tokio::io::unix::AsyncFd;
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::groups::{Groups, signal_group};
-use crate::ids::{new_id, now_ms};
+use crate::groups::Groups;
+use crate::ids::new_id;
 use crate::output_log::OutputLog;
-use crate::process::{Held, Registry, StateCell, check_cwd, exit_state, signal_of, write_json_atomic};
+use crate::process::{Common, Held, Kind, Registry, check_cwd, spawn_child, wait_child};
+
 /// How long a write may wait for the program to take input before giving up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One terminal.
-pub struct Terminal {
-    id: String,
-    command: String,
-    pid: u32,
-    started_ms: u64,
+/// What a terminal has besides what every held process has: its PTY and scrollback.
+pub struct TerminalIo {
     scrollback: u64,
     size: Mutex<(u16, u16)>,
     master: AsyncFd<OwnedFd>,
     write_lock: tokio::sync::Mutex<()>,
-    state: StateCell,
     /// Its scrollback.
     pub log: OutputLog,
-    dir: PathBuf,
 }
 
-impl Held for Terminal {
+impl Kind for TerminalIo {
     const KIND: HeldKind = HeldKind::Terminal;
     type Info = TerminalInfo;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn info(&self) -> TerminalInfo {
-        let (state, ended_ms) = *self.state.borrow();
+    fn info(&self, c: Common) -> TerminalInfo {
         let (rows, cols) = *self.size.lock().unwrap_or_else(|p| p.into_inner());
-        TerminalInfo {
-            id: self.id.clone(),
-            command: self.command.clone(),
-            state,
-            pid: self.pid,
-            rows,
-            cols,
-            started_ms: self.started_ms,
-            ended_ms,
-            scrollback: self.scrollback,
-        }
-    }
-
-    fn state(&self) -> &StateCell {
-        &self.state
+        let Common { id, command, state, pid, started_ms, ended_ms } = c;
+        TerminalInfo { id, command, state, pid, rows, cols, started_ms, ended_ms, scrollback: self.scrollback }
     }
 
     fn reply(info: TerminalInfo) -> Reply {
@@ -72,18 +49,11 @@ impl Held for Terminal {
     }
 }
 
-impl Terminal {
-    fn running(&self) -> bool {
-        self.state.borrow().0 == ProcState::Running
-    }
-
-    fn write_meta(&self) {
-        write_json_atomic(&self.dir.join(layout::META), &self.info());
-    }
-}
+/// One terminal.
+pub type Terminal = Held<TerminalIo>;
 
 /// All terminals, in creation order.
-pub type Terminals = Registry<Terminal>;
+pub type Terminals = Registry<TerminalIo>;
 
 /// Opens a terminal (the request was validated on receipt).
 pub async fn open(req: OpenTerminal, terminals: &Terminals, groups: &Arc<Groups>, control_dir: &Path) -> Reply {
@@ -118,36 +88,20 @@ pub async fn open(req: OpenTerminal, terminals: &Terminals, groups: &Arc<Groups>
         cmd.current_dir(c);
     }
     crate::sys::make_session_leader_with_tty(&mut cmd);
-    let spawned = cmd.spawn();
-    drop(cmd);
+    let spawned = spawn_child(cmd, &argv[0], &dir, groups);
     drop(slave);
-    let mut child = match spawned {
+    let (mut child, pid) = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Reply::io_error(&format!("starting {}", argv[0]), &e);
-        }
+        Err(r) => return r,
     };
-    let pid = child.id().unwrap_or(0);
-    groups.insert(pid as i32);
     let master = match crate::sys::register_async(master) {
         Ok(m) => m,
         Err(e) => return Reply::io_error("registering the terminal", &e),
     };
-    let term = Arc::new(Terminal {
-        id,
-        command: req.command.clone().unwrap_or_else(|| argv.join(" ")),
-        pid,
-        started_ms: now_ms(),
-        scrollback,
-        size: Mutex::new((req.rows, req.cols)),
-        master,
-        write_lock: tokio::sync::Mutex::new(()),
-        state: watch::Sender::new((ProcState::Running, None)),
-        log,
-        dir,
-    });
-    term.write_meta();
+    let command = req.command.clone().unwrap_or_else(|| argv.join(" "));
+    let size = Mutex::new((req.rows, req.cols));
+    let io = TerminalIo { scrollback, size, master, write_lock: tokio::sync::Mutex::new(()), log };
+    let term = Held::start(id, command, pid, dir, io);
     terminals.add(term.clone());
     let (exited_tx, exited_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel();
@@ -155,18 +109,12 @@ pub async fn open(req: OpenTerminal, terminals: &Terminals, groups: &Arc<Groups>
     let info = term.info();
     let groups = groups.clone();
     tokio::spawn(async move {
-        let st = match child.wait().await {
-            Ok(s) => exit_state(s),
-            Err(_) => ProcState::Exited { code: -1 },
-        };
+        let st = wait_child(&mut child).await;
         // What the program wrote before it exited is in the PTY now: put it in the
         // scrollback before anyone is told it ended (as for tasks).
         exited_tx.send_replace(true);
         let _ = drained_rx.await;
-        term.state.send_replace((st, Some(now_ms())));
-        // Off the runtime's threads (see the same step for tasks).
-        let t = term.clone();
-        let _ = tokio::task::spawn_blocking(move || t.write_meta()).await;
+        term.record_end(st).await;
         groups.remove(term.pid as i32);
     });
     Reply::Terminal(info)
@@ -181,14 +129,14 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
     let mut drained = Some(drained);
     loop {
         tokio::select! {
-            ready = term.master.readable() => {
+            ready = term.io.master.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
                     Err(_) => break,
                 };
                 match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf).map_err(std::io::Error::from)) {
                     Ok(Ok(0)) => break,
-                    Ok(Ok(n)) => term.log.append(&buf[..n]),
+                    Ok(Ok(n)) => term.io.log.append(&buf[..n]),
                     // EIO: every slave fd is closed (the program and its children are gone).
                     Ok(Err(_)) => break,
                     Err(_would_block) => continue,
@@ -196,7 +144,7 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
             }
             _ = exited.wait_for(|e| *e), if drained.is_some() => {
                 let closed =
-                    crate::drain::read_available(term.master.get_ref().as_fd(), &mut buf, |d| term.log.append(d));
+                    crate::drain::read_available(term.io.master.get_ref().as_fd(), &mut buf, |d| term.io.log.append(d));
                 if closed {
                     // Finished before the exit shows (the send after the loop).
                     break;
@@ -207,7 +155,7 @@ async fn read_loop(term: Arc<Terminal>, mut exited: watch::Receiver<bool>, drain
             }
         }
     }
-    term.log.finish();
+    term.io.log.finish();
     if let Some(d) = drained.take() {
         let _ = d.send(());
     }
@@ -222,11 +170,11 @@ pub async fn write(id: &str, data: &[u8], terminals: &Terminals) -> Reply {
     if !term.running() {
         return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited; it takes no input"));
     }
-    let _one_writer = term.write_lock.lock().await;
+    let _one_writer = term.io.write_lock.lock().await;
     let deadline = Instant::now() + WRITE_TIMEOUT;
     let mut rest = data;
     while !rest.is_empty() {
-        let ready = tokio::time::timeout_at(deadline, term.master.writable()).await;
+        let ready = tokio::time::timeout_at(deadline, term.io.master.writable()).await;
         let mut guard = match ready {
             Ok(Ok(g)) => g,
             Ok(Err(e)) => return Reply::io_error("writing to the terminal", &e),
@@ -256,27 +204,15 @@ pub fn resize(id: &str, rows: u16, cols: u16, terminals: &Terminals) -> Reply {
         return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited"));
     }
     let ws = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    if let Err(e) = tcsetwinsize(term.master.get_ref().as_fd(), ws) {
+    if let Err(e) = tcsetwinsize(term.io.master.get_ref().as_fd(), ws) {
         return Reply::io_error("resizing the terminal", &e.into());
     }
-    *term.size.lock().unwrap_or_else(|p| p.into_inner()) = (rows, cols);
+    *term.io.size.lock().unwrap_or_else(|p| p.into_inner()) = (rows, cols);
     term.write_meta();
     Reply::Terminal(term.info())
 }
 
 /// Signals a terminal's session (its process group).
 pub fn kill(id: &str, signal: i32, terminals: &Terminals) -> Reply {
-    let sig = match signal_of(signal) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let term = match terminals.get(id) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if !term.running() {
-        return Reply::error(ErrorKind::NotRunning, format!("terminal {id}'s program has exited"));
-    }
-    signal_group(term.pid as i32, sig);
-    Reply::Done { bytes: 0 }
+    terminals.kill(id, signal, |term| (!term.running()).then(|| format!("terminal {id}'s program has exited")))
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox_core::{ErrorKind, ExecOptions, TaskSpec, TaskStream};
+use sandbox_core::{ErrorKind, ExecOptions, ProcessState, TaskSpec, TaskStream, TerminalSpec};
 use sandbox_e2e::{TestScope, helper_path, run};
 
 const T: Duration = Duration::from_secs(120);
@@ -114,6 +114,35 @@ fn a_lost_session_is_readable_from_a_new_process() {
         assert_eq!(v["output"].as_str().unwrap(), expected, "the whole output, read in 1000-byte pieces");
         assert!(v["reads"].as_u64().unwrap() > 1, "{v}");
         assert_eq!(v["exec_error"], "SessionLost", "{v}");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn a_lost_session_keeps_how_its_tasks_and_terminals_ended() {
+    let t = TestScope::new("lostend");
+    run(T, async {
+        let s = t.sandbox.start(t.spec("lostend")).await.unwrap();
+        let ended = s.spawn_task(TaskSpec::shell("exit 7")).await.unwrap();
+        let ended = s.wait_task(&ended.id, Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(ended.state, ProcessState::Exited { code: 7 });
+        let running = s.spawn_task(TaskSpec::shell("sleep 300")).await.unwrap();
+        let term = s.open_terminal(TerminalSpec::command("read line; exit 5", 24, 80)).await.unwrap();
+        s.terminal_resize(&term.id, 30, 100).await.unwrap();
+        s.terminal_write(&term.id, b"go\n").await.unwrap();
+        let term = s.terminal_wait(&term.id, Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!((term.state, term.rows, term.cols), (ProcessState::Exited { code: 5 }, 30, 100));
+        assert!(term.ended.is_some());
+        let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
+        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+        let e = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionLost, "{e}");
+        // The agent is gone: what follows comes from the metadata it left, which says
+        // how each one ended (or that it was still running), as the agent said it.
+        assert_eq!(s.list_tasks().await.unwrap(), vec![ended.clone(), running]);
+        assert_eq!(s.task(&ended.id).await.unwrap(), ended);
+        assert_eq!(s.list_terminals().await.unwrap(), vec![term]);
         s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
