@@ -125,13 +125,13 @@ fn a_lost_session_keeps_how_its_tasks_and_terminals_ended() {
     run(T, async {
         let s = t.sandbox.start(t.spec("lostend")).await.unwrap();
         let ended = s.spawn_task(TaskSpec::shell("exit 7")).await.unwrap();
-        let ended = s.wait_task(&ended.id, Some(Duration::from_secs(30))).await.unwrap();
+        let ended = ended.wait(Some(Duration::from_secs(30))).await.unwrap();
         assert_eq!(ended.state, ProcessState::Exited { code: 7 });
-        let running = s.spawn_task(TaskSpec::shell("sleep 300")).await.unwrap();
+        let running = s.spawn_task(TaskSpec::shell("sleep 300")).await.unwrap().info().await.unwrap();
         let term = s.open_terminal(TerminalSpec::command("read line; exit 5", 24, 80)).await.unwrap();
-        s.terminal_resize(&term.id, 30, 100).await.unwrap();
-        s.terminal_write(&term.id, b"go\n").await.unwrap();
-        let term = s.terminal_wait(&term.id, Some(Duration::from_secs(30))).await.unwrap();
+        term.resize(30, 100).await.unwrap();
+        term.write(b"go\n").await.unwrap();
+        let term = term.wait(Some(Duration::from_secs(30))).await.unwrap();
         assert_eq!((term.state, term.rows, term.cols), (ProcessState::Exited { code: 5 }, 30, 100));
         assert!(term.ended.is_some());
         let killed = Command::new(&t.sandbox.config().podman).args(["kill", s.container()]).output().unwrap();
@@ -141,7 +141,7 @@ fn a_lost_session_keeps_how_its_tasks_and_terminals_ended() {
         // The agent is gone: what follows comes from the metadata it left, which says
         // how each one ended (or that it was still running), as the agent said it.
         assert_eq!(s.list_tasks().await.unwrap(), vec![ended.clone(), running]);
-        assert_eq!(s.task(&ended.id).await.unwrap(), ended);
+        assert_eq!(s.task(&ended.id).info().await.unwrap(), ended);
         assert_eq!(s.list_terminals().await.unwrap(), vec![term]);
         s.stop().await.unwrap();
     });
