@@ -80,12 +80,10 @@ func TestExecStreamContextSignalsAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	_, err = st.Next(short)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("next with a deadline: %v", err)
-	}
+	deadlineEnds(t, ctx, "next with a deadline", func(short context.Context) error {
+		_, err := st.Next(short)
+		return err
+	})
 	if err := st.Signal(syscall.Signal(0)); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("bad signal: %v", err)
 	}
@@ -103,11 +101,10 @@ func TestExecStreamContextSignalsAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the command runs", func() bool { return sleep61Running(t, s) })
-	done := make(chan error, 1)
-	go func() {
+	done := inBackground(func() error {
 		_, err := st.Next(context.Background())
-		done <- err
-	}()
+		return err
+	})
 	time.Sleep(200 * time.Millisecond)
 	st.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {

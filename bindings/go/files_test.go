@@ -67,21 +67,12 @@ func TestFileRoundTripStatReadDirRemove(t *testing.T) {
 	if _, err := os.Stat(d); !os.IsNotExist(err) {
 		t.Fatalf("the host sees the removal: %v", err)
 	}
-	checks := []struct {
-		name string
-		err  error
-		want error
-	}{
+	checkErrors(t, []errCase{
 		{"read missing", func() error { _, err := s.ReadFile(ctx, "/no/such/file"); return err }(), ErrNotFound},
 		{"write no dir", s.WriteFile(ctx, "/no/such/dir/f", []byte("x")), ErrNotFound},
 		{"bad mode", s.WriteFileMode(ctx, "/tmp/m", nil, fs.ModeDir|0o644), ErrInvalidArgument},
 		{"empty path", s.WriteFile(ctx, "", nil), ErrInvalidArgument},
 		{"NUL path", s.WriteFile(ctx, "/tmp/a\x00b", nil), ErrInvalidArgument},
 		{"readdir missing", func() error { _, err := s.ReadDir(ctx, "/no/such/dir"); return err }(), ErrNotFound},
-	}
-	for _, c := range checks {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,6 +63,67 @@ func newScope(t *testing.T) (*Sandbox, string, string) {
 		removeScope(scope)
 	})
 	return sb, scope, t.TempDir()
+}
+
+// startSession is a session started in a scope of its own (see newScope), stopped and
+// closed when the test ends; tag names it.
+func startSession(t *testing.T, tag string) (*Sandbox, *Session) {
+	t.Helper()
+	sb, _, dir := newScope(t)
+	s, err := sb.Start(ctxT(t), unique(tag), dir, nil)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Stop(context.Background())
+		s.Close()
+	})
+	return sb, s
+}
+
+// errCase is a call that must fail: its error err must match want.
+type errCase struct {
+	name      string
+	err, want error
+}
+
+// checkErrors reports every case whose error does not match what it wants.
+func checkErrors(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, c := range cases {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
+		}
+	}
+}
+
+// inBackground runs call in a goroutine; its error arrives on the channel returned.
+func inBackground(call func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	return done
+}
+
+// cancelledAfter is a context of ctx that is cancelled after d.
+func cancelledAfter(ctx context.Context, d time.Duration) context.Context {
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		time.Sleep(d)
+		cancel()
+	}()
+	return cctx
+}
+
+// deadlineEnds checks that call, given a context of ctx whose deadline is 200 ms away,
+// fails with an error matching context.DeadlineExceeded (what names the call).
+func deadlineEnds(t *testing.T, ctx context.Context, what string, call func(ctx context.Context) error) {
+	t.Helper()
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err := call(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
 
 func isClosed(err error) bool {

@@ -288,11 +288,10 @@ func TestCloseWakesABlockedExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	done := inBackground(func() error {
 		_, err := blocked.Exec(ctx, []string{"sleep", "60"}, nil)
-		done <- err
-	}()
+		return err
+	})
 	waitUntil(t, "the command runs", func() bool { return sleepRunning(t, owner) })
 	blocked.Close()
 	select {

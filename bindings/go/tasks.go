@@ -7,7 +7,6 @@ import "C"
 import (
 	"context"
 	"io"
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -48,8 +47,8 @@ type TaskInfo struct {
 // Running reports whether the task still runs.
 func (i *TaskInfo) Running() bool { return i.State == StateRunning }
 
-func taskInfo(p *C.sbx_task_info) TaskInfo {
-	f := taskFields(p)
+// taskInfo makes a TaskInfo from the shared fields f and p's own.
+func taskInfo(p *C.sbx_task_info, f processFields) TaskInfo {
 	return TaskInfo{ID: f.id, Command: f.command, State: f.state, ExitCode: f.exitCode, Signal: f.signal, Pid: f.pid,
 		Started: f.started, Ended: f.ended, SpoolCap: uint64(C.sbx_task_info_spool_cap(p))}
 }
@@ -60,30 +59,6 @@ func taskInfo(p *C.sbx_task_info) TaskInfo {
 // wakes calls blocked in other goroutines (they return ErrClosed).
 type Task struct {
 	process[*C.sbx_task, *C.sbx_task_info, TaskInfo]
-}
-
-// taskCalls are the C calls a Task shares with a Terminal.
-var taskCalls = processCalls[*C.sbx_task, *C.sbx_task_info, TaskInfo]{
-	name:  "task handle",
-	id:    func(p *C.sbx_task) *C.char { return C.sbx_task_id(p) },
-	close: func(p *C.sbx_task) { C.sbx_task_close(p) },
-	free:  func(p *C.sbx_task) { C.sbx_task_free(p) },
-	info: func(p *C.sbx_task, out **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_task_get_info(p, out, e)
-	},
-	wait: func(p *C.sbx_task, ms C.uint64_t, tok *C.sbx_cancel_token, out **C.sbx_task_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_task_wait(p, ms, tok, out, e)
-	},
-	kill: func(p *C.sbx_task, sig C.int32_t, e **C.sbx_error) C.sbx_status { return C.sbx_task_kill(p, sig, e) },
-	read: taskInfo,
-	drop: func(i *C.sbx_task_info) { C.sbx_task_info_free(i) },
-}
-
-func newTask(p *C.sbx_task, s *Session) *Task {
-	t := &Task{}
-	t.init(p, s, &taskCalls)
-	runtime.SetFinalizer(t, (*Task).Close)
-	return t
 }
 
 func buildTaskSpec(spec *TaskSpec) (*C.sbx_task_spec, error) {
@@ -109,11 +84,7 @@ func buildTaskSpec(spec *TaskSpec) (*C.sbx_task_spec, error) {
 			return nil, err
 		}
 	}
-	if err := applyProcessSpec(spec.Env, spec.Cwd, spec.SpoolCap,
-		func(k, v *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_add_env(out, k, v, e) },
-		func(c *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_set_cwd(out, c, e) },
-		func(n C.uint64_t, e **C.sbx_error) C.sbx_status { return C.sbx_task_spec_set_spool_cap(out, n, e) },
-	); err != nil {
+	if err := applyProcessSpec(&tasks, out, spec.Env, spec.Cwd, spec.SpoolCap); err != nil {
 		C.sbx_task_spec_free(out)
 		return nil, err
 	}
@@ -122,27 +93,17 @@ func buildTaskSpec(spec *TaskSpec) (*C.sbx_task_spec, error) {
 
 // SpawnTask starts a background task. ctx is checked before the call.
 func (s *Session) SpawnTask(ctx context.Context, spec TaskSpec) (*Task, error) {
-	return startProcess(ctx, s, func() (*C.sbx_task_spec, error) { return buildTaskSpec(&spec) },
-		func(p *C.sbx_task_spec) { C.sbx_task_spec_free(p) },
-		func(sp *C.sbx_session, p *C.sbx_task_spec, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
-			return C.sbx_session_spawn_task(sp, p, t, e)
-		}, newTask)
+	return startProcess[Task](ctx, s, &tasks, func() (*C.sbx_task_spec, error) { return buildTaskSpec(&spec) })
 }
 
 // AttachTask is a handle on the existing task id (spawned by any process).
 func (s *Session) AttachTask(ctx context.Context, id string) (*Task, error) {
-	return attachProcess(ctx, s, id, func(sp *C.sbx_session, cid *C.char, t **C.sbx_task, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_attach_task(sp, cid, t, e)
-	}, newTask)
+	return attachProcess[Task](ctx, s, &tasks, id)
 }
 
 // Tasks lists the session's tasks, oldest first.
 func (s *Session) Tasks(ctx context.Context) ([]TaskInfo, error) {
-	return listProcesses(ctx, s, func(sp *C.sbx_session, l **C.sbx_task_list, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_list_tasks(sp, l, e)
-	}, func(l *C.sbx_task_list) C.size_t { return C.sbx_task_list_len(l) },
-		func(l *C.sbx_task_list, i C.size_t) *C.sbx_task_info { return C.sbx_task_list_get(l, i) },
-		func(l *C.sbx_task_list) { C.sbx_task_list_free(l) }, taskInfo)
+	return listProcesses(ctx, s, &tasks)
 }
 
 // ID is the task id.

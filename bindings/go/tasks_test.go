@@ -11,20 +11,6 @@ import (
 	"time"
 )
 
-func startSession(t *testing.T, tag string) (*Sandbox, *Session) {
-	t.Helper()
-	sb, _, dir := newScope(t)
-	s, err := sb.Start(ctxT(t), unique(tag), dir, nil)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Stop(context.Background())
-		s.Close()
-	})
-	return sb, s
-}
-
 func TestTaskSpawnReadWait(t *testing.T) {
 	_, s := startSession(t, "task")
 	ctx := ctxT(t)
@@ -102,18 +88,11 @@ func TestTaskContextDeadlineCancelAndKill(t *testing.T) {
 	if err != nil || string(first.Data) != "started\n" {
 		t.Fatalf("first: %v %+v", err, first)
 	}
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	_, err = task.WaitOutput(short, StreamMerged, first.NextOffset(), 100)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("deadline: %v", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		cancel()
-	}()
-	if _, err := task.Wait(cctx); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) {
+	deadlineEnds(t, ctx, "deadline", func(short context.Context) error {
+		_, err := task.WaitOutput(short, StreamMerged, first.NextOffset(), 100)
+		return err
+	})
+	if _, err := task.Wait(cancelledAfter(ctx, 200*time.Millisecond)); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
@@ -135,11 +114,7 @@ func TestTaskErrorsAndCloseWakesAWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := []struct {
-		name string
-		err  error
-		want error
-	}{
+	checkErrors(t, []errCase{
 		{"bad stream", func() error { _, err := task.Output(ctx, TaskStream(9), 0, 10); return err }(), ErrInvalidArgument},
 		{"zero max", func() error { _, err := task.Output(ctx, StreamMerged, 0, 0); return err }(), ErrInvalidArgument},
 		{"bad signal", task.Kill(ctx, syscall.Signal(0)), ErrInvalidArgument},
@@ -150,17 +125,11 @@ func TestTaskErrorsAndCloseWakesAWait(t *testing.T) {
 		{"empty", func() error { _, err := s.SpawnTask(ctx, TaskSpec{}); return err }(), ErrInvalidArgument},
 		{"both", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "x", Argv: []string{"y"}}); return err }(), ErrInvalidArgument},
 		{"NUL", func() error { _, err := s.SpawnTask(ctx, TaskSpec{Shell: "a\x00b"}); return err }(), ErrInvalidArgument},
-	}
-	for _, c := range checks {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
-		}
-	}
-	done := make(chan error, 1)
-	go func() {
+	})
+	done := inBackground(func() error {
 		_, err := task.Wait(context.Background())
-		done <- err
-	}()
+		return err
+	})
 	time.Sleep(200 * time.Millisecond)
 	task.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
@@ -188,11 +157,10 @@ func TestTasksOfAClosedSessionAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	done := inBackground(func() error {
 		_, err := task.Wait(context.Background())
-		done <- err
-	}()
+		return err
+	})
 	time.Sleep(200 * time.Millisecond)
 	other.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {

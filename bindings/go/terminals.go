@@ -7,7 +7,6 @@ import "C"
 import (
 	"context"
 	"io"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -41,8 +40,8 @@ type TerminalInfo struct {
 // Alive reports whether the terminal's program still runs.
 func (i *TerminalInfo) Alive() bool { return i.State == StateRunning }
 
-func terminalInfo(p *C.sbx_terminal_info) TerminalInfo {
-	f := terminalFields(p)
+// terminalInfo makes a TerminalInfo from the shared fields f and p's own.
+func terminalInfo(p *C.sbx_terminal_info, f processFields) TerminalInfo {
 	return TerminalInfo{ID: f.id, Command: f.command, State: f.state, ExitCode: f.exitCode, Signal: f.signal, Pid: f.pid,
 		Rows: uint16(C.sbx_terminal_info_rows(p)), Cols: uint16(C.sbx_terminal_info_cols(p)),
 		Started: f.started, Ended: f.ended, Scrollback: uint64(C.sbx_terminal_info_scrollback(p))}
@@ -62,32 +61,6 @@ type Terminal struct {
 }
 
 var _ io.ReadWriteCloser = (*Terminal)(nil)
-
-// terminalCalls are the C calls a Terminal shares with a Task.
-var terminalCalls = processCalls[*C.sbx_terminal, *C.sbx_terminal_info, TerminalInfo]{
-	name:  "terminal handle",
-	id:    func(p *C.sbx_terminal) *C.char { return C.sbx_terminal_id(p) },
-	close: func(p *C.sbx_terminal) { C.sbx_terminal_close(p) },
-	free:  func(p *C.sbx_terminal) { C.sbx_terminal_free(p) },
-	info: func(p *C.sbx_terminal, out **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_terminal_get_info(p, out, e)
-	},
-	wait: func(p *C.sbx_terminal, ms C.uint64_t, tok *C.sbx_cancel_token, out **C.sbx_terminal_info, e **C.sbx_error) C.sbx_status {
-		return C.sbx_terminal_wait(p, ms, tok, out, e)
-	},
-	kill: func(p *C.sbx_terminal, sig C.int32_t, e **C.sbx_error) C.sbx_status {
-		return C.sbx_terminal_kill(p, sig, e)
-	},
-	read: terminalInfo,
-	drop: func(i *C.sbx_terminal_info) { C.sbx_terminal_info_free(i) },
-}
-
-func newTerminal(p *C.sbx_terminal, s *Session) *Terminal {
-	t := &Terminal{}
-	t.init(p, s, &terminalCalls)
-	runtime.SetFinalizer(t, (*Terminal).Close)
-	return t
-}
 
 func buildTerminalSpec(spec *TerminalSpec) (*C.sbx_terminal_spec, error) {
 	rows, cols := spec.Rows, spec.Cols
@@ -133,36 +106,23 @@ func applyTerminalSpec(o *C.sbx_terminal_spec, spec *TerminalSpec) error {
 			return err
 		}
 	}
-	return applyProcessSpec(spec.Env, spec.Cwd, spec.Scrollback,
-		func(k, v *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_add_env(o, k, v, e) },
-		func(c *C.char, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_set_cwd(o, c, e) },
-		func(n C.uint64_t, e **C.sbx_error) C.sbx_status { return C.sbx_terminal_spec_set_scrollback(o, n, e) })
+	return applyProcessSpec(&terminals, o, spec.Env, spec.Cwd, spec.Scrollback)
 }
 
 // OpenTerminal opens a PTY terminal. ctx is checked before the call.
 func (s *Session) OpenTerminal(ctx context.Context, spec TerminalSpec) (*Terminal, error) {
-	return startProcess(ctx, s, func() (*C.sbx_terminal_spec, error) { return buildTerminalSpec(&spec) },
-		func(p *C.sbx_terminal_spec) { C.sbx_terminal_spec_free(p) },
-		func(sp *C.sbx_session, p *C.sbx_terminal_spec, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
-			return C.sbx_session_open_terminal(sp, p, t, e)
-		}, newTerminal)
+	return startProcess[Terminal](ctx, s, &terminals, func() (*C.sbx_terminal_spec, error) { return buildTerminalSpec(&spec) })
 }
 
 // AttachTerminal is a handle on the existing terminal id (opened by any process); its
 // reads start at offset 0, replaying the scrollback.
 func (s *Session) AttachTerminal(ctx context.Context, id string) (*Terminal, error) {
-	return attachProcess(ctx, s, id, func(sp *C.sbx_session, cid *C.char, t **C.sbx_terminal, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_attach_terminal(sp, cid, t, e)
-	}, newTerminal)
+	return attachProcess[Terminal](ctx, s, &terminals, id)
 }
 
 // Terminals lists the session's terminals, oldest first.
 func (s *Session) Terminals(ctx context.Context) ([]TerminalInfo, error) {
-	return listProcesses(ctx, s, func(sp *C.sbx_session, l **C.sbx_terminal_list, e **C.sbx_error) C.sbx_status {
-		return C.sbx_session_list_terminals(sp, l, e)
-	}, func(l *C.sbx_terminal_list) C.size_t { return C.sbx_terminal_list_len(l) },
-		func(l *C.sbx_terminal_list, i C.size_t) *C.sbx_terminal_info { return C.sbx_terminal_list_get(l, i) },
-		func(l *C.sbx_terminal_list) { C.sbx_terminal_list_free(l) }, terminalInfo)
+	return listProcesses(ctx, s, &terminals)
 }
 
 // ID is the terminal id.

@@ -65,12 +65,10 @@ func TestTerminalSttyResizeTimeoutKillWait(t *testing.T) {
 	term.Write([]byte("stty size\n"))
 	readUntil(t, term, "40 120")
 	drain(t, term)
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	_, err = term.ReadContext(short, make([]byte, 100))
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("read with a timeout: %v", err)
-	}
+	deadlineEnds(t, ctx, "read with a timeout", func(short context.Context) error {
+		_, err := term.ReadContext(short, make([]byte, 100))
+		return err
+	})
 	if err := term.Kill(ctx, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +93,10 @@ func TestTerminalBlockedReadUnblockedByClose(t *testing.T) {
 	}
 	readUntil(t, term, "ready")
 	drain(t, term)
-	done := make(chan error, 1)
-	go func() {
+	done := inBackground(func() error {
 		_, err := term.Read(make([]byte, 100))
-		done <- err
-	}()
+		return err
+	})
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case err := <-done:
@@ -120,11 +117,7 @@ func TestTerminalBlockedReadUnblockedByClose(t *testing.T) {
 		t.Fatalf("replay: %q", got)
 	}
 	// A cancelled context wakes a read too.
-	cctx, cancel := context.WithCancel(ctx)
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		cancel()
-	}()
+	cctx := cancelledAfter(ctx, 200*time.Millisecond)
 	drain(t, again)
 	if _, err := again.ReadContext(cctx, make([]byte, 10)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled read: %v", err)
@@ -154,11 +147,7 @@ func TestTerminalListErrorsAndIoCopy(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].ID != term.ID() || rows[0].Rows != 10 || rows[0].Cols != 30 {
 		t.Fatalf("list: %v %+v", err, rows)
 	}
-	checks := []struct {
-		name string
-		err  error
-		want error
-	}{
+	checkErrors(t, []errCase{
 		{"size", func() error { _, err := s.OpenTerminal(ctx, TerminalSpec{Rows: 1001}); return err }(), ErrInvalidArgument},
 		{"cwd", func() error { _, err := s.OpenTerminal(ctx, TerminalSpec{Cwd: "/no/such/dir"}); return err }(), ErrNotFound},
 		{"scrollback", func() error { _, err := s.OpenTerminal(ctx, TerminalSpec{Scrollback: 1}); return err }(), ErrInvalidArgument},
@@ -166,10 +155,5 @@ func TestTerminalListErrorsAndIoCopy(t *testing.T) {
 		{"bad id", func() error { _, err := s.AttachTerminal(ctx, "../x"); return err }(), ErrInvalidArgument},
 		{"resize", term.Resize(ctx, 0, 10), ErrInvalidArgument},
 		{"signal", term.Kill(ctx, syscall.Signal(99)), ErrInvalidArgument},
-	}
-	for _, c := range checks {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

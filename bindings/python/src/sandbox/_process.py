@@ -6,6 +6,7 @@ shared parts here look them up by kind; :class:`_Process` is the base of :class:
 from __future__ import annotations
 
 from ctypes import c_void_p
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
 from ._calls import _Handle, _borrowed_text, _call, _i32, _new, _text, _timeout_ms, _u64, _unix_seconds
@@ -18,6 +19,27 @@ if TYPE_CHECKING:  # pragma: no cover
 STATES = {1: "running", 2: "exited", 3: "killed"}
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _ProcessInfo:
+    """What every kind's info (:class:`TaskInfo`, :class:`TerminalInfo`) has first; each
+    kind adds its own fields, and its ``started`` and ``ended`` (where they stand in it)."""
+
+    id: str
+    command: str
+    #: "running", "exited" or "killed".
+    state: str
+    #: Exit status once it exited.
+    exit_code: Optional[int]
+    #: The signal that killed it.
+    signal: Optional[int]
+    pid: int
+
+    @property
+    def _running(self) -> bool:
+        """Whether the process (a terminal's program) still runs."""
+        return self.state == "running"
 
 
 def _c(kind: str, call: str) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ from . import errors
 from ._calls import _argv, _new, _size, _text, _timeout_ms, _u64
 from ._lib import lib
 from ._process import STATES  # noqa: F401 - kept here too: sandbox.tasks.STATES
-from ._process import _apply_spec, _info_list, _process_fields, _Process
+from ._process import _apply_spec, _info_list, _process_fields, _Process, _ProcessInfo
 from .errors import Status
 from .output import OutputChunk, _take_chunk
 
@@ -34,18 +34,9 @@ def _stream(stream: str) -> int:
 
 
 @dataclass(frozen=True)
-class TaskInfo:
+class TaskInfo(_ProcessInfo):
     """A snapshot of a task."""
 
-    id: str
-    command: str
-    #: "running", "exited" or "killed".
-    state: str
-    #: Exit status once it exited.
-    exit_code: Optional[int]
-    #: The signal that killed it.
-    signal: Optional[int]
-    pid: int
     #: Unix time (seconds) it started.
     started: float
     #: Unix time it ended, while running None.
@@ -53,9 +44,8 @@ class TaskInfo:
     #: Bytes kept per output stream.
     spool_cap: int
 
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
+    #: Whether the task still runs.
+    running = _ProcessInfo._running
 
 
 def _task_info(p: c_void_p) -> TaskInfo:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, List, Mapping, Optional, Sequence, U
 
 from ._calls import _argv, _call, _data, _new, _size, _text, _timeout_ms, _u16, _u64
 from ._lib import lib
-from ._process import _apply_spec, _info_list, _process_fields, _Process
+from ._process import _apply_spec, _info_list, _process_fields, _Process, _ProcessInfo
 from .errors import SandboxTimeoutError, Status
 from .output import OutputChunk, _take_chunk
 
@@ -23,16 +23,9 @@ READ_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
-class TerminalInfo:
-    """A snapshot of a terminal."""
+class TerminalInfo(_ProcessInfo):
+    """A snapshot of a terminal (``state``, ``exit_code`` and ``signal`` are its program's)."""
 
-    id: str
-    command: str
-    #: "running", "exited" or "killed" (its program).
-    state: str
-    exit_code: Optional[int]
-    signal: Optional[int]
-    pid: int
     rows: int
     cols: int
     #: Unix time (seconds) it started.
@@ -42,9 +35,8 @@ class TerminalInfo:
     #: Scrollback bytes kept.
     scrollback: int
 
-    @property
-    def alive(self) -> bool:
-        return self.state == "running"
+    #: Whether the terminal's program still runs.
+    alive = _ProcessInfo._running
 
 
 def _terminal_info(p: c_void_p) -> TerminalInfo:
