@@ -24,10 +24,11 @@ pub(crate) struct TaskFollow {
 }
 
 impl TaskFollow {
-    /// A follower passing on what `follow` reads of task `id`; with `raw`, bytes go out
-    /// as read (no holding back of cut characters).
-    pub(crate) fn new(follow: Follow, id: String, raw: bool, interrupt: Interrupt) -> TaskFollow {
-        TaskFollow { offset: follow.offset(), follow, id, carry: TextCarry::default(), raw, done: false, interrupt }
+    /// A follower passing on what `follow` reads of task `id`, expecting output from
+    /// offset `from` (the chunk given to [`take`](Self::take) first, then `follow`'s);
+    /// with `raw`, bytes go out as read (no holding back of cut characters).
+    pub(crate) fn new(follow: Follow, id: String, from: u64, raw: bool, interrupt: Interrupt) -> TaskFollow {
+        TaskFollow { offset: from, follow, id, carry: TextCarry::default(), raw, done: false, interrupt }
     }
 
     /// Takes a chunk read from the current offset: returns the bytes to pass on (whole

@@ -157,7 +157,8 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
                 Ok((task, first))
             })?;
         let start = if tail.is_some() { first.offset } else { offset.unwrap_or(0) };
-        let mut follower = TaskFollow::new(task.follow(stream, start), task.id().to_string(), raw, interrupt);
+        let follow = task.follow(stream, first.next_offset());
+        let mut follower = TaskFollow::new(follow, task.id().to_string(), start, raw, interrupt);
         let first = follower.take(first, tail.is_some());
         let handle = plugin.runtime().handle().clone();
         let type_ = if raw { ByteStreamType::Binary } else { ByteStreamType::Unknown };
