@@ -209,11 +209,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// An [`InvalidInput`](Error::InvalidInput) error: `what` was refused because of
+    /// `reason` (for faces that check their own arguments).
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput { what: what.into(), reason: reason.into() }
     }
 
-    pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+    /// An [`Io`](Error::Io) error: `source` happened while doing `action`.
+    pub fn io(action: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { action: action.into(), source }
     }
 }

@@ -74,13 +74,15 @@ pub use process::{FOLLOW_READ_MAX, Follow, Held, ProcessInfo, ProcessKind, Proce
 pub use sandbox::Sandbox;
 pub use session::Session;
 pub use session_info::SessionInfo;
-pub use spec::SessionSpec;
+pub use spec::{SessionSpec, default_session_id};
 pub use start::StartPhase;
 pub use start_report::{
     DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
 pub use tasks::{DEFAULT_TASK_SPOOL_CAP, Task, TaskInfo, TaskKind, TaskSpec, TaskStream};
-pub use terminals::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, Terminal, TerminalInfo, TerminalKind, TerminalSpec};
+pub use terminals::{
+    DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, MAX_TERMINAL_WRITE, Terminal, TerminalInfo, TerminalKind, TerminalSpec,
+};
 
 /// Version of this library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

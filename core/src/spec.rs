@@ -1,7 +1,7 @@
 //! What a caller asks for when starting a session. Unset fields fall back to the
 //! [`Config`](crate::Config); set fields win over it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::policy::{Limits, Network, Policy};
@@ -156,5 +156,40 @@ mod tests {
         assert!(p.allow_post_create, "config kept where the spec is silent");
         let l = Limits { pids: 64, ..Limits::default() };
         assert_eq!(SessionSpec::new("s", "/w").limits(l).effective_policy(&config).limits.pids, 64);
+    }
+}
+
+/// A session id for a working dir: `<dir name>-<6 hex digits>`, readable in listings and
+/// unique enough to start several sessions on one directory (what the nu plugin and the
+/// CLI use when no id is given). Always a valid session id.
+pub fn default_session_id(dir: &Path) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut base: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
+    base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(40).collect();
+    if base.is_empty() {
+        base = "session".into();
+    }
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod default_id_tests {
+    use super::*;
+
+    #[test]
+    fn default_ids_are_valid_session_ids() {
+        for dir in
+            ["/home/me/project", "/tmp/.hidden dir", "/", "/x/ünïcødé", "/a/b..c", &format!("/{}", "x".repeat(100))]
+        {
+            let id = default_session_id(Path::new(dir));
+            crate::validate::session_id(&id).unwrap_or_else(|e| panic!("{dir}: {id}: {e}"));
+        }
+        assert!(default_session_id(Path::new("/home/me/project")).starts_with("project-"));
+        assert_ne!(default_session_id(Path::new("/p")), default_session_id(Path::new("/p")), "random suffix");
     }
 }

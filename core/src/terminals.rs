@@ -11,10 +11,9 @@ use crate::error::{Error, Result};
 use crate::output_chunk::OutputChunk;
 use crate::process::{Follow, Held, ProcessInfo, ProcessKind, ReadUntil};
 use crate::session::{Session, unexpected};
-use sandbox_proto::limits::MAX_TERMINAL_WRITE;
 use sandbox_proto::validate::{self, HeldKind};
 
-pub use sandbox_proto::limits::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION};
+pub use sandbox_proto::limits::{DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, MAX_TERMINAL_WRITE};
 
 /// What to run in a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,5 @@
 //! `sandbox start [dir]`: starts a session on a directory and returns its start report.
 
-use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
@@ -124,7 +123,7 @@ provisioning, each post-create command); silence it with --quiet."
                 ctx.errors.blame("session id", span);
                 id
             }
-            None => default_id(&dir),
+            None => sandbox_core::default_session_id(&dir),
         };
         let mut spec = SessionSpec::new(id.clone(), &dir);
         if let Some((v, span)) = flag(call, "image") {
@@ -239,37 +238,4 @@ provisioning, each post-create command); silence it with --quiet."
 
 fn not_a_string(flag: &str, v: &Value) -> LabeledError {
     LabeledError::new(format!("{flag} has the wrong type")).with_label(format!("this is a {}", v.get_type()), v.span())
-}
-
-/// `<dir name>-<6 hex digits>`: readable in `sandbox list`, unique enough to start
-/// several sessions on one directory.
-fn default_id(dir: &Path) -> String {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut base: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
-    base = base.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(40).collect();
-    if base.is_empty() {
-        base = "session".into();
-    }
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.write_u32(std::process::id());
-    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_ids_are_valid_session_ids() {
-        for dir in
-            ["/home/me/project", "/tmp/.hidden dir", "/", "/x/ünïcødé", "/a/b..c", &format!("/{}", "x".repeat(100))]
-        {
-            let id = default_id(Path::new(dir));
-            sandbox_core::validate::session_id(&id).unwrap_or_else(|e| panic!("{dir}: {id}: {e}"));
-        }
-        assert!(default_id(Path::new("/home/me/project")).starts_with("project-"));
-        assert_ne!(default_id(Path::new("/p")), default_id(Path::new("/p")), "random suffix");
-    }
 }

@@ -1,0 +1,484 @@
+//! The command line: every subcommand and flag, as clap parses them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Per-session sandboxes for coding agents: one podman container per session with your
+/// working directory mounted at the same path, and commands run through an agent inside
+/// it in about a millisecond.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, about, long_about = None, after_long_help = crate::exit::HELP)]
+pub struct Cli {
+    /// What to print.
+    #[command(flatten)]
+    pub output: OutputFlags,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed (human tables by default).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputFlags {
+    /// Print one JSON document.
+    #[arg(long, global = true, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print JSON lines (one object per row, per event of a stream).
+    #[arg(long, global = true)]
+    pub jsonl: bool,
+    /// No progress, warnings or hints on stderr (errors still go there).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What this host offers: podman, rootless or not, cgroups, whether limits can be enforced.
+    Info,
+    /// Start a session on a working directory (the current one by default).
+    Start(StartArgs),
+    /// The sessions of this scope.
+    List,
+    /// Run a command to completion; its stdout, stderr and exit code pass straight through.
+    Exec(ExecArgs),
+    /// Run a command with its output streamed as it comes (and this command's stdin fed to it).
+    Run(RunArgs),
+    /// Background tasks: held by the session, they outlive this command.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// PTY terminals inside the session.
+    #[command(subcommand)]
+    Term(TermCommand),
+    /// Files, by their path inside the container.
+    #[command(subcommand)]
+    File(FileCommand),
+    /// Stop sessions: remove their containers and control dirs (the working dir stays).
+    Stop {
+        /// Session ids.
+        #[arg(required = true)]
+        sessions: Vec<String>,
+    },
+    /// Remove sessions that can no longer serve commands (or, with --keep, all but these).
+    Reap {
+        /// Keep these sessions and remove every other one of this scope.
+        #[arg(long, num_args = 1..)]
+        keep: Option<Vec<String>>,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// `sandbox start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The working directory (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// Session id (default: the directory's name and a random suffix).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Image to use (default: the configured one).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Use --image even when it is not in the trusted list.
+    #[arg(long)]
+    pub allow_untrusted_image: bool,
+    /// Publish a port on 127.0.0.1 (repeatable).
+    #[arg(long = "port", short = 'p')]
+    pub ports: Vec<u16>,
+    /// Network: bridge (outbound access) or none.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Environment variable KEY=VALUE for every command (repeatable).
+    #[arg(long = "env", short = 'e', value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Memory limit, e.g. 1GiB, 512MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// CPU limit in cores, e.g. 1.5.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Process limit.
+    #[arg(long)]
+    pub pids: Option<u32>,
+    /// Fail rather than start without enforceable limits.
+    #[arg(long)]
+    pub require_limits: bool,
+    /// A command to run once the session is up (repeatable; needs --allow-post-create).
+    #[arg(long)]
+    pub post_create: Vec<String>,
+    /// Run the --post-create commands.
+    #[arg(long)]
+    pub allow_post_create: bool,
+    /// Do not install dev tools (apk/apt-get) in the session.
+    #[arg(long)]
+    pub no_provision: bool,
+}
+
+/// What every command run in the session may set.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    /// Working directory inside the container.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `sandbox exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Session id.
+    pub session: String,
+    /// Kill the command's process group after this long (e.g. 30s, 500ms, 2m); exit code 124.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Feed this command's stdin to the command.
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Most bytes captured per stream (the rest is counted and dropped).
+    #[arg(long, value_parser = parse_bytes)]
+    pub output_cap: Option<u64>,
+    /// Working dir and environment.
+    #[command(flatten)]
+    pub command_args: CommandArgs,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+/// `sandbox run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Session id.
+    pub session: String,
+    /// Kill the command's process group after this long; exit code 124.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Working dir and environment.
+    #[command(flatten)]
+    pub command_args: CommandArgs,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+/// A task's output stream.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Stream {
+    /// stdout and stderr in the order written.
+    Merged,
+    /// stdout only.
+    Stdout,
+    /// stderr only.
+    Stderr,
+}
+
+/// `sandbox task ...`.
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Start a background task; prints its id.
+    Spawn {
+        /// Session id.
+        session: String,
+        /// Bytes kept per output stream (e.g. 64MiB).
+        #[arg(long, value_parser = parse_bytes)]
+        spool_cap: Option<u64>,
+        /// Working dir and environment.
+        #[command(flatten)]
+        command_args: CommandArgs,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// The session's tasks, oldest first.
+    List {
+        /// Session id.
+        session: String,
+    },
+    /// A task's output: all that is kept, the last part, or (-f) as it comes until it ends.
+    Logs {
+        /// Session id.
+        session: String,
+        /// Task id.
+        task: String,
+        /// Which output.
+        #[arg(long, value_enum, default_value = "merged")]
+        stream: Stream,
+        /// Only the last this many bytes.
+        #[arg(long, value_parser = parse_bytes)]
+        tail: Option<u64>,
+        /// Keep printing new output until the task ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Wait for a task to end; exits with its exit code (128+N when killed by signal N).
+    Wait {
+        /// Session id.
+        session: String,
+        /// Task id.
+        task: String,
+        /// Give up after this long (exit code 85; the task keeps running).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Send a signal to a task's whole process group.
+    Kill {
+        /// Session id.
+        session: String,
+        /// Task id.
+        task: String,
+        /// Signal name or number (TERM, KILL, INT, HUP, 9...).
+        #[arg(long, short, default_value = "TERM", value_parser = parse_signal)]
+        signal: i32,
+    },
+}
+
+/// `sandbox term ...`.
+#[derive(Debug, Subcommand)]
+pub enum TermCommand {
+    /// Open a terminal running a shell (or the command after `--`); prints its id.
+    Open {
+        /// Session id.
+        session: String,
+        /// Rows.
+        #[arg(long, default_value_t = 24)]
+        rows: u16,
+        /// Columns.
+        #[arg(long, default_value_t = 80)]
+        cols: u16,
+        /// Scrollback bytes kept.
+        #[arg(long, value_parser = parse_bytes)]
+        scrollback: Option<u64>,
+        /// Working dir and environment.
+        #[command(flatten)]
+        command_args: CommandArgs,
+        /// The command and its arguments (after `--`; default: an interactive shell).
+        #[arg(last = true)]
+        argv: Vec<String>,
+    },
+    /// The session's terminals, oldest first.
+    List {
+        /// Session id.
+        session: String,
+    },
+    /// Type into a terminal: the text as given (`\n` is not added), or stdin with `-`.
+    Send {
+        /// Session id.
+        session: String,
+        /// Terminal id.
+        terminal: String,
+        /// The text, or `-` for this command's stdin.
+        text: String,
+    },
+    /// What a terminal printed from an offset, optionally waiting for output or for some text.
+    Read {
+        /// Session id.
+        session: String,
+        /// Terminal id.
+        terminal: String,
+        /// Start at this byte of its output (0: all that is kept).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Wait this long for output when there is none yet.
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<Duration>,
+        /// Read until the output contains this text (waiting up to --wait, 10s by default).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Resize a terminal (its program gets SIGWINCH).
+    Resize {
+        /// Session id.
+        session: String,
+        /// Terminal id.
+        terminal: String,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// Send a signal to a terminal's program (HUP by default, as closing a terminal does).
+    Kill {
+        /// Session id.
+        session: String,
+        /// Terminal id.
+        terminal: String,
+        /// Signal name or number.
+        #[arg(long, short, default_value = "HUP", value_parser = parse_signal)]
+        signal: i32,
+    },
+    /// Wait for a terminal's program to end; exits with its exit code.
+    Wait {
+        /// Session id.
+        session: String,
+        /// Terminal id.
+        terminal: String,
+        /// Give up after this long (exit code 85).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+}
+
+/// `sandbox file ...`.
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Print a file's content (bytes, as they are).
+    Read {
+        /// Session id.
+        session: String,
+        /// Path inside the container (relative: to the working dir).
+        path: String,
+    },
+    /// Write this command's stdin to a file (atomically).
+    Write {
+        /// Session id.
+        session: String,
+        /// Path inside the container.
+        path: String,
+        /// Permission bits in octal (default: 644 for a new file, kept for an existing one).
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<u32>,
+    },
+    /// List a directory.
+    Ls {
+        /// Session id.
+        session: String,
+        /// Path inside the container (default: the working dir).
+        #[arg(default_value = ".")]
+        path: String,
+    },
+}
+
+/// `KEY=VALUE`.
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// `250ms`, `30s`, `2m`, `1h`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "sec" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `4096`, `64KiB`, `1MiB`, `2GiB`, `1.5GB`...
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 4096, 64KiB, 1GiB)"))?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "kb" => 1e3,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "mb" => 1e6,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "gb" => 1e9,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use B, KiB, MiB, GiB (or KB, MB, GB)")),
+    };
+    let bytes = n * mult;
+    if !bytes.is_finite() || !(0.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, `term`) or number (1 to 31).
+pub fn parse_signal(s: &str) -> Result<i32, String> {
+    const NAMES: [(&str, i32); 14] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ABRT", 6),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("WINCH", 28),
+    ];
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=31).contains(&n) { Ok(n) } else { Err(format!("signal {n} is out of range (1 to 31)")) };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("unknown signal {s:?}; use a number or one of HUP INT QUIT KILL TERM USR1 USR2 ..."))
+}
+
+/// Octal permission bits, e.g. `644` or `0755`.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode (e.g. 644)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_sizes_signals_and_modes_parse_or_say_why_not() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_bytes("64KiB"), Ok(65536));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("sigkill"), Ok(9));
+        assert_eq!(parse_signal("2"), Ok(2));
+        assert!(parse_signal("99").is_err());
+        assert!(parse_signal("BOGUS").is_err());
+        assert_eq!(parse_mode("0755"), Ok(0o755));
+        assert!(parse_mode("999").is_err());
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_env("=x").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

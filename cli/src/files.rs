@@ -1,0 +1,46 @@
+//! `file read|write|ls`: files by their path inside the container, streamed (a large file
+//! never sits in memory whole).
+
+use sandbox_core::{Error, FileKind, Sandbox};
+use serde_json::{Value, json};
+
+use crate::Done;
+use crate::args::FileCommand;
+use crate::output::{Out, time};
+
+/// `sandbox file ...`.
+pub async fn file(sandbox: &Sandbox, c: FileCommand, out: Out) -> Result<Done, Error> {
+    match c {
+        FileCommand::Read { session, path } => {
+            let s = sandbox.attach(&session).await?;
+            let mut stdout = tokio::io::stdout();
+            s.read_file_to(&path, &mut stdout).await?;
+            tokio::io::AsyncWriteExt::flush(&mut stdout).await.map_err(|e| Error::io("writing stdout", e))?;
+        }
+        FileCommand::Write { session, path, mode } => {
+            let s = sandbox.attach(&session).await?;
+            let written = s.write_file_from(&path, tokio::io::stdin(), mode).await?;
+            out.note(&format!("wrote {written} bytes to {path}"));
+        }
+        FileCommand::Ls { session, path } => {
+            let s = sandbox.attach(&session).await?;
+            let rows: Vec<Value> = s
+                .list_dir(&path)
+                .await?
+                .iter()
+                .map(|f| {
+                    let kind = match f.kind {
+                        FileKind::File => "file",
+                        FileKind::Dir => "dir",
+                        FileKind::Symlink => "symlink",
+                        _ => "other",
+                    };
+                    json!({"name": f.name, "kind": kind, "size": f.size, "mode": format!("{:o}", f.mode),
+                        "modified": time(f.modified), "target": f.target})
+                })
+                .collect();
+            out.rows(&rows, &["name", "kind", "size", "mode", "modified"]);
+        }
+    }
+    Ok(Done::Ok)
+}

@@ -1,0 +1,131 @@
+//! `info`, `start`, `list`, `stop`, `reap`.
+
+use sandbox_core::{Error, ErrorKind, Limits, Network, Sandbox, SessionInfo, SessionSpec, StartPhase};
+use serde_json::{Value, json};
+
+use crate::Done;
+use crate::args::StartArgs;
+use crate::output::{Out, time};
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Protocol { detail: format!("cannot show the result as JSON: {e}") })
+}
+
+/// `sandbox info`.
+pub async fn info(sandbox: &Sandbox, out: Out) -> Result<Done, Error> {
+    out.record(&to_json(&sandbox.info().await?)?);
+    Ok(Done::Ok)
+}
+
+/// `sandbox start`: prints the session id (the start report with --json); warnings and
+/// slow phases on stderr.
+pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Error> {
+    let dir = match a.dir {
+        Some(d) => std::path::absolute(&d).map_err(|e| Error::io(format!("resolving {}", d.display()), e))?,
+        None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
+    };
+    let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
+    let mut spec = SessionSpec::new(id, &dir).ports(a.ports);
+    spec.image = a.image;
+    spec.env = a.env;
+    if let Some(n) = a.network {
+        spec.network = Some(n.parse::<Network>()?);
+    }
+    if a.memory.is_some() || a.cpus.is_some() || a.pids.is_some() {
+        let base: Limits = sandbox.config().policy.limits;
+        spec.limits = Some(Limits {
+            memory_bytes: a.memory.unwrap_or(base.memory_bytes),
+            cpus: a.cpus.unwrap_or(base.cpus),
+            pids: a.pids.unwrap_or(base.pids),
+        });
+    }
+    if a.require_limits {
+        spec.require_resource_limits = Some(true);
+    }
+    spec.post_create = a.post_create;
+    if a.allow_post_create {
+        spec.allow_post_create = Some(true);
+    }
+    if a.allow_untrusted_image {
+        spec.allow_untrusted_image = Some(true);
+    }
+    if a.no_provision {
+        spec.provision = Some(false);
+    }
+    let session = sandbox
+        .start_with_progress(spec, move |phase| match phase {
+            StartPhase::Provisioning => out.note("sandbox: installing dev tools in the session (provisioning)..."),
+            StartPhase::PostCreate { index, command } => {
+                out.note(&format!("sandbox: post-create command {}: {command}", index + 1))
+            }
+            _ => {}
+        })
+        .await?;
+    let report = session.start_report().map(to_json).transpose()?.unwrap_or(Value::Null);
+    if let Some(r) = session.start_report() {
+        for w in &r.warnings {
+            out.note(&format!("warning: {w}"));
+        }
+    }
+    out.made(session.id(), &report);
+    Ok(Done::Ok)
+}
+
+fn session_row(s: &SessionInfo) -> Value {
+    json!({
+        "id": s.id,
+        "state": s.state,
+        "image": s.image,
+        "working_dir": s.working_dir,
+        "ports": s.ports,
+        "created": time(s.created),
+        "container": s.container,
+    })
+}
+
+/// `sandbox list`.
+pub async fn list(sandbox: &Sandbox, out: Out) -> Result<Done, Error> {
+    let rows: Vec<Value> = sandbox.list().await?.iter().map(session_row).collect();
+    out.rows(&rows, &["id", "state", "image", "working_dir", "ports", "created"]);
+    Ok(Done::Ok)
+}
+
+/// `sandbox stop`: every session named, even when one fails; fails with the first error.
+pub async fn stop(sandbox: &Sandbox, ids: &[String], out: Out) -> Result<Done, Error> {
+    let mut first = None;
+    for id in ids {
+        match sandbox.stop(id).await {
+            Ok(()) => out.note(&format!("stopped {id}")),
+            Err(e) => {
+                eprintln!("sandbox: error: {e}");
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(Done::Ok), Err)
+}
+
+/// `sandbox reap`: prints the sessions removed.
+pub async fn reap(sandbox: &Sandbox, keep: Option<Vec<String>>, out: Out) -> Result<Done, Error> {
+    let before = sandbox.list().await?;
+    let removed: Vec<SessionInfo> = match keep {
+        Some(keep) => {
+            let ids = sandbox.reap_orphans(&keep).await?;
+            before.into_iter().filter(|s| ids.contains(&s.id)).collect()
+        }
+        None => {
+            let mut removed = Vec::new();
+            for s in before.into_iter().filter(|s| !s.is_running()) {
+                match sandbox.stop(&s.id).await {
+                    Ok(()) => removed.push(s),
+                    Err(e) if e.kind() == ErrorKind::SessionNotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            removed
+        }
+    };
+    let rows: Vec<Value> = removed.iter().map(session_row).collect();
+    out.rows(&rows, &["id", "state", "working_dir"]);
+    Ok(Done::Ok)
+}

@@ -1,0 +1,200 @@
+//! The `sandbox` binary, run as a user's shell runs it, against real podman: output and
+//! exit codes pass through, JSON for scripts, a stable exit code per failure.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use sandbox_e2e::{TestScope, unique_id};
+use serde_json::Value;
+
+/// The binary under test: `SANDBOX_CLI` names a copy (the rootless run executes copies).
+fn cli_path() -> PathBuf {
+    std::env::var_os("SANDBOX_CLI").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sandbox")), PathBuf::from)
+}
+
+/// Runs `sandbox args...` in scope `t` with `stdin`.
+fn sandbox(t: &TestScope, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(cli_path())
+        .args(args)
+        .env("SANDBOX_SCOPE", &t.scope)
+        .env("SANDBOX_PROVISION", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sandbox");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("sandbox output")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `sandbox args...` that must succeed; its stdout.
+fn ok(t: &TestScope, args: &[&str]) -> String {
+    let o = sandbox(t, args, b"");
+    assert_eq!(code(&o), 0, "sandbox {args:?}: {}{}", text(&o.stdout), text(&o.stderr));
+    text(&o.stdout)
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s:?}"))
+}
+
+#[test]
+fn a_session_from_the_shell_passes_output_and_exit_codes_through() {
+    let t = TestScope::new("cli");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let id = unique_id("cli");
+    assert_eq!(ok(&t, &["start", &dir, "--id", &id, "-q"]).trim(), id);
+    let listed = json(&ok(&t, &["list", "--json"]));
+    assert!(listed.as_array().unwrap().iter().any(|s| s["id"] == id.as_str()), "{listed}");
+    assert!(ok(&t, &["list"]).starts_with("ID "), "a table with a header");
+
+    // exec: bytes and exit code straight through.
+    let o = sandbox(&t, &["exec", &id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], b"");
+    assert_eq!((code(&o), text(&o.stdout), text(&o.stderr)), (3, "out\n".into(), "err\n".into()));
+    let o = sandbox(&t, &["exec", &id, "--timeout", "300ms", "--", "sleep", "30"], b"");
+    assert_eq!(code(&o), 124, "a timeout is 124, like timeout(1)");
+    let o = sandbox(&t, &["exec", &id, "--", "sh", "-c", "kill -TERM $$"], b"");
+    assert_eq!(code(&o), 128 + 15, "killed by SIGTERM is 143");
+    let o = sandbox(&t, &["exec", "-i", &id, "--", "cat"], b"fed through stdin");
+    assert_eq!(text(&o.stdout), "fed through stdin");
+    let o = sandbox(&t, &["exec", "--json", &id, "--", "sh", "-c", "printf '\\377\\000'; exit 2"], b"");
+    let v = json(&text(&o.stdout));
+    assert_eq!((code(&o), v["exit_code"].clone(), v["stdout_base64"].clone()), (2, 2.into(), "/wA=".into()), "{v}");
+    let o = sandbox(&t, &["exec", &id, "--cwd", "/nonexistent", "--", "true"], b"");
+    assert_eq!(code(&o), 81, "a missing cwd is not found: {}", text(&o.stderr));
+
+    // run: streamed, stdin fed, JSON lines.
+    let o = sandbox(&t, &["run", &id, "--", "sh", "-c", "echo a; sleep 0.2; echo b"], b"");
+    assert_eq!((code(&o), text(&o.stdout)), (0, "a\nb\n".into()));
+    let o = sandbox(&t, &["run", &id, "--", "sh", "-c", "cat; exit 6"], b"piped in");
+    assert_eq!((code(&o), text(&o.stdout)), (6, "piped in".into()));
+    let o = sandbox(&t, &["run", "--jsonl", &id, "--", "sh", "-c", "echo x; exit 4"], b"");
+    let lines: Vec<Value> = text(&o.stdout).lines().map(json).collect();
+    assert_eq!(code(&o), 4);
+    assert_eq!(lines[0], serde_json::json!({"stream": "stdout", "data": "x\n"}));
+    assert_eq!(lines.last().unwrap()["exit"]["exit_code"], 4, "{lines:?}");
+
+    // Tasks: the id on stdout, logs followed to the end, wait exits with the task's code.
+    let task = ok(&t, &["task", "spawn", &id, "--", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done; exit 5"]);
+    let task = task.trim();
+    assert!(task.starts_with("task-"), "{task}");
+    assert_eq!(ok(&t, &["task", "logs", &id, task, "-f"]), "1\n2\n3\n");
+    let o = sandbox(&t, &["task", "wait", &id, task], b"");
+    assert_eq!(code(&o), 5);
+    let tasks = json(&ok(&t, &["task", "list", &id, "--json"]));
+    assert_eq!(tasks[0]["exit_code"], 5, "{tasks}");
+    let o = sandbox(&t, &["task", "kill", &id, task], b"");
+    assert_eq!(code(&o), 86, "killing a finished task: not running: {}", text(&o.stderr));
+    let o = sandbox(&t, &["task", "wait", &id, "task-0000000000000000"], b"");
+    assert_eq!(code(&o), 81, "an unknown task: {}", text(&o.stderr));
+    let long = ok(&t, &["task", "spawn", &id, "--", "sleep", "30"]);
+    let o = sandbox(&t, &["task", "wait", &id, long.trim(), "--timeout", "200ms"], b"");
+    assert_eq!(code(&o), 85, "a wait that times out: {}", text(&o.stderr));
+    ok(&t, &["task", "kill", &id, long.trim(), "-s", "KILL"]);
+    assert_eq!(code(&sandbox(&t, &["task", "wait", &id, long.trim()], b"")), 128 + 9);
+
+    // Terminals: read until text, type, wait.
+    let term = ok(&t, &["term", "open", &id, "--", "sh", "-c", "printf ready; read x; echo got-$x; exit 3"]);
+    let term = term.trim();
+    assert!(ok(&t, &["term", "read", &id, term, "--until", "ready"]).contains("ready"));
+    ok(&t, &["term", "send", &id, term, "yes\n"]);
+    assert!(ok(&t, &["term", "read", &id, term, "--until", "got-yes"]).contains("got-yes"));
+    assert_eq!(code(&sandbox(&t, &["term", "wait", &id, term], b"")), 3);
+    let o = sandbox(&t, &["term", "read", &id, term, "--until", "never", "--wait", "100ms"], b"");
+    assert_eq!(code(&o), 85, "text that never comes: {}", text(&o.stderr));
+
+    // Files: stdin in, bytes out.
+    let content: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let o = sandbox(&t, &["file", "write", &id, "data.bin"], &content);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = sandbox(&t, &["file", "read", &id, "data.bin"], b"");
+    assert!(o.stdout == content, "{} bytes came back", o.stdout.len());
+    let files = json(&ok(&t, &["file", "ls", &id, "--json"]));
+    assert!(files.as_array().unwrap().iter().any(|f| f["name"] == "data.bin" && f["size"] == 300_000), "{files}");
+    let o = sandbox(&t, &["file", "write", &id, "x", "--mode", "4755"], b"x");
+    assert_eq!(code(&o), 80, "a setuid mode is refused: {}", text(&o.stderr));
+
+    ok(&t, &["stop", &id]);
+    let o = sandbox(&t, &["exec", &id, "--", "true"], b"");
+    assert_eq!(code(&o), 82, "a stopped session is not found");
+    assert!(text(&o.stderr).contains("hint:"), "{}", text(&o.stderr));
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn bad_input_has_a_stable_exit_code_and_starts_nothing() {
+    let t = TestScope::new("clibad");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let o = sandbox(&t, &["start", &dir, "--id", "bad id!"], b"");
+    assert_eq!(code(&o), 80, "{}", text(&o.stderr));
+    let o = sandbox(&t, &["start", "/run", "--id", &unique_id("clibad")], b"");
+    assert_eq!(code(&o), 80, "a system dir as working dir: {}", text(&o.stderr));
+    let o = sandbox(&t, &["exec", "no-such-session", "--", "true"], b"");
+    assert_eq!(code(&o), 82, "{}", text(&o.stderr));
+    for args in [
+        &["exec"][..],
+        &["start", "--memory", "lots"],
+        &["task", "kill", "s", "t", "-s", "NOPE"],
+        &["list", "--json", "--jsonl"],
+        &["exec", "s", "--timeout", "5 parsecs", "--", "true"],
+    ] {
+        let o = sandbox(&t, args, b"");
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o.stderr));
+    }
+    let o = sandbox(&t, &["reap", "--json"], b"");
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(json(&text(&o.stdout)), serde_json::json!([]));
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let t = TestScope::new("cligen");
+    for shell in ["bash", "zsh", "fish"] {
+        let s = ok(&t, &["completions", shell]);
+        assert!(s.contains("sandbox") && s.contains("spawn"), "{shell}: {s}");
+    }
+    let man = ok(&t, &["man"]);
+    assert!(man.starts_with(".ie") || man.starts_with(".TH"), "{}", &man[..man.len().min(200)]);
+    assert!(man.contains("Exit codes"), "the man page lists the exit codes");
+}
+
+#[test]
+fn the_readme_example_runs() {
+    let t = TestScope::new("clireadme");
+    let bin_dir = cli_path().parent().expect("the binary's dir").to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let id = unique_id("readme");
+    let o = Command::new("bash")
+        .args(["-c", include_str!("readme-session.sh"), "readme-session.sh", t.dir.path().to_str().unwrap(), &id])
+        .env("PATH", path)
+        .env("SANDBOX_SCOPE", &t.scope)
+        .env("SANDBOX_PROVISION", "false")
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash");
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "the example failed:\n{out}\n{}", text(&o.stderr));
+    for want in [
+        "hello from the sandbox\n",
+        "timed out: 124\n",
+        "2\n1\n2\n3\n",
+        "building\nbuilt\ntask exited 0\n",
+        "the terminal is 24x80\n",
+        "some notes\n1\n",
+    ] {
+        assert!(out.contains(want), "{want:?} is not in the example's output:\n{out}");
+    }
+    assert!(t.leftovers().is_empty());
+}
