@@ -270,6 +270,15 @@ pub enum TermCommand {
         /// Session id.
         session: String,
     },
+    /// Use a terminal from this one: a new shell sized like yours, or an existing terminal
+    /// by id (resized to yours). Ctrl-] detaches and leaves it running; when its program
+    /// exits, so does this, with its exit code.
+    Attach {
+        /// Session id.
+        session: String,
+        /// Terminal id (default: open a new shell).
+        terminal: Option<String>,
+    },
     /// Type into a terminal: the text as given (`\n` is not added), or stdin with `-`.
     Send {
         /// Session id.

@@ -171,6 +171,7 @@ pub async fn term(sandbox: &Sandbox, c: TermCommand, out: Out) -> Result<Done, E
             let rows: Vec<Value> = s.list_terminals().await?.iter().map(terminal_row).collect();
             out.rows(&rows, &PROCESS_COLUMNS);
         }
+        TermCommand::Attach { session, terminal } => return attach(sandbox, &session, terminal, out).await,
         TermCommand::Send { session, terminal, text } => {
             let bytes = if text == "-" { crate::run::read_stdin()? } else { text.into_bytes() };
             let term = sandbox.attach(&session).await?.terminal(&terminal);
@@ -233,4 +234,48 @@ pub async fn term(sandbox: &Sandbox, c: TermCommand, out: Out) -> Result<Done, E
         }
     }
     Ok(Done::Ok)
+}
+
+/// `sandbox term attach`: this terminal connected to one in the session until its program
+/// exits (then its exit code is ours) or Ctrl-] detaches.
+async fn attach(sandbox: &Sandbox, session: &str, terminal: Option<String>, out: Out) -> Result<Done, Error> {
+    use sandbox_core::local_tty::{self, Outcome, RawMode, TerminalInput};
+    if !local_tty::is_interactive() {
+        return Err(Error::invalid(
+            "terminal",
+            "`sandbox term attach` needs an interactive terminal (stdin and stdout); from scripts use `term send` and `term read`",
+        ));
+    }
+    let s = sandbox.attach(session).await?;
+    let (rows, cols) = local_tty::size();
+    let (term, start_at) = match terminal {
+        Some(id) => {
+            let term = s.terminal(&id);
+            term.resize(rows, cols).await?;
+            let now = term.read(0, 1, Some(Duration::ZERO)).await?;
+            (term, now.end)
+        }
+        None => (s.open_terminal(TerminalSpec::shell(rows, cols)).await?, 0),
+    };
+    let id = term.id().to_string();
+    out.note(&format!("sandbox: terminal {id} in session {session} (Ctrl-] detaches)"));
+    let outcome = {
+        let raw = RawMode::enter().map_err(|e| Error::io("switching the terminal to raw mode", e))?;
+        let (mut input, keys) = TerminalInput::start().map_err(|e| Error::io("reading the terminal", e))?;
+        let outcome = local_tty::connect(&term, start_at, keys, std::future::pending()).await;
+        input.stop();
+        drop(raw);
+        outcome
+    };
+    match outcome {
+        Outcome::Exited => Ok(Done::Code(code_of(&term.wait(None).await?.process))),
+        Outcome::Detached => {
+            out.note(&format!(
+                "\r\nsandbox: detached; terminal {id} keeps running (`sandbox term attach {session} {id}` returns to it)"
+            ));
+            Ok(Done::Ok)
+        }
+        Outcome::Lost(e) => Err(e),
+        Outcome::Failed(why) => Err(Error::io("attaching", std::io::Error::other(why))),
+    }
 }

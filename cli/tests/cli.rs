@@ -198,3 +198,68 @@ fn the_readme_example_runs() {
     }
     assert!(t.leftovers().is_empty());
 }
+
+/// Upper bound for each wait on the PTY (only stops a hung test).
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `sandbox args...` on a PTY of `rows` x `cols` this test owns.
+fn on_pty(t: &TestScope, args: &[&str], rows: u16, cols: u16) -> sandbox_e2e::pty::Pty {
+    sandbox_e2e::pty::Pty::spawn(&cli_path(), args, rows, cols, |cmd| {
+        cmd.env("SANDBOX_SCOPE", &t.scope).env("SANDBOX_PROVISION", "false").env("TERM", "xterm-256color");
+    })
+}
+
+#[test]
+fn term_attach_connects_this_terminal_both_ways_and_detaches() {
+    let t = TestScope::new("cliattach");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let id = unique_id("cliattach");
+    ok(&t, &["start", &dir, "--id", &id, "-q"]);
+    // Without a terminal: a clear error, nothing opened.
+    let o = sandbox(&t, &["term", "attach", &id], b"");
+    assert_eq!(code(&o), 80, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("interactive terminal"), "{}", text(&o.stderr));
+    assert_eq!(json(&ok(&t, &["term", "list", &id, "--json"])), serde_json::json!([]));
+
+    // A new shell sized like this terminal; keys in, output out; its exit code is ours.
+    let mut pty = on_pty(&t, &["term", "attach", &id], 30, 100);
+    pty.expect("(Ctrl-] detaches)", LIMIT);
+    pty.expect("# ", LIMIT);
+    pty.send(b"stty size\r");
+    pty.expect("30 100", LIMIT);
+    pty.send(b"echo typed-$((6 * 7))\r");
+    pty.expect("typed-42", LIMIT);
+    pty.resize(40, 120);
+    let mut resized = false;
+    for _ in 0..50 {
+        pty.send(b"stty size\r");
+        if pty.try_expect("40 120", std::time::Duration::from_millis(500)) {
+            resized = true;
+            break;
+        }
+    }
+    assert!(resized, "the resize never reached the sandbox:\n{}", pty.transcript());
+    pty.send(b"exit 7\r");
+    assert_eq!(pty.wait(LIMIT).code(), Some(7), "{}", pty.transcript());
+
+    // Ctrl-] detaches and leaves the terminal running; a second attach returns to it.
+    let mut pty = on_pty(&t, &["term", "attach", &id], 24, 80);
+    pty.expect("# ", LIMIT);
+    pty.send(b"echo before-detach\r");
+    pty.expect("before-detach", LIMIT);
+    pty.send(&[0x1d]);
+    pty.expect("detached", LIMIT);
+    assert_eq!(pty.wait(LIMIT).code(), Some(0), "{}", pty.transcript());
+    let terms = json(&ok(&t, &["term", "list", &id, "--json"]));
+    let running: Vec<&Value> = terms.as_array().unwrap().iter().filter(|r| r["state"] == "running").collect();
+    assert_eq!(running.len(), 1, "{terms}");
+    let term = running[0]["id"].as_str().unwrap().to_string();
+    let mut pty = on_pty(&t, &["term", "attach", &id, &term], 24, 80);
+    pty.expect("(Ctrl-] detaches)", LIMIT);
+    pty.send(b"echo back-$((2 + 3))\r");
+    pty.expect("back-5", LIMIT);
+    pty.send(b"exit\r");
+    assert_eq!(pty.wait(LIMIT).code(), Some(0), "{}", pty.transcript());
+    ok(&t, &["stop", &id]);
+    assert!(t.leftovers().is_empty());
+}

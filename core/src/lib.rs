@@ -38,6 +38,7 @@ mod files;
 mod git_index;
 mod host_info;
 pub mod labels;
+pub mod local_tty;
 pub mod network_isolation;
 mod output_chunk;
 mod podman;

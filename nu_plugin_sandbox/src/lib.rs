@@ -28,13 +28,11 @@ mod error_context;
 mod interrupt;
 mod plugin_config;
 mod progress;
-mod raw_terminal;
 mod records;
 mod sandbox_plugin;
 mod session_cache;
 mod signal_name;
 mod stdin_input;
 mod task_follow;
-mod terminal_input;
 
 pub use sandbox_plugin::SandboxPlugin;

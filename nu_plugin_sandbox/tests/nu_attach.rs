@@ -9,10 +9,10 @@ mod support;
 
 use std::time::Duration;
 
+use sandbox_e2e::pty::Pty;
 use serde_json::json;
 use support::isolation::Isolation;
 use support::nu_runner::{json, nu_path, plugin_path, run};
-use support::pty::Pty;
 
 /// Upper bound for each wait on the terminal (only stops a hung test).
 const LIMIT: Duration = Duration::from_secs(60);

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: isolated sandboxes per test (a unique scope), and a
 //! guard that removes every container and control dir a test made, even when it fails.
 
+pub mod pty;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,19 +5,13 @@ use std::time::Duration;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::{ErrorKind, Follow, Terminal, TerminalSpec};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use sandbox_core::TerminalSpec;
+use sandbox_core::local_tty::{self, Outcome, RawMode, TerminalInput};
 
 use crate::SandboxPlugin;
 use crate::arguments;
 use crate::call_context::CallContext;
 use crate::interrupt::{self, Interrupt};
-use crate::raw_terminal::{self, RawMode};
-use crate::terminal_input::{Keys, TerminalInput};
-
-/// The key that detaches: Ctrl-] (as in telnet).
-const DETACH_KEY: u8 = 0x1d;
 
 /// `sandbox attach`: an interactive terminal in a session.
 pub struct Attach;
@@ -98,13 +92,13 @@ back to it. Returns nothing."
                 .with_label("cannot attach here", head)
                 .with_help("nushell talks to this plugin over stdin/stdout (no local socket support); use `sandbox term send` and `sandbox term read` instead"));
         }
-        if !raw_terminal::is_interactive() {
+        if !local_tty::is_interactive() {
             return Err(LabeledError::new("sandbox attach needs an interactive terminal")
                 .with_label("stdin or stdout is not a terminal", head)
                 .with_help("run it from an interactive nushell; from scripts and pipes use `sandbox term open`, `sandbox term send` and `sandbox term read`"));
         }
 
-        let (rows, cols) = raw_terminal::size();
+        let (rows, cols) = local_tty::size();
         let (terminal, start_at) =
             ctx.on_session(plugin, engine, call, "sandbox attach", interrupt::CANCELLED, |s| async move {
                 match wanted {
@@ -121,7 +115,7 @@ back to it. Returns nothing."
         eprintln!("sandbox attach: terminal {id} in session {session_id} (Ctrl-] detaches)");
 
         // The terminal goes to this plugin's process group; nushell gets it back after.
-        let nushell_group = raw_terminal::foreground_group();
+        let nushell_group = local_tty::foreground_group();
         let foreground = engine.enter_foreground().map_err(|e| {
             LabeledError::new(format!("cannot take the terminal into the foreground: {e}"))
                 .with_label("while attaching", head)
@@ -132,7 +126,8 @@ back to it. Returns nothing."
             Ok(raw) => {
                 let outcome = match TerminalInput::start() {
                     Ok((mut input, keys)) => {
-                        let outcome = plugin.runtime().block_on(connect(&terminal, start_at, keys, &interrupt));
+                        let outcome =
+                            plugin.runtime().block_on(local_tty::connect(&terminal, start_at, keys, interrupt.wait()));
                         input.stop();
                         outcome
                     }
@@ -152,7 +147,7 @@ back to it. Returns nothing."
         // interactive (`nu -c`) does not ignore SIGTTOU, and its own taking back from the
         // background fails ("reset foreground id failed") or stops it.
         if let Some(group) = nushell_group {
-            let _ = raw_terminal::set_foreground_group(group);
+            let _ = local_tty::set_foreground_group(group);
         }
         foreground.leave().map_err(LabeledError::from)?;
         match outcome {
@@ -161,82 +156,4 @@ back to it. Returns nothing."
             Outcome::Failed(why) => Err(LabeledError::new(why).with_label("while attached", head)),
         }
     }
-}
-
-/// How an attach ended.
-enum Outcome {
-    /// The terminal's program exited.
-    Exited,
-    /// Ctrl-] (or end of input, or an interrupt sent to nushell).
-    Detached,
-    /// The sandbox failed.
-    Lost(sandbox_core::Error),
-    /// The local terminal failed.
-    Failed(String),
-}
-
-/// Copies keys to the sandbox terminal and its output to stdout, passes size changes on,
-/// until its program exits or the user detaches.
-async fn connect(terminal: &Terminal, start_at: u64, mut keys: mpsc::Receiver<Keys>, interrupt: &Interrupt) -> Outcome {
-    let mut resized = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Failed(format!("cannot watch for terminal size changes: {e}")),
-    };
-    let mut output = tokio::spawn(copy_output(terminal.follow(start_at)));
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            _ = interrupt.wait() => break Outcome::Detached,
-            done = &mut output => break match done {
-                Ok(Ok(())) => Outcome::Exited,
-                Ok(Err(e)) => Outcome::Lost(e),
-                Err(e) => Outcome::Failed(format!("the output copy failed: {e}")),
-            },
-            typed = keys.recv() => {
-                let Some(Some(mut bytes)) = typed else {
-                    break Outcome::Detached;
-                };
-                let detach = bytes.iter().position(|b| *b == DETACH_KEY);
-                if let Some(at) = detach {
-                    bytes.truncate(at);
-                }
-                match terminal.write(&bytes).await {
-                    Ok(()) => {}
-                    // The program just exited: its last output is still on its way.
-                    Err(e) if e.kind() == ErrorKind::NotRunning => {
-                        break match (&mut output).await {
-                            Ok(Ok(())) => Outcome::Exited,
-                            Ok(Err(e)) => Outcome::Lost(e),
-                            Err(e) => Outcome::Failed(format!("the output copy failed: {e}")),
-                        };
-                    }
-                    Err(e) => break Outcome::Lost(e),
-                }
-                if detach.is_some() {
-                    break Outcome::Detached;
-                }
-            }
-            _ = resized.recv() => {
-                let (rows, cols) = raw_terminal::size();
-                // A failure here (the program just exited) shows up on the output side.
-                let _ = terminal.resize(rows, cols).await;
-            }
-        }
-    };
-    output.abort();
-    outcome
-}
-
-/// Copies the terminal's output to stdout as it comes until its program has exited and
-/// all of it is written.
-async fn copy_output(mut output: Follow) -> sandbox_core::Result<()> {
-    let mut stdout = tokio::io::stdout();
-    while let Some(chunk) = output.next().await {
-        // The user's terminal going away ends the attach like a lost session would not:
-        // stop copying quietly.
-        if stdout.write_all(&chunk?.data).await.is_err() || stdout.flush().await.is_err() {
-            return Ok(());
-        }
-    }
-    Ok(())
 }

@@ -5,4 +5,3 @@
 
 pub mod isolation;
 pub mod nu_runner;
-pub mod pty;
