@@ -5,6 +5,8 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub(crate) use crate::guard::{quiet, value};
+
 use crate::error::{FfiError, sbx_error};
 use crate::runtime;
 use crate::status::sbx_status;
@@ -53,18 +55,6 @@ pub(crate) unsafe fn call(
             status
         }
     }
-}
-
-/// Runs the body of an export that returns a plain value (getters): a panic gives
-/// `fallback`.
-pub(crate) fn value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
-}
-
-/// Runs the body of an export that returns nothing (`*_close`, `*_free`): a panic is
-/// swallowed rather than unwinding into C.
-pub(crate) fn quiet(body: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(body));
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -2,9 +2,9 @@
 
 use std::ffi::{CString, c_char};
 
-use crate::boundary::{quiet, value};
+use crate::cstring::to_cstring_lossy;
+use crate::guard::{quiet, value};
 use crate::status::sbx_status;
-use crate::text::to_cstring_lossy;
 
 /// An error: a status code and a message in plain words (naming the action that failed,
 /// keeping podman's own words where podman failed).
@@ -97,7 +97,11 @@ pub unsafe extern "C" fn sbx_error_message(error: *const sbx_error) -> *const c_
 /// `error` is NULL or a live `sbx_error` from this library not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_error_free(error: *mut sbx_error) {
-    // SAFETY: a non-NULL error came from Box::into_raw in the boundary and, by contract,
-    // is freed only once.
-    quiet(|| unsafe { crate::handle::free(error) });
+    quiet(|| {
+        if !error.is_null() {
+            // SAFETY: a non-NULL error came from Box::into_raw in the boundary and, by
+            // contract, is freed only once.
+            drop(unsafe { Box::from_raw(error) });
+        }
+    });
 }

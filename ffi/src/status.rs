@@ -172,7 +172,7 @@ impl sbx_status {
 /// The returned string is static: never free it. Callable from any thread, never fails.
 #[unsafe(no_mangle)]
 pub extern "C" fn sbx_status_name(status: u32) -> *const c_char {
-    crate::boundary::value(std::ptr::null(), || {
+    crate::guard::value(std::ptr::null(), || {
         sbx_status::ALL
             .iter()
             .find(|s| **s as u32 == status)

@@ -1,24 +1,13 @@
 //! Conversions between C text and Rust text: arguments in (copied, checked), strings
 //! out (NUL-terminated, owned by a handle).
 
-use std::ffi::{CStr, CString, OsStr, c_char};
+use std::ffi::{CStr, OsStr, c_char};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::error::FfiError;
 
-/// A `CString` from text that may contain NUL bytes (replaced by U+FFFD, so the C side
-/// never sees a message cut short).
-pub(crate) fn to_cstring_lossy(s: impl Into<String>) -> CString {
-    let s = s.into();
-    match CString::new(s) {
-        Ok(c) => c,
-        Err(e) => {
-            let s = String::from_utf8_lossy(&e.into_vec()).replace('\0', "\u{FFFD}");
-            CString::new(s).unwrap_or_default()
-        }
-    }
-}
+pub(crate) use crate::cstring::to_cstring_lossy;
 
 /// A required NUL-terminated UTF-8 argument, borrowed for the duration of the call.
 ///
