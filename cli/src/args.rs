@@ -423,32 +423,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (1 to 31).
 pub fn parse_signal(s: &str) -> Result<i32, String> {
-    const NAMES: [(&str, i32); 14] = [
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("ABRT", 6),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("SEGV", 11),
-        ("USR2", 12),
-        ("PIPE", 13),
-        ("ALRM", 14),
-        ("TERM", 15),
-        ("CONT", 18),
-        ("STOP", 19),
-        ("WINCH", 28),
-    ];
-    if let Ok(n) = s.parse::<i32>() {
-        return if (1..=31).contains(&n) { Ok(n) } else { Err(format!("signal {n} is out of range (1 to 31)")) };
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| format!("unknown signal {s:?}; use a number or one of HUP INT QUIT KILL TERM USR1 USR2 ..."))
+    sandbox_core::signals::signal_number(s).map_err(|e| e.to_string())
 }
 
 /// Octal permission bits, e.g. `644` or `0755`.

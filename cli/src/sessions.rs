@@ -1,6 +1,6 @@
 //! `info`, `start`, `list`, `stop`, `reap`.
 
-use sandbox_core::{Error, ErrorKind, Limits, Network, Sandbox, SessionInfo, SessionSpec, StartPhase};
+use sandbox_core::{Error, Limits, Network, Sandbox, SessionInfo, SessionSpec, StartPhase};
 use serde_json::{Value, json};
 
 use crate::Done;
@@ -107,23 +107,13 @@ pub async fn stop(sandbox: &Sandbox, ids: &[String], out: Out) -> Result<Done, E
 
 /// `sandbox reap`: prints the sessions removed.
 pub async fn reap(sandbox: &Sandbox, keep: Option<Vec<String>>, out: Out) -> Result<Done, Error> {
-    let before = sandbox.list().await?;
     let removed: Vec<SessionInfo> = match keep {
         Some(keep) => {
+            let before = sandbox.list().await?;
             let ids = sandbox.reap_orphans(&keep).await?;
             before.into_iter().filter(|s| ids.contains(&s.id)).collect()
         }
-        None => {
-            let mut removed = Vec::new();
-            for s in before.into_iter().filter(|s| !s.is_running()) {
-                match sandbox.stop(&s.id).await {
-                    Ok(()) => removed.push(s),
-                    Err(e) if e.kind() == ErrorKind::SessionNotFound => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            removed
-        }
+        None => sandbox.reap().await?,
     };
     let rows: Vec<Value> = removed.iter().map(session_row).collect();
     out.rows(&rows, &["id", "state", "working_dir"]);

@@ -263,3 +263,31 @@ fn term_attach_connects_this_terminal_both_ways_and_detaches() {
     ok(&t, &["stop", &id]);
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn reap_removes_the_sessions_that_cannot_serve_and_keeps_the_rest() {
+    let t = TestScope::new("clireap");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let (alive, dead) = (unique_id("alive"), unique_id("dead"));
+    ok(&t, &["start", &dir, "--id", &alive, "-q"]);
+    ok(&t, &["start", &dir, "--id", &dead, "-q"]);
+    let container = json(&ok(&t, &["list", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == dead.as_str())
+        .map(|s| s["container"].as_str().unwrap().to_string())
+        .expect("the dead session is listed");
+    let killed = Command::new(&t.sandbox.config().podman).args(["kill", &container]).output().unwrap();
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    let reaped = json(&ok(&t, &["reap", "--json"]));
+    let ids: Vec<&str> = reaped.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [dead.as_str()], "{reaped}");
+    let left = json(&ok(&t, &["list", "--json"]));
+    let ids: Vec<&str> = left.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [alive.as_str()], "{left}");
+    // --keep removes every other session of the scope, running or not.
+    let reaped = json(&ok(&t, &["reap", "--keep", "nothing-by-this-name", "--json"]));
+    assert_eq!(reaped.as_array().unwrap().len(), 1, "{reaped}");
+    assert!(t.leftovers().is_empty());
+}

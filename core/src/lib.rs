@@ -49,6 +49,7 @@ pub mod run_failure;
 mod sandbox;
 mod session;
 mod session_info;
+pub mod signals;
 mod spec;
 mod spool_reader;
 mod start;

@@ -151,4 +151,19 @@ impl Sandbox {
         }
         Ok(reaped)
     }
+
+    /// Removes the sessions of this scope that can no longer serve commands (their
+    /// container is not running) and returns them, as `sandbox reap` does in every face.
+    /// A session removed by someone else meanwhile is skipped.
+    pub async fn reap(&self) -> Result<Vec<SessionInfo>> {
+        let mut removed = Vec::new();
+        for info in self.list().await?.into_iter().filter(|s| !s.is_running()) {
+            match self.remove(&info).await {
+                Ok(()) => removed.push(info),
+                Err(e) if e.kind() == crate::ErrorKind::SessionNotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
 }

@@ -83,23 +83,13 @@ are never touched. Returns a table of what was removed (id, container, state)."
         };
         let sandbox = ctx.sandbox.clone();
         let result = interrupt::block_on(plugin, engine, head, "sandbox reap", async {
-            let before = sandbox.list().await?;
             let removed: Vec<_> = match &keep {
                 Some(keep) => {
+                    let before = sandbox.list().await?;
                     let ids = sandbox.reap_orphans(keep).await?;
                     before.into_iter().filter(|s| ids.contains(&s.id)).collect()
                 }
-                None => {
-                    let mut removed = Vec::new();
-                    for s in before.into_iter().filter(|s| !s.is_running()) {
-                        match sandbox.stop(&s.id).await {
-                            Ok(()) => removed.push(s),
-                            Err(e) if e.kind() == sandbox_core::ErrorKind::SessionNotFound => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    removed
-                }
+                None => sandbox.reap().await?,
             };
             for s in &removed {
                 plugin.cache().forget(&sandbox, &s.id);
