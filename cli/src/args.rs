@@ -67,6 +67,10 @@ pub enum Command {
         #[arg(long, num_args = 1..)]
         keep: Option<Vec<String>>,
     },
+    /// Serve the Model Context Protocol on stdin and stdout, for a coding agent's MCP
+    /// client: sessions, exec, tasks, terminals and files as tools, under a policy only
+    /// these flags (and --config) set.
+    Mcp(McpArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -120,6 +124,47 @@ pub struct StartArgs {
     /// Do not install dev tools (apk/apt-get) in the session.
     #[arg(long)]
     pub no_provision: bool,
+}
+
+/// `sandbox mcp`: the server's policy. Tool arguments cannot change any of it.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// A TOML file with the policy (keys as the flags: roots, scope, image, network,
+    /// require_limits, allow_post_create, post_create, [limits] memory/cpus/pids); flags win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A directory sessions may mount, itself or any directory below it, symlinks
+    /// resolved (repeatable; at least one here or in --config).
+    #[arg(long = "root")]
+    pub roots: Vec<PathBuf>,
+    /// The scope of the sessions this server sees and starts (default: SANDBOX_SCOPE or
+    /// the config's).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Image of new sessions (default: the configured one).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Network of new sessions: bridge (outbound access) or none.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Memory limit of new sessions, e.g. 1GiB.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// CPU limit of new sessions in cores.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Process limit of new sessions.
+    #[arg(long)]
+    pub pids: Option<u32>,
+    /// Refuse to start sessions whose limits cannot be enforced.
+    #[arg(long)]
+    pub require_limits: bool,
+    /// A command to run once in every new session (repeatable; needs --allow-post-create).
+    #[arg(long)]
+    pub post_create: Vec<String>,
+    /// Run the post-create commands.
+    #[arg(long)]
+    pub allow_post_create: bool,
 }
 
 /// What every command run in the session may set.

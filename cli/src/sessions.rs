@@ -7,7 +7,8 @@ use crate::Done;
 use crate::args::StartArgs;
 use crate::output::{Out, time};
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+/// `v` as JSON, or a protocol error saying it cannot be shown.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::Protocol { detail: format!("cannot show the result as JSON: {e}") })
 }
 
@@ -71,7 +72,8 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     Ok(Done::Ok)
 }
 
-fn session_row(s: &SessionInfo) -> Value {
+/// A session as a row of `list` (and of the MCP server's `session_list`).
+pub fn session_row(s: &SessionInfo) -> Value {
     json!({
         "id": s.id,
         "state": s.state,
