@@ -61,6 +61,16 @@ async def ps(s):
     return (await call(s, "exec", {"session": SESSION, "argv": ["ps"]}))["stdout"]
 
 
+async def until(what, cond, s, secs=20):
+    """Waits until `cond` holds for the output of `ps` in the session."""
+    with anyio.move_on_after(secs):
+        while not cond(await ps(s)):
+            await anyio.sleep(0.1)
+        print(f"ok: {what}", flush=True)
+        return
+    raise Failed(f"not within {secs} s: {what}")
+
+
 async def scripted(s):
     await s.initialize()
     tools = {t.name: t for t in (await s.list_tools()).tools}
@@ -163,16 +173,10 @@ async def scripted(s):
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(long_exec)
-        with anyio.fail_after(20):
-            while "sleep 313" not in await ps(s):
-                await anyio.sleep(0.1)
-        print("ok: the long exec runs", flush=True)
+        await until("the long exec runs", lambda out: "sleep 313" in out, s)
         scope.cancel()
     check(not finished, "the call was cancelled")
-    with anyio.fail_after(20):
-        while "sleep 313" in await ps(s):
-            await anyio.sleep(0.1)
-    print("ok: cancelling the call killed the command in the container", flush=True)
+    await until("cancelling the call killed the command in the container", lambda out: "sleep 313" not in out, s)
 
     # Widening the policy is refused: a directory outside the roots (also through a
     # symlink), the image, network, limits, post-create commands, the scope, other scopes'
