@@ -2,7 +2,8 @@
 //! SDK, pinned, installed by scripts/setup under .tools/) over stdio, against real
 //! podman. Each client runs a scripted session (tests/mcp/client.py, client.mjs) and
 //! exits non-zero on the first failed check; this test runs it and removes every session
-//! it made, whatever happened.
+//! it made, whatever happened. The TypeScript client starts the server as the README's
+//! `mcpServers` snippet (tests/mcp/mcp-servers.json) says.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -102,13 +103,16 @@ fn the_python_sdk_drives_a_session() {
 fn the_typescript_sdk_drives_a_session() {
     let t = TestScope::new("mcpts");
     let outside = tempfile::tempdir().expect("tempdir");
-    let (_dir, script) = script_file("client.mjs", include_str!("mcp/client.mjs"));
+    let (dir, script) = script_file("client.mjs", include_str!("mcp/client.mjs"));
+    let config = dir.path().join("mcp-servers.json");
+    std::fs::write(&config, include_str!("mcp/mcp-servers.json")).expect("write the README's snippet");
     let mut cmd = Command::new("node");
     cmd.arg(&script)
         .arg(cli_path())
         .arg(t.dir.path())
         .arg(outside.path())
         .arg(unique_id("mcpts"))
+        .arg(&config)
         .env("SANDBOX_MCP_NODE_MODULES", node_modules());
     run_client(&t, cmd, Duration::from_secs(300));
     assert!(t.leftovers().is_empty(), "the client stopped its session");

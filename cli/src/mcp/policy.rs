@@ -326,6 +326,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_policy_file_means_what_it_says() {
+        let readme = include_str!("../../../README.md");
+        let at = readme.find("# sandbox mcp --config").expect("the README's policy file");
+        let text = &readme[at..at + readme[at..].find("```").expect("the end of the block")];
+        let root = tempfile::tempdir().unwrap();
+        let text = text.replace("/home/me/src", root.path().to_str().unwrap());
+        let p = McpPolicy::resolve(Some(("README.md", &text)), &args(&[])).unwrap();
+        assert_eq!(p.roots, vec![std::fs::canonicalize(root.path()).unwrap()]);
+        assert_eq!((p.scope.as_deref(), p.network), (Some("mcp"), Some(Network::None)));
+        assert_eq!((p.allow_post_create, p.post_create.as_slice()), (Some(true), &["make deps".to_string()][..]));
+        assert_eq!((p.memory, p.cpus, p.pids), (Some(1 << 30), Some(1.0), Some(256)));
+    }
+
+    #[test]
     fn bad_policies_are_refused_at_start() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().to_str().unwrap();

@@ -219,6 +219,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_tool() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("## MCP server").expect("the README's MCP section")..];
+        for t in tools() {
+            assert!(section.contains(&format!("| `{}` |", t.name)), "the README's tool table lacks {}", t.name);
+        }
+    }
+
+    #[test]
     fn tool_schemas_refuse_unknown_arguments() {
         for t in tools() {
             let schema = (t.schema)();

@@ -2,18 +2,20 @@
 // stdio, against real podman. Run by cli/tests/mcp.rs; exits non-zero on the first
 // failure.
 //
-// usage: node client.mjs SANDBOX ROOT OUTSIDE SESSION
+// usage: node client.mjs SANDBOX ROOT OUTSIDE SESSION CONFIG
 //   SANDBOX  the sandbox binary; ROOT the directory the server may mount (--root);
-//   OUTSIDE  a directory outside it; SESSION the id of the session this script starts.
+//   OUTSIDE  a directory outside it; SESSION the id of the session this script starts;
+//   CONFIG   the README's `mcpServers` snippet: the server is started as it says, with
+//            SANDBOX for "sandbox", ROOT for its example directory, and the test's scope.
 // SANDBOX_MCP_NODE_MODULES names the node_modules holding @modelcontextprotocol/sdk
 // (this script is run from a copy, away from any node_modules). The environment
-// (SANDBOX_SCOPE...) is passed to the server as it is.
+// (SANDBOX_SCOPE...) is passed to the server.
 
 import { readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [SANDBOX, ROOT, OUTSIDE, SESSION] = process.argv.slice(2);
+const [SANDBOX, ROOT, OUTSIDE, SESSION, CONFIG] = process.argv.slice(2);
 const sdk = join(process.env.SANDBOX_MCP_NODE_MODULES, "@modelcontextprotocol/sdk/dist/esm");
 const { Client } = await import(pathToFileURL(join(sdk, "client/index.js")));
 const { StdioClientTransport } = await import(pathToFileURL(join(sdk, "client/stdio.js")));
@@ -57,10 +59,19 @@ async function until(what, cond, ms = 20000) {
 }
 
 async function scripted() {
+  const server = JSON.parse(readFileSync(CONFIG, "utf8")).mcpServers.sandbox;
+  check(server.command === "sandbox" && server.args.includes("/home/me/src"), "the README's snippet has its example");
   await client.connect(
-    new StdioClientTransport({ command: SANDBOX, args: ["mcp", "--root", ROOT], env: { ...process.env }, stderr: "inherit" }),
+    new StdioClientTransport({
+      command: SANDBOX,
+      args: server.args.map((a) => (a === "/home/me/src" ? ROOT : a)),
+      env: { ...process.env, ...server.env, SANDBOX_SCOPE: process.env.SANDBOX_SCOPE },
+      stderr: "inherit",
+    }),
   );
   check(client.getServerVersion().name === "sandbox", "the server says who it is");
+  const policy = (await call("session_list", {})).policy;
+  check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
   check(names.length === 15 && names.includes("exec") && names.includes("terminal_read_until"), `tools listed: ${names}`);
@@ -68,7 +79,8 @@ async function scripted() {
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 
   const started = await call("session_start", { working_dir: ROOT, id: SESSION });
-  check(started.session === SESSION && started.report.working_dir === realpathSync(ROOT), "a session starts on the root");
+  check(started.session === SESSION && started.report.working_dir === realpathSync(ROOT) && started.report.network === "none",
+    "a session starts on the root, without network as the policy says");
 
   let r = await call("exec", { session: SESSION, argv: ["sh", "-c", "echo hello; echo oops >&2; exit 7"] });
   check(r.exit_code === 7 && r.stdout === "hello\n" && r.stderr === "oops\n", `exec: ${JSON.stringify(r)}`);
