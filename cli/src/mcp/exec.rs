@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::server::{Progress, Server};
+use super::state::{Progress, State};
 use super::tool::{Env, ToolDef, byte_limit, env_pairs, schema, seconds};
 use crate::run::exec_record;
 
@@ -56,7 +56,7 @@ pub const TOOLS: &[ToolDef] = &[ToolDef {
 }];
 
 /// `exec`.
-pub async fn exec(server: &Server, a: ExecArgs, progress: Option<Progress>) -> Result<Value, Error> {
+pub async fn exec(state: &State, a: ExecArgs, progress: Option<Progress>) -> Result<Value, Error> {
     let cap = byte_limit("output_cap", a.output_cap, DEFAULT_EXEC_OUTPUT, DEFAULT_OUTPUT_CAP)?;
     let mut o = ExecOptions::new();
     o.timeout = seconds("timeout_secs", a.timeout_secs)?;
@@ -76,7 +76,7 @@ pub async fn exec(server: &Server, a: ExecArgs, progress: Option<Progress>) -> R
     if a.argv.is_empty() {
         return Err(Error::invalid("argv", "is empty: give the command and its arguments"));
     }
-    let session = server.session(&a.session).await?;
+    let session = state.session(&a.session).await?;
     let r = match progress {
         None => session.exec(&a.argv, o).await?,
         Some(p) => exec_with_progress(&session, &a.argv, o, cap, p).await?,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
 
-use super::server::Server;
+use super::state::State;
 use super::tool::{ToolDef, byte_limit, bytes_field, schema};
 use crate::files::file_row;
 
@@ -111,9 +111,9 @@ impl AsyncWrite for CappedSink {
 }
 
 /// `file_read`.
-pub async fn read(server: &Server, a: ReadArgs) -> Result<Value, Error> {
+pub async fn read(state: &State, a: ReadArgs) -> Result<Value, Error> {
     let cap = byte_limit("max_bytes", a.max_bytes, DEFAULT_FILE_READ, MAX_FILE_READ)? as usize;
-    let session = server.session(&a.session).await?;
+    let session = state.session(&a.session).await?;
     let mut sink = CappedSink { kept: Vec::new(), cap, total: 0 };
     session.read_file_to(&a.path, &mut sink).await?;
     let mut m = Map::new();
@@ -124,7 +124,7 @@ pub async fn read(server: &Server, a: ReadArgs) -> Result<Value, Error> {
 }
 
 /// `file_write`.
-pub async fn write(server: &Server, a: WriteArgs) -> Result<Value, Error> {
+pub async fn write(state: &State, a: WriteArgs) -> Result<Value, Error> {
     let bytes = match (a.content, a.content_base64) {
         (Some(text), None) => text.into_bytes(),
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
@@ -133,13 +133,13 @@ pub async fn write(server: &Server, a: WriteArgs) -> Result<Value, Error> {
         _ => return Err(Error::invalid("file_write", "give exactly one of content and content_base64")),
     };
     let mode = a.mode.as_deref().map(crate::args::parse_mode).transpose().map_err(|e| Error::invalid("mode", e))?;
-    server.session(&a.session).await?.write_file(&a.path, &bytes, mode).await?;
+    state.session(&a.session).await?.write_file(&a.path, &bytes, mode).await?;
     Ok(json!({"path": a.path, "bytes": bytes.len()}))
 }
 
 /// `file_list`.
-pub async fn list(server: &Server, a: ListArgs) -> Result<Value, Error> {
-    let session = server.session(&a.session).await?;
+pub async fn list(state: &State, a: ListArgs) -> Result<Value, Error> {
+    let session = state.session(&a.session).await?;
     let entries: Vec<Value> = session.list_dir(a.path.as_deref().unwrap_or(".")).await?.iter().map(file_row).collect();
     Ok(json!({"entries": entries}))
 }

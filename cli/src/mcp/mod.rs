@@ -8,6 +8,7 @@ mod file;
 pub mod policy;
 mod server;
 mod session;
+mod state;
 mod task;
 mod terminal;
 mod tool;

@@ -1,43 +1,25 @@
 //! The MCP server: lists the tools, runs a call under its cancellation token (a
 //! `notifications/cancelled` drops the call, which kills a running exec in the
-//! container), and keeps the sessions it attached so a call costs one agent round trip,
-//! not a `podman ps`.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! container), and turns what the call returned into a result or a tool error.
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
-    ProgressToken, ServerCapabilities, ServerConfig,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
-use sandbox_core::{Error, ErrorKind, Sandbox, Session};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use sandbox_core::{Error, ErrorKind, Sandbox};
 use serde_json::Value;
 
 use super::policy::McpPolicy;
+use super::state::{Progress, State};
 use super::tool::{self, ToolDef};
 use super::{exec, file, session, task, terminal};
 
-/// Where progress notifications of a call go, when the client asked for them.
-pub struct Progress {
-    /// The client.
-    pub peer: Peer<RoleServer>,
-    /// The token the client sent with the call.
-    pub token: ProgressToken,
-}
-
-/// The server's state: the sandbox (in the policy's scope), the policy, and the
-/// sessions attached so far.
+/// The MCP server: the tools over a [`State`].
 #[derive(Clone)]
 pub struct Server {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    sandbox: Sandbox,
-    policy: McpPolicy,
-    sessions: Mutex<HashMap<String, Session>>,
+    state: State,
 }
 
 /// Every tool, in the order listed.
@@ -48,57 +30,7 @@ fn tools() -> impl Iterator<Item = &'static ToolDef> {
 impl Server {
     /// A server over `sandbox` (already in the policy's scope) under `policy`.
     pub fn new(sandbox: Sandbox, policy: McpPolicy) -> Server {
-        Server { inner: Arc::new(Inner { sandbox, policy, sessions: Mutex::new(HashMap::new()) }) }
-    }
-
-    /// The sandbox.
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.inner.sandbox
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> &McpPolicy {
-        &self.inner.policy
-    }
-
-    /// The session `id`, if this server may touch it: of its scope (the sandbox only
-    /// sees those) and with its working dir in a root. Any other is not found.
-    pub async fn session(&self, id: &str) -> Result<Session, Error> {
-        if let Some(s) = self.cached(id) {
-            return Ok(s);
-        }
-        let s = self.inner.sandbox.attach(id).await?;
-        if !self.may_touch(s.working_dir()) {
-            return Err(Error::SessionNotFound {
-                id: id.to_string(),
-                detail: " among the sessions this server may use (its working dir is outside the roots)".into(),
-            });
-        }
-        self.remember(&s);
-        Ok(s)
-    }
-
-    /// Whether a session on `working_dir` lies in a root (symlinks resolved).
-    pub fn may_touch(&self, working_dir: &std::path::Path) -> bool {
-        std::fs::canonicalize(working_dir).is_ok_and(|d| self.inner.policy.contains(&d))
-    }
-
-    fn cached(&self, id: &str) -> Option<Session> {
-        self.inner.sessions.lock().ok()?.get(id).cloned()
-    }
-
-    /// Keeps a session attached for later calls.
-    pub fn remember(&self, s: &Session) {
-        if let Ok(mut m) = self.inner.sessions.lock() {
-            m.insert(s.id().to_string(), s.clone());
-        }
-    }
-
-    /// Drops a session from the attached ones (stopped, or found gone).
-    pub fn forget(&self, id: &str) {
-        if let Ok(mut m) = self.inner.sessions.lock() {
-            m.remove(id);
-        }
+        Server { state: State::new(sandbox, policy) }
     }
 
     /// Runs tool `name`; `None` when there is no such tool.
@@ -109,27 +41,27 @@ impl Server {
         progress: Option<Progress>,
     ) -> Option<Result<Value, Error>> {
         Some(match name {
-            "session_start" => async { session::start(self, tool::parse(name, args)?).await }.await,
-            "session_list" => async { session::list(self, tool::parse(name, args)?).await }.await,
-            "session_stop" => async { session::stop(self, tool::parse(name, args)?).await }.await,
-            "exec" => async { exec::exec(self, tool::parse(name, args)?, progress).await }.await,
-            "task_spawn" => async { task::spawn(self, tool::parse(name, args)?).await }.await,
-            "task_logs" => async { task::logs(self, tool::parse(name, args)?).await }.await,
-            "task_wait" => async { task::wait(self, tool::parse(name, args)?).await }.await,
-            "task_kill" => async { task::kill(self, tool::parse(name, args)?).await }.await,
-            "terminal_open" => async { terminal::open(self, tool::parse(name, args)?).await }.await,
-            "terminal_send" => async { terminal::send(self, tool::parse(name, args)?).await }.await,
-            "terminal_read_until" => async { terminal::read_until(self, tool::parse(name, args)?).await }.await,
-            "terminal_kill" => async { terminal::kill(self, tool::parse(name, args)?).await }.await,
-            "file_read" => async { file::read(self, tool::parse(name, args)?).await }.await,
-            "file_write" => async { file::write(self, tool::parse(name, args)?).await }.await,
-            "file_list" => async { file::list(self, tool::parse(name, args)?).await }.await,
+            "session_start" => async { session::start(&self.state, tool::parse(name, args)?).await }.await,
+            "session_list" => async { session::list(&self.state, tool::parse(name, args)?).await }.await,
+            "session_stop" => async { session::stop(&self.state, tool::parse(name, args)?).await }.await,
+            "exec" => async { exec::exec(&self.state, tool::parse(name, args)?, progress).await }.await,
+            "task_spawn" => async { task::spawn(&self.state, tool::parse(name, args)?).await }.await,
+            "task_logs" => async { task::logs(&self.state, tool::parse(name, args)?).await }.await,
+            "task_wait" => async { task::wait(&self.state, tool::parse(name, args)?).await }.await,
+            "task_kill" => async { task::kill(&self.state, tool::parse(name, args)?).await }.await,
+            "terminal_open" => async { terminal::open(&self.state, tool::parse(name, args)?).await }.await,
+            "terminal_send" => async { terminal::send(&self.state, tool::parse(name, args)?).await }.await,
+            "terminal_read_until" => async { terminal::read_until(&self.state, tool::parse(name, args)?).await }.await,
+            "terminal_kill" => async { terminal::kill(&self.state, tool::parse(name, args)?).await }.await,
+            "file_read" => async { file::read(&self.state, tool::parse(name, args)?).await }.await,
+            "file_write" => async { file::write(&self.state, tool::parse(name, args)?).await }.await,
+            "file_list" => async { file::list(&self.state, tool::parse(name, args)?).await }.await,
             _ => return None,
         })
     }
 
     fn instructions(&self) -> String {
-        let config = self.inner.sandbox.config();
+        let config = self.state.sandbox().config();
         format!(
             "Sandboxed sessions: each is a podman container with a working directory of the host mounted at the \
              same path. Start one with session_start, run commands with exec (argv, no shell unless you run \
@@ -137,7 +69,7 @@ impl Server {
              terminal_send and terminal_read_until, and read or write files with file_read, file_write and \
              file_list. Sessions outlive this server: stop them with session_stop when done. The user fixed \
              this policy; no argument changes it: {}",
-            self.inner.policy.describe(config)
+            self.state.policy().describe(config)
         )
     }
 }
@@ -185,7 +117,7 @@ impl ServerHandler for Server {
                 if matches!(e.kind(), ErrorKind::SessionLost | ErrorKind::SessionNotFound)
                     && let Some(id) = &session_id
                 {
-                    self.forget(id);
+                    self.state.forget(id);
                 }
                 tool::failure(&e)
             }

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::server::Server;
+use super::state::State;
 use super::tool::{Env, ToolDef, env_pairs, schema};
 use crate::sessions::{session_row, to_json};
 
@@ -68,28 +68,28 @@ pub const TOOLS: &[ToolDef] = &[
 ];
 
 /// `session_start`.
-pub async fn start(server: &Server, a: StartArgs) -> Result<Value, Error> {
-    let dir = server.policy().working_dir(a.working_dir.as_deref())?;
+pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
+    let dir = state.policy().working_dir(a.working_dir.as_deref())?;
     let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
-    let config = server.sandbox().config();
-    let spec = server.policy().spec(id, dir, env_pairs(a.env), config);
-    let session = server.sandbox().start(spec).await?;
-    server.remember(&session);
+    let config = state.sandbox().config();
+    let spec = state.policy().spec(id, dir, env_pairs(a.env), config);
+    let session = state.sandbox().start(spec).await?;
+    state.remember(&session);
     let report = session.start_report().map(to_json).transpose()?.unwrap_or(Value::Null);
     Ok(json!({"session": session.id(), "working_dir": session.working_dir(), "report": report}))
 }
 
 /// `session_list`.
-pub async fn list(server: &Server, _: ListArgs) -> Result<Value, Error> {
+pub async fn list(state: &State, _: ListArgs) -> Result<Value, Error> {
     let sessions: Vec<Value> =
-        server.sandbox().list().await?.iter().filter(|s| server.may_touch(&s.working_dir)).map(session_row).collect();
-    Ok(json!({"sessions": sessions, "policy": server.policy().describe(server.sandbox().config())}))
+        state.sandbox().list().await?.iter().filter(|s| state.may_touch(&s.working_dir)).map(session_row).collect();
+    Ok(json!({"sessions": sessions, "policy": state.policy().describe(state.sandbox().config())}))
 }
 
 /// `session_stop`.
-pub async fn stop(server: &Server, a: StopArgs) -> Result<Value, Error> {
-    server.session(&a.session).await?;
-    server.forget(&a.session);
-    server.sandbox().stop(&a.session).await?;
+pub async fn stop(state: &State, a: StopArgs) -> Result<Value, Error> {
+    state.session(&a.session).await?;
+    state.forget(&a.session);
+    state.sandbox().stop(&a.session).await?;
     Ok(json!({"stopped": a.session}))
 }

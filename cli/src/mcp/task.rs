@@ -9,14 +9,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::server::Server;
-use super::tool::{Env, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
+use super::state::State;
+use super::tool::{DEFAULT_READ, Env, MAX_READ, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
 use crate::processes::task_row;
-
-/// Bytes a read returns when the call does not say.
-pub const DEFAULT_READ: u64 = 256 * 1024;
-/// The most bytes one read returns.
-pub const MAX_READ: u64 = 16 * 1024 * 1024;
 
 /// `task_spawn`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -126,23 +121,23 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
-async fn task(server: &Server, session: &str, id: &str) -> Result<Task, Error> {
+async fn task(state: &State, session: &str, id: &str) -> Result<Task, Error> {
     sandbox_core::validate::task_id(id)?;
-    Ok(server.session(session).await?.task(id))
+    Ok(state.session(session).await?.task(id))
 }
 
 /// `task_spawn`.
-pub async fn spawn(server: &Server, a: SpawnArgs) -> Result<Value, Error> {
+pub async fn spawn(state: &State, a: SpawnArgs) -> Result<Value, Error> {
     let mut spec = TaskSpec::argv(a.argv);
     spec.cwd = a.cwd;
     spec.env = env_pairs(a.env);
     spec.spool_cap = a.spool_cap;
-    let task = server.session(&a.session).await?.spawn_task(spec).await?;
+    let task = state.session(&a.session).await?.spawn_task(spec).await?;
     Ok(json!({"task": task.id(), "info": task.initial_info().map(task_row)}))
 }
 
 /// `task_logs`.
-pub async fn logs(server: &Server, a: LogsArgs) -> Result<Value, Error> {
+pub async fn logs(state: &State, a: LogsArgs) -> Result<Value, Error> {
     let max = byte_limit("max_bytes", a.max_bytes, DEFAULT_READ, MAX_READ)? as usize;
     let wait = seconds("wait_secs", a.wait_secs)?.unwrap_or(Duration::ZERO);
     let stream = match a.stream.unwrap_or_default() {
@@ -150,7 +145,7 @@ pub async fn logs(server: &Server, a: LogsArgs) -> Result<Value, Error> {
         Stream::Stdout => TaskStream::Stdout,
         Stream::Stderr => TaskStream::Stderr,
     };
-    let task = task(server, &a.session, &a.task).await?;
+    let task = task(state, &a.session, &a.task).await?;
     let chunk = match (a.offset, a.tail) {
         (Some(_), Some(_)) => return Err(Error::invalid("task_logs", "give offset or tail, not both")),
         (None, Some(n)) => task.tail(stream, usize::try_from(n.min(MAX_READ)).unwrap_or(usize::MAX)).await?,
@@ -169,15 +164,15 @@ pub async fn logs(server: &Server, a: LogsArgs) -> Result<Value, Error> {
 }
 
 /// `task_wait`.
-pub async fn wait(server: &Server, a: WaitArgs) -> Result<Value, Error> {
+pub async fn wait(state: &State, a: WaitArgs) -> Result<Value, Error> {
     let timeout = seconds("timeout_secs", a.timeout_secs)?;
-    let info = task(server, &a.session, &a.task).await?.wait(timeout).await?;
+    let info = task(state, &a.session, &a.task).await?.wait(timeout).await?;
     Ok(task_row(&info))
 }
 
 /// `task_kill`.
-pub async fn kill(server: &Server, a: KillArgs) -> Result<Value, Error> {
+pub async fn kill(state: &State, a: KillArgs) -> Result<Value, Error> {
     let signal = Signal::number(a.signal, 15)?;
-    task(server, &a.session, &a.task).await?.kill(signal).await?;
+    task(state, &a.session, &a.task).await?.kill(signal).await?;
     Ok(json!({"task": a.task, "signal": signal}))
 }

@@ -9,9 +9,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::server::Server;
-use super::task::{DEFAULT_READ, MAX_READ};
-use super::tool::{Env, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
+use super::state::State;
+use super::tool::{DEFAULT_READ, Env, MAX_READ, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
 use crate::processes::terminal_row;
 
 /// How long `terminal_read_until` waits for its text when the call does not say.
@@ -111,24 +110,24 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
-async fn terminal(server: &Server, session: &str, id: &str) -> Result<Terminal, Error> {
+async fn terminal(state: &State, session: &str, id: &str) -> Result<Terminal, Error> {
     sandbox_core::validate::terminal_id(id)?;
-    Ok(server.session(session).await?.terminal(id))
+    Ok(state.session(session).await?.terminal(id))
 }
 
 /// `terminal_open`.
-pub async fn open(server: &Server, a: OpenArgs) -> Result<Value, Error> {
+pub async fn open(state: &State, a: OpenArgs) -> Result<Value, Error> {
     let mut spec = TerminalSpec::shell(a.rows.unwrap_or(24), a.cols.unwrap_or(80));
     spec.argv = a.argv.unwrap_or_default();
     spec.cwd = a.cwd;
     spec.env = env_pairs(a.env);
-    let term = server.session(&a.session).await?.open_terminal(spec).await?;
+    let term = state.session(&a.session).await?.open_terminal(spec).await?;
     Ok(json!({"terminal": term.id(), "info": term.initial_info().map(terminal_row)}))
 }
 
 /// `terminal_send`.
-pub async fn send(server: &Server, a: SendArgs) -> Result<Value, Error> {
-    let term = terminal(server, &a.session, &a.terminal).await?;
+pub async fn send(state: &State, a: SendArgs) -> Result<Value, Error> {
+    let term = terminal(state, &a.session, &a.terminal).await?;
     for piece in a.text.as_bytes().chunks(sandbox_core::MAX_TERMINAL_WRITE) {
         term.write(piece).await?;
     }
@@ -136,11 +135,11 @@ pub async fn send(server: &Server, a: SendArgs) -> Result<Value, Error> {
 }
 
 /// `terminal_read_until`.
-pub async fn read_until(server: &Server, a: ReadUntilArgs) -> Result<Value, Error> {
+pub async fn read_until(state: &State, a: ReadUntilArgs) -> Result<Value, Error> {
     let max = byte_limit("max_bytes", a.max_bytes, DEFAULT_READ, MAX_READ)? as usize;
     let wait = seconds("wait_secs", a.wait_secs)?;
     let offset = a.offset.unwrap_or(0);
-    let term = terminal(server, &a.session, &a.terminal).await?;
+    let term = terminal(state, &a.session, &a.terminal).await?;
     let (chunk, found) = match &a.until {
         Some(text) if text.is_empty() => return Err(Error::invalid("until", "is empty")),
         Some(text) => {
@@ -162,8 +161,8 @@ pub async fn read_until(server: &Server, a: ReadUntilArgs) -> Result<Value, Erro
 }
 
 /// `terminal_kill`.
-pub async fn kill(server: &Server, a: KillArgs) -> Result<Value, Error> {
+pub async fn kill(state: &State, a: KillArgs) -> Result<Value, Error> {
     let signal = Signal::number(a.signal, 1)?;
-    terminal(server, &a.session, &a.terminal).await?.kill(signal).await?;
+    terminal(state, &a.session, &a.terminal).await?.kill(signal).await?;
     Ok(json!({"terminal": a.terminal, "signal": signal}))
 }

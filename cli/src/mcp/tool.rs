@@ -14,6 +14,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+/// Bytes a read of task or terminal output returns when the call does not say (a
+/// model's context is small).
+pub const DEFAULT_READ: u64 = 256 * 1024;
+/// The most bytes one read of task or terminal output returns.
+pub const MAX_READ: u64 = 16 * 1024 * 1024;
+
 /// A tool as listed: its name, what it does, and the schema of its arguments.
 pub struct ToolDef {
     /// The tool's name: `<concept>_<verb>` (or `exec`), the project's verbs.
