@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use rmcp::model::ProgressNotificationParam;
 use sandbox_core::{DEFAULT_OUTPUT_CAP, Error, ExecEvent, ExecOptions, ExecOutput, Session};
 use schemars::JsonSchema;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::state::{Progress, State};
-use super::tool::{Env, ToolDef, byte_limit, env_pairs, schema, seconds};
+use super::tool::{Env, ToolDef, byte_limit, env_pairs, input_bytes, schema, seconds};
 use crate::run::exec_record;
 
 /// Bytes of each stream returned when the call does not say (a model's context is
@@ -33,7 +32,8 @@ pub struct ExecArgs {
     pub cwd: Option<String>,
     /// Environment variables for this command.
     pub env: Env,
-    /// Text written to the command's stdin, which is then closed (default: empty stdin).
+    /// Text written to the command's stdin, which is then closed (default: empty stdin;
+    /// at most 16 MiB).
     pub stdin: Option<String>,
     /// Bytes written to stdin, in base64 (instead of `stdin`).
     pub stdin_base64: Option<String>,
@@ -63,16 +63,7 @@ pub async fn exec(state: &State, a: ExecArgs, progress: Option<Progress>) -> Res
     o.cwd = a.cwd;
     o.env = env_pairs(a.env);
     o.output_cap = Some(cap);
-    o.stdin = match (a.stdin, a.stdin_base64) {
-        (Some(_), Some(_)) => return Err(Error::invalid("stdin", "give stdin or stdin_base64, not both")),
-        (Some(text), None) => Some(text.into_bytes()),
-        (None, Some(b64)) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| Error::invalid("stdin_base64", e.to_string()))?,
-        ),
-        (None, None) => None,
-    };
+    o.stdin = input_bytes("stdin", a.stdin, a.stdin_base64)?;
     if a.argv.is_empty() {
         return Err(Error::invalid("argv", "is empty: give the command and its arguments"));
     }

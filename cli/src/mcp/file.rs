@@ -4,7 +4,6 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use base64::Engine as _;
 use sandbox_core::Error;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncWrite;
 
 use super::state::State;
-use super::tool::{ToolDef, byte_limit, bytes_field, schema};
+use super::tool::{ToolDef, byte_limit, bytes_field, input_bytes, schema};
 use crate::files::file_row;
 
 /// Bytes of a file returned when the call does not say.
@@ -42,7 +41,7 @@ pub struct WriteArgs {
     /// Path inside the container (relative: to the working dir). Written atomically;
     /// the directory must exist.
     pub path: String,
-    /// The content, as text.
+    /// The content, as text (at most 16 MiB; make larger files in the session).
     pub content: Option<String>,
     /// The content, as base64 (instead of `content`).
     pub content_base64: Option<String>,
@@ -125,13 +124,8 @@ pub async fn read(state: &State, a: ReadArgs) -> Result<Value, Error> {
 
 /// `file_write`.
 pub async fn write(state: &State, a: WriteArgs) -> Result<Value, Error> {
-    let bytes = match (a.content, a.content_base64) {
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| Error::invalid("content_base64", e.to_string()))?,
-        _ => return Err(Error::invalid("file_write", "give exactly one of content and content_base64")),
-    };
+    let bytes = input_bytes("content", a.content, a.content_base64)?
+        .ok_or_else(|| Error::invalid("file_write", "give content or content_base64"))?;
     let mode = a.mode.as_deref().map(crate::args::parse_mode).transpose().map_err(|e| Error::invalid("mode", e))?;
     state.session(&a.session).await?.write_file(&a.path, &bytes, mode).await?;
     Ok(json!({"path": a.path, "bytes": bytes.len()}))

@@ -20,6 +20,29 @@ pub const DEFAULT_READ: u64 = 256 * 1024;
 /// The most bytes one read of task or terminal output returns.
 pub const MAX_READ: u64 = 16 * 1024 * 1024;
 
+/// The most bytes a tool takes as input (a file's content, a command's stdin).
+pub const MAX_INPUT: usize = 16 * 1024 * 1024;
+
+/// Bytes given as text or as base64 (`what` and `<what>_base64`), at most [`MAX_INPUT`].
+pub fn input_bytes(what: &str, text: Option<String>, b64: Option<String>) -> Result<Option<Vec<u8>>, Error> {
+    use base64::Engine as _;
+    let bytes = match (text, b64) {
+        (Some(_), Some(_)) => return Err(Error::invalid(what, format!("give {what} or {what}_base64, not both"))),
+        (Some(t), None) => t.into_bytes(),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .map_err(|e| Error::invalid(format!("{what}_base64"), e.to_string()))?,
+        (None, None) => return Ok(None),
+    };
+    if bytes.len() > MAX_INPUT {
+        return Err(Error::invalid(
+            what,
+            format!("{} bytes is more than one call takes ({MAX_INPUT}); make large files in the session", bytes.len()),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// A tool as listed: its name, what it does, and the schema of its arguments.
 pub struct ToolDef {
     /// The tool's name: `<concept>_<verb>` (or `exec`), the project's verbs.
@@ -200,6 +223,17 @@ mod tests {
         let text = serde_json::to_value(&r.content).unwrap()[0]["text"].as_str().unwrap().to_string();
         assert!(text.starts_with("session_not_found: no sandbox session \"x\""), "{text}");
         assert_eq!(r.structured_content.unwrap()["error"]["kind"], "session_not_found");
+    }
+
+    #[test]
+    fn inputs_come_as_text_or_base64_and_are_bounded() {
+        assert_eq!(input_bytes("stdin", Some("hi".into()), None).unwrap(), Some(b"hi".to_vec()));
+        assert_eq!(input_bytes("stdin", None, Some("/wA=".into())).unwrap(), Some(vec![0xff, 0]));
+        assert_eq!(input_bytes("stdin", None, None).unwrap(), None);
+        assert!(input_bytes("stdin", Some("a".into()), Some("YQ==".into())).is_err());
+        assert!(input_bytes("stdin", None, Some("not base64!".into())).is_err());
+        let e = input_bytes("content", Some("x".repeat(MAX_INPUT + 1)), None).unwrap_err();
+        assert!(e.to_string().contains("more than one call takes"), "{e}");
     }
 
     #[test]

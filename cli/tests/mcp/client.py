@@ -11,6 +11,7 @@ usage: client.py SANDBOX ROOT OUTSIDE SESSION FOREIGN_SESSION OUTSIDE_SESSION
 The environment (SANDBOX_SCOPE...) is passed to the server as it is.
 """
 
+import base64
 import os
 import sys
 
@@ -148,6 +149,13 @@ async def scripted(s):
     await call(s, "file_write", {"session": SESSION, "path": "bin.dat", "content_base64": "/wABAg==", "mode": "600"})
     r = await call(s, "file_read", {"session": SESSION, "path": "bin.dat", "max_bytes": 2})
     check((r.get("content_base64"), r["size"], r["truncated"]) == ("/wA=", 4, True), f"bytes and max_bytes: {r}")
+    blob = bytes(range(256)) * 12288 + b"\xff"  # 3 MiB and a byte, not UTF-8
+    await call(s, "file_write", {"session": SESSION, "path": "blob.bin", "content_base64": base64.b64encode(blob).decode()})
+    r = await call(s, "file_read", {"session": SESSION, "path": "blob.bin", "max_bytes": 4 << 20})
+    check(base64.b64decode(r["content_base64"]) == blob and r["truncated"] is False, "3 MiB of bytes go and come back")
+    text = await refused(s, "file_write", {"session": SESSION, "path": "huge.txt", "content": "x" * (17 << 20)},
+                         "invalid_input", "17 MiB in one call")
+    check("more than one call takes" in text, "the error says why")
     entries = {e["name"]: e for e in (await call(s, "file_list", {"session": SESSION}))["entries"]}
     check(entries["notes.txt"]["size"] == 11 and entries["bin.dat"]["mode"] == "600", "file_list lists them")
     await refused(s, "file_read", {"session": SESSION, "path": "missing.txt"}, "not_found", "a missing file")
