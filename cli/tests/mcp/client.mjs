@@ -11,7 +11,7 @@
 // (this script is run from a copy, away from any node_modules). The environment
 // (SANDBOX_SCOPE...) is passed to the server.
 
-import { readFileSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -64,7 +64,8 @@ async function scripted() {
   await client.connect(
     new StdioClientTransport({
       command: SANDBOX,
-      args: server.args.map((a) => (a === "/home/me/src" ? ROOT : a)),
+      // The snippet, and a post-create command the policy allows.
+      args: [...server.args.map((a) => (a === "/home/me/src" ? ROOT : a)), "--allow-post-create", "--post-create", "touch post-create-ran"],
       env: { ...process.env, ...server.env, SANDBOX_SCOPE: process.env.SANDBOX_SCOPE },
       stderr: "inherit",
     }),
@@ -81,6 +82,9 @@ async function scripted() {
   const started = await call("session_start", { working_dir: ROOT, id: SESSION });
   check(started.session === SESSION && started.report.working_dir === realpathSync(ROOT) && started.report.network === "none",
     "a session starts on the root, without network as the policy says");
+  const pc = started.report.post_create;
+  check(pc.length === 1 && pc[0].ran === true && pc[0].exit_code === 0 && existsSync(join(ROOT, "post-create-ran")),
+    `the allowed post-create command ran: ${JSON.stringify(pc)}`);
 
   let r = await call("exec", { session: SESSION, argv: ["sh", "-c", "echo hello; echo oops >&2; exit 7"] });
   check(r.exit_code === 7 && r.stdout === "hello\n" && r.stderr === "oops\n", `exec: ${JSON.stringify(r)}`);

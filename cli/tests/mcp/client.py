@@ -84,6 +84,10 @@ async def scripted(s):
           "a session starts on the root")
     listed = await call(s, "session_list", {})
     check([x["id"] for x in listed["sessions"]] == [SESSION], f"session_list shows only ours: {listed['sessions']}")
+    ran = started["report"]["post_create"]
+    check([(p["command"], p["ran"]) for p in ran] == [("touch post-create-ran", False)]
+          and not os.path.exists(os.path.join(ROOT, "post-create-ran")), f"a post-create not allowed does not run: {ran}")
+    check(listed["policy"]["post_create"] == [], "the policy says none runs")
 
     # exec: output and exit code; stdin; bytes; timeout; the cap.
     r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
@@ -240,7 +244,9 @@ async def scripted(s):
 
 
 async def main():
-    server = StdioServerParameters(command=SANDBOX, args=["mcp", "--root", ROOT], env=dict(os.environ))
+    # A post-create command the policy does not allow: it must not run.
+    args = ["mcp", "--root", ROOT, "--post-create", "touch post-create-ran"]
+    server = StdioServerParameters(command=SANDBOX, args=args, env=dict(os.environ))
     with anyio.fail_after(240):
         async with stdio_client(server) as (read, write):
             async with ClientSession(read, write) as s:
