@@ -88,21 +88,33 @@ pub struct StartArgs {
     /// Session id (default: the directory's name and a random suffix).
     #[arg(long)]
     pub id: Option<String>,
-    /// Image to use (default: the configured one).
-    #[arg(long)]
-    pub image: Option<String>,
+    /// Image, network, limits and post-create commands.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Use --image even when it is not in the trusted list.
     #[arg(long)]
     pub allow_untrusted_image: bool,
     /// Publish a port on 127.0.0.1 (repeatable).
     #[arg(long = "port", short = 'p')]
     pub ports: Vec<u16>,
-    /// Network: bridge (outbound access) or none.
-    #[arg(long)]
-    pub network: Option<String>,
     /// Environment variable KEY=VALUE for every command (repeatable).
     #[arg(long = "env", short = 'e', value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Do not install dev tools (apk/apt-get) in the session.
+    #[arg(long)]
+    pub no_provision: bool,
+}
+
+/// What a new session gets (`sandbox start`'s flags, and `sandbox mcp`'s policy for the
+/// sessions it starts).
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Image (default: the configured one).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Network: bridge (outbound access) or none.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Memory limit, e.g. 1GiB, 512MiB.
     #[arg(long, value_parser = parse_bytes)]
     pub memory: Option<u64>,
@@ -121,9 +133,6 @@ pub struct StartArgs {
     /// Run the --post-create commands.
     #[arg(long)]
     pub allow_post_create: bool,
-    /// Do not install dev tools (apk/apt-get) in the session.
-    #[arg(long)]
-    pub no_provision: bool,
 }
 
 /// `sandbox mcp`: the server's policy. Tool arguments cannot change any of it.
@@ -141,30 +150,9 @@ pub struct McpArgs {
     /// the config's).
     #[arg(long)]
     pub scope: Option<String>,
-    /// Image of new sessions (default: the configured one).
-    #[arg(long)]
-    pub image: Option<String>,
-    /// Network of new sessions: bridge (outbound access) or none.
-    #[arg(long)]
-    pub network: Option<String>,
-    /// Memory limit of new sessions, e.g. 1GiB.
-    #[arg(long, value_parser = parse_bytes)]
-    pub memory: Option<u64>,
-    /// CPU limit of new sessions in cores.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Process limit of new sessions.
-    #[arg(long)]
-    pub pids: Option<u32>,
-    /// Refuse to start sessions whose limits cannot be enforced.
-    #[arg(long)]
-    pub require_limits: bool,
-    /// A command to run once in every new session (repeatable; needs --allow-post-create).
-    #[arg(long)]
-    pub post_create: Vec<String>,
-    /// Run the post-create commands.
-    #[arg(long)]
-    pub allow_post_create: bool,
+    /// What the sessions it starts get.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What every command run in the session may set.

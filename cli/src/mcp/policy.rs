@@ -51,26 +51,13 @@ struct McpFile {
     limits: Option<FileLimits>,
 }
 
+/// `[limits]`: memory as bytes or text ("1g"), cpus as a whole or fractional number.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileLimits {
-    memory: Option<Size>,
-    cpus: Option<Number>,
+    memory: Option<toml::Value>,
+    cpus: Option<toml::Value>,
     pids: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Size {
-    Bytes(u64),
-    Text(String),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Number {
-    Int(i64),
-    Float(f64),
 }
 
 fn config_error(origin: &str, detail: impl Into<String>) -> Error {
@@ -100,25 +87,31 @@ impl McpPolicy {
             }
             None => ("the command line", McpFile::default()),
         };
+        let flags = &args.policy;
         let limits = f.limits.unwrap_or_default();
-        let memory = match (args.memory, limits.memory) {
+        let memory = match (flags.memory, limits.memory) {
             (Some(m), _) => Some(m),
-            (None, Some(Size::Bytes(b))) => Some(b),
-            (None, Some(Size::Text(t))) => {
+            (None, Some(toml::Value::Integer(b))) if b >= 0 => Some(b as u64),
+            (None, Some(toml::Value::String(t))) => {
                 Some(parse_memory(&t).map_err(|e| config_error(origin, format!("limits.memory: {e}")))?)
+            }
+            (None, Some(other)) => {
+                return Err(config_error(origin, format!("limits.memory: {other} is not a size like \"1g\"")));
             }
             (None, None) => None,
         };
-        let cpus = args.cpus.or(match limits.cpus {
-            Some(Number::Int(i)) => Some(i as f64),
-            Some(Number::Float(x)) => Some(x),
-            None => None,
-        });
-        let network = match args.network.clone().or(f.network) {
+        let cpus = match (flags.cpus, limits.cpus) {
+            (Some(c), _) => Some(c),
+            (None, Some(toml::Value::Integer(i))) => Some(i as f64),
+            (None, Some(toml::Value::Float(x))) => Some(x),
+            (None, Some(other)) => return Err(config_error(origin, format!("limits.cpus: {other} is not a number"))),
+            (None, None) => None,
+        };
+        let network = match flags.network.clone().or(f.network) {
             Some(n) => Some(n.parse::<Network>().map_err(|e| config_error(origin, format!("network: {e}")))?),
             None => None,
         };
-        let image = args.image.clone().or(f.image);
+        let image = flags.image.clone().or(f.image);
         if let Some(i) = &image {
             sandbox_core::validate::image(i).map_err(|e| config_error(origin, format!("image: {e}")))?;
         }
@@ -150,7 +143,7 @@ impl McpPolicy {
             ));
         }
         let mut post_create = f.post_create.unwrap_or_default();
-        post_create.extend(args.post_create.iter().cloned());
+        post_create.extend(flags.post_create.iter().cloned());
         let policy = McpPolicy {
             roots,
             scope,
@@ -158,10 +151,10 @@ impl McpPolicy {
             network,
             memory,
             cpus,
-            pids: args.pids.or(limits.pids),
-            require_limits: args.require_limits || f.require_limits.unwrap_or(false),
+            pids: flags.pids.or(limits.pids),
+            require_limits: flags.require_limits || f.require_limits.unwrap_or(false),
             post_create,
-            allow_post_create: if args.allow_post_create { Some(true) } else { f.allow_post_create },
+            allow_post_create: if flags.allow_post_create { Some(true) } else { f.allow_post_create },
         };
         policy
             .limits(&Limits::default())
@@ -181,11 +174,7 @@ impl McpPolicy {
 
     /// The limits of new sessions when any is set here (the unset ones from `base`).
     fn limits(&self, base: &Limits) -> Option<Limits> {
-        (self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()).then(|| Limits {
-            memory_bytes: self.memory.unwrap_or(base.memory_bytes),
-            cpus: self.cpus.unwrap_or(base.cpus),
-            pids: self.pids.unwrap_or(base.pids),
-        })
+        crate::sessions::limits_over(base, self.memory, self.cpus, self.pids)
     }
 
     /// The working dir a tool asked for, resolved (symlinks too) and checked to lie in
@@ -348,6 +337,8 @@ mod tests {
             (None, vec!["--root", "/nonexistent/x"], "cannot be resolved"),
             (Some("roots = [\"relative\"]"), vec![], "not an absolute path"),
             (Some("bogus = 1"), vec!["--root", root], "unknown field"),
+            (Some("[limits]\ncpus = \"two\""), vec!["--root", root], "limits.cpus"),
+            (Some("[limits]\nmemory = true"), vec!["--root", root], "limits.memory"),
             (None, vec!["--root", root, "--network", "host"], "network"),
             (None, vec!["--root", root, "--pids", "1"], "pids"),
             (None, vec!["--root", root, "--image", "bad image"], "image"),
