@@ -67,6 +67,10 @@ pub enum Command {
         #[arg(long, num_args = 1..)]
         keep: Option<Vec<String>>,
     },
+    /// Serve the Model Context Protocol on stdin and stdout, for a coding agent's MCP
+    /// client: sessions, exec, tasks, terminals and files as tools, under a policy only
+    /// these flags (and --config) set.
+    Mcp(McpArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -84,21 +88,33 @@ pub struct StartArgs {
     /// Session id (default: the directory's name and a random suffix).
     #[arg(long)]
     pub id: Option<String>,
-    /// Image to use (default: the configured one).
-    #[arg(long)]
-    pub image: Option<String>,
+    /// Image, network, limits and post-create commands.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Use --image even when it is not in the trusted list.
     #[arg(long)]
     pub allow_untrusted_image: bool,
     /// Publish a port on 127.0.0.1 (repeatable).
     #[arg(long = "port", short = 'p')]
     pub ports: Vec<u16>,
-    /// Network: bridge (outbound access) or none.
-    #[arg(long)]
-    pub network: Option<String>,
     /// Environment variable KEY=VALUE for every command (repeatable).
     #[arg(long = "env", short = 'e', value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Do not install dev tools (apk/apt-get) in the session.
+    #[arg(long)]
+    pub no_provision: bool,
+}
+
+/// What a new session gets (`sandbox start`'s flags, and `sandbox mcp`'s policy for the
+/// sessions it starts).
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Image (default: the configured one).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Network: bridge (outbound access) or none.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Memory limit, e.g. 1GiB, 512MiB.
     #[arg(long, value_parser = parse_bytes)]
     pub memory: Option<u64>,
@@ -117,9 +133,26 @@ pub struct StartArgs {
     /// Run the --post-create commands.
     #[arg(long)]
     pub allow_post_create: bool,
-    /// Do not install dev tools (apk/apt-get) in the session.
+}
+
+/// `sandbox mcp`: the server's policy. Tool arguments cannot change any of it.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// A TOML file with the policy (keys as the flags: roots, scope, image, network,
+    /// require_limits, allow_post_create, post_create, [limits] memory/cpus/pids); flags win.
     #[arg(long)]
-    pub no_provision: bool,
+    pub config: Option<PathBuf>,
+    /// A directory sessions may mount, itself or any directory below it, symlinks
+    /// resolved (repeatable; at least one here or in --config).
+    #[arg(long = "root")]
+    pub roots: Vec<PathBuf>,
+    /// The scope of the sessions this server sees and starts (default: SANDBOX_SCOPE or
+    /// the config's).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// What the sessions it starts get.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// What every command run in the session may set.

@@ -1,12 +1,24 @@
 //! `file read|write|ls`: files by their path inside the container, streamed (a large file
 //! never sits in memory whole).
 
-use sandbox_core::{Error, FileKind, Sandbox};
+use sandbox_core::{Error, FileInfo, FileKind, Sandbox};
 use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::FileCommand;
 use crate::output::{Out, time};
+
+/// A directory entry as a row of `file ls` (and of the MCP server's `file_list`).
+pub fn file_row(f: &FileInfo) -> Value {
+    let kind = match f.kind {
+        FileKind::File => "file",
+        FileKind::Dir => "dir",
+        FileKind::Symlink => "symlink",
+        _ => "other",
+    };
+    json!({"name": f.name, "kind": kind, "size": f.size, "mode": format!("{:o}", f.mode),
+        "modified": time(f.modified), "target": f.target})
+}
 
 /// `sandbox file ...`.
 pub async fn file(sandbox: &Sandbox, c: FileCommand, out: Out) -> Result<Done, Error> {
@@ -24,21 +36,7 @@ pub async fn file(sandbox: &Sandbox, c: FileCommand, out: Out) -> Result<Done, E
         }
         FileCommand::Ls { session, path } => {
             let s = sandbox.attach(&session).await?;
-            let rows: Vec<Value> = s
-                .list_dir(&path)
-                .await?
-                .iter()
-                .map(|f| {
-                    let kind = match f.kind {
-                        FileKind::File => "file",
-                        FileKind::Dir => "dir",
-                        FileKind::Symlink => "symlink",
-                        _ => "other",
-                    };
-                    json!({"name": f.name, "kind": kind, "size": f.size, "mode": format!("{:o}", f.mode),
-                        "modified": time(f.modified), "target": f.target})
-                })
-                .collect();
+            let rows: Vec<Value> = s.list_dir(&path).await?.iter().map(file_row).collect();
             out.rows(&rows, &["name", "kind", "size", "mode", "modified"]);
         }
     }

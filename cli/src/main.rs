@@ -4,6 +4,7 @@
 mod args;
 mod exit;
 mod files;
+mod mcp;
 mod processes;
 mod run;
 mod sessions;
@@ -53,6 +54,10 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
+        if let Command::Mcp(a) = cli.command {
+            // stdout is the protocol's: nothing else may be printed there.
+            return mcp::serve(a).await.map(|()| Done::Ok);
+        }
         let sandbox = Sandbox::from_env()?;
         dispatch(&sandbox, cli.command, out).await
     });
@@ -78,6 +83,6 @@ async fn dispatch(sandbox: &Sandbox, command: Command, out: Out) -> Result<Done,
         Command::Task(c) => processes::task(sandbox, c, out).await,
         Command::Term(c) => processes::term(sandbox, c, out).await,
         Command::File(c) => files::file(sandbox, c, out).await,
-        Command::Completions { .. } | Command::Man => Ok(Done::Ok),
+        Command::Completions { .. } | Command::Man | Command::Mcp(_) => Ok(Done::Ok),
     }
 }

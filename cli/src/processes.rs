@@ -38,13 +38,15 @@ fn process_fields(p: &ProcessInfo) -> Map<String, Value> {
     m
 }
 
-fn task_row(t: &TaskInfo) -> Value {
+/// A task as a row of `task list` (and of the MCP server's task tools).
+pub fn task_row(t: &TaskInfo) -> Value {
     let mut m = process_fields(t);
     m.insert("spool_cap".into(), json!(t.spool_cap));
     Value::Object(m)
 }
 
-fn terminal_row(t: &TerminalInfo) -> Value {
+/// A terminal as a row of `term list` (and of the MCP server's terminal tools).
+pub fn terminal_row(t: &TerminalInfo) -> Value {
     let mut m = process_fields(t);
     m.insert("rows".into(), json!(t.rows));
     m.insert("cols".into(), json!(t.cols));

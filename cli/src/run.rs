@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 
-use sandbox_core::{Error, ExecEvent, ExecOptions, Sandbox};
+use sandbox_core::{Error, ExecEvent, ExecOptions, ExecOutput, Sandbox};
 use serde_json::{Map, Value, json};
 
 use crate::Done;
@@ -37,19 +37,7 @@ pub async fn exec(sandbox: &Sandbox, a: ExecArgs, out: Out) -> Result<Done, Erro
     let r = session.exec(&a.argv, o).await?;
     let code = exit::of_process(r.exit_code, r.signal, r.timed_out);
     if out.json() {
-        let mut m = Map::new();
-        m.insert("exit_code".into(), json!(r.exit_code));
-        m.insert("signal".into(), json!(r.signal));
-        m.insert("timed_out".into(), json!(r.timed_out));
-        m.insert("oom_killed".into(), json!(r.oom_killed));
-        bytes_field(&mut m, "stdout", &r.stdout);
-        bytes_field(&mut m, "stderr", &r.stderr);
-        m.insert("stdout_truncated".into(), json!(r.stdout_truncated));
-        m.insert("stderr_truncated".into(), json!(r.stderr_truncated));
-        m.insert("stdout_total".into(), json!(r.stdout_total));
-        m.insert("stderr_total".into(), json!(r.stderr_total));
-        m.insert("duration_ms".into(), json!(r.duration.as_secs_f64() * 1000.0));
-        line(&Value::Object(m));
+        line(&exec_record(&r));
     } else {
         std::io::stdout().write_all(&r.stdout).map_err(|e| Error::io("writing stdout", e))?;
         std::io::stderr().write_all(&r.stderr).map_err(|e| Error::io("writing stderr", e))?;
@@ -129,6 +117,24 @@ pub async fn run(sandbox: &Sandbox, a: RunArgs, out: Out) -> Result<Done, Error>
         f.abort();
     }
     result
+}
+
+/// An exec's result as one JSON object (`exec --json`, and the MCP server's `exec`):
+/// how it ended, the output (text, or base64 when not UTF-8), what the cap cut.
+pub fn exec_record(r: &ExecOutput) -> Value {
+    let mut m = Map::new();
+    m.insert("exit_code".into(), json!(r.exit_code));
+    m.insert("signal".into(), json!(r.signal));
+    m.insert("timed_out".into(), json!(r.timed_out));
+    m.insert("oom_killed".into(), json!(r.oom_killed));
+    bytes_field(&mut m, "stdout", &r.stdout);
+    bytes_field(&mut m, "stderr", &r.stderr);
+    m.insert("stdout_truncated".into(), json!(r.stdout_truncated));
+    m.insert("stderr_truncated".into(), json!(r.stderr_truncated));
+    m.insert("stdout_total".into(), json!(r.stdout_total));
+    m.insert("stderr_total".into(), json!(r.stderr_total));
+    m.insert("duration_ms".into(), json!(r.duration.as_secs_f64() * 1000.0));
+    Value::Object(m)
 }
 
 fn event(stream: &str, data: &[u8]) -> Value {

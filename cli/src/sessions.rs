@@ -7,7 +7,8 @@ use crate::Done;
 use crate::args::StartArgs;
 use crate::output::{Out, time};
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+/// `v` as JSON, or a protocol error saying it cannot be shown.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::Protocol { detail: format!("cannot show the result as JSON: {e}") })
 }
 
@@ -15,6 +16,15 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
 pub async fn info(sandbox: &Sandbox, out: Out) -> Result<Done, Error> {
     out.record(&to_json(&sandbox.info().await?)?);
     Ok(Done::Ok)
+}
+
+/// Limits with what is set of `memory`, `cpus`, `pids` over `base`; `None` when none is.
+pub fn limits_over(base: &Limits, memory: Option<u64>, cpus: Option<f64>, pids: Option<u32>) -> Option<Limits> {
+    (memory.is_some() || cpus.is_some() || pids.is_some()).then(|| Limits {
+        memory_bytes: memory.unwrap_or(base.memory_bytes),
+        cpus: cpus.unwrap_or(base.cpus),
+        pids: pids.unwrap_or(base.pids),
+    })
 }
 
 /// `sandbox start`: prints the session id (the start report with --json); warnings and
@@ -26,24 +36,18 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     };
     let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
     let mut spec = SessionSpec::new(id, &dir).ports(a.ports);
-    spec.image = a.image;
+    let p = a.policy;
+    spec.image = p.image;
     spec.env = a.env;
-    if let Some(n) = a.network {
+    if let Some(n) = p.network {
         spec.network = Some(n.parse::<Network>()?);
     }
-    if a.memory.is_some() || a.cpus.is_some() || a.pids.is_some() {
-        let base: Limits = sandbox.config().policy.limits;
-        spec.limits = Some(Limits {
-            memory_bytes: a.memory.unwrap_or(base.memory_bytes),
-            cpus: a.cpus.unwrap_or(base.cpus),
-            pids: a.pids.unwrap_or(base.pids),
-        });
-    }
-    if a.require_limits {
+    spec.limits = limits_over(&sandbox.config().policy.limits, p.memory, p.cpus, p.pids);
+    if p.require_limits {
         spec.require_resource_limits = Some(true);
     }
-    spec.post_create = a.post_create;
-    if a.allow_post_create {
+    spec.post_create = p.post_create;
+    if p.allow_post_create {
         spec.allow_post_create = Some(true);
     }
     if a.allow_untrusted_image {
@@ -71,7 +75,8 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     Ok(Done::Ok)
 }
 
-fn session_row(s: &SessionInfo) -> Value {
+/// A session as a row of `list` (and of the MCP server's `session_list`).
+pub fn session_row(s: &SessionInfo) -> Value {
     json!({
         "id": s.id,
         "state": s.state,

@@ -1,0 +1,379 @@
+//! What `sandbox mcp` lets a model do, fixed by the user who starts the server (flags
+//! and a TOML file), never by tool arguments: the directories sessions may mount, the
+//! scope of sessions it sees, and the image, network, limits and post-create commands of
+//! the sessions it starts. Anything left unset here falls back to the sandbox
+//! configuration (`config.toml`, `SANDBOX_*`), which is the user's too.
+
+use std::path::{Path, PathBuf};
+
+use sandbox_core::{Config, Error, Limits, Network, SessionSpec, parse_memory};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::McpArgs;
+
+/// The server's policy, resolved and checked at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpPolicy {
+    /// Directories a session's working dir must lie in (canonical: symlinks resolved).
+    pub roots: Vec<PathBuf>,
+    /// The scope of the sessions the server sees and starts (else the config's).
+    pub scope: Option<String>,
+    /// Image of new sessions (else the config's default image).
+    pub image: Option<String>,
+    /// Network of new sessions (else the config's).
+    pub network: Option<Network>,
+    /// Memory limit of new sessions in bytes (else the config's).
+    pub memory: Option<u64>,
+    /// CPU limit of new sessions in cores (else the config's).
+    pub cpus: Option<f64>,
+    /// Process limit of new sessions (else the config's).
+    pub pids: Option<u32>,
+    /// Fail rather than start a session whose limits cannot be enforced.
+    pub require_limits: bool,
+    /// Commands run once in every new session (only with `allow_post_create`).
+    pub post_create: Vec<String>,
+    /// Whether the post-create commands run (else the config's policy decides).
+    pub allow_post_create: Option<bool>,
+}
+
+/// The `--config` file. Every key is optional; flags win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct McpFile {
+    roots: Option<Vec<PathBuf>>,
+    scope: Option<String>,
+    image: Option<String>,
+    network: Option<String>,
+    require_limits: Option<bool>,
+    allow_post_create: Option<bool>,
+    post_create: Option<Vec<String>>,
+    limits: Option<FileLimits>,
+}
+
+/// `[limits]`: memory as bytes or text ("1g"), cpus as a whole or fractional number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    memory: Option<toml::Value>,
+    cpus: Option<toml::Value>,
+    pids: Option<u32>,
+}
+
+fn config_error(origin: &str, detail: impl Into<String>) -> Error {
+    Error::Config { origin: origin.to_string(), detail: detail.into() }
+}
+
+impl McpPolicy {
+    /// The policy of `args`: its `--config` file (if any), then its flags.
+    pub fn load(args: &McpArgs) -> Result<McpPolicy, Error> {
+        let file = match &args.config {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| config_error(&origin, format!("cannot read: {e}")))?;
+                Some((origin, text))
+            }
+            None => None,
+        };
+        McpPolicy::resolve(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), args)
+    }
+
+    /// Pure resolution of a file's text (origin, TOML) and the flags.
+    pub fn resolve(file: Option<(&str, &str)>, args: &McpArgs) -> Result<McpPolicy, Error> {
+        let (origin, f) = match file {
+            Some((origin, text)) => {
+                (origin, toml::from_str::<McpFile>(text).map_err(|e| config_error(origin, e.to_string()))?)
+            }
+            None => ("the command line", McpFile::default()),
+        };
+        let flags = &args.policy;
+        let limits = f.limits.unwrap_or_default();
+        let memory = match (flags.memory, limits.memory) {
+            (Some(m), _) => Some(m),
+            (None, Some(toml::Value::Integer(b))) if b >= 0 => Some(b as u64),
+            (None, Some(toml::Value::String(t))) => {
+                Some(parse_memory(&t).map_err(|e| config_error(origin, format!("limits.memory: {e}")))?)
+            }
+            (None, Some(other)) => {
+                return Err(config_error(origin, format!("limits.memory: {other} is not a size like \"1g\"")));
+            }
+            (None, None) => None,
+        };
+        let cpus = match (flags.cpus, limits.cpus) {
+            (Some(c), _) => Some(c),
+            (None, Some(toml::Value::Integer(i))) => Some(i as f64),
+            (None, Some(toml::Value::Float(x))) => Some(x),
+            (None, Some(other)) => return Err(config_error(origin, format!("limits.cpus: {other} is not a number"))),
+            (None, None) => None,
+        };
+        let network = match flags.network.clone().or(f.network) {
+            Some(n) => Some(n.parse::<Network>().map_err(|e| config_error(origin, format!("network: {e}")))?),
+            None => None,
+        };
+        let image = flags.image.clone().or(f.image);
+        if let Some(i) = &image {
+            sandbox_core::validate::image(i).map_err(|e| config_error(origin, format!("image: {e}")))?;
+        }
+        let scope = args.scope.clone().or(f.scope);
+        if let Some(s) = &scope {
+            sandbox_core::validate::session_id(s).map_err(|e| config_error(origin, format!("scope: {e}")))?;
+        }
+        let mut roots = Vec::new();
+        for root in f.roots.unwrap_or_default() {
+            if !root.is_absolute() {
+                return Err(config_error(origin, format!("roots: {} is not an absolute path", root.display())));
+            }
+            let root = canonical_root(&root, origin)?;
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        for root in &args.roots {
+            let abs = std::path::absolute(root).map_err(|e| Error::io(format!("resolving {}", root.display()), e))?;
+            let root = canonical_root(&abs, "--root")?;
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        if roots.is_empty() {
+            return Err(config_error(
+                origin,
+                "no root: give the directories sessions may mount with --root DIR (or `roots` in --config)",
+            ));
+        }
+        let mut post_create = f.post_create.unwrap_or_default();
+        post_create.extend(flags.post_create.iter().cloned());
+        let policy = McpPolicy {
+            roots,
+            scope,
+            image,
+            network,
+            memory,
+            cpus,
+            pids: flags.pids.or(limits.pids),
+            require_limits: flags.require_limits || f.require_limits.unwrap_or(false),
+            post_create,
+            allow_post_create: if flags.allow_post_create { Some(true) } else { f.allow_post_create },
+        };
+        policy
+            .limits(&Limits::default())
+            .map(|l| l.validate())
+            .transpose()
+            .map_err(|e| config_error(origin, e.to_string()))?;
+        Ok(policy)
+    }
+
+    /// The sandbox configuration the server runs with: `base` in this policy's scope.
+    pub fn config(&self, mut base: Config) -> Config {
+        if let Some(s) = &self.scope {
+            base.scope = s.clone();
+        }
+        base
+    }
+
+    /// The limits of new sessions when any is set here (the unset ones from `base`).
+    fn limits(&self, base: &Limits) -> Option<Limits> {
+        crate::sessions::limits_over(base, self.memory, self.cpus, self.pids)
+    }
+
+    /// The working dir a tool asked for, resolved (symlinks too) and checked to lie in
+    /// a root: absolute, or relative to the first root; the first root when not given.
+    pub fn working_dir(&self, requested: Option<&str>) -> Result<PathBuf, Error> {
+        let asked = match requested {
+            None => return Ok(self.roots[0].clone()),
+            Some(p) if p.trim().is_empty() => return Err(Error::invalid("working_dir", "is empty")),
+            Some(p) => self.roots[0].join(p),
+        };
+        let dir = std::fs::canonicalize(&asked)
+            .map_err(|e| Error::NotFound { what: "working dir".into(), detail: format!("{}: {e}", asked.display()) })?;
+        if !dir.is_dir() {
+            return Err(Error::invalid("working_dir", format!("{} is not a directory", dir.display())));
+        }
+        if !self.contains(&dir) {
+            return Err(Error::PermissionDenied {
+                detail: format!(
+                    "working dir {} is outside the directories this server may mount ({}); the user sets them \
+                     with `sandbox mcp --root`",
+                    dir.display(),
+                    self.roots_text()
+                ),
+            });
+        }
+        Ok(dir)
+    }
+
+    /// Whether the canonical path `dir` lies in (or is) a root.
+    pub fn contains(&self, dir: &Path) -> bool {
+        self.roots.iter().any(|r| dir.starts_with(r))
+    }
+
+    fn roots_text(&self) -> String {
+        self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The spec of a new session: what the tool may choose (id, dir, environment) and
+    /// everything else from this policy.
+    pub fn spec(&self, id: String, dir: PathBuf, env: Vec<(String, String)>, config: &Config) -> SessionSpec {
+        let mut spec = SessionSpec::new(id, dir);
+        spec.env = env;
+        spec.image = self.image.clone();
+        spec.network = self.network;
+        spec.limits = self.limits(&config.policy.limits);
+        if self.require_limits {
+            spec.require_resource_limits = Some(true);
+        }
+        spec.post_create = self.post_create.clone();
+        spec.allow_post_create = self.allow_post_create;
+        spec
+    }
+
+    /// What the server lets a model do, for its instructions and `session_list`.
+    pub fn describe(&self, config: &Config) -> Value {
+        let spec = self.spec(String::new(), PathBuf::new(), Vec::new(), config);
+        let p = spec.effective_policy(config);
+        json!({
+            "roots": self.roots,
+            "scope": config.scope,
+            "image": spec.image.as_deref().unwrap_or(&config.default_image),
+            "network": p.network.to_string(),
+            "limits": {"memory_bytes": p.limits.memory_bytes, "cpus": p.limits.cpus, "pids": p.limits.pids},
+            "require_limits": p.require_resource_limits,
+            "post_create": if p.allow_post_create { spec.post_create } else { Vec::new() },
+        })
+    }
+}
+
+#[cfg(test)]
+impl McpPolicy {
+    /// A policy with nothing set (and no root: tests add theirs).
+    pub fn empty() -> McpPolicy {
+        McpPolicy {
+            roots: Vec::new(),
+            scope: None,
+            image: None,
+            network: None,
+            memory: None,
+            cpus: None,
+            pids: None,
+            require_limits: false,
+            post_create: Vec::new(),
+            allow_post_create: None,
+        }
+    }
+}
+
+/// A root as given, resolved: it must exist and be a directory.
+fn canonical_root(root: &Path, origin: &str) -> Result<PathBuf, Error> {
+    let dir = std::fs::canonicalize(root)
+        .map_err(|e| config_error(origin, format!("root {} cannot be resolved: {e}", root.display())))?;
+    if !dir.is_dir() {
+        return Err(config_error(origin, format!("root {} is not a directory", dir.display())));
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(flags: &[&str]) -> McpArgs {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: McpArgs,
+        }
+        Wrap::parse_from(std::iter::once("mcp").chain(flags.iter().copied())).a
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_roots_add_up() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let file = format!(
+            "roots = [{:?}]\nimage = \"localhost/a:1\"\nnetwork = \"bridge\"\nallow_post_create = true\n\
+             post_create = [\"echo hi\"]\n[limits]\nmemory = \"1g\"\ncpus = 1\npids = 100\n",
+            a.path()
+        );
+        let root_b = b.path().to_str().unwrap();
+        let p = McpPolicy::resolve(
+            Some(("t.toml", &file)),
+            &args(&["--root", root_b, "--network", "none", "--pids", "64"]),
+        )
+        .unwrap();
+        let canon = |d: &tempfile::TempDir| std::fs::canonicalize(d.path()).unwrap();
+        assert_eq!(p.roots, vec![canon(&a), canon(&b)]);
+        assert_eq!(p.network, Some(Network::None), "the flag wins");
+        assert_eq!((p.memory, p.cpus, p.pids), (Some(1 << 30), Some(1.0), Some(64)));
+        assert_eq!(p.image.as_deref(), Some("localhost/a:1"));
+        assert_eq!(p.allow_post_create, Some(true));
+        let spec = p.spec("s".into(), canon(&a), Vec::new(), &Config::default());
+        assert_eq!(spec.limits.map(|l| l.pids), Some(64));
+        assert_eq!(spec.network, Some(Network::None));
+        assert_eq!(spec.post_create, vec!["echo hi".to_string()]);
+    }
+
+    #[test]
+    fn the_readme_policy_file_means_what_it_says() {
+        let readme = include_str!("../../../README.md");
+        let at = readme.find("# sandbox mcp --config").expect("the README's policy file");
+        let text = &readme[at..at + readme[at..].find("```").expect("the end of the block")];
+        let root = tempfile::tempdir().unwrap();
+        let text = text.replace("/home/me/src", root.path().to_str().unwrap());
+        let p = McpPolicy::resolve(Some(("README.md", &text)), &args(&[])).unwrap();
+        assert_eq!(p.roots, vec![std::fs::canonicalize(root.path()).unwrap()]);
+        assert_eq!((p.scope.as_deref(), p.network), (Some("mcp"), Some(Network::None)));
+        assert_eq!((p.allow_post_create, p.post_create.as_slice()), (Some(true), &["make deps".to_string()][..]));
+        assert_eq!((p.memory, p.cpus, p.pids), (Some(1 << 30), Some(1.0), Some(256)));
+    }
+
+    #[test]
+    fn bad_policies_are_refused_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        for (file, flags, why) in [
+            (None, vec![], "no root"),
+            (None, vec!["--root", "/nonexistent/x"], "cannot be resolved"),
+            (Some("roots = [\"relative\"]"), vec![], "not an absolute path"),
+            (Some("bogus = 1"), vec!["--root", root], "unknown field"),
+            (Some("[limits]\ncpus = \"two\""), vec!["--root", root], "limits.cpus"),
+            (Some("[limits]\nmemory = true"), vec!["--root", root], "limits.memory"),
+            (None, vec!["--root", root, "--network", "host"], "network"),
+            (None, vec!["--root", root, "--pids", "1"], "pids"),
+            (None, vec!["--root", root, "--image", "bad image"], "image"),
+            (None, vec!["--root", root, "--scope", "no spaces"], "scope"),
+        ] {
+            let e = McpPolicy::resolve(file.map(|t| ("t.toml", t)), &args(&flags)).unwrap_err();
+            assert_eq!(e.kind(), sandbox_core::ErrorKind::Config, "{flags:?}: {e}");
+            assert!(e.to_string().contains(why), "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn working_dirs_must_resolve_inside_a_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("inner")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("inner"), outside.path().join("back-in")).unwrap();
+        let p = McpPolicy::resolve(None, &args(&["--root", root.path().to_str().unwrap()])).unwrap();
+        let canon_root = std::fs::canonicalize(root.path()).unwrap();
+        assert_eq!(p.working_dir(None).unwrap(), canon_root, "the first root by default");
+        assert_eq!(p.working_dir(Some("inner")).unwrap(), canon_root.join("inner"), "relative to the first root");
+        let inner = root.path().join("inner");
+        assert_eq!(p.working_dir(Some(inner.to_str().unwrap())).unwrap(), canon_root.join("inner"));
+        let back_in = outside.path().join("back-in");
+        assert_eq!(
+            p.working_dir(Some(back_in.to_str().unwrap())).unwrap(),
+            canon_root.join("inner"),
+            "a link into a root"
+        );
+        for refused in [outside.path().to_str().unwrap(), "escape", "inner/../..", "/"] {
+            let e = p.working_dir(Some(refused)).unwrap_err();
+            assert_eq!(e.kind(), sandbox_core::ErrorKind::PermissionDenied, "{refused}: {e}");
+        }
+        assert_eq!(p.working_dir(Some("missing")).unwrap_err().kind(), sandbox_core::ErrorKind::NotFound);
+        assert_eq!(p.working_dir(Some("")).unwrap_err().kind(), sandbox_core::ErrorKind::InvalidInput);
+    }
+}

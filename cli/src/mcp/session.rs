@@ -1,0 +1,95 @@
+//! `session_start`, `session_list`, `session_stop`: sessions of the server's scope whose
+//! working dirs lie in its roots. The image, network, limits and post-create commands
+//! come from the policy; a tool can choose only the directory (in a root), the id and
+//! the environment.
+
+use sandbox_core::Error;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::state::State;
+use super::tool::{Env, ToolDef, env_pairs, schema};
+use crate::sessions::{session_row, to_json};
+
+/// `session_start`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartArgs {
+    /// The host directory to work in, mounted at the same path: absolute, or relative
+    /// to the first allowed root (default: the first root). It must lie in one of the
+    /// roots the user allowed; symlinks are resolved first.
+    pub working_dir: Option<String>,
+    /// Session id: letters, digits, `_`, `-` (default: the directory's name and a
+    /// random suffix).
+    pub id: Option<String>,
+    /// Environment variables of every command in the session.
+    pub env: Env,
+}
+
+/// `session_list`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {}
+
+/// `session_stop`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopArgs {
+    /// Session id.
+    pub session: String,
+}
+
+/// The session tools.
+pub const TOOLS: &[ToolDef] = &[
+    ToolDef {
+        name: "session_start",
+        description: "Start a sandbox session: a container with a host directory mounted at the same path, \
+                      where commands run. Returns the session id (pass it to every other tool) and the start \
+                      report (image, network, limits, warnings). The image, network and limits are the user's \
+                      policy, not arguments.",
+        schema: schema::<StartArgs>,
+        read_only: false,
+    },
+    ToolDef {
+        name: "session_list",
+        description: "The sessions this server may use (its scope, working dirs in its roots), and the policy \
+                      new sessions get.",
+        schema: schema::<ListArgs>,
+        read_only: true,
+    },
+    ToolDef {
+        name: "session_stop",
+        description: "Stop a session: remove its container and everything running in it (files written to \
+                      the working dir stay).",
+        schema: schema::<StopArgs>,
+        read_only: false,
+    },
+];
+
+/// `session_start`.
+pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
+    let dir = state.policy().working_dir(a.working_dir.as_deref())?;
+    let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
+    let config = state.sandbox().config();
+    let spec = state.policy().spec(id, dir, env_pairs(a.env), config);
+    let session = state.sandbox().start(spec).await?;
+    state.remember(&session);
+    let report = session.start_report().map(to_json).transpose()?.unwrap_or(Value::Null);
+    Ok(json!({"session": session.id(), "working_dir": session.working_dir(), "report": report}))
+}
+
+/// `session_list`.
+pub async fn list(state: &State, _: ListArgs) -> Result<Value, Error> {
+    let sessions: Vec<Value> =
+        state.sandbox().list().await?.iter().filter(|s| state.may_touch(&s.working_dir)).map(session_row).collect();
+    Ok(json!({"sessions": sessions, "policy": state.policy().describe(state.sandbox().config())}))
+}
+
+/// `session_stop`.
+pub async fn stop(state: &State, a: StopArgs) -> Result<Value, Error> {
+    state.session(&a.session).await?;
+    state.forget(&a.session);
+    state.sandbox().stop(&a.session).await?;
+    Ok(json!({"stopped": a.session}))
+}

@@ -1,0 +1,262 @@
+"""A scripted session of the official MCP Python SDK against `sandbox mcp`, over stdio,
+against real podman. Run by cli/tests/mcp.rs; exits non-zero on the first failure.
+
+usage: client.py SANDBOX ROOT OUTSIDE SESSION FOREIGN_SESSION OUTSIDE_SESSION
+  SANDBOX          the sandbox binary
+  ROOT             the directory the server may mount (--root)
+  OUTSIDE          a directory outside it
+  SESSION          the id of the session this script starts
+  FOREIGN_SESSION  a running session of another scope, working dir in ROOT
+  OUTSIDE_SESSION  a running session of this scope, working dir outside ROOT
+The environment (SANDBOX_SCOPE...) is passed to the server as it is.
+"""
+
+import base64
+import os
+import sys
+
+import anyio
+from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION = sys.argv[1:7]
+TOOLS = {
+    "session_start", "session_list", "session_stop", "exec", "task_spawn", "task_logs", "task_wait",
+    "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
+    "file_write", "file_list",
+}
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+    print(f"ok: {what}", flush=True)
+
+
+def text_of(result):
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+async def call(s, name, args):
+    """A call that must succeed; its structured result."""
+    r = await s.call_tool(name, args)
+    if r.is_error:
+        raise Failed(f"{name} {args} failed: {text_of(r)}")
+    return r.structured_content
+
+
+async def refused(s, name, args, kind, what):
+    """A call that must fail as a tool error of `kind`; its text."""
+    r = await s.call_tool(name, args)
+    text = text_of(r)
+    check(r.is_error and text.startswith(kind + ":") and r.structured_content["error"]["kind"] == kind,
+          f"{what}: {kind} ({text})")
+    return text
+
+
+async def ps(s):
+    return (await call(s, "exec", {"session": SESSION, "argv": ["ps"]}))["stdout"]
+
+
+async def until(what, cond, s, secs=20):
+    """Waits until `cond` holds for the output of `ps` in the session."""
+    with anyio.move_on_after(secs):
+        while not cond(await ps(s)):
+            await anyio.sleep(0.1)
+        print(f"ok: {what}", flush=True)
+        return
+    raise Failed(f"not within {secs} s: {what}")
+
+
+async def scripted(s):
+    await s.initialize()
+    tools = {t.name: t for t in (await s.list_tools()).tools}
+    check(set(tools) == TOOLS, f"the tools are listed: {sorted(tools)}")
+    check(tools["exec"].input_schema.get("additionalProperties") is False
+          and tools["exec"].input_schema["required"] == ["session", "argv"], "exec has a closed schema")
+
+    started = await call(s, "session_start", {"working_dir": ROOT, "id": SESSION})
+    check(started["session"] == SESSION and started["report"]["working_dir"] == os.path.realpath(ROOT),
+          "a session starts on the root")
+    listed = await call(s, "session_list", {})
+    check([x["id"] for x in listed["sessions"]] == [SESSION], f"session_list shows only ours: {listed['sessions']}")
+    ran = started["report"]["post_create"]
+    check([(p["command"], p["ran"]) for p in ran] == [("touch post-create-ran", False)]
+          and not os.path.exists(os.path.join(ROOT, "post-create-ran")), f"a post-create not allowed does not run: {ran}")
+    check(listed["policy"]["post_create"] == [], "the policy says none runs")
+
+    # exec: output and exit code; stdin; bytes; timeout; the cap.
+    r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
+    check((r["exit_code"], r["stdout"], r["stderr"], r["signal"], r["timed_out"]) == (3, "out\n", "err\n", None, False),
+          f"exec passes output and exit code: {r}")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["cat"], "stdin": "fed in"})
+    check(r["stdout"] == "fed in", "exec feeds stdin")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "printf '\\377\\000'"]})
+    check(r.get("stdout_base64") == "/wA=" and "stdout" not in r, f"bytes that are not UTF-8 come as base64: {r}")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["sleep", "30"], "timeout_secs": 0.3})
+    check(r["timed_out"] is True and r["exit_code"] is None, f"a timeout kills the command: {r}")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "kill -TERM $$"]})
+    check(r["signal"] == 15, f"a signal is reported: {r}")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "yes x | head -c 10000"], "output_cap": 100})
+    check((len(r["stdout"]), r["stdout_truncated"], r["stdout_total"]) == (100, True, 10000),
+          f"the cap cuts and the total counts all: {r['stdout_total']}")
+
+    # Progress: a notification every second while the command runs.
+    notes = []
+
+    async def on_progress(progress, total, message):
+        notes.append((progress, message))
+
+    r = await s.call_tool("exec", {"session": SESSION, "argv": ["sh", "-c", "echo a; sleep 2.5; echo b"]},
+                          progress_callback=on_progress)
+    check(not r.is_error and r.structured_content["stdout"] == "a\nb\n", "exec with progress returns the output")
+    check(len(notes) >= 2 and all("bytes of output" in m for _, m in notes)
+          and all(a[0] < b[0] for a, b in zip(notes, notes[1:])), f"progress notifications came: {notes}")
+    check(any("2 bytes of output" in m for _, m in notes), "they count the output so far")
+
+    # A task, its logs followed to the end by offset, its exit code.
+    t = await call(s, "task_spawn", {"session": SESSION,
+                                     "argv": ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4"]})
+    task = t["task"]
+    out, offset, reads = "", 0, 0
+    while True:
+        chunk = await call(s, "task_logs", {"session": SESSION, "task": task, "offset": offset, "wait_secs": 5})
+        out += chunk["output"]
+        offset = chunk["next_offset"]
+        reads += 1
+        if chunk["eof"]:
+            break
+        if reads >= 50:
+            raise Failed("the task does not end")
+    check(out == "line1\nline2\nline3\n" and reads >= 2, f"task logs followed to the end: {out!r} in {reads} reads")
+    w = await call(s, "task_wait", {"session": SESSION, "task": task})
+    check((w["state"], w["exit_code"]) == ("exited", 4), f"task_wait reports the exit: {w}")
+    tail = await call(s, "task_logs", {"session": SESSION, "task": task, "tail": 6})
+    check(tail["output"] == "line3\n", "task_logs tail gives the last bytes")
+    await refused(s, "task_kill", {"session": SESSION, "task": task}, "not_running", "killing an ended task")
+    long = (await call(s, "task_spawn", {"session": SESSION, "argv": ["sleep", "60"]}))["task"]
+    await refused(s, "task_wait", {"session": SESSION, "task": long, "timeout_secs": 0.2}, "timeout", "a wait that times out")
+    await call(s, "task_kill", {"session": SESSION, "task": long, "signal": "KILL"})
+    w = await call(s, "task_wait", {"session": SESSION, "task": long, "timeout_secs": 10})
+    check(w["signal"] == 9, f"task_kill sends the signal: {w}")
+
+    # Files, in the container and on the host.
+    await call(s, "file_write", {"session": SESSION, "path": "notes.txt", "content": "some notes\n"})
+    r = await call(s, "file_read", {"session": SESSION, "path": "notes.txt"})
+    check((r["content"], r["size"], r["truncated"]) == ("some notes\n", 11, False), "file_read reads what was written")
+    with open(os.path.join(ROOT, "notes.txt")) as f:
+        check(f.read() == "some notes\n", "the file is in the working dir on the host")
+    await call(s, "file_write", {"session": SESSION, "path": "bin.dat", "content_base64": "/wABAg==", "mode": "600"})
+    r = await call(s, "file_read", {"session": SESSION, "path": "bin.dat", "max_bytes": 2})
+    check((r.get("content_base64"), r["size"], r["truncated"]) == ("/wA=", 4, True), f"bytes and max_bytes: {r}")
+    blob = bytes(range(256)) * 12288 + b"\xff"  # 3 MiB and a byte, not UTF-8
+    await call(s, "file_write", {"session": SESSION, "path": "blob.bin", "content_base64": base64.b64encode(blob).decode()})
+    r = await call(s, "file_read", {"session": SESSION, "path": "blob.bin", "max_bytes": 4 << 20})
+    check(base64.b64decode(r["content_base64"]) == blob and r["truncated"] is False, "3 MiB of bytes go and come back")
+    text = await refused(s, "file_write", {"session": SESSION, "path": "huge.txt", "content": "x" * (17 << 20)},
+                         "invalid_input", "17 MiB in one call")
+    check("more than one call takes" in text, "the error says why")
+    entries = {e["name"]: e for e in (await call(s, "file_list", {"session": SESSION}))["entries"]}
+    check(entries["notes.txt"]["size"] == 11 and entries["bin.dat"]["mode"] == "600", "file_list lists them")
+    await refused(s, "file_read", {"session": SESSION, "path": "missing.txt"}, "not_found", "a missing file")
+
+    # A terminal: type, read until the answer.
+    term = (await call(s, "terminal_open", {"session": SESSION}))["terminal"]
+    await call(s, "terminal_send", {"session": SESSION, "terminal": term, "text": "echo sum=$((40+2))\n"})
+    r = await call(s, "terminal_read_until", {"session": SESSION, "terminal": term, "until": "sum=42"})
+    check(r["found"] is True and "sum=42" in r["output"], "terminal_read_until finds the text")
+    r = await call(s, "terminal_read_until", {"session": SESSION, "terminal": term, "offset": r["next_offset"],
+                                              "until": "never", "wait_secs": 0.2})
+    check(r["found"] is False, "text that does not come is found: false")
+    await call(s, "terminal_kill", {"session": SESSION, "terminal": term, "signal": 9})
+
+    # Cancelling a running exec kills the command in the container.
+    scope = anyio.CancelScope()
+    finished = []
+
+    async def long_exec():
+        with scope:
+            await s.call_tool("exec", {"session": SESSION, "argv": ["sleep", "313"]})
+            finished.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(long_exec)
+        await until("the long exec runs", lambda out: "sleep 313" in out, s)
+        scope.cancel()
+    check(not finished, "the call was cancelled")
+    await until("cancelling the call killed the command in the container", lambda out: "sleep 313" not in out, s)
+
+    # Widening the policy is refused: a directory outside the roots (also through a
+    # symlink), the image, network, limits, post-create commands, the scope, other scopes'
+    # sessions and our scope's sessions outside the roots.
+    await refused(s, "session_start", {"working_dir": OUTSIDE}, "permission_denied", "a working dir outside the roots")
+    os.symlink(OUTSIDE, os.path.join(ROOT, "escape"))
+    await refused(s, "session_start", {"working_dir": "escape"}, "permission_denied", "a symlink out of the roots")
+    await refused(s, "session_start", {"working_dir": "/"}, "permission_denied", "the host's root")
+    for extra in [{"image": "docker.io/library/alpine"}, {"network": "bridge"}, {"memory": "64g"},
+                  {"limits": {"pids": 100000}}, {"cpus": 64}, {"post_create": ["touch /x"]},
+                  {"allow_post_create": True}, {"scope": "other"}, {"allow_untrusted_image": True},
+                  {"ports": [8080]}]:
+        key = next(iter(extra))
+        text = await refused(s, "session_start", {"working_dir": ROOT, **extra}, "invalid_input", f"no {key} argument")
+        check(f"unknown field `{key}`" in text, f"the error names {key}")
+    await refused(s, "exec", {"session": FOREIGN, "argv": ["true"]}, "session_not_found", "another scope's session")
+    await refused(s, "session_stop", {"session": FOREIGN}, "session_not_found", "stopping another scope's session")
+    await refused(s, "exec", {"session": OUTSIDE_SESSION, "argv": ["true"]}, "session_not_found",
+                  "our scope's session outside the roots")
+    listed = await call(s, "session_list", {})
+    check([x["id"] for x in listed["sessions"]] == [SESSION], "session_list still shows only ours")
+
+    # Bad input: clear tool errors.
+    await refused(s, "exec", {"session": SESSION, "argv": ["true"], "shell": True}, "invalid_input", "an unknown argument")
+    await refused(s, "exec", {"session": SESSION}, "invalid_input", "a missing argument")
+    await refused(s, "exec", {"session": SESSION, "argv": "true"}, "invalid_input", "an argument of the wrong type")
+    await refused(s, "exec", {"session": SESSION, "argv": []}, "invalid_input", "an empty argv")
+    await refused(s, "exec", {"session": SESSION, "argv": ["true"], "timeout_secs": -1}, "invalid_input", "a negative timeout")
+    await refused(s, "exec", {"session": SESSION, "argv": ["true"], "output_cap": 1 << 40}, "invalid_input", "a huge cap")
+    await refused(s, "exec", {"session": "no-such-session", "argv": ["true"]}, "session_not_found", "a missing session")
+    await refused(s, "exec", {"session": "bad id!", "argv": ["true"]}, "invalid_input", "a bad session id")
+    await refused(s, "task_logs", {"session": SESSION, "task": "../etc"}, "invalid_input", "a bad task id")
+    await refused(s, "task_wait", {"session": SESSION, "task": "task-0000000000000000"}, "not_found", "an unknown task")
+    await refused(s, "task_logs", {"session": SESSION, "task": task, "offset": 0, "tail": 5}, "invalid_input",
+                  "offset and tail together")
+    await refused(s, "terminal_send", {"session": SESSION, "terminal": "../x", "text": "x"}, "invalid_input",
+                  "a bad terminal id")
+    await refused(s, "task_kill", {"session": SESSION, "task": task, "signal": "BOGUS"}, "invalid_input", "a bad signal")
+    await refused(s, "file_write", {"session": SESSION, "path": "x", "content": "a", "content_base64": "YQ=="},
+                  "invalid_input", "two contents")
+    await refused(s, "file_write", {"session": SESSION, "path": "x", "content": "a", "mode": "4755"}, "invalid_input",
+                  "a setuid mode")
+    try:
+        await s.call_tool("no_such_tool", {})
+        raise Failed("an unknown tool was called")
+    except MCPError as e:
+        check("no_such_tool" in str(e), f"an unknown tool is a protocol error: {e}")
+
+    await call(s, "session_stop", {"session": SESSION})
+    await refused(s, "exec", {"session": SESSION, "argv": ["true"]}, "session_not_found", "a stopped session")
+    listed = await call(s, "session_list", {})
+    check(listed["sessions"] == [], "no session is left")
+
+
+async def main():
+    # A post-create command the policy does not allow: it must not run.
+    args = ["mcp", "--root", ROOT, "--post-create", "touch post-create-ran"]
+    server = StdioServerParameters(command=SANDBOX, args=args, env=dict(os.environ))
+    with anyio.fail_after(240):
+        async with stdio_client(server) as (read, write):
+            async with ClientSession(read, write) as s:
+                await scripted(s)
+    print("all checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        anyio.run(main)
+    except Failed as e:
+        print(f"FAILED: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
