@@ -30,7 +30,7 @@ pub struct Variables<'a> {
     /// The host environment `${localEnv:VAR}` may read. Sessions pass only the
     /// variables the configuration lets a project read (see
     /// [`Config::devcontainer_local_env`](crate::Config::devcontainer_local_env)).
-    pub local_env: &'a dyn Fn(&str) -> Option<String>,
+    pub local_env: &'a (dyn Fn(&str) -> Option<String> + Sync),
 }
 
 impl Variables<'_> {

@@ -24,6 +24,9 @@ mod agent_client;
 mod config;
 mod control_dir;
 mod devcontainer;
+mod devcontainer_plan;
+mod devcontainer_report;
+mod devcontainer_run_args;
 mod devcontainer_variables;
 mod duration_secs;
 mod engine;
@@ -39,6 +42,7 @@ mod fake_engine;
 mod files;
 mod git_index;
 mod host_info;
+pub mod image_build;
 mod jsonc;
 pub mod labels;
 pub mod local_tty;
@@ -68,6 +72,7 @@ pub use devcontainer::{
     DEVCONTAINER_FILES, Devcontainer, DevcontainerBuild, LIFECYCLE_COMMANDS, LifecycleCommand, MAX_DEVCONTAINER_BYTES,
     PortValue,
 };
+pub use devcontainer_report::{DevcontainerItem, DevcontainerReport};
 pub use devcontainer_variables::{ContainerWorkspace, Variables};
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
