@@ -257,9 +257,7 @@ fn an_allowed_build_makes_the_image_the_session_runs() {
     std::fs::create_dir_all(t.dir.path().join(".devcontainer")).unwrap();
     std::fs::write(
         t.dir.path().join(".devcontainer/Dockerfile"),
-        format!(
-            "FROM localhost/sandbox-busybox:latest\nARG MARK\nCOPY hello.txt /hello.txt\nRUN echo \"$MARK\" > /built && grep : /proc/net/dev | cut -d: -f1 | tr -d ' ' > /netdevs\n"
-        ),
+        "FROM localhost/sandbox-busybox:latest\nARG MARK\nCOPY hello.txt /hello.txt\nRUN echo \"$MARK\" > /built && grep : /proc/net/dev | cut -d: -f1 | tr -d ' ' > /netdevs\n",
     )
     .unwrap();
     std::fs::write(t.dir.path().join(".devcontainer/hello.txt"), "copied from the context\n").unwrap();
