@@ -103,6 +103,14 @@ pub struct StartArgs {
     /// Do not install dev tools (apk/apt-get) in the session.
     #[arg(long)]
     pub no_provision: bool,
+    /// Use the directory's .devcontainer/devcontainer.json (or .devcontainer.json): its image (same trust rule),
+    /// environment, ports and lifecycle commands (as post-create commands); what would widen the session is
+    /// refused and reported. Fails without one.
+    #[arg(long)]
+    pub devcontainer: bool,
+    /// Build the devcontainer.json's Dockerfile (podman build, no network, trusted base images only).
+    #[arg(long)]
+    pub allow_build: bool,
 }
 
 /// What a new session gets (`sandbox start`'s flags, and `sandbox mcp`'s policy for the

@@ -56,9 +56,18 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     if a.no_provision {
         spec.provision = Some(false);
     }
+    if a.devcontainer {
+        spec.devcontainer = Some(true);
+    }
+    if a.allow_build {
+        spec.allow_build = Some(true);
+    }
     let session = sandbox
         .start_with_progress(spec, move |phase| match phase {
             StartPhase::Provisioning => out.note("sandbox: installing dev tools in the session (provisioning)..."),
+            StartPhase::BuildingImage { image } => {
+                out.note(&format!("sandbox: building the devcontainer image {image}..."))
+            }
             StartPhase::PostCreate { index, command } => {
                 out.note(&format!("sandbox: post-create command {}: {command}", index + 1))
             }

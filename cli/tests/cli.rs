@@ -291,3 +291,46 @@ fn reap_removes_the_sessions_that_cannot_serve_and_keeps_the_rest() {
     assert_eq!(reaped.as_array().unwrap().len(), 1, "{reaped}");
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn start_devcontainer_applies_the_projects_file_and_reports_what_it_refused() {
+    let t = TestScope::new("clidevc");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let port = sandbox_e2e::free_port();
+    std::fs::create_dir(t.dir.path().join(".devcontainer")).unwrap();
+    std::fs::write(
+        t.dir.path().join(".devcontainer/devcontainer.json"),
+        format!(
+            r#"{{
+              // from the project
+              "containerEnv": {{"GREETING": "hello from ${{localWorkspaceFolderBasename}}"}},
+              "forwardPorts": [{port}],
+              "postCreateCommand": "echo ran > post-create-ran",
+              "runArgs": ["--privileged"],
+            }}"#
+        ),
+    )
+    .unwrap();
+    let id = unique_id("clidevc");
+    let o = sandbox(&t, &["start", &dir, "--id", &id, "--devcontainer", "--allow-post-create", "--json"], b"");
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let report = json(&text(&o.stdout));
+    assert_eq!(report["ports_published"], serde_json::json!([port]), "{report}");
+    assert_eq!(report["devcontainer"]["refused"][0]["value"], "--privileged", "{report}");
+    assert!(text(&o.stderr).contains("\"--privileged\" refused"), "warnings on stderr: {}", text(&o.stderr));
+    let name = t.dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(ok(&t, &["exec", &id, "--", "sh", "-c", "echo $GREETING"]), format!("hello from {name}\n"));
+    assert_eq!(std::fs::read_to_string(t.dir.path().join("post-create-ran")).unwrap(), "ran\n");
+    ok(&t, &["stop", &id]);
+
+    // A malformed file: the configuration error's code, the line and column.
+    std::fs::write(t.dir.path().join(".devcontainer/devcontainer.json"), "{\n  \"image\": 1,,\n}").unwrap();
+    let o = sandbox(&t, &["start", &dir, "--id", &unique_id("bad"), "--devcontainer"], b"");
+    assert_eq!(code(&o), 94, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("line 2, column 14"), "{}", text(&o.stderr));
+    // None at all, when asked for: not found.
+    std::fs::remove_dir_all(t.dir.path().join(".devcontainer")).unwrap();
+    let o = sandbox(&t, &["start", &dir, "--id", &unique_id("none"), "--devcontainer"], b"");
+    assert_eq!(code(&o), 81, "{}", text(&o.stderr));
+    assert!(t.leftovers().is_empty());
+}

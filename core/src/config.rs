@@ -59,6 +59,13 @@ pub struct Config {
     /// against the memory limit). `None` keeps the image's /tmp, on the container's
     /// disk layer, which a command could fill.
     pub tmp_size: Option<u64>,
+    /// Read the working dir's `devcontainer.json` at start when there is one (off by
+    /// default: the file is the project's, and only the caller may choose to use it).
+    pub devcontainer: bool,
+    /// The host environment variables a `devcontainer.json` may read with
+    /// `${localEnv:VAR}`; any other reads as unset (its default, or empty), so a
+    /// project cannot copy the caller's secrets into its session. Empty by default.
+    pub devcontainer_local_env: Vec<String>,
 }
 
 impl Default for Config {
@@ -78,6 +85,8 @@ impl Default for Config {
             post_create_timeout: Duration::from_secs(600),
             idle_timeout: None,
             tmp_size: Some(1 << 30),
+            devcontainer: false,
+            devcontainer_local_env: Vec::new(),
         }
     }
 }
@@ -98,6 +107,8 @@ struct FileConfig {
     post_create_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     tmp_size: Option<MemoryValue>,
+    devcontainer: Option<bool>,
+    devcontainer_local_env: Option<Vec<String>>,
     policy: Option<FilePolicy>,
     limits: Option<FileLimits>,
 }
@@ -112,6 +123,7 @@ struct FilePolicy {
     protect_workspace: Option<bool>,
     protected_paths: Option<Vec<String>>,
     isolate_network: Option<bool>,
+    allow_build: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +189,8 @@ impl Config {
         set(&mut self.container_prefix, f.container_prefix);
         set(&mut self.scope, f.scope);
         set(&mut self.podman, f.podman);
+        set(&mut self.devcontainer, f.devcontainer);
+        set(&mut self.devcontainer_local_env, f.devcontainer_local_env);
         self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
         self.cache_dir = f.cache_dir.or(self.cache_dir.take());
         set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
@@ -200,6 +214,7 @@ impl Config {
             set(&mut self.policy.protect_workspace, p.protect_workspace);
             set(&mut self.policy.protected_paths, p.protected_paths);
             set(&mut self.policy.isolate_network, p.isolate_network);
+            set(&mut self.policy.allow_build, p.allow_build);
             if let Some(n) = p.network {
                 self.policy.network = n.parse().map_err(|e: Error| cfg_err(format!("policy.network: {e}")))?;
             }
@@ -244,6 +259,12 @@ impl Config {
         set(&mut self.policy.require_resource_limits, flag("SANDBOX_REQUIRE_RESOURCE_LIMITS")?);
         set(&mut self.policy.protect_workspace, flag("SANDBOX_PROTECT_WORKSPACE")?);
         set(&mut self.policy.isolate_network, flag("SANDBOX_ISOLATE_NETWORK")?);
+        set(&mut self.policy.allow_build, flag("SANDBOX_ALLOW_BUILD")?);
+        set(&mut self.devcontainer, flag("SANDBOX_DEVCONTAINER")?);
+        if let Some(v) = get("SANDBOX_DEVCONTAINER_LOCAL_ENV") {
+            self.devcontainer_local_env =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
         if let Some(v) = get("SANDBOX_PROTECTED_PATHS") {
             self.policy.protected_paths =
                 v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
@@ -435,6 +456,27 @@ mod tests {
         assert_eq!((c.idle_timeout, c.tmp_size), (None, None));
         let c = Config::resolve(None, &env_of(&[("SANDBOX_IDLE_TIMEOUT", "0"), ("SANDBOX_TMP_SIZE", "0")])).unwrap();
         assert_eq!((c.idle_timeout, c.tmp_size), (None, None));
+    }
+
+    #[test]
+    fn devcontainer_settings_are_off_unless_set() {
+        let c = Config::resolve(None, &env_of(&[])).unwrap();
+        assert!(!c.devcontainer && !c.policy.allow_build && c.devcontainer_local_env.is_empty());
+        let file = "devcontainer = true\ndevcontainer_local_env = [\"USER\"]\n[policy]\nallow_build = true\n";
+        let c = Config::resolve(Some(("f.toml", file)), &env_of(&[])).unwrap();
+        assert!(c.devcontainer && c.policy.allow_build);
+        assert_eq!(c.devcontainer_local_env, ["USER"]);
+        let c = Config::resolve(
+            Some(("f.toml", file)),
+            &env_of(&[
+                ("SANDBOX_DEVCONTAINER", "false"),
+                ("SANDBOX_ALLOW_BUILD", "no"),
+                ("SANDBOX_DEVCONTAINER_LOCAL_ENV", "A, B,"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.devcontainer && !c.policy.allow_build, "the environment wins over the file");
+        assert_eq!(c.devcontainer_local_env, ["A", "B"]);
     }
 
     #[test]

@@ -95,4 +95,11 @@ pub trait Engine: Send + Sync {
         plan: &'a RunPlan,
         rules: &'a crate::network_isolation::Rules,
     ) -> BoxFuture<'a, Result<()>>;
+    /// Builds the image `build` describes (a `devcontainer.json`'s Dockerfile, checked
+    /// and allowed), within `limit`; a failure keeps the build's last output.
+    fn build_image<'a>(
+        &'a self,
+        build: &'a crate::image_build::ImageBuild,
+        limit: std::time::Duration,
+    ) -> BoxFuture<'a, Result<()>>;
 }

@@ -23,6 +23,11 @@ mod agent_binary;
 mod agent_client;
 mod config;
 mod control_dir;
+mod devcontainer;
+mod devcontainer_plan;
+mod devcontainer_report;
+mod devcontainer_run_args;
+mod devcontainer_variables;
 mod duration_secs;
 mod engine;
 mod env_builders;
@@ -37,6 +42,8 @@ mod fake_engine;
 mod files;
 mod git_index;
 mod host_info;
+pub mod image_build;
+mod jsonc;
 pub mod labels;
 pub mod local_tty;
 pub mod network_isolation;
@@ -62,6 +69,12 @@ mod workspace_protection;
 
 pub use agent_binary::AGENT_SHA256;
 pub use config::{Config, DEFAULT_CONTAINER_PREFIX, DEFAULT_IMAGE, DEFAULT_SCOPE};
+pub use devcontainer::{
+    DEVCONTAINER_FILES, Devcontainer, DevcontainerBuild, LIFECYCLE_COMMANDS, LifecycleCommand, MAX_DEVCONTAINER_BYTES,
+    PortValue,
+};
+pub use devcontainer_report::{DevcontainerItem, DevcontainerReport};
+pub use devcontainer_variables::{ContainerWorkspace, Variables};
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{DEFAULT_OUTPUT_CAP, ExecOutput};

@@ -274,6 +274,33 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn build_image<'a>(
+        &'a self,
+        build: &'a crate::image_build::ImageBuild,
+        limit: std::time::Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let host = self.host().await?;
+            let args = crate::image_build::build_args(build, &host);
+            tracing::debug!(?args, "podman build");
+            let action = format!("building {} from {} (podman build)", build.tag, build.dockerfile_path);
+            // Dropping the run on timeout kills podman (kill_on_drop).
+            let out = tokio::time::timeout(limit, self.run_in(&self.program, &args, "/", Some(&build.dockerfile)))
+                .await
+                .map_err(|_| Error::Timeout { action: action.clone(), after: limit })??;
+            if out.ok() {
+                return Ok(());
+            }
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&out.stderr);
+            let tail: String = {
+                let chars: Vec<char> = text.trim().chars().collect();
+                chars[chars.len().saturating_sub(4000)..].iter().collect()
+            };
+            Err(Error::Engine { action, code: out.code, stderr: tail })
+        })
+    }
+
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["logs", "--tail", "20", name])).await?;

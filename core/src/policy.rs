@@ -136,6 +136,12 @@ pub struct Policy {
     /// (cloud metadata), and keep everything but its published ports from connecting
     /// to it. Default on; the internet and the LAN stay reachable.
     pub isolate_network: bool,
+    /// Build the image of a `devcontainer.json`'s `build` (its Dockerfile) with
+    /// `podman build`. Default off: the build is refused and reported. Even when on,
+    /// the build runs without network, with the session's capabilities and limits,
+    /// from trusted base images only, and its Dockerfile and context must lie inside
+    /// the working dir.
+    pub allow_build: bool,
 }
 
 /// The default [`Policy::protected_paths`].
@@ -152,6 +158,7 @@ impl Default for Policy {
             protect_workspace: true,
             protected_paths: DEFAULT_PROTECTED_PATHS.iter().map(|p| p.to_string()).collect(),
             isolate_network: true,
+            allow_build: false,
         }
     }
 }
@@ -170,6 +177,7 @@ mod tests {
         assert!(p.protect_workspace, "workspace protection must be on by default");
         assert_eq!(p.protected_paths, vec![".git"]);
         assert!(p.isolate_network, "network isolation must be on by default");
+        assert!(!p.allow_build, "image builds must be off by default");
         assert_eq!(p.limits, Limits { memory_bytes: 2 << 30, cpus: 2.0, pids: 512 });
         p.limits.validate().unwrap();
     }

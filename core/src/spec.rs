@@ -39,6 +39,12 @@ pub struct SessionSpec {
     pub provision: Option<bool>,
     /// Overrides `idle_timeout`: stop the session after this long without calls.
     pub idle_timeout: Option<std::time::Duration>,
+    /// Use the working dir's `devcontainer.json`: `Some(true)` requires one (the start
+    /// fails without it), `Some(false)` ignores it, `None` follows
+    /// [`Config::devcontainer`] (which uses it when there is one).
+    pub devcontainer: Option<bool>,
+    /// Overrides `policy.allow_build` (building a `devcontainer.json`'s Dockerfile).
+    pub allow_build: Option<bool>,
 }
 
 impl SessionSpec {
@@ -113,6 +119,19 @@ impl SessionSpec {
         self
     }
 
+    /// Uses (or ignores) the working dir's `devcontainer.json`; see
+    /// [`SessionSpec::devcontainer`].
+    pub fn devcontainer(mut self, use_it: bool) -> Self {
+        self.devcontainer = Some(use_it);
+        self
+    }
+
+    /// Allows or forbids building a `devcontainer.json`'s Dockerfile.
+    pub fn allow_build(mut self, allow: bool) -> Self {
+        self.allow_build = Some(allow);
+        self
+    }
+
     /// The effective policy: the config's, overridden by what this spec sets.
     pub fn effective_policy(&self, config: &Config) -> Policy {
         let mut p = config.policy.clone();
@@ -136,6 +155,9 @@ impl SessionSpec {
         }
         if let Some(v) = self.isolate_network {
             p.isolate_network = v;
+        }
+        if let Some(v) = self.allow_build {
+            p.allow_build = v;
         }
         p
     }

@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use crate::agent_client::AgentClient;
 use crate::config::Config;
 use crate::control_dir::{self, StartLock};
+use crate::devcontainer::{DEVCONTAINER_FILES, Devcontainer};
+use crate::devcontainer_plan::{CallerSet, PlanInputs};
+use crate::devcontainer_report::DevcontainerReport;
+use crate::devcontainer_variables::{ContainerWorkspace, Variables};
 use crate::engine::{BoxFuture, CreateFailure, Engine};
 use crate::error::{Error, Result};
 use crate::exec_options::ExecOptions;
@@ -128,6 +132,12 @@ pub enum StartPhase {
     },
     /// Waiting for the agent in the container to answer.
     WaitingForAgent,
+    /// Building the image of the working dir's `devcontainer.json` (before the
+    /// container is created; can take minutes).
+    BuildingImage {
+        /// The image being built.
+        image: String,
+    },
     /// Installing dev essentials.
     Provisioning,
     /// Running post-create command `index` (0-based).
@@ -187,6 +197,8 @@ struct Plan {
     env: Vec<(String, String)>,
     post_create: Vec<String>,
     provision: bool,
+    /// What was done with the working dir's `devcontainer.json`, when it was read.
+    devcontainer: Option<DevcontainerReport>,
     warnings: Vec<String>,
 }
 
@@ -304,11 +316,15 @@ async fn pipeline(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>, conne
 /// The plan step: checks the spec (first what needs no engine, then what needs the host
 /// facts) and decides everything the container will be made with. Touches neither the
 /// engine's containers nor the control dir.
-async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Plan> {
+async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Result<Plan> {
     let config: &Config = &sb.config;
     validate::session_id(&spec.id)?;
     let working_dir = validate::working_dir(&spec.working_dir)?;
     let working_dir_str = working_dir.to_str().expect("validated as UTF-8").to_string();
+    let devcontainer = match spec.devcontainer.unwrap_or(config.devcontainer) {
+        true => apply_devcontainer(sb, &mut spec, &working_dir, progress).await?,
+        false => None,
+    };
     if let Some(img) = &spec.image {
         validate::image(img)?;
     }
@@ -336,8 +352,13 @@ async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result
         ));
     }
 
-    let mut warnings = Vec::new();
-    let image = choose_image(config, spec.image.as_deref(), policy.allow_untrusted_image);
+    let mut warnings = devcontainer.as_ref().map(DevcontainerReport::warnings).unwrap_or_default();
+    let built = devcontainer.as_ref().and_then(|d| d.built_image.as_deref());
+    let mut image = choose_image(config, spec.image.as_deref(), policy.allow_untrusted_image);
+    if built.is_some() && image.requested.as_deref() == built {
+        image.used = built.unwrap_or_default().to_string();
+        image.reason = ImageReason::Built;
+    }
     if image.reason == ImageReason::UntrustedReplaced {
         warnings.push(format!(
             "image {} is not trusted and untrusted images are not allowed: using the default {} instead (set allow_untrusted_image to opt in)",
@@ -429,8 +450,102 @@ async fn plan(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result
         provision: spec.provision.unwrap_or(config.provision),
         policy,
         host,
+        devcontainer,
         warnings,
     })
+}
+
+/// The devcontainer step of the plan: reads the working dir's `devcontainer.json`,
+/// decides what the session takes from it (see `devcontainer_plan.rs`), builds its image
+/// when that is allowed, and merges the rest into `spec`, where the caller's own
+/// settings win (environment variables of the same name, image, network, limits).
+/// `None` when there is no file and none was required.
+async fn apply_devcontainer(
+    sb: &Sandbox,
+    spec: &mut SessionSpec,
+    working_dir: &Path,
+    progress: Progress<'_>,
+) -> Result<Option<DevcontainerReport>> {
+    let config = &sb.config;
+    let host_env = |k: &str| std::env::var(k).ok();
+    let listed_env = |k: &str| config.devcontainer_local_env.iter().any(|a| a == k).then(|| host_env(k)).flatten();
+    let vars = Variables {
+        local_workspace_folder: working_dir,
+        container_workspace: ContainerWorkspace::SamePath,
+        local_env: &listed_env,
+    };
+    let Some(dc) = Devcontainer::load(working_dir, &vars)? else {
+        if spec.devcontainer == Some(true) {
+            return Err(Error::NotFound {
+                what: "devcontainer.json".into(),
+                detail: format!("none of {} in {}", DEVCONTAINER_FILES.join(", "), working_dir.display()),
+            });
+        }
+        return Ok(None);
+    };
+    let host = sb.engine.host().await?;
+    let policy = spec.effective_policy(config);
+    let caller =
+        CallerSet { image: spec.image.is_some(), network: spec.network.is_some(), limits: spec.limits.is_some() };
+    let inputs = PlanInputs { config, policy: &policy, host: &host, working_dir, caller, host_env: &host_env };
+    let mut dp = crate::devcontainer_plan::plan(&dc, &inputs);
+    let file_error = |what: &str, e: Error| Error::Config { origin: dc.file.clone(), detail: format!("{what}: {e}") };
+    if let Some(image) = &dp.image {
+        validate::image(image).map_err(|e| file_error("image", e))?;
+    }
+    validate::env(&dp.env).map_err(|e| file_error("environment", e))?;
+
+    if let Some(build) = dp.build.take() {
+        // A session already running in this working dir could swap the build context
+        // for a link out of it between the check and podman reading it.
+        let wd = working_dir.to_string_lossy();
+        let others: Vec<String> = sb
+            .engine
+            .list(labels::WORKDIR, &wd)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == "running")
+            .map(|r| r.name)
+            .collect();
+        if others.is_empty() {
+            progress(StartPhase::BuildingImage { image: build.tag.clone() });
+            sb.engine.build_image(&build, config.provision_timeout).await?;
+            spec.image = Some(build.tag.clone());
+            dp.report.built_image = Some(build.tag);
+        } else {
+            dp.report.refused(
+                "build",
+                &build.dockerfile_path,
+                format!(
+                    "sessions already run in this working dir ({}): they could change the build context while podman reads it",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+    if spec.image.is_none() {
+        spec.image = dp.image;
+    }
+    let mut env = dp.env;
+    for (k, v) in std::mem::take(&mut spec.env) {
+        env.retain(|(have, _)| *have != k);
+        env.push((k, v));
+    }
+    spec.env = env;
+    for p in dp.ports {
+        if !spec.ports.contains(&p) {
+            spec.ports.push(p);
+        }
+    }
+    dp.commands.append(&mut spec.post_create);
+    spec.post_create = dp.commands;
+    if spec.network.is_none() {
+        spec.network = dp.network;
+    }
+    if spec.limits.is_none() {
+        spec.limits = dp.limits;
+    }
+    Ok(Some(dp.report))
 }
 
 /// The create step, first part: locks the session's control dir, refuses to go on
@@ -724,6 +839,7 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
         host_uid: if plan.host.rootless { plan.host.uid } else { plan.root_maps_to.uid },
         provisioning: setup.provisioning,
         post_create: setup.post_create,
+        devcontainer: plan.devcontainer.clone(),
         warnings,
         duration: started.elapsed(),
     }
@@ -1304,6 +1420,142 @@ mod tests {
         assert_eq!(execs[2].timeout_ms, Some(b.sandbox.config.post_create_timeout.as_millis() as u64));
         assert_eq!(execs[0].timeout_ms, Some(b.sandbox.config.provision_timeout.as_millis() as u64));
         assert!(execs.iter().all(|x| x.stdin == sandbox_proto::StdinMode::Null && x.window.is_none()));
+        b.stop(session).await;
+    }
+
+    /// Writes `text` as the bench's `.devcontainer/devcontainer.json`.
+    fn devcontainer_file(b: &Bench, text: &str) {
+        let dir = b.t.path().join("work/.devcontainer");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("devcontainer.json"), text).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_devcontainer_json_gives_the_session_its_environment_ports_and_commands() {
+        let b = bench(FakeEngine::new());
+        let port = free_port();
+        devcontainer_file(
+            &b,
+            &format!(
+                r#"{{"image": "docker.io/project/image:1", "containerEnv": {{"FROM_FILE": "${{localWorkspaceFolderBasename}}", "BOTH": "file"}},
+                    "forwardPorts": [{port}], "postCreateCommand": "echo made", "runArgs": ["--privileged"], "madeUp": 1}}"#
+            ),
+        );
+        let agent = quiet_agent();
+        let spec = b.spec("dc").devcontainer(true).env("BOTH", "caller").post_create(["echo caller"]);
+        let (session, _) = b.start(spec, &agent).await;
+        let session = session.unwrap();
+        let plan = &b.engine.creates()[0];
+        assert!(plan.env.contains(&("FROM_FILE".into(), "work".into())), "{:?}", plan.env);
+        assert!(plan.env.contains(&("BOTH".into(), "caller".into())), "the caller's value wins: {:?}", plan.env);
+        assert!(!plan.env.contains(&("BOTH".into(), "file".into())));
+        assert_eq!(plan.ports, [port]);
+        assert_eq!(plan.image, b.sandbox.config.default_image, "an untrusted image from the file is replaced");
+        let r = session.start_report().unwrap();
+        assert_eq!(r.image.reason, ImageReason::UntrustedReplaced);
+        let commands: Vec<&str> = r.post_create.iter().map(|o| o.command.as_str()).collect();
+        assert_eq!(commands, ["echo made", "echo caller"], "the file's first");
+        assert!(r.post_create.iter().all(|o| !o.ran), "not run unless allowed");
+        assert!(agent.execs().is_empty());
+        let dc = r.devcontainer.as_ref().expect("a devcontainer report");
+        assert_eq!(dc.file, ".devcontainer/devcontainer.json");
+        assert_eq!(dc.unknown, ["madeUp"]);
+        assert_eq!(dc.refused[0].value, "--privileged");
+        for words in ["--privileged\" refused", "unknown property \"madeUp\"", "not trusted", "skipped 2 post-create"] {
+            assert!(r.warnings.iter().any(|w| w.contains(words)), "{words}: {:?}", r.warnings);
+        }
+        b.stop(session).await;
+    }
+
+    #[tokio::test]
+    async fn without_the_switch_the_file_is_not_read() {
+        let b = bench(FakeEngine::new());
+        devcontainer_file(&b, r#"{"containerEnv": {"FROM_FILE": "1"}, "postCreateCommand": "x"}"#);
+        let (session, _) = b.start(b.spec("nodc"), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert!(!b.engine.creates()[0].env.iter().any(|(k, _)| k == "FROM_FILE"));
+        let r = session.start_report().unwrap();
+        assert!(r.devcontainer.is_none() && r.post_create.is_empty());
+        b.stop(session).await;
+        // The configuration turns it on; the spec turns it off again.
+        let b = bench_with(FakeEngine::new(), |c| c.devcontainer = true);
+        devcontainer_file(&b, r#"{"containerEnv": {"FROM_FILE": "1"}}"#);
+        let (session, _) = b.start(b.spec("cfg"), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert!(b.engine.creates()[0].env.contains(&("FROM_FILE".into(), "1".into())));
+        b.stop(session).await;
+        let (session, _) = b.start(b.spec("off").devcontainer(false), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert!(!b.engine.creates()[1].env.iter().any(|(k, _)| k == "FROM_FILE"));
+        b.stop(session).await;
+    }
+
+    #[tokio::test]
+    async fn a_required_file_that_is_missing_or_malformed_fails_before_the_engine_is_asked_anything() {
+        let b = bench(FakeEngine::new());
+        let (r, _) = b.start(b.spec("missing").devcontainer(true), &quiet_agent()).await;
+        let e = r.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains(".devcontainer/devcontainer.json"), "{e}");
+        // Configured (not required): no file is no devcontainer.
+        let b2 = bench_with(FakeEngine::new(), |c| c.devcontainer = true);
+        let (session, _) = b2.start(b2.spec("optional"), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert!(session.start_report().unwrap().devcontainer.is_none());
+        b2.stop(session).await;
+
+        devcontainer_file(&b, "{\n  \"image\": \"a\"\n  \"containerEnv\": {}\n}");
+        let (r, _) = b.start(b.spec("malformed").devcontainer(true), &quiet_agent()).await;
+        let e = r.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("line 3, column 3"), "{e}");
+        devcontainer_file(&b, r#"{"containerEnv": {"": "empty name"}}"#);
+        let (r, _) = b.start(b.spec("badenv").devcontainer(true), &quiet_agent()).await;
+        let e = r.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("devcontainer.json"), "{e}");
+        assert!(b.engine.calls().iter().all(|c| matches!(c, EngineCall::Host)), "{:?}", b.engine.calls());
+        assert!(!b.control_dir("malformed").exists());
+    }
+
+    #[tokio::test]
+    async fn an_allowed_build_runs_before_the_container_and_its_image_is_used() {
+        let b = bench_with(FakeEngine::new(), |c| c.policy.allow_build = true);
+        devcontainer_file(
+            &b,
+            r#"{"build": {"dockerfile": "Dockerfile"}, "runArgs": ["--network=none", "--memory=512m"]}"#,
+        );
+        std::fs::write(
+            b.t.path().join("work/.devcontainer/Dockerfile"),
+            format!("FROM {}\nRUN true\n", crate::DEFAULT_IMAGE),
+        )
+        .unwrap();
+        let (session, phases) = b.start(b.spec("build").devcontainer(true), &quiet_agent()).await;
+        let session = session.unwrap();
+        let r = session.start_report().unwrap();
+        let built = r.devcontainer.as_ref().unwrap().built_image.clone().expect("built");
+        assert!(built.starts_with(crate::image_build::BUILT_IMAGE_PREFIX), "{built}");
+        assert_eq!((r.image.used.as_str(), r.image.reason), (built.as_str(), ImageReason::Built));
+        let calls = b.engine.calls();
+        let build_at = calls.iter().position(|c| *c == EngineCall::BuildImage(built.clone())).expect("built");
+        let create_at = calls.iter().position(|c| matches!(c, EngineCall::Create(_))).unwrap();
+        assert!(build_at < create_at);
+        let plan = &b.engine.creates()[0];
+        assert_eq!(plan.image, built);
+        assert_eq!(plan.network, Network::None, "the file may turn the network off");
+        assert_eq!(plan.limits.unwrap().memory_bytes, 512 << 20, "and lower the limits");
+        assert!(phases.contains(&StartPhase::BuildingImage { image: built.clone() }));
+        b.stop(session).await;
+
+        // Not allowed: refused, nothing built, the default image.
+        let b = bench(FakeEngine::new());
+        devcontainer_file(&b, r#"{"build": {"dockerfile": "Dockerfile"}}"#);
+        let (session, _) = b.start(b.spec("nobuild").devcontainer(true), &quiet_agent()).await;
+        let session = session.unwrap();
+        assert!(!b.engine.calls().iter().any(|c| matches!(c, EngineCall::BuildImage(_))));
+        let r = session.start_report().unwrap();
+        assert_eq!(r.image.reason, ImageReason::Default);
+        assert!(r.warnings.iter().any(|w| w.contains("allowed only with allow_build")), "{:?}", r.warnings);
         b.stop(session).await;
     }
 }

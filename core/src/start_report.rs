@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::devcontainer_report::DevcontainerReport;
 use crate::policy::{Limits, Network};
 
 /// Why this image was used.
@@ -20,6 +21,9 @@ pub enum ImageReason {
     UntrustedAllowed,
     /// The requested image is untrusted and was replaced by the default.
     UntrustedReplaced,
+    /// Built from the working dir's `devcontainer.json` (allowed by `allow_build`, from
+    /// trusted base images only).
+    Built,
 }
 
 /// The image decision.
@@ -140,8 +144,11 @@ pub struct StartReport {
     pub host_uid: u32,
     /// Provisioning outcome.
     pub provisioning: Provisioning,
-    /// One entry per post-create command, in order.
+    /// One entry per post-create command, in order (those of a `devcontainer.json`
+    /// first).
     pub post_create: Vec<PostCreateOutcome>,
+    /// What the start did with the working dir's `devcontainer.json`, when it read one.
+    pub devcontainer: Option<DevcontainerReport>,
     /// Every warning, in plain words.
     pub warnings: Vec<String>,
     /// Total time of the start.

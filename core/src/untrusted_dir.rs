@@ -105,6 +105,47 @@ impl UntrustedDir {
     }
 }
 
+/// Reads at most `max` bytes of the regular file at `relative` (a path that may have
+/// several components) inside `dir`, a directory the project or a session controls (a
+/// working dir): symlinks are followed only while they stay beneath `dir` (`openat2`
+/// with `RESOLVE_BENEATH`; on kernels without it, the resolved path must start with
+/// `dir` and the last component must not be a link), and a FIFO, device or directory is
+/// refused without blocking. A file longer than `max` is an error, not a short read.
+pub fn read_beneath(dir: &Path, relative: &str, max: u64) -> std::io::Result<Vec<u8>> {
+    use rustix::fs::{ResolveFlags, openat2};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let root = open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = match openat2(&root, relative, flags, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS) {
+        Err(rustix::io::Errno::NOSYS) => {
+            let resolved = std::fs::canonicalize(dir.join(relative))?;
+            if !resolved.starts_with(std::fs::canonicalize(dir)?) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{relative} leads out of {}", dir.display()),
+                ));
+            }
+            open(&resolved, flags | OFlags::NOFOLLOW, Mode::empty())?
+        }
+        Err(rustix::io::Errno::XDEV) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{relative} leads out of {} (a symlink or ..)", dir.display()),
+            ));
+        }
+        other => other?,
+    };
+    let ft = FileType::from_raw_mode(fstat(&fd)?.st_mode);
+    if ft != FileType::RegularFile {
+        return Err(invalid(format!("{relative} is a {ft:?}, not a regular file")));
+    }
+    let mut out = Vec::new();
+    std::fs::File::from(fd).take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(invalid(format!("{relative} is larger than {max} bytes")));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +195,31 @@ mod tests {
         // The directory itself must not be a symlink either.
         std::os::unix::fs::symlink(d, t.path().join("link")).unwrap();
         assert!(UntrustedDir::open(&t.path().join("link")).is_err());
+    }
+
+    /// A project's file is read only from inside its directory: links that stay inside
+    /// are followed, links and `..` that lead out are refused, and nothing blocks.
+    #[test]
+    fn files_beneath_a_dir_do_not_lead_out() {
+        let t = tempfile::tempdir().unwrap();
+        let w = &t.path().join("work");
+        std::fs::create_dir_all(w.join("sub")).unwrap();
+        std::fs::write(t.path().join("secret"), "host secret").unwrap();
+        std::fs::write(w.join("sub/real.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("sub/real.json", w.join("inside")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("secret"), w.join("absolute")).unwrap();
+        std::os::unix::fs::symlink("../secret", w.join("relative")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/root/etc/passwd", w.join("magic")).unwrap();
+        mkfifo(&w.join("fifo"));
+        std::fs::write(w.join("big"), vec![b' '; 100]).unwrap();
+        let started = Instant::now();
+        assert_eq!(read_beneath(w, "sub/real.json", 10).unwrap(), b"{}");
+        assert_eq!(read_beneath(w, "inside", 10).unwrap(), b"{}");
+        for bad in ["absolute", "relative", "magic", "../secret", "/etc/passwd", "fifo", "sub", "missing"] {
+            assert!(read_beneath(w, bad, 100).is_err(), "{bad} was read");
+        }
+        assert!(read_beneath(w, "big", 99).is_err(), "too large is an error, not a short read");
+        assert_eq!(read_beneath(w, "big", 100).unwrap().len(), 100);
+        assert!(started.elapsed() < Duration::from_secs(5), "nothing blocked");
     }
 }

@@ -133,6 +133,16 @@ impl ErrorContext {
                 self.session_span(),
                 "stop the session (`sandbox stop`) and start it again; report this if it repeats".into(),
             ),
+            Error::NotFound { what, .. } if what == "devcontainer.json" => (
+                "no devcontainer.json in this directory".into(),
+                self.span_of("devcontainer.json"),
+                "add .devcontainer/devcontainer.json (or .devcontainer.json), or start without --devcontainer".into(),
+            ),
+            Error::Config { origin, .. } if origin.ends_with("devcontainer.json") => (
+                "the project's devcontainer.json is not valid".into(),
+                self.span_of("devcontainer.json"),
+                "the message gives the line and column (or the property) to fix; or start without --devcontainer".into(),
+            ),
             Error::NotFound { what, detail } => {
                 let session = self.session_name();
                 let (span, help) = if detail.starts_with("working directory") {

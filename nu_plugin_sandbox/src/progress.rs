@@ -39,9 +39,12 @@ fn describe(phase: &StartPhase, post_create_total: usize) -> Option<String> {
         StartPhase::CreatingContainer { attempt } => format!("creating the container (attempt {attempt})"),
         StartPhase::WaitingForAgent => "waiting for the agent in the container".into(),
         StartPhase::Provisioning => "installing dev tools (provisioning)".into(),
-        StartPhase::PostCreate { index, command } => {
+        StartPhase::PostCreate { index, command } if post_create_total > *index => {
             format!("running post-create command {} of {post_create_total}: {command}", index + 1)
         }
+        // The total is not known ahead (a devcontainer.json adds commands).
+        StartPhase::PostCreate { index, command } => format!("running post-create command {}: {command}", index + 1),
+        StartPhase::BuildingImage { image } => format!("building the devcontainer image {image}"),
         StartPhase::Ready => return None,
         _ => "starting".into(),
     })
@@ -106,6 +109,12 @@ mod tests {
             d(StartPhase::PostCreate { index: 0, command: "make".into() }).unwrap(),
             "running post-create command 1 of 3: make"
         );
+        assert_eq!(
+            d(StartPhase::PostCreate { index: 3, command: "make".into() }).unwrap(),
+            "running post-create command 4: make",
+            "no total when it was not known"
+        );
+        assert_eq!(d(StartPhase::BuildingImage { image: "x".into() }).unwrap(), "building the devcontainer image x");
         assert_eq!(d(StartPhase::Ready), None);
     }
 }

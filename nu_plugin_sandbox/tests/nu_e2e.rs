@@ -965,3 +965,38 @@ fn bad_task_terminal_and_file_input_gives_labelled_errors_with_help() {
     json(&iso, "sandbox stop bh | to json");
     assert!(iso.leftovers().is_empty());
 }
+
+#[test]
+fn start_devcontainer_returns_what_the_file_gave_and_refused() {
+    let iso = Isolation::new("devc");
+    std::fs::create_dir_all(iso.work_path().join("proj/.devcontainer")).unwrap();
+    std::fs::write(
+        iso.work_path().join("proj/.devcontainer/devcontainer.json"),
+        r#"{"containerEnv": {"FROM_FILE": "${localWorkspaceFolderBasename}"}, "runArgs": ["--cap-add=SYS_ADMIN"], "madeUp": 1}"#,
+    )
+    .unwrap();
+    let r = json(
+        &iso,
+        r#"
+        let s = sandbox start proj --id dc1 --devcontainer --quiet
+        let e = sandbox exec dc1 sh -c 'echo $FROM_FILE'
+        sandbox stop dc1 | ignore
+        { refused: ($s.devcontainer.refused | select property value), unknown: $s.devcontainer.unknown,
+          file: $s.devcontainer.file, env: ($e.stdout | str trim) } | to json -r
+        "#,
+    );
+    assert_eq!(
+        r,
+        json!({"refused": [{"property": "runArgs", "value": "--cap-add=SYS_ADMIN"}], "unknown": ["madeUp"],
+               "file": ".devcontainer/devcontainer.json", "env": "proj"})
+    );
+    std::fs::create_dir(iso.work_path().join("empty")).unwrap();
+    bad(
+        &iso,
+        "sandbox start empty --id dc2 --devcontainer",
+        "devcontainer.json",
+        "--devcontainer",
+        "add .devcontainer",
+    );
+    assert!(iso.leftovers().is_empty());
+}

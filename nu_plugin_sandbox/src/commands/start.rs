@@ -32,7 +32,9 @@ impl PluginCommand for Start {
 and dropped, whether limits are enforced, provisioning and post-create outcomes, and warnings. Flags override \
 $env.config.plugins.sandbox, which overrides the config file. An image that is not trusted is replaced by the \
 default unless --allow-untrusted-image is given; post-create commands are skipped unless --allow-post-create is \
-given. A start that takes more than a moment prints the phase it is in on stderr (creating the container, \
+given. With --devcontainer the directory's devcontainer.json adds its image (same trust rule), environment, ports \
+and lifecycle commands (as post-create commands); what it asks that would widen the session is refused and listed \
+in the record's devcontainer column and its warnings. A start that takes more than a moment prints the phase it is in on stderr (creating the container, \
 provisioning, each post-create command); silence it with --quiet."
     }
 
@@ -62,6 +64,12 @@ provisioning, each post-create command); silence it with --quiet."
             .switch("allow-post-create", "Run the --post-create commands.", None)
             .switch("allow-untrusted-image", "Use --image even when it is not a trusted image.", None)
             .switch("no-provision", "Do not try to install dev tools (apk/apt-get) in the session.", None)
+            .switch(
+                "devcontainer",
+                "Use the directory's .devcontainer/devcontainer.json (or .devcontainer.json); fail without one.",
+                None,
+            )
+            .switch("allow-build", "Build the devcontainer.json's Dockerfile (podman build, no network).", None)
             .switch("quiet", "Print no progress lines or warnings on stderr.", Some('q'))
             .input_output_type(Type::Nothing, Type::record())
             .category(super::category())
@@ -197,9 +205,22 @@ provisioning, each post-create command); silence it with --quiet."
         if call.has_flag("no-provision")? {
             spec.provision = Some(false);
         }
+        if call.has_flag("devcontainer")? {
+            spec.devcontainer = Some(true);
+            if let Some(span) = call.get_flag_span("devcontainer") {
+                ctx.errors.blame("devcontainer.json", span);
+            }
+        }
+        if call.has_flag("allow-build")? {
+            spec.allow_build = Some(true);
+        }
 
         let progress = StartProgress::new(format!("sandbox start {id}"), !quiet);
-        let post_create_total = spec.post_create.len();
+        // A devcontainer.json adds commands the plugin does not know ahead: no total then.
+        let post_create_total = match spec.devcontainer.unwrap_or(ctx.sandbox.config().devcontainer) {
+            true => 0,
+            false => spec.post_create.len(),
+        };
         let sandbox = ctx.sandbox.clone();
         let outcome = interrupt::block_on(plugin, engine, head, "sandbox start", async {
             let on_phase = |phase: StartPhase| progress.phase(&phase, post_create_total);

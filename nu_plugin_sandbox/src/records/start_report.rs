@@ -1,7 +1,7 @@
 //! The record `sandbox start` returns.
 
 use nu_protocol::{Record, Span, Value};
-use sandbox_core::{ImageReason, PostCreateOutcome, Provisioning, StartReport};
+use sandbox_core::{DevcontainerItem, DevcontainerReport, ImageReason, PostCreateOutcome, Provisioning, StartReport};
 
 use super::{duration, opt_int, opt_string};
 
@@ -11,6 +11,7 @@ fn reason_word(r: ImageReason) -> &'static str {
         ImageReason::Trusted => "trusted",
         ImageReason::UntrustedAllowed => "untrusted_allowed",
         ImageReason::UntrustedReplaced => "untrusted_replaced",
+        ImageReason::Built => "built",
     }
 }
 
@@ -44,6 +45,37 @@ fn post_create(o: &PostCreateOutcome, span: Span) -> Value {
     r.push("timed_out", Value::bool(o.timed_out, span));
     r.push("output_tail", Value::string(&o.output_tail, span));
     r.push("duration", duration(o.duration, span));
+    Value::record(r, span)
+}
+
+/// A table of devcontainer items: property, value, reason.
+fn devcontainer_items(items: &[DevcontainerItem], span: Span) -> Value {
+    Value::list(
+        items
+            .iter()
+            .map(|i| {
+                let mut row = Record::new();
+                row.push("property", Value::string(&i.property, span));
+                row.push("value", Value::string(&i.value, span));
+                row.push("reason", Value::string(&i.reason, span));
+                Value::record(row, span)
+            })
+            .collect(),
+        span,
+    )
+}
+
+/// What the start did with the working dir's `devcontainer.json`.
+fn devcontainer(d: &DevcontainerReport, span: Span) -> Value {
+    let strings = |xs: &[String]| Value::list(xs.iter().map(|x| Value::string(x, span)).collect(), span);
+    let mut r = Record::new();
+    r.push("file", Value::string(&d.file, span));
+    r.push("applied", devcontainer_items(&d.applied, span));
+    r.push("refused", devcontainer_items(&d.refused, span));
+    r.push("not_used", devcontainer_items(&d.not_used, span));
+    r.push("unknown", strings(&d.unknown));
+    r.push("repeated_keys", strings(&d.repeated_keys));
+    r.push("built_image", opt_string(d.built_image.as_deref(), span));
     Value::record(r, span)
 }
 
@@ -84,6 +116,7 @@ pub(crate) fn start_report(s: &StartReport, span: Span) -> Value {
     r.push("protected_paths", Value::list(s.protected_paths.iter().map(|p| Value::string(p, span)).collect(), span));
     r.push("provisioning", provisioning(&s.provisioning, span));
     r.push("post_create", Value::list(s.post_create.iter().map(|o| post_create(o, span)).collect(), span));
+    r.push("devcontainer", s.devcontainer.as_ref().map_or(Value::nothing(span), |d| devcontainer(d, span)));
     r.push("warnings", Value::list(s.warnings.iter().map(|w| Value::string(w, span)).collect(), span));
     r.push("duration", duration(s.duration, span));
     Value::record(r, span)
