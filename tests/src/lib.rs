@@ -247,3 +247,27 @@ pub fn build_static_probe(dir: &Path, name: &str, source: &str) -> PathBuf {
     std::fs::remove_file(&src).unwrap();
     out
 }
+
+/// The body of `GET /index.html` on 127.0.0.1:`port` once it answers 200, retried until
+/// `limit` (the last answer or error otherwise).
+pub fn http_get(port: u16, limit: Duration) -> Result<String, String> {
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < limit {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let _ = std::io::Write::write_all(&mut s, b"GET /index.html HTTP/1.0\r\n\r\n");
+                let mut body = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut body);
+                if body.contains("200") {
+                    return Ok(body);
+                }
+                last = body;
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last)
+}

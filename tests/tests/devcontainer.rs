@@ -4,14 +4,12 @@
 //! way the README says. The attacks a hostile file can try are the probe family in
 //! `probe_devcontainer.rs`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandbox_core::{ErrorKind, ExecOptions, ImageReason, Sandbox, Session, SessionSpec};
-use sandbox_e2e::{TestScope, free_port, run, test_config, unique_id};
+use sandbox_e2e::{TestScope, free_port, http_get, run, test_config, unique_id};
 
 const T: Duration = Duration::from_secs(240);
 
@@ -32,29 +30,6 @@ async fn sh(s: &Session, script: &str) -> String {
     let o = s.exec(&["sh", "-c", script], ExecOptions::new().timeout(Duration::from_secs(60))).await.unwrap();
     assert!(o.success(), "{script}: {o:?}");
     o.stdout_lossy()
-}
-
-/// The body of `GET /` on 127.0.0.1:`port`, retried until `limit`.
-fn http_get(port: u16, limit: Duration) -> Result<String, String> {
-    let start = Instant::now();
-    let mut last = String::new();
-    while start.elapsed() < limit {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
-                let mut body = String::new();
-                let _ = s.read_to_string(&mut body);
-                if body.contains("200") {
-                    return Ok(body);
-                }
-                last = body;
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
 }
 
 /// The whole path: a file with containerEnv (with substitutions), remoteEnv,

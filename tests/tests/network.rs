@@ -1,35 +1,12 @@
 //! Ports and network modes against real podman.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandbox_core::{ExecOptions, Network};
-use sandbox_e2e::{TestScope, free_port, run};
+use sandbox_e2e::{TestScope, free_port, http_get, run};
 
 const T: Duration = Duration::from_secs(120);
-
-fn http_get(port: u16, limit: Duration) -> Result<String, String> {
-    let start = Instant::now();
-    let mut last = String::new();
-    while start.elapsed() < limit {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
-                let mut body = String::new();
-                let _ = s.read_to_string(&mut body);
-                if body.contains("200") {
-                    return Ok(body);
-                }
-                last = body;
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
-}
 
 /// Proves `nc` works in the session (so a failed connection means "unreachable", not
 /// "no nc"): a listener inside the container accepts a connection from inside.
