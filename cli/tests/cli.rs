@@ -230,15 +230,7 @@ fn term_attach_connects_this_terminal_both_ways_and_detaches() {
     pty.send(b"echo typed-$((6 * 7))\r");
     pty.expect("typed-42", LIMIT);
     pty.resize(40, 120);
-    let mut resized = false;
-    for _ in 0..50 {
-        pty.send(b"stty size\r");
-        if pty.try_expect("40 120", std::time::Duration::from_millis(500)) {
-            resized = true;
-            break;
-        }
-    }
-    assert!(resized, "the resize never reached the sandbox:\n{}", pty.transcript());
+    pty.send_until(b"stty size\r", "40 120");
     pty.send(b"exit 7\r");
     assert_eq!(pty.wait(LIMIT).code(), Some(7), "{}", pty.transcript());
 

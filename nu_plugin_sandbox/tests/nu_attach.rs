@@ -69,15 +69,7 @@ fn attach_on_a_terminal_copies_both_ways_resizes_detaches_and_reattaches() {
     // A window size change reaches the program in the sandbox.
     pty.resize(40, 120);
     // (The resize travels plugin -> agent while the key is typed: ask again until it has.)
-    let mut resized = false;
-    for _ in 0..50 {
-        pty.send(b"stty size\r");
-        if pty.try_expect("40 120", Duration::from_millis(500)) {
-            resized = true;
-            break;
-        }
-    }
-    assert!(resized, "the resize never reached the sandbox:\n{}", pty.transcript());
+    pty.send_until(b"stty size\r", "40 120");
     // Ctrl-C goes to the program in the sandbox, not to nushell: the attach goes on.
     pty.send(b"sleep 300\r");
     pty.expect("sleep 300", LIMIT);

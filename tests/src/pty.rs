@@ -130,6 +130,19 @@ impl Pty {
         }
     }
 
+    /// Sends `keys` again and again (every half second, at most 50 times) until `needle`
+    /// appears: for a change that travels on its own while the keys are typed (a resize
+    /// reaching the program). Panics with the transcript if it never does.
+    pub fn send_until(&mut self, keys: &[u8], needle: &str) {
+        for _ in 0..50 {
+            self.send(keys);
+            if self.try_expect(needle, Duration::from_millis(500)) {
+                return;
+            }
+        }
+        panic!("{needle:?} never appeared after sending {keys:?}:\n{}", self.transcript());
+    }
+
     /// Waits for the program to exit (within `limit`, else panics with the transcript).
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
