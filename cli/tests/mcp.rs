@@ -69,15 +69,27 @@ fn run_client(t: &TestScope, mut cmd: Command, limit: Duration) {
     assert!(text(&out.stdout).contains("all checks passed"), "{}", text(&out.stdout));
 }
 
-/// A running session of another scope on `t`'s dir, and one of `t`'s scope outside it.
-fn bystanders(t: &TestScope, other: &TestScope, outside: &Path) -> (String, String) {
+/// A session the client must not reach, with a task running in it: ids of both.
+struct Bystander {
+    session: String,
+    task: String,
+}
+
+/// A running session of another scope on `t`'s dir, and one of `t`'s scope outside it,
+/// each with a task (which the server must neither list nor read).
+fn bystanders(t: &TestScope, other: &TestScope, outside: &Path) -> (Bystander, Bystander) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        let foreign = unique_id("mcpforeign");
-        other.sandbox.start(sandbox_core::SessionSpec::new(&foreign, t.dir.path())).await.expect("a foreign session");
-        let beside = unique_id("mcpoutside");
-        t.sandbox.start(sandbox_core::SessionSpec::new(&beside, outside)).await.expect("a session outside the roots");
-        (foreign, beside)
+        let start = |sandbox: &sandbox_core::Sandbox, prefix: &str, dir: &Path| {
+            let spec = sandbox_core::SessionSpec::new(unique_id(prefix), dir);
+            let sandbox = sandbox.clone();
+            async move {
+                let session = sandbox.start(spec).await.expect("a bystander session");
+                let task = session.spawn_task(sandbox_core::TaskSpec::argv(["sleep", "600"])).await.expect("its task");
+                Bystander { session: session.id().to_string(), task: task.id().to_string() }
+            }
+        };
+        (start(&other.sandbox, "mcpforeign", t.dir.path()).await, start(&t.sandbox, "mcpoutside", outside).await)
     })
 }
 
@@ -93,8 +105,10 @@ fn the_python_sdk_drives_a_session() {
         .arg(t.dir.path())
         .arg(other.dir.path())
         .arg(unique_id("mcppy"))
-        .arg(&foreign)
-        .arg(&beside);
+        .arg(&foreign.session)
+        .arg(&beside.session)
+        .arg(&foreign.task)
+        .arg(&beside.task);
     run_client(&t, cmd, Duration::from_secs(300));
     assert_eq!(t.leftovers().len(), 1, "the client stopped its session; only the bystander is left");
 }

@@ -16,8 +16,8 @@ use crate::files::file_row;
 
 /// Bytes of a file returned when the call does not say.
 const DEFAULT_FILE_READ: u64 = 1024 * 1024;
-/// The most bytes of a file one read returns.
-const MAX_FILE_READ: u64 = 16 * 1024 * 1024;
+/// The most bytes of a file one read returns (a tool call or a resource read).
+pub const MAX_FILE_READ: u64 = 16 * 1024 * 1024;
 
 /// `file_read`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -109,16 +109,22 @@ impl AsyncWrite for CappedSink {
     }
 }
 
+/// The first `cap` bytes of the file at `path` in session `session`, and its whole size.
+pub async fn read_capped(state: &State, session: &str, path: &str, cap: usize) -> Result<(Vec<u8>, u64), Error> {
+    let session = state.session(session).await?;
+    let mut sink = CappedSink { kept: Vec::new(), cap, total: 0 };
+    session.read_file_to(path, &mut sink).await?;
+    Ok((sink.kept, sink.total))
+}
+
 /// `file_read`.
 pub async fn read(state: &State, a: ReadArgs) -> Result<Value, Error> {
     let cap = byte_limit("max_bytes", a.max_bytes, DEFAULT_FILE_READ, MAX_FILE_READ)? as usize;
-    let session = state.session(&a.session).await?;
-    let mut sink = CappedSink { kept: Vec::new(), cap, total: 0 };
-    session.read_file_to(&a.path, &mut sink).await?;
+    let (content, size) = read_capped(state, &a.session, &a.path, cap).await?;
     let mut m = Map::new();
-    bytes_field(&mut m, "content", &sink.kept);
-    m.insert("size".into(), json!(sink.total));
-    m.insert("truncated".into(), json!(sink.total > sink.kept.len() as u64));
+    bytes_field(&mut m, "content", &content);
+    m.insert("size".into(), json!(size));
+    m.insert("truncated".into(), json!(size > content.len() as u64));
     Ok(Value::Object(m))
 }
 

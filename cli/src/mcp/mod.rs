@@ -6,6 +6,7 @@
 mod exec;
 mod file;
 pub mod policy;
+mod resource;
 mod server;
 mod session;
 mod state;

@@ -3,8 +3,9 @@
 //! container), and turns what the call returned into a result or a tool error.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -14,7 +15,7 @@ use serde_json::Value;
 use super::policy::McpPolicy;
 use super::state::{Progress, State};
 use super::tool::{self, ToolDef};
-use super::{exec, file, session, task, terminal};
+use super::{exec, file, resource, session, task, terminal};
 
 /// The MCP server: the tools over a [`State`].
 #[derive(Clone)]
@@ -46,10 +47,12 @@ impl Server {
             "session_stop" => async { session::stop(&self.state, tool::parse(name, args)?).await }.await,
             "exec" => async { exec::exec(&self.state, tool::parse(name, args)?, progress).await }.await,
             "task_spawn" => async { task::spawn(&self.state, tool::parse(name, args)?).await }.await,
+            "task_list" => async { task::list(&self.state, tool::parse(name, args)?).await }.await,
             "task_logs" => async { task::logs(&self.state, tool::parse(name, args)?).await }.await,
             "task_wait" => async { task::wait(&self.state, tool::parse(name, args)?).await }.await,
             "task_kill" => async { task::kill(&self.state, tool::parse(name, args)?).await }.await,
             "terminal_open" => async { terminal::open(&self.state, tool::parse(name, args)?).await }.await,
+            "terminal_list" => async { terminal::list(&self.state, tool::parse(name, args)?).await }.await,
             "terminal_send" => async { terminal::send(&self.state, tool::parse(name, args)?).await }.await,
             "terminal_read_until" => async { terminal::read_until(&self.state, tool::parse(name, args)?).await }.await,
             "terminal_kill" => async { terminal::kill(&self.state, tool::parse(name, args)?).await }.await,
@@ -67,7 +70,8 @@ impl Server {
              same path. Start one with session_start, run commands with exec (argv, no shell unless you run \
              sh -c), long jobs with task_spawn and task_logs, interactive programs with terminal_open, \
              terminal_send and terminal_read_until, and read or write files with file_read, file_write and \
-             file_list. Sessions outlive this server: stop them with session_stop when done. The user fixed \
+             file_list. Task and terminal output and files are also resources (sandbox://sessions/...). \
+             Sessions outlive this server: stop them with session_stop when done. The user fixed \
              this policy; no argument changes it: {}",
             self.state.policy().describe(config)
         )
@@ -76,7 +80,7 @@ impl Server {
 
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
             .with_server_info(
                 Implementation::new("sandbox", env!("CARGO_PKG_VERSION"))
                     .with_title("Sandbox sessions for coding agents"),
@@ -90,6 +94,35 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(tools().map(ToolDef::tool).collect()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = resource::list(&self.state).await.map_err(|e| resource_error(&e))?;
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(resource::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let read = tokio::select! {
+            r = resource::read(&self.state, &request.uri) => r,
+            () = context.ct.cancelled() => return Err(ErrorData::internal_error("cancelled by the client", None)),
+        };
+        Ok(ReadResourceResult::new(vec![read.map_err(|e| resource_error(&e))?]).into())
     }
 
     async fn call_tool(
@@ -126,6 +159,20 @@ impl ServerHandler for Server {
     }
 }
 
+/// A failed resource read as a protocol error: not found for what does not exist (or
+/// may not be touched), invalid params for a bad URI, internal otherwise; the message
+/// starts with the error kind's name, as tool errors do.
+fn resource_error(e: &Error) -> ErrorData {
+    let kind = tool::kind_name(e.kind());
+    let message = format!("{kind}: {e}");
+    let data = Some(serde_json::json!({"kind": kind}));
+    match e.kind() {
+        ErrorKind::SessionNotFound | ErrorKind::NotFound => ErrorData::resource_not_found(message, data),
+        ErrorKind::InvalidInput => ErrorData::invalid_params(message, data),
+        _ => ErrorData::internal_error(message, data),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +182,7 @@ mod tests {
         let names: Vec<&str> = tools().map(|t| t.name).collect();
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 17);
         let dir = tempfile::tempdir().unwrap();
         let policy = McpPolicy { roots: vec![dir.path().to_path_buf()], ..McpPolicy::empty() };
         let server = Server::new(Sandbox::new(sandbox_core::Config::default()), policy);

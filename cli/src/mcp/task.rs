@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::state::State;
-use super::tool::{DEFAULT_READ, Env, MAX_READ, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
+use super::tool::{
+    DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds,
+};
 use crate::processes::task_row;
 
 /// `task_spawn`.
@@ -99,6 +101,12 @@ pub const TOOLS: &[ToolDef] = &[
         read_only: false,
     },
     ToolDef {
+        name: "task_list",
+        description: "The tasks of a session (running and ended): id, command, state, exit_code, signal, pid.",
+        schema: schema::<SessionArgs>,
+        read_only: true,
+    },
+    ToolDef {
         name: "task_logs",
         description: "A task's output from an offset (or its last bytes with tail), optionally waiting for new \
                       output. Returns output (text, or output_base64), offset, next_offset (read on from there), \
@@ -134,6 +142,12 @@ pub async fn spawn(state: &State, a: SpawnArgs) -> Result<Value, Error> {
     spec.spool_cap = a.spool_cap;
     let task = state.session(&a.session).await?.spawn_task(spec).await?;
     Ok(json!({"task": task.id(), "info": task.initial_info().map(task_row)}))
+}
+
+/// `task_list`.
+pub async fn list(state: &State, a: SessionArgs) -> Result<Value, Error> {
+    let tasks = state.session(&a.session).await?.list_tasks().await?;
+    Ok(json!({"tasks": tasks.iter().map(task_row).collect::<Vec<_>>()}))
 }
 
 /// `task_logs`.

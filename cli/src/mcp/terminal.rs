@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::state::State;
-use super::tool::{DEFAULT_READ, Env, MAX_READ, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds};
+use super::tool::{
+    DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds,
+};
 use crate::processes::terminal_row;
 
 /// How long `terminal_read_until` waits for its text when the call does not say.
@@ -88,6 +90,12 @@ pub const TOOLS: &[ToolDef] = &[
         read_only: false,
     },
     ToolDef {
+        name: "terminal_list",
+        description: "The terminals of a session (open and ended): id, command, state, rows, cols.",
+        schema: schema::<SessionArgs>,
+        read_only: true,
+    },
+    ToolDef {
         name: "terminal_send",
         description: "Type text into a terminal, exactly as given (include \"\\n\" to press Enter).",
         schema: schema::<SendArgs>,
@@ -123,6 +131,12 @@ pub async fn open(state: &State, a: OpenArgs) -> Result<Value, Error> {
     spec.env = env_pairs(a.env);
     let term = state.session(&a.session).await?.open_terminal(spec).await?;
     Ok(json!({"terminal": term.id(), "info": term.initial_info().map(terminal_row)}))
+}
+
+/// `terminal_list`.
+pub async fn list(state: &State, a: SessionArgs) -> Result<Value, Error> {
+    let terminals = state.session(&a.session).await?.list_terminals().await?;
+    Ok(json!({"terminals": terminals.iter().map(terminal_row).collect::<Vec<_>>()}))
 }
 
 /// `terminal_send`.

@@ -112,6 +112,14 @@ pub fn failure(e: &Error) -> CallToolResult {
     r
 }
 
+/// The arguments of a tool that takes only a session (`task_list`, `terminal_list`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionArgs {
+    /// Session id.
+    pub session: String,
+}
+
 /// Environment variables for a command, as a JSON object of strings.
 pub type Env = Option<BTreeMap<String, String>>;
 

@@ -75,7 +75,7 @@ async function scripted() {
   check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
-  check(names.length === 15 && names.includes("exec") && names.includes("terminal_read_until"), `tools listed: ${names}`);
+  check(names.length === 17 && names.includes("exec") && names.includes("terminal_read_until"), `tools listed: ${names}`);
   const exec = tools.find((t) => t.name === "exec");
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 
@@ -119,6 +119,26 @@ async function scripted() {
   r = await call("file_read", { session: SESSION, path: "hello.txt" });
   check(r.content === "héllo\n" && r.size === 7, `file_read: ${JSON.stringify(r)}`);
   check(readFileSync(join(ROOT, "hello.txt"), "utf8") === "héllo\n", "the file is on the host");
+
+  // The list tools and resources.
+  const tasks = (await call("task_list", { session: SESSION })).tasks;
+  check(tasks.length === 1 && tasks[0].id === task && tasks[0].exit_code === 0, `task_list: ${JSON.stringify(tasks)}`);
+  const base = `sandbox://sessions/${SESSION}`;
+  const listed = (await client.listResources()).resources.map((x) => x.uri);
+  check(JSON.stringify(listed) === JSON.stringify([`${base}/tasks/${task}/merged`]), `resources/list: ${listed}`);
+  const templates = (await client.listResourceTemplates()).resourceTemplates.map((x) => x.uriTemplate);
+  check(templates.includes("sandbox://sessions/{session}/files/{+path}"), `resource templates: ${templates}`);
+  let c = (await client.readResource({ uri: `${base}/tasks/${task}/stdout` })).contents[0];
+  check(c.text === "one\ntwo\nthree\n" && c._meta.finished === true, `a task's output as a resource: ${JSON.stringify(c)}`);
+  c = (await client.readResource({ uri: `${base}/files/hello.txt` })).contents[0];
+  check(c.text === "héllo\n" && c._meta.size === 7, `a file as a resource: ${JSON.stringify(c)}`);
+  let code = null;
+  try {
+    await client.readResource({ uri: `${base}/files/missing.txt` });
+  } catch (e) {
+    code = e.code;
+  }
+  check(code === -32002, `a missing file is resource-not-found (${code})`);
 
   // Cancel a long exec: the command is killed in the container. (With a progress
   // token, so the streamed path is the one cancelled; the Python client cancels the

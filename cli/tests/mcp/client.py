@@ -1,29 +1,32 @@
 """A scripted session of the official MCP Python SDK against `sandbox mcp`, over stdio,
 against real podman. Run by cli/tests/mcp.rs; exits non-zero on the first failure.
 
-usage: client.py SANDBOX ROOT OUTSIDE SESSION FOREIGN_SESSION OUTSIDE_SESSION
+usage: client.py SANDBOX ROOT OUTSIDE SESSION FOREIGN_SESSION OUTSIDE_SESSION FOREIGN_TASK OUTSIDE_TASK
   SANDBOX          the sandbox binary
   ROOT             the directory the server may mount (--root)
   OUTSIDE          a directory outside it
   SESSION          the id of the session this script starts
   FOREIGN_SESSION  a running session of another scope, working dir in ROOT
   OUTSIDE_SESSION  a running session of this scope, working dir outside ROOT
+  FOREIGN_TASK     a task running in FOREIGN_SESSION
+  OUTSIDE_TASK     a task running in OUTSIDE_SESSION
 The environment (SANDBOX_SCOPE...) is passed to the server as it is.
 """
 
 import base64
 import os
 import sys
+import urllib.parse
 
 import anyio
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION = sys.argv[1:7]
+SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION, FOREIGN_TASK, OUTSIDE_TASK = sys.argv[1:9]
 TOOLS = {
     "session_start", "session_list", "session_stop", "exec", "task_spawn", "task_logs", "task_wait",
     "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
-    "file_write", "file_list",
+    "file_write", "file_list", "task_list", "terminal_list",
 }
 
 
@@ -172,6 +175,7 @@ async def scripted(s):
     r = await call(s, "terminal_read_until", {"session": SESSION, "terminal": term, "offset": r["next_offset"],
                                               "until": "never", "wait_secs": 0.2})
     check(r["found"] is False, "text that does not come is found: false")
+    await resources(s, task, long, term, blob)
     await call(s, "terminal_kill", {"session": SESSION, "terminal": term, "signal": 9})
 
     # Cancelling a running exec kills the command in the container.
@@ -241,6 +245,63 @@ async def scripted(s):
     await refused(s, "exec", {"session": SESSION, "argv": ["true"]}, "session_not_found", "a stopped session")
     listed = await call(s, "session_list", {})
     check(listed["sessions"] == [], "no session is left")
+
+
+async def not_readable(s, uri, code, what):
+    """A resource read that must fail with JSON-RPC error `code`."""
+    try:
+        await s.read_resource(uri)
+    except MCPError as e:
+        check(e.code == code, f"{what}: error {code} ({e.code} {e})")
+        return
+    raise Failed(f"{what}: {uri} was read")
+
+
+async def resources(s, task, long, term, blob):
+    """The list tools, and output and files as resources."""
+    tasks = {x["id"]: x for x in (await call(s, "task_list", {"session": SESSION}))["tasks"]}
+    check(set(tasks) == {task, long} and tasks[task]["exit_code"] == 4 and tasks[long]["signal"] == 9,
+          f"task_list lists both tasks as they ended: {tasks}")
+    terms = (await call(s, "terminal_list", {"session": SESSION}))["terminals"]
+    check([(x["id"], x["state"]) for x in terms] == [(term, "running")], f"terminal_list lists the terminal: {terms}")
+
+    base = f"sandbox://sessions/{SESSION}"
+    templates = {t.uri_template for t in (await s.list_resource_templates()).resource_templates}
+    check(templates == {"sandbox://sessions/{session}/tasks/{task}/{stream}",
+                        "sandbox://sessions/{session}/terminals/{terminal}/output",
+                        "sandbox://sessions/{session}/files/{+path}"}, f"three resource templates: {templates}")
+    listed = {r.uri for r in (await s.list_resources()).resources}
+    check(listed == {f"{base}/tasks/{task}/merged", f"{base}/tasks/{long}/merged", f"{base}/terminals/{term}/output"},
+          f"resources/list has our tasks and terminal and nothing of the bystanders: {listed}")
+
+    c = (await s.read_resource(f"{base}/tasks/{task}/merged")).contents[0]
+    check(c.text == "line1\nline2\nline3\n" and c.mime_type == "text/plain"
+          and (c.meta["finished"], c.meta["end"], c.meta["eof"]) == (True, 18, True), f"a task's output: {c}")
+    c = (await s.read_resource(f"{base}/tasks/{task}/stderr")).contents[0]
+    check(c.text == "" and c.meta["end"] == 0, "a task's stderr, empty")
+    c = (await s.read_resource(f"{base}/terminals/{term}/output")).contents[0]
+    check("sum=42" in c.text, "a terminal's output")
+    c = (await s.read_resource(f"{base}/files/notes.txt")).contents[0]
+    check((c.text, c.meta["size"], c.meta["truncated"]) == ("some notes\n", 11, False), "a file by relative path")
+    absolute = os.path.join(os.path.realpath(ROOT), "notes.txt")
+    c = (await s.read_resource(f"{base}/files/{urllib.parse.quote(absolute)}")).contents[0]
+    check(c.text == "some notes\n", f"a file by absolute path ({c.uri})")
+    await call(s, "file_write", {"session": SESSION, "path": "a b%.txt", "content": "spaced"})
+    c = (await s.read_resource(f"{base}/files/a%20b%25.txt")).contents[0]
+    check(c.text == "spaced", "a percent-encoded path")
+    c = (await s.read_resource(f"{base}/files/blob.bin")).contents[0]
+    check(base64.b64decode(c.blob) == blob and c.mime_type == "application/octet-stream", "bytes come as a blob")
+
+    await not_readable(s, f"{base}/files/missing.txt", -32002, "a missing file")
+    await not_readable(s, f"{base}/tasks/task-0000000000000000/merged", -32002, "an unknown task")
+    await not_readable(s, f"sandbox://sessions/{FOREIGN}/tasks/{FOREIGN_TASK}/merged", -32002,
+                       "a task of another scope's session")
+    await not_readable(s, f"sandbox://sessions/{OUTSIDE_SESSION}/tasks/{OUTSIDE_TASK}/merged", -32002,
+                       "a task of a session outside the roots")
+    await not_readable(s, f"sandbox://sessions/{OUTSIDE_SESSION}/files/{urllib.parse.quote(OUTSIDE)}", -32002,
+                       "a file of a session outside the roots")
+    await not_readable(s, f"{base}/tasks/{task}/everything", -32602, "a bad stream")
+    await not_readable(s, "file:///etc/passwd", -32602, "another scheme")
 
 
 async def main():
