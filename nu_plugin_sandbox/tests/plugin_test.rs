@@ -8,9 +8,8 @@ mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
-    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, Info, List, Reap, Run, SandboxCommand, Start, Stop,
-    TaskCommand, TaskKill, TaskList, TaskLogs, TaskSpawn, TaskWait, TermCommand, TermKill, TermList, TermOpen,
-    TermRead, TermResize, TermSend, TermWait,
+    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info, List, Reap,
+    Run, SandboxCommand, Start, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -34,16 +33,16 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&Run).expect("run examples");
     t.test_command_examples(&TaskSpawn).expect("task spawn examples");
     t.test_command_examples(&TaskLogs).expect("task logs examples");
-    t.test_command_examples(&TaskWait).expect("task wait examples");
-    t.test_command_examples(&TaskKill).expect("task kill examples");
-    t.test_command_examples(&TaskList).expect("task list examples");
+    t.test_command_examples(&HeldWait(Tasks)).expect("task wait examples");
+    t.test_command_examples(&HeldKill(Tasks)).expect("task kill examples");
+    t.test_command_examples(&HeldList(Tasks)).expect("task list examples");
     t.test_command_examples(&TermOpen).expect("term open examples");
     t.test_command_examples(&TermSend).expect("term send examples");
     t.test_command_examples(&TermRead).expect("term read examples");
     t.test_command_examples(&TermResize).expect("term resize examples");
-    t.test_command_examples(&TermKill).expect("term kill examples");
-    t.test_command_examples(&TermWait).expect("term wait examples");
-    t.test_command_examples(&TermList).expect("term list examples");
+    t.test_command_examples(&HeldKill(Terminals)).expect("term kill examples");
+    t.test_command_examples(&HeldWait(Terminals)).expect("term wait examples");
+    t.test_command_examples(&HeldList(Terminals)).expect("term list examples");
     t.test_command_examples(&FileWrite).expect("file write examples");
     t.test_command_examples(&FileRead).expect("file read examples");
     t.test_command_examples(&FileLs).expect("file ls examples");
@@ -53,8 +52,8 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&Reap).expect("reap examples");
     t.test_command_examples(&Stop).expect("stop examples");
     t.test_command_examples(&SandboxCommand).expect("sandbox examples");
-    t.test_command_examples(&TaskCommand).expect("sandbox task examples");
-    t.test_command_examples(&TermCommand).expect("sandbox term examples");
+    t.test_command_examples(&HeldGroup(Tasks)).expect("sandbox task examples");
+    t.test_command_examples(&HeldGroup(Terminals)).expect("sandbox term examples");
     t.test_command_examples(&FileCommand).expect("sandbox file examples");
     assert!(iso.leftovers().is_empty(), "the stop example left {:?}", iso.leftovers());
 }

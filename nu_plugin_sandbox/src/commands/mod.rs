@@ -3,7 +3,9 @@
 //!
 //! The groups `sandbox task`, `sandbox term` and `sandbox file` have a parent command
 //! of their own (it prints the group's help) and one file per verb (`task_logs.rs` is
-//! `sandbox task logs`).
+//! `sandbox task logs`), except the verbs tasks and terminals share (the group itself,
+//! `list`, `wait`, `kill`): one generic command each in `held.rs`, over the kinds of
+//! `held_kinds.rs`.
 
 mod attach;
 mod exec;
@@ -11,6 +13,8 @@ mod file;
 mod file_ls;
 mod file_read;
 mod file_write;
+mod held;
+mod held_kinds;
 mod info;
 mod list;
 mod reap;
@@ -18,20 +22,12 @@ mod run;
 mod sandbox;
 mod start;
 mod stop;
-mod task;
-mod task_kill;
-mod task_list;
 mod task_logs;
 mod task_spawn;
-mod task_wait;
-mod term;
-mod term_kill;
-mod term_list;
 mod term_open;
 mod term_read;
 mod term_resize;
 mod term_send;
-mod term_wait;
 
 pub use attach::Attach;
 pub use exec::Exec;
@@ -39,6 +35,8 @@ pub use file::FileCommand;
 pub use file_ls::FileLs;
 pub use file_read::FileRead;
 pub use file_write::FileWrite;
+pub use held::{HeldCommands, HeldGroup, HeldKill, HeldList, HeldWait, Help};
+pub use held_kinds::{Tasks, Terminals};
 pub use info::Info;
 pub use list::List;
 pub use reap::Reap;
@@ -46,20 +44,12 @@ pub use run::Run;
 pub use sandbox::SandboxCommand;
 pub use start::Start;
 pub use stop::Stop;
-pub use task::TaskCommand;
-pub use task_kill::TaskKill;
-pub use task_list::TaskList;
 pub use task_logs::TaskLogs;
 pub use task_spawn::TaskSpawn;
-pub use task_wait::TaskWait;
-pub use term::TermCommand;
-pub use term_kill::TermKill;
-pub use term_list::TermList;
 pub use term_open::TermOpen;
 pub use term_read::TermRead;
 pub use term_resize::TermResize;
 pub use term_send::TermSend;
-pub use term_wait::TermWait;
 
 use nu_plugin::PluginCommand;
 use nu_protocol::Category;
@@ -82,20 +72,20 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(Run),
         Box::new(Stop),
         Box::new(Reap),
-        Box::new(TaskCommand),
+        Box::new(HeldGroup(Tasks)),
         Box::new(TaskSpawn),
-        Box::new(TaskList),
+        Box::new(HeldList(Tasks)),
         Box::new(TaskLogs),
-        Box::new(TaskWait),
-        Box::new(TaskKill),
-        Box::new(TermCommand),
+        Box::new(HeldWait(Tasks)),
+        Box::new(HeldKill(Tasks)),
+        Box::new(HeldGroup(Terminals)),
         Box::new(TermOpen),
-        Box::new(TermList),
+        Box::new(HeldList(Terminals)),
         Box::new(TermSend),
         Box::new(TermRead),
         Box::new(TermResize),
-        Box::new(TermKill),
-        Box::new(TermWait),
+        Box::new(HeldKill(Terminals)),
+        Box::new(HeldWait(Terminals)),
         Box::new(FileCommand),
         Box::new(FileRead),
         Box::new(FileWrite),
