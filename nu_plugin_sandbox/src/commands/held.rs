@@ -136,8 +136,9 @@ impl<K: HeldCommands> PluginCommand for HeldList<K> {
     }
 }
 
-/// The session argument (0) and the process id argument (1) of `call`, blamed in errors.
-fn target<K: HeldCommands>(
+/// The session argument (0) and the process id argument (1) of `call`, blamed in errors:
+/// how every command on one task or terminal starts.
+pub(crate) fn target<K: HeldCommands>(
     plugin: &SandboxPlugin,
     engine: &EngineInterface,
     call: &EvaluatedCall,
@@ -147,6 +148,14 @@ fn target<K: HeldCommands>(
     let id = arguments::handle_id(&call.req::<Value>(1)?, K::ARG)?;
     ctx.errors.blame(K::ARG, id.span);
     Ok((ctx, id.item))
+}
+
+/// The info a handle was made with (a spawn or an open returns one), else asked for.
+pub(crate) async fn started<K: ProcessKind>(held: Held<K>) -> sandbox_core::Result<K::Info> {
+    match held.initial_info() {
+        Some(info) => Ok(info.clone()),
+        None => held.info().await,
+    }
 }
 
 /// `sandbox task wait` / `sandbox term wait`: the record once the process has ended.

@@ -7,9 +7,9 @@ use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{ByteStreamType, Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
 use sandbox_core::{OutputChunk, Task, TaskStream};
 
+use super::{Tasks, held};
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
-use crate::call_context::CallContext;
 use crate::chunk_reader::ChunkReader;
 use crate::interrupt::{self, Interrupt};
 use crate::records::OutputText;
@@ -100,10 +100,7 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
-        let task = arguments::handle_id(&call.req::<Value>(1)?, "task")?;
-        ctx.errors.blame("task", task.span);
+        let (mut ctx, id) = held::target::<Tasks>(plugin, engine, call)?;
         let stream = match flag(call, "stream") {
             Some((v, span)) => stream_arg(&v, span)?,
             None => TaskStream::Merged,
@@ -135,7 +132,6 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
         };
         let follow = call.has_flag("follow")?;
         let raw = call.has_flag("raw")?;
-        let id = task.item.clone();
 
         if !follow {
             let (data, cut_start, running) =

@@ -6,6 +6,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
 use sandbox_core::TaskSpec;
 
+use super::held;
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
 use crate::call_context::CallContext;
@@ -101,11 +102,7 @@ with this command's (--cwd, --env, --spool-cap, --help)."
         }
         let task =
             ctx.on_session(plugin, engine, call, "sandbox task spawn", interrupt::CANCELLED, |s| async move {
-                let task = s.spawn_task(spec).await?;
-                match task.initial_info() {
-                    Some(info) => Ok(info.clone()),
-                    None => task.info().await,
-                }
+                held::started(s.spawn_task(spec).await?).await
             })?;
         Ok(PipelineData::value(records::task_row(&task, SystemTime::now(), call.head), None))
     }

@@ -4,6 +4,7 @@ use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
 use sandbox_core::TerminalSpec;
 
+use super::held;
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
 use crate::call_context::CallContext;
@@ -97,11 +98,7 @@ ended, scrollback."
             ctx.errors.blame("terminal request", span);
         }
         let term = ctx.on_session(plugin, engine, call, "sandbox term open", interrupt::CANCELLED, |s| async move {
-            let terminal = s.open_terminal(spec).await?;
-            match terminal.initial_info() {
-                Some(info) => Ok(info.clone()),
-                None => terminal.info().await,
-            }
+            held::started(s.open_terminal(spec).await?).await
         })?;
         Ok(PipelineData::value(records::terminal_row(&term, call.head), None))
     }

@@ -6,9 +6,9 @@ use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Record, Signature, Span, SyntaxShape, Type, Value};
 use sandbox_core::ErrorKind;
 
+use super::{Terminals, held};
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
-use crate::call_context::CallContext;
 use crate::records::OutputText;
 
 /// How long --until waits when --wait does not say.
@@ -86,10 +86,7 @@ to --wait, 10sec by default; an error if it does not appear)."
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
-        let term = arguments::handle_id(&call.req::<Value>(1)?, "terminal")?;
-        ctx.errors.blame("terminal", term.span);
+        let (mut ctx, id) = held::target::<Terminals>(plugin, engine, call)?;
         let offset = match flag(call, "offset") {
             Some((v, span)) => {
                 ctx.errors.blame("terminal request", span);
@@ -134,8 +131,8 @@ to --wait, 10sec by default; an error if it does not appear)."
         };
         let raw = call.has_flag("raw")?;
         ctx.errors.help(ErrorKind::Timeout, "no output came in time: wait longer, or read without --wait");
-        let id = term.item.clone();
         let wanted = until.clone();
+        let terminal_id = id.clone();
         let read = ctx.on_session(
             plugin,
             engine,
@@ -143,7 +140,7 @@ to --wait, 10sec by default; an error if it does not appear)."
             "sandbox term read",
             "stopped reading; the terminal keeps running",
             |s| async move {
-                let terminal = s.terminal(&id);
+                let terminal = s.terminal(&terminal_id);
                 let c = match wanted {
                     // Without --wait a read returns at once.
                     None => terminal.read(offset, max, Some(wait.unwrap_or(Duration::ZERO))).await?,
@@ -174,7 +171,7 @@ to --wait, 10sec by default; an error if it does not appear)."
             };
             let seen = String::from_utf8_lossy(&read.data);
             let last: String = seen.chars().rev().take(200).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(LabeledError::new(format!("{text:?} did not appear on terminal {} ({why})", term.item))
+            return Err(LabeledError::new(format!("{text:?} did not appear on terminal {id} ({why})"))
                 .with_label("not in the output", span)
                 .with_help(format!(
                     "the output ends with: {last:?}; wait longer with --wait, or read without --until"

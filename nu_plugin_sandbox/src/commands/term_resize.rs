@@ -3,9 +3,9 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
 
+use super::{Terminals, held};
 use crate::SandboxPlugin;
 use crate::arguments;
-use crate::call_context::CallContext;
 use crate::{interrupt, records};
 
 /// `sandbox term resize`: the terminal's record with its new size.
@@ -56,13 +56,9 @@ be resized."
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
-        let term = arguments::handle_id(&call.req::<Value>(1)?, "terminal")?;
-        ctx.errors.blame("terminal", term.span);
+        let (ctx, id) = held::target::<Terminals>(plugin, engine, call)?;
         let rows = arguments::terminal_dimension(&call.req::<Value>(2)?, "rows")?;
         let cols = arguments::terminal_dimension(&call.req::<Value>(3)?, "columns")?;
-        let id = term.item.clone();
         let info =
             ctx.on_session(plugin, engine, call, "sandbox term resize", interrupt::CANCELLED, |s| async move {
                 s.terminal(&id).resize(rows, cols).await

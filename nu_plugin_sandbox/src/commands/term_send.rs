@@ -3,9 +3,8 @@
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, Span, SyntaxShape, Type, Value};
 
+use super::{Terminals, held};
 use crate::SandboxPlugin;
-use crate::arguments;
-use crate::call_context::CallContext;
 use crate::interrupt;
 use crate::stdin_input::StdinInput;
 
@@ -80,10 +79,7 @@ whose program has exited is an error."
         call: &EvaluatedCall,
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
-        let term = arguments::handle_id(&call.req::<Value>(1)?, "terminal")?;
-        ctx.errors.blame("terminal", term.span);
+        let (mut ctx, id) = held::target::<Terminals>(plugin, engine, call)?;
         let bytes = match call.opt::<Value>(2)? {
             Some(v) => {
                 ctx.errors.blame("terminal input", v.span());
@@ -102,7 +98,6 @@ whose program has exited is an error."
                 }
             },
         };
-        let id = term.item.clone();
         ctx.on_session(plugin, engine, call, "sandbox term send", interrupt::CANCELLED, |s| async move {
             let terminal = s.terminal(&id);
             for chunk in bytes.chunks(CHUNK) {
