@@ -28,10 +28,11 @@ pub struct Read {
 }
 
 impl OutputLog {
-    /// Creates the spool directory `dir` with `cap` bytes kept.
-    pub fn create(dir: &Path, cap: u64) -> std::io::Result<OutputLog> {
-        let writer = SpoolWriter::create(dir, cap)?;
-        Ok(OutputLog { writer: Mutex::new(writer), dir: dir.to_path_buf(), progress: watch::Sender::new((0, false)) })
+    /// A log spooled to `dir` with `cap` bytes kept; the directory is made when the
+    /// first byte comes.
+    pub fn new(dir: &Path, cap: u64) -> OutputLog {
+        let writer = SpoolWriter::new(dir, cap);
+        OutputLog { writer: Mutex::new(writer), dir: dir.to_path_buf(), progress: watch::Sender::new((0, false)) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SpoolWriter> {
@@ -95,7 +96,7 @@ mod tests {
 
     fn log(cap: u64) -> (tempfile::TempDir, OutputLog) {
         let tmp = tempfile::tempdir().unwrap();
-        let log = OutputLog::create(&tmp.path().join("out"), cap).unwrap();
+        let log = OutputLog::new(&tmp.path().join("out"), cap);
         (tmp, log)
     }
 

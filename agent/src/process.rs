@@ -68,12 +68,12 @@ pub trait Kind: Send + Sync + Sized + 'static {
 }
 
 impl<K: Kind> Held<K> {
-    /// A process of this kind that has just started (running since now), with its
-    /// metadata file written.
+    /// A process of this kind that has just started (running since now) in `dir`,
+    /// which exists, with its metadata file written.
     pub fn start(id: String, command: String, pid: u32, dir: PathBuf, io: K) -> Arc<Self> {
         let state = watch::Sender::new((ProcState::Running, None));
         let held = Arc::new(Held { id, command, pid, started_ms: now_ms(), state, dir, io });
-        held.write_meta();
+        held.write_first_meta();
         held
     }
 
@@ -94,6 +94,18 @@ impl<K: Kind> Held<K> {
     /// Whether its process has not ended yet.
     pub fn running(&self) -> bool {
         self.state.borrow().0 == ProcState::Running
+    }
+
+    /// Writes its first metadata file: made whole in place (no temporary file and
+    /// rename, one metadata write fewer), since no reader can have seen an older one.
+    fn write_first_meta(&self) {
+        let path = self.dir.join(layout::META);
+        if let Ok(bytes) = serde_json::to_vec(&self.info())
+            && let Ok(mut f) = std::fs::File::create_new(&path)
+        {
+            use std::io::Write as _;
+            let _ = f.write_all(&bytes);
+        }
     }
 
     /// Writes its description to its metadata file.
@@ -288,7 +300,9 @@ mod tests {
     async fn start_describes_the_common_fields_and_records_the_end() {
         let tmp = tempfile::tempdir().unwrap();
         let before = now_ms();
-        let held = Held::start("task-a".into(), "sleep 9".into(), 42, tmp.path().into(), Fake(7));
+        let dir = tmp.path().join("task-a");
+        std::fs::create_dir(&dir).unwrap();
+        let held = Held::start("task-a".into(), "sleep 9".into(), 42, dir.clone(), Fake(7));
         let info = held.info();
         assert_eq!(info["id"], "task-a");
         assert_eq!(info["command"], "sleep 9");
@@ -299,7 +313,7 @@ mod tests {
         let started = info["started_ms"].as_u64().unwrap();
         assert!(started >= before && started <= now_ms(), "started {started}, before {before}");
         assert!(held.running());
-        assert_eq!(meta(tmp.path()), info, "the metadata file is written at the start");
+        assert_eq!(meta(&dir), info, "the metadata file and its directory are written at the start");
 
         held.record_end(ProcState::Killed { signal: 9 }).await;
         assert!(!held.running());
@@ -307,7 +321,7 @@ mod tests {
         assert_eq!(info["state"], "Killed { signal: 9 }");
         let ended = info["ended_ms"].as_u64().unwrap();
         assert!(ended >= started && ended <= now_ms(), "ended {ended}, started {started}");
-        assert_eq!(meta(tmp.path()), info, "the metadata file is rewritten at the end");
+        assert_eq!(meta(&dir), info, "the metadata file is rewritten at the end");
     }
 
     #[tokio::test]

@@ -67,17 +67,13 @@ pub async fn spawn(req: SpawnTask, tasks: &Tasks, groups: &Arc<Groups>, control_
     let cap = req.spool_cap.unwrap_or(DEFAULT_TASK_SPOOL_CAP);
     let id = new_id("task-");
     let dir = control_dir.join(layout::TASKS).join(&id);
-    let logs = (|| {
-        Ok::<_, std::io::Error>((
-            OutputLog::create(&dir.join(layout::TASK_MERGED), cap)?,
-            OutputLog::create(&dir.join(layout::TASK_STDOUT), cap)?,
-            OutputLog::create(&dir.join(layout::TASK_STDERR), cap)?,
-        ))
-    })();
-    let (merged, stdout, stderr) = match logs {
-        Ok(l) => l,
-        Err(e) => return Reply::io_error("creating the task's output spool", &e),
-    };
+    // Its directory (for its metadata) before it runs; each spool's with its first bytes.
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return Reply::io_error("creating the task's output spool", &e);
+    }
+    let merged = OutputLog::new(&dir.join(layout::TASK_MERGED), cap);
+    let stdout = OutputLog::new(&dir.join(layout::TASK_STDOUT), cap);
+    let stderr = OutputLog::new(&dir.join(layout::TASK_STDERR), cap);
     let mut cmd = Command::new(&req.argv[0]);
     cmd.args(&req.argv[1..])
         .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -72,10 +72,12 @@ pub async fn open(req: OpenTerminal, terminals: &Terminals, groups: &Arc<Groups>
     };
     let id = new_id("term-");
     let dir = control_dir.join(layout::TERMINALS).join(&id);
-    let log = match OutputLog::create(&dir.join(layout::TERMINAL_OUT), scrollback) {
-        Ok(l) => l,
-        Err(e) => return Reply::io_error("creating the terminal's scrollback spool", &e),
-    };
+    // Its directory (for its metadata) before it runs; the scrollback's with its first
+    // bytes.
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return Reply::io_error("creating the terminal's scrollback spool", &e);
+    }
+    let log = OutputLog::new(&dir.join(layout::TERMINAL_OUT), scrollback);
     let stdio = || slave.try_clone().map(std::process::Stdio::from);
     let (i, o, e) = match (stdio(), stdio(), stdio()) {
         (Ok(i), Ok(o), Ok(e)) => (i, o, e),

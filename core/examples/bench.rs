@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sandbox_core::{
-    Config, ExecEvent, ExecOptions, HostInfo, Sandbox, SessionSpec, TaskSpec, TaskStream, TerminalSpec,
+    Config, ExecEvent, ExecOptions, HostInfo, Sandbox, Session, SessionSpec, TaskSpec, TaskStream, TerminalSpec,
 };
 
 struct Row {
@@ -26,6 +26,58 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The filesystem type of `path` as `stat -f` names it ("tmpfs", "ext2/ext3"...).
+fn fs_type(path: &std::path::Path) -> String {
+    let out = Command::new("stat").args(["-f", "-c", "%T"]).arg(path).output();
+    out.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+/// Task spawn with session `s`'s control dir where it is, against the same with the
+/// control dir on a tmpfs (/dev/shm), in interleaved rounds of 30 spawns; `None` where
+/// there is no tmpfs to compare with.
+async fn spawn_on_tmpfs(
+    s: &Session,
+    config: &Config,
+    working_dir: &std::path::Path,
+    quick: bool,
+) -> Result<Option<Row>, Box<dyn std::error::Error>> {
+    let shm = std::path::Path::new("/dev/shm");
+    if fs_type(shm) != "tmpfs" {
+        return Ok(None);
+    }
+    let here = fs_type(s.control_dir());
+    let runtime = tempfile::Builder::new().prefix("sandbox-bench-").tempdir_in(shm)?;
+    let mut c = config.clone();
+    c.runtime_dir = Some(runtime.path().to_path_buf());
+    let mem = Sandbox::new(c).start(SessionSpec::new(format!("bench-shm-{}", std::process::id()), working_dir)).await?;
+    let (rounds, per) = if quick { (1, 5) } else { (10, 30) };
+    let (mut disk, mut tmpfs) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (session, times) in [(s, &mut disk), (&mem, &mut tmpfs)] {
+            let mut held = Vec::new();
+            for _ in 0..per {
+                let t = Instant::now();
+                held.push(session.spawn_task(TaskSpec::argv(["sleep", "30"])).await?);
+                times.push(t.elapsed());
+            }
+            for task in held {
+                task.kill(9).await?;
+            }
+        }
+    }
+    mem.stop().await?;
+    let (disk, tmpfs) = (sorted(disk), sorted(tmpfs));
+    let ratio = pct(&disk, 0.5).as_secs_f64() / pct(&tmpfs, 0.5).as_secs_f64();
+    Ok(Some(Row {
+        metric: format!("task spawn p50 (p99), control dir on {here}, {} interleaved", disk.len()),
+        value: format!("{} ({})", ms(pct(&disk, 0.5)), ms(pct(&disk, 0.99))),
+        baseline: format!("control dir on tmpfs: {} ({})", ms(pct(&tmpfs, 0.5)), ms(pct(&tmpfs, 0.99))),
+        ratio: format!("{ratio:.2}x"),
+        target: "<= 1.3x".into(),
+        ok: ratio <= 1.3,
+    }))
 }
 
 fn sorted(mut v: Vec<Duration>) -> Vec<Duration> {
@@ -346,6 +398,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         target: "<= 2 ms".into(),
         ok: pct(&spawn, 0.5) <= Duration::from_millis(2),
     });
+
+    if let Some(row) = spawn_on_tmpfs(&s, &config, dir.path(), quick).await? {
+        rows.push(row);
+    }
 
     let term = s.open_terminal(TerminalSpec::command("cat >/dev/null", 24, 80)).await?;
     let n_keys = if quick { 20 } else { 1000 };

@@ -73,7 +73,8 @@ pub fn source_path(source: &OutputSource) -> (&'static str, &str, &'static str) 
     }
 }
 
-/// Reads spooled output: `<shared>/<kind>/<id>/<stream>/<segments>`.
+/// Reads spooled output: `<shared>/<kind>/<id>/<stream>/<segments>`. A stream whose
+/// directory was never made (the process wrote nothing to it) is empty.
 pub fn read(
     control: &Path,
     kind: &str,
@@ -83,18 +84,28 @@ pub fn read(
     tail: Option<u64>,
     max: u64,
 ) -> std::io::Result<OutputChunk> {
-    let s = open_shared(control)?.dir(kind)?.dir(id)?.dir(stream)?;
+    let process = open_shared(control)?.dir(kind)?.dir(id)?;
+    let s = match process.dir(stream) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        r => Some(r?),
+    };
     let mut listing = Vec::new();
-    for name in s.names()? {
-        if name.parse::<u64>().is_ok() {
-            let f = s.file(&name)?;
-            listing.push((name, f.metadata()?.len()));
+    if let Some(s) = &s {
+        for name in s.names()? {
+            if name.parse::<u64>().is_ok() {
+                let len = s.file(&name)?.metadata()?.len();
+                listing.push((name, len));
+            }
         }
     }
     let segments = segments_from_listing(listing);
     let end = segments.last().map(|s| s.start.saturating_add(s.len)).unwrap_or(0);
     let from = tail.map(|n| end.saturating_sub(n)).unwrap_or(offset);
-    let chunk = read_segments(&segments, |start| s.file(&start.to_string()), from, max as usize)
+    let open = |start: u64| match &s {
+        Some(s) => s.file(&start.to_string()),
+        None => Err(std::io::ErrorKind::NotFound.into()),
+    };
+    let chunk = read_segments(&segments, open, from, max as usize)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     Ok(OutputChunk {
         offset: chunk.offset,
@@ -133,7 +144,7 @@ mod tests {
         let control = t.path();
         let shared = control_dir::shared(control);
         let task_dir = shared.join("tasks/task-1");
-        let mut w = SpoolWriter::create(&task_dir.join("merged"), 1 << 20).unwrap();
+        let mut w = SpoolWriter::new(&task_dir.join("merged"), 1 << 20);
         w.append(b"hello ");
         w.append(b"world");
         let meta = TaskInfo {
@@ -157,6 +168,11 @@ mod tests {
         assert!(!part.finished);
         assert!(read(control, "tasks", "task-1", "merged", 4, None, 100).unwrap().finished);
         assert_eq!(read(control, "tasks", "task-1", "merged", 0, Some(5), 100).unwrap().data, b"world");
+        // A stream that never had output has no directory: empty, not an error; a
+        // process that does not exist is one.
+        let none = read(control, "tasks", "task-1", "stderr", 0, None, 100).unwrap();
+        assert_eq!((none.data.len(), none.end, none.finished), (0, 0, true));
+        assert!(read(control, "tasks", "task-9", "stderr", 0, None, 100).is_err());
         // No terminals were ever opened: an empty list, not an error.
         assert_eq!(list_terminals(control).unwrap(), vec![]);
         assert!(task(control, "../tasks").is_err());

@@ -3,7 +3,8 @@
 //! host. The format is part of the contract between the two, so it lives here.
 //!
 //! A spool is a directory of segment files, each named by the absolute byte offset of
-//! its first byte (decimal). The writer appends to the newest segment and starts a new
+//! its first byte (decimal), made when the first byte comes (a stream that never had
+//! output has no directory: readers take a missing one as empty). The writer appends to the newest segment and starts a new
 //! one every `cap / SEGMENTS` bytes, deleting the oldest segments so at most `cap` bytes
 //! are kept (at least `cap * (SEGMENTS-1) / SEGMENTS`). Offsets never restart, so a
 //! reader can resume from any offset it saw, and knows exactly how many bytes were
@@ -38,14 +39,16 @@ pub struct SpoolWriter {
     segments: VecDeque<Segment>,
     file: Option<File>,
     lost: u64,
+    made: bool,
 }
 
 impl SpoolWriter {
-    /// Creates the spool directory (which must not exist yet) with a cap in bytes.
-    pub fn create(dir: &Path, cap: u64) -> std::io::Result<SpoolWriter> {
-        std::fs::create_dir_all(dir)?;
+    /// A spool in `dir` with a cap in bytes. Nothing touches the disk until the first
+    /// byte is appended: starting a task costs no directory per stream (on a disk-backed
+    /// control dir each is a journaled metadata write on the spawn's path).
+    pub fn new(dir: &Path, cap: u64) -> SpoolWriter {
         let seg_size = (cap / SEGMENTS).max(MIN_SEGMENT);
-        Ok(SpoolWriter { dir: dir.to_path_buf(), seg_size, segments: VecDeque::new(), file: None, lost: 0 })
+        SpoolWriter { dir: dir.to_path_buf(), seg_size, segments: VecDeque::new(), file: None, lost: 0, made: false }
     }
 
     /// The offset one past the last byte written.
@@ -106,6 +109,12 @@ impl SpoolWriter {
         if self.segments.back().is_some_and(|s| s.len == 0) {
             // Reuse an empty segment whose file failed to open before.
             self.segments.pop_back();
+        }
+        if !self.made {
+            if std::fs::create_dir_all(&self.dir).is_err() {
+                return false;
+            }
+            self.made = true;
         }
         match File::options().create(true).append(true).open(self.dir.join(start.to_string())) {
             Ok(f) => {
@@ -267,7 +276,7 @@ mod tests {
     #[test]
     fn keeps_the_newest_bytes_with_absolute_offsets() {
         let t = tempfile::tempdir().unwrap();
-        let mut w = SpoolWriter::create(&t.path().join("s"), 8 * 4096).unwrap();
+        let mut w = SpoolWriter::new(&t.path().join("s"), 8 * 4096);
         let mut all = Vec::new();
         for i in 0..100_000u32 {
             let line = format!("{i}\n");
@@ -292,20 +301,21 @@ mod tests {
     #[test]
     fn past_end_is_an_error_and_end_is_empty() {
         let t = tempfile::tempdir().unwrap();
-        let mut w = SpoolWriter::create(&t.path().join("s"), 1 << 20).unwrap();
+        let mut w = SpoolWriter::new(&t.path().join("s"), 1 << 20);
         w.append(b"hello");
         assert!(read_all(&w, 5).data.is_empty());
         let e = read_segments(&w.segments(), |s| File::open(w.dir().join(s.to_string())), 6, 10).unwrap_err();
         assert!(matches!(e, ReadError::PastEnd { offset: 6, end: 5, .. }), "{e}");
-        let empty = SpoolWriter::create(&t.path().join("e"), 1 << 20).unwrap();
+        let empty = SpoolWriter::new(&t.path().join("e"), 1 << 20);
         assert_eq!(read_all(&empty, 0), Chunk::default());
+        assert!(!t.path().join("e").exists(), "no directory before the first byte");
     }
 
     #[test]
     fn unwritable_spool_counts_lost_bytes() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("s");
-        let mut w = SpoolWriter::create(&dir, 1 << 20).unwrap();
+        let mut w = SpoolWriter::new(&dir, 1 << 20);
         w.append(b"kept");
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::write(&dir, b"not a dir").unwrap();
