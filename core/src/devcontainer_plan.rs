@@ -542,22 +542,7 @@ mod tests {
     use crate::devcontainer_variables::{ContainerWorkspace, Variables};
 
     fn host(rootless: bool) -> HostInfo {
-        HostInfo {
-            podman: "podman".into(),
-            version: "4.3.1".into(),
-            rootless,
-            cgroup_mode: crate::host_info::CgroupMode::V2,
-            cgroup_controllers: vec![],
-            default_runtime: "runc".into(),
-            runtime_override: None,
-            ulimits: None,
-            limits_enforceable: true,
-            limits_reason: None,
-            unprivileged_port_start: 1024,
-            uid: 1000,
-            cpus: 2,
-            engine_dirs: Vec::new(),
-        }
+        HostInfo { rootless, ..crate::fake_engine::host() }
     }
 
     fn host_env(k: &str) -> Option<String> {

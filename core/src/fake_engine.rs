@@ -70,27 +70,32 @@ pub(crate) fn exited(code: i32) -> ContainerState {
     }
 }
 
+/// A rootful host (the test's own uid) on cgroup v2 that can enforce limits: the fake
+/// engine's, and the fixture of other unit tests that need a `HostInfo`.
+pub(crate) fn host() -> HostInfo {
+    HostInfo {
+        podman: "fake-podman".into(),
+        version: "4.3.1".into(),
+        rootless: false,
+        cgroup_mode: CgroupMode::V2,
+        cgroup_controllers: ["cpu", "memory", "pids"].map(String::from).to_vec(),
+        default_runtime: "runc".into(),
+        runtime_override: None,
+        ulimits: None,
+        limits_enforceable: true,
+        limits_reason: None,
+        unprivileged_port_start: 1024,
+        uid: rustix::process::getuid().as_raw(),
+        cpus: 2,
+        engine_dirs: Vec::new(),
+    }
+}
+
 impl FakeEngine {
     /// A rootful host (the test's own uid) that can enforce limits, with no containers.
     pub fn new() -> FakeEngine {
-        let host = HostInfo {
-            podman: "fake-podman".into(),
-            version: "4.3.1".into(),
-            rootless: false,
-            cgroup_mode: CgroupMode::V2,
-            cgroup_controllers: ["cpu", "memory", "pids"].map(String::from).to_vec(),
-            default_runtime: "runc".into(),
-            runtime_override: None,
-            ulimits: None,
-            limits_enforceable: true,
-            limits_reason: None,
-            unprivileged_port_start: 1024,
-            uid: rustix::process::getuid().as_raw(),
-            cpus: 2,
-            engine_dirs: Vec::new(),
-        };
         FakeEngine {
-            host,
+            host: host(),
             inner: Mutex::new(Inner {
                 refusals: VecDeque::new(),
                 hang_creates: false,
