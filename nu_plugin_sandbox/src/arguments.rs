@@ -230,6 +230,16 @@ pub(crate) fn cwd(value: &Value, span: Span) -> Result<String, LabeledError> {
 
 /// A filesize flag that must be greater than zero, in bytes (where zero would mean
 /// nothing: a spool cap, a scrollback, a read size).
+/// A byte offset (`--offset`): an int, not negative; `from` says where bytes count from.
+pub(crate) fn offset(value: &Value, span: Span, from: &str) -> Result<u64, LabeledError> {
+    let n = value.as_int().map_err(|_| LabeledError::new("--offset must be an int").with_label("not an int", span))?;
+    u64::try_from(n).map_err(|_| {
+        LabeledError::new("--offset must not be negative")
+            .with_label("negative", span)
+            .with_help(format!("bytes count from {from}, at 0"))
+    })
+}
+
 pub(crate) fn positive_filesize(value: &Value, flag: &str, example: &str) -> Result<u64, LabeledError> {
     let bytes = filesize(value, flag, example)?;
     if bytes == 0 {

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use nu_plugin::{EngineInterface, EvaluatedCall};
-use nu_protocol::{LabeledError, Spanned, Value};
+use nu_protocol::{LabeledError, Span, Spanned, Value};
 use sandbox_core::{ExecOptions, Sandbox, Session};
 
 use crate::SandboxPlugin;
@@ -48,6 +48,21 @@ impl CallContext {
         let id = session.item.clone();
         self.session = Some(session);
         Ok(id)
+    }
+
+    /// Flag `name` of `call` as `parse` reads it (from its value and span), `None` when it
+    /// is not given; errors of the call about `what` are then labelled on the flag.
+    pub(crate) fn flag<T>(
+        &mut self,
+        call: &EvaluatedCall,
+        name: &str,
+        what: &'static str,
+        parse: impl FnOnce(&Value, Span) -> Result<T, LabeledError>,
+    ) -> Result<Option<T>, LabeledError> {
+        let Some((value, span)) = flag(call, name) else { return Ok(None) };
+        let parsed = parse(&value, span)?;
+        self.errors.blame(what, span);
+        Ok(Some(parsed))
     }
 
     /// The session id given to [`session_arg`](Self::session_arg).

@@ -7,7 +7,7 @@ use nu_protocol::{ByteStream, Example, LabeledError, PipelineData, Signature, Sy
 use tokio::runtime::Handle;
 
 use crate::SandboxPlugin;
-use crate::arguments::{self, flag};
+use crate::arguments;
 use crate::call_context::CallContext;
 use crate::channel_reader::ChannelReader;
 use crate::stdin_input::StdinInput;
@@ -91,20 +91,14 @@ keeps its mode and a new one gets 0o644. Returns nothing, like `save`. Structure
         ctx.errors.blame("file", path.span);
         ctx.errors.blame("path", path.span);
         ctx.errors.blame("file request", path.span);
-        let mode = match flag(call, "mode") {
-            Some((v, span)) => {
-                ctx.errors.blame("mode", span);
-                let m = v
-                    .as_int()
-                    .map_err(|_| LabeledError::new("--mode must be an int").with_label("not an int", span))?;
-                Some(u32::try_from(m).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                    LabeledError::new(format!("mode {m:#o} is out of range"))
-                        .with_label("not permission bits", span)
-                        .with_help("give the bits as an octal number from 0o0 to 0o1777, e.g. 0o644 or 0o755 (a session cannot create setuid or setgid files)")
-                })?)
-            }
-            None => None,
-        };
+        let mode = ctx.flag(call, "mode", "mode", |v, span| {
+            let m = v.as_int().map_err(|_| LabeledError::new("--mode must be an int").with_label("not an int", span))?;
+            u32::try_from(m).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+                LabeledError::new(format!("mode {m:#o} is out of range"))
+                    .with_label("not permission bits", span)
+                    .with_help("give the bits as an octal number from 0o0 to 0o1777, e.g. 0o644 or 0o755 (a session cannot create setuid or setgid files)")
+            })
+        })?;
         let input = match StdinInput::from_pipeline(input, "sandbox file write")? {
             StdinInput::None => {
                 return Err(LabeledError::new("nothing to write")

@@ -8,7 +8,7 @@ use nu_protocol::{Example, LabeledError, PipelineData, Signature, Span, SyntaxSh
 use sandbox_core::{ErrorKind, Held, ProcessKind, Session};
 
 use crate::SandboxPlugin;
-use crate::arguments::{self, flag};
+use crate::arguments;
 use crate::call_context::CallContext;
 use crate::interrupt;
 use crate::signal_name::signal_number;
@@ -188,13 +188,7 @@ impl<K: HeldCommands> PluginCommand for HeldWait<K> {
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let (mut ctx, id) = target::<K>(plugin, engine, call)?;
-        let timeout = match flag(call, "timeout") {
-            Some((v, span)) => {
-                ctx.errors.blame("timeout", span);
-                Some(arguments::duration(&v, "timeout")?)
-            }
-            None => None,
-        };
+        let timeout = ctx.flag(call, "timeout", "timeout", |v, _| arguments::duration(v, "timeout"))?;
         ctx.errors.help(ErrorKind::Timeout, K::still_running(ctx.session_id(), &id));
         let info = ctx.on_session(plugin, engine, call, self.name(), K::WAIT_INTERRUPTED, |s| async move {
             K::handle(&s, &id).wait(timeout).await
@@ -234,13 +228,7 @@ impl<K: HeldCommands> PluginCommand for HeldKill<K> {
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let (mut ctx, id) = target::<K>(plugin, engine, call)?;
-        let signal = match flag(call, "signal") {
-            Some((v, span)) => {
-                ctx.errors.blame("signal", span);
-                signal_number(&v, span)?
-            }
-            None => K::DEFAULT_SIGNAL,
-        };
+        let signal = ctx.flag(call, "signal", "signal", signal_number)?.unwrap_or(K::DEFAULT_SIGNAL);
         ctx.on_session(plugin, engine, call, self.name(), interrupt::CANCELLED, |s| async move {
             K::handle(&s, &id).kill(signal).await
         })?;

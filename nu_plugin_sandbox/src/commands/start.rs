@@ -125,12 +125,8 @@ provisioning, each post-create command); silence it with --quiet."
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(&cwd) } else { Path::new(&cwd).join(dir) };
         ctx.errors.blame("working dir", dir_span);
 
-        let id = match flag(call, "id") {
-            Some((v, span)) => {
-                let id = arguments::session_id(&v)?.item;
-                ctx.errors.blame("session id", span);
-                id
-            }
+        let id = match ctx.flag(call, "id", "session id", |v, _| arguments::session_id(v))? {
+            Some(id) => id.item,
             None => sandbox_core::default_session_id(&dir),
         };
         let mut spec = SessionSpec::new(id.clone(), &dir);

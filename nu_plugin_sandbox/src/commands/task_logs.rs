@@ -105,31 +105,14 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
             Some((v, span)) => stream_arg(&v, span)?,
             None => TaskStream::Merged,
         };
-        let tail = match flag(call, "tail") {
-            Some((v, span)) => {
-                ctx.errors.blame("read size", span);
-                Some(arguments::positive_filesize(&v, "tail", "4KiB")?)
+        let tail = ctx.flag(call, "tail", "read size", |v, _| arguments::positive_filesize(v, "tail", "4KiB"))?;
+        let offset = ctx.flag(call, "offset", "task request", |v, span| {
+            if tail.is_some() {
+                return Err(LabeledError::new("give --tail or --offset, not both")
+                    .with_label("--offset starts at a byte; --tail takes the last bytes", span));
             }
-            None => None,
-        };
-        let offset = match flag(call, "offset") {
-            Some((v, span)) => {
-                if tail.is_some() {
-                    return Err(LabeledError::new("give --tail or --offset, not both")
-                        .with_label("--offset starts at a byte; --tail takes the last bytes", span));
-                }
-                ctx.errors.blame("task request", span);
-                let n = v
-                    .as_int()
-                    .map_err(|_| LabeledError::new("--offset must be an int").with_label("not an int", span))?;
-                Some(u64::try_from(n).map_err(|_| {
-                    LabeledError::new("--offset must not be negative")
-                        .with_label("negative", span)
-                        .with_help("bytes count from the start of the task's output, at 0")
-                })?)
-            }
-            None => None,
-        };
+            arguments::offset(v, span, "the start of the task's output")
+        })?;
         let follow = call.has_flag("follow")?;
         let raw = call.has_flag("raw")?;
 

@@ -87,27 +87,10 @@ to --wait, 10sec by default; an error if it does not appear)."
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
         let (mut ctx, id) = held::target::<Terminals>(plugin, engine, call)?;
-        let offset = match flag(call, "offset") {
-            Some((v, span)) => {
-                ctx.errors.blame("terminal request", span);
-                let n = v
-                    .as_int()
-                    .map_err(|_| LabeledError::new("--offset must be an int").with_label("not an int", span))?;
-                u64::try_from(n).map_err(|_| {
-                    LabeledError::new("--offset must not be negative")
-                        .with_label("negative", span)
-                        .with_help("bytes count from the terminal's start, at 0")
-                })?
-            }
-            None => 0,
-        };
-        let wait = match flag(call, "wait") {
-            Some((v, span)) => {
-                ctx.errors.blame("timeout", span);
-                Some(arguments::duration(&v, "wait")?)
-            }
-            None => None,
-        };
+        let offset = ctx
+            .flag(call, "offset", "terminal request", |v, span| arguments::offset(v, span, "the terminal's start"))?
+            .unwrap_or(0);
+        let wait = ctx.flag(call, "wait", "timeout", |v, _| arguments::duration(v, "wait"))?;
         let until = match flag(call, "until") {
             Some((v, span)) => {
                 let text = v
@@ -122,13 +105,9 @@ to --wait, 10sec by default; an error if it does not appear)."
             }
             None => None,
         };
-        let max = match flag(call, "max") {
-            Some((v, span)) => {
-                ctx.errors.blame("read size", span);
-                usize::try_from(arguments::positive_filesize(&v, "max", "64KiB")?).unwrap_or(usize::MAX)
-            }
-            None => 1024 * 1024,
-        };
+        let max = ctx
+            .flag(call, "max", "read size", |v, _| arguments::positive_filesize(v, "max", "64KiB"))?
+            .map_or(1024 * 1024, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let raw = call.has_flag("raw")?;
         ctx.errors.help(ErrorKind::Timeout, "no output came in time: wait longer, or read without --wait");
         let wanted = until.clone();
