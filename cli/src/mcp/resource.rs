@@ -224,12 +224,11 @@ fn contents(uri: &str, bytes: &[u8], meta: Map<String, Value>) -> ResourceConten
 pub async fn read(state: &State, uri: &str) -> Result<ResourceContents, Error> {
     match Uri::parse(uri)? {
         Uri::TaskOutput { session, task, stream } => {
-            let task = state.session(&session).await?.attach_task(&task).await?;
-            let chunk = task.tail(stream, MAX_READ as usize).await?;
+            let chunk = super::task::task(state, &session, &task).await?.tail(stream, MAX_READ as usize).await?;
             Ok(contents(uri, &chunk.data, output_meta(&chunk)))
         }
         Uri::TerminalOutput { session, terminal } => {
-            let terminal = state.session(&session).await?.attach_terminal(&terminal).await?;
+            let terminal = super::terminal::terminal(state, &session, &terminal).await?;
             let chunk = terminal.read(0, MAX_READ as usize, Some(std::time::Duration::ZERO)).await?;
             Ok(contents(uri, &chunk.data, output_meta(&chunk)))
         }

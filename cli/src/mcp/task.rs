@@ -129,7 +129,9 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
-async fn task(state: &State, session: &str, id: &str) -> Result<Task, Error> {
+/// A handle on task `id` of `session` (no round trip: a wrong id is not found at its
+/// first use).
+pub(super) async fn task(state: &State, session: &str, id: &str) -> Result<Task, Error> {
     sandbox_core::validate::task_id(id)?;
     Ok(state.session(session).await?.task(id))
 }

@@ -118,7 +118,9 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
-async fn terminal(state: &State, session: &str, id: &str) -> Result<Terminal, Error> {
+/// A handle on terminal `id` of `session` (no round trip: a wrong id is not found at its
+/// first use).
+pub(super) async fn terminal(state: &State, session: &str, id: &str) -> Result<Terminal, Error> {
     sandbox_core::validate::terminal_id(id)?;
     Ok(state.session(session).await?.terminal(id))
 }
