@@ -20,7 +20,7 @@ pub(crate) struct CallContext {
     pub(crate) sandbox: Sandbox,
     /// Labels core errors on this call's arguments.
     pub(crate) errors: ErrorContext,
-    /// The session argument, once read by [`CallContext::session_arg`].
+    /// The session argument, when the call is [`CallContext::for_session`].
     session: Option<Spanned<String>>,
 }
 
@@ -40,14 +40,21 @@ impl CallContext {
         Ok(CallContext { sandbox, errors, session: None })
     }
 
-    /// Reads the session from positional `index` (an id or a record with an id column)
-    /// and makes it the one errors about sessions point at.
-    pub(crate) fn session_arg(&mut self, call: &EvaluatedCall, index: usize) -> Result<String, LabeledError> {
-        let session = arguments::session_id(&call.req::<Value>(index)?)?;
-        self.errors.session(&session.item, session.span);
+    /// [`new`](Self::new) for a command on one session: also reads the session from the
+    /// first positional argument (an id or a record with an id column; see
+    /// [`session_signature`](crate::commands::session_signature)) and makes it the one
+    /// errors about sessions point at. Returns the context and the session id.
+    pub(crate) fn for_session(
+        plugin: &SandboxPlugin,
+        engine: &EngineInterface,
+        call: &EvaluatedCall,
+    ) -> Result<(CallContext, String), LabeledError> {
+        let mut ctx = CallContext::new(plugin, engine, call)?;
+        let session = arguments::session_id(&call.req::<Value>(0)?)?;
+        ctx.errors.session(&session.item, session.span);
         let id = session.item.clone();
-        self.session = Some(session);
-        Ok(id)
+        ctx.session = Some(session);
+        Ok((ctx, id))
     }
 
     /// Flag `name` of `call` as `parse` reads it (from its value and span), `None` when it
@@ -65,7 +72,7 @@ impl CallContext {
         Ok(Some(parsed))
     }
 
-    /// The session id given to [`session_arg`](Self::session_arg).
+    /// The session id of a call made [`for_session`](Self::for_session).
     pub(crate) fn session_id(&self) -> &str {
         self.session.as_ref().map_or("", |s| s.item.as_str())
     }

@@ -38,11 +38,9 @@ back to it. Returns nothing."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .optional("terminal", SyntaxShape::Any, "Terminal id (or record) to attach to (default: a new shell).")
             .input_output_type(Type::Nothing, Type::Nothing)
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -77,8 +75,7 @@ back to it. Returns nothing."
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        let session_id = ctx.session_arg(call, 0)?;
+        let (mut ctx, session_id) = CallContext::for_session(plugin, engine, call)?;
         let wanted = match call.opt::<Value>(1)? {
             Some(v) => {
                 let term = arguments::handle_id(&v, "terminal")?;

@@ -35,8 +35,7 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             // OneOf: `true`, `false` and numbers are literals to nushell, programs here.
             .required("command", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Program to run.")
             // Bare words stay text as written (`1.50`, `0x10`, `2sec`); variables of other
@@ -59,7 +58,6 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
             .switch("raw", "Return stdout and stderr as binary even when they are text.", None)
             .allows_unknown_args()
             .input_output_type(Type::Any, Type::record())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -119,8 +117,7 @@ with this command's (--timeout, --cwd, --env, --raw, --max-output, --help)."
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let (argv, command_span) = arguments::command_line(call, 1, "sandbox exec demo -- ls -la")?;
         ctx.errors.blame("command", command_span);
         let mut options = ctx.exec_options(call)?;

@@ -31,13 +31,11 @@ resolved inside the session's container, relative ones against its working direc
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .optional("path", SyntaxShape::String, "Directory (or file) to list (default: the working directory).")
             .switch("all", "Show hidden entries (names starting with a dot) too.", Some('a'))
             .switch("long", "Add the target and mode columns.", Some('l'))
             .input_output_type(Type::Nothing, Type::table())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -71,8 +69,7 @@ resolved inside the session's container, relative ones against its working direc
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let path = match call.opt::<Value>(1)? {
             Some(v) => {
                 let p = arguments::sandbox_path(&v)?;

@@ -29,12 +29,10 @@ the way)."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .required("path", SyntaxShape::String, "File to read (inside the session).")
             .switch("raw", "Binary, even when the file is text.", None)
             .input_output_types(vec![(Type::Nothing, Type::String), (Type::Nothing, Type::Binary)])
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -68,8 +66,7 @@ the way)."
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let path = arguments::sandbox_path(&call.req::<Value>(1)?)?;
         ctx.errors.blame("file", path.span);
         ctx.errors.blame("path", path.span);

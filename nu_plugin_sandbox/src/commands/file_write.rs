@@ -36,8 +36,7 @@ keeps its mode and a new one gets 0o644. Returns nothing, like `save`. Structure
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .required("path", SyntaxShape::String, "File to write (inside the session).")
             .named("mode", SyntaxShape::Int, "Permission bits, e.g. 0o755.", None)
             .input_output_types(vec![
@@ -45,7 +44,6 @@ keeps its mode and a new one gets 0o644. Returns nothing, like `save`. Structure
                 (Type::Binary, Type::Nothing),
                 (Type::Any, Type::Nothing),
             ])
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -85,8 +83,7 @@ keeps its mode and a new one gets 0o644. Returns nothing, like `save`. Structure
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let path = arguments::sandbox_path(&call.req::<Value>(1)?)?;
         ctx.errors.blame("file", path.span);
         ctx.errors.blame("path", path.span);

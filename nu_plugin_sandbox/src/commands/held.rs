@@ -115,10 +115,7 @@ impl<K: HeldCommands> PluginCommand for HeldList<K> {
     help_parts!(K::LIST);
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .input_output_type(Type::Nothing, Type::table())
-            .category(super::category())
+        super::session_signature(self.name()).input_output_type(Type::Nothing, Type::table())
     }
 
     fn run(
@@ -128,8 +125,7 @@ impl<K: HeldCommands> PluginCommand for HeldList<K> {
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let infos = ctx.on_session(plugin, engine, call, self.name(), interrupt::CANCELLED, K::list)?;
         let rows = infos.iter().map(|info| K::row(info, call.head)).collect();
         Ok(PipelineData::value(Value::list(rows, call.head), None))
@@ -143,11 +139,16 @@ pub(crate) fn target<K: HeldCommands>(
     engine: &EngineInterface,
     call: &EvaluatedCall,
 ) -> Result<(CallContext, String), LabeledError> {
-    let mut ctx = CallContext::new(plugin, engine, call)?;
-    ctx.session_arg(call, 0)?;
+    let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
     let id = arguments::handle_id(&call.req::<Value>(1)?, K::ARG)?;
     ctx.errors.blame(K::ARG, id.span);
     Ok((ctx, id.item))
+}
+
+/// The signature of the command `name` on one process of kind `K`: the session, then the
+/// process id (the arguments [`target`] reads).
+pub(crate) fn target_signature<K: HeldCommands>(name: &str) -> Signature {
+    super::session_signature(name).required(K::ARG, SyntaxShape::Any, K::ARG_HELP)
 }
 
 /// The info a handle was made with (a spawn or an open returns one), else asked for.
@@ -167,9 +168,7 @@ impl<K: HeldCommands> PluginCommand for HeldWait<K> {
     help_parts!(K::WAIT);
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .required(K::ARG, SyntaxShape::Any, K::ARG_HELP)
+        target_signature::<K>(self.name())
             .named(
                 "timeout",
                 SyntaxShape::Duration,
@@ -177,7 +176,6 @@ impl<K: HeldCommands> PluginCommand for HeldWait<K> {
                 None,
             )
             .input_output_type(Type::Nothing, Type::record())
-            .category(super::category())
     }
 
     fn run(
@@ -207,9 +205,7 @@ impl<K: HeldCommands> PluginCommand for HeldKill<K> {
 
     fn signature(&self) -> Signature {
         let default = crate::signal_name::signal_name(K::DEFAULT_SIGNAL);
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .required(K::ARG, SyntaxShape::Any, K::ARG_HELP)
+        target_signature::<K>(self.name())
             .named(
                 "signal",
                 SyntaxShape::OneOf(vec![SyntaxShape::Int, SyntaxShape::String]),
@@ -217,7 +213,6 @@ impl<K: HeldCommands> PluginCommand for HeldKill<K> {
                 None,
             )
             .input_output_type(Type::Nothing, Type::Nothing)
-            .category(super::category())
     }
 
     fn run(

@@ -52,13 +52,22 @@ pub use term_resize::TermResize;
 pub use term_send::TermSend;
 
 use nu_plugin::PluginCommand;
-use nu_protocol::Category;
+use nu_protocol::{Category, Signature, SyntaxShape};
 
 use crate::SandboxPlugin;
 
 /// Category the commands are listed under in `help commands`.
 pub(crate) fn category() -> Category {
     Category::Custom("sandbox".into())
+}
+
+/// The signature of the command `name`, in the plugin's category, whose first argument
+/// is the session it works on (the id, or a record with an id column, as
+/// [`CallContext::for_session`](crate::call_context::CallContext::for_session) reads it).
+pub(crate) fn session_signature(name: &str) -> Signature {
+    Signature::build(name)
+        .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        .category(category())
 }
 
 /// Every command of the plugin.

@@ -68,8 +68,7 @@ this command's (--timeout, --cwd, --env, --merge, --raw, --ignore-errors, --help
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             // OneOf: `true`, `false` and numbers are literals to nushell, programs here.
             .required("command", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Program to run.")
             .rest("args", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Its arguments.")
@@ -86,7 +85,6 @@ this command's (--timeout, --cwd, --env, --merge, --raw, --ignore-errors, --help
             .switch("raw", "Stream binary, even when the output is text.", None)
             .allows_unknown_args()
             .input_output_type(Type::Any, Type::Any)
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -136,8 +134,7 @@ this command's (--timeout, --cwd, --env, --merge, --raw, --ignore-errors, --help
         input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
         let head = call.head;
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        let session = ctx.session_arg(call, 0)?;
+        let (mut ctx, session) = CallContext::for_session(plugin, engine, call)?;
         let (argv, command_span) = arguments::command_line(call, 1, "sandbox run demo -- make test")?;
         ctx.errors.blame("command", command_span);
         let mut options = ctx.exec_options(call)?;

@@ -47,8 +47,7 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .required("task", SyntaxShape::Any, "Task id (or a record with an id column).")
             .named("stream", SyntaxShape::String, "stdout, stderr or merged (default).", None)
             .named("tail", SyntaxShape::Filesize, "Only the last this many bytes.", None)
@@ -60,7 +59,6 @@ sees each line as it is written. Ctrl-C stops following (the task keeps running)
                 (Type::Nothing, Type::Binary),
                 (Type::Nothing, Type::Any),
             ])
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {

@@ -36,8 +36,7 @@ with this command's (--cwd, --env, --spool-cap, --help)."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .required("command", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Program to run.")
             .rest("args", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Its arguments.")
             .named("cwd", SyntaxShape::String, "Working directory inside the session.", None)
@@ -55,7 +54,6 @@ with this command's (--cwd, --env, --spool-cap, --help)."
             )
             .allows_unknown_args()
             .input_output_type(Type::Nothing, Type::record())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -89,8 +87,7 @@ with this command's (--cwd, --env, --spool-cap, --help)."
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let (argv, command_span) = arguments::command_line(call, 1, "sandbox task spawn demo -- npm run dev")?;
         ctx.errors.blame("command", command_span);
         let mut spec = TaskSpec::argv(argv);

@@ -33,8 +33,7 @@ ended, scrollback."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
+        super::session_signature(self.name())
             .optional(
                 "command",
                 SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]),
@@ -48,7 +47,6 @@ ended, scrollback."
             .named("scrollback", SyntaxShape::Filesize, "Output kept for replay (default 1MiB, at least 64KiB).", None)
             .allows_unknown_args()
             .input_output_type(Type::Nothing, Type::record())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -77,8 +75,7 @@ ended, scrollback."
         call: &EvaluatedCall,
         _input: PipelineData,
     ) -> Result<PipelineData, LabeledError> {
-        let mut ctx = CallContext::new(plugin, engine, call)?;
-        ctx.session_arg(call, 0)?;
+        let (mut ctx, _) = CallContext::for_session(plugin, engine, call)?;
         let mut spec = TerminalSpec::shell(24, 80);
         if call.positional.len() > 1 {
             let (argv, command_span) = arguments::command_line(call, 1, "sandbox term open demo -- vim")?;

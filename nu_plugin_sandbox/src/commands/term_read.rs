@@ -42,9 +42,7 @@ to --wait, 10sec by default; an error if it does not appear)."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
+        held::target_signature::<Terminals>(self.name())
             .named("offset", SyntaxShape::Int, "Start at this byte of the output (default 0: all that is kept).", None)
             .named(
                 "wait",
@@ -56,7 +54,6 @@ to --wait, 10sec by default; an error if it does not appear)."
             .named("max", SyntaxShape::Filesize, "Read at most this much (default 1MiB).", None)
             .switch("raw", "Output as binary, even when it is text.", None)
             .input_output_type(Type::Nothing, Type::record())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {

@@ -28,13 +28,10 @@ be resized."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
+        held::target_signature::<Terminals>(self.name())
             .required("rows", SyntaxShape::Int, "Rows, 1 to 1000.")
             .required("cols", SyntaxShape::Int, "Columns, 1 to 1000.")
             .input_output_type(Type::Nothing, Type::record())
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {

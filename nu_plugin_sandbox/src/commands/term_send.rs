@@ -32,9 +32,7 @@ whose program has exited is an error."
     }
 
     fn signature(&self) -> Signature {
-        Signature::build(self.name())
-            .required("session", SyntaxShape::Any, "Session id (or a record with an id column).")
-            .required("terminal", SyntaxShape::Any, "Terminal id (or a record with an id column).")
+        held::target_signature::<Terminals>(self.name())
             .optional(
                 "input",
                 SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Binary]),
@@ -45,7 +43,6 @@ whose program has exited is an error."
                 (Type::String, Type::Nothing),
                 (Type::Binary, Type::Nothing),
             ])
-            .category(super::category())
     }
 
     fn search_terms(&self) -> Vec<&str> {
