@@ -5,9 +5,12 @@
 mod conn;
 mod credit;
 mod drain;
+mod egress_relay;
+mod enforcer;
 mod exec;
 mod files;
 mod groups;
+mod http_head;
 mod ids;
 mod outbox;
 mod output_log;
@@ -21,30 +24,61 @@ mod state;
 mod sys;
 mod tasks;
 mod terminals;
+mod tls_hello;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: sandbox-agent serve --socket <path> [--idle-timeout <seconds>]\n       sandbox-agent --version";
+const USAGE: &str = "usage: sandbox-agent serve --socket <path> [--idle-timeout <seconds>] [--egress-proxy <port>]
+       sandbox-agent enforce --dir <session control dir>
+       sandbox-agent --version";
+
+/// What `serve` was asked to do.
+struct Serve {
+    socket: PathBuf,
+    idle: Option<std::time::Duration>,
+    egress_proxy: Option<u16>,
+}
+
+fn parse_serve(args: &[String]) -> Result<Serve, String> {
+    let mut serve = Serve { socket: PathBuf::new(), idle: None, egress_proxy: None };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--socket" => serve.socket = PathBuf::from(value),
+            "--idle-timeout" => match value.parse::<u64>() {
+                Ok(s) if s > 0 => serve.idle = Some(std::time::Duration::from_secs(s)),
+                _ => return Err("--idle-timeout takes a positive number of seconds".into()),
+            },
+            "--egress-proxy" => match value.parse::<u16>() {
+                Ok(p) if p > 0 => serve.egress_proxy = Some(p),
+                _ => return Err("--egress-proxy takes a port number".into()),
+            },
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if serve.socket.as_os_str().is_empty() {
+        return Err("--socket is required".into());
+    }
+    Ok(serve)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (socket, idle) = match args.as_slice() {
-        [v] if v == "--version" => {
+    let serve = match args.split_first() {
+        Some((v, [])) if v == "--version" => {
             println!("sandbox-agent {} (protocol {})", env!("CARGO_PKG_VERSION"), sandbox_proto::PROTOCOL_VERSION);
             return ExitCode::SUCCESS;
         }
-        [serve, flag, path] if serve == "serve" && flag == "--socket" => (PathBuf::from(path), None),
-        [serve, flag, path, idle, secs] if serve == "serve" && flag == "--socket" && idle == "--idle-timeout" => {
-            match secs.parse::<u64>() {
-                Ok(s) if s > 0 => (PathBuf::from(path), Some(std::time::Duration::from_secs(s))),
-                _ => {
-                    eprintln!("sandbox-agent: --idle-timeout takes a positive number of seconds\n{USAGE}");
-                    return ExitCode::from(2);
-                }
+        Some((cmd, rest)) if cmd == "enforce" => return enforcer::main(rest),
+        Some((cmd, rest)) if cmd == "serve" => match parse_serve(rest) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("sandbox-agent: {e}\n{USAGE}");
+                return ExitCode::from(2);
             }
-        }
+        },
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -66,7 +100,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::serve(socket, idle)) {
+    match runtime.block_on(server::serve(serve.socket, serve.idle, serve.egress_proxy)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sandbox-agent: {e}");

@@ -11,12 +11,22 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::state::AgentState;
 
 /// Serves until SIGTERM/SIGINT, then kills every process group it started.
-pub async fn serve(socket: PathBuf, idle_timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+pub async fn serve(
+    socket: PathBuf,
+    idle_timeout: Option<std::time::Duration>,
+    egress_proxy: Option<u16>,
+) -> std::io::Result<()> {
     // A socket left by a previous agent of this container would make bind fail.
     match std::fs::symlink_metadata(&socket) {
         Ok(_) => std::fs::remove_file(&socket)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
+    }
+    // The proxy port is bound before the socket appears, so it is there when the host
+    // sees the agent ready.
+    if let Some(port) = egress_proxy {
+        let dir = socket.parent().unwrap_or(std::path::Path::new("."));
+        tokio::spawn(crate::egress_relay::bind(port, dir.join(layout::EGRESS_SOCKET)).await?);
     }
     let tmp = socket.with_extension("sock.tmp");
     let _ = std::fs::remove_file(&tmp);

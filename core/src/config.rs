@@ -111,6 +111,15 @@ struct FileConfig {
     devcontainer_local_env: Option<Vec<String>>,
     policy: Option<FilePolicy>,
     limits: Option<FileLimits>,
+    network: Option<FileNetwork>,
+}
+
+/// `[network]`: the egress policy (see [`Network::Egress`](crate::Network::Egress)).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNetwork {
+    allow: Option<Vec<String>>,
+    hosts: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,12 +180,18 @@ impl Config {
     /// Pure resolution: defaults, then `file` (origin, TOML text), then `env`.
     pub fn resolve(file: Option<(&str, &str)>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
         let mut c = Config::default();
+        let mut network_given = env("SANDBOX_NETWORK").is_some_and(|v| !v.trim().is_empty());
         if let Some((origin, text)) = file {
             let f: FileConfig = toml::from_str(text)
                 .map_err(|e| Error::Config { origin: origin.to_string(), detail: e.to_string() })?;
+            network_given |= f.policy.as_ref().is_some_and(|p| p.network.is_some());
             c.apply_file(f, origin)?;
         }
         c.apply_env(env)?;
+        // Egress rules without a network mode make the mode egress.
+        if !network_given && (!c.policy.egress.allow.is_empty() || !c.policy.egress.hosts.is_empty()) {
+            c.policy.network = crate::Network::Egress;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -218,6 +233,28 @@ impl Config {
             if let Some(n) = p.network {
                 self.policy.network = n.parse().map_err(|e: Error| cfg_err(format!("policy.network: {e}")))?;
             }
+        }
+        if let Some(n) = f.network {
+            if let Some(rules) = n.allow {
+                self.policy.egress.allow = rules
+                    .iter()
+                    .map(|r| r.parse())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| cfg_err(format!("network.allow: {e}")))?;
+            }
+            if let Some(hosts) = n.hosts {
+                for (name, addrs) in hosts {
+                    let parsed = addrs
+                        .iter()
+                        .map(|a| a.parse())
+                        .collect::<std::result::Result<Vec<std::net::IpAddr>, _>>()
+                        .map_err(|_| {
+                            cfg_err(format!("network.hosts.{name}: {addrs:?} holds something not an IP address"))
+                        })?;
+                    self.policy.egress.hosts.insert(name, parsed);
+                }
+            }
+            self.policy.egress.validate().map_err(|e| cfg_err(format!("network: {e}")))?;
         }
         if let Some(l) = f.limits {
             match l.memory {
@@ -271,6 +308,15 @@ impl Config {
         }
         if let Some(v) = get("SANDBOX_NETWORK") {
             self.policy.network = v.parse().map_err(|e: Error| env_err("SANDBOX_NETWORK", e.to_string()))?;
+        }
+        if let Some(v) = get("SANDBOX_EGRESS_ALLOW") {
+            self.policy.egress.allow = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::parse)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| env_err("SANDBOX_EGRESS_ALLOW", format!("{e}")))?;
         }
         if let Some(v) = get("SANDBOX_MEMORY") {
             self.policy.limits.memory_bytes = parse_memory(&v).map_err(|e| env_err("SANDBOX_MEMORY", e.to_string()))?;
@@ -400,6 +446,32 @@ mod tests {
         assert_eq!(c, Config::default());
         assert!(c.is_trusted(DEFAULT_IMAGE));
         assert!(!c.is_trusted("docker.io/library/alpine:3.20"));
+    }
+
+    #[test]
+    fn egress_rules_come_from_the_network_section_or_the_environment() {
+        let file =
+            "[network]\nallow = [\"pypi.org\", \"*.pythonhosted.org:443\"]\nhosts = { \"a.test\" = [\"127.0.0.1\"] }";
+        let c = Config::resolve(Some(("f.toml", file)), &env_of(&[])).unwrap();
+        assert_eq!(c.policy.network, Network::Egress, "rules without a mode make the mode egress");
+        let rules: Vec<String> = c.policy.egress.allow.iter().map(|r| r.to_string()).collect();
+        assert_eq!(rules, ["pypi.org", "*.pythonhosted.org:443"]);
+        assert_eq!(c.policy.egress.pinned("a.test"), Some(&["127.0.0.1".parse().unwrap()][..]));
+        let c = Config::resolve(None, &env_of(&[("SANDBOX_EGRESS_ALLOW", "crates.io, static.crates.io:443")])).unwrap();
+        assert_eq!((c.policy.network, c.policy.egress.allow.len()), (Network::Egress, 2));
+        let c =
+            Config::resolve(None, &env_of(&[("SANDBOX_EGRESS_ALLOW", "a.io"), ("SANDBOX_NETWORK", "none")])).unwrap();
+        assert_eq!(c.policy.network, Network::None, "an explicit mode stays");
+        for (file, env, says) in [
+            ("[network]\nallow = [\"*\"]", vec![], "network.allow"),
+            ("[network]\nhosts = { \"a.test\" = [\"nope\"] }", vec![], "not an IP address"),
+            ("[network]\nhosts = { \"a.test\" = [] }", vec![], "no address"),
+            ("[network]\nblock = []", vec![], "unknown field"),
+            ("", vec![("SANDBOX_EGRESS_ALLOW", "ok.io,**.x.io")], "SANDBOX_EGRESS_ALLOW"),
+        ] {
+            let e = Config::resolve(Some(("f.toml", file)), &env_of(&env)).unwrap_err();
+            assert!(e.to_string().contains(says), "{file:?}: {e}");
+        }
     }
 
     #[test]

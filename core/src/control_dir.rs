@@ -146,6 +146,8 @@ fn clear(dir: &Path) -> std::io::Result<()> {
 
 /// Removes a control dir and everything in it; a missing dir is fine.
 pub fn remove(dir: &Path) -> Result<()> {
+    // The session's egress enforcer goes with it (it would notice by itself, later).
+    crate::egress::stop_enforcer(dir);
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

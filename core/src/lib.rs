@@ -29,6 +29,7 @@ mod devcontainer_report;
 mod devcontainer_run_args;
 mod devcontainer_variables;
 mod duration_secs;
+pub mod egress;
 mod engine;
 mod env_builders;
 mod error;
@@ -87,12 +88,13 @@ pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
 pub use process::{FOLLOW_READ_MAX, Follow, Held, ProcessInfo, ProcessKind, ProcessState, ReadUntil};
 pub use sandbox::Sandbox;
+pub use sandbox_proto::egress::{Decision as EgressDecision, EgressPolicy, Rule as EgressRule};
 pub use session::Session;
 pub use session_info::SessionInfo;
 pub use spec::{SessionSpec, default_session_id};
 pub use start::StartPhase;
 pub use start_report::{
-    DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
+    DroppedPort, EgressReport, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
 pub use tasks::{DEFAULT_TASK_SPOOL_CAP, Task, TaskInfo, TaskKind, TaskSpec, TaskStream};
 pub use terminals::{

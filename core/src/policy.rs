@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use sandbox_proto::egress::EgressPolicy;
+
 use crate::error::{Error, Result};
 
 /// Network mode of a session container.
@@ -16,6 +18,10 @@ pub enum Network {
     Bridge,
     /// No network at all (loopback only); nothing is published.
     None,
+    /// No interface but loopback; outbound connections go through the session's proxy
+    /// (`HTTP_PROXY` and friends are set), which lets through what the egress policy
+    /// ([`Policy::egress`]) allows and nothing else. Nothing is published.
+    Egress,
 }
 
 impl FromStr for Network {
@@ -24,7 +30,8 @@ impl FromStr for Network {
         match s.trim().to_ascii_lowercase().as_str() {
             "bridge" => Ok(Network::Bridge),
             "none" => Ok(Network::None),
-            other => Err(Error::invalid("network", format!("{other:?} is not one of: bridge, none"))),
+            "egress" => Ok(Network::Egress),
+            other => Err(Error::invalid("network", format!("{other:?} is not one of: bridge, none, egress"))),
         }
     }
 }
@@ -34,6 +41,7 @@ impl fmt::Display for Network {
         f.write_str(match self {
             Network::Bridge => "bridge",
             Network::None => "none",
+            Network::Egress => "egress",
         })
     }
 }
@@ -142,6 +150,9 @@ pub struct Policy {
     /// from trusted base images only, and its Dockerfile and context must lie inside
     /// the working dir.
     pub allow_build: bool,
+    /// What an [`Network::Egress`] session may reach (empty: nothing). Rules given
+    /// without a network mode make the mode `egress`.
+    pub egress: EgressPolicy,
 }
 
 /// The default [`Policy::protected_paths`].
@@ -159,6 +170,7 @@ impl Default for Policy {
             protected_paths: DEFAULT_PROTECTED_PATHS.iter().map(|p| p.to_string()).collect(),
             isolate_network: true,
             allow_build: false,
+            egress: EgressPolicy::default(),
         }
     }
 }

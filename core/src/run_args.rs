@@ -132,7 +132,7 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
         &format!("0:{}:1", plan.root_maps_to.gid),
     ]);
     match plan.network {
-        Network::None => push(&["--network", "none"]),
+        Network::None | Network::Egress => push(&["--network", "none"]),
         Network::Bridge => {
             for p in &plan.ports {
                 push(&["--publish", &format!("127.0.0.1:{p}:{p}")]);
@@ -162,6 +162,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", &layout::container_socket()]);
     if let Some(secs) = plan.idle_timeout_secs {
         a.extend(["--idle-timeout".to_string(), secs.to_string()]);
+    }
+    if plan.network == Network::Egress {
+        a.extend(["--egress-proxy".to_string(), sandbox_proto::egress::PROXY_PORT.to_string()]);
     }
     a
 }
@@ -243,6 +246,16 @@ mod tests {
         assert!(has_pair(&a, "--publish", "127.0.0.1:3000:3000"));
         assert!(has_pair(&a, "--publish", "127.0.0.1:5173:5173"));
         assert!(!a.iter().any(|x| x == "-p"));
+    }
+
+    #[test]
+    fn egress_has_no_interface_and_starts_the_proxy() {
+        let a = build_run_args(&RunPlan { network: Network::Egress, ..plan() }, &host(true));
+        assert!(has_pair(&a, "--network", "none"));
+        assert!(!a.iter().any(|x| x == "--publish"), "{a:?}");
+        assert_eq!(&a[a.len() - 2..], ["--egress-proxy", "3128"]);
+        let b = build_run_args(&plan(), &host(true));
+        assert!(!b.iter().any(|x| x == "--egress-proxy"), "{b:?}");
     }
 
     #[test]

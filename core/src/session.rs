@@ -104,6 +104,11 @@ impl Session {
         &self.inner.control_dir
     }
 
+    /// The host path of the agent binary the session runs (also the egress enforcer's).
+    pub(crate) fn agent_binary(&self) -> &Path {
+        &self.inner.agent_binary
+    }
+
     /// What the start did; `None` for a session obtained by `attach`.
     pub fn start_report(&self) -> Option<&StartReport> {
         self.inner.report.as_ref()

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sandbox_proto::egress::EgressPolicy;
+
 use crate::config::Config;
 use crate::policy::{Limits, Network, Policy};
 
@@ -45,6 +47,8 @@ pub struct SessionSpec {
     pub devcontainer: Option<bool>,
     /// Overrides `policy.allow_build` (building a `devcontainer.json`'s Dockerfile).
     pub allow_build: Option<bool>,
+    /// Overrides `policy.egress`; without a network mode set, also makes it `egress`.
+    pub egress: Option<EgressPolicy>,
 }
 
 impl SessionSpec {
@@ -132,6 +136,13 @@ impl SessionSpec {
         self
     }
 
+    /// Sets the egress policy: the session gets no network but its proxy, which lets
+    /// through what `policy` allows (see [`Network::Egress`]).
+    pub fn egress(mut self, policy: EgressPolicy) -> Self {
+        self.egress = Some(policy);
+        self
+    }
+
     /// The effective policy: the config's, overridden by what this spec sets.
     pub fn effective_policy(&self, config: &Config) -> Policy {
         let mut p = config.policy.clone();
@@ -158,6 +169,12 @@ impl SessionSpec {
         }
         if let Some(v) = self.allow_build {
             p.allow_build = v;
+        }
+        if let Some(e) = &self.egress {
+            p.egress = e.clone();
+            if self.network.is_none() {
+                p.network = Network::Egress;
+            }
         }
         p
     }

@@ -41,7 +41,7 @@ use crate::sandbox::Sandbox;
 use crate::session::{CLIENT_NAME, Session, SessionAddress};
 use crate::spec::SessionSpec;
 use crate::start_report::{
-    DroppedPort, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
+    DroppedPort, EgressReport, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
 use crate::validate;
 
@@ -216,6 +216,8 @@ struct Created {
     /// Ports and limits as the container got them.
     terms: Terms,
     warnings: Vec<String>,
+    /// The egress enforcer's pid, when the session has one.
+    enforcer: Option<u32>,
 }
 
 /// What the provision and post-create step did.
@@ -335,6 +337,15 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
         }
     }
     let policy = spec.effective_policy(config);
+    if spec.egress.is_some() && policy.network != Network::Egress {
+        return Err(Error::invalid(
+            "network",
+            format!("an egress policy needs network egress, not {} (leave the network unset)", policy.network),
+        ));
+    }
+    if policy.network == Network::Egress {
+        policy.egress.validate()?;
+    }
     let idle_timeout = spec.idle_timeout.or(config.idle_timeout);
     if idle_timeout.is_some_and(|d| d < Duration::from_secs(1)) {
         return Err(Error::invalid("idle timeout", "must be at least one second"));
@@ -381,12 +392,13 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     }
 
     match policy.network {
-        Network::None => {
+        Network::None | Network::Egress => {
+            let mode = policy.network;
             for &p in &spec.ports {
-                terms.dropped.push(DroppedPort { port: p, reason: "network is none: nothing is published".into() });
+                terms.dropped.push(DroppedPort { port: p, reason: format!("network is {mode}: nothing is published") });
             }
             if !spec.ports.is_empty() {
-                warnings.push(format!("network is none: ports {:?} are not published", spec.ports));
+                warnings.push(format!("network is {mode}: ports {:?} are not published", spec.ports));
             }
         }
         Network::Bridge => {
@@ -424,9 +436,14 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     };
     let isolate = policy.network == Network::Bridge && policy.isolate_network;
     let mut env = spec.env;
-    for (k, v) in SESSION_ENV {
-        if !env.iter().any(|(have, _)| have == k) {
-            env.push((k.to_string(), v.to_string()));
+    let proxy_env = match policy.network {
+        Network::Egress => crate::egress::proxy_env(),
+        _ => Vec::new(),
+    };
+    let defaults = SESSION_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    for (k, v) in defaults.chain(proxy_env) {
+        if !env.iter().any(|(have, _)| *have == k) {
+            env.push((k, v));
         }
     }
 
@@ -578,7 +595,12 @@ async fn create_container(
 ) -> Result<Created> {
     let config = &sb.config;
     let agent = crate::agent_binary::install(&crate::agent_binary::cache_dir(config, plan.host.uid), plan.host.uid)?;
-    let mut created = Created { agent, terms: plan.terms.clone(), warnings: Vec::new() };
+    let mut created = Created { agent, terms: plan.terms.clone(), warnings: Vec::new(), enforcer: None };
+    // The enforcer listens before the container exists: the agent's proxy never runs
+    // without it. Removing the control dir (a failed start included) stops it.
+    if plan.policy.network == Network::Egress {
+        created.enforcer = Some(crate::egress::launch(&created.agent, control, &plan.policy.egress).await?);
+    }
     // podman's networks are listed while the container is being made (the rules need
     // them only once it runs), so isolating costs no extra wait for that listing.
     let make = async {
@@ -836,6 +858,12 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
         },
         protected_paths: plan.protected_paths.clone(),
         network_isolated: plan.isolate,
+        egress: created.enforcer.map(|pid| EgressReport {
+            rules: plan.policy.egress.allow.iter().map(ToString::to_string).collect(),
+            pinned: plan.policy.egress.hosts.keys().cloned().collect(),
+            proxy: crate::egress::proxy_url(),
+            enforcer_pid: pid,
+        }),
         host_uid: if plan.host.rootless { plan.host.uid } else { plan.root_maps_to.uid },
         provisioning: setup.provisioning,
         post_create: setup.post_create,

@@ -46,6 +46,20 @@ pub struct DroppedPort {
     pub reason: String,
 }
 
+/// The egress policy a session started with (see
+/// [`Network::Egress`](crate::Network::Egress)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EgressReport {
+    /// The allow rules, as normalized text (empty: nothing is reachable).
+    pub rules: Vec<String>,
+    /// The names pinned to addresses.
+    pub pinned: Vec<String>,
+    /// The proxy the session's processes use (`HTTP_PROXY` and friends are set to it).
+    pub proxy: String,
+    /// The host process that enforces the policy.
+    pub enforcer_pid: u32,
+}
+
 /// Whether the limits are in force.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LimitsOutcome {
@@ -139,6 +153,8 @@ pub struct StartReport {
     /// `isolate_network`): no connection to this host's addresses, its containers or
     /// link-local addresses, none in but through published ports.
     pub network_isolated: bool,
+    /// The egress policy in force, for a session on the `egress` network.
+    pub egress: Option<EgressReport>,
     /// The host uid the session's only user (container root) is: files the session
     /// creates in the working dir are owned by it.
     pub host_uid: u32,

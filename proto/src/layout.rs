@@ -44,10 +44,32 @@ pub const RULES_V4: &str = "rules.v4";
 /// The IPv6 network isolation rules (`ip6tables-restore` input), in the host-private
 /// control dir.
 pub const RULES_V6: &str = "rules.v6";
+/// The egress enforcer's socket, in the shared dir: the agent's proxy relays each
+/// connection it accepts to it (whoever connects gets the same policy).
+pub const EGRESS_SOCKET: &str = "egress.sock";
+/// The session's egress policy (JSON, [`crate::egress::EgressPolicy`]) the enforcer
+/// applies, in the host-private control dir; replaced whole to change it live.
+pub const EGRESS_POLICY: &str = "egress.json";
+/// The enforcer's decisions (JSON lines, [`crate::egress::Decision`]), in the
+/// host-private control dir.
+pub const EGRESS_LOG: &str = "egress.log";
+/// The previous decision log once [`EGRESS_LOG`] was rotated, in the host-private
+/// control dir.
+pub const EGRESS_LOG_OLD: &str = "egress.log.1";
+/// The enforcer's process id, in the host-private control dir.
+pub const ENFORCER_PID: &str = "enforcer.pid";
+/// What the enforcer wrote to stderr (why it could not start), in the host-private
+/// control dir.
+pub const ENFORCER_ERR: &str = "enforcer.err";
 
 /// The agent's socket path inside the container.
 pub fn container_socket() -> String {
     format!("{CONTAINER_DIR}/{SOCKET}")
+}
+
+/// The egress enforcer's socket path inside the container.
+pub fn container_egress_socket() -> String {
+    format!("{CONTAINER_DIR}/{EGRESS_SOCKET}")
 }
 
 #[cfg(test)]
@@ -72,6 +94,12 @@ mod tests {
             PID_FILE,
             RULES_V4,
             RULES_V6,
+            EGRESS_SOCKET,
+            EGRESS_POLICY,
+            EGRESS_LOG,
+            ENFORCER_PID,
+            EGRESS_LOG_OLD,
+            ENFORCER_ERR,
         ] {
             assert!(!n.is_empty() && !n.contains('/') && n != "." && n != "..", "{n}");
         }

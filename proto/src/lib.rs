@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod egress;
 mod frame;
 pub mod layout;
 pub mod limits;

@@ -1,0 +1,68 @@
+//! The session's proxy port, inside the container: a loopback listener whose every
+//! connection is carried, byte for byte, to the egress enforcer on the host through its
+//! socket in the shared control dir. The relay judges nothing (the enforcer does, and
+//! treats what comes through as hostile); it only bounds how many connections it holds.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::sync::Semaphore;
+
+/// Most connections relayed at once; beyond it a connection is answered 503 and closed.
+pub const MAX_RELAYED: usize = 1024;
+
+/// Binds the proxy port (before the agent reports ready, so the port is there when a
+/// session starts) and returns the task that serves it.
+pub async fn bind(port: u16, enforcer: PathBuf) -> std::io::Result<impl Future<Output = ()>> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    Ok(serve(listener, enforcer))
+}
+
+async fn serve(listener: TcpListener, enforcer: PathBuf) {
+    let slots = Arc::new(Semaphore::new(MAX_RELAYED));
+    loop {
+        let client = match listener.accept().await {
+            Ok((c, _)) => c,
+            Err(e) => {
+                eprintln!("sandbox-agent: proxy accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(client, "503 Service Unavailable", "too many connections through the proxy"));
+            continue;
+        };
+        let enforcer = enforcer.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            relay(client, &enforcer).await;
+        });
+    }
+}
+
+async fn relay(mut client: TcpStream, enforcer: &std::path::Path) {
+    let _ = client.set_nodelay(true);
+    match UnixStream::connect(enforcer).await {
+        Ok(mut up) => {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
+        }
+        // The enforcer is down: fail closed, with an answer the client can show.
+        Err(e) => {
+            refuse(client, "502 Bad Gateway", &format!("the session's egress enforcer is not running ({e})")).await
+        }
+    }
+}
+
+async fn refuse(mut client: TcpStream, status: &str, why: &str) {
+    let body = format!("sandbox: {why}\n");
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.write_all(reply.as_bytes()).await;
+    let _ = client.shutdown().await;
+}

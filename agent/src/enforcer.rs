@@ -1,0 +1,684 @@
+//! The egress enforcer: `sandbox-agent enforce --dir <control dir>`, run on the host
+//! (not in the container) by the session's `start`. It listens on the socket the
+//! agent's proxy port relays to, reads each connection's target from its `CONNECT` line
+//! or absolute-form request (and, in a tunnel, from the TLS ClientHello), judges it by
+//! the session's policy, resolves names itself, refuses non-public addresses that no
+//! address rule allows, connects, and records the decision. Everything that arrives is
+//! treated as hostile: the code in the container can reach this socket directly.
+//!
+//! The process outlives the caller that started it, as the session does: the launcher
+//! (the command as run) starts the daemon in its own process group, waits until it
+//! listens, prints `ready <pid>` and exits. The daemon stops on SIGTERM, or by itself
+//! once the session's control dir is removed.
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sandbox_proto::egress::{self, Decision, EgressPolicy};
+use sandbox_proto::layout;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+
+use crate::http_head::{self, Head};
+use crate::tls_hello::{self, Hello};
+
+/// Most connections handled at once; beyond it a connection is answered 503.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send its request head, or its ClientHello.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting to one address may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The decision log is rotated (one old file kept) past this size.
+const LOG_ROTATE: u64 = 4 * 1024 * 1024;
+/// How long the launcher waits for the daemon to listen.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `enforce --dir <d> [--daemon]`.
+pub fn main(args: &[String]) -> ExitCode {
+    let (dir, daemon) = match args {
+        [flag, d] if flag == "--dir" => (PathBuf::from(d), false),
+        [flag, d, m] if flag == "--dir" && m == "--daemon" => (PathBuf::from(d), true),
+        _ => {
+            eprintln!("usage: sandbox-agent enforce --dir <session control dir>");
+            return ExitCode::from(2);
+        }
+    };
+    if daemon { run_daemon(&dir) } else { launch(&dir) }
+}
+
+/// Starts the daemon detached and reports its pid once it listens.
+fn launch(dir: &Path) -> ExitCode {
+    let fail = |why: String| {
+        eprintln!("sandbox-agent enforce: {why}");
+        ExitCode::FAILURE
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return fail(format!("cannot find its own binary: {e}")),
+    };
+    let errors = match File::create(dir.join(layout::ENFORCER_ERR)) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot write in {}: {e}", dir.display())),
+    };
+    let mut child = match Command::new(exe)
+        .arg("enforce")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(errors)
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot start: {e}")),
+    };
+    let Some(out) = child.stdout.take() else { return fail("no pipe to the daemon".into()) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(line) if line.starts_with("ready ") => {
+            print!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            let _ = child.wait();
+            let why = std::fs::read_to_string(dir.join(layout::ENFORCER_ERR)).unwrap_or_default();
+            fail(format!("the daemon stopped before it listened: {}", why.trim()))
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            fail(format!("the daemon did not listen within {} s", READY_TIMEOUT.as_secs()))
+        }
+    }
+}
+
+fn run_daemon(dir: &Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sandbox-agent enforce: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandbox-agent enforce: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(dir: &Path) -> std::io::Result<()> {
+    let policy_path = dir.join(layout::EGRESS_POLICY);
+    let policy = Arc::new(PolicyFile::new(policy_path.clone()));
+    policy.current().map_err(std::io::Error::other)?;
+    // Bind under a private name, then move it into the shared dir: the container can
+    // write there, but never sees a half-made socket or makes this follow a link.
+    let private = dir.join(format!("{}.tmp", layout::EGRESS_SOCKET));
+    let _ = std::fs::remove_file(&private);
+    let listener = UnixListener::bind(&private)?;
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o666))?;
+    let socket = dir.join(layout::SHARED_DIR).join(layout::EGRESS_SOCKET);
+    std::fs::rename(&private, &socket)?;
+    let pid = std::process::id();
+    std::fs::write(dir.join(layout::ENFORCER_PID), format!("{pid}\n"))?;
+    let log = Arc::new(Log::open(dir)?);
+    let own = Arc::new(OwnAddresses::default());
+    println!("ready {pid}");
+    let _ = std::io::stdout().flush();
+
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut check = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tokio::spawn(async move {
+                        let mut s = stream;
+                        let _ = s.write_all(&refusal(503, "too many connections through the proxy")).await;
+                    });
+                    continue;
+                };
+                let (policy, log, own) = (policy.clone(), log.clone(), own.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    handle(stream, &policy, &log, &own).await;
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = check.tick() => {
+                // The session is gone (stop or reap removed its control dir).
+                if !policy_path.exists() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(dir.join(layout::ENFORCER_PID));
+    Ok(())
+}
+
+/// The policy file, read again whenever it changed (a live change applies to the next
+/// connection). An unreadable or invalid policy refuses everything.
+struct PolicyFile {
+    path: PathBuf,
+    cached: Mutex<Option<(SystemTime, u64, Arc<EgressPolicy>)>>,
+}
+
+impl PolicyFile {
+    fn new(path: PathBuf) -> PolicyFile {
+        PolicyFile { path, cached: Mutex::new(None) }
+    }
+
+    fn current(&self) -> Result<Arc<EgressPolicy>, String> {
+        let meta = std::fs::metadata(&self.path).map_err(|e| format!("policy {}: {e}", self.path.display()))?;
+        let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((m, l, p)) = cached.as_ref()
+            && (*m, *l) == stamp
+        {
+            return Ok(p.clone());
+        }
+        let text = std::fs::read(&self.path).map_err(|e| format!("policy: {e}"))?;
+        let policy: EgressPolicy = serde_json::from_slice(&text).map_err(|e| format!("policy: {e}"))?;
+        policy.validate().map_err(|e| format!("policy: {e}"))?;
+        let policy = Arc::new(policy);
+        *cached = Some((stamp.0, stamp.1, policy.clone()));
+        Ok(policy)
+    }
+}
+
+/// The decision log: JSON lines, appended, one old file kept.
+struct Log {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Log {
+    fn open(dir: &Path) -> std::io::Result<Log> {
+        let path = dir.join(layout::EGRESS_LOG);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Log { path, file: Mutex::new(file) })
+    }
+
+    fn record(&self, d: &Decision) {
+        let Ok(mut line) = serde_json::to_vec(d) else { return };
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if file.metadata().is_ok_and(|m| m.len() + line.len() as u64 > LOG_ROTATE) {
+            let old = self.path.with_file_name(layout::EGRESS_LOG_OLD);
+            if std::fs::rename(&self.path, old).is_ok()
+                && let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)
+            {
+                *file = f;
+            }
+        }
+        let _ = file.write_all(&line);
+    }
+}
+
+/// The host's own addresses (a connection to one reaches services listening on all
+/// interfaces), read from /proc at most once a few seconds.
+#[derive(Default)]
+struct OwnAddresses(Mutex<Option<(Instant, Vec<IpAddr>)>>);
+
+impl OwnAddresses {
+    fn contains(&self, a: IpAddr) -> bool {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.as_ref().is_none_or(|(at, _)| at.elapsed() > Duration::from_secs(5)) {
+            *cached = Some((Instant::now(), read_own_addresses()));
+        }
+        cached.as_ref().is_some_and(|(_, list)| list.contains(&egress::canonical(a)))
+    }
+}
+
+/// Local IPv4 addresses from the FIB (`/32 host LOCAL` entries) and IPv6 ones from
+/// `if_inet6`.
+fn read_own_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
+        let mut last: Option<IpAddr> = None;
+        for line in trie.lines() {
+            let t = line.trim_start_matches([' ', '|', '+', '-']).trim();
+            if let Ok(a) = t.parse::<IpAddr>() {
+                last = Some(a);
+            } else if t.starts_with("/32 host LOCAL")
+                && let Some(a) = last
+                && !out.contains(&a)
+            {
+                out.push(a);
+            }
+        }
+    }
+    if let Ok(v6) = std::fs::read_to_string("/proc/net/if_inet6") {
+        for line in v6.lines() {
+            let Some(hex) = line.split_whitespace().next() else { continue };
+            if let Ok(n) = u128::from_str_radix(hex, 16) {
+                out.push(IpAddr::V6(std::net::Ipv6Addr::from(n)));
+            }
+        }
+    }
+    out
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn refusal(code: u16, why: &str) -> Vec<u8> {
+    let status = match code {
+        400 => "400 Bad Request",
+        403 => "403 Forbidden",
+        502 => "502 Bad Gateway",
+        503 => "503 Service Unavailable",
+        _ => "500 Internal Server Error",
+    };
+    let body = format!("sandbox egress: {why}\n");
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// What one connection asked for.
+struct Ask {
+    host: String,
+    port: u16,
+    via: &'static str,
+}
+
+impl Ask {
+    fn decision(&self, allowed: bool, address: Option<IpAddr>, reason: Option<String>) -> Decision {
+        Decision {
+            time_ms: now_ms(),
+            host: self.host.clone(),
+            port: self.port,
+            address,
+            via: self.via.into(),
+            allowed,
+            reason,
+            bytes_out: 0,
+            bytes_in: 0,
+        }
+    }
+}
+
+async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &OwnAddresses) {
+    let mut buf = Vec::with_capacity(2048);
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client, &mut buf)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(why)) => {
+            let _ = client.write_all(&refusal(400, why)).await;
+            return;
+        }
+        Err(_) => return,
+    };
+    let (ask, path) = match what_is_asked(&head) {
+        Ok(a) => a,
+        Err(why) => {
+            let _ = client.write_all(&refusal(400, &why)).await;
+            return;
+        }
+    };
+    let judged = match policy.current() {
+        Ok(p) => judge(&p, &ask.host, ask.port, own).await.map(|a| (p, a)),
+        Err(e) => Err(format!("no usable policy ({e})")),
+    };
+    let (policy, addrs) = match judged {
+        Ok(j) => j,
+        Err(why) => {
+            log.record(&ask.decision(false, None, Some(why.clone())));
+            let _ = client.write_all(&refusal(403, &why)).await;
+            return;
+        }
+    };
+    let (upstream, address) = match connect(&addrs).await {
+        Ok(u) => u,
+        Err(e) => {
+            log.record(&ask.decision(false, None, Some(format!("connect failed: {e}"))));
+            let _ = client.write_all(&refusal(502, &format!("cannot connect to {}:{}: {e}", ask.host, ask.port))).await;
+            return;
+        }
+    };
+    let rest = buf[head.len..].to_vec();
+    let result = match path {
+        None => tunnel(client, upstream, rest, &ask, &policy).await,
+        Some(path) => forward(client, upstream, &head, &path, rest).await,
+    };
+    let mut d = ask.decision(true, Some(address), None);
+    match result {
+        Ok((out, inn)) => (d.bytes_out, d.bytes_in) = (out, inn),
+        Err(Ended { out, inn, refused, why }) => {
+            (d.bytes_out, d.bytes_in) = (out, inn);
+            d.allowed = !refused;
+            d.reason = Some(why);
+        }
+    }
+    log.record(&d);
+}
+
+async fn read_head(client: &mut UnixStream, buf: &mut Vec<u8>) -> Result<Head, &'static str> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(h) = http_head::parse(buf)? {
+            return Ok(h);
+        }
+        let n = client.read(&mut chunk).await.map_err(|_| "the connection failed")?;
+        if n == 0 {
+            return Err("the connection closed before a whole request head");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The target of a request, and for a plain HTTP request the path to send upstream.
+fn what_is_asked(head: &Head) -> Result<(Ask, Option<String>), String> {
+    if head.method == "CONNECT" {
+        let (host, port) = http_head::authority(&head.target, None)?;
+        return Ok((Ask { host: normal_host(&host)?, port, via: "connect" }, None));
+    }
+    let Some(rest) = head.target.strip_prefix("http://") else {
+        return Err(if head.target.starts_with("https://") {
+            "https:// URLs go through CONNECT (set HTTPS_PROXY)".into()
+        } else {
+            "this is a proxy: send CONNECT host:port or an absolute http:// URL".into()
+        });
+    };
+    let (auth, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let path = if path.starts_with('?') { format!("/{path}") } else { path };
+    let (host, port) = http_head::authority(auth, Some(80))?;
+    let host = normal_host(&host)?;
+    // The Host header must name the same target: a server behind an allowed address
+    // that routes by Host must not be steered to another site.
+    let mut hosts = head.values("host");
+    if let Some(h) = hosts.next() {
+        let (hh, hp) = http_head::authority(h, Some(80)).map_err(|e| format!("Host header: {e}"))?;
+        if normal_host(&hh)? != host || hp != port {
+            return Err(format!("the Host header ({h}) names another target than the URL ({auth})"));
+        }
+    }
+    if hosts.next().is_some() {
+        return Err("more than one Host header".into());
+    }
+    Ok((Ask { host, port, via: "http" }, Some(path)))
+}
+
+/// A host as judged: an address (canonical text) or a normalized name.
+fn normal_host(h: &str) -> Result<String, String> {
+    if let Ok(a) = h.parse::<IpAddr>() {
+        return Ok(egress::canonical(a).to_string());
+    }
+    egress::host_name(h).map_err(|e| e.to_string())
+}
+
+/// Where a target may be connected to under `policy`, or why not.
+async fn judge(policy: &EgressPolicy, host: &str, port: u16, own: &OwnAddresses) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(a) = host.parse::<IpAddr>() {
+        if policy.allows_address(a, port) {
+            return Ok(vec![SocketAddr::new(a, port)]);
+        }
+        return Err(format!("the address {a} port {port} is not allowed (an address needs an address rule)"));
+    }
+    if !policy.allows_name(host, port) {
+        return Err(format!("{host} port {port} is not in the allow list"));
+    }
+    let resolved: Vec<IpAddr> = match policy.pinned(host) {
+        Some(list) => list.to_vec(),
+        None => match tokio::net::lookup_host((host, port)).await {
+            Ok(it) => it.map(|s| s.ip()).collect(),
+            Err(e) => return Err(format!("{host} does not resolve: {e}")),
+        },
+    };
+    let mut ok = Vec::new();
+    let mut refused = None;
+    for a in resolved {
+        let a = egress::canonical(a);
+        let why = egress::special(a).or_else(|| own.contains(a).then_some("this host's own address"));
+        match why {
+            Some(w) if !policy.allows_address(a, port) => refused = Some(format!("{host} resolves to {a} ({w})")),
+            _ => ok.push(SocketAddr::new(a, port)),
+        }
+    }
+    if ok.is_empty() {
+        return Err(refused.unwrap_or_else(|| format!("{host} has no address")));
+    }
+    Ok(ok)
+}
+
+async fn connect(addrs: &[SocketAddr]) -> std::io::Result<(TcpStream, IpAddr)> {
+    let mut last = std::io::Error::other("no address");
+    for a in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok((s, a.ip()));
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => last = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"),
+        }
+    }
+    Err(last)
+}
+
+/// How a connection that was let through ended, when not cleanly.
+struct Ended {
+    out: u64,
+    inn: u64,
+    refused: bool,
+    why: String,
+}
+
+/// A CONNECT tunnel: the client's first bytes are held back until, when they are TLS,
+/// the server name they ask for is checked against the target; the server's bytes flow
+/// at once (protocols where the server speaks first work).
+async fn tunnel(
+    mut client: UnixStream,
+    upstream: TcpStream,
+    mut first: Vec<u8>,
+    ask: &Ask,
+    policy: &EgressPolicy,
+) -> Result<(u64, u64), Ended> {
+    let ended = |out, inn, refused, why: String| Ended { out, inn, refused, why };
+    if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+        return Err(ended(0, 0, false, "the client went away".into()));
+    }
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    let down = tokio::spawn(async move {
+        let n = tokio::io::copy(&mut ur, &mut cw).await.unwrap_or(0);
+        let _ = cw.shutdown().await;
+        n
+    });
+    let checked = tokio::time::timeout(HEAD_TIMEOUT, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match tls_hello::parse(&first) {
+                Hello::NotTls => return Ok(()),
+                Hello::Sni(None) => return Ok(()),
+                Hello::Sni(Some(name)) => return sni_allowed(&name, ask, policy),
+                Hello::Malformed(why) => return Err(format!("malformed TLS ClientHello: {why}")),
+                Hello::Incomplete => {}
+            }
+            match cr.read(&mut chunk).await {
+                Ok(0) | Err(_) if first.is_empty() => return Ok(()),
+                Ok(0) | Err(_) => return Err("the client closed inside its ClientHello".to_string()),
+                Ok(n) => first.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err("no complete ClientHello in time".to_string()));
+    if let Err(why) = checked {
+        down.abort();
+        return Err(ended(0, 0, true, why));
+    }
+    let up = async {
+        uw.write_all(&first).await?;
+        let n = tokio::io::copy(&mut cr, &mut uw).await?;
+        let _ = uw.shutdown().await;
+        Ok::<u64, std::io::Error>(first.len() as u64 + n)
+    };
+    let out = up.await.unwrap_or(first.len() as u64);
+    let inn = down.await.unwrap_or(0);
+    Ok((out, inn))
+}
+
+/// A ClientHello's server name must be the tunnel's target (or, for a tunnel to an
+/// address, a name the policy allows on that port).
+fn sni_allowed(name: &str, ask: &Ask, policy: &EgressPolicy) -> Result<(), String> {
+    let sni = egress::host_name(name).map_err(|e| format!("TLS server name: {e}"))?;
+    if sni == ask.host {
+        return Ok(());
+    }
+    if ask.host.parse::<IpAddr>().is_ok() && policy.allows_name(&sni, ask.port) {
+        return Ok(());
+    }
+    Err(format!("TLS asks for {sni}, but the tunnel was opened to {}", ask.host))
+}
+
+/// A plain HTTP request: sent upstream in origin form with `Connection: close` (one
+/// request per connection, so a second request cannot ride on to another target).
+async fn forward(
+    mut client: UnixStream,
+    mut upstream: TcpStream,
+    head: &Head,
+    path: &str,
+    rest: Vec<u8>,
+) -> Result<(u64, u64), Ended> {
+    let mut out = format!("{} {} {}\r\n", head.method, path, head.version);
+    let mut has_host = false;
+    for (name, value) in &head.headers {
+        let n = name.to_ascii_lowercase();
+        if matches!(n.as_str(), "proxy-connection" | "proxy-authorization" | "connection" | "keep-alive") {
+            continue;
+        }
+        has_host |= n == "host";
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !has_host {
+        let host = head.target.trim_start_matches("http://");
+        let host = &host[..host.find(['/', '?']).unwrap_or(host.len())];
+        out.push_str(&format!("Host: {host}\r\n"));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&rest);
+    if let Err(e) = upstream.write_all(&bytes).await {
+        return Err(Ended { out: 0, inn: 0, refused: false, why: format!("sending the request failed: {e}") });
+    }
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((o, i)) => Ok((o + bytes.len() as u64, i)),
+        Err(e) => Err(Ended { out: bytes.len() as u64, inn: 0, refused: false, why: e.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> Head {
+        http_head::parse(raw.as_bytes()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn targets_are_read_from_connect_and_absolute_urls() {
+        let (a, p) = what_is_asked(&head("CONNECT API.Example.com.:443 HTTP/1.1\r\n\r\n")).unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.via, p), ("api.example.com", 443, "connect", None));
+        let (a, p) = what_is_asked(&head("GET http://a.test:8080/x?y HTTP/1.1\r\nHost: a.test:8080\r\n\r\n")).unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.via, p.as_deref()), ("a.test", 8080, "http", Some("/x?y")));
+        let (a, p) = what_is_asked(&head("GET http://a.test?q HTTP/1.1\r\n\r\n")).unwrap();
+        assert_eq!((a.port, p.as_deref()), (80, Some("/?q")));
+        let (a, _) = what_is_asked(&head("CONNECT [::ffff:127.0.0.1]:22 HTTP/1.1\r\n\r\n")).unwrap();
+        assert_eq!(a.host, "127.0.0.1", "a mapped address is judged as IPv4");
+    }
+
+    #[test]
+    fn spoofed_or_odd_requests_are_refused() {
+        for (raw, says) in [
+            ("GET http://a.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n", "another target"),
+            ("GET http://a.test/ HTTP/1.1\r\nHost: a.test:81\r\n\r\n", "another target"),
+            ("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", "more than one"),
+            ("GET https://a.test/ HTTP/1.1\r\n\r\n", "CONNECT"),
+            ("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "this is a proxy"),
+            ("GET http://user@a.test/ HTTP/1.1\r\n\r\n", "user information"),
+            ("CONNECT a.test HTTP/1.1\r\n\r\n", "no port"),
+            ("CONNECT bücher.test:443 HTTP/1.1\r\n\r\n", "not ASCII"),
+        ] {
+            let err = match http_head::parse(raw.as_bytes()) {
+                Ok(Some(h)) => what_is_asked(&h).err().unwrap_or_default(),
+                other => format!("{other:?}"),
+            };
+            assert!(err.contains(says), "{raw:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_resolving_to_special_addresses_need_an_address_rule() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let own = OwnAddresses::default();
+        let mut p = EgressPolicy::from_rules(&["a.test", "b.test", "c.test", "8.8.8.8:53"]).unwrap();
+        p.hosts.insert("a.test".into(), vec!["127.0.0.1".parse().unwrap()]);
+        p.hosts.insert("b.test".into(), vec!["169.254.169.254".parse().unwrap(), "93.184.216.34".parse().unwrap()]);
+        p.hosts.insert("c.test".into(), vec!["::ffff:10.0.0.1".parse().unwrap()]);
+        rt.block_on(async {
+            let e = judge(&p, "a.test", 80, &own).await.unwrap_err();
+            assert!(e.contains("loopback"), "{e}");
+            let ok = judge(&p, "b.test", 80, &own).await.unwrap();
+            assert_eq!(ok, vec!["93.184.216.34:80".parse().unwrap()], "only the public address is kept");
+            let e = judge(&p, "c.test", 80, &own).await.unwrap_err();
+            assert!(e.contains("private"), "{e}");
+            assert!(judge(&p, "d.test", 80, &own).await.unwrap_err().contains("not in the allow list"));
+            assert!(judge(&p, "8.8.4.4", 53, &own).await.unwrap_err().contains("address rule"));
+            assert_eq!(judge(&p, "8.8.8.8", 53, &own).await.unwrap().len(), 1);
+            let mut q = p.clone();
+            q.allow.push("127.0.0.1:80".parse().unwrap());
+            assert_eq!(judge(&q, "a.test", 80, &own).await.unwrap(), vec!["127.0.0.1:80".parse().unwrap()]);
+            assert!(judge(&q, "a.test", 81, &own).await.is_err(), "the address rule's port counts");
+        });
+    }
+
+    #[test]
+    fn the_host_knows_its_own_addresses() {
+        let own = read_own_addresses();
+        assert!(own.contains(&"127.0.0.1".parse().unwrap()), "{own:?}");
+    }
+
+    #[test]
+    fn a_tls_name_must_be_the_tunnels_target() {
+        let p = EgressPolicy::from_rules(&["a.test:443", "1.2.3.4:443"]).unwrap();
+        let ask = Ask { host: "a.test".into(), port: 443, via: "connect" };
+        assert!(sni_allowed("A.test", &ask, &p).is_ok());
+        assert!(sni_allowed("b.test", &ask, &p).unwrap_err().contains("b.test"));
+        let by_address = Ask { host: "1.2.3.4".into(), port: 443, via: "connect" };
+        assert!(sni_allowed("a.test", &by_address, &p).is_ok());
+        assert!(sni_allowed("evil.test", &by_address, &p).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The host side of a session's egress policy: its enforcer process (the agent binary
+//! run on the host as `sandbox-agent enforce`), the policy file it applies and the
+//! decision log it writes, all in the session's host-private control dir, where the
+//! container cannot reach them.
+//!
+//! The enforcer belongs to the session, not to the caller: `start` launches it (it
+//! detaches into its own process group and outlives the caller), removing the control
+//! dir (stop, reap, a failed start) ends it, and it ends by itself once the control dir
+//! is gone.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sandbox_proto::egress::{Decision, EgressPolicy, PROXY_PORT};
+use sandbox_proto::layout;
+
+use crate::error::{Error, Result};
+
+/// The proxy address processes in an egress session use.
+pub fn proxy_url() -> String {
+    format!("http://127.0.0.1:{PROXY_PORT}")
+}
+
+/// The environment every process of an egress session gets, so ordinary tools use the
+/// proxy unchanged (both spellings: tools differ in which they read).
+pub fn proxy_env() -> Vec<(String, String)> {
+    let url = proxy_url();
+    let no_proxy = "localhost,127.0.0.1,::1".to_string();
+    let mut env = Vec::new();
+    for (k, v) in [("HTTP_PROXY", &url), ("HTTPS_PROXY", &url), ("ALL_PROXY", &url), ("NO_PROXY", &no_proxy)] {
+        env.push((k.to_string(), v.clone()));
+        env.push((k.to_ascii_lowercase(), v.clone()));
+    }
+    env
+}
+
+/// Writes the policy the enforcer applies (replaced whole, so the enforcer never reads
+/// half of it; it picks up the change at its next connection).
+pub fn write_policy(control: &Path, policy: &EgressPolicy) -> Result<()> {
+    policy.validate()?;
+    let path = control.join(layout::EGRESS_POLICY);
+    let tmp = control.join(format!("{}.tmp", layout::EGRESS_POLICY));
+    let text = serde_json::to_vec_pretty(policy).map_err(|e| Error::io("encoding the egress policy", e.into()))?;
+    std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("replacing {}", path.display()), e))
+}
+
+/// The policy in force, as the enforcer reads it.
+pub fn read_policy(control: &Path) -> Result<Option<EgressPolicy>> {
+    let path = control.join(layout::EGRESS_POLICY);
+    match std::fs::read(&path) {
+        Ok(text) => serde_json::from_slice(&text).map(Some).map_err(|e| Error::Protocol {
+            detail: format!("the egress policy {} does not parse: {e}", path.display()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Every decision kept (the rotated file first), oldest first.
+pub fn read_log(control: &Path) -> Result<Vec<Decision>> {
+    let mut out = Vec::new();
+    for name in [layout::EGRESS_LOG_OLD, layout::EGRESS_LOG] {
+        let path = control.join(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        // A line being written as this reads is left for the next read.
+        out.extend(text.lines().filter_map(|l| serde_json::from_str::<Decision>(l).ok()));
+    }
+    Ok(out)
+}
+
+/// Starts the session's enforcer with `policy` and returns its pid once it listens.
+pub async fn launch(agent: &Path, control: &Path, policy: &EgressPolicy) -> Result<u32> {
+    write_policy(control, policy)?;
+    let out = tokio::process::Command::new(agent)
+        .arg("enforce")
+        .arg("--dir")
+        .arg(control)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| Error::io(format!("starting the egress enforcer {}", agent.display()), e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim().strip_prefix("ready ").and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) if out.status.success() => Ok(pid),
+        _ => Err(Error::Engine {
+            action: "starting the session's egress enforcer".into(),
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+    }
+}
+
+/// The enforcer's pid, when its pid file names a live enforcer of this control dir.
+pub fn enforcer_pid(control: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(control.join(layout::ENFORCER_PID)).ok()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let dir = control.as_os_str().as_encoded_bytes();
+    let ours = args.windows(3).any(|w| w[0] == b"enforce" && w[1] == b"--dir" && w[2] == dir);
+    // A zombie has an empty cmdline: not running.
+    ours.then_some(pid)
+}
+
+/// Whether the session's enforcer runs.
+pub fn enforcer_running(control: &Path) -> bool {
+    enforcer_pid(control).is_some()
+}
+
+/// Stops the session's enforcer, if it runs: SIGTERM, then SIGKILL after a moment.
+pub fn stop_enforcer(control: &Path) {
+    let Some(pid) = enforcer_pid(control) else { return };
+    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else { return };
+    let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+    for _ in 0..100 {
+        if enforcer_pid(control).is_none() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+}
+
+/// Where the enforcer's socket is on the host (for tests and diagnostics).
+pub fn socket_path(control: &Path) -> PathBuf {
+    control.join(layout::SHARED_DIR).join(layout::EGRESS_SOCKET)
+}
+
+impl crate::Session {
+    /// The egress policy in force (`None` for a session not on the `egress` network).
+    pub fn egress_policy(&self) -> Result<Option<EgressPolicy>> {
+        read_policy(self.control_dir())
+    }
+
+    /// Replaces the session's egress policy; connections opened from now on are judged
+    /// by it (open ones keep going). Fails with an invalid-input error for a bad policy
+    /// and `InvalidInput` on `network` for a session that is not on the `egress` network.
+    pub fn set_egress(&self, policy: &EgressPolicy) -> Result<()> {
+        policy.validate()?;
+        if read_policy(self.control_dir())?.is_none() {
+            return Err(Error::invalid(
+                "network",
+                format!("session {} is not on the egress network: start it with an egress policy", self.id()),
+            ));
+        }
+        write_policy(self.control_dir(), policy)
+    }
+
+    /// The connection decisions of the enforcer, oldest first: refused connections when
+    /// refused, allowed ones when they closed (with the bytes each way).
+    pub fn network_log(&self) -> Result<Vec<Decision>> {
+        read_log(self.control_dir())
+    }
+
+    /// Starts the session's egress enforcer again when it is not running (it was
+    /// killed, or the host rebooted under a kept session), with the policy in force;
+    /// returns its pid (the running one's when it runs).
+    pub async fn restart_network(&self) -> Result<u32> {
+        if let Some(pid) = enforcer_pid(self.control_dir()) {
+            return Ok(pid);
+        }
+        let Some(policy) = read_policy(self.control_dir())? else {
+            return Err(Error::invalid(
+                "network",
+                format!("session {} is not on the egress network: it has no enforcer", self.id()),
+            ));
+        };
+        launch(self.agent_binary(), self.control_dir(), &policy).await
+    }
+
+    /// Whether the session's egress enforcer runs (`false` also for a session without
+    /// one). While it does not, every connection through the proxy is refused.
+    pub fn egress_enforcer_running(&self) -> bool {
+        enforcer_running(self.control_dir())
+    }
+}
