@@ -328,22 +328,37 @@ impl Ask {
     }
 }
 
+/// Answers a refusal and closes so that the client reads it: the write side first, then
+/// what the client is still sending is read away for a moment (closing with unread input
+/// would reset the connection and lose the answer).
+async fn refuse(mut client: UnixStream, code: u16, why: &str) {
+    if client.write_all(&refusal(code, why)).await.is_err() {
+        return;
+    }
+    let _ = client.shutdown().await;
+    let mut sink = [0u8; 16384];
+    let drain = async {
+        let mut left = 1 << 20;
+        while left > 0 {
+            match client.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left -= n.min(left),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
 async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &OwnAddresses) {
     let mut buf = Vec::with_capacity(2048);
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client, &mut buf)).await {
         Ok(Ok(h)) => h,
-        Ok(Err(why)) => {
-            let _ = client.write_all(&refusal(400, why)).await;
-            return;
-        }
+        Ok(Err(why)) => return refuse(client, 400, why).await,
         Err(_) => return,
     };
     let (ask, path) = match what_is_asked(&head) {
         Ok(a) => a,
-        Err(why) => {
-            let _ = client.write_all(&refusal(400, &why)).await;
-            return;
-        }
+        Err(why) => return refuse(client, 400, &why).await,
     };
     let judged = match policy.current() {
         Ok(p) => judge(&p, &ask.host, ask.port, own).await.map(|a| (p, a)),
@@ -353,16 +368,14 @@ async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &Ow
         Ok(j) => j,
         Err(why) => {
             log.record(&ask.decision(false, None, Some(why.clone())));
-            let _ = client.write_all(&refusal(403, &why)).await;
-            return;
+            return refuse(client, 403, &why).await;
         }
     };
     let (upstream, address) = match connect(&addrs).await {
         Ok(u) => u,
         Err(e) => {
             log.record(&ask.decision(false, None, Some(format!("connect failed: {e}"))));
-            let _ = client.write_all(&refusal(502, &format!("cannot connect to {}:{}: {e}", ask.host, ask.port))).await;
-            return;
+            return refuse(client, 502, &format!("cannot connect to {}:{}: {e}", ask.host, ask.port)).await;
         }
     };
     let rest = buf[head.len..].to_vec();

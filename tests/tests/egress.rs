@@ -1,0 +1,596 @@
+//! The `egress` network against real podman: what the policy lets through works, what it
+//! does not is refused however it is asked for (probe family `egress`), decisions are
+//! logged, the policy changes live, a dead enforcer fails closed and comes back.
+//!
+//! Names live under the reserved `.test` domain and are pinned to addresses in the
+//! policy (the enforcer's own `hosts`), so nothing leaves the machine: the servers are
+//! threads of this test on the host's loopback, reachable only through address rules
+//! for their ports.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sandbox_core::{EgressPolicy, ErrorKind, ExecOptions, ExecOutput, Network, Session};
+use sandbox_e2e::probe_table::{Outcome, ProbeTable};
+use sandbox_e2e::{TestScope, run};
+
+const T: Duration = Duration::from_secs(300);
+const PROBE_SOURCE: &str = include_str!("../probes/net_probe.c");
+/// The proxy inside a session.
+const PROXY: &str = "tcp:127.0.0.1:3128";
+
+/// A server on the host's loopback that records what reaches it.
+struct Server {
+    port: u16,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+    /// What each connection sent (its first 64 KiB).
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Server {
+    /// `reply(first bytes)` is what it answers; it closes after answering.
+    fn start(reply: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (c, r, reply) = (connections.clone(), received.clone(), Arc::new(reply));
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                let (r, reply) = (r.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    s.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 16384];
+                    // Read the request head (HTTP) or whatever comes first, then answer.
+                    while got.len() < 65536 {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                        if got.windows(4).any(|w| w == b"\r\n\r\n") || got.first() == Some(&22) {
+                            break;
+                        }
+                    }
+                    let answer = reply(&got);
+                    r.lock().unwrap().push(got);
+                    let _ = s.write_all(&answer);
+                });
+            }
+        });
+        Server { port, connections, received }
+    }
+
+    /// An HTTP server: `/redirect` sends the client to `location`, anything else gets
+    /// `body`.
+    fn http(body: &'static str, location: String) -> Server {
+        Server::start(move |req| {
+            let head = String::from_utf8_lossy(req);
+            if head.starts_with("GET /redirect ") {
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .into_bytes()
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    .into_bytes()
+            }
+        })
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// A real TLS ClientHello asking for `name`, made by Python's OpenSSL.
+fn client_hello(name: &str) -> Vec<u8> {
+    let script = "import ssl,sys\nctx=ssl.create_default_context()\no=ssl.MemoryBIO()\ni=ssl.MemoryBIO()\n\
+        s=ctx.wrap_bio(i,o,server_hostname=sys.argv[1])\ntry:\n s.do_handshake()\nexcept ssl.SSLWantReadError:\n pass\n\
+        sys.stdout.buffer.write(o.read())\n";
+    let out = Command::new("python3").args(["-c", script, name]).output().expect("python3 makes the ClientHello");
+    assert!(out.status.success() && out.stdout.first() == Some(&22), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A non-loopback IPv4 address of this host, if it has one.
+fn host_address() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+async fn sh(s: &Session, script: &str) -> ExecOutput {
+    s.exec(&["sh", "-c", script], ExecOptions::new().timeout(Duration::from_secs(60))).await.unwrap()
+}
+
+/// What the probe's `send` saw: whether it connected (or the error) and the reply.
+struct Sent {
+    connect: String,
+    reply: Vec<u8>,
+}
+
+impl Sent {
+    fn connected(&self) -> bool {
+        self.connect == "OK"
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.reply).into_owned()
+    }
+    /// The status line of an HTTP reply.
+    fn status(&self) -> String {
+        self.text().lines().next().unwrap_or_default().to_string()
+    }
+}
+
+/// Runs the probe binary in the session.
+struct Probe {
+    bin: PathBuf,
+    dir: PathBuf,
+    n: AtomicUsize,
+}
+
+impl Probe {
+    fn new(dir: &Path) -> Probe {
+        Probe { bin: sandbox_e2e::build_static_probe(dir, "net_probe", PROBE_SOURCE), dir: dir.into(), n: 0.into() }
+    }
+
+    async fn send(&self, s: &Session, target: &str, data: &[u8], secs: u32) -> Sent {
+        let file = self.dir.join(format!("req-{}", self.n.fetch_add(1, Ordering::SeqCst)));
+        std::fs::write(&file, data).unwrap();
+        let o = s
+            .exec(
+                &[self.bin.to_str().unwrap(), "send", target, file.to_str().unwrap(), &secs.to_string()],
+                ExecOptions::new().timeout(Duration::from_secs(u64::from(secs) + 30)),
+            )
+            .await
+            .unwrap();
+        let _ = std::fs::remove_file(&file);
+        let out = o.stdout;
+        let line_end = out.iter().position(|b| *b == b'\n').unwrap_or(out.len());
+        let first = String::from_utf8_lossy(&out[..line_end]).to_string();
+        let connect = first.strip_prefix("connect\t").unwrap_or(&first).to_string();
+        let rest = out.get(line_end + 1..).unwrap_or_default();
+        let reply = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) if rest.starts_with(b"reply\t") => rest[i + 1..].to_vec(),
+            _ => Vec::new(),
+        };
+        Sent { connect, reply }
+    }
+
+    /// `udp`, `raw` or `packet`: the word after the tab (`OK` or the error).
+    async fn other(&self, s: &Session, args: &[&str]) -> String {
+        let mut argv = vec![self.bin.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let o = s.exec(&argv, ExecOptions::new().timeout(Duration::from_secs(30))).await.unwrap();
+        let text = o.stdout_lossy();
+        text.trim().split_once('\t').map(|(_, r)| r.to_string()).unwrap_or(text.trim().to_string())
+    }
+}
+
+fn connect_req(target: &str) -> Vec<u8> {
+    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").into_bytes()
+}
+
+fn get_req(url: &str, host: &str) -> Vec<u8> {
+    format!("GET {url} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe\r\n\r\n").into_bytes()
+}
+
+/// The servers and the policy of one test.
+struct World {
+    web: Server,
+    sink: Server,
+    secret: Server,
+    policy: EgressPolicy,
+}
+
+impl World {
+    fn new() -> World {
+        let secret = Server::http("secret", String::new());
+        let web = Server::http("hello through the proxy", format!("http://denied.test:{}/", secret.port));
+        let sink = Server::start(|_| b"sink-reply".to_vec());
+        let mut policy = EgressPolicy::from_rules(&[
+            "allowed.test".to_string(),
+            "redirect.test".into(),
+            "loop.test".into(),
+            "meta.test".into(),
+            "private.test".into(),
+            "own.test".into(),
+            "mapped.test".into(),
+            "nat64.test".into(),
+            format!("127.0.0.1:{}", web.port),
+            format!("127.0.0.1:{}", sink.port),
+        ])
+        .unwrap();
+        let pin = |p: &mut EgressPolicy, name: &str, addrs: &[&str]| {
+            p.hosts.insert(name.into(), addrs.iter().map(|a| a.parse().unwrap()).collect());
+        };
+        for name in ["allowed.test", "redirect.test", "loop.test", "denied.test", "localhost.test"] {
+            pin(&mut policy, name, &["127.0.0.1"]);
+        }
+        pin(&mut policy, "meta.test", &["169.254.169.254"]);
+        pin(&mut policy, "private.test", &["10.0.0.1"]);
+        pin(&mut policy, "mapped.test", &["::ffff:127.0.0.1"]);
+        pin(&mut policy, "nat64.test", &["64:ff9b::7f00:1"]);
+        let own = host_address().map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1".into());
+        pin(&mut policy, "own.test", &[&own]);
+        World { web, sink, secret, policy }
+    }
+}
+
+#[test]
+fn egress_probes() {
+    let t = TestScope::new("egress-probes");
+    let w = World::new();
+    run(T, async {
+        let probe = Probe::new(t.dir.path());
+        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone())).await.unwrap();
+        let mut table = ProbeTable::new("egress");
+        let secret = w.secret.port;
+        let web = w.web.port;
+        let sink = w.sink.port;
+
+        // Controls: the probe and the proxy work, so a refusal below means "refused".
+        let ok = probe
+            .send(&s, PROXY, &get_req(&format!("http://allowed.test:{web}/"), &format!("allowed.test:{web}")), 10)
+            .await;
+        assert!(ok.text().contains("hello through the proxy"), "control: {} {}", ok.connect, ok.text());
+        let hello = client_hello("allowed.test");
+        let mut req = connect_req(&format!("allowed.test:{sink}"));
+        req.extend_from_slice(&hello);
+        let before = w.sink.received.lock().unwrap().len();
+        let ok = probe.send(&s, PROXY, &req, 5).await;
+        assert!(ok.text().contains("sink-reply"), "control TLS: {}", ok.text());
+        assert_eq!(w.sink.received.lock().unwrap().get(before), Some(&hello), "the ClientHello arrives whole");
+
+        // Without the proxy: there is no route out at all.
+        let own = host_address();
+        let mut direct = vec![
+            ("TCP to a public IPv4 address", "tcp:1.1.1.1:80".to_string()),
+            ("TCP to a public IPv6 address", "tcp6:2606:4700:4700::1111:80".to_string()),
+            ("TCP to the cloud metadata address", "tcp:169.254.169.254:80".to_string()),
+            ("TCP to IPv6 link-local", "tcp6:fe80::1:80".to_string()),
+            ("TCP to a private address", "tcp:10.0.0.1:80".to_string()),
+            (
+                "TCP to the host's loopback service port (the container's own loopback)",
+                format!("tcp:127.0.0.1:{secret}"),
+            ),
+        ];
+        if let Some(a) = own {
+            direct.push(("TCP to the host's own address", format!("tcp:{a}:{secret}")));
+        }
+        for (name, target) in direct {
+            let r = probe.send(&s, &target, b"GET / HTTP/1.0\r\n\r\n", 3).await;
+            table.refused_if(name, target, !r.connected(), r.connect.clone());
+        }
+        for (name, args) in [
+            ("UDP to a public DNS resolver", vec!["udp", "1.1.1.1", "53"]),
+            ("UDP (QUIC) over IPv6", vec!["udp", "2606:4700:4700::1111", "443"]),
+            ("UDP to the metadata address", vec!["udp", "169.254.169.254", "53"]),
+        ] {
+            let r = probe.other(&s, &args).await;
+            table.refused_if(name, args.join(" "), r != "OK", r.clone());
+        }
+        for (name, args) in [("raw ICMP socket", vec!["raw"]), ("AF_PACKET socket", vec!["packet"])] {
+            let r = probe.other(&s, &args).await;
+            table.refused_if(name, args.join(" "), r != "OK", r.clone());
+        }
+        let dns = sh(&s, "nslookup allowed.test 2>&1; nslookup example.com 1.1.1.1 2>&1").await;
+        table.refused_if(
+            "DNS through any resolver (and so DNS tunnelling)",
+            "nslookup allowed.test; nslookup example.com 1.1.1.1",
+            !dns.stdout_lossy().contains("Address: 127.0.0.1") && !dns.stdout_lossy().contains("Address: 93."),
+            dns.stdout_lossy().lines().last().unwrap_or_default().to_string(),
+        );
+        let unset = sh(
+            &s,
+            &format!(
+                "env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY \
+                 wget -q -T 5 -O- http://allowed.test:{web}/ 2>&1; echo rc=$?"
+            ),
+        )
+        .await;
+        table.refused_if(
+            "an allowed name with the proxy variables unset",
+            "env -u http_proxy ... wget http://allowed.test/",
+            !unset.stdout_lossy().contains("hello"),
+            unset.stdout_lossy().trim().replace('\n', " "),
+        );
+
+        // Through the proxy: every target is judged.
+        let refused = |r: &Sent| r.status().contains(" 403 ") || r.status().contains(" 400 ");
+        let through: Vec<(&str, Vec<u8>)> = vec![
+            ("CONNECT to an IPv4 literal", connect_req("1.1.1.1:443")),
+            ("plain HTTP to an IPv4 literal", get_req("http://1.1.1.1/", "1.1.1.1")),
+            ("CONNECT to an IPv6 literal", connect_req("[2606:4700:4700::1111]:443")),
+            ("CONNECT to a name not in the allow list", connect_req(&format!("denied.test:{secret}"))),
+            (
+                "plain HTTP to a name not in the allow list",
+                get_req(&format!("http://denied.test:{secret}/"), &format!("denied.test:{secret}")),
+            ),
+            ("an allowed name that resolves to 127.0.0.1", connect_req(&format!("loop.test:{secret}"))),
+            ("an allowed name that resolves to 169.254.169.254", connect_req("meta.test:80")),
+            ("an allowed name that resolves to a private address", connect_req("private.test:80")),
+            ("an allowed name that resolves to the host's own address", connect_req(&format!("own.test:{secret}"))),
+            ("an allowed name that resolves to ::ffff:127.0.0.1", connect_req(&format!("mapped.test:{secret}"))),
+            ("an allowed name that resolves to NAT64 64:ff9b::7f00:1", connect_req(&format!("nat64.test:{secret}"))),
+            ("CONNECT to 127.0.0.1 on a port without an address rule", connect_req(&format!("127.0.0.1:{secret}"))),
+            ("CONNECT to [::ffff:127.0.0.1]", connect_req(&format!("[::ffff:127.0.0.1]:{secret}"))),
+            ("CONNECT to localhost", connect_req(&format!("localhost:{secret}"))),
+            ("DNS-over-HTTPS to a denied resolver", connect_req("dns.google:443")),
+            (
+                "Host header naming a denied host, URL an allowed one",
+                get_req(&format!("http://allowed.test:{web}/"), &format!("denied.test:{secret}")),
+            ),
+            (
+                "URL naming a denied host, Host header an allowed one",
+                get_req(&format!("http://denied.test:{secret}/"), &format!("allowed.test:{web}")),
+            ),
+            ("an origin-form request (transparent-proxy style)", get_req("/", &format!("denied.test:{secret}"))),
+            ("a request head larger than 16 KiB (refused; never forwarded)", {
+                let mut r = get_req(&format!("http://allowed.test:{web}/"), "allowed.test");
+                r.truncate(r.len() - 2);
+                r.extend(format!("X-Pad: {}\r\n\r\n", "a".repeat(20000)).into_bytes());
+                r
+            }),
+        ];
+        for (name, req) in through {
+            let r = probe.send(&s, PROXY, &req, 5).await;
+            let first =
+                String::from_utf8_lossy(&req).lines().next().unwrap_or_default().chars().take(70).collect::<String>();
+            table.refused_if(name, first, refused(&r), r.text().lines().last().unwrap_or(&r.connect).to_string());
+        }
+
+        // TLS: the server name must be the tunnel's target.
+        let before = w.sink.received.lock().unwrap().len();
+        let mut req = connect_req(&format!("allowed.test:{sink}"));
+        req.extend_from_slice(&client_hello("denied.test"));
+        let r = probe.send(&s, PROXY, &req, 5).await;
+        let reached = w.sink.received.lock().unwrap()[before..].iter().any(|b| !b.is_empty());
+        table.refused_if(
+            "CONNECT to an allowed name, TLS SNI of a denied one (domain fronting)",
+            format!("CONNECT allowed.test:{sink} + ClientHello(denied.test)"),
+            !reached,
+            format!("no byte reached the server; the client saw: {}", r.status()),
+        );
+        let mut req = connect_req(&format!("denied.test:{sink}"));
+        req.extend_from_slice(&hello);
+        let r = probe.send(&s, PROXY, &req, 5).await;
+        table.refused_if(
+            "CONNECT to a denied name, TLS SNI of an allowed one",
+            format!("CONNECT denied.test:{sink} + ClientHello(allowed.test)"),
+            refused(&r) && !r.text().contains("sink-reply"),
+            r.status(),
+        );
+        let before = w.sink.received.lock().unwrap().len();
+        let mut req = connect_req(&format!("allowed.test:{sink}"));
+        req.extend_from_slice(&[22, 3, 1, 0, 40, 1, 0, 0, 200, 3, 3]);
+        req.extend_from_slice(&[0xff; 34]);
+        probe.send(&s, PROXY, &req, 3).await;
+        // The server may speak first (its bytes flow at once); the client's must not
+        // reach it.
+        let reached = w.sink.received.lock().unwrap()[before..].iter().any(|b| !b.is_empty());
+        table.refused_if(
+            "a malformed ClientHello in an allowed tunnel",
+            "CONNECT allowed.test + a truncated handshake",
+            !reached,
+            "no byte reached the server",
+        );
+
+        // A second request on a connection, to another host: it can only go to the
+        // allowed host the connection was opened to.
+        let secret_before = w.secret.connections();
+        let mut req = get_req(&format!("http://allowed.test:{web}/"), &format!("allowed.test:{web}"));
+        req.extend(get_req(&format!("http://denied.test:{secret}/"), &format!("denied.test:{secret}")));
+        let r = probe.send(&s, PROXY, &req, 5).await;
+        table.refused_if(
+            "a pipelined second request to a denied host",
+            "GET allowed, then GET denied on the same connection",
+            w.secret.connections() == secret_before && !r.text().contains("secret"),
+            "the second request went, if anywhere, to the allowed host",
+        );
+
+        // Redirects are new requests, judged again: follow one as a client does.
+        let red = probe
+            .send(
+                &s,
+                PROXY,
+                &get_req(&format!("http://redirect.test:{web}/redirect"), &format!("redirect.test:{web}")),
+                5,
+            )
+            .await;
+        let location =
+            red.text().lines().find_map(|l| l.strip_prefix("Location: ").map(str::to_string)).unwrap_or_default();
+        assert!(location.starts_with("http://denied.test:"), "control: the redirect came: {}", red.text());
+        let host = location.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let r = probe.send(&s, PROXY, &get_req(&location, &host), 5).await;
+        table.refused_if(
+            "a redirect from an allowed host to a denied one, followed",
+            format!("GET http://redirect.test/redirect -> {location}"),
+            refused(&r) && !r.text().contains("secret"),
+            r.status(),
+        );
+
+        // The enforcer's socket, used directly, applies the same policy.
+        let r = probe.send(&s, "unix:/.sandbox/egress.sock", &connect_req(&format!("denied.test:{secret}")), 5).await;
+        table.refused_if(
+            "a forged request straight to the enforcer's socket",
+            "unix:/.sandbox/egress.sock CONNECT denied.test",
+            refused(&r),
+            r.status(),
+        );
+        // A policy planted where the container can write is not the one in force.
+        sh(&s, r#"printf '{"allow":["denied.test"]}' > /.sandbox/egress.json"#).await;
+        let r = probe.send(&s, PROXY, &connect_req(&format!("denied.test:{secret}")), 5).await;
+        table.refused_if(
+            "a permissive policy planted in the shared control dir",
+            "write /.sandbox/egress.json, then CONNECT denied.test",
+            refused(&r),
+            r.status(),
+        );
+        let listing = sh(&s, "rm /.sandbox/egress.json; ls /.sandbox").await.stdout_lossy();
+        table.row(
+            "the decision log and the real policy are out of the container's reach",
+            "ls /.sandbox",
+            if listing.contains("egress.log") { Outcome::Escaped } else { Outcome::Contained },
+            format!("the shared dir holds: {}", listing.split_whitespace().collect::<Vec<_>>().join(" ")),
+        );
+
+        // Another session's enforcer is not reachable.
+        let other = t.sandbox.start(t.spec("egress-b").egress(EgressPolicy::default())).await.unwrap();
+        let first_socket = sandbox_core::egress::socket_path(s.control_dir());
+        let r =
+            probe.send(&other, &format!("unix:{}", first_socket.display()), &connect_req("allowed.test:80"), 3).await;
+        table.refused_if(
+            "a second session connects to the first's enforcer socket",
+            format!("unix:{}", first_socket.display()),
+            !r.connected(),
+            r.connect.clone(),
+        );
+        let r = probe.send(&other, PROXY, &connect_req(&format!("allowed.test:{web}")), 5).await;
+        table.refused_if(
+            "a second session (empty policy) asks for what the first allows",
+            "CONNECT allowed.test through its own proxy",
+            refused(&r),
+            r.status(),
+        );
+        other.stop().await.unwrap();
+
+        table.row(
+            "nothing reached the server no rule allows",
+            format!("connections to 127.0.0.1:{secret} during all probes"),
+            if w.secret.connections() == 0 { Outcome::Refused } else { Outcome::Escaped },
+            format!("{} connections", w.secret.connections()),
+        );
+        s.stop().await.unwrap();
+        table.finish(40);
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn allowed_traffic_goes_through_and_every_decision_is_logged() {
+    let t = TestScope::new("egress-log");
+    let w = World::new();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone())).await.unwrap();
+        let r = s.start_report().unwrap();
+        assert_eq!(r.network, Network::Egress);
+        let e = r.egress.as_ref().expect("the report states the policy");
+        assert!(e.rules.contains(&"allowed.test".to_string()), "{e:?}");
+        assert_eq!(e.proxy, "http://127.0.0.1:3128");
+        assert!(s.egress_enforcer_running());
+
+        // An ordinary tool, unchanged, through the proxy variables.
+        let o = sh(&s, &format!("wget -q -O- http://allowed.test:{}/", w.web.port)).await;
+        assert_eq!(o.stdout_lossy(), "hello through the proxy", "{}", o.stderr_lossy());
+        let head = String::from_utf8_lossy(&w.web.received.lock().unwrap()[0]).to_string();
+        assert!(head.starts_with("GET / HTTP/1.1\r\n"), "origin form upstream: {head}");
+        assert!(!head.to_ascii_lowercase().contains("proxy-"), "no proxy headers upstream: {head}");
+        let o = sh(&s, &format!("wget -q -O- http://denied.test:{}/ 2>&1; echo rc=$?", w.secret.port)).await;
+        assert!(o.stdout_lossy().contains("403"), "{}", o.stdout_lossy());
+
+        // An allowed connection is logged when it closes, a moment after the client
+        // had its answer.
+        let mut log = s.network_log().unwrap();
+        for _ in 0..200 {
+            if log.iter().any(|d| d.host == "allowed.test") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            log = s.network_log().unwrap();
+        }
+        let allowed = log.iter().find(|d| d.host == "allowed.test").expect("the allowed request is logged");
+        assert!(allowed.allowed && allowed.via == "http" && allowed.port == w.web.port, "{allowed:?}");
+        assert_eq!(allowed.address, Some("127.0.0.1".parse().unwrap()));
+        assert!(allowed.bytes_in > 20 && allowed.bytes_out > 20, "{allowed:?}");
+        let denied = log.iter().find(|d| d.host == "denied.test").expect("the refusal is logged");
+        assert!(!denied.allowed && denied.reason.as_deref().unwrap_or_default().contains("not in the allow list"));
+        assert_eq!(w.secret.connections(), 0);
+        s.stop().await.unwrap();
+        assert!(!sandbox_core::egress::enforcer_running(s.control_dir()), "stop ends the enforcer");
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn the_policy_changes_live_and_a_dead_enforcer_fails_closed_until_restarted() {
+    let t = TestScope::new("egress-live");
+    let w = World::new();
+    run(T, async {
+        let mut start = w.policy.clone();
+        start.allow.retain(|r| r.to_string() != "allowed.test");
+        let s = t.sandbox.start(t.spec("egress").egress(start.clone())).await.unwrap();
+        // (busybox wget crashes on a refused proxied request when given -T.)
+        let get = format!("wget -q -O- http://allowed.test:{}/ 2>&1; echo; echo rc=$?", w.web.port);
+        let o = sh(&s, &get).await;
+        assert!(o.stdout_lossy().contains("403"), "not allowed yet: {}", o.stdout_lossy());
+        let mut wider = start.clone();
+        wider.allow.push("allowed.test".parse().unwrap());
+        s.set_egress(&wider).unwrap();
+        assert_eq!(s.egress_policy().unwrap().as_ref(), Some(&wider));
+        assert!(sh(&s, &get).await.stdout_lossy().contains("hello"), "allowed from the next connection on");
+        s.set_egress(&start).unwrap();
+        assert!(sh(&s, &get).await.stdout_lossy().contains("403"), "and refused again");
+
+        // Kill the enforcer: the proxy answers 502 at once, nothing goes out.
+        s.set_egress(&wider).unwrap();
+        let pid = sandbox_core::egress::enforcer_pid(s.control_dir()).expect("enforcer pid");
+        assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+        for _ in 0..100 {
+            if !s.egress_enforcer_running() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!s.egress_enforcer_running());
+        let o = sh(&s, &get).await;
+        assert!(o.stdout_lossy().contains("502") && !o.stdout_lossy().contains("hello"), "{}", o.stdout_lossy());
+        let again = s.restart_network().await.unwrap();
+        assert_ne!(again, pid);
+        assert!(sh(&s, &get).await.stdout_lossy().contains("hello"), "back, with the policy in force");
+        assert_eq!(s.restart_network().await.unwrap(), again, "a running enforcer is kept");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn bad_egress_input_is_refused_before_anything_starts() {
+    let t = TestScope::new("egress-bad");
+    run(T, async {
+        let e = t
+            .sandbox
+            .start(t.spec("bridge").network(Network::Bridge).egress(EgressPolicy::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("network egress"), "{e}");
+        let mut bad = EgressPolicy::default();
+        bad.hosts.insert("Upper.test".into(), vec!["127.0.0.1".parse().unwrap()]);
+        let e = t.sandbox.start(t.spec("pins").egress(bad)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let mut empty = EgressPolicy::default();
+        empty.hosts.insert("a.test".into(), vec![]);
+        let e = t.sandbox.start(t.spec("pins").egress(empty)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        for bad in ["*", "**.x.test", "", "a.test:0", "10.0.0.1:70000", "bücher.test", "10.0.0.0/33"] {
+            let e = EgressPolicy::from_rules(&[bad]).unwrap_err();
+            assert_eq!(sandbox_core::Error::from(e).kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        // A session not on the egress network has no policy to change.
+        let s = t.sandbox.start(t.spec("plain").network(Network::None)).await.unwrap();
+        assert_eq!(s.set_egress(&EgressPolicy::default()).unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(s.egress_policy().unwrap(), None);
+        assert!(s.network_log().unwrap().is_empty());
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
