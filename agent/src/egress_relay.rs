@@ -66,3 +66,74 @@ async fn refuse(mut client: TcpStream, status: &str, why: &str) {
     let _ = client.write_all(reply.as_bytes()).await;
     let _ = client.shutdown().await;
 }
+
+/// Most bytes of the port line the forwarding socket reads.
+const MAX_PORT_LINE: usize = 8;
+
+/// Binds the forwarding socket (as the control socket is bound: under a temporary name,
+/// then renamed) and returns the task that serves it: each connection names a port on
+/// its first line; the agent connects to it on the container's loopback, answers `ok`
+/// (or `err <why>`) and carries the bytes.
+pub async fn bind_forward(socket: PathBuf) -> std::io::Result<impl Future<Output = ()>> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(&socket);
+    let tmp = socket.with_extension("sock.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let listener = tokio::net::UnixListener::bind(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, &socket)?;
+    Ok(async move {
+        let slots = Arc::new(Semaphore::new(MAX_RELAYED));
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+            tokio::spawn(async move {
+                let _slot = slot;
+                forward(conn).await;
+            });
+        }
+    })
+}
+
+async fn forward(mut host: UnixStream) {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::new();
+    let read = async {
+        let mut b = [0u8; 1];
+        while line.len() <= MAX_PORT_LINE {
+            if host.read(&mut b).await.ok()? == 0 {
+                return None;
+            }
+            if b[0] == b'\n' {
+                return std::str::from_utf8(&line).ok()?.parse::<u16>().ok().filter(|p| *p > 0);
+            }
+            line.push(b[0]);
+        }
+        None
+    };
+    let Ok(Some(port)) = tokio::time::timeout(std::time::Duration::from_secs(5), read).await else {
+        let _ = host.write_all(b"err bad port line\n").await;
+        return;
+    };
+    let inside = match TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await {
+        Ok(s) => s,
+        Err(_) => match TcpStream::connect((std::net::Ipv6Addr::LOCALHOST, port)).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = host
+                    .write_all(format!("err nothing listens on port {port} in the session: {e}\n").as_bytes())
+                    .await;
+                return;
+            }
+        },
+    };
+    let _ = inside.set_nodelay(true);
+    if host.write_all(b"ok\n").await.is_err() {
+        return;
+    }
+    let mut inside = inside;
+    let _ = tokio::io::copy_bidirectional(&mut host, &mut inside).await;
+}

@@ -140,7 +140,23 @@ async fn serve(dir: &Path) -> std::io::Result<()> {
     std::fs::write(dir.join(layout::ENFORCER_PID), format!("{pid}\n"))?;
     let log = Arc::new(Log::open(dir)?);
     let own = Arc::new(OwnAddresses::default());
-    println!("ready {pid}");
+    // Forwarded ports: listened on before reporting ready, so the start report can say
+    // which ones the host gave.
+    let mut forwarded = Vec::new();
+    for port in forward_ports(dir) {
+        match std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                forwarded.push((port, tokio::net::TcpListener::from_std(l)?));
+            }
+            Err(e) => eprintln!("sandbox-agent enforce: cannot listen on 127.0.0.1:{port}: {e}"),
+        }
+    }
+    let list: Vec<String> = forwarded.iter().map(|(p, _)| p.to_string()).collect();
+    for (port, listener) in forwarded {
+        tokio::spawn(serve_forwarded(port, listener, dir.to_path_buf()));
+    }
+    println!("ready {pid} {}", if list.is_empty() { "-".to_string() } else { list.join(",") });
     let _ = std::io::stdout().flush();
 
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -180,6 +196,80 @@ async fn serve(dir: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(dir.join(layout::ENFORCER_PID));
     Ok(())
+}
+
+/// The ports to forward, from the host-private control dir (none when it is absent).
+fn forward_ports(dir: &Path) -> Vec<u16> {
+    let text = std::fs::read_to_string(dir.join(layout::FORWARD_PORTS)).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim().parse::<u16>().ok()).filter(|p| *p > 0).collect()
+}
+
+/// Carries each connection to host 127.0.0.1:`port` to the same port inside the session,
+/// through the agent's forwarding socket.
+async fn serve_forwarded(port: u16, listener: tokio::net::TcpListener, dir: PathBuf) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _ = client.set_nodelay(true);
+            let Ok(mut agent) = connect_forward(&dir, port).await else { return };
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
+        });
+    }
+}
+
+/// Connects to the agent's forwarding socket in the shared dir without following a link
+/// the container may have planted there (the socket is opened `O_PATH|O_NOFOLLOW` and
+/// connected through `/proc/self/fd`), checks that the listener runs this same binary,
+/// and asks for `port`.
+async fn connect_forward(dir: &Path, port: u16) -> std::io::Result<UnixStream> {
+    use rustix::fs::{Mode, OFlags};
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let shared = rustix::fs::open(
+        dir.join(layout::SHARED_DIR),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let sock = rustix::fs::openat(
+        &shared,
+        layout::FORWARD_SOCKET,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&sock)?.st_mode) != rustix::fs::FileType::Socket {
+        return Err(refuse("the forwarding socket is not a socket".into()));
+    }
+    let mut stream = UnixStream::connect(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&sock))).await?;
+    drop(sock);
+    let pid = stream.peer_cred()?.pid().ok_or_else(|| refuse("unknown peer".into()))?;
+    let peer = std::fs::metadata(format!("/proc/{pid}/exe"))?;
+    let me = std::fs::metadata("/proc/self/exe")?;
+    use std::os::unix::fs::MetadataExt;
+    if (peer.dev(), peer.ino()) != (me.dev(), me.ino()) {
+        return Err(refuse(format!("the forwarding socket's listener (pid {pid}) is not the session's agent")));
+    }
+    stream.write_all(format!("{port}\n").as_bytes()).await?;
+    let mut reply = Vec::new();
+    let mut b = [0u8; 1];
+    while reply.len() < 512 {
+        if stream.read(&mut b).await? == 0 {
+            break;
+        }
+        if b[0] == b'\n' {
+            break;
+        }
+        reply.push(b[0]);
+    }
+    if reply != b"ok" {
+        return Err(std::io::Error::other(String::from_utf8_lossy(&reply).into_owned()));
+    }
+    Ok(stream)
 }
 
 /// The policy file, read again whenever it changed (a live change applies to the next

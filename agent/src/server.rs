@@ -27,6 +27,7 @@ pub async fn serve(
     if let Some(port) = egress_proxy {
         let dir = socket.parent().unwrap_or(std::path::Path::new("."));
         tokio::spawn(crate::egress_relay::bind(port, dir.join(layout::EGRESS_SOCKET)).await?);
+        tokio::spawn(crate::egress_relay::bind_forward(dir.join(layout::FORWARD_SOCKET)).await?);
     }
     let tmp = socket.with_extension("sock.tmp");
     let _ = std::fs::remove_file(&tmp);

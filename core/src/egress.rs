@@ -73,8 +73,25 @@ pub fn read_log(control: &Path) -> Result<Vec<Decision>> {
     Ok(out)
 }
 
-/// Starts the session's enforcer with `policy` and returns its pid once it listens.
-pub async fn launch(agent: &Path, control: &Path, policy: &EgressPolicy) -> Result<u32> {
+/// A running enforcer, as its launch reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    /// Its process id.
+    pub pid: u32,
+    /// The ports it listens on (host 127.0.0.1), each carried to the same port inside.
+    pub forwarded: Vec<u16>,
+}
+
+/// Writes the ports the enforcer forwards from the host's loopback into the session.
+pub fn write_forward_ports(control: &Path, ports: &[u16]) -> Result<()> {
+    let text: String = ports.iter().map(|p| format!("{p}\n")).collect();
+    let path = control.join(layout::FORWARD_PORTS);
+    std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Starts the session's enforcer with `policy` (and the forwarded ports written
+/// before) and returns once it listens.
+pub async fn launch(agent: &Path, control: &Path, policy: &EgressPolicy) -> Result<Launched> {
     write_policy(control, policy)?;
     let out = tokio::process::Command::new(agent)
         .arg("enforce")
@@ -86,14 +103,25 @@ pub async fn launch(agent: &Path, control: &Path, policy: &EgressPolicy) -> Resu
         .await
         .map_err(|e| Error::io(format!("starting the egress enforcer {}", agent.display()), e))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    match text.trim().strip_prefix("ready ").and_then(|p| p.parse::<u32>().ok()) {
-        Some(pid) if out.status.success() => Ok(pid),
+    match parse_ready(&text) {
+        Some(launched) if out.status.success() => Ok(launched),
         _ => Err(Error::Engine {
             action: "starting the session's egress enforcer".into(),
             code: out.status.code(),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         }),
     }
+}
+
+/// `ready <pid> <port,port...|->`.
+fn parse_ready(line: &str) -> Option<Launched> {
+    let mut words = line.trim().strip_prefix("ready ")?.split(' ');
+    let pid = words.next()?.parse().ok()?;
+    let forwarded = match words.next() {
+        None | Some("-") => Vec::new(),
+        Some(list) => list.split(',').map(str::parse).collect::<std::result::Result<_, _>>().ok()?,
+    };
+    Some(Launched { pid, forwarded })
 }
 
 /// The enforcer's pid, when its pid file names a live enforcer of this control dir.
@@ -170,12 +198,36 @@ impl crate::Session {
                 format!("session {} is not on the egress network: it has no enforcer", self.id()),
             ));
         };
-        launch(self.agent_binary(), self.control_dir(), &policy).await
+        Ok(launch(self.agent_binary(), self.control_dir(), &policy).await?.pid)
     }
 
     /// Whether the session's egress enforcer runs (`false` also for a session without
     /// one). While it does not, every connection through the proxy is refused.
     pub fn egress_enforcer_running(&self) -> bool {
         enforcer_running(self.control_dir())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_line_gives_the_pid_and_the_forwarded_ports() {
+        assert_eq!(parse_ready("ready 42 -\n"), Some(Launched { pid: 42, forwarded: vec![] }));
+        assert_eq!(parse_ready("ready 7 3000,5173"), Some(Launched { pid: 7, forwarded: vec![3000, 5173] }));
+        assert_eq!(parse_ready("ready 7"), Some(Launched { pid: 7, forwarded: vec![] }));
+        for bad in ["", "ready", "ready x -", "ready 7 3000,x", "listening 7 -"] {
+            assert_eq!(parse_ready(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_process_gets_both_spellings_of_the_proxy_variables() {
+        let env = proxy_env();
+        for k in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            assert!(env.contains(&(k.to_string(), "http://127.0.0.1:3128".to_string())), "{k}");
+        }
+        assert!(env.iter().any(|(k, v)| k == "no_proxy" && v.contains("127.0.0.1")));
     }
 }

@@ -392,7 +392,7 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     }
 
     match policy.network {
-        Network::None | Network::Egress => {
+        Network::None => {
             let mode = policy.network;
             for &p in &spec.ports {
                 terms.dropped.push(DroppedPort { port: p, reason: format!("network is {mode}: nothing is published") });
@@ -401,7 +401,10 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
                 warnings.push(format!("network is {mode}: ports {:?} are not published", spec.ports));
             }
         }
-        Network::Bridge => {
+        // Egress sessions have no interface to publish on: their enforcer forwards the
+        // ports from the host's loopback instead (a port it cannot listen on is dropped
+        // when it starts).
+        Network::Bridge | Network::Egress => {
             for &p in &spec.ports {
                 if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
                     terms.publish.push(p);
@@ -599,7 +602,20 @@ async fn create_container(
     // The enforcer listens before the container exists: the agent's proxy never runs
     // without it. Removing the control dir (a failed start included) stops it.
     if plan.policy.network == Network::Egress {
-        created.enforcer = Some(crate::egress::launch(&created.agent, control, &plan.policy.egress).await?);
+        crate::egress::write_forward_ports(control, &created.terms.publish)?;
+        let launched = crate::egress::launch(&created.agent, control, &plan.policy.egress).await?;
+        let terms = &mut created.terms;
+        for p in terms.publish.clone() {
+            if !launched.forwarded.contains(&p) {
+                terms.publish.retain(|x| *x != p);
+                terms.dropped.push(DroppedPort {
+                    port: p,
+                    reason: "already in use on the host (the egress enforcer could not listen on it)".into(),
+                });
+                created.warnings.push(format!("host port {p} is already in use: it is not forwarded"));
+            }
+        }
+        created.enforcer = Some(launched.pid);
     }
     // podman's networks are listed while the container is being made (the rules need
     // them only once it runs), so isolating costs no extra wait for that listing.
@@ -848,7 +864,7 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
         working_dir: plan.working_dir_str.clone(),
         image: plan.image.clone(),
         network: plan.policy.network,
-        ports_published: terms.publish,
+        ports_published: terms.publish.clone(),
         ports_dropped: terms.dropped,
         limits: LimitsOutcome {
             enforced: terms.limits.is_some(),
@@ -863,6 +879,7 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
             pinned: plan.policy.egress.hosts.keys().cloned().collect(),
             proxy: crate::egress::proxy_url(),
             enforcer_pid: pid,
+            forwarded_ports: terms.publish.clone(),
         }),
         host_uid: if plan.host.rootless { plan.host.uid } else { plan.root_maps_to.uid },
         provisioning: setup.provisioning,

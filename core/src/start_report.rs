@@ -58,6 +58,9 @@ pub struct EgressReport {
     pub proxy: String,
     /// The host process that enforces the policy.
     pub enforcer_pid: u32,
+    /// The ports forwarded from the host's 127.0.0.1 to the same port inside (the same
+    /// list as `ports_published`: an egress session has no interface to publish on).
+    pub forwarded_ports: Vec<u16>,
 }
 
 /// Whether the limits are in force.

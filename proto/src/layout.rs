@@ -62,6 +62,14 @@ pub const ENFORCER_PID: &str = "enforcer.pid";
 /// control dir.
 pub const ENFORCER_ERR: &str = "enforcer.err";
 
+/// The agent's port-forwarding socket, in the shared dir: the enforcer connects to it
+/// for each connection to a forwarded port on the host, sends the port as a decimal
+/// line, and the agent connects to that port on the container's loopback.
+pub const FORWARD_SOCKET: &str = "forward.sock";
+/// The ports forwarded from the host's loopback into an egress session (one decimal
+/// port per line), in the host-private control dir.
+pub const FORWARD_PORTS: &str = "forward.ports";
+
 /// The agent's socket path inside the container.
 pub fn container_socket() -> String {
     format!("{CONTAINER_DIR}/{SOCKET}")
@@ -100,6 +108,8 @@ mod tests {
             ENFORCER_PID,
             EGRESS_LOG_OLD,
             ENFORCER_ERR,
+            FORWARD_SOCKET,
+            FORWARD_PORTS,
         ] {
             assert!(!n.is_empty() && !n.contains('/') && n != "." && n != "..", "{n}");
         }

@@ -231,7 +231,8 @@ fn egress_probes() {
     let w = World::new();
     run(T, async {
         let probe = Probe::new(t.dir.path());
-        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone())).await.unwrap();
+        let fport = sandbox_e2e::free_port();
+        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone()).ports([fport])).await.unwrap();
         let mut table = ProbeTable::new("egress");
         let secret = w.secret.port;
         let web = w.web.port;
@@ -463,6 +464,45 @@ fn egress_probes() {
         );
         other.stop().await.unwrap();
 
+        // The forwarding socket: used from inside it reaches only the inside; replaced
+        // by a link to a host socket, the host never follows it.
+        let host_sock_dir = tempfile::tempdir_in("/tmp").unwrap();
+        let host_sock = host_sock_dir.path().join("host.sock");
+        let host_listener = std::os::unix::net::UnixListener::bind(&host_sock).unwrap();
+        host_listener.set_nonblocking(true).unwrap();
+        let r = probe.send(&s, "unix:/.sandbox/forward.sock", format!("{secret}\n").as_bytes(), 3).await;
+        table.refused_if(
+            "the forwarding socket asked for a port from inside",
+            format!("unix:/.sandbox/forward.sock, port {secret}"),
+            !r.text().contains("secret") && w.secret.connections() == 0,
+            format!("{} (it connects to the container's own loopback)", r.text().trim()),
+        );
+        let plant = sh(
+            &s,
+            &format!(
+                "rm -f /.sandbox/forward.sock && ln -s {} /.sandbox/forward.sock && echo planted",
+                host_sock.display()
+            ),
+        )
+        .await;
+        assert!(plant.stdout_lossy().contains("planted"), "control: {}", plant.stderr_lossy());
+        let reached = tokio::task::spawn_blocking(move || {
+            let _ = std::net::TcpStream::connect(("127.0.0.1", fport)).map(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                let _ = c.read(&mut [0u8; 64]);
+            });
+            host_listener.accept().is_ok()
+        })
+        .await
+        .unwrap();
+        table.refused_if(
+            "a link to a host socket planted as the forwarding socket",
+            "ln -s <host socket> /.sandbox/forward.sock; connect to the forwarded port on the host",
+            !reached,
+            "the host side opens the socket without following links: the host socket got no connection",
+        );
+
         table.row(
             "nothing reached the server no rule allows",
             format!("connections to 127.0.0.1:{secret} during all probes"),
@@ -591,6 +631,44 @@ fn bad_egress_input_is_refused_before_anything_starts() {
         assert_eq!(s.egress_policy().unwrap(), None);
         assert!(s.network_log().unwrap().is_empty());
         s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn ports_are_forwarded_from_the_host_loopback_into_an_egress_session() {
+    let t = TestScope::new("egress-fwd");
+    run(T, async {
+        let port = sandbox_e2e::free_port();
+        let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = busy.local_addr().unwrap().port();
+        let s = t.sandbox.start(t.spec("egress").egress(EgressPolicy::default()).ports([port, taken])).await.unwrap();
+        let r = s.start_report().unwrap();
+        assert_eq!(r.ports_published, vec![port]);
+        assert_eq!(r.egress.as_ref().unwrap().forwarded_ports, vec![port]);
+        assert!(
+            r.ports_dropped.iter().any(|d| d.port == taken && d.reason.contains("in use")),
+            "{:?}",
+            r.ports_dropped
+        );
+        // Before anything listens inside, a connection is closed at once (no hang).
+        let early =
+            tokio::task::spawn_blocking(move || sandbox_e2e::http_get(port, Duration::from_millis(300))).await.unwrap();
+        assert!(early.is_err(), "{early:?}");
+        let serve = format!(
+            "mkdir -p /tmp/www && echo hello-forwarded > /tmp/www/index.html && httpd -p 127.0.0.1:{port} -h /tmp/www"
+        );
+        assert!(sh(&s, &serve).await.success());
+        let body =
+            tokio::task::spawn_blocking(move || sandbox_e2e::http_get(port, Duration::from_secs(20))).await.unwrap();
+        assert!(body.as_ref().is_ok_and(|b| b.contains("hello-forwarded")), "{body:?}");
+        if let Some(ip) = host_address() {
+            let outside = std::net::TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(2));
+            assert!(outside.is_err(), "port {port} answered on {ip}, not only on 127.0.0.1");
+        }
+        s.stop().await.unwrap();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the forward ends with the session");
+        drop(busy);
     });
     assert!(t.leftovers().is_empty());
 }
