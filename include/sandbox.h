@@ -366,6 +366,30 @@ typedef struct sbx_config sbx_config;
 typedef struct sbx_context sbx_context;
 
 /**
+ * One decision of a session's egress enforcer: the target asked for, where it went,
+ * whether it was let through and why not, and the bytes each way.
+ *
+ * Borrowed from the `sbx_egress_log` it came from (`sbx_egress_log_get`): never free
+ * it; valid until the log is freed. Immutable, so readable from any thread; strings it
+ * returns are borrowed from it.
+ */
+typedef struct sbx_egress_decision sbx_egress_decision;
+
+/**
+ * A session's egress decisions, oldest first (from `sbx_session_network_log`). Owned by
+ * the caller, freed with `sbx_egress_log_free` exactly once; immutable, so readable
+ * from any thread.
+ */
+typedef struct sbx_egress_log sbx_egress_log;
+
+/**
+ * An egress policy: allow rules (normalized text, in order) and pinned names with their
+ * addresses. Owned by the caller, freed with `sbx_egress_policy_free` exactly once;
+ * immutable, so readable from any thread; strings it returns are borrowed from it.
+ */
+typedef struct sbx_egress_policy sbx_egress_policy;
+
+/**
  * An error: a status code and a message in plain words (naming the action that failed,
  * keeping podman's own words where podman failed).
  *
@@ -775,7 +799,10 @@ sbx_status sbx_config_set_provision(struct sbx_config *config,
                                     struct sbx_error **err);
 
 /**
- * Sets the network mode: `"bridge"` (outbound access, ports on 127.0.0.1) or `"none"`.
+ * Sets the network mode: `"bridge"` (outbound access, ports on 127.0.0.1), `"none"`,
+ * or `"egress"` (no interface but loopback; processes reach the outside only through
+ * the session's proxy, which lets through what the egress policy allows: see
+ * `sbx_config_set_egress`).
  *
  * # Safety
  * `config` is NULL or a live config; `network` is NULL or a NUL-terminated string.
@@ -783,6 +810,38 @@ sbx_status sbx_config_set_provision(struct sbx_config *config,
 sbx_status sbx_config_set_network(struct sbx_config *config,
                                   const char *network,
                                   struct sbx_error **err);
+
+/**
+ * Sets the allow rules of the egress policy to the `count` strings at `rules` (copied;
+ * grammar as in `sbx_session_spec_set_egress`), replacing the rules from the config
+ * file (`[network] allow`) and `SANDBOX_EGRESS_ALLOW`, keeping pinned names, and sets
+ * the network mode to `"egress"` (a later `sbx_config_set_network` changes the mode
+ * again). `count` 0 (`rules` may then be NULL) allows nothing. A bad rule fails with
+ * `SBX_STATUS_INVALID_ARGUMENT` naming it and why; the config is then unchanged.
+ * Sessions whose spec sets an egress policy use the spec's instead.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `rules` is NULL or points to `count` pointers,
+ * each NULL or NUL-terminated.
+ */
+sbx_status sbx_config_set_egress(struct sbx_config *config,
+                                 const char *const *rules,
+                                 size_t count,
+                                 struct sbx_error **err);
+
+/**
+ * Pins the host name `name` to `address` in the egress policy (like the config file's
+ * `[network] hosts`; see `sbx_session_spec_pin_egress_host`) and sets the network mode
+ * to `"egress"`. Both are copied. A bad name or address fails with
+ * `SBX_STATUS_INVALID_ARGUMENT`; the config is then unchanged.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `name` and `address` are NULL or NUL-terminated.
+ */
+sbx_status sbx_config_pin_egress_host(struct sbx_config *config,
+                                      const char *name,
+                                      const char *address,
+                                      struct sbx_error **err);
 
 /**
  * Allows (or forbids, the default) running a session's post-create commands.
@@ -936,6 +995,262 @@ sbx_status sbx_context_reap_orphans(const struct sbx_context *ctx,
                                     size_t known_len,
                                     struct sbx_string_list **reaped,
                                     struct sbx_error **err);
+
+/**
+ * Replaces the allow rules of the session's egress policy with the `count` strings at
+ * `rules` (copied; grammar as in `sbx_session_spec_set_egress`), keeping its pinned
+ * names. Connections opened from then on are judged by the new rules; open ones keep
+ * going. `count` 0 (`rules` may then be NULL) allows nothing: the session stays on the
+ * egress network and every connection is refused.
+ *
+ * Failures: `SBX_STATUS_INVALID_ARGUMENT` for a bad rule (naming it and why; the
+ * policy in force is unchanged) and for a session not on the `egress` network,
+ * `SBX_STATUS_CLOSED` after close. Never blocks on the runtime (writes one file on the
+ * host); any thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `rules` is NULL or points to `count` pointers, each NULL
+ * or NUL-terminated; `err` is NULL or writable.
+ */
+sbx_status sbx_session_set_egress(const struct sbx_session *session,
+                                  const char *const *rules,
+                                  size_t count,
+                                  struct sbx_error **err);
+
+/**
+ * The egress policy in force in the session (its allow rules, as changed by
+ * `sbx_session_set_egress`, and its pinned names).
+ *
+ * On success `*out` receives a policy the caller frees with `sbx_egress_policy_free`.
+ * Fails with `SBX_STATUS_NOT_AVAILABLE` for a session not on the `egress` network (it
+ * has no policy), `SBX_STATUS_CLOSED` after close. Never blocks on the runtime (reads
+ * one file on the host); any thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_egress_policy(const struct sbx_session *session,
+                                     struct sbx_egress_policy **out,
+                                     struct sbx_error **err);
+
+/**
+ * The decisions of the session's egress enforcer, oldest first: refused connections
+ * when refused, allowed ones when they closed (with the bytes each way), so an allowed
+ * request shows up a moment after its client had the answer. Empty for a session not
+ * on the `egress` network.
+ *
+ * On success `*out` receives a log the caller frees with `sbx_egress_log_free`. Fails
+ * with `SBX_STATUS_CLOSED` after close, `SBX_STATUS_IO` when the log cannot be read.
+ * Never blocks on the runtime (reads the log files on the host); any thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_network_log(const struct sbx_session *session,
+                                   struct sbx_egress_log **out,
+                                   struct sbx_error **err);
+
+/**
+ * Starts the session's egress enforcer again when it is not running (it was killed, or
+ * the host rebooted under a kept session), with the policy in force. While it is not
+ * running every connection through the proxy is refused (the session fails closed).
+ *
+ * On success `*pid` receives the enforcer's host pid (the running one's when it was
+ * running). Fails with `SBX_STATUS_INVALID_ARGUMENT` for a session not on the `egress`
+ * network, `SBX_STATUS_ENGINE` when the enforcer does not start, `SBX_STATUS_CLOSED`
+ * after close. Blocks until the enforcer listens: not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `pid` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_restart_network(const struct sbx_session *session,
+                                       uint32_t *pid,
+                                       struct sbx_error **err);
+
+/**
+ * Whether the session's egress enforcer runs; false for a session not on the `egress`
+ * network, after close, and for NULL. Never fails or blocks; any thread.
+ *
+ * # Safety
+ * `session` is NULL or live.
+ */
+bool sbx_session_egress_enforcer_running(const struct sbx_session *session);
+
+/**
+ * When it was decided (for an allowed connection: when it closed), in milliseconds
+ * since the Unix epoch. 0 for NULL.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+int64_t sbx_egress_decision_time_unix_ms(const struct sbx_egress_decision *decision);
+
+/**
+ * The target host as asked for: a name (`"pypi.org"`) or an address. Borrowed from the
+ * decision; NULL for NULL.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_host(const struct sbx_egress_decision *decision);
+
+/**
+ * The target port. 0 for NULL.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+uint16_t sbx_egress_decision_port(const struct sbx_egress_decision *decision);
+
+/**
+ * The address connected to (`"93.184.216.34"`, `"2001:db8::1"`), or NULL when it did
+ * not get that far (refused by name) and for NULL. Borrowed from the decision.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_address(const struct sbx_egress_decision *decision);
+
+/**
+ * How it was asked for: `"connect"` (a CONNECT tunnel, e.g. HTTPS) or `"http"` (a plain
+ * HTTP request through the proxy). Borrowed from the decision; NULL for NULL.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_via(const struct sbx_egress_decision *decision);
+
+/**
+ * Whether the connection was let through. false for NULL.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+bool sbx_egress_decision_allowed(const struct sbx_egress_decision *decision);
+
+/**
+ * Why it was refused (e.g. `"... not in the allow list"`), or how an allowed connection
+ * ended when not cleanly; NULL otherwise and for NULL. Borrowed from the decision.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_reason(const struct sbx_egress_decision *decision);
+
+/**
+ * Bytes sent from the session to the target. 0 for NULL (and for a refusal).
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+uint64_t sbx_egress_decision_bytes_out(const struct sbx_egress_decision *decision);
+
+/**
+ * Bytes received by the session from the target. 0 for NULL (and for a refusal).
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+uint64_t sbx_egress_decision_bytes_in(const struct sbx_egress_decision *decision);
+
+/**
+ * Number of decisions; 0 for NULL.
+ *
+ * # Safety
+ * `log` is NULL or live.
+ */
+size_t sbx_egress_log_len(const struct sbx_egress_log *log);
+
+/**
+ * Decision `index` (0 is the oldest), or NULL when `log` is NULL or `index` is out of
+ * range.
+ *
+ * Lifetime: borrowed from `log`, valid until `sbx_egress_log_free(log)`; never free it.
+ *
+ * # Safety
+ * `log` is NULL or live.
+ */
+const struct sbx_egress_decision *sbx_egress_log_get(const struct sbx_egress_log *log,
+                                                     size_t index);
+
+/**
+ * The whole log as a JSON array of objects with the keys `time_ms` (Unix ms), `host`,
+ * `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address` and `reason` when
+ * present. Borrowed from `log`, valid until it is freed; NULL for NULL.
+ *
+ * # Safety
+ * `log` is NULL or live.
+ */
+const char *sbx_egress_log_json(const struct sbx_egress_log *log);
+
+/**
+ * Frees a log and the decisions in it. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `log` is NULL or live, not freed before.
+ */
+void sbx_egress_log_free(struct sbx_egress_log *log);
+
+/**
+ * The whole policy as a JSON object: `allow` (the rules as normalized text, an array
+ * of strings) and `hosts` (an object from each pinned name to its array of
+ * addresses). Borrowed from `policy`, valid until it is freed; NULL for NULL.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_json(const struct sbx_egress_policy *policy);
+
+/**
+ * Number of allow rules; 0 for NULL (and for a policy that allows nothing).
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+size_t sbx_egress_policy_rule_count(const struct sbx_egress_policy *policy);
+
+/**
+ * Allow rule `index`, as normalized text (`"*.example.com:443"`, `"10.0.0.0/8"`,
+ * `"[fd00::1]:80"`); NULL when out of range or for NULL. Borrowed from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_rule(const struct sbx_egress_policy *policy, size_t index);
+
+/**
+ * Number of pins: one per pinned name and address (a name pinned to two addresses
+ * counts twice), sorted by name; 0 for NULL.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+size_t sbx_egress_policy_pin_count(const struct sbx_egress_policy *policy);
+
+/**
+ * The name of pin `index`; NULL when out of range or for NULL. Borrowed from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_pin_name(const struct sbx_egress_policy *policy, size_t index);
+
+/**
+ * The address of pin `index` (e.g. `"127.0.0.1"`, `"fd00::1"`); NULL when out of range
+ * or for NULL. Borrowed from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_pin_address(const struct sbx_egress_policy *policy, size_t index);
+
+/**
+ * Frees a policy. NULL is ignored. Exactly once; strings read from it become invalid.
+ *
+ * # Safety
+ * `policy` is NULL or live, not freed before.
+ */
+void sbx_egress_policy_free(struct sbx_egress_policy *policy);
 
 /**
  * The status of an error, the same value the failing call returned.
@@ -1821,7 +2136,10 @@ const char *sbx_session_id(const struct sbx_session *session);
  * The start report as a JSON object (sandbox-core's `StartReport`: `session_id`,
  * `container`, `working_dir`, `image` {`requested`, `used`, `reason`}, `network`,
  * `ports_published`, `ports_dropped`, `limits` (with `nproc_fallback`),
- * `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds).
+ * `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds,
+ * and `egress`: null, or for a session on the `egress` network an object with `rules`
+ * (the allow rules as normalized text), `pinned` (the pinned names), `proxy` (the URL
+ * the session's processes use) and `enforcer_pid`).
  *
  * On success `*json` receives a string borrowed from `session`, valid until
  * `sbx_session_free`. Fails with `SBX_STATUS_NOT_AVAILABLE` for a session obtained by
@@ -2075,7 +2393,14 @@ sbx_status sbx_session_spec_add_post_create(struct sbx_session_spec *spec,
                                             struct sbx_error **err);
 
 /**
- * Overrides the network mode: `"bridge"` or `"none"`.
+ * Overrides the network mode: `"bridge"` (outbound access, ports on 127.0.0.1),
+ * `"none"`, or `"egress"` (no interface but loopback: processes reach the outside only
+ * through the session's proxy, `HTTP_PROXY` and friends set to
+ * `http://127.0.0.1:3128`, which lets through what the egress policy allows; nothing is
+ * published). `"egress"` without an egress policy on the spec takes the configuration's
+ * (`[network] allow`, `SANDBOX_EGRESS_ALLOW`; none: nothing is reachable). An egress
+ * policy on the spec (`sbx_session_spec_set_egress`...) with `"bridge"` or `"none"`
+ * makes start fail with `SBX_STATUS_INVALID_ARGUMENT`.
  *
  * # Safety
  * `spec` is NULL or a live spec; `network` is NULL or NUL-terminated.
@@ -2083,6 +2408,62 @@ sbx_status sbx_session_spec_add_post_create(struct sbx_session_spec *spec,
 sbx_status sbx_session_spec_set_network(struct sbx_session_spec *spec,
                                         const char *network,
                                         struct sbx_error **err);
+
+/**
+ * Gives the session an egress policy whose allow rules are the `count` strings at
+ * `rules` (copied), replacing rules set before on this spec; names pinned with
+ * `sbx_session_spec_pin_egress_host` are kept. With the network mode left unset the
+ * session goes on the `egress` network. `count` 0 (`rules` may then be NULL) is a
+ * policy with no rules: the session is on the egress network and nothing is reachable.
+ *
+ * A rule is `example.com` (that name), `*.example.com` (any name below it), an
+ * address or network (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), each optionally with a
+ * port (`example.com:443`, `10.0.0.0/8:5432`, `[fd00::1]:80`). Names resolving to
+ * loopback, private, link-local or other non-public addresses also need an address
+ * rule. A bad rule fails with `SBX_STATUS_INVALID_ARGUMENT` naming it and why (`*`,
+ * `**.x`, an empty rule, port 0, a non-ASCII name...); the spec is then unchanged.
+ * The policy of a running session is changed with `sbx_session_set_egress`.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `rules` is NULL or points to `count` pointers, each
+ * NULL or NUL-terminated.
+ */
+sbx_status sbx_session_spec_set_egress(struct sbx_session_spec *spec,
+                                       const char *const *rules,
+                                       size_t count,
+                                       struct sbx_error **err);
+
+/**
+ * Adds one allow rule (copied; grammar as in `sbx_session_spec_set_egress`) to the
+ * spec's egress policy, creating the policy (and so, with the network mode unset,
+ * putting the session on the `egress` network) if the spec had none. A bad rule fails
+ * with `SBX_STATUS_INVALID_ARGUMENT`; the spec is then unchanged.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `rule` is NULL or NUL-terminated.
+ */
+sbx_status sbx_session_spec_add_egress_rule(struct sbx_session_spec *spec,
+                                            const char *rule,
+                                            struct sbx_error **err);
+
+/**
+ * Pins the host name `name` to `address` (an IPv4 or IPv6 address; both copied) in the
+ * spec's egress policy: the session's enforcer answers the name with its pinned
+ * addresses instead of asking the host's resolver (like an `/etc/hosts` of its own).
+ * Call it again to give a name more addresses. A pinned name is still judged by the
+ * allow rules, and its addresses by the address checks (`127.0.0.1` needs an address
+ * rule such as `127.0.0.1:8080`). Creates the policy like
+ * `sbx_session_spec_add_egress_rule`. The name must be written lowercase, without a
+ * trailing dot, non-ASCII names in their `xn--` form; a bad name or address fails with
+ * `SBX_STATUS_INVALID_ARGUMENT` and leaves the spec unchanged.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `name` and `address` are NULL or NUL-terminated.
+ */
+sbx_status sbx_session_spec_pin_egress_host(struct sbx_session_spec *spec,
+                                            const char *name,
+                                            const char *address,
+                                            struct sbx_error **err);
 
 /**
  * Overrides the policy's `allow_post_create`.

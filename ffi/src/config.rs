@@ -8,10 +8,11 @@ use std::time::Duration;
 use sandbox_core::{Config, Limits, Network};
 
 use crate::boundary::{Blocks, call};
+use crate::egress_policy::{egress_rules, pin_host};
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::status::sbx_status;
-use crate::text::{path_arg, str_arg};
+use crate::text::{path_arg, str_arg, str_array_arg};
 
 /// Configuration of a context (an `sbx_context`): default image, trusted images, policy,
 /// limits, scope, podman program, directories.
@@ -290,7 +291,10 @@ pub unsafe extern "C" fn sbx_config_set_provision(
     }
 }
 
-/// Sets the network mode: `"bridge"` (outbound access, ports on 127.0.0.1) or `"none"`.
+/// Sets the network mode: `"bridge"` (outbound access, ports on 127.0.0.1), `"none"`,
+/// or `"egress"` (no interface but loopback; processes reach the outside only through
+/// the session's proxy, which lets through what the egress policy allows: see
+/// `sbx_config_set_egress`).
 ///
 /// # Safety
 /// `config` is NULL or a live config; `network` is NULL or a NUL-terminated string.
@@ -305,6 +309,61 @@ pub unsafe extern "C" fn sbx_config_set_network(
         update("sbx_config_set_network", config, err, |c| {
             // SAFETY: NULL or NUL-terminated by contract.
             c.policy.network = str_arg(network, "network")?.parse::<Network>()?;
+            Ok(())
+        })
+    }
+}
+
+/// Sets the allow rules of the egress policy to the `count` strings at `rules` (copied;
+/// grammar as in `sbx_session_spec_set_egress`), replacing the rules from the config
+/// file (`[network] allow`) and `SANDBOX_EGRESS_ALLOW`, keeping pinned names, and sets
+/// the network mode to `"egress"` (a later `sbx_config_set_network` changes the mode
+/// again). `count` 0 (`rules` may then be NULL) allows nothing. A bad rule fails with
+/// `SBX_STATUS_INVALID_ARGUMENT` naming it and why; the config is then unchanged.
+/// Sessions whose spec sets an egress policy use the spec's instead.
+///
+/// # Safety
+/// `config` is NULL or a live config; `rules` is NULL or points to `count` pointers,
+/// each NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_set_egress(
+    config: *mut sbx_config,
+    rules: *const *const c_char,
+    count: usize,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_set_egress", config, err, |c| {
+            // SAFETY: NULL or `count` NUL-terminated strings by contract.
+            c.policy.egress.allow = egress_rules(&str_array_arg(rules, count, "rules")?)?;
+            c.policy.egress.validate().map_err(sandbox_core::Error::from)?;
+            c.policy.network = Network::Egress;
+            Ok(())
+        })
+    }
+}
+
+/// Pins the host name `name` to `address` in the egress policy (like the config file's
+/// `[network] hosts`; see `sbx_session_spec_pin_egress_host`) and sets the network mode
+/// to `"egress"`. Both are copied. A bad name or address fails with
+/// `SBX_STATUS_INVALID_ARGUMENT`; the config is then unchanged.
+///
+/// # Safety
+/// `config` is NULL or a live config; `name` and `address` are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_pin_egress_host(
+    config: *mut sbx_config,
+    name: *const c_char,
+    address: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_pin_egress_host", config, err, |c| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            pin_host(&mut c.policy.egress, str_arg(name, "name")?, str_arg(address, "address")?)?;
+            c.policy.network = Network::Egress;
             Ok(())
         })
     }

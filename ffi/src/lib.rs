@@ -20,9 +20,10 @@
 //! Layout: one file per handle or function group: background tasks (`task.rs`, with
 //! `task_spec.rs`, `task_info.rs`), terminals (`terminal.rs`, `terminal_spec.rs`,
 //! `terminal_info.rs`), spooled output (`output_chunk.rs`), streaming exec
-//! (`exec_stream.rs`, `exec_event.rs`) and files (`file.rs`, `file_info.rs`,
-//! `buffer.rs`). Handles made from a session (task, terminal, exec stream) hold a
-//! `SessionLink`: closing the session closes them too.
+//! (`exec_stream.rs`, `exec_event.rs`), files (`file.rs`, `file_info.rs`, `buffer.rs`)
+//! and the egress network (`egress.rs`, `egress_policy.rs`, `egress_decision.rs`).
+//! Handles made from a session (task, terminal, exec stream) hold a `SessionLink`:
+//! closing the session closes them too.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -36,6 +37,9 @@ mod cancel_token;
 mod config;
 mod context;
 mod cstring;
+mod egress;
+mod egress_decision;
+mod egress_policy;
 mod error;
 mod exec;
 mod exec_event;
@@ -74,6 +78,9 @@ pub use buffer::*;
 pub use cancel_token::*;
 pub use config::*;
 pub use context::*;
+pub use egress::*;
+pub use egress_decision::*;
+pub use egress_policy::*;
 pub use error::*;
 pub use exec::*;
 pub use exec_event::*;

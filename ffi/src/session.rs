@@ -187,7 +187,10 @@ pub unsafe extern "C" fn sbx_session_id(session: *const sbx_session) -> *const c
 /// The start report as a JSON object (sandbox-core's `StartReport`: `session_id`,
 /// `container`, `working_dir`, `image` {`requested`, `used`, `reason`}, `network`,
 /// `ports_published`, `ports_dropped`, `limits` (with `nproc_fallback`),
-/// `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds).
+/// `protected_paths`, `provisioning`, `post_create`, `warnings`, `duration` in seconds,
+/// and `egress`: null, or for a session on the `egress` network an object with `rules`
+/// (the allow rules as normalized text), `pinned` (the pinned names), `proxy` (the URL
+/// the session's processes use) and `enforcer_pid`).
 ///
 /// On success `*json` receives a string borrowed from `session`, valid until
 /// `sbx_session_free`. Fails with `SBX_STATUS_NOT_AVAILABLE` for a session obtained by

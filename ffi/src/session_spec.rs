@@ -4,14 +4,15 @@
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use sandbox_core::{Config, Limits, Network, SessionSpec};
+use sandbox_core::{Config, EgressPolicy, Limits, Network, SessionSpec};
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::config::checked_limits;
+use crate::egress_policy::{egress_rules, pin_host};
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::status::sbx_status;
-use crate::text::{path_arg, str_arg};
+use crate::text::{path_arg, str_arg, str_array_arg};
 
 /// Parameters of `sbx_context_start`: session id, working dir, and optional image,
 /// ports, environment, post-create commands, policy overrides and limits.
@@ -71,6 +72,15 @@ unsafe fn update(
             Ok(())
         })
     }
+}
+
+/// Changes the spec's egress policy (made empty if it had none), checked as a whole.
+fn change_egress(b: &mut SpecBuilder, change: impl FnOnce(&mut EgressPolicy)) -> Result<(), FfiError> {
+    let mut policy = b.spec.egress.take().unwrap_or_default();
+    change(&mut policy);
+    policy.validate().map_err(sandbox_core::Error::from)?;
+    b.spec.egress = Some(policy);
+    Ok(())
 }
 
 /// Creates a spec for session `id` (1 to 64 of `[A-Za-z0-9_.-]`, starting with a letter
@@ -210,7 +220,14 @@ pub unsafe extern "C" fn sbx_session_spec_add_post_create(
     }
 }
 
-/// Overrides the network mode: `"bridge"` or `"none"`.
+/// Overrides the network mode: `"bridge"` (outbound access, ports on 127.0.0.1),
+/// `"none"`, or `"egress"` (no interface but loopback: processes reach the outside only
+/// through the session's proxy, `HTTP_PROXY` and friends set to
+/// `http://127.0.0.1:3128`, which lets through what the egress policy allows; nothing is
+/// published). `"egress"` without an egress policy on the spec takes the configuration's
+/// (`[network] allow`, `SANDBOX_EGRESS_ALLOW`; none: nothing is reachable). An egress
+/// policy on the spec (`sbx_session_spec_set_egress`...) with `"bridge"` or `"none"`
+/// makes start fail with `SBX_STATUS_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `spec` is NULL or a live spec; `network` is NULL or NUL-terminated.
@@ -225,6 +242,95 @@ pub unsafe extern "C" fn sbx_session_spec_set_network(
         update("sbx_session_spec_set_network", spec, err, |b| {
             // SAFETY: NULL or NUL-terminated by contract.
             b.spec.network = Some(str_arg(network, "network")?.parse::<Network>()?);
+            Ok(())
+        })
+    }
+}
+
+/// Gives the session an egress policy whose allow rules are the `count` strings at
+/// `rules` (copied), replacing rules set before on this spec; names pinned with
+/// `sbx_session_spec_pin_egress_host` are kept. With the network mode left unset the
+/// session goes on the `egress` network. `count` 0 (`rules` may then be NULL) is a
+/// policy with no rules: the session is on the egress network and nothing is reachable.
+///
+/// A rule is `example.com` (that name), `*.example.com` (any name below it), an
+/// address or network (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), each optionally with a
+/// port (`example.com:443`, `10.0.0.0/8:5432`, `[fd00::1]:80`). Names resolving to
+/// loopback, private, link-local or other non-public addresses also need an address
+/// rule. A bad rule fails with `SBX_STATUS_INVALID_ARGUMENT` naming it and why (`*`,
+/// `**.x`, an empty rule, port 0, a non-ASCII name...); the spec is then unchanged.
+/// The policy of a running session is changed with `sbx_session_set_egress`.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `rules` is NULL or points to `count` pointers, each
+/// NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_egress(
+    spec: *mut sbx_session_spec,
+    rules: *const *const c_char,
+    count: usize,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_egress", spec, err, |b| {
+            // SAFETY: NULL or `count` NUL-terminated strings by contract.
+            let allow = egress_rules(&str_array_arg(rules, count, "rules")?)?;
+            change_egress(b, |p| p.allow = allow)
+        })
+    }
+}
+
+/// Adds one allow rule (copied; grammar as in `sbx_session_spec_set_egress`) to the
+/// spec's egress policy, creating the policy (and so, with the network mode unset,
+/// putting the session on the `egress` network) if the spec had none. A bad rule fails
+/// with `SBX_STATUS_INVALID_ARGUMENT`; the spec is then unchanged.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `rule` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_egress_rule(
+    spec: *mut sbx_session_spec,
+    rule: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_egress_rule", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let rule = egress_rules(&[str_arg(rule, "rule")?])?;
+            change_egress(b, |p| p.allow.extend(rule))
+        })
+    }
+}
+
+/// Pins the host name `name` to `address` (an IPv4 or IPv6 address; both copied) in the
+/// spec's egress policy: the session's enforcer answers the name with its pinned
+/// addresses instead of asking the host's resolver (like an `/etc/hosts` of its own).
+/// Call it again to give a name more addresses. A pinned name is still judged by the
+/// allow rules, and its addresses by the address checks (`127.0.0.1` needs an address
+/// rule such as `127.0.0.1:8080`). Creates the policy like
+/// `sbx_session_spec_add_egress_rule`. The name must be written lowercase, without a
+/// trailing dot, non-ASCII names in their `xn--` form; a bad name or address fails with
+/// `SBX_STATUS_INVALID_ARGUMENT` and leaves the spec unchanged.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `name` and `address` are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_pin_egress_host(
+    spec: *mut sbx_session_spec,
+    name: *const c_char,
+    address: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_pin_egress_host", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let (name, address) = (str_arg(name, "name")?, str_arg(address, "address")?);
+            let mut policy = b.spec.egress.take().unwrap_or_default();
+            pin_host(&mut policy, name, address)?;
+            b.spec.egress = Some(policy);
             Ok(())
         })
     }
