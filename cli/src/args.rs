@@ -1,9 +1,11 @@
 //! The command line: every subcommand and flag, as clap parses them.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sandbox_core::EgressRule;
 
 /// Per-session sandboxes for coding agents: one podman container per session with your
 /// working directory mounted at the same path, and commands run through an agent inside
@@ -55,6 +57,10 @@ pub enum Command {
     /// Files, by their path inside the container.
     #[command(subcommand)]
     File(FileCommand),
+    /// The egress network of a session: its connection log, its allow rules (changed
+    /// live), its enforcer.
+    #[command(subcommand)]
+    Net(NetCommand),
     /// Stop sessions: remove their containers and control dirs (the working dir stays).
     Stop {
         /// Session ids.
@@ -120,9 +126,20 @@ pub struct PolicyArgs {
     /// Image (default: the configured one).
     #[arg(long)]
     pub image: Option<String>,
-    /// Network: bridge (outbound access) or none.
+    /// Network: bridge (outbound access), none, or egress (no network but a proxy that
+    /// lets through what --allow-host allows; the default when --allow-host or
+    /// --pin-host is given).
     #[arg(long)]
     pub network: Option<String>,
+    /// Egress: a host, *.domain, address or network the session may reach, optionally
+    /// with :port (e.g. pypi.org, *.example.com:443, 10.0.0.0/8:5432, [fd00::1]:80);
+    /// repeatable.
+    #[arg(long = "allow-host", value_name = "RULE", value_parser = parse_rule)]
+    pub allow_hosts: Vec<EgressRule>,
+    /// Egress: answer NAME with ADDR instead of the resolver (still judged by the rules
+    /// and the address checks); repeatable, several addresses per name add up.
+    #[arg(long = "pin-host", value_name = "NAME=ADDR", value_parser = parse_pin)]
+    pub pin_hosts: Vec<(String, IpAddr)>,
     /// Memory limit, e.g. 1GiB, 512MiB.
     #[arg(long, value_parser = parse_bytes)]
     pub memory: Option<u64>,
@@ -408,6 +425,61 @@ pub enum FileCommand {
     },
 }
 
+/// `sandbox net ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// The connections the session's egress enforcer decided, oldest first (refused ones
+    /// when refused, allowed ones when they closed).
+    Log {
+        /// Session id.
+        session: String,
+    },
+    /// The egress policy in force: the allow rules and the pinned names.
+    Policy {
+        /// Session id.
+        session: String,
+    },
+    /// Add allow rules, from the session's next connection on; prints the policy.
+    Allow {
+        /// Session id.
+        session: String,
+        /// Rules to add (host, *.domain, address or network, optionally with :port).
+        #[arg(required = true, value_name = "RULE", value_parser = parse_rule)]
+        rules: Vec<EgressRule>,
+    },
+    /// Remove allow rules (each must be in the policy as written), from the session's
+    /// next connection on; prints the policy.
+    Deny {
+        /// Session id.
+        session: String,
+        /// Rules to remove.
+        #[arg(required = true, value_name = "RULE", value_parser = parse_rule)]
+        rules: Vec<EgressRule>,
+    },
+    /// Start the session's egress enforcer again if it is not running (while it is not,
+    /// every connection is refused); prints its pid.
+    Restart {
+        /// Session id.
+        session: String,
+    },
+}
+
+/// An egress rule (`pypi.org`, `*.example.com:443`, `10.0.0.0/8:5432`, `[fd00::1]:80`).
+pub fn parse_rule(s: &str) -> Result<EgressRule, String> {
+    s.parse::<EgressRule>().map_err(|e| e.to_string())
+}
+
+/// `NAME=ADDR`: a name pinned to an address.
+pub fn parse_pin(s: &str) -> Result<(String, IpAddr), String> {
+    match s.split_once('=') {
+        Some((name, addr)) if !name.is_empty() => match addr.trim().parse::<IpAddr>() {
+            Ok(a) => Ok((name.to_string(), a)),
+            Err(_) => Err(format!("{addr:?} is not an IP address (NAME=ADDR, e.g. db.test=10.0.0.5)")),
+        },
+        _ => Err(format!("{s:?} is not NAME=ADDR (e.g. db.test=10.0.0.5)")),
+    }
+}
+
 /// `KEY=VALUE`.
 pub fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -499,6 +571,13 @@ mod tests {
         assert!(parse_mode("999").is_err());
         assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
         assert!(parse_env("=x").is_err());
+        assert_eq!(parse_rule("*.Example.com:443").map(|r| r.to_string()), Ok("*.example.com:443".into()));
+        for bad in ["*", "**.x.test", "", "a.test:0", "bücher.test"] {
+            assert!(parse_rule(bad).unwrap_err().contains("egress rule"), "{bad:?}");
+        }
+        assert_eq!(parse_pin("db.test=10.0.0.5"), Ok(("db.test".into(), "10.0.0.5".parse().unwrap())));
+        assert!(parse_pin("db.test=nope").unwrap_err().contains("not an IP address"));
+        assert!(parse_pin("=10.0.0.5").is_err());
     }
 
     #[test]

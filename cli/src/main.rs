@@ -5,6 +5,7 @@ mod args;
 mod exit;
 mod files;
 mod mcp;
+mod network;
 mod processes;
 mod run;
 mod sessions;
@@ -83,6 +84,7 @@ async fn dispatch(sandbox: &Sandbox, command: Command, out: Out) -> Result<Done,
         Command::Task(c) => processes::task(sandbox, c, out).await,
         Command::Term(c) => processes::term(sandbox, c, out).await,
         Command::File(c) => files::file(sandbox, c, out).await,
+        Command::Net(c) => network::net(sandbox, c, out).await,
         Command::Completions { .. } | Command::Man | Command::Mcp(_) => Ok(Done::Ok),
     }
 }

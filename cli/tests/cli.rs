@@ -326,3 +326,134 @@ fn start_devcontainer_applies_the_projects_file_and_reports_what_it_refused() {
     assert_eq!(code(&o), 81, "{}", text(&o.stderr));
     assert!(t.leftovers().is_empty());
 }
+
+/// An HTTP server on the host's loopback answering every request with `body`; its port.
+fn http_server(body: &'static str) -> u16 {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn egress_sessions_reach_what_is_allowed_and_the_rules_change_live() {
+    let t = TestScope::new("cliegress");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let port = http_server("hello through the proxy");
+    let local = format!("127.0.0.1:{port}");
+    let id = unique_id("cliegress");
+    let report = json(&ok(
+        &t,
+        &[
+            "start",
+            &dir,
+            "--id",
+            &id,
+            "--json",
+            "--allow-host",
+            "allowed.test",
+            "--allow-host",
+            &local,
+            "--pin-host",
+            "allowed.test=127.0.0.1",
+            "--pin-host",
+            "later.test=127.0.0.1",
+        ],
+    ));
+    assert_eq!(report["network"], "egress", "--allow-host implies the egress network: {report}");
+    assert_eq!(report["egress"]["rules"], serde_json::json!(["allowed.test", local]));
+    assert_eq!(report["egress"]["pinned"], serde_json::json!(["allowed.test", "later.test"]));
+    assert_eq!(report["egress"]["proxy"], "http://127.0.0.1:3128");
+    // (busybox wget crashes on a refused proxied request when given -T.)
+    let get =
+        |host: &str| ok(&t, &["exec", &id, "--", "sh", "-c", &format!("wget -q -O- http://{host}:{port}/ 2>&1; echo")]);
+    assert!(get("allowed.test").contains("hello through the proxy"));
+    assert!(get("later.test").contains("403"), "not allowed yet");
+
+    // The log: the refusal at once, the allowed request when it closed.
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = json(&ok(&t, &["net", "log", &id, "--json"]));
+        if log.as_array().unwrap().iter().any(|d| d["host"] == "allowed.test") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rows = log.as_array().unwrap();
+    let allowed = rows.iter().find(|d| d["host"] == "allowed.test").expect("the allowed request is logged");
+    assert_eq!(
+        (&allowed["allowed"], &allowed["via"], &allowed["address"]),
+        (&true.into(), &"http".into(), &"127.0.0.1".into())
+    );
+    assert!(
+        allowed["bytes_in"].as_u64().unwrap() > 20 && allowed["time"].as_str().unwrap().ends_with('Z'),
+        "{allowed}"
+    );
+    let denied = rows.iter().find(|d| d["host"] == "later.test").expect("the refusal is logged");
+    assert!(
+        denied["allowed"] == false && denied["reason"].as_str().unwrap().contains("not in the allow list"),
+        "{denied}"
+    );
+    assert!(ok(&t, &["net", "log", &id]).starts_with("TIME "), "a table for people");
+    let lines = ok(&t, &["net", "log", &id, "--jsonl"]);
+    assert!(lines.lines().count() >= 2 && lines.lines().all(|l| json(l).is_object()), "{lines}");
+
+    // Allow and deny, live.
+    let policy = json(&ok(&t, &["net", "allow", &id, "later.test", "Later.test.", "--json"]));
+    assert_eq!(policy["allow"], serde_json::json!(["allowed.test", local, "later.test"]), "normalized, added once");
+    assert_eq!(policy["enforcer_running"], true);
+    assert!(get("later.test").contains("hello through the proxy"), "allowed from the next connection on");
+    let policy = json(&ok(&t, &["net", "deny", &id, "later.test", "--json"]));
+    assert_eq!(policy["allow"], serde_json::json!(["allowed.test", local]));
+    assert!(get("later.test").contains("403"), "and refused again");
+    assert_eq!(
+        json(&ok(&t, &["net", "policy", &id, "--json"]))["hosts"]["later.test"],
+        serde_json::json!(["127.0.0.1"])
+    );
+    let o = sandbox(&t, &["net", "deny", &id, "*.allowed.test"], b"");
+    assert_eq!(code(&o), 80, "a rule that is not there is not silently ignored: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("not in the allow list"), "{}", text(&o.stderr));
+    let o = sandbox(&t, &["net", "allow", &id, "*"], b"");
+    assert_eq!(code(&o), 2, "a bad rule is a bad command line: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("may only start a rule"), "the core's reason: {}", text(&o.stderr));
+    let pid = json(&ok(&t, &["net", "restart", &id, "--json"]))["enforcer_pid"].as_u64().unwrap();
+    assert_eq!(ok(&t, &["net", "restart", &id]).trim(), pid.to_string(), "a running enforcer is kept");
+    ok(&t, &["stop", &id]);
+
+    // Egress flags with another network, bad pins, and sessions not on egress.
+    let o =
+        sandbox(&t, &["start", &dir, "--id", &unique_id("x"), "--network", "bridge", "--allow-host", "a.test"], b"");
+    assert_eq!(code(&o), 80, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("needs network egress"), "{}", text(&o.stderr));
+    let o = sandbox(&t, &["start", &dir, "--id", &unique_id("x"), "--pin-host", "Upper.test=127.0.0.1"], b"");
+    assert_eq!(code(&o), 80, "{}", text(&o.stderr));
+    for bad in [&["--allow-host", "**.x.test"][..], &["--allow-host", "a.test:0"], &["--pin-host", "a.test"]] {
+        let o = sandbox(&t, &[&["start", &dir][..], bad].concat(), b"");
+        assert_eq!(code(&o), 2, "{bad:?}: {}", text(&o.stderr));
+    }
+    let plain = unique_id("cliplain");
+    ok(&t, &["start", &dir, "--id", &plain, "--network", "none", "-q"]);
+    for verb in ["log", "policy", "restart"] {
+        let o = sandbox(&t, &["net", verb, &plain], b"");
+        assert_eq!(code(&o), 80, "net {verb}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("not on the egress network"), "{}", text(&o.stderr));
+    }
+    let o = sandbox(&t, &["net", "allow", &plain, "a.test"], b"");
+    assert_eq!(code(&o), 80, "{}", text(&o.stderr));
+    ok(&t, &["stop", &plain]);
+    assert!(t.leftovers().is_empty());
+}
