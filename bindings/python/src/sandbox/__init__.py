@@ -11,8 +11,9 @@ Besides ``exec``, a session runs background tasks (``s.spawn("make test")`` ->
 :class:`Task` with ``.output()``, ``.tail()``, ``.wait()``, ``.kill()``), PTY terminals
 (``s.open_terminal()`` -> :class:`Terminal`: ``write()``, ``resize()``, iterate for
 output), streaming commands (``s.exec_stream([...])`` -> :class:`ExecStream`, an iterator of
-events) and file operations (``read_file``, ``write_file``, ``list_dir``, ``stat``,
-``remove``). Tasks and terminals live in the session and outlive their Python objects.
+events), file operations (``read_file``, ``write_file``, ``list_dir``, ``stat``,
+``remove``) and, on the ``egress`` network, a policy of what it may reach
+(``start(..., egress=["pypi.org"])``, ``s.set_egress([...])``, ``s.network_log()``). Tasks and terminals live in the session and outlive their Python objects.
 
 Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
 threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
@@ -26,7 +27,7 @@ import contextlib
 import ctypes
 import json
 import os
-from ctypes import byref, c_char_p, c_void_p
+from ctypes import byref, c_char_p, c_uint32, c_void_p
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -47,6 +48,14 @@ from ._calls import (
 )
 from ._lib import ABI_VERSION, lib
 from .errors import *  # noqa: F401,F403  (the exception classes are part of the API)
+from .egress import (
+    EgressDecision,
+    EgressPolicy,
+    _pin_hosts,
+    _set_egress,
+    _take_egress_log,
+    _take_egress_policy,
+)
 from .errors import SandboxError, Status
 from .exec_stream import ExecEvent, ExecStream, ExitEvent, StderrEvent, StdoutEvent
 from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
@@ -57,6 +66,8 @@ from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 __all__ = [
     "ABI_VERSION",
     "CancelToken",
+    "EgressDecision",
+    "EgressPolicy",
     "ExecEvent",
     "ExecResult",
     "ExecStream",
@@ -361,6 +372,42 @@ class Session(_Handle):
         _call(lib.sbx_session_agent_version, self._ptr, byref(out))
         return out.value.decode()
 
+    def set_egress(self, rules: Sequence[str]) -> None:
+        """Replaces the allow rules of the session's egress policy (its pinned names are
+        kept); connections opened from now on are judged by them, open ones keep going.
+        An empty list allows nothing (the session stays on the egress network). Raises
+        :class:`InvalidArgumentError` for a bad rule (the policy in force is then
+        unchanged) and for a session not on the ``egress`` network."""
+        _set_egress(lib.sbx_session_set_egress, self._ptr, rules)
+
+    def egress_policy(self) -> Optional[EgressPolicy]:
+        """The egress policy in force; None for a session not on the ``egress`` network."""
+        out = c_void_p()
+        try:
+            _call(lib.sbx_session_egress_policy, self._ptr, byref(out))
+        except errors.NotAvailableError:
+            return None
+        return _take_egress_policy(out)
+
+    def network_log(self) -> List[EgressDecision]:
+        """The decisions of the session's egress enforcer, oldest first: refusals when
+        refused, allowed connections when they closed (so a moment after the client had its
+        answer). Empty for a session not on the ``egress`` network."""
+        return _take_egress_log(_new(lib.sbx_session_network_log, self._ptr))
+
+    def restart_network(self) -> int:
+        """Starts the session's egress enforcer again if it is not running (while it is
+        not, every connection is refused), with the policy in force; returns its host pid
+        (the running one's when it runs). :class:`InvalidArgumentError` for a session not
+        on the ``egress`` network."""
+        pid = c_uint32()
+        _call(lib.sbx_session_restart_network, self._ptr, byref(pid))
+        return int(pid.value)
+
+    def egress_enforcer_running(self) -> bool:
+        """Whether the session's egress enforcer runs (False off the ``egress`` network)."""
+        return bool(lib.sbx_session_egress_enforcer_running(self._ptr))
+
     def stop(self) -> None:
         """Removes the container and everything in it. Idempotent."""
         _call(lib.sbx_session_stop, self._ptr)
@@ -383,7 +430,9 @@ class Sandbox(_Handle):
     With ``from_env=True`` (the default) the configuration starts from the config file and
     ``SANDBOX_*`` variables, like the Rust API's ``Sandbox::from_env``; keyword arguments
     override it. ``scope`` isolates sessions: list, attach, stop and reap only see their own
-    scope's sessions.
+    scope's sessions. ``egress`` (allow rules; ``[]`` allows nothing) and ``egress_hosts``
+    (names pinned to addresses) give sessions the egress network with that policy, unless
+    ``network`` says otherwise (see :mod:`sandbox.egress`).
     """
 
     _close_fn = staticmethod(lib.sbx_context_close)
@@ -397,6 +446,8 @@ class Sandbox(_Handle):
         trusted_images: Iterable[str] = (),
         provision: Optional[bool] = None,
         network: Optional[str] = None,
+        egress: Optional[Sequence[str]] = None,
+        egress_hosts: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
         allow_post_create: Optional[bool] = None,
         allow_untrusted_image: Optional[bool] = None,
         require_resource_limits: Optional[bool] = None,
@@ -415,7 +466,6 @@ class Sandbox(_Handle):
                 (lib.sbx_config_set_scope, scope),
                 (lib.sbx_config_set_image, image),
                 (lib.sbx_config_set_provision, provision),
-                (lib.sbx_config_set_network, network),
                 (lib.sbx_config_set_allow_post_create, allow_post_create),
                 (lib.sbx_config_set_allow_untrusted_image, allow_untrusted_image),
                 (lib.sbx_config_set_require_resource_limits, require_resource_limits),
@@ -432,6 +482,12 @@ class Sandbox(_Handle):
                     _set(fn, cfg, value)
             for t in trusted_images:
                 _set(lib.sbx_config_add_trusted_image, cfg, t)
+            if egress is not None:
+                _set_egress(lib.sbx_config_set_egress, cfg, egress)
+            if egress_hosts is not None:
+                _pin_hosts(lib.sbx_config_pin_egress_host, cfg, egress_hosts)
+            if network is not None:  # after the egress policy, which sets the mode to egress
+                _set(lib.sbx_config_set_network, cfg, network)
             if ready_timeout is not None:
                 _call(lib.sbx_config_set_ready_timeout_ms, cfg, _ms(ready_timeout, "ready timeout"))
             ptr = _new(lib.sbx_context_new, cfg)
@@ -463,6 +519,8 @@ class Sandbox(_Handle):
         env: Optional[Mapping[str, str]] = None,
         post_create: Iterable[str] = (),
         network: Optional[str] = None,
+        egress: Optional[Sequence[str]] = None,
+        egress_hosts: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
         allow_post_create: Optional[bool] = None,
         allow_untrusted_image: Optional[bool] = None,
         require_resource_limits: Optional[bool] = None,
@@ -472,7 +530,14 @@ class Sandbox(_Handle):
         pids_limit: Optional[int] = None,
     ) -> Session:
         """Starts session ``id`` with ``working_dir`` mounted at the same path. What start did
-        (image used, ports dropped, limits, warnings) is in ``session.start_report``."""
+        (image used, ports dropped, limits, warnings, the egress policy) is in
+        ``session.start_report``.
+
+        ``egress`` puts the session on the egress network with these allow rules (``[]``:
+        nothing is reachable) and ``egress_hosts`` pins names to addresses (``{"api.test":
+        "127.0.0.1"}``, or a list of addresses); either replaces the configuration's egress
+        policy. A bad rule or address raises :class:`InvalidArgumentError`; with
+        ``network="bridge"`` or ``"none"`` the start does."""
         spec = _new(lib.sbx_session_spec_new, _text(id, "id"), _text(working_dir, "working_dir"))
         try:
             if image is not None:
@@ -487,6 +552,10 @@ class Sandbox(_Handle):
                 _call(lib.sbx_session_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
             for c in post_create:
                 _set(lib.sbx_session_spec_add_post_create, spec, c)
+            if egress is not None:
+                _set_egress(lib.sbx_session_spec_set_egress, spec, egress)
+            if egress_hosts is not None:
+                _pin_hosts(lib.sbx_session_spec_pin_egress_host, spec, egress_hosts)
             for fn, value in [
                 (lib.sbx_session_spec_set_network, network),
                 (lib.sbx_session_spec_set_allow_post_create, allow_post_create),
