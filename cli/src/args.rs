@@ -164,7 +164,8 @@ pub struct PolicyArgs {
 #[derive(Debug, Args)]
 pub struct McpArgs {
     /// A TOML file with the policy (keys as the flags: roots, scope, image, network,
-    /// require_limits, allow_post_create, post_create, [limits] memory/cpus/pids); flags win.
+    /// require_limits, allow_post_create, post_create, allow_hosts, pin_hosts = {name =
+    /// ["addr"]}, [limits] memory/cpus/pids); flags win, lists add up.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// A directory sessions may mount, itself or any directory below it, symlinks

@@ -5,6 +5,7 @@
 
 mod exec;
 mod file;
+mod network;
 pub mod policy;
 mod resource;
 mod server;

@@ -3,10 +3,16 @@
 //! scope of sessions it sees, and the image, network, limits and post-create commands of
 //! the sessions it starts. Anything left unset here falls back to the sandbox
 //! configuration (`config.toml`, `SANDBOX_*`), which is the user's too.
+//!
+//! The one choice a model gets over the network: on the egress network, `session_start`
+//! may name the hosts a session reaches, each within one of the user's rules (a subset
+//! of what the user allows, never more); names stay pinned as the user pinned them.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use sandbox_core::{Config, Error, Limits, Network, SessionSpec, parse_memory};
+use sandbox_core::{Config, EgressPolicy, EgressRule, Error, Limits, Network, SessionSpec, parse_memory};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -35,6 +41,9 @@ pub struct McpPolicy {
     pub post_create: Vec<String>,
     /// Whether the post-create commands run (else the config's policy decides).
     pub allow_post_create: Option<bool>,
+    /// The egress policy of new sessions (else the config's); it makes the network
+    /// egress when the network is not set.
+    pub egress: Option<EgressPolicy>,
 }
 
 /// The `--config` file. Every key is optional; flags win over it.
@@ -49,6 +58,8 @@ struct McpFile {
     allow_post_create: Option<bool>,
     post_create: Option<Vec<String>>,
     limits: Option<FileLimits>,
+    allow_hosts: Option<Vec<String>>,
+    pin_hosts: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// `[limits]`: memory as bytes or text ("1g"), cpus as a whole or fractional number.
@@ -144,6 +155,13 @@ impl McpPolicy {
         }
         let mut post_create = f.post_create.unwrap_or_default();
         post_create.extend(flags.post_create.iter().cloned());
+        let egress = file_egress(origin, f.allow_hosts, f.pin_hosts, &flags.allow_hosts, &flags.pin_hosts)?;
+        if egress.is_some() && network.is_some_and(|n| n != Network::Egress) {
+            return Err(config_error(
+                origin,
+                "allow_hosts and pin_hosts need network egress (leave the network unset, or set it to egress)",
+            ));
+        }
         let policy = McpPolicy {
             roots,
             scope,
@@ -155,6 +173,7 @@ impl McpPolicy {
             require_limits: flags.require_limits || f.require_limits.unwrap_or(false),
             post_create,
             allow_post_create: if flags.allow_post_create { Some(true) } else { f.allow_post_create },
+            egress,
         };
         policy
             .limits(&Limits::default())
@@ -225,7 +244,42 @@ impl McpPolicy {
         }
         spec.post_create = self.post_create.clone();
         spec.allow_post_create = self.allow_post_create;
+        spec.egress = self.egress.clone();
         spec
+    }
+
+    /// The egress policy of a session whose tool call asked for the hosts `asked`: each
+    /// rule must lie within one of the rules new sessions get (this policy's, else the
+    /// configuration's), on the egress network only; the pinned names stay the user's.
+    pub fn narrowed_egress(&self, asked: &[String], config: &Config) -> Result<EgressPolicy, Error> {
+        let effective = self.spec(String::new(), PathBuf::new(), Vec::new(), config).effective_policy(config);
+        if effective.network != Network::Egress {
+            return Err(Error::PermissionDenied {
+                detail: format!(
+                    "allow_hosts narrows the egress network, and this server's sessions are on network {}; \
+                     the user chooses the network (`sandbox mcp --network egress --allow-host ...`)",
+                    effective.network
+                ),
+            });
+        }
+        let mut allow = Vec::with_capacity(asked.len());
+        for text in asked {
+            let rule: EgressRule = text.parse()?;
+            if !effective.egress.allow.iter().any(|wide| crate::network::covers(wide, &rule)) {
+                let rules: Vec<String> = effective.egress.allow.iter().map(ToString::to_string).collect();
+                return Err(Error::PermissionDenied {
+                    detail: format!(
+                        "egress rule {rule} is not within the rules the user allows ({}); ask only for hosts \
+                         these cover (the same port or any)",
+                        if rules.is_empty() { "none".to_string() } else { rules.join(", ") }
+                    ),
+                });
+            }
+            if !allow.contains(&rule) {
+                allow.push(rule);
+            }
+        }
+        Ok(EgressPolicy { allow, hosts: effective.egress.hosts })
     }
 
     /// What the server lets a model do, for its instructions and `session_list`.
@@ -240,6 +294,10 @@ impl McpPolicy {
             "limits": {"memory_bytes": p.limits.memory_bytes, "cpus": p.limits.cpus, "pids": p.limits.pids},
             "require_limits": p.require_resource_limits,
             "post_create": if p.allow_post_create { spec.post_create } else { Vec::new() },
+            "egress": (p.network == Network::Egress).then(|| json!({
+                "allow": p.egress.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "pinned": p.egress.hosts.keys().collect::<Vec<_>>(),
+            })),
         })
     }
 }
@@ -259,8 +317,43 @@ impl McpPolicy {
             require_limits: false,
             post_create: Vec::new(),
             allow_post_create: None,
+            egress: None,
         }
     }
+}
+
+/// The egress policy of the `--config` file's `allow_hosts` and `pin_hosts` and of the
+/// flags (they add up), checked; `None` when nothing is given.
+fn file_egress(
+    origin: &str,
+    allow: Option<Vec<String>>,
+    pins: Option<BTreeMap<String, Vec<String>>>,
+    flag_rules: &[EgressRule],
+    flag_pins: &[(String, IpAddr)],
+) -> Result<Option<EgressPolicy>, Error> {
+    let mut rules = Vec::new();
+    for text in allow.unwrap_or_default() {
+        rules.push(text.parse::<EgressRule>().map_err(|e| config_error(origin, format!("allow_hosts: {e}")))?);
+    }
+    rules.extend(flag_rules.iter().cloned());
+    let mut all_pins = Vec::new();
+    for (name, addrs) in pins.unwrap_or_default() {
+        if addrs.is_empty() {
+            return Err(config_error(origin, format!("pin_hosts: {name:?} has no address")));
+        }
+        for a in addrs {
+            let addr = a
+                .parse::<IpAddr>()
+                .map_err(|_| config_error(origin, format!("pin_hosts: {a:?} of {name:?} is not an IP address")))?;
+            all_pins.push((name.clone(), addr));
+        }
+    }
+    all_pins.extend(flag_pins.iter().cloned());
+    let policy = crate::network::policy_of(&rules, &all_pins);
+    if let Some(p) = &policy {
+        p.validate().map_err(|e| config_error(origin, e.to_string()))?;
+    }
+    Ok(policy)
 }
 
 /// A root as given, resolved: it must exist and be a directory.
@@ -343,6 +436,54 @@ mod tests {
             (None, vec!["--root", root, "--pids", "1"], "pids"),
             (None, vec!["--root", root, "--image", "bad image"], "image"),
             (None, vec!["--root", root, "--scope", "no spaces"], "scope"),
+        ] {
+            let e = McpPolicy::resolve(file.map(|t| ("t.toml", t)), &args(&flags)).unwrap_err();
+            assert_eq!(e.kind(), sandbox_core::ErrorKind::Config, "{flags:?}: {e}");
+            assert!(e.to_string().contains(why), "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_model_may_narrow_the_users_egress_rules_never_widen_them() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let file = "allow_hosts = [\"*.example.com:443\"]\npin_hosts = { \"db.test\" = [\"10.0.0.5\"] }\n";
+        let p = McpPolicy::resolve(
+            Some(("t.toml", file)),
+            &args(&["--root", root, "--allow-host", "db.test:5432", "--allow-host", "10.0.0.0/8:5432"]),
+        )
+        .unwrap();
+        let config = Config::default();
+        let spec = p.spec("s".into(), d.path().into(), Vec::new(), &config);
+        assert_eq!(spec.effective_policy(&config).network, Network::Egress, "rules make the network egress");
+        assert_eq!(
+            p.describe(&config)["egress"]["allow"],
+            json!(["*.example.com:443", "db.test:5432", "10.0.0.0/8:5432"])
+        );
+        let narrowed =
+            |asked: &[&str]| p.narrowed_egress(&asked.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &config);
+        let n = narrowed(&["api.example.com:443", "db.test:5432", "10.1.2.3:5432", "api.example.com:443"]).unwrap();
+        let rules: Vec<String> = n.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(rules, ["api.example.com:443", "db.test:5432", "10.1.2.3:5432"], "repeats dropped");
+        assert_eq!(n.hosts, p.egress.as_ref().unwrap().hosts, "the user's pins stay");
+        assert!(narrowed(&[]).unwrap().allow.is_empty(), "nothing at all is narrower still");
+        for wider in
+            ["api.example.com", "example.com:443", "*.com.example.com:80", "db.test", "10.0.0.0/7:5432", "evil.test"]
+        {
+            let e = narrowed(&[wider]).unwrap_err();
+            assert_eq!(e.kind(), sandbox_core::ErrorKind::PermissionDenied, "{wider}: {e}");
+        }
+        assert_eq!(narrowed(&["*"]).unwrap_err().kind(), sandbox_core::ErrorKind::InvalidInput);
+        // Without the egress network there is nothing to narrow.
+        let bridge = McpPolicy::resolve(None, &args(&["--root", root, "--network", "bridge"])).unwrap();
+        let e = bridge.narrowed_egress(&["example.com".into()], &config).unwrap_err();
+        assert_eq!(e.kind(), sandbox_core::ErrorKind::PermissionDenied, "{e}");
+        for (file, flags, why) in [
+            (Some("allow_hosts = [\"*\"]"), vec!["--root", root], "allow_hosts"),
+            (Some("pin_hosts = { \"a.test\" = [] }"), vec!["--root", root], "no address"),
+            (Some("pin_hosts = { \"a.test\" = [\"x\"] }"), vec!["--root", root], "not an IP address"),
+            (Some("pin_hosts = { \"A.test\" = [\"10.0.0.1\"] }"), vec!["--root", root], "write it as"),
+            (None, vec!["--root", root, "--network", "none", "--allow-host", "a.test"], "need network egress"),
         ] {
             let e = McpPolicy::resolve(file.map(|t| ("t.toml", t)), &args(&flags)).unwrap_err();
             assert_eq!(e.kind(), sandbox_core::ErrorKind::Config, "{flags:?}: {e}");

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::policy::McpPolicy;
 use super::state::{Progress, State};
 use super::tool::{self, ToolDef};
-use super::{exec, file, resource, session, task, terminal};
+use super::{exec, file, network, resource, session, task, terminal};
 
 /// The MCP server: the tools over a [`State`].
 #[derive(Clone)]
@@ -25,7 +25,13 @@ pub struct Server {
 
 /// Every tool, in the order listed.
 fn tools() -> impl Iterator<Item = &'static ToolDef> {
-    session::TOOLS.iter().chain(exec::TOOLS).chain(task::TOOLS).chain(terminal::TOOLS).chain(file::TOOLS)
+    session::TOOLS
+        .iter()
+        .chain(exec::TOOLS)
+        .chain(task::TOOLS)
+        .chain(terminal::TOOLS)
+        .chain(file::TOOLS)
+        .chain(network::TOOLS)
 }
 
 impl Server {
@@ -59,6 +65,7 @@ impl Server {
             "file_read" => async { file::read(&self.state, tool::parse(name, args)?).await }.await,
             "file_write" => async { file::write(&self.state, tool::parse(name, args)?).await }.await,
             "file_list" => async { file::list(&self.state, tool::parse(name, args)?).await }.await,
+            "network_log" => async { network::log(&self.state, tool::parse(name, args)?).await }.await,
             _ => return None,
         })
     }
@@ -70,7 +77,8 @@ impl Server {
              same path. Start one with session_start, run commands with exec (argv, no shell unless you run \
              sh -c), long jobs with task_spawn and task_logs, interactive programs with terminal_open, \
              terminal_send and terminal_read_until, and read or write files with file_read, file_write and \
-             file_list. Task and terminal output and files are also resources (sandbox://sessions/...). \
+             file_list; network_log shows what a session on the egress network connected to and what was \
+             refused. Task and terminal output and files are also resources (sandbox://sessions/...). \
              Sessions outlive this server: stop them with session_stop when done. The user fixed \
              this policy; no argument changes it: {}",
             self.state.policy().describe(config)
@@ -182,7 +190,7 @@ mod tests {
         let names: Vec<&str> = tools().map(|t| t.name).collect();
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 18);
         let dir = tempfile::tempdir().unwrap();
         let policy = McpPolicy { roots: vec![dir.path().to_path_buf()], ..McpPolicy::empty() };
         let server = Server::new(Sandbox::new(sandbox_core::Config::default()), policy);

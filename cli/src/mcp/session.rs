@@ -1,7 +1,7 @@
 //! `session_start`, `session_list`, `session_stop`: sessions of the server's scope whose
 //! working dirs lie in its roots. The image, network, limits and post-create commands
-//! come from the policy; a tool can choose only the directory (in a root), the id and
-//! the environment.
+//! come from the policy; a tool can choose only the directory (in a root), the id, the
+//! environment and, on the egress network, hosts within the user's allow rules.
 
 use sandbox_core::Error;
 use schemars::JsonSchema;
@@ -25,6 +25,12 @@ pub struct StartArgs {
     pub id: Option<String>,
     /// Environment variables of every command in the session.
     pub env: Env,
+    /// Only when the user's policy puts sessions on the egress network: the hosts this
+    /// session may reach through its proxy, fewer than the user allows (each within one
+    /// of the user's rules, listed by session_list; anything wider is refused). Rules:
+    /// "pypi.org", "*.example.com", "example.com:443", "10.0.0.0/8:5432". Default: all
+    /// the user allows.
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 /// `session_list`.
@@ -46,8 +52,9 @@ pub const TOOLS: &[ToolDef] = &[
         name: "session_start",
         description: "Start a sandbox session: a container with a host directory mounted at the same path, \
                       where commands run. Returns the session id (pass it to every other tool) and the start \
-                      report (image, network, limits, warnings). The image, network and limits are the user's \
-                      policy, not arguments.",
+                      report (image, network, limits, egress rules, warnings). The image, network and limits are \
+                      the user's policy, not arguments; on the egress network, allow_hosts can narrow the hosts \
+                      the session reaches to fewer than the user allows.",
         schema: schema::<StartArgs>,
         read_only: false,
     },
@@ -72,7 +79,10 @@ pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
     let dir = state.policy().working_dir(a.working_dir.as_deref())?;
     let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
     let config = state.sandbox().config();
-    let spec = state.policy().spec(id, dir, env_pairs(a.env), config);
+    let mut spec = state.policy().spec(id, dir, env_pairs(a.env), config);
+    if let Some(asked) = &a.allow_hosts {
+        spec.egress = Some(state.policy().narrowed_egress(asked, config)?);
+    }
     let session = state.sandbox().start(spec).await?;
     state.remember(&session);
     let report = session.start_report().map(to_json).transpose()?.unwrap_or(Value::Null);

@@ -75,7 +75,7 @@ async function scripted() {
   check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
-  check(names.length === 17 && names.includes("exec") && names.includes("terminal_read_until"), `tools listed: ${names}`);
+  check(names.length === 18 && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
   const exec = tools.find((t) => t.name === "exec");
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 
@@ -164,6 +164,10 @@ async function scripted() {
   await refused("session_start", { working_dir: OUTSIDE }, "permission_denied", "a working dir outside the roots");
   const text = await refused("session_start", { working_dir: ROOT, network: "bridge" }, "invalid_input", "a network argument");
   check(text.includes("unknown field `network`"), "the error names it");
+  const narrowed = await refused("session_start", { working_dir: ROOT, allow_hosts: ["pypi.org"] }, "permission_denied",
+    "allow_hosts on a server whose network is not egress");
+  check(narrowed.includes("network none"), "the error says the network");
+  await refused("network_log", { session: SESSION }, "invalid_input", "the network log of a session not on egress");
 
   // Bad input.
   await refused("exec", { session: "no-such-session", argv: ["true"] }, "session_not_found", "a missing session");

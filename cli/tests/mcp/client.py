@@ -14,8 +14,10 @@ The environment (SANDBOX_SCOPE...) is passed to the server as it is.
 """
 
 import base64
+import http.server
 import os
 import sys
+import threading
 import urllib.parse
 
 import anyio
@@ -26,7 +28,7 @@ SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION, FOREIGN_TASK, OUTSIDE
 TOOLS = {
     "session_start", "session_list", "session_stop", "exec", "task_spawn", "task_logs", "task_wait",
     "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
-    "file_write", "file_list", "task_list", "terminal_list",
+    "file_write", "file_list", "task_list", "terminal_list", "network_log",
 }
 
 
@@ -208,6 +210,10 @@ async def scripted(s):
         key = next(iter(extra))
         text = await refused(s, "session_start", {"working_dir": ROOT, **extra}, "invalid_input", f"no {key} argument")
         check(f"unknown field `{key}`" in text, f"the error names {key}")
+    text = await refused(s, "session_start", {"working_dir": ROOT, "allow_hosts": ["pypi.org"]}, "permission_denied",
+                         "allow_hosts where the user's network is not egress")
+    check("network" in text, f"the error says why: {text}")
+    await refused(s, "network_log", {"session": SESSION}, "invalid_input", "the network log of a session not on egress")
     await refused(s, "exec", {"session": FOREIGN, "argv": ["true"]}, "session_not_found", "another scope's session")
     await refused(s, "session_stop", {"session": FOREIGN}, "session_not_found", "stopping another scope's session")
     await refused(s, "exec", {"session": OUTSIDE_SESSION, "argv": ["true"]}, "session_not_found",
@@ -304,6 +310,55 @@ async def resources(s, task, long, term, blob):
     await not_readable(s, "file:///etc/passwd", -32602, "another scheme")
 
 
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello through the proxy"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+async def egress(s, port):
+    """A server whose user allows two pinned names and the web server's port: a model may
+    narrow that, never widen it, and the log shows what happened."""
+    await s.initialize()
+    policy = (await call(s, "session_list", {}))["policy"]
+    check(policy["network"] == "egress" and policy["egress"]["allow"] == ["allowed.test", "other.test", f"127.0.0.1:{port}"]
+          and policy["egress"]["pinned"] == ["allowed.test", "other.test"], f"the policy shows the egress rules: {policy}")
+    for wider, kind in [(["evil.test"], "permission_denied"), (["*.other.test"], "permission_denied"),
+                        (["127.0.0.0/8"], "permission_denied"), (["127.0.0.1"], "permission_denied"),
+                        (["*"], "invalid_input"), (["allowed.test", ""], "invalid_input")]:
+        await refused(s, "session_start", {"working_dir": ROOT, "allow_hosts": wider}, kind, f"allow_hosts {wider}")
+    egress_id = SESSION + "-egress"
+    started = await call(s, "session_start", {"working_dir": ROOT, "id": egress_id,
+                                              "allow_hosts": ["allowed.test", f"127.0.0.1:{port}"]})
+    report = started["report"]
+    check(report["network"] == "egress" and report["egress"]["rules"] == ["allowed.test", f"127.0.0.1:{port}"],
+          f"the session starts with the narrowed rules: {report['egress']}")
+    get = "wget -q -O- http://{}:%d/ 2>&1; echo; echo rc=$?" % port
+    r = await call(s, "exec", {"session": egress_id, "argv": ["sh", "-c", get.format("allowed.test")]})
+    check("hello through the proxy" in r["stdout"], f"an allowed host is reached: {r['stdout']}")
+    r = await call(s, "exec", {"session": egress_id, "argv": ["sh", "-c", get.format("other.test")]})
+    check("403" in r["stdout"] and "hello" not in r["stdout"],
+          f"a host the user allows but this session did not ask for is refused: {r['stdout']}")
+    with anyio.move_on_after(10):
+        while True:
+            log = await call(s, "network_log", {"session": egress_id})
+            if any(d["host"] == "allowed.test" for d in log["decisions"]):
+                break
+            await anyio.sleep(0.1)
+    hosts = {(d["host"], d["allowed"]) for d in log["decisions"]}
+    check({("allowed.test", True), ("other.test", False)} <= hosts and log["total"] == len(log["decisions"]),
+          f"network_log shows both: {log}")
+    one = await call(s, "network_log", {"session": egress_id, "last": 1})
+    check(len(one["decisions"]) == 1 and one["total"] == log["total"], "last keeps the last ones")
+    await call(s, "session_stop", {"session": egress_id})
+
+
 async def main():
     # A post-create command the policy does not allow: it must not run.
     args = ["mcp", "--root", ROOT, "--post-create", "touch post-create-ran"]
@@ -312,6 +367,18 @@ async def main():
         async with stdio_client(server) as (read, write):
             async with ClientSession(read, write) as s:
                 await scripted(s)
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    port = web.server_address[1]
+    args = ["mcp", "--root", ROOT, "--allow-host", "allowed.test", "--allow-host", "other.test",
+            "--allow-host", f"127.0.0.1:{port}", "--pin-host", "allowed.test=127.0.0.1",
+            "--pin-host", "other.test=127.0.0.1"]
+    server = StdioServerParameters(command=SANDBOX, args=args, env=dict(os.environ))
+    with anyio.fail_after(120):
+        async with stdio_client(server) as (read, write):
+            async with ClientSession(read, write) as s:
+                await egress(s, port)
+    web.shutdown()
     print("all checks passed", flush=True)
 
 
