@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
+use crate::egress_relay::{pump, splice};
 use crate::http_head::{self, Head};
 use crate::tls_hello::{self, Hello};
 
@@ -219,7 +220,7 @@ async fn serve_forwarded(port: u16, listener: tokio::net::TcpListener, dir: Path
             let _slot = slot;
             let _ = client.set_nodelay(true);
             let Ok(mut agent) = connect_forward(&dir, port).await else { return };
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
+            let _ = splice(&mut client, &mut agent).await;
         });
     }
 }
@@ -615,11 +616,7 @@ async fn tunnel(
     }
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
-    let down = tokio::spawn(async move {
-        let n = tokio::io::copy(&mut ur, &mut cw).await.unwrap_or(0);
-        let _ = cw.shutdown().await;
-        n
-    });
+    let down = tokio::spawn(async move { pump(&mut ur, &mut cw).await.unwrap_or(0) });
     let checked = tokio::time::timeout(HEAD_TIMEOUT, async {
         let mut chunk = [0u8; 4096];
         loop {
@@ -645,8 +642,7 @@ async fn tunnel(
     }
     let up = async {
         uw.write_all(&first).await?;
-        let n = tokio::io::copy(&mut cr, &mut uw).await?;
-        let _ = uw.shutdown().await;
+        let n = pump(&mut cr, &mut uw).await?;
         Ok::<u64, std::io::Error>(first.len() as u64 + n)
     };
     let out = up.await.unwrap_or(first.len() as u64);
@@ -697,7 +693,7 @@ async fn forward(
     if let Err(e) = upstream.write_all(&bytes).await {
         return Err(Ended { out: 0, inn: 0, refused: false, why: format!("sending the request failed: {e}") });
     }
-    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+    match splice(&mut client, &mut upstream).await {
         Ok((o, i)) => Ok((o + bytes.len() as u64, i)),
         Err(e) => Err(Ended { out: bytes.len() as u64, inn: 0, refused: false, why: e.to_string() }),
     }
