@@ -7,6 +7,9 @@
  *                                    (none for -), reads until the peer closes or <secs>
  *                                    pass. Prints "connect\t<OK|error>\n", then on
  *                                    success "reply\t<n>\n" and the <n> bytes read.
+ *   hold <target> <n> <secs> <text>  opens <n> connections to <target>, writes <text> on
+ *                                    each (e.g. half a request head), keeps them open
+ *                                    <secs> seconds: "held\t<opened>\t<first error or OK>"
  *   udp <ipv4|ipv6> <port>           sends one datagram: "udp\t<OK|error>"
  *   raw                              opens a raw ICMP socket: "raw\t<OK|error>"
  *   packet                           opens an AF_PACKET socket: "packet\t<OK|error>"
@@ -128,7 +131,29 @@ static int udp_cmd(const char *host, int port) {
     return 0;
 }
 
+static int hold_cmd(const char *target, int n, int secs, const char *text) {
+    int opened = 0;
+    const char *err = "OK";
+    for (int i = 0; i < n; i++) {
+        int fd = open_target(target);
+        if (fd < 0) {
+            err = strerror(errno);
+            break;
+        }
+        if (write(fd, text, strlen(text)) < 0) {
+            err = strerror(errno);
+            break;
+        }
+        opened++;
+    }
+    printf("held\t%d\t%s\n", opened, err);
+    fflush(stdout);
+    sleep(secs);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 6 && strcmp(argv[1], "hold") == 0) return hold_cmd(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (argc == 5 && strcmp(argv[1], "send") == 0) return send_cmd(argv[2], argv[3], atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "udp") == 0) return udp_cmd(argv[2], atoi(argv[3]));
     if (argc == 2 && strcmp(argv[1], "raw") == 0) {

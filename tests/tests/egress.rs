@@ -672,3 +672,61 @@ fn ports_are_forwarded_from_the_host_loopback_into_an_egress_session() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+/// VmRSS of a process in KiB (0 when unreadable).
+fn rss_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_flood_of_connections_keeps_the_enforcer_and_the_agent_bounded_and_serving() {
+    let t = TestScope::new("egress-flood");
+    let w = World::new();
+    run(T, async {
+        let probe = Probe::new(t.dir.path());
+        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone())).await.unwrap();
+        let enforcer = sandbox_core::egress::enforcer_pid(s.control_dir()).unwrap();
+        // 10 processes x 1000 connections that each send half a request head and wait
+        // (the cheapest flood: every one holds a slot until the head timeout).
+        let bin = probe.bin.display().to_string();
+        let flood = format!(
+            "for i in 0 1 2 3 4 5 6 7 8 9; do {bin} hold {PROXY} 1000 6 'CONNECT allowed.test' > /tmp/flood-$i & done; sleep 3; \
+             for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = .sandbox-agent ] && grep VmRSS $p/status; done; \
+             wait; cat /tmp/flood-*"
+        );
+        let during = tokio::spawn({
+            let s = s.clone();
+            async move { sh(&s, &flood).await }
+        });
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let enforcer_rss = rss_kib(&std::fs::read_to_string(format!("/proc/{enforcer}/status")).unwrap_or_default());
+        let out = during.await.unwrap().stdout_lossy();
+        let agent_rss = rss_kib(&out);
+        let opened: usize =
+            out.lines().filter_map(|l| l.strip_prefix("held\t")?.split('\t').next()?.parse::<usize>().ok()).sum();
+        println!("flood: {opened} connections opened, enforcer RSS {enforcer_rss} KiB, agent RSS {agent_rss} KiB");
+        assert!(opened >= 5000, "the flood opened only {opened} connections: {out}");
+        assert!(
+            enforcer_rss > 0 && enforcer_rss < 64 * 1024,
+            "enforcer RSS {enforcer_rss} KiB under {opened} connections"
+        );
+        assert!(agent_rss > 0 && agent_rss < 64 * 1024, "agent RSS {agent_rss} KiB under {opened} connections: {out}");
+        assert!(s.egress_enforcer_running(), "the enforcer survived");
+        // And it serves again once the flood is over.
+        let ok = probe
+            .send(
+                &s,
+                PROXY,
+                &get_req(&format!("http://allowed.test:{}/", w.web.port), &format!("allowed.test:{}", w.web.port)),
+                10,
+            )
+            .await;
+        assert!(ok.text().contains("hello through the proxy"), "{}", ok.text());
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
