@@ -9,9 +9,11 @@
 // Besides Exec, a Session runs background tasks (SpawnTask: output spooled in the
 // session, followed with WaitOutput or OutputReader), PTY terminals (OpenTerminal: an
 // io.ReadWriteCloser), streaming commands (ExecStream: events from Next, stdin through
-// Write) and file operations (ReadFile, WriteFile, ReadDir, Stat, Remove). Tasks and
-// terminals live in the session's agent and outlive their handles; closing a Session
-// closes the Task, Terminal and ExecStream handles made from it.
+// Write), file operations (ReadFile, WriteFile, ReadDir, Stat, Remove) and, on the
+// "egress" network, a policy of what it may reach (StartOptions.Egress, SetEgress,
+// EgressPolicy, NetworkLog, RestartNetwork). Tasks and terminals live in the session's
+// agent and outlive their handles; closing a Session closes the Task, Terminal and
+// ExecStream handles made from it.
 //
 // Every type is safe for concurrent use. Close is idempotent: it wakes calls blocked in
 // other goroutines (they return ErrClosed), waits for them to return and releases the C
@@ -55,11 +57,15 @@ type Config struct {
 	// Defaults ignores the config file and environment: built-in defaults only.
 	Defaults bool
 	// Scope labels sessions; List, Attach, Stop and ReapOrphans only see their scope.
-	Scope                 string
-	Image                 string
-	TrustedImages         []string
-	Provision             *bool
-	Network               string // "bridge" or "none"
+	Scope         string
+	Image         string
+	TrustedImages []string
+	Provision     *bool
+	Network       string // "bridge", "none" or "egress"
+	// Egress gives sessions the "egress" network with this policy (replacing the config
+	// file's [network] section and SANDBOX_EGRESS_ALLOW), unless Network says otherwise;
+	// &EgressPolicy{} reaches nothing.
+	Egress                *EgressPolicy
 	AllowPostCreate       *bool
 	AllowUntrustedImage   *bool
 	RequireResourceLimits *bool
@@ -106,6 +112,16 @@ func New(cfg *Config) (*Sandbox, error) {
 		return nil, err
 	}
 	defer C.sbx_config_free(c)
+	// Before the network mode, which the policy would set to "egress".
+	if cfg.Egress != nil {
+		if err := applyEgress(cfg.Egress, func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
+			return C.sbx_config_set_egress(c, rules, n, e)
+		}, func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
+			return C.sbx_config_pin_egress_host(c, name, addr, e)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	texts := []struct {
 		value string
 		set   func(*C.sbx_config, *C.char, **C.sbx_error) C.sbx_status

@@ -14,11 +14,15 @@ import (
 // StartOptions are the optional parts of a session start; nil means all defaults (the
 // Sandbox's configuration).
 type StartOptions struct {
-	Image                 string
-	Ports                 []int // published on 127.0.0.1, host port = container port
-	Env                   map[string]string
-	PostCreate            []string // run only when the policy allows
-	Network               string   // "bridge" or "none"
+	Image      string
+	Ports      []int // published on 127.0.0.1, host port = container port
+	Env        map[string]string
+	PostCreate []string // run only when the policy allows
+	Network    string   // "bridge", "none" or "egress"
+	// Egress puts the session on the "egress" network with this policy (replacing the
+	// configuration's); &EgressPolicy{} reaches nothing. With Network "bridge" or
+	// "none", Start fails with ErrInvalidArgument.
+	Egress                *EgressPolicy
 	AllowPostCreate       *bool
 	AllowUntrustedImage   *bool
 	RequireResourceLimits *bool
@@ -46,8 +50,10 @@ type StartReport struct {
 		NprocFallback *uint64 `json:"nproc_fallback"` // the nproc limit used when the requested one could not be
 	} `json:"limits"`
 	ProtectedPaths []string `json:"protected_paths"` // paths of the working dir mounted read-only
-	Warnings       []string `json:"warnings"`
-	Duration       float64  `json:"duration"` // seconds
+	// Egress is the policy a session on the "egress" network started with; else nil.
+	Egress   *EgressReport `json:"egress"`
+	Warnings []string      `json:"warnings"`
+	Duration float64       `json:"duration"` // seconds
 	// Raw is the whole report (limits, provisioning, post-create outcomes...).
 	Raw json.RawMessage `json:"-"`
 }
@@ -126,6 +132,15 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 	}
 	if err := withOptCString(o.Network, "network", func(c *C.char) error { return run(C.sbx_session_spec_set_network(spec, c, &e)) }); err != nil {
 		return err
+	}
+	if o.Egress != nil {
+		if err := applyEgress(o.Egress, func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
+			return C.sbx_session_spec_set_egress(spec, rules, n, e)
+		}, func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
+			return C.sbx_session_spec_pin_egress_host(spec, name, addr, e)
+		}); err != nil {
+			return err
+		}
 	}
 	for _, port := range o.Ports {
 		if err := run(C.sbx_session_spec_add_port(spec, C.int64_t(port), &e)); err != nil {
