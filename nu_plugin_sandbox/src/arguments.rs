@@ -2,10 +2,13 @@
 //! input with a `LabeledError` on the offending value itself (a list item, a record
 //! field), not just on the flag.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Span, Spanned, Value};
+use sandbox_core::EgressRule;
 
 /// `--env`-style records: `{ NAME: value }`, values strings, numbers or bools.
 pub(crate) fn env_pairs(value: &Value) -> Result<Vec<(String, String)>, LabeledError> {
@@ -332,4 +335,84 @@ pub(crate) fn sandbox_path(value: &Value) -> Result<Spanned<String>, LabeledErro
 /// session's working directory (the same path inside and outside the container).
 pub(crate) fn resolve_in(working_dir: &std::path::Path, path: &str) -> String {
     if path.starts_with('/') { path.to_string() } else { working_dir.join(path).display().to_string() }
+}
+
+/// What an egress rule looks like, for the help of errors about one.
+pub(crate) const EGRESS_RULE_HELP: &str = "a rule is a host (pypi.org), *.domain (*.example.com), an address or network (10.0.0.5, 10.0.0.0/8, fd00::/8), \
+each optionally with :port (example.com:443, [fd00::1]:80)";
+
+/// One egress rule, labelled on the value with the core's reason when it is not one.
+pub(crate) fn egress_rule(value: &Value) -> Result<EgressRule, LabeledError> {
+    let text = value.as_str().map_err(|_| {
+        LabeledError::new("an egress rule is a string")
+            .with_label(format!("this is a {}", value.get_type()), value.span())
+            .with_help(EGRESS_RULE_HELP)
+    })?;
+    text.parse::<EgressRule>().map_err(|e| {
+        LabeledError::new(e.to_string()).with_label("invalid egress rule", value.span()).with_help(EGRESS_RULE_HELP)
+    })
+}
+
+/// `--allow-host`: one rule or a list of them, each checked where it was written.
+pub(crate) fn egress_rules(value: &Value) -> Result<Vec<EgressRule>, LabeledError> {
+    match value {
+        Value::List { vals, .. } => vals.iter().map(egress_rule).collect(),
+        other => Ok(vec![egress_rule(other)?]),
+    }
+}
+
+/// `--pin-host`: a record `{ name: addr }` (or a list of addresses per name), or
+/// `name=addr` strings (one or a list); several addresses of one name add up.
+pub(crate) fn pinned_hosts(value: &Value) -> Result<BTreeMap<String, Vec<IpAddr>>, LabeledError> {
+    const HELP: &str = "e.g. --pin-host { db.test: 10.0.0.5 } or --pin-host [db.test=10.0.0.5 db.test=10.0.0.6]";
+    let address = |v: &Value| {
+        v.as_str().ok().and_then(|t| t.trim().parse::<IpAddr>().ok()).ok_or_else(|| {
+            LabeledError::new("a pinned host's address must be an IP address")
+                .with_label("not an IP address", v.span())
+                .with_help(HELP)
+        })
+    };
+    let mut pins: Vec<(String, IpAddr)> = Vec::new();
+    match value {
+        Value::Record { val, .. } => {
+            for (name, v) in val.iter() {
+                match v {
+                    Value::List { vals, .. } => {
+                        for a in vals {
+                            pins.push((name.clone(), address(a)?));
+                        }
+                    }
+                    other => pins.push((name.clone(), address(other)?)),
+                }
+            }
+        }
+        Value::List { .. } | Value::String { .. } => {
+            let items = match value {
+                Value::List { vals, .. } => vals.to_vec(),
+                other => vec![other.clone()],
+            };
+            for v in items {
+                let pair = v.as_str().ok().and_then(|t| t.split_once('=')).filter(|(n, _)| !n.is_empty());
+                let Some((name, addr)) = pair else {
+                    return Err(LabeledError::new("a pinned host is name=address")
+                        .with_label("expected name=address", v.span())
+                        .with_help(HELP));
+                };
+                pins.push((name.to_string(), address(&Value::string(addr, v.span()))?));
+            }
+        }
+        other => {
+            return Err(LabeledError::new("--pin-host must be a record or a list of name=address")
+                .with_label(format!("this is a {}", other.get_type()), other.span())
+                .with_help(HELP));
+        }
+    }
+    let mut hosts: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    for (name, addr) in pins {
+        let addrs = hosts.entry(name).or_default();
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    Ok(hosts)
 }

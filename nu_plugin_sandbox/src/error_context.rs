@@ -81,6 +81,10 @@ impl ErrorContext {
                     }
                     "path" | "mode" => "paths are non-empty, without NUL bytes; modes are 0 to 0o1777 (no setuid or setgid bits)".into(),
                     "file request" => "paths are resolved inside the session's container; the message says what is wrong with this one".into(),
+                    "network" => "egress rules need the egress network: leave --network out (or use --network egress) with \
+--allow-host; `sandbox net` works on sessions started that way".into(),
+                    "egress rule" => crate::arguments::EGRESS_RULE_HELP.into(),
+                    "egress hosts entry" => "pinned names are lowercase host names (no trailing dot), each with at least one address, e.g. { db.test: 10.0.0.5 }".into(),
                     _ => "see `help` for this command".into(),
                 };
                 (format!("invalid {what}"), self.span_of(what), help)

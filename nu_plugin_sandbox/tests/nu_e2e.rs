@@ -601,6 +601,12 @@ fn every_example_parses_and_every_command_has_help() {
             "sandbox file write",
             "sandbox info",
             "sandbox list",
+            "sandbox net",
+            "sandbox net allow",
+            "sandbox net deny",
+            "sandbox net log",
+            "sandbox net policy",
+            "sandbox net restart",
             "sandbox reap",
             "sandbox run",
             "sandbox start",
@@ -998,5 +1004,133 @@ fn start_devcontainer_returns_what_the_file_gave_and_refused() {
         "--devcontainer",
         "add .devcontainer",
     );
+    assert!(iso.leftovers().is_empty());
+}
+
+/// An HTTP server on the host's loopback answering every request with `body`; its port.
+fn http_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("port").port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn egress_sessions_reach_what_is_allowed_log_it_and_change_live() {
+    let iso = Isolation::new("egress");
+    let port = http_server("hello through the proxy");
+    // (busybox wget crashes on a refused proxied request when given -T.)
+    let r = json(
+        &iso,
+        &format!(
+            r#"
+            let s = sandbox start --id eg --quiet --allow-host [allowed.test 127.0.0.1:{port}] --pin-host {{allowed.test: 127.0.0.1, later.test: [127.0.0.1]}}
+            def fetch [host: string] {{ sandbox exec eg sh -c $"wget -q -O- http://($host):{port}/ 2>&1; echo" | get stdout }}
+            let allowed = fetch allowed.test
+            let refused = fetch later.test
+            mut log = []
+            for _ in 1..100 {{
+              $log = (sandbox net log eg)
+              if ($log | any {{|d| $d.host == allowed.test }}) {{ break }}
+              sleep 100ms
+            }}
+            let wider = sandbox net allow eg later.test Later.test.
+            let now_allowed = fetch later.test
+            let narrower = sandbox net deny eg later.test
+            let refused_again = fetch later.test
+            {{
+              egress: $s.egress
+              network: $s.network
+              allowed: $allowed, refused: $refused, now_allowed: $now_allowed, refused_again: $refused_again
+              log: ($log | sort-by host | select host port address via allowed)
+              log_types: ($log | first | select time bytes_out bytes_in | items {{|k, v| {{ $k: ($v | describe) }} }} | into record)
+              allowed_bytes: ($log | where host == allowed.test | get 0.bytes_in | $in > 20B)
+              refusal: ($log | where host == later.test | get 0.reason)
+              wider: $wider.allow
+              narrower: ($narrower | reject enforcer_running)
+              policy: (sandbox net policy eg | get allow)
+              restart: ((sandbox net restart eg).enforcer_pid == $s.egress.enforcer_pid)
+            }} | to json -r
+            "#
+        ),
+    );
+    let local = format!("127.0.0.1:{port}");
+    assert_eq!(r["network"], "egress", "--allow-host implies the egress network");
+    assert_eq!(r["egress"]["rules"], json!(["allowed.test", local]));
+    assert_eq!(r["egress"]["pinned"], json!(["allowed.test", "later.test"]));
+    assert_eq!(r["egress"]["proxy"], "http://127.0.0.1:3128");
+    assert!(r["allowed"].as_str().unwrap_or_default().contains("hello through the proxy"), "{r}");
+    assert!(r["refused"].as_str().unwrap_or_default().contains("403"), "{r}");
+    // Sorted by host: the refusal is logged when decided, the allowed request when it closed.
+    assert_eq!(
+        r["log"],
+        json!([{"host": "allowed.test", "port": port, "address": "127.0.0.1", "via": "http", "allowed": true},
+               {"host": "later.test", "port": port, "address": null, "via": "http", "allowed": false}])
+    );
+    assert_eq!(r["log_types"], json!({"time": "datetime", "bytes_out": "filesize", "bytes_in": "filesize"}));
+    assert_eq!(r["allowed_bytes"], true);
+    assert!(r["refusal"].as_str().unwrap_or_default().contains("not in the allow list"), "{r}");
+    assert_eq!(r["wider"], json!(["allowed.test", local, "later.test"]), "normalized, added once");
+    assert!(r["now_allowed"].as_str().unwrap_or_default().contains("hello"), "allowed from the next connection: {r}");
+    assert_eq!(
+        r["narrower"],
+        json!({"session": "eg", "allow": ["allowed.test", local],
+               "hosts": {"allowed.test": ["127.0.0.1"], "later.test": ["127.0.0.1"]}})
+    );
+    assert!(r["refused_again"].as_str().unwrap_or_default().contains("403"), "{r}");
+    assert_eq!(r["policy"], json!(["allowed.test", local]));
+    assert_eq!(r["restart"], true, "a running enforcer is kept");
+
+    // Bad rules and pins are labelled where they were written, with the core's reason.
+    bad(&iso, "sandbox start --quiet --allow-host [ok.test '*']", "may only start a rule", "'*'", "*.domain");
+    bad(&iso, "sandbox start --quiet --allow-host a.test:0", "out of range", "a.test:0", ":port");
+    bad(&iso, "sandbox start --quiet --pin-host { a.test: nope }", "IP address", "nope", "--pin-host");
+    bad(&iso, "sandbox start --quiet --pin-host [a.test]", "name=address", "a.test", "--pin-host");
+    bad(
+        &iso,
+        "sandbox start --quiet --pin-host { A.test: 127.0.0.1 }",
+        "write it as",
+        "{ A.test: 127.0.0.1 }",
+        "lowercase",
+    );
+    bad(
+        &iso,
+        "sandbox start --quiet --network none --allow-host a.test",
+        "needs network egress",
+        "none",
+        "--allow-host",
+    );
+    bad(&iso, "sandbox net allow eg '**.x.test'", "may only start a rule", "'**.x.test'", "*.domain");
+    bad(
+        &iso,
+        "sandbox net deny eg allowed.test '*.allowed.test'",
+        "not in the allow list",
+        "'*.allowed.test'",
+        "nothing was changed",
+    );
+    bad(&iso, "sandbox net allow eg", "no rule given", "sandbox net allow", "*.domain");
+    // Nothing changed by the refused deny.
+    assert_eq!(json(&iso, "sandbox net policy eg | get allow | to json -r"), json!(["allowed.test", local]));
+    json(&iso, "sandbox start --id plain --network none --quiet | get id | to json");
+    for verb in ["log", "policy", "restart", "allow"] {
+        let script = format!("sandbox net {verb} plain a.test");
+        let script = if verb == "allow" { script } else { script.trim_end_matches(" a.test").to_string() };
+        bad(&iso, &script, "not on the egress network", "plain", "--allow-host");
+    }
+    json(&iso, "sandbox stop eg plain | to json");
     assert!(iso.leftovers().is_empty());
 }

@@ -8,8 +8,9 @@ mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
-    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info, List, Reap,
-    Run, SandboxCommand, Start, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals,
+    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info, List,
+    NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, Reap, Run, SandboxCommand, Start, Stop, TaskLogs,
+    TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -55,6 +56,16 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&HeldGroup(Tasks)).expect("sandbox task examples");
     t.test_command_examples(&HeldGroup(Terminals)).expect("sandbox term examples");
     t.test_command_examples(&FileCommand).expect("sandbox file examples");
+    for (name, result) in [
+        ("sandbox net", t.test_command_examples(&NetCommand)),
+        ("net log", t.test_command_examples(&NetLog)),
+        ("net policy", t.test_command_examples(&NetPolicy)),
+        ("net allow", t.test_command_examples(&NetAllow)),
+        ("net deny", t.test_command_examples(&NetDeny)),
+        ("net restart", t.test_command_examples(&NetRestart)),
+    ] {
+        result.unwrap_or_else(|e| panic!("{name} examples: {e}"));
+    }
     assert!(iso.leftovers().is_empty(), "the stop example left {:?}", iso.leftovers());
 }
 
@@ -79,6 +90,7 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         "sandbox term",
         "sandbox file",
         "sandbox attach",
+        "sandbox net",
     ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
     }
@@ -86,6 +98,7 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         ("sandbox task", &["spawn", "list", "logs", "wait", "kill"][..]),
         ("sandbox term", &["open", "list", "send", "read", "resize", "kill", "wait"][..]),
         ("sandbox file", &["read", "write", "ls"][..]),
+        ("sandbox net", &["log", "policy", "allow", "deny", "restart"][..]),
     ] {
         let help = help_of(group);
         for sub in subs {
@@ -165,6 +178,13 @@ fn start_argument_errors_point_at_the_argument() {
     assert_error(&mut t, "sandbox start --cpus 0", "cpu limit", "0");
     assert_error(&mut t, "sandbox start --image ''", "image", "''");
     assert_error(&mut t, "sandbox start --env { A: {} }", "must be a string", "{}");
+    assert_error(&mut t, "sandbox start --allow-host [pypi.org '*.com']", "too broad", "'*.com'");
+    assert_error(&mut t, "sandbox start --allow-host '10.0.0.1/8'", "bits set past the prefix", "'10.0.0.1/8'");
+    assert_error(&mut t, "sandbox start --allow-host [1]", "not an IP address", "1");
+    assert_error(&mut t, "sandbox start --pin-host { db.test: [10.0.0.5 x] }", "IP address", "x");
+    assert_error(&mut t, "sandbox start --pin-host 'db.test:10.0.0.5'", "name=address", "'db.test:10.0.0.5'");
+    assert_error(&mut t, "sandbox net allow demo pypi.org 'bücher.test'", "IDNA", "'bücher.test'");
+    assert_error(&mut t, "sandbox net deny demo ''", "empty rule", "''");
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! The plugin's commands, one file each. `sandbox` alone prints help; the verbs are the
 //! same as in the Rust API (`Sandbox::start`, `Session::exec`, `Sandbox::stop`...).
 //!
-//! The groups `sandbox task`, `sandbox term` and `sandbox file` have a parent command
+//! The groups `sandbox task`, `sandbox term`, `sandbox file` and `sandbox net` have a parent command
 //! of their own (it prints the group's help) and one file per verb (`task_logs.rs` is
 //! `sandbox task logs`), except the verbs tasks and terminals share (the group itself,
 //! `list`, `wait`, `kill`): one generic command each in `held.rs`, over the kinds of
-//! `held_kinds.rs`.
+//! `held_kinds.rs`; and what the `sandbox net` verbs share is in `net.rs`.
 
 mod attach;
 mod exec;
@@ -17,6 +17,12 @@ mod held;
 mod held_kinds;
 mod info;
 mod list;
+mod net;
+mod net_allow;
+mod net_deny;
+mod net_log;
+mod net_policy;
+mod net_restart;
 mod reap;
 mod run;
 mod sandbox;
@@ -39,6 +45,12 @@ pub use held::{HeldCommands, HeldGroup, HeldKill, HeldList, HeldWait, Help};
 pub use held_kinds::{Tasks, Terminals};
 pub use info::Info;
 pub use list::List;
+pub use net::NetCommand;
+pub use net_allow::NetAllow;
+pub use net_deny::NetDeny;
+pub use net_log::NetLog;
+pub use net_policy::NetPolicy;
+pub use net_restart::NetRestart;
 pub use reap::Reap;
 pub use run::Run;
 pub use sandbox::SandboxCommand;
@@ -99,6 +111,12 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(FileRead),
         Box::new(FileWrite),
         Box::new(FileLs),
+        Box::new(NetCommand),
+        Box::new(NetLog),
+        Box::new(NetPolicy),
+        Box::new(NetAllow),
+        Box::new(NetDeny),
+        Box::new(NetRestart),
         Box::new(Attach),
     ]
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
 use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
-use sandbox_core::{Network, SessionSpec, StartPhase};
+use sandbox_core::{EgressPolicy, Network, SessionSpec, StartPhase};
 
 use crate::SandboxPlugin;
 use crate::arguments::{self, flag};
@@ -35,7 +35,9 @@ default unless --allow-untrusted-image is given; post-create commands are skippe
 given. With --devcontainer the directory's devcontainer.json adds its image (same trust rule), environment, ports \
 and lifecycle commands (as post-create commands); what it asks that would widen the session is refused and listed \
 in the record's devcontainer column and its warnings. A start that takes more than a moment prints the phase it is in on stderr (creating the container, \
-provisioning, each post-create command); silence it with --quiet."
+provisioning, each post-create command); silence it with --quiet. With --allow-host (or --network egress) the session has \
+no network but a proxy (HTTP_PROXY and friends point at it) that lets through only what the rules allow; the \
+record's egress column lists them, and `sandbox net` shows the connection log and changes the rules live."
     }
 
     fn signature(&self) -> Signature {
@@ -44,7 +46,31 @@ provisioning, each post-create command); silence it with --quiet."
             .named("id", SyntaxShape::String, "Session id (default: the directory name plus a random suffix).", None)
             .named("image", SyntaxShape::String, "Image to use (default: the configured one).", None)
             .named("ports", SyntaxShape::List(Box::new(SyntaxShape::Int)), "Ports to publish on 127.0.0.1.", None)
-            .named("network", SyntaxShape::String, "Network mode: bridge or none.", None)
+            .named(
+                "network",
+                SyntaxShape::String,
+                "Network mode: bridge, none, or egress (only through the session's proxy, to what --allow-host \
+allows; the mode when --allow-host or --pin-host is given).",
+                None,
+            )
+            .named(
+                "allow-host",
+                SyntaxShape::OneOf(vec![SyntaxShape::List(Box::new(SyntaxShape::String)), SyntaxShape::String]),
+                "Egress rules: hosts (pypi.org), *.domain, addresses or networks (10.0.0.0/8), each optionally with \
+:port, e.g. [pypi.org *.example.com:443].",
+                None,
+            )
+            .named(
+                "pin-host",
+                SyntaxShape::OneOf(vec![
+                    SyntaxShape::Record(Default::default()),
+                    SyntaxShape::List(Box::new(SyntaxShape::String)),
+                    SyntaxShape::String,
+                ]),
+                "Egress: names answered with these addresses instead of the resolver (still judged by the rules), \
+e.g. { db.test: 10.0.0.5 } or [db.test=10.0.0.5].",
+                None,
+            )
             .named(
                 "env",
                 SyntaxShape::Record(Default::default()),
@@ -89,6 +115,11 @@ provisioning, each post-create command); silence it with --quiet."
             Example {
                 example: "sandbox start ~/project --ports [5173] --memory 1GiB --network bridge",
                 description: "Start a session on a project, publishing a dev server port, with a memory limit",
+                result: None,
+            },
+            Example {
+                example: "sandbox start --allow-host [pypi.org files.pythonhosted.org] | get egress.rules",
+                description: "Start a session that reaches only PyPI, through its proxy",
                 result: None,
             },
             Example {
@@ -142,9 +173,20 @@ provisioning, each post-create command); silence it with --quiet."
             let text = v.as_str().map_err(|_| not_a_string("--network", &v))?;
             spec.network = Some(text.parse::<Network>().map_err(|e| {
                 LabeledError::new(e.to_string()).with_label("unknown network mode", span).with_help(
-                    "use bridge (outbound access, ports on 127.0.0.1) or none (no network); host networking is never allowed",
+                    "use bridge (outbound access, ports on 127.0.0.1), none (no network) or egress (only what \
+--allow-host allows, through a proxy); host networking is never allowed",
                 )
             })?);
+            ctx.errors.blame("network", span);
+        }
+        let rules = ctx.flag(call, "allow-host", "egress rule", |v, _| arguments::egress_rules(v))?;
+        let pins = ctx.flag(call, "pin-host", "egress hosts entry", |v, _| arguments::pinned_hosts(v))?;
+        if rules.is_some() || pins.is_some() {
+            spec.egress = Some(EgressPolicy { allow: rules.unwrap_or_default(), hosts: pins.unwrap_or_default() });
+            if let Some((_, span)) = flag(call, "allow-host").or_else(|| flag(call, "pin-host")) {
+                // With --network bridge or none: the mode and the rules disagree.
+                ctx.errors.blame("network", span);
+            }
         }
         if let Some((v, span)) = flag(call, "env") {
             spec.env = arguments::env_pairs(&v)?;

@@ -1,6 +1,7 @@
 //! Core results as nu values, with typed columns: `duration` for durations, `datetime`
 //! for timestamps, `filesize` for byte sizes, `binary` for output that is not text.
 
+mod egress;
 mod exec_output;
 mod file_row;
 mod host_info;
@@ -10,6 +11,7 @@ mod start_report;
 mod task_row;
 mod terminal_row;
 
+pub(crate) use egress::{egress_decision, egress_policy, egress_report};
 pub(crate) use exec_output::exec_output;
 pub(crate) use file_row::file_row;
 pub(crate) use host_info::host_info;

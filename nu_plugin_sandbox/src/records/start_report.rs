@@ -96,6 +96,7 @@ pub(crate) fn start_report(s: &StartReport, span: Span) -> Value {
     r.push("image_requested", opt_string(s.image.requested.as_deref(), span));
     r.push("image_reason", Value::string(reason_word(s.image.reason), span));
     r.push("network", Value::string(s.network.to_string(), span));
+    r.push("egress", s.egress.as_ref().map_or(Value::nothing(span), |e| super::egress_report(e, span)));
     r.push("ports", Value::list(s.ports_published.iter().map(|p| Value::int(i64::from(*p), span)).collect(), span));
     r.push(
         "ports_dropped",
