@@ -28,7 +28,7 @@ pub fn policy_of(rules: &[EgressRule], pins: &[(String, IpAddr)]) -> Option<Egre
             addrs.push(*addr);
         }
     }
-    Some(EgressPolicy { allow: rules.to_vec(), hosts })
+    Some(EgressPolicy { allow: rules.to_vec(), hosts, ..EgressPolicy::default() })
 }
 
 /// A decision as a row of `net log` (and of the MCP server's `network_log`).

@@ -250,7 +250,8 @@ impl McpPolicy {
 
     /// The egress policy of a session whose tool call asked for the hosts `asked`: each
     /// rule must lie within one of the rules new sessions get (this policy's, else the
-    /// configuration's), on the egress network only; the pinned names stay the user's.
+    /// configuration's), on the egress network only; everything else of the policy (the
+    /// pinned names...) stays the user's.
     pub fn narrowed_egress(&self, asked: &[String], config: &Config) -> Result<EgressPolicy, Error> {
         let effective = self.spec(String::new(), PathBuf::new(), Vec::new(), config).effective_policy(config);
         if effective.network != Network::Egress {
@@ -279,7 +280,7 @@ impl McpPolicy {
                 allow.push(rule);
             }
         }
-        Ok(EgressPolicy { allow, hosts: effective.egress.hosts })
+        Ok(EgressPolicy { allow, ..effective.egress })
     }
 
     /// What the server lets a model do, for its instructions and `session_list`.

@@ -182,7 +182,11 @@ e.g. { db.test: 10.0.0.5 } or [db.test=10.0.0.5].",
         let rules = ctx.flag(call, "allow-host", "egress rule", |v, _| arguments::egress_rules(v))?;
         let pins = ctx.flag(call, "pin-host", "egress hosts entry", |v, _| arguments::pinned_hosts(v))?;
         if rules.is_some() || pins.is_some() {
-            spec.egress = Some(EgressPolicy { allow: rules.unwrap_or_default(), hosts: pins.unwrap_or_default() });
+            spec.egress = Some(EgressPolicy {
+                allow: rules.unwrap_or_default(),
+                hosts: pins.unwrap_or_default(),
+                ..EgressPolicy::default()
+            });
             if let Some((_, span)) = flag(call, "allow-host").or_else(|| flag(call, "pin-host")) {
                 // With --network bridge or none: the mode and the rules disagree.
                 ctx.errors.blame("network", span);
