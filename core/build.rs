@@ -77,6 +77,9 @@ fn build_agent(workspace: &Path, out_dir: &Path) -> PathBuf {
             cmd.env_remove(&key);
         }
     }
+    // Stripped: the agent is copied into every library and cache; its panics still
+    // name file and line (those are compiled in, not read from debug info).
+    cmd.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static")
         .arg("build")
         .arg("--release")

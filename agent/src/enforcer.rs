@@ -11,6 +11,7 @@
 //! listens, prints `ready <pid>` and exits. The daemon stops on SIGTERM, or by itself
 //! once the session's control dir is removed.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +30,7 @@ use tokio::sync::Semaphore;
 
 use crate::egress_relay::{pump, splice};
 use crate::http_head::{self, Head};
+use crate::intercept::{Prefixed, Redactor, Secrets, Tls, pump_redacted, upstream_head};
 use crate::tls_hello::{self, Hello};
 
 /// Most connections handled at once; beyond it a connection is answered 503.
@@ -74,7 +76,7 @@ fn launch(dir: &Path) -> ExitCode {
         .arg("--dir")
         .arg(dir)
         .arg("--daemon")
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(errors)
         .process_group(0)
@@ -83,6 +85,13 @@ fn launch(dir: &Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
+    // The credentials' values (JSON), handed on through a pipe: never on disk, never in
+    // an argument or the environment of the daemon.
+    if let Some(mut to_daemon) = child.stdin.take() {
+        let mut secrets = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut secrets);
+        let _ = to_daemon.write_all(&secrets);
+    }
     let Some(out) = child.stdout.take() else { return fail("no pipe to the daemon".into()) };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -125,10 +134,34 @@ fn run_daemon(dir: &Path) -> ExitCode {
     }
 }
 
+/// What every connection of the enforcer shares.
+struct Shared {
+    policy: PolicyFile,
+    log: Log,
+    own: OwnAddresses,
+    /// The credentials' values, by credential key.
+    secrets: Secrets,
+    /// The session CA, when the policy injects credentials.
+    tls: Option<Tls>,
+}
+
 async fn serve(dir: &Path) -> std::io::Result<()> {
     let policy_path = dir.join(layout::EGRESS_POLICY);
-    let policy = Arc::new(PolicyFile::new(policy_path.clone()));
-    policy.current().map_err(std::io::Error::other)?;
+    let policy = PolicyFile::new(policy_path.clone());
+    let first = policy.current().map_err(std::io::Error::other)?;
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw)?;
+    let secrets: Secrets = if raw.is_empty() {
+        Secrets::new()
+    } else {
+        let text: HashMap<String, String> = serde_json::from_slice(&raw).map_err(std::io::Error::other)?;
+        text.into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
+    };
+    drop(raw);
+    let tls = match first.credentials.is_empty() {
+        true => None,
+        false => Some(Tls::load_or_create(dir, &first.upstream_ca_files).map_err(std::io::Error::other)?),
+    };
     // Bind under a private name, then move it into the shared dir: the container can
     // write there, but never sees a half-made socket or makes this follow a link.
     let private = dir.join(format!("{}.tmp", layout::EGRESS_SOCKET));
@@ -139,8 +172,7 @@ async fn serve(dir: &Path) -> std::io::Result<()> {
     std::fs::rename(&private, &socket)?;
     let pid = std::process::id();
     std::fs::write(dir.join(layout::ENFORCER_PID), format!("{pid}\n"))?;
-    let log = Arc::new(Log::open(dir)?);
-    let own = Arc::new(OwnAddresses::default());
+    let shared = Arc::new(Shared { policy, log: Log::open(dir)?, own: OwnAddresses::default(), secrets, tls });
     // Forwarded ports: listened on before reporting ready, so the start report can say
     // which ones the host gave.
     let mut forwarded = Vec::new();
@@ -178,10 +210,10 @@ async fn serve(dir: &Path) -> std::io::Result<()> {
                     });
                     continue;
                 };
-                let (policy, log, own) = (policy.clone(), log.clone(), own.clone());
+                let shared = shared.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    handle(stream, &policy, &log, &own).await;
+                    handle(stream, &shared).await;
                 });
             }
             _ = term.recv() => break,
@@ -413,6 +445,7 @@ impl Ask {
             via: self.via.into(),
             allowed,
             reason,
+            injected: None,
             bytes_out: 0,
             bytes_in: 0,
         }
@@ -440,7 +473,8 @@ async fn refuse(mut client: UnixStream, code: u16, why: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
-async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &OwnAddresses) {
+async fn handle(mut client: UnixStream, shared: &Shared) {
+    let (policy, log, own) = (&shared.policy, &shared.log, &shared.own);
     let mut buf = Vec::with_capacity(2048);
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client, &mut buf)).await {
         Ok(Ok(h)) => h,
@@ -469,12 +503,30 @@ async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &Ow
             return refuse(client, 502, &format!("cannot connect to {}:{}: {e}", ask.host, ask.port)).await;
         }
     };
+    // A credential for this host: its value must be at hand, or the request is refused
+    // (never sent without what the user meant it to carry).
+    let inject = match policy.credentials.iter().find(|c| c.host == ask.host) {
+        None => None,
+        Some(c) => match (shared.secrets.get(&c.key()), &shared.tls) {
+            (Some(v), Some(tls)) => Some(Inject { header: c.header.clone(), value: v.clone(), tls }),
+            _ => {
+                let why = format!(
+                    "the credential for {} ({}) is not available to the enforcer: restart the network from a process that has it",
+                    ask.host, c.header
+                );
+                log.record(&ask.decision(false, None, Some(why.clone())));
+                return refuse(client, 403, &why).await;
+            }
+        },
+    };
     let rest = buf[head.len..].to_vec();
-    let result = match path {
-        None => tunnel(client, upstream, rest, &ask, &policy).await,
-        Some(path) => forward(client, upstream, &head, &path, rest).await,
+    let result = match (path, &inject) {
+        (None, None) => tunnel(client, upstream, rest, &ask, &policy).await,
+        (None, Some(i)) => intercept(client, upstream, rest, &ask, i).await,
+        (Some(path), i) => forward(client, upstream, &head, &path, rest, i.as_ref()).await,
     };
     let mut d = ask.decision(true, Some(address), None);
+    d.injected = inject.as_ref().map(|i| i.header.clone());
     match result {
         Ok((out, inn)) => (d.bytes_out, d.bytes_in) = (out, inn),
         Err(Ended { out, inn, refused, why }) => {
@@ -486,7 +538,7 @@ async fn handle(mut client: UnixStream, policy: &PolicyFile, log: &Log, own: &Ow
     log.record(&d);
 }
 
-async fn read_head(client: &mut UnixStream, buf: &mut Vec<u8>) -> Result<Head, &'static str> {
+async fn read_head<R: tokio::io::AsyncRead + Unpin>(client: &mut R, buf: &mut Vec<u8>) -> Result<Head, &'static str> {
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(h) = http_head::parse(buf)? {
@@ -671,31 +723,115 @@ async fn forward(
     head: &Head,
     path: &str,
     rest: Vec<u8>,
+    inject: Option<&Inject<'_>>,
 ) -> Result<(u64, u64), Ended> {
-    let mut out = format!("{} {} {}\r\n", head.method, path, head.version);
-    let mut has_host = false;
-    for (name, value) in &head.headers {
-        let n = name.to_ascii_lowercase();
-        if matches!(n.as_str(), "proxy-connection" | "proxy-authorization" | "connection" | "keep-alive") {
-            continue;
-        }
-        has_host |= n == "host";
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !has_host {
-        let host = head.target.trim_start_matches("http://");
-        let host = &host[..host.find(['/', '?']).unwrap_or(host.len())];
-        out.push_str(&format!("Host: {host}\r\n"));
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut bytes = out.into_bytes();
+    let host = head.target.trim_start_matches("http://");
+    let host = &host[..host.find(['/', '?']).unwrap_or(host.len())];
+    let mut bytes = upstream_head(head, path, host, inject.map(|i| (i.header.as_str(), i.value.as_slice())));
     bytes.extend_from_slice(&rest);
     if let Err(e) = upstream.write_all(&bytes).await {
         return Err(Ended { out: 0, inn: 0, refused: false, why: format!("sending the request failed: {e}") });
     }
-    match splice(&mut client, &mut upstream).await {
-        Ok((o, i)) => Ok((o + bytes.len() as u64, i)),
-        Err(e) => Err(Ended { out: bytes.len() as u64, inn: 0, refused: false, why: e.to_string() }),
+    let sent = bytes.len() as u64;
+    let result = match inject {
+        None => splice(&mut client, &mut upstream).await,
+        Some(i) => carry_redacted(&mut client, &mut upstream, &i.value).await,
+    };
+    match result {
+        Ok((o, i)) => Ok((o + sent, i)),
+        Err(e) => Err(Ended { out: sent, inn: 0, refused: false, why: e.to_string() }),
+    }
+}
+
+/// Carries a request's body up and the answer down, the answer scrubbed of `secret`.
+async fn carry_redacted<A, B>(client: &mut A, upstream: &mut B, secret: &[u8]) -> std::io::Result<(u64, u64)>
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut ur, mut uw) = tokio::io::split(upstream);
+    tokio::try_join!(pump(&mut cr, &mut uw), pump_redacted(&mut ur, &mut cw, Redactor::new(secret)))
+}
+
+/// A credential about to be added to a connection's request.
+struct Inject<'a> {
+    header: String,
+    value: Vec<u8>,
+    tls: &'a Tls,
+}
+
+/// A tunnel to a host with a credential: the session's TLS is terminated with the
+/// session CA's certificate for the host, the real host is reached with TLS verified
+/// against the host's store (and the policy's extra CAs), and the first request, whose
+/// Host must be the tunnel's target, goes up with the credential and `Connection: close`.
+async fn intercept(
+    mut client: UnixStream,
+    upstream: TcpStream,
+    first: Vec<u8>,
+    ask: &Ask,
+    inject: &Inject<'_>,
+) -> Result<(u64, u64), Ended> {
+    let refused = |why: String| Ended { out: 0, inn: 0, refused: true, why };
+    if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+        return Err(Ended { out: 0, inn: 0, refused: false, why: "the client went away".into() });
+    }
+    let config = inject.tls.server_for(&ask.host).map_err(refused)?;
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(Prefixed::new(first, client));
+    let mut session = match tokio::time::timeout(HEAD_TIMEOUT, accept).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(refused(format!("TLS with the session failed: {e}"))),
+        Err(_) => return Err(refused("no TLS handshake in time".into())),
+    };
+    if let Some(sni) = session.get_ref().1.server_name()
+        && egress::host_name(sni).ok().as_deref() != Some(ask.host.as_str())
+    {
+        return Err(refused(format!("TLS asks for {sni}, but the tunnel was opened to {}", ask.host)));
+    }
+    let mut buf = Vec::new();
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut session, &mut buf)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(why)) => {
+            let _ = session.write_all(&refusal(400, why)).await;
+            return Err(refused(why.to_string()));
+        }
+        Err(_) => return Err(refused("no request in time".into())),
+    };
+    // The credential goes only to the host it is for, whatever the request says.
+    let host_ok =
+        head.values("host").count() == 1
+            && head.values("host").next().and_then(|h| http_head::authority(h, Some(ask.port)).ok()).is_some_and(
+                |(h, p)| egress::host_name(&h).ok().as_deref() == Some(ask.host.as_str()) && p == ask.port,
+            );
+    let path = match head.target.strip_prefix(&format!("https://{}", ask.host)) {
+        Some("") => "/".to_string(),
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => head.target.clone(),
+    };
+    if !host_ok || !path.starts_with('/') {
+        let why = format!("a request in the tunnel to {} must name it as its Host and use a path", ask.host);
+        let _ = session.write_all(&refusal(400, &why)).await;
+        return Err(refused(why));
+    }
+    // Only now, with a request for the right host in hand, is the real host reached.
+    let name = Tls::server_name(&ask.host).map_err(refused)?;
+    let mut real = match tokio_rustls::TlsConnector::from(inject.tls.client.clone()).connect(name, upstream).await {
+        Ok(r) => r,
+        Err(e) => {
+            let why = format!("{} did not prove it is {} (TLS: {e})", ask.host, ask.host);
+            let _ = session.write_all(&refusal(502, &why)).await;
+            return Err(refused(why));
+        }
+    };
+    let mut bytes = upstream_head(&head, &path, &ask.host, Some((inject.header.as_str(), inject.value.as_slice())));
+    bytes.extend_from_slice(&buf[head.len..]);
+    if let Err(e) = real.write_all(&bytes).await {
+        return Err(Ended { out: 0, inn: 0, refused: false, why: format!("sending the request failed: {e}") });
+    }
+    let sent = bytes.len() as u64;
+    match carry_redacted(&mut session, &mut real, &inject.value).await {
+        Ok((o, i)) => Ok((o + sent, i)),
+        Err(e) => Err(Ended { out: sent, inn: 0, refused: false, why: e.to_string() }),
     }
 }
 

@@ -12,6 +12,7 @@ mod files;
 mod groups;
 mod http_head;
 mod ids;
+mod intercept;
 mod outbox;
 mod output_log;
 mod process;

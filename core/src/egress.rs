@@ -34,6 +34,61 @@ pub fn proxy_env() -> Vec<(String, String)> {
     env
 }
 
+/// Where the session's trust bundle and CA are inside the container.
+fn in_container(name: &str) -> String {
+    format!("{}/{name}", layout::CONTAINER_DIR)
+}
+
+/// The environment that makes common tools trust the session's CA (as well as the
+/// image's own CAs), for a policy that injects credentials.
+pub fn trust_env() -> Vec<(String, String)> {
+    let bundle = in_container(layout::CA_BUNDLE);
+    let mut env: Vec<(String, String)> =
+        ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "PIP_CERT", "CARGO_HTTP_CAINFO"]
+            .iter()
+            .map(|k| (k.to_string(), bundle.clone()))
+            .collect();
+    env.push(("NODE_EXTRA_CA_CERTS".into(), in_container(layout::EGRESS_CA_CERT)));
+    env
+}
+
+/// The shell command that builds the session's trust bundle inside the container: the
+/// image's CA bundle (the first of the usual places that exists) and the session CA.
+pub fn trust_bundle_script() -> String {
+    let (bundle, ca) = (in_container(layout::CA_BUNDLE), in_container(layout::EGRESS_CA_CERT));
+    format!(
+        "for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem /etc/ssl/ca-bundle.pem; \
+         do if [ -f \"$f\" ]; then cat \"$f\"; break; fi; done > {bundle}.tmp && cat {ca} >> {bundle}.tmp && mv {bundle}.tmp {bundle}"
+    )
+}
+
+/// The values of the policy's credentials, read from this process's environment and
+/// files, as the enforcer receives them (JSON on its stdin).
+fn secrets(policy: &EgressPolicy) -> Result<Vec<u8>> {
+    let mut map = std::collections::BTreeMap::new();
+    for c in &policy.credentials {
+        let (value, from) = match (&c.from_env, &c.from_file) {
+            (Some(var), _) => (std::env::var(var).ok(), format!("environment variable {var}")),
+            (None, Some(f)) => (std::fs::read_to_string(f).ok(), format!("file {}", f.display())),
+            (None, None) => (None, "nowhere".into()),
+        };
+        let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+            return Err(Error::invalid(
+                "egress credential",
+                format!("{} for {}: the {from} is not set, empty or unreadable", c.header, c.host),
+            ));
+        };
+        if value.bytes().any(|b| b.is_ascii_control()) {
+            return Err(Error::invalid(
+                "egress credential",
+                format!("{} for {}: the value from the {from} holds a control character", c.header, c.host),
+            ));
+        }
+        map.insert(c.key(), value);
+    }
+    serde_json::to_vec(&map).map_err(|e| Error::io("encoding the credentials", e.into()))
+}
+
 /// Writes the policy the enforcer applies (replaced whole, so the enforcer never reads
 /// half of it; it picks up the change at its next connection).
 pub fn write_policy(control: &Path, policy: &EgressPolicy) -> Result<()> {
@@ -92,16 +147,23 @@ pub fn write_forward_ports(control: &Path, ports: &[u16]) -> Result<()> {
 /// Starts the session's enforcer with `policy` (and the forwarded ports written
 /// before) and returns once it listens.
 pub async fn launch(agent: &Path, control: &Path, policy: &EgressPolicy) -> Result<Launched> {
+    let secrets = secrets(policy)?;
     write_policy(control, policy)?;
-    let out = tokio::process::Command::new(agent)
+    let mut child = tokio::process::Command::new(agent)
         .arg("enforce")
         .arg("--dir")
         .arg(control)
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .map_err(|e| Error::io(format!("starting the egress enforcer {}", agent.display()), e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(&secrets).await;
+    }
+    let out = child.wait_with_output().await.map_err(|e| Error::io("waiting for the egress enforcer to listen", e))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match parse_ready(&text) {
         Some(launched) if out.status.success() => Ok(launched),
@@ -170,10 +232,17 @@ impl crate::Session {
     /// and `InvalidInput` on `network` for a session that is not on the `egress` network.
     pub fn set_egress(&self, policy: &EgressPolicy) -> Result<()> {
         policy.validate()?;
-        if read_policy(self.control_dir())?.is_none() {
+        let Some(current) = read_policy(self.control_dir())? else {
             return Err(Error::invalid(
                 "network",
                 format!("session {} is not on the egress network: start it with an egress policy", self.id()),
+            ));
+        };
+        if current.credentials != policy.credentials || current.upstream_ca_files != policy.upstream_ca_files {
+            return Err(Error::invalid(
+                "egress credential",
+                "credentials and upstream CAs are fixed when the session starts (their values never pass through \
+                 the session): start a new session to change them",
             ));
         }
         write_policy(self.control_dir(), policy)

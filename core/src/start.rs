@@ -440,7 +440,8 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     let isolate = policy.network == Network::Bridge && policy.isolate_network;
     let mut env = spec.env;
     let proxy_env = match policy.network {
-        Network::Egress => crate::egress::proxy_env(),
+        Network::Egress if policy.egress.credentials.is_empty() => crate::egress::proxy_env(),
+        Network::Egress => crate::egress::proxy_env().into_iter().chain(crate::egress::trust_env()).collect(),
         _ => Vec::new(),
     };
     let defaults = SESSION_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string()));
@@ -604,6 +605,14 @@ async fn create_container(
     if plan.policy.network == Network::Egress {
         crate::egress::write_forward_ports(control, &created.terms.publish)?;
         let launched = crate::egress::launch(&created.agent, control, &plan.policy.egress).await?;
+        if !plan.policy.egress.credentials.is_empty() {
+            // The session trusts its CA: a copy in the shared dir (fresh: nothing of the
+            // container's is there yet), made into a bundle once the agent runs.
+            let name = sandbox_proto::layout::EGRESS_CA_CERT;
+            let to = control_dir::shared(control).join(name);
+            std::fs::copy(control.join(name), &to)
+                .map_err(|e| Error::io(format!("copying the session CA to {}", to.display()), e))?;
+        }
         let terms = &mut created.terms;
         for p in terms.publish.clone() {
             if !launched.forwarded.contains(&p) {
@@ -801,6 +810,16 @@ fn run_plan(plan: &Plan, config: &Config, control: &Path, created: &Created) -> 
 /// session is an error.
 async fn set_up(session: &Session, plan: &Plan, config: &Config, progress: Progress<'_>) -> Result<Setup> {
     let mut setup = Setup { provisioning: Provisioning::Disabled, post_create: Vec::new(), warnings: Vec::new() };
+    if plan.policy.network == Network::Egress && !plan.policy.egress.credentials.is_empty() {
+        let script = crate::egress::trust_bundle_script();
+        let (exit, tail) = run_for_tail(session, &script, config.provision_timeout).await?;
+        if exit.exit_code != Some(0) {
+            setup.warnings.push(format!(
+                "the session's trust bundle could not be built ({}): TLS clients may refuse the hosts that get credentials: {tail}",
+                exit_text(exit.exit_code, exit.signal, exit.timed_out)
+            ));
+        }
+    }
     if plan.provision {
         progress(StartPhase::Provisioning);
         setup.provisioning = if plan.policy.network == Network::None {

@@ -42,13 +42,86 @@ pub struct EgressPolicy {
     /// addresses by the address checks.
     #[serde(default)]
     pub hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Headers the enforcer adds to requests for chosen hosts, with values from the
+    /// host's environment or files: the secret never enters the session. HTTPS to such
+    /// a host is terminated with the session's own CA (which the session trusts) and
+    /// re-encrypted to the real host; all other hosts are spliced untouched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<Credential>,
+    /// Extra CA certificate files (PEM) trusted, besides the host's store, when the
+    /// enforcer connects to a host it adds credentials for (a private CA, a test CA).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream_ca_files: Vec<std::path::PathBuf>,
+}
+
+/// One injected header: for requests to `host`, header `header` gets the value of the
+/// host environment variable `from_env` or the contents of the file `from_file` (one of
+/// them; surrounding whitespace trimmed). A header of that name the session sends is
+/// dropped first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The host (an exact name the policy allows).
+    pub host: String,
+    /// The header name, e.g. `Authorization`.
+    pub header: String,
+    /// The host environment variable holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// The host file holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<std::path::PathBuf>,
+}
+
+/// Headers a credential may not set: they frame or route the request.
+const RESERVED_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "expect"];
+
+impl Credential {
+    /// Checks the credential against the policy that holds it.
+    pub fn validate(&self, policy: &EgressPolicy) -> Result<(), Invalid> {
+        let what = "egress credential";
+        let host = host_name(&self.host).map_err(|e| invalid(what, e.reason))?;
+        if host != self.host {
+            return Err(invalid(what, format!("host {:?}: write it as {host:?}", self.host)));
+        }
+        if !policy.allow.iter().any(|r| matches!(r, Rule::Name { pattern, .. } if pattern.matches(&host))) {
+            return Err(invalid(
+                what,
+                format!("{host} is not allowed by any rule: a credential needs its host allowed"),
+            ));
+        }
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if self.header.is_empty() || !self.header.bytes().all(tchar) {
+            return Err(invalid(what, format!("{:?} is not a header name", self.header)));
+        }
+        if RESERVED_HEADERS.contains(&self.header.to_ascii_lowercase().as_str())
+            || self.header.to_ascii_lowercase().starts_with("proxy-")
+        {
+            return Err(invalid(
+                what,
+                format!("{} frames or routes the request: it cannot carry a credential", self.header),
+            ));
+        }
+        match (&self.from_env, &self.from_file) {
+            (Some(v), None) if !v.is_empty() && !v.contains('=') && !v.contains('\0') => Ok(()),
+            (None, Some(f)) if f.is_absolute() => Ok(()),
+            (None, Some(f)) => Err(invalid(what, format!("{}: give the file as an absolute path", f.display()))),
+            _ => Err(invalid(what, "give exactly one of from_env (a variable name) and from_file")),
+        }
+    }
+
+    /// The key the enforcer receives the value under.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.host, self.header.to_ascii_lowercase())
+    }
 }
 
 impl EgressPolicy {
     /// A policy from rule strings (validated).
     pub fn from_rules<S: AsRef<str>>(rules: &[S]) -> Result<EgressPolicy, Invalid> {
         let allow = rules.iter().map(|r| r.as_ref().parse()).collect::<Result<Vec<Rule>, Invalid>>()?;
-        let p = EgressPolicy { allow, hosts: BTreeMap::new() };
+        let p = EgressPolicy { allow, ..Default::default() };
         p.validate()?;
         Ok(p)
     }
@@ -65,6 +138,17 @@ impl EgressPolicy {
             }
             if addrs.is_empty() {
                 return Err(invalid("egress hosts entry", format!("{name:?} has no address")));
+            }
+        }
+        for (i, c) in self.credentials.iter().enumerate() {
+            c.validate(self)?;
+            if self.credentials[..i].iter().any(|o| o.key() == c.key()) {
+                return Err(invalid("egress credential", format!("two credentials set {} for {}", c.header, c.host)));
+            }
+        }
+        for f in &self.upstream_ca_files {
+            if !f.is_absolute() {
+                return Err(invalid("egress upstream CA", format!("{}: give an absolute path", f.display())));
             }
         }
         Ok(())
@@ -446,6 +530,9 @@ pub struct Decision {
     /// Why it was refused (or how an allowed one ended, when not cleanly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The header the enforcer added (its name only; the value is never recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
     /// Bytes from the session to the target.
     #[serde(default)]
     pub bytes_out: u64,
@@ -586,6 +673,44 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("write it as"));
         let empty: EgressPolicy = serde_json::from_str(r#"{"hosts":{"a.test":[]}}"#).unwrap();
         assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn credentials_need_an_allowed_host_a_header_and_one_source() {
+        let mut p = EgressPolicy::from_rules(&["api.example.com", "*.pkg.test"]).unwrap();
+        let c = |host: &str, header: &str, env: Option<&str>, file: Option<&str>| Credential {
+            host: host.into(),
+            header: header.into(),
+            from_env: env.map(Into::into),
+            from_file: file.map(Into::into),
+        };
+        p.credentials = vec![
+            c("api.example.com", "Authorization", Some("TOKEN"), None),
+            c("a.pkg.test", "X-Key", None, Some("/k")),
+        ];
+        p.validate().unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("upstream_ca_files"), "empty lists stay out of the file");
+        assert_eq!(serde_json::from_str::<EgressPolicy>(&json).unwrap(), p);
+        for (bad, says) in [
+            (c("other.example.com", "Authorization", Some("T"), None), "not allowed"),
+            (c("API.example.com", "Authorization", Some("T"), None), "write it as"),
+            (c("api.example.com", "Host", Some("T"), None), "frames or routes"),
+            (c("api.example.com", "Proxy-Authorization", Some("T"), None), "frames or routes"),
+            (c("api.example.com", "Bad Header", Some("T"), None), "not a header name"),
+            (c("api.example.com", "X", None, None), "exactly one"),
+            (c("api.example.com", "X", Some("T"), Some("/f")), "exactly one"),
+            (c("api.example.com", "X", Some("A=B"), None), "exactly one"),
+            (c("api.example.com", "X", None, Some("rel/f")), "absolute"),
+        ] {
+            let mut q = p.clone();
+            q.credentials = vec![bad];
+            let e = q.validate().unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let mut twice = p.clone();
+        twice.credentials.push(c("api.example.com", "authorization", Some("U"), None));
+        assert!(twice.validate().unwrap_err().to_string().contains("two credentials"));
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub const FORWARD_SOCKET: &str = "forward.sock";
 /// port per line), in the host-private control dir.
 pub const FORWARD_PORTS: &str = "forward.ports";
 
+/// The session's CA certificate (PEM), made by the enforcer when the policy injects
+/// credentials: in the host-private control dir, and copied to the shared dir, where
+/// the session's trust bundle is built from it.
+pub const EGRESS_CA_CERT: &str = "egress-ca.pem";
+/// The session CA's private key (PEM, 0600), in the host-private control dir only.
+pub const EGRESS_CA_KEY: &str = "egress-ca.key";
+/// The session's trust bundle (the image's CAs and the session CA), in the shared dir;
+/// `SSL_CERT_FILE` and friends point at it.
+pub const CA_BUNDLE: &str = "ca-bundle.pem";
+
 /// The agent's socket path inside the container.
 pub fn container_socket() -> String {
     format!("{CONTAINER_DIR}/{SOCKET}")
@@ -110,6 +120,9 @@ mod tests {
             ENFORCER_ERR,
             FORWARD_SOCKET,
             FORWARD_PORTS,
+            EGRESS_CA_CERT,
+            EGRESS_CA_KEY,
+            CA_BUNDLE,
         ] {
             assert!(!n.is_empty() && !n.contains('/') && n != "." && n != "..", "{n}");
         }

@@ -739,3 +739,339 @@ fn a_flood_of_connections_keeps_the_enforcer_and_the_agent_bounded_and_serving()
     });
     assert!(t.leftovers().is_empty());
 }
+
+const TLS_ECHO: &str = include_str!("../probes/tls_echo.py");
+const TLS_CLIENT: &str = include_str!("../probes/tls_client.py");
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A test CA (`ca.pem`) and, signed by it, a certificate for `name` (`<name>.pem`,
+/// `<name>.key`); plus `impostor.pem`/`.key`, a self-signed certificate for `name`.
+fn test_pki(dir: &Path, name: &str) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let mut ca =
+        vec!["req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=sandbox test CA"];
+    ca.extend(ec);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(dir, &ca);
+    let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+    let mut req = vec!["req", "-keyout", &key, "-out", &csr, "-subj", "/CN=server"];
+    req.extend(ec);
+    openssl(dir, &req);
+    std::fs::write(dir.join("ext.cnf"), format!("subjectAltName=DNS:{name}\n")).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &pem,
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let san = format!("subjectAltName=DNS:{name}");
+    let mut imp = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-keyout",
+        "impostor.key",
+        "-out",
+        "impostor.pem",
+        "-subj",
+        "/CN=impostor",
+        "-addext",
+        &san,
+    ];
+    imp.extend(ec);
+    openssl(dir, &imp);
+}
+
+/// A python3 HTTPS echo server; killed on drop.
+struct TlsEcho {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl TlsEcho {
+    fn start(dir: &Path, cert: &str, key: &str, tag: &str) -> TlsEcho {
+        let script = dir.join("tls_echo.py");
+        std::fs::write(&script, TLS_ECHO).unwrap();
+        let (port_file, log) = (dir.join(format!("{tag}.port")), dir.join(format!("{tag}.log")));
+        let child = Command::new("python3")
+            .arg(&script)
+            .args([dir.join(cert), dir.join(key), port_file.clone(), log.clone()])
+            .spawn()
+            .expect("python3");
+        let mut port = None;
+        for _ in 0..500 {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                port = p.trim().parse().ok();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        TlsEcho { child, port: port.expect("the TLS echo server started"), log }
+    }
+
+    fn received(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the TLS client as the session's proxy would: through the enforcer's socket.
+fn tls_request(
+    dir: &Path,
+    s: &Session,
+    ca: &Path,
+    target: (&str, u16),
+    sni: &str,
+    host_header: &str,
+    extra: &str,
+) -> String {
+    let script = dir.join("tls_client.py");
+    std::fs::write(&script, TLS_CLIENT).unwrap();
+    let sock = sandbox_core::egress::socket_path(s.control_dir());
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&sock)
+        .args([target.0, &target.1.to_string()])
+        .arg(ca)
+        .args([sni, host_header, extra])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+#[test]
+fn credentials_are_injected_outside_and_never_reach_the_session() {
+    let t = TestScope::new("egress-cred");
+    let pki = tempfile::tempdir().unwrap();
+    test_pki(pki.path(), "cred.test");
+    let real = TlsEcho::start(pki.path(), "cred.test.pem", "cred.test.key", "real");
+    let impostor = TlsEcho::start(pki.path(), "impostor.pem", "impostor.key", "impostor");
+    let plain = Server::start(|req| {
+        let body = [b"you sent:\n".as_slice(), req].concat();
+        let mut out =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+        out.extend(body);
+        out
+    });
+    // The secrets live in host files outside the working dir.
+    let secret = format!("s3cr3t-{}-{}", std::process::id(), sandbox_e2e::unique_id("tok"));
+    let api_key = format!("k3y-{}", sandbox_e2e::unique_id("key"));
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("token"), format!("Bearer {secret}\n")).unwrap();
+    std::fs::write(secrets.path().join("key"), &api_key).unwrap();
+    let policy: EgressPolicy = serde_json::from_value(serde_json::json!({
+        "allow": ["cred.test", "impostor.test", "plain.test", "other.test",
+                  format!("127.0.0.1:{}", real.port), format!("127.0.0.1:{}", impostor.port), format!("127.0.0.1:{}", plain.port)],
+        "hosts": {"cred.test": ["127.0.0.1"], "impostor.test": ["127.0.0.1"], "plain.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]},
+        "credentials": [
+            {"host": "cred.test", "header": "Authorization", "from_file": secrets.path().join("token")},
+            {"host": "impostor.test", "header": "Authorization", "from_file": secrets.path().join("token")},
+            {"host": "plain.test", "header": "X-Api-Key", "from_file": secrets.path().join("key")},
+        ],
+        "upstream_ca_files": [pki.path().join("ca.pem")],
+    }))
+    .unwrap();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("egress").egress(policy.clone())).await.unwrap();
+        let mut table = ProbeTable::new("egress_credentials");
+        let ca = s.control_dir().join("egress-ca.pem");
+        let dir = pki.path();
+
+        // Control: HTTPS through the enforcer, verified against the session CA, gets the
+        // header added on the way (the server saw it) and scrubbed on the way back.
+        let out = tls_request(
+            dir,
+            &s,
+            &ca,
+            ("cred.test", real.port),
+            "cred.test",
+            &format!("cred.test:{}", real.port),
+            "Authorization: forged\r\n",
+        );
+        assert!(out.contains("200 OK") && out.contains("you sent:"), "control: {out}");
+        let seen = real.received();
+        assert!(seen.contains(&format!("Authorization: Bearer {secret}")), "the real host gets the credential: {seen}");
+        assert!(!seen.contains("forged"), "the session's own header is dropped: {seen}");
+        assert!(!seen.to_ascii_lowercase().contains("accept-encoding"), "answers stay scrubbable: {seen}");
+        table.refused_if(
+            "a server that echoes the request headers back (HTTPS)",
+            "GET https://cred.test/echo, answer searched for the secret",
+            !out.contains(&secret) && out.contains("Authorization: *****"),
+            "the answer's copy of the secret is replaced by asterisks",
+        );
+        // Plain HTTP gets it too, scrubbed the same way, from an ordinary tool inside.
+        let o = sh(&s, &format!("wget -q -O- http://plain.test:{}/echo", plain.port)).await;
+        let plain_seen = String::from_utf8_lossy(&plain.received.lock().unwrap().concat()).to_string();
+        assert!(plain_seen.contains(&format!("X-Api-Key: {api_key}")), "{plain_seen}");
+        table.refused_if(
+            "a server that echoes the request headers back (plain HTTP, from wget inside)",
+            "wget http://plain.test/echo",
+            !o.stdout_lossy().contains(&api_key) && o.stdout_lossy().contains("X-Api-Key: *"),
+            o.stdout_lossy().lines().filter(|l| l.starts_with("X-Api-Key")).collect::<Vec<_>>().join(" "),
+        );
+
+        // The trust bundle: the session CA is trusted inside, by the usual variables.
+        let trust =
+            sh(&s, "echo $SSL_CERT_FILE; grep -c 'BEGIN CERTIFICATE' /.sandbox/ca-bundle.pem; ls /.sandbox").await;
+        let ca_pem = std::fs::read_to_string(&ca).unwrap();
+        let bundle = sh(&s, "cat /.sandbox/ca-bundle.pem").await.stdout_lossy();
+        assert!(trust.stdout_lossy().starts_with("/.sandbox/ca-bundle.pem\n"), "{}", trust.stdout_lossy());
+        assert!(bundle.contains(ca_pem.trim()), "the bundle holds the session CA");
+        table.row(
+            "the session CA's key is out of the container's reach",
+            "ls /.sandbox (the shared dir)",
+            if trust.stdout_lossy().contains("egress-ca.key") { Outcome::Escaped } else { Outcome::Contained },
+            "only the certificate is shared; the key stays in the host-private control dir",
+        );
+
+        // Where the secret must never be found.
+        let fs = sh(
+            &s,
+            &format!(
+                "grep -rl -s '{secret}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | head -5; echo done"
+            ),
+        )
+        .await;
+        table.refused_if(
+            "the secret searched for in the container's whole filesystem",
+            "grep -r <secret> / (except /proc, /sys, /dev)",
+            fs.stdout_lossy().trim() == "done",
+            fs.stdout_lossy().trim().replace('\n', " "),
+        );
+        let key_fs = sh(
+            &s,
+            &format!(
+                "grep -rl -s '{api_key}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | head -5; echo done"
+            ),
+        )
+        .await;
+        table.refused_if(
+            "the plain-HTTP key searched for in the container's whole filesystem",
+            "grep -r <key> /",
+            key_fs.stdout_lossy().trim() == "done",
+            key_fs.stdout_lossy().trim().replace('\n', " "),
+        );
+        let env =
+            sh(&s, &format!("cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '{secret}'; echo")).await;
+        table.refused_if(
+            "the secret searched for in every process's environment",
+            "cat /proc/*/environ",
+            env.stdout_lossy().trim().starts_with('0'),
+            format!("{} matches", env.stdout_lossy().trim()),
+        );
+        let procs = sh(&s, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done").await;
+        table.refused_if(
+            "the process holding the secret (the enforcer) from inside",
+            "every command line in /proc",
+            !procs.stdout_lossy().contains("enforce"),
+            "the enforcer is a host process, outside the session's pid namespace",
+        );
+        let mem =
+            sh(&s, &format!("for p in /proc/[0-9]*; do cat $p/mem 2>/dev/null; done | grep -c '{secret}'; echo")).await;
+        table.refused_if(
+            "the secret searched for in the memory of every process inside",
+            "cat /proc/*/mem",
+            mem.stdout_lossy().trim().starts_with('0'),
+            format!("{} matches", mem.stdout_lossy().trim()),
+        );
+        let log = serde_json::to_string(&s.network_log().unwrap()).unwrap();
+        let raw_log = std::fs::read_to_string(s.control_dir().join("egress.log")).unwrap_or_default();
+        table.refused_if(
+            "the secret searched for in the network log",
+            "network_log() and the log file",
+            !log.contains(&secret)
+                && !raw_log.contains(&secret)
+                && !log.contains(&api_key)
+                && log.contains("\"injected\":\"Authorization\""),
+            "the log names the header injected, never its value",
+        );
+
+        // Attempts to get the credential sent elsewhere.
+        let sent = |e: &TlsEcho| e.received().matches(secret.as_str()).count();
+        let before = sent(&real);
+        let out =
+            tls_request(dir, &s, &ca, ("cred.test", real.port), "cred.test", &format!("other.test:{}", real.port), "");
+        table.refused_if(
+            "a Host header naming another site inside the credential host's tunnel",
+            "CONNECT cred.test, TLS, GET with Host: other.test",
+            out.contains("400") && sent(&real) == before,
+            out.lines().last().unwrap_or_default().to_string(),
+        );
+        let out =
+            tls_request(dir, &s, &ca, ("cred.test", real.port), "other.test", &format!("cred.test:{}", real.port), "");
+        table.refused_if(
+            "TLS asking for another name inside the credential host's tunnel",
+            "CONNECT cred.test, ClientHello(other.test)",
+            !out.contains("200 OK") && sent(&real) == before,
+            out.lines().last().unwrap_or_default().to_string(),
+        );
+        let out = tls_request(
+            dir,
+            &s,
+            &ca,
+            ("impostor.test", impostor.port),
+            "impostor.test",
+            &format!("impostor.test:{}", impostor.port),
+            "",
+        );
+        table.refused_if(
+            "a host that cannot prove its name (self-signed) gets no credential",
+            "CONNECT impostor.test (certificate not from a trusted CA)",
+            sent(&impostor) == 0 && out.contains("did not prove"),
+            format!("the enforcer refused before any request: {}", out.lines().last().unwrap_or_default()),
+        );
+        let other = tls_request(
+            dir,
+            &s,
+            &ca,
+            ("other.test", real.port),
+            "other.test",
+            &format!("other.test:{}", real.port),
+            "",
+        );
+        table.refused_if(
+            "a host without a credential is not terminated (the session CA does not vouch for it)",
+            "CONNECT other.test, TLS trusting only the session CA",
+            other.contains("error") && !other.contains("200 OK"),
+            "the session sees the real server's certificate, which its CA did not sign",
+        );
+        let mut changed = policy.clone();
+        changed.credentials.pop();
+        let e = s.set_egress(&changed).unwrap_err();
+        table.refused_if(
+            "changing the credentials of a running session",
+            "set_egress with one credential less",
+            e.kind() == ErrorKind::InvalidInput,
+            e.to_string(),
+        );
+        s.stop().await.unwrap();
+        table.finish(14);
+    });
+    assert!(t.leftovers().is_empty());
+}
