@@ -88,7 +88,9 @@ pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
 pub use process::{FOLLOW_READ_MAX, Follow, Held, ProcessInfo, ProcessKind, ProcessState, ReadUntil};
 pub use sandbox::Sandbox;
-pub use sandbox_proto::egress::{Decision as EgressDecision, EgressPolicy, Rule as EgressRule};
+pub use sandbox_proto::egress::{
+    Credential as EgressCredential, Decision as EgressDecision, EgressPolicy, Rule as EgressRule,
+};
 pub use session::Session;
 pub use session_info::SessionInfo;
 pub use spec::{SessionSpec, default_session_id};
