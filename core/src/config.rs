@@ -120,6 +120,8 @@ struct FileConfig {
 struct FileNetwork {
     allow: Option<Vec<String>>,
     hosts: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    credentials: Option<Vec<sandbox_proto::egress::Credential>>,
+    upstream_ca_files: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +256,8 @@ impl Config {
                     self.policy.egress.hosts.insert(name, parsed);
                 }
             }
+            set(&mut self.policy.egress.credentials, n.credentials);
+            set(&mut self.policy.egress.upstream_ca_files, n.upstream_ca_files);
             self.policy.egress.validate().map_err(|e| cfg_err(format!("network: {e}")))?;
         }
         if let Some(l) = f.limits {
@@ -462,7 +466,16 @@ mod tests {
         let c =
             Config::resolve(None, &env_of(&[("SANDBOX_EGRESS_ALLOW", "a.io"), ("SANDBOX_NETWORK", "none")])).unwrap();
         assert_eq!(c.policy.network, Network::None, "an explicit mode stays");
+        let file = "[network]\nallow = [\"api.test\"]\ncredentials = [{ host = \"api.test\", header = \"Authorization\", from_env = \"TOKEN\" }]\nupstream_ca_files = [\"/etc/ca.pem\"]";
+        let c = Config::resolve(Some(("f.toml", file)), &env_of(&[])).unwrap();
+        assert_eq!(c.policy.egress.credentials[0].from_env.as_deref(), Some("TOKEN"));
+        assert_eq!(c.policy.egress.upstream_ca_files, [PathBuf::from("/etc/ca.pem")]);
         for (file, env, says) in [
+            (
+                "[network]\nallow = [\"a.test\"]\ncredentials = [{ host = \"b.test\", header = \"X\", from_env = \"T\" }]",
+                vec![],
+                "not allowed",
+            ),
             ("[network]\nallow = [\"*\"]", vec![], "network.allow"),
             ("[network]\nhosts = { \"a.test\" = [\"nope\"] }", vec![], "not an IP address"),
             ("[network]\nhosts = { \"a.test\" = [] }", vec![], "no address"),
