@@ -61,4 +61,12 @@ impl SessionInfo {
     pub fn is_running(&self) -> bool {
         self.state == "running"
     }
+
+    /// For a session on the egress network, whether its enforcer runs (while it does
+    /// not, every connection through the proxy is refused: the network fails closed);
+    /// `None` for other sessions.
+    pub fn egress_enforcer_running(&self) -> Option<bool> {
+        let on_egress = self.control_dir.join(sandbox_proto::layout::EGRESS_POLICY).is_file();
+        on_egress.then(|| crate::egress::enforcer_running(&self.control_dir))
+    }
 }

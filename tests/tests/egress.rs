@@ -600,12 +600,16 @@ fn the_policy_changes_live_and_a_dead_enforcer_fails_closed_until_restarted() {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!s.egress_enforcer_running());
+        let listed = t.sandbox.list().await.unwrap().into_iter().find(|i| i.id == s.id()).unwrap();
+        assert_eq!(listed.egress_enforcer_running(), Some(false), "the session's info says so");
         let o = sh(&s, &get).await;
         assert!(o.stdout_lossy().contains("502") && !o.stdout_lossy().contains("hello"), "{}", o.stdout_lossy());
         let again = s.restart_network().await.unwrap();
         assert_ne!(again, pid);
         assert!(sh(&s, &get).await.stdout_lossy().contains("hello"), "back, with the policy in force");
         assert_eq!(s.restart_network().await.unwrap(), again, "a running enforcer is kept");
+        let listed = t.sandbox.list().await.unwrap().into_iter().find(|i| i.id == s.id()).unwrap();
+        assert_eq!(listed.egress_enforcer_running(), Some(true));
         s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
@@ -639,6 +643,8 @@ fn bad_egress_input_is_refused_before_anything_starts() {
         assert_eq!(s.set_egress(&EgressPolicy::default()).unwrap_err().kind(), ErrorKind::InvalidInput);
         assert_eq!(s.egress_policy().unwrap(), None);
         assert!(s.network_log().unwrap().is_empty());
+        let listed = t.sandbox.list().await.unwrap().into_iter().find(|i| i.id == s.id()).unwrap();
+        assert_eq!(listed.egress_enforcer_running(), None, "not on the egress network");
         s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
