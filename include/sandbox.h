@@ -844,6 +844,37 @@ sbx_status sbx_config_pin_egress_host(struct sbx_config *config,
                                       struct sbx_error **err);
 
 /**
+ * Adds an egress credential to the egress policy (see
+ * `sbx_session_spec_add_egress_credential`: `host` must be allowed by a rule already
+ * set with `sbx_config_set_egress`; exactly one of `from_env` and `from_file`) and
+ * sets the network mode to `"egress"`. All copied. A bad credential fails with
+ * `SBX_STATUS_INVALID_ARGUMENT` ("egress credential"); the config is then unchanged.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `host`, `header`, `from_env` and `from_file` are
+ * NULL or NUL-terminated.
+ */
+sbx_status sbx_config_add_egress_credential(struct sbx_config *config,
+                                            const char *host,
+                                            const char *header,
+                                            const char *from_env,
+                                            const char *from_file,
+                                            struct sbx_error **err);
+
+/**
+ * Adds an upstream CA file (PEM, an absolute host path; copied) to the egress policy
+ * (see `sbx_session_spec_add_egress_upstream_ca`) and sets the network mode to
+ * `"egress"`. A relative path fails with `SBX_STATUS_INVALID_ARGUMENT`; the config is
+ * then unchanged.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `path` is NULL or NUL-terminated.
+ */
+sbx_status sbx_config_add_egress_upstream_ca(struct sbx_config *config,
+                                             const char *path,
+                                             struct sbx_error **err);
+
+/**
  * Allows (or forbids, the default) running a session's post-create commands.
  *
  * # Safety
@@ -999,12 +1030,13 @@ sbx_status sbx_context_reap_orphans(const struct sbx_context *ctx,
 /**
  * Replaces the allow rules of the session's egress policy with the `count` strings at
  * `rules` (copied; grammar as in `sbx_session_spec_set_egress`), keeping its pinned
- * names. Connections opened from then on are judged by the new rules; open ones keep
+ * names, egress credentials and upstream CAs (fixed at start). Connections opened from then on are judged by the new rules; open ones keep
  * going. `count` 0 (`rules` may then be NULL) allows nothing: the session stays on the
  * egress network and every connection is refused.
  *
  * Failures: `SBX_STATUS_INVALID_ARGUMENT` for a bad rule (naming it and why; the
- * policy in force is unchanged) and for a session not on the `egress` network,
+ * policy in force is unchanged), for rules that no longer allow the host of an egress
+ * credential, and for a session not on the `egress` network,
  * `SBX_STATUS_CLOSED` after close. Never blocks on the runtime (writes one file on the
  * host); any thread.
  *
@@ -1019,7 +1051,7 @@ sbx_status sbx_session_set_egress(const struct sbx_session *session,
 
 /**
  * The egress policy in force in the session (its allow rules, as changed by
- * `sbx_session_set_egress`, and its pinned names).
+ * `sbx_session_set_egress`, its pinned names, egress credentials and upstream CAs).
  *
  * On success `*out` receives a policy the caller frees with `sbx_egress_policy_free`.
  * Fails with `SBX_STATUS_NOT_AVAILABLE` for a session not on the `egress` network (it
@@ -1138,6 +1170,16 @@ bool sbx_egress_decision_allowed(const struct sbx_egress_decision *decision);
 const char *sbx_egress_decision_reason(const struct sbx_egress_decision *decision);
 
 /**
+ * The name of the header the enforcer added to the request (an egress credential's,
+ * e.g. `"Authorization"`; the value is never recorded); NULL when it added none and
+ * for NULL. Borrowed from the decision.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_injected(const struct sbx_egress_decision *decision);
+
+/**
  * Bytes sent from the session to the target. 0 for NULL (and for a refusal).
  *
  * # Safety
@@ -1175,8 +1217,8 @@ const struct sbx_egress_decision *sbx_egress_log_get(const struct sbx_egress_log
 
 /**
  * The whole log as a JSON array of objects with the keys `time_ms` (Unix ms), `host`,
- * `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address` and `reason` when
- * present. Borrowed from `log`, valid until it is freed; NULL for NULL.
+ * `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason` and
+ * `injected` (the name of the header added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
  *
  * # Safety
  * `log` is NULL or live.
@@ -1193,8 +1235,10 @@ void sbx_egress_log_free(struct sbx_egress_log *log);
 
 /**
  * The whole policy as a JSON object: `allow` (the rules as normalized text, an array
- * of strings) and `hosts` (an object from each pinned name to its array of
- * addresses). Borrowed from `policy`, valid until it is freed; NULL for NULL.
+ * of strings), `hosts` (an object from each pinned name to its array of addresses),
+ * and, when there are any, `credentials` (an array of objects with `host`, `header`
+ * and `from_env` or `from_file`: where the value is, never the value) and
+ * `upstream_ca_files` (an array of paths). Borrowed from `policy`, valid until it is freed; NULL for NULL.
  *
  * # Safety
  * `policy` is NULL or live.
@@ -1243,6 +1287,74 @@ const char *sbx_egress_policy_pin_name(const struct sbx_egress_policy *policy, s
  * `policy` is NULL or live.
  */
 const char *sbx_egress_policy_pin_address(const struct sbx_egress_policy *policy, size_t index);
+
+/**
+ * Number of egress credentials (headers the enforcer adds for chosen hosts); 0 for
+ * NULL.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+size_t sbx_egress_policy_credential_count(const struct sbx_egress_policy *policy);
+
+/**
+ * The host of egress credential `index`; NULL when out of range or for NULL.
+ * Borrowed from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_credential_host(const struct sbx_egress_policy *policy, size_t index);
+
+/**
+ * The header name of egress credential `index` (e.g. `"Authorization"`); NULL when
+ * out of range or for NULL. Borrowed from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_credential_header(const struct sbx_egress_policy *policy,
+                                                size_t index);
+
+/**
+ * The host environment variable egress credential `index` takes its value from; NULL
+ * when it takes it from a file, when out of range and for NULL. Borrowed from
+ * `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_credential_from_env(const struct sbx_egress_policy *policy,
+                                                  size_t index);
+
+/**
+ * The host file egress credential `index` takes its value from; NULL when it takes it
+ * from an environment variable, when out of range and for NULL. Borrowed from
+ * `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_credential_from_file(const struct sbx_egress_policy *policy,
+                                                   size_t index);
+
+/**
+ * Number of upstream CA files (trusted, besides the host's store, for hosts with an
+ * egress credential); 0 for NULL.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+size_t sbx_egress_policy_upstream_ca_count(const struct sbx_egress_policy *policy);
+
+/**
+ * The path of upstream CA file `index`; NULL when out of range or for NULL. Borrowed
+ * from `policy`.
+ *
+ * # Safety
+ * `policy` is NULL or live.
+ */
+const char *sbx_egress_policy_upstream_ca(const struct sbx_egress_policy *policy, size_t index);
 
 /**
  * Frees a policy. NULL is ignored. Exactly once; strings read from it become invalid.
@@ -2464,6 +2576,50 @@ sbx_status sbx_session_spec_pin_egress_host(struct sbx_session_spec *spec,
                                             const char *name,
                                             const char *address,
                                             struct sbx_error **err);
+
+/**
+ * Adds an egress credential to the spec's egress policy: for requests to `host`, the
+ * session's enforcer (on the host) sets header `header` to the value of the host
+ * environment variable `from_env` or the contents of the host file `from_file` (give
+ * exactly one; the other NULL), read when the session starts. The value never enters
+ * the session: HTTPS to `host` is terminated with a CA of the session's own (which the
+ * session trusts) and re-encrypted to the real host, plain HTTP gets the header too,
+ * and answers are scrubbed of the value. A header of that name the session sends is
+ * replaced. All copied.
+ *
+ * `host` must be an exact name (lowercase) that an allow rule already on the spec
+ * allows, so add the rule first; `header` a header name that does not frame or route
+ * the request (not `Host`, `Content-Length`, `Connection`, `Proxy-*`...); `from_file`
+ * an absolute path. Anything else fails with `SBX_STATUS_INVALID_ARGUMENT` naming
+ * "egress credential" and why; the spec is then unchanged. Creates the policy like
+ * `sbx_session_spec_add_egress_rule`. Credentials are fixed when the session starts:
+ * `sbx_session_set_egress` keeps them.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `host`, `header`, `from_env` and `from_file` are NULL
+ * or NUL-terminated.
+ */
+sbx_status sbx_session_spec_add_egress_credential(struct sbx_session_spec *spec,
+                                                  const char *host,
+                                                  const char *header,
+                                                  const char *from_env,
+                                                  const char *from_file,
+                                                  struct sbx_error **err);
+
+/**
+ * Adds an upstream CA file (PEM; an absolute host path, copied) to the spec's egress
+ * policy: trusted, besides the host's certificate store, when the enforcer connects to
+ * a host it adds an egress credential for (a private or test CA). A relative path
+ * fails with `SBX_STATUS_INVALID_ARGUMENT` ("egress upstream CA"); the file is read
+ * when the session starts. Creates the policy like `sbx_session_spec_add_egress_rule`;
+ * fixed when the session starts.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `path` is NULL or NUL-terminated.
+ */
+sbx_status sbx_session_spec_add_egress_upstream_ca(struct sbx_session_spec *spec,
+                                                   const char *path,
+                                                   struct sbx_error **err);
 
 /**
  * Overrides the policy's `allow_post_create`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sandbox_core::{Config, Limits, Network};
 
 use crate::boundary::{Blocks, call};
-use crate::egress_policy::{egress_rules, pin_host};
+use crate::egress_policy::{add_credential_args, add_upstream_ca, egress_rules, pin_host};
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::status::sbx_status;
@@ -363,6 +363,59 @@ pub unsafe extern "C" fn sbx_config_pin_egress_host(
         update("sbx_config_pin_egress_host", config, err, |c| {
             // SAFETY: NULL or NUL-terminated by contract.
             pin_host(&mut c.policy.egress, str_arg(name, "name")?, str_arg(address, "address")?)?;
+            c.policy.network = Network::Egress;
+            Ok(())
+        })
+    }
+}
+
+/// Adds an egress credential to the egress policy (see
+/// `sbx_session_spec_add_egress_credential`: `host` must be allowed by a rule already
+/// set with `sbx_config_set_egress`; exactly one of `from_env` and `from_file`) and
+/// sets the network mode to `"egress"`. All copied. A bad credential fails with
+/// `SBX_STATUS_INVALID_ARGUMENT` ("egress credential"); the config is then unchanged.
+///
+/// # Safety
+/// `config` is NULL or a live config; `host`, `header`, `from_env` and `from_file` are
+/// NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_add_egress_credential(
+    config: *mut sbx_config,
+    host: *const c_char,
+    header: *const c_char,
+    from_env: *const c_char,
+    from_file: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_add_egress_credential", config, err, |c| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            add_credential_args(&mut c.policy.egress, host, header, from_env, from_file)?;
+            c.policy.network = Network::Egress;
+            Ok(())
+        })
+    }
+}
+
+/// Adds an upstream CA file (PEM, an absolute host path; copied) to the egress policy
+/// (see `sbx_session_spec_add_egress_upstream_ca`) and sets the network mode to
+/// `"egress"`. A relative path fails with `SBX_STATUS_INVALID_ARGUMENT`; the config is
+/// then unchanged.
+///
+/// # Safety
+/// `config` is NULL or a live config; `path` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_add_egress_upstream_ca(
+    config: *mut sbx_config,
+    path: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_add_egress_upstream_ca", config, err, |c| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            add_upstream_ca(&mut c.policy.egress, str_arg(path, "path")?)?;
             c.policy.network = Network::Egress;
             Ok(())
         })

@@ -1,8 +1,9 @@
 //! The egress policy of a running session (network `egress`): `sbx_session_set_egress`,
 //! `_egress_policy`, `_network_log`, `_restart_network`, `_egress_enforcer_running`.
 //! The policy a session starts with is set on its spec (`sbx_session_spec_set_egress`,
-//! `_add_egress_rule`, `_pin_egress_host`) or in the config (`sbx_config_set_egress`,
-//! `sbx_config_pin_egress_host`).
+//! `_add_egress_rule`, `_pin_egress_host`, `_add_egress_credential`,
+//! `_add_egress_upstream_ca`) or in the config (`sbx_config_set_egress`,
+//! `sbx_config_pin_egress_host`, `_add_egress_credential`, `_add_egress_upstream_ca`).
 
 use std::ffi::c_char;
 
@@ -24,12 +25,13 @@ fn open(s: &sbx_session) -> Result<&sandbox_core::Session, FfiError> {
 
 /// Replaces the allow rules of the session's egress policy with the `count` strings at
 /// `rules` (copied; grammar as in `sbx_session_spec_set_egress`), keeping its pinned
-/// names. Connections opened from then on are judged by the new rules; open ones keep
+/// names, egress credentials and upstream CAs (fixed at start). Connections opened from then on are judged by the new rules; open ones keep
 /// going. `count` 0 (`rules` may then be NULL) allows nothing: the session stays on the
 /// egress network and every connection is refused.
 ///
 /// Failures: `SBX_STATUS_INVALID_ARGUMENT` for a bad rule (naming it and why; the
-/// policy in force is unchanged) and for a session not on the `egress` network,
+/// policy in force is unchanged), for rules that no longer allow the host of an egress
+/// credential, and for a session not on the `egress` network,
 /// `SBX_STATUS_CLOSED` after close. Never blocks on the runtime (writes one file on the
 /// host); any thread.
 ///
@@ -59,7 +61,7 @@ pub unsafe extern "C" fn sbx_session_set_egress(
 }
 
 /// The egress policy in force in the session (its allow rules, as changed by
-/// `sbx_session_set_egress`, and its pinned names).
+/// `sbx_session_set_egress`, its pinned names, egress credentials and upstream CAs).
 ///
 /// On success `*out` receives a policy the caller frees with `sbx_egress_policy_free`.
 /// Fails with `SBX_STATUS_NOT_AVAILABLE` for a session not on the `egress` network (it

@@ -21,6 +21,7 @@ pub struct sbx_egress_decision {
     address: Option<CString>,
     via: CString,
     reason: Option<CString>,
+    injected: Option<CString>,
 }
 
 impl sbx_egress_decision {
@@ -30,6 +31,7 @@ impl sbx_egress_decision {
             address: d.address.map(|a| to_cstring_lossy(a.to_string())),
             via: to_cstring_lossy(d.via.clone()),
             reason: d.reason.clone().map(to_cstring_lossy),
+            injected: d.injected.clone().map(to_cstring_lossy),
             decision: d,
         }
     }
@@ -117,6 +119,17 @@ pub unsafe extern "C" fn sbx_egress_decision_reason(decision: *const sbx_egress_
     with(decision, std::ptr::null(), |d| opt(&d.reason))
 }
 
+/// The name of the header the enforcer added to the request (an egress credential's,
+/// e.g. `"Authorization"`; the value is never recorded); NULL when it added none and
+/// for NULL. Borrowed from the decision.
+///
+/// # Safety
+/// `decision` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_egress_decision_injected(decision: *const sbx_egress_decision) -> *const c_char {
+    with(decision, std::ptr::null(), |d| opt(&d.injected))
+}
+
 /// Bytes sent from the session to the target. 0 for NULL (and for a refusal).
 ///
 /// # Safety
@@ -179,8 +192,8 @@ pub unsafe extern "C" fn sbx_egress_log_get(log: *const sbx_egress_log, index: u
 }
 
 /// The whole log as a JSON array of objects with the keys `time_ms` (Unix ms), `host`,
-/// `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address` and `reason` when
-/// present. Borrowed from `log`, valid until it is freed; NULL for NULL.
+/// `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason` and
+/// `injected` (the name of the header added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
 ///
 /// # Safety
 /// `log` is NULL or live.

@@ -8,7 +8,7 @@ use sandbox_core::{Config, EgressPolicy, Limits, Network, SessionSpec};
 
 use crate::boundary::{Blocks, call, quiet};
 use crate::config::checked_limits;
-use crate::egress_policy::{egress_rules, pin_host};
+use crate::egress_policy::{add_credential_args, add_upstream_ca, egress_rules, pin_host};
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::status::sbx_status;
@@ -330,6 +330,75 @@ pub unsafe extern "C" fn sbx_session_spec_pin_egress_host(
             let (name, address) = (str_arg(name, "name")?, str_arg(address, "address")?);
             let mut policy = b.spec.egress.take().unwrap_or_default();
             pin_host(&mut policy, name, address)?;
+            b.spec.egress = Some(policy);
+            Ok(())
+        })
+    }
+}
+
+/// Adds an egress credential to the spec's egress policy: for requests to `host`, the
+/// session's enforcer (on the host) sets header `header` to the value of the host
+/// environment variable `from_env` or the contents of the host file `from_file` (give
+/// exactly one; the other NULL), read when the session starts. The value never enters
+/// the session: HTTPS to `host` is terminated with a CA of the session's own (which the
+/// session trusts) and re-encrypted to the real host, plain HTTP gets the header too,
+/// and answers are scrubbed of the value. A header of that name the session sends is
+/// replaced. All copied.
+///
+/// `host` must be an exact name (lowercase) that an allow rule already on the spec
+/// allows, so add the rule first; `header` a header name that does not frame or route
+/// the request (not `Host`, `Content-Length`, `Connection`, `Proxy-*`...); `from_file`
+/// an absolute path. Anything else fails with `SBX_STATUS_INVALID_ARGUMENT` naming
+/// "egress credential" and why; the spec is then unchanged. Creates the policy like
+/// `sbx_session_spec_add_egress_rule`. Credentials are fixed when the session starts:
+/// `sbx_session_set_egress` keeps them.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `host`, `header`, `from_env` and `from_file` are NULL
+/// or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_egress_credential(
+    spec: *mut sbx_session_spec,
+    host: *const c_char,
+    header: *const c_char,
+    from_env: *const c_char,
+    from_file: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_egress_credential", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let mut policy = b.spec.egress.take().unwrap_or_default();
+            add_credential_args(&mut policy, host, header, from_env, from_file)?;
+            b.spec.egress = Some(policy);
+            Ok(())
+        })
+    }
+}
+
+/// Adds an upstream CA file (PEM; an absolute host path, copied) to the spec's egress
+/// policy: trusted, besides the host's certificate store, when the enforcer connects to
+/// a host it adds an egress credential for (a private or test CA). A relative path
+/// fails with `SBX_STATUS_INVALID_ARGUMENT` ("egress upstream CA"); the file is read
+/// when the session starts. Creates the policy like `sbx_session_spec_add_egress_rule`;
+/// fixed when the session starts.
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `path` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_add_egress_upstream_ca(
+    spec: *mut sbx_session_spec,
+    path: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_add_egress_upstream_ca", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let path = str_arg(path, "path")?;
+            let mut policy = b.spec.egress.take().unwrap_or_default();
+            add_upstream_ca(&mut policy, path)?;
             b.spec.egress = Some(policy);
             Ok(())
         })

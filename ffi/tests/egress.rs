@@ -2,14 +2,17 @@
 //! and against real podman a session whose policy lets one pinned `.test` name through
 //! to a server of this test on the host's loopback (an address rule for its port) and
 //! refuses another, the decision log, live policy changes, the policy in force, a killed
-//! enforcer restarted, and a session not on the egress network.
+//! enforcer restarted, and a session not on the egress network; egress credentials (a
+//! header added outside the session to plain HTTP for a pinned name, scrubbed from the
+//! answer, named in the log and the policy) and their typed errors.
 
 mod support;
 
-use std::ffi::{CString, c_char};
+use std::ffi::{CStr, CString, c_char};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::ptr::{null, null_mut};
+use std::sync::{Arc, Mutex};
 
 use sandbox::*;
 use support::{Failure, Scope, check, sentinel, sh, text, wait_until};
@@ -27,13 +30,17 @@ fn c_strings(items: &[&str]) -> (Vec<CString>, Vec<*const c_char>) {
     (owned, ptrs)
 }
 
-/// An HTTP server on the host's loopback answering every request with `body`.
-fn http_server(body: &'static str) -> u16 {
+/// An HTTP server on the host's loopback answering each request with `answer(request)`
+/// as the body; every request is kept in what it returns.
+fn server(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> (u16, Arc<Mutex<Vec<u8>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (keep, answer) = (seen.clone(), Arc::new(answer));
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
+            let (keep, answer) = (keep.clone(), answer.clone());
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(std::time::Duration::from_millis(1500))).ok();
                 let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
@@ -43,13 +50,25 @@ fn http_server(body: &'static str) -> u16 {
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                let reply =
-                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-                let _ = s.write_all(reply.as_bytes());
+                keep.lock().unwrap().extend_from_slice(&got);
+                let body = answer(&got);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = s.write_all(&[head.as_bytes(), &body].concat());
             });
         }
     });
-    port
+    (port, seen)
+}
+
+/// An HTTP server on the host's loopback answering every request with `body`.
+fn http_server(body: &'static str) -> u16 {
+    server(move |_| body.as_bytes().to_vec()).0
+}
+
+/// An HTTP server that answers with the request it got (so a header added on the way
+/// comes back), keeping every request.
+fn echo_server() -> (u16, Arc<Mutex<Vec<u8>>>) {
+    server(|req| [b"you sent:\n".as_slice(), req].concat())
 }
 
 fn set_egress(s: *const sbx_session, rules: &[&str]) -> Result<(), Failure> {
@@ -88,6 +107,7 @@ struct Decision {
     via: String,
     allowed: bool,
     reason: Option<String>,
+    injected: Option<String>,
     bytes_in: u64,
 }
 
@@ -108,6 +128,7 @@ fn network_log(s: *const sbx_session) -> Vec<Decision> {
                     via: text(sbx_egress_decision_via(d)),
                     allowed: sbx_egress_decision_allowed(d),
                     reason: opt(sbx_egress_decision_reason(d)),
+                    injected: opt(sbx_egress_decision_injected(d)),
                     bytes_in: sbx_egress_decision_bytes_in(d),
                 }
             })
@@ -172,6 +193,11 @@ fn egress_setters_check_their_input() {
         assert!(sbx_egress_log_get(null(), 0).is_null() && sbx_egress_log_json(null()).is_null());
         assert!(sbx_egress_decision_host(null()).is_null() && sbx_egress_decision_via(null()).is_null());
         assert!(sbx_egress_decision_address(null()).is_null() && sbx_egress_decision_reason(null()).is_null());
+        assert!(sbx_egress_decision_injected(null()).is_null());
+        assert_eq!((sbx_egress_policy_credential_count(null()), sbx_egress_policy_upstream_ca_count(null())), (0, 0));
+        assert!(sbx_egress_policy_credential_host(null(), 0).is_null());
+        assert!(sbx_egress_policy_credential_from_env(null(), 0).is_null());
+        assert!(sbx_egress_policy_upstream_ca(null(), 0).is_null());
         assert!(!sbx_egress_decision_allowed(null()) && sbx_egress_decision_port(null()) == 0);
         assert_eq!(sbx_egress_decision_time_unix_ms(null()), 0);
         assert_eq!((sbx_egress_decision_bytes_in(null()), sbx_egress_decision_bytes_out(null())), (0, 0));
@@ -304,4 +330,114 @@ fn a_session_off_the_egress_network_has_no_policy() {
         assert!(!sbx_session_egress_enforcer_running(s));
         sc.stop(s);
     }
+}
+
+#[test]
+fn egress_credentials_are_added_outside_the_session_and_checked() {
+    let sc = Scope::new("egress-cred");
+    let (port, seen) = echo_server();
+    let secrets = tempfile::tempdir().unwrap();
+    let key = format!("k3y-{}-{port}", std::process::id());
+    let key_file = secrets.path().join("key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let c_file = CString::new(key_file.to_str().unwrap()).unwrap();
+    let port_rule = CString::new(format!("127.0.0.1:{port}")).unwrap();
+    let (id, spec) = sc.spec("egress-cred");
+    let mut s = null_mut();
+    // SAFETY: live handles; every handle freed once.
+    unsafe {
+        // Typed errors, the spec unchanged by each.
+        let add = |host: &CStr, header: &CStr, env: *const c_char, file: *const c_char| {
+            check(|e| sbx_session_spec_add_egress_credential(spec, host.as_ptr(), header.as_ptr(), env, file, e))
+        };
+        let r = add(c"api.test", c"X-Api-Key", null(), c_file.as_ptr());
+        fails_with(r, sbx_status::InvalidArgument, "egress credential");
+        check(|e| sbx_session_spec_add_egress_rule(spec, c"api.test".as_ptr(), e)).unwrap();
+        check(|e| sbx_session_spec_add_egress_rule(spec, port_rule.as_ptr(), e)).unwrap();
+        check(|e| sbx_session_spec_pin_egress_host(spec, c"api.test".as_ptr(), c"127.0.0.1".as_ptr(), e)).unwrap();
+        for (header, env, file, says) in [
+            (c"Host", null(), c_file.as_ptr(), "frames or routes"),
+            (c"Proxy-Authorization", null(), c_file.as_ptr(), "frames or routes"),
+            (c"bad header", null(), c_file.as_ptr(), "not a header name"),
+            (c"X-Api-Key", null(), null(), "exactly one"),
+            (c"X-Api-Key", c"TOKEN".as_ptr(), c_file.as_ptr(), "exactly one"),
+            (c"X-Api-Key", null(), c"relative/key".as_ptr(), "absolute"),
+        ] {
+            fails_with(add(c"api.test", header, env, file), sbx_status::InvalidArgument, says);
+        }
+        fails_with(add(c"API.test", c"X-Api-Key", null(), c_file.as_ptr()), sbx_status::InvalidArgument, "credential");
+        fails_with(
+            check(|e| sbx_session_spec_add_egress_credential(spec, null(), c"X".as_ptr(), null(), null(), e)),
+            sbx_status::NullArgument,
+            "host",
+        );
+        let r = check(|e| sbx_session_spec_add_egress_upstream_ca(spec, c"ca.pem".as_ptr(), e));
+        fails_with(r, sbx_status::InvalidArgument, "egress upstream CA");
+        add(c"api.test", c"X-Api-Key", null(), c_file.as_ptr()).expect("a good credential");
+        fails_with(
+            add(c"api.test", c"x-api-key", c"T".as_ptr(), null()),
+            sbx_status::InvalidArgument,
+            "two credentials",
+        );
+
+        // The config's equivalents.
+        let mut cfg = null_mut();
+        check(|e| sbx_config_new(&mut cfg, e)).unwrap();
+        let r = check(|e| {
+            sbx_config_add_egress_credential(cfg, c"a.test".as_ptr(), c"X".as_ptr(), c"T".as_ptr(), null(), e)
+        });
+        fails_with(r, sbx_status::InvalidArgument, "not allowed");
+        let (_o, rules) = c_strings(&["a.test"]);
+        check(|e| sbx_config_set_egress(cfg, rules.as_ptr(), 1, e)).unwrap();
+        check(|e| sbx_config_add_egress_credential(cfg, c"a.test".as_ptr(), c"X".as_ptr(), c"T".as_ptr(), null(), e))
+            .unwrap();
+        fails_with(
+            check(|e| sbx_config_add_egress_upstream_ca(cfg, c"x".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "CA",
+        );
+        check(|e| sbx_config_add_egress_upstream_ca(cfg, c"/etc/ssl/private-ca.pem".as_ptr(), e)).unwrap();
+        sbx_config_free(cfg);
+
+        check(|e| sbx_context_start(sc.ctx, spec, &mut s, e)).expect("start");
+        sbx_session_spec_free(spec);
+
+        // The server gets the header with the file's value; the session sees asterisks.
+        let out = sh(s, &format!("wget -q -O- http://api.test:{port}/echo 2>&1"));
+        let got = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        assert!(got.contains(&format!("X-Api-Key: {key}")), "the server gets the credential: {got}");
+        assert!(out.contains("you sent:") && !out.contains(&key) && out.contains("X-Api-Key: *"), "scrubbed: {out}");
+
+        let mut log = Vec::new();
+        wait_until("the request is logged", || {
+            log = network_log(s);
+            log.iter().any(|d| d.host == "api.test")
+        });
+        let d = log.iter().find(|d| d.host == "api.test").unwrap();
+        assert!(d.allowed && d.injected.as_deref() == Some("X-Api-Key"), "{d:?}");
+
+        // The policy shows where the value is, never the value.
+        let mut p = null_mut();
+        check(|e| sbx_session_egress_policy(s, &mut p, e)).unwrap();
+        assert_eq!(sbx_egress_policy_credential_count(p), 1);
+        assert_eq!(text(sbx_egress_policy_credential_host(p, 0)), "api.test");
+        assert_eq!(text(sbx_egress_policy_credential_header(p, 0)), "X-Api-Key");
+        assert!(sbx_egress_policy_credential_from_env(p, 0).is_null());
+        assert_eq!(text(sbx_egress_policy_credential_from_file(p, 0)), key_file.to_str().unwrap());
+        assert!(sbx_egress_policy_credential_host(p, 1).is_null());
+        assert_eq!(sbx_egress_policy_upstream_ca_count(p), 0);
+        let json = text(sbx_egress_policy_json(p));
+        assert!(json.contains("\"credentials\"") && !json.contains(&key), "{json}");
+        sbx_egress_policy_free(p);
+
+        // Live rule changes keep the credential; dropping its host's rule is refused.
+        set_egress(s, &["api.test", port_rule.to_str().unwrap(), "other.test"]).expect("credentials kept");
+        assert_eq!(policy(s).unwrap().0.len(), 3);
+        fails_with(set_egress(s, &[port_rule.to_str().unwrap()]), sbx_status::InvalidArgument, "credential");
+
+        sbx_session_free(s);
+        let c_id = CString::new(id).unwrap();
+        check(|e| sbx_context_stop(sc.ctx, c_id.as_ptr(), e)).unwrap();
+    }
+    assert!(sc.leftovers().is_empty(), "left behind: {:?}", sc.leftovers());
 }
