@@ -145,3 +145,75 @@ def test_an_empty_policy_reaches_nothing(scope: str, workdir: str, servers) -> N
         with sandbox.Sandbox(scope=scope, provision=False, egress=["pypi.org"], network="none") as other:
             with other.start(unique("none"), workdir) as s:
                 assert s.start_report["network"] == "none" and s.egress_policy() is None
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Answers with the request headers it got (so a header added on the way comes back)."""
+
+    seen: list = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        self.seen.append(str(self.headers))
+        body = b"you sent:\n" + str(self.headers).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_egress_credentials_are_added_outside_the_session(sb: sandbox.Sandbox, workdir: str, tmp_path) -> None:
+    handler = type("Echo", (_Echo,), {"seen": []})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    key = f"k3y-{unique('key')}"
+    key_file = tmp_path / "key"
+    key_file.write_text(key + "\n")
+    rules = ["api.test", f"127.0.0.1:{port}"]
+    cred = sandbox.EgressCredential("api.test", "X-Api-Key", from_file=str(key_file))
+    try:
+        # Typed errors before anything starts.
+        for bad, says in [
+            ({"host": "other.test", "header": "X-Api-Key", "from_env": "T"}, "not allowed"),
+            ({"host": "api.test", "header": "Host", "from_env": "T"}, "frames or routes"),
+            ({"host": "api.test", "header": "X-Api-Key"}, "exactly one"),
+            ({"host": "api.test", "header": "X-Api-Key", "from_file": "rel/key"}, "absolute"),
+        ]:
+            with pytest.raises(sandbox.InvalidArgumentError, match=says):
+                sb.start(unique("egress-cred"), workdir, egress=rules, egress_credentials=[bad])
+        with pytest.raises(sandbox.InvalidArgumentError, match="egress upstream CA"):
+            sb.start(unique("egress-cred"), workdir, egress=rules, egress_upstream_ca=["ca.pem"])
+        with pytest.raises(TypeError):
+            sb.start(unique("egress-cred"), workdir, egress=rules, egress_credentials=cred)  # type: ignore[arg-type]
+        with pytest.raises(sandbox.InvalidArgumentError, match="egress credential"):
+            bad_header = {"host": "a.test", "header": "bad header", "from_env": "T"}
+            sandbox.Sandbox(egress=["a.test"], egress_credentials=[bad_header])
+
+        with sb.start(unique("egress-cred"), workdir, egress=rules, egress_hosts={"api.test": "127.0.0.1"},
+                      egress_credentials=[cred]) as s:
+            out = s.exec(["sh", "-c", f"wget -q -O- http://api.test:{port}/echo 2>&1"], timeout=60).stdout.decode()
+            assert any(f"X-Api-Key: {key}" in h for h in handler.seen), handler.seen
+            assert "you sent:" in out and key not in out and "X-Api-Key: *" in out, out
+
+            deadline = time.monotonic() + 20
+            log = s.network_log()
+            while not any(d.host == "api.test" for d in log) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                log = s.network_log()
+            d = next(d for d in log if d.host == "api.test")
+            assert d.allowed and d.injected == "X-Api-Key", d
+
+            policy = s.egress_policy()
+            assert policy is not None and policy.credentials == [cred] and policy.upstream_ca == []
+            # Live rule changes keep the credential; dropping its host is refused.
+            s.set_egress(rules + ["other.test"])
+            assert s.egress_policy().credentials == [cred]
+            with pytest.raises(sandbox.InvalidArgumentError, match="credential"):
+                s.set_egress([f"127.0.0.1:{port}"])
+            s.stop()
+    finally:
+        srv.shutdown()
+        srv.server_close()

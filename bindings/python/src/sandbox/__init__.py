@@ -49,8 +49,11 @@ from ._calls import (
 from ._lib import ABI_VERSION, lib
 from .errors import *  # noqa: F401,F403  (the exception classes are part of the API)
 from .egress import (
+    EgressCredential,
     EgressDecision,
     EgressPolicy,
+    _add_credentials,
+    _add_upstream_cas,
     _pin_hosts,
     _set_egress,
     _take_egress_log,
@@ -66,6 +69,7 @@ from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 __all__ = [
     "ABI_VERSION",
     "CancelToken",
+    "EgressCredential",
     "EgressDecision",
     "EgressPolicy",
     "ExecEvent",
@@ -373,11 +377,12 @@ class Session(_Handle):
         return out.value.decode()
 
     def set_egress(self, rules: Sequence[str]) -> None:
-        """Replaces the allow rules of the session's egress policy (its pinned names are
-        kept); connections opened from now on are judged by them, open ones keep going.
+        """Replaces the allow rules of the session's egress policy (its pinned names,
+        egress credentials and upstream CAs are kept: those are fixed at start); connections opened from now on are judged by them, open ones keep going.
         An empty list allows nothing (the session stays on the egress network). Raises
-        :class:`InvalidArgumentError` for a bad rule (the policy in force is then
-        unchanged) and for a session not on the ``egress`` network."""
+        :class:`InvalidArgumentError` for a bad rule or rules that no longer allow a
+        credential's host (the policy in force is then unchanged) and for a session not
+        on the ``egress`` network."""
         _set_egress(lib.sbx_session_set_egress, self._ptr, rules)
 
     def egress_policy(self) -> Optional[EgressPolicy]:
@@ -432,7 +437,9 @@ class Sandbox(_Handle):
     override it. ``scope`` isolates sessions: list, attach, stop and reap only see their own
     scope's sessions. ``egress`` (allow rules; ``[]`` allows nothing) and ``egress_hosts``
     (names pinned to addresses) give sessions the egress network with that policy, unless
-    ``network`` says otherwise (see :mod:`sandbox.egress`).
+    ``network`` says otherwise; ``egress_credentials`` (:class:`EgressCredential`, or
+    dicts of its fields; each host allowed by ``egress``) and ``egress_upstream_ca`` (CA
+    files) add headers outside the session (see :mod:`sandbox.egress`).
     """
 
     _close_fn = staticmethod(lib.sbx_context_close)
@@ -448,6 +455,8 @@ class Sandbox(_Handle):
         network: Optional[str] = None,
         egress: Optional[Sequence[str]] = None,
         egress_hosts: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
+        egress_credentials: Sequence[Union[EgressCredential, Mapping[str, str]]] = (),
+        egress_upstream_ca: Sequence[PathLike] = (),
         allow_post_create: Optional[bool] = None,
         allow_untrusted_image: Optional[bool] = None,
         require_resource_limits: Optional[bool] = None,
@@ -486,6 +495,8 @@ class Sandbox(_Handle):
                 _set_egress(lib.sbx_config_set_egress, cfg, egress)
             if egress_hosts is not None:
                 _pin_hosts(lib.sbx_config_pin_egress_host, cfg, egress_hosts)
+            _add_credentials(lib.sbx_config_add_egress_credential, cfg, egress_credentials)
+            _add_upstream_cas(lib.sbx_config_add_egress_upstream_ca, cfg, egress_upstream_ca)
             if network is not None:  # after the egress policy, which sets the mode to egress
                 _set(lib.sbx_config_set_network, cfg, network)
             if ready_timeout is not None:
@@ -521,6 +532,8 @@ class Sandbox(_Handle):
         network: Optional[str] = None,
         egress: Optional[Sequence[str]] = None,
         egress_hosts: Optional[Mapping[str, Union[str, Sequence[str]]]] = None,
+        egress_credentials: Sequence[Union[EgressCredential, Mapping[str, str]]] = (),
+        egress_upstream_ca: Sequence[PathLike] = (),
         allow_post_create: Optional[bool] = None,
         allow_untrusted_image: Optional[bool] = None,
         require_resource_limits: Optional[bool] = None,
@@ -536,7 +549,11 @@ class Sandbox(_Handle):
         ``egress`` puts the session on the egress network with these allow rules (``[]``:
         nothing is reachable) and ``egress_hosts`` pins names to addresses (``{"api.test":
         "127.0.0.1"}``, or a list of addresses); either replaces the configuration's egress
-        policy. A bad rule or address raises :class:`InvalidArgumentError`; with
+        policy. ``egress_credentials`` (:class:`EgressCredential`, or dicts of its fields)
+        has the enforcer add a header for a host ``egress`` allows, its value read on the
+        host at start and never seen inside; ``egress_upstream_ca`` adds CA files (PEM) it
+        trusts for those hosts; both are fixed for the session's life. A bad rule,
+        address, credential or CA path raises :class:`InvalidArgumentError`; with
         ``network="bridge"`` or ``"none"`` the start does."""
         spec = _new(lib.sbx_session_spec_new, _text(id, "id"), _text(working_dir, "working_dir"))
         try:
@@ -556,6 +573,8 @@ class Sandbox(_Handle):
                 _set_egress(lib.sbx_session_spec_set_egress, spec, egress)
             if egress_hosts is not None:
                 _pin_hosts(lib.sbx_session_spec_pin_egress_host, spec, egress_hosts)
+            _add_credentials(lib.sbx_session_spec_add_egress_credential, spec, egress_credentials)
+            _add_upstream_cas(lib.sbx_session_spec_add_egress_upstream_ca, spec, egress_upstream_ca)
             for fn, value in [
                 (lib.sbx_session_spec_set_network, network),
                 (lib.sbx_session_spec_set_allow_post_create, allow_post_create),
