@@ -26,6 +26,28 @@ type EgressPolicy struct {
 	// Hosts pins names to addresses: the session's enforcer answers them itself instead
 	// of asking the host's resolver. Pinned names are still judged by the rules.
 	Hosts map[string][]string `json:"hosts"`
+	// Credentials are headers the session's enforcer (on the host) adds to requests for
+	// chosen hosts, with values read on the host when the session starts: the value
+	// never enters the session (HTTPS to such a host is terminated with a CA of the
+	// session's own, which the session trusts; answers are scrubbed of the value).
+	// Fixed at start: SetEgress keeps them.
+	Credentials []EgressCredential `json:"credentials,omitempty"`
+	// UpstreamCAFiles are CA files (PEM, absolute host paths) the enforcer trusts,
+	// besides the host's store, for hosts with a credential. Fixed at start.
+	UpstreamCAFiles []string `json:"upstream_ca_files,omitempty"`
+}
+
+// EgressCredential is a header the enforcer adds to requests for Host: Header gets the
+// value of the host environment variable FromEnv or the contents of the host file
+// FromFile (set exactly one; surrounding whitespace trimmed). Host is an exact name an
+// allow rule allows; Header one that does not frame or route the request (not Host,
+// Content-Length, Proxy-*...); FromFile an absolute path. Anything else is
+// ErrInvalidArgument ("egress credential").
+type EgressCredential struct {
+	Host     string `json:"host"`
+	Header   string `json:"header"` // e.g. "Authorization"
+	FromEnv  string `json:"from_env,omitempty"`
+	FromFile string `json:"from_file,omitempty"`
 }
 
 // EgressReport is the egress part of a StartReport.
@@ -49,18 +71,29 @@ type EgressDecision struct {
 	Via     string
 	Allowed bool
 	// Reason is why it was refused (or how an allowed one ended, when not cleanly).
-	Reason   string
+	Reason string
+	// Injected is the name of the header the enforcer added (an egress credential's;
+	// never its value); "" when none.
+	Injected string
 	BytesOut uint64 // from the session to the target
 	BytesIn  uint64 // from the target to the session
 }
 
-// applyEgress gives a spec or config the policy p through its set_egress and
-// pin_egress_host functions (pins in name order).
-func applyEgress(p *EgressPolicy, set func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status,
-	pin func(name, addr *C.char, e **C.sbx_error) C.sbx_status) error {
+// egressSetters are a spec's or a config's set_egress, pin_egress_host,
+// add_egress_credential and add_egress_upstream_ca functions.
+type egressSetters struct {
+	set        func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status
+	pin        func(name, addr *C.char, e **C.sbx_error) C.sbx_status
+	credential func(host, header, fromEnv, fromFile *C.char, e **C.sbx_error) C.sbx_status
+	upstreamCA func(path *C.char, e **C.sbx_error) C.sbx_status
+}
+
+// applyEgress gives a spec or config the policy p through its setters (pins in name
+// order, then credentials and upstream CAs in order).
+func applyEgress(p *EgressPolicy, to egressSetters) error {
 	if err := withRules(p.Allow, func(rules **C.char, n C.size_t) error {
 		var e *C.sbx_error
-		return check(set(rules, n, &e), e)
+		return check(to.set(rules, n, &e), e)
 	}); err != nil {
 		return err
 	}
@@ -74,14 +107,48 @@ func applyEgress(p *EgressPolicy, set func(rules **C.char, n C.size_t, e **C.sbx
 			if err := withCString(name, "egress host name", func(cn *C.char) error {
 				return withCString(addr, "egress host address", func(ca *C.char) error {
 					var e *C.sbx_error
-					return check(pin(cn, ca, &e), e)
+					return check(to.pin(cn, ca, &e), e)
 				})
 			}); err != nil {
 				return err
 			}
 		}
 	}
+	for _, c := range p.Credentials {
+		if err := addCredential(c, to.credential); err != nil {
+			return err
+		}
+	}
+	for _, path := range p.UpstreamCAFiles {
+		if err := withCString(path, "egress upstream CA", func(cp *C.char) error {
+			var e *C.sbx_error
+			return check(to.upstreamCA(cp, &e), e)
+		}); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// addCredential passes c to an add_egress_credential function ("" FromEnv or FromFile
+// as NULL).
+func addCredential(c EgressCredential, add func(host, header, fromEnv, fromFile *C.char, e **C.sbx_error) C.sbx_status) error {
+	optional := func(s, what string, f func(*C.char) error) error {
+		if s == "" {
+			return f(nil)
+		}
+		return withCString(s, what, f)
+	}
+	return withCString(c.Host, "egress credential host", func(host *C.char) error {
+		return withCString(c.Header, "egress credential header", func(header *C.char) error {
+			return optional(c.FromEnv, "egress credential from_env", func(env *C.char) error {
+				return optional(c.FromFile, "egress credential from_file", func(file *C.char) error {
+					var e *C.sbx_error
+					return check(add(host, header, env, file, &e), e)
+				})
+			})
+		})
+	})
 }
 
 // withRules runs f with rules as a C array (freed when it returns).
@@ -94,11 +161,12 @@ func withRules(rules []string, f func(arr **C.char, n C.size_t) error) error {
 	return f(arr, C.size_t(len(rules)))
 }
 
-// SetEgress replaces the allow rules of the session's egress policy (its pinned names are
-// kept); connections opened from then on are judged by them, open ones keep going. No
-// rules allow nothing (the session stays on the egress network). ErrInvalidArgument for
-// a bad rule (the policy in force is then unchanged) and for a session not on the
-// "egress" network.
+// SetEgress replaces the allow rules of the session's egress policy (its pinned names,
+// credentials and upstream CAs are kept: those are fixed at start); connections opened
+// from then on are judged by them, open ones keep going. No rules allow nothing (the
+// session stays on the egress network). ErrInvalidArgument for a bad rule or rules that
+// no longer allow a credential's host (the policy in force is then unchanged) and for a
+// session not on the "egress" network.
 func (s *Session) SetEgress(ctx context.Context, rules []string) error {
 	return s.use(ctx, func(p *C.sbx_session) error {
 		return withRules(rules, func(arr **C.char, n C.size_t) error {
@@ -133,6 +201,22 @@ func (s *Session) EgressPolicy(ctx context.Context) (*EgressPolicy, error) {
 			name := C.GoString(C.sbx_egress_policy_pin_name(out, i))
 			policy.Hosts[name] = append(policy.Hosts[name], C.GoString(C.sbx_egress_policy_pin_address(out, i)))
 		}
+		// nil, not empty, when there are none (as a policy written by hand has).
+		if C.sbx_egress_policy_credential_count(out) > 0 {
+			policy.Credentials = listOf(C.sbx_egress_policy_credential_count(out), func(i C.size_t) EgressCredential {
+				return EgressCredential{
+					Host:     C.GoString(C.sbx_egress_policy_credential_host(out, i)),
+					Header:   C.GoString(C.sbx_egress_policy_credential_header(out, i)),
+					FromEnv:  optionalString(C.sbx_egress_policy_credential_from_env(out, i)),
+					FromFile: optionalString(C.sbx_egress_policy_credential_from_file(out, i)),
+				}
+			})
+		}
+		if C.sbx_egress_policy_upstream_ca_count(out) > 0 {
+			policy.UpstreamCAFiles = listOf(C.sbx_egress_policy_upstream_ca_count(out), func(i C.size_t) string {
+				return C.GoString(C.sbx_egress_policy_upstream_ca(out, i))
+			})
+		}
 		return policy, nil
 	})
 }
@@ -151,13 +235,16 @@ func (s *Session) NetworkLog(ctx context.Context) ([]EgressDecision, error) {
 	}))
 }
 
-func egressDecision(d *C.sbx_egress_decision) EgressDecision {
-	opt := func(p *C.char) string {
-		if p == nil {
-			return ""
-		}
-		return C.GoString(p)
+// optionalString is the Go string of p; "" for NULL.
+func optionalString(p *C.char) string {
+	if p == nil {
+		return ""
 	}
+	return C.GoString(p)
+}
+
+func egressDecision(d *C.sbx_egress_decision) EgressDecision {
+	opt := optionalString
 	return EgressDecision{
 		Time:     time.UnixMilli(int64(C.sbx_egress_decision_time_unix_ms(d))),
 		Host:     C.GoString(C.sbx_egress_decision_host(d)),
@@ -166,6 +253,7 @@ func egressDecision(d *C.sbx_egress_decision) EgressDecision {
 		Via:      C.GoString(C.sbx_egress_decision_via(d)),
 		Allowed:  bool(C.sbx_egress_decision_allowed(d)),
 		Reason:   opt(C.sbx_egress_decision_reason(d)),
+		Injected: opt(C.sbx_egress_decision_injected(d)),
 		BytesOut: uint64(C.sbx_egress_decision_bytes_out(d)),
 		BytesIn:  uint64(C.sbx_egress_decision_bytes_in(d)),
 	}

@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -228,5 +231,100 @@ func TestEgressEmptyPolicyReachesNothing(t *testing.T) {
 	defer s3.Stop(ctx)
 	if s3.StartReport().Network != "none" {
 		t.Fatalf("report: %s", s3.StartReport().Raw)
+	}
+}
+
+func TestEgressCredentialsAreAddedOutsideTheSession(t *testing.T) {
+	sb, _, dir := newScope(t)
+	ctx := ctxT(t)
+	var seen strings.Builder
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fmt.Fprintf(&seen, "X-Api-Key: %s\n", r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+		fmt.Fprintf(w, "you sent:\nX-Api-Key: %s\n", r.Header.Get("X-Api-Key"))
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	key := unique("k3y")
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rules := []string{"api.test", "127.0.0.1:" + u.Port()}
+	pins := map[string][]string{"api.test": {"127.0.0.1"}}
+	cred := EgressCredential{Host: "api.test", Header: "X-Api-Key", FromFile: keyFile}
+
+	// Typed errors before anything starts.
+	for _, bad := range []struct {
+		policy EgressPolicy
+		says   string
+	}{
+		{EgressPolicy{Allow: rules, Credentials: []EgressCredential{{Host: "other.test", Header: "X", FromEnv: "T"}}}, "not allowed"},
+		{EgressPolicy{Allow: rules, Credentials: []EgressCredential{{Host: "api.test", Header: "Host", FromEnv: "T"}}}, "frames or routes"},
+		{EgressPolicy{Allow: rules, Credentials: []EgressCredential{{Host: "api.test", Header: "X"}}}, "exactly one"},
+		{EgressPolicy{Allow: rules, Credentials: []EgressCredential{{Host: "api.test", Header: "X", FromFile: "rel/key"}}}, "absolute"},
+		{EgressPolicy{Allow: rules, UpstreamCAFiles: []string{"ca.pem"}}, "egress upstream CA"},
+	} {
+		p := bad.policy
+		_, err := sb.Start(ctx, unique("egress-cred"), dir, &StartOptions{Egress: &p})
+		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), bad.says) {
+			t.Fatalf("%+v: %v, want invalid argument with %q", bad.policy, err, bad.says)
+		}
+	}
+	if _, err := New(&Config{Egress: &EgressPolicy{Allow: []string{"a.test"},
+		Credentials: []EgressCredential{{Host: "a.test", Header: "bad header", FromEnv: "T"}}}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("config: %v", err)
+	}
+
+	policy := EgressPolicy{Allow: rules, Hosts: pins, Credentials: []EgressCredential{cred}}
+	s, err := sb.Start(ctx, unique("egress-cred"), dir, &StartOptions{Egress: &policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer s.Stop(ctx)
+	r, err := s.Exec(ctx, []string{"sh", "-c", "wget -q -O- http://api.test:" + u.Port() + "/echo 2>&1"}, &ExecOptions{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(r.Stdout)
+	mu.Lock()
+	got := seen.String()
+	mu.Unlock()
+	if !strings.Contains(got, "X-Api-Key: "+key) {
+		t.Fatalf("the server gets the credential: %q", got)
+	}
+	if !strings.Contains(out, "you sent:") || strings.Contains(out, key) || !strings.Contains(out, "X-Api-Key: *") {
+		t.Fatalf("scrubbed inside: %q", out)
+	}
+	var d *EgressDecision
+	for deadline := time.Now().Add(20 * time.Second); d == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		log, err := s.NetworkLog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range log {
+			if log[i].Host == "api.test" {
+				d = &log[i]
+			}
+		}
+	}
+	if d == nil || !d.Allowed || d.Injected != "X-Api-Key" {
+		t.Fatalf("logged: %+v", d)
+	}
+	if got, err := s.EgressPolicy(ctx); err != nil || !reflect.DeepEqual(*got, policy) {
+		t.Fatalf("policy %+v, %v; want %+v", got, err, policy)
+	}
+	// Live rule changes keep the credential; dropping its host is refused.
+	if err := s.SetEgress(ctx, append(rules, "other.test")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.EgressPolicy(ctx); err != nil || !reflect.DeepEqual(got.Credentials, []EgressCredential{cred}) {
+		t.Fatalf("kept: %+v, %v", got, err)
+	}
+	if err := s.SetEgress(ctx, rules[1:]); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "credential") {
+		t.Fatalf("dropping the credential's host: %v", err)
 	}
 }

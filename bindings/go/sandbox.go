@@ -114,10 +114,19 @@ func New(cfg *Config) (*Sandbox, error) {
 	defer C.sbx_config_free(c)
 	// Before the network mode, which the policy would set to "egress".
 	if cfg.Egress != nil {
-		if err := applyEgress(cfg.Egress, func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
-			return C.sbx_config_set_egress(c, rules, n, e)
-		}, func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
-			return C.sbx_config_pin_egress_host(c, name, addr, e)
+		if err := applyEgress(cfg.Egress, egressSetters{
+			set: func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
+				return C.sbx_config_set_egress(c, rules, n, e)
+			},
+			pin: func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_config_pin_egress_host(c, name, addr, e)
+			},
+			credential: func(host, header, fromEnv, fromFile *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_config_add_egress_credential(c, host, header, fromEnv, fromFile, e)
+			},
+			upstreamCA: func(path *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_config_add_egress_upstream_ca(c, path, e)
+			},
 		}); err != nil {
 			return nil, err
 		}

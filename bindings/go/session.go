@@ -134,10 +134,19 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 		return err
 	}
 	if o.Egress != nil {
-		if err := applyEgress(o.Egress, func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
-			return C.sbx_session_spec_set_egress(spec, rules, n, e)
-		}, func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
-			return C.sbx_session_spec_pin_egress_host(spec, name, addr, e)
+		if err := applyEgress(o.Egress, egressSetters{
+			set: func(rules **C.char, n C.size_t, e **C.sbx_error) C.sbx_status {
+				return C.sbx_session_spec_set_egress(spec, rules, n, e)
+			},
+			pin: func(name, addr *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_session_spec_pin_egress_host(spec, name, addr, e)
+			},
+			credential: func(host, header, fromEnv, fromFile *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_session_spec_add_egress_credential(spec, host, header, fromEnv, fromFile, e)
+			},
+			upstreamCA: func(path *C.char, e **C.sbx_error) C.sbx_status {
+				return C.sbx_session_spec_add_egress_upstream_ca(spec, path, e)
+			},
 		}); err != nil {
 			return err
 		}
