@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,8 @@ static int get(const char *ip, int port, const char *raw, int n) {
 }
 
 static int serve(int port, long long bytes) {
+    /* A client that goes away early must not end the server. */
+    signal(SIGPIPE, SIG_IGN);
     int l = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
