@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Span, Spanned, Value};
-use sandbox_core::EgressRule;
+use sandbox_core::{EgressCredential, EgressRule};
 
 /// `--env`-style records: `{ NAME: value }`, values strings, numbers or bools.
 pub(crate) fn env_pairs(value: &Value) -> Result<Vec<(String, String)>, LabeledError> {
@@ -415,4 +415,67 @@ pub(crate) fn pinned_hosts(value: &Value) -> Result<BTreeMap<String, Vec<IpAddr>
         }
     }
     Ok(hosts)
+}
+
+/// `--credential`: a record `{ host, header, env }` or `{ host, header, file }` (the
+/// host environment variable or file holding the value), or a list of them. The shape
+/// is checked here, each field where it was written; what core checks (the host allowed,
+/// the header name, an absolute file) is blamed on the flag.
+pub(crate) fn egress_credentials(value: &Value) -> Result<Vec<EgressCredential>, LabeledError> {
+    const HELP: &str = "e.g. --credential { host: api.example.com, header: Authorization, env: API_TOKEN } or \
+{ host: ..., header: ..., file: /run/secrets/token }";
+    let one = |v: &Value| -> Result<EgressCredential, LabeledError> {
+        let Value::Record { val, .. } = v else {
+            return Err(LabeledError::new("an egress credential is a record")
+                .with_label(format!("this is a {}", v.get_type()), v.span())
+                .with_help(HELP));
+        };
+        let text = |key: &str| -> Result<Option<String>, LabeledError> {
+            match val.get(key) {
+                None => Ok(None),
+                Some(f) => f.as_str().map(|t| Some(t.to_string())).map_err(|_| {
+                    LabeledError::new(format!("an egress credential's {key} must be a string"))
+                        .with_label(format!("this is a {}", f.get_type()), f.span())
+                        .with_help(HELP)
+                }),
+            }
+        };
+        if let Some((key, f)) = val.iter().find(|(k, _)| !["host", "header", "env", "file"].contains(&k.as_str())) {
+            return Err(LabeledError::new(format!("an egress credential has no field {key:?}"))
+                .with_label("unknown field", f.span())
+                .with_help(HELP));
+        }
+        let required = |key: &str| {
+            text(key)?.ok_or_else(|| {
+                LabeledError::new(format!("an egress credential needs a {key}"))
+                    .with_label(format!("no {key}"), v.span())
+                    .with_help(HELP)
+            })
+        };
+        Ok(EgressCredential {
+            host: required("host")?,
+            header: required("header")?,
+            from_env: text("env")?,
+            from_file: text("file")?.map(std::path::PathBuf::from),
+        })
+    };
+    match value {
+        Value::List { vals, .. } => vals.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
+}
+
+/// `--upstream-ca`: one path or a list of them.
+pub(crate) fn upstream_cas(value: &Value) -> Result<Vec<std::path::PathBuf>, LabeledError> {
+    let one = |v: &Value| {
+        v.as_str().map(std::path::PathBuf::from).map_err(|_| {
+            LabeledError::new("an upstream CA is a path")
+                .with_label(format!("this is a {}", v.get_type()), v.span())
+                .with_help("e.g. --upstream-ca /etc/ssl/private-ca.pem or --upstream-ca [a.pem b.pem]")
+        })
+    };
+    match value {
+        Value::List { vals, .. } => vals.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }

@@ -1007,11 +1007,16 @@ fn start_devcontainer_returns_what_the_file_gave_and_refused() {
     assert!(iso.leftovers().is_empty());
 }
 
-/// An HTTP server on the host's loopback answering every request with `body`; its port.
-fn http_server(body: &'static str) -> u16 {
+/// An HTTP server on the host's loopback answering each request with `answer(request)`
+/// as the body; its port and every request it got.
+fn server(
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("port").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
     std::thread::spawn(move || {
         for mut s in l.incoming().flatten() {
             let mut head = Vec::new();
@@ -1022,11 +1027,18 @@ fn http_server(body: &'static str) -> u16 {
                     Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
             }
-            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            let _ = s.write_all(reply.as_bytes());
+            keep.lock().unwrap().extend_from_slice(&head);
+            let body = answer(&head);
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(&[reply.as_bytes(), &body].concat());
         }
     });
-    port
+    (port, seen)
+}
+
+/// An HTTP server on the host's loopback answering every request with `body`; its port.
+fn http_server(body: &'static str) -> u16 {
+    server(move |_| body.as_bytes().to_vec()).0
 }
 
 #[test]
@@ -1089,7 +1101,8 @@ fn egress_sessions_reach_what_is_allowed_log_it_and_change_live() {
     assert_eq!(
         r["narrower"],
         json!({"session": "eg", "allow": ["allowed.test", local],
-               "hosts": {"allowed.test": ["127.0.0.1"], "later.test": ["127.0.0.1"]}})
+               "hosts": {"allowed.test": ["127.0.0.1"], "later.test": ["127.0.0.1"]},
+               "credentials": [], "upstream_ca": []})
     );
     assert!(r["refused_again"].as_str().unwrap_or_default().contains("403"), "{r}");
     assert_eq!(r["policy"], json!(["allowed.test", local]));
@@ -1132,5 +1145,79 @@ fn egress_sessions_reach_what_is_allowed_log_it_and_change_live() {
         bad(&iso, &script, "not on the egress network", "plain", "--allow-host");
     }
     json(&iso, "sandbox stop eg plain | to json");
+    assert!(iso.leftovers().is_empty());
+}
+
+#[test]
+fn egress_credentials_are_added_outside_the_session() {
+    let iso = Isolation::new("egress-cred");
+    let (port, seen) = server(|req| [b"you sent:\n".as_slice(), req].concat());
+    let secrets = tempfile::tempdir().unwrap();
+    let key = format!("k3y-{}-{port}", std::process::id());
+    let key_file = secrets.path().join("key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let file = key_file.display();
+    let r = json(
+        &iso,
+        &format!(
+            r#"
+            let s = sandbox start --id ec --quiet --allow-host [api.test 127.0.0.1:{port}] --pin-host {{api.test: 127.0.0.1}} --credential {{host: api.test, header: X-Api-Key, file: '{file}'}}
+            let out = sandbox exec ec sh -c 'wget -q -O- http://api.test:{port}/echo 2>&1' | get stdout
+            mut log = []
+            for _ in 1..100 {{
+              $log = (sandbox net log ec)
+              if ($log | any {{|d| $d.host == api.test }}) {{ break }}
+              sleep 100ms
+            }}
+            let kept = sandbox net allow ec other.test
+            {{
+              out: $out
+              injected: ($log | where host == api.test | get 0.injected)
+              policy: (sandbox net policy ec | select credentials upstream_ca)
+              kept: $kept.credentials
+            }} | to json -r
+            "#
+        ),
+    );
+    let got = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(got.contains(&format!("X-Api-Key: {key}")), "the server gets the credential: {got}");
+    let out = r["out"].as_str().unwrap_or_default();
+    assert!(out.contains("you sent:") && !out.contains(&key) && out.contains("X-Api-Key: *"), "scrubbed: {r}");
+    assert_eq!(r["injected"], "X-Api-Key");
+    let cred = json!([{"host": "api.test", "header": "X-Api-Key", "from": format!("file:{file}")}]);
+    assert_eq!(r["policy"], json!({"credentials": cred, "upstream_ca": []}));
+    assert_eq!(r["kept"], cred, "live rule changes keep the credentials");
+
+    // Bad credentials are labelled on the flag (or the field), with the core's reason.
+    bad(
+        &iso,
+        "sandbox start --quiet --allow-host a.test --credential {host: a.test, header: X, nope: 1}",
+        "no field",
+        "1",
+        "--credential",
+    );
+    bad(
+        &iso,
+        "sandbox start --quiet --allow-host a.test --credential {host: a.test, env: T}",
+        "needs a header",
+        "{host: a.test, env: T}",
+        "--credential",
+    );
+    bad(
+        &iso,
+        "sandbox start --quiet --allow-host a.test --credential {host: b.test, header: X, env: T}",
+        "not allowed",
+        "{host: b.test, header: X, env: T}",
+        "",
+    );
+    bad(
+        &iso,
+        "sandbox start --quiet --allow-host a.test --credential {host: a.test, header: Host, env: T}",
+        "frames or routes",
+        "{host: a.test, header: Host, env: T}",
+        "",
+    );
+    bad(&iso, "sandbox start --quiet --allow-host a.test --upstream-ca ca.pem", "absolute path", "ca.pem", "");
+    json(&iso, "sandbox stop ec | to json");
     assert!(iso.leftovers().is_empty());
 }

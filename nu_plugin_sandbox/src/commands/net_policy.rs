@@ -18,11 +18,12 @@ impl PluginCommand for NetPolicy {
     }
 
     fn description(&self) -> &str {
-        "The egress policy of a session: its allow rules, its pinned names, whether its enforcer runs."
+        "The egress policy of a session: its allow rules, pinned names and credentials, whether its enforcer runs."
     }
 
     fn extra_description(&self) -> &str {
-        "A record: session, allow (the rules, normalized), hosts (names pinned to addresses), enforcer_running \
+        "A record: session, allow (the rules, normalized), hosts (names pinned to addresses), credentials (host, header and from: env:VAR or file:/path, where the \
+value is on the host, never the value; fixed at start), upstream_ca (CA files), enforcer_running \
 (while it is false every connection is refused; `sandbox net restart` starts it again)."
     }
 

@@ -72,6 +72,23 @@ e.g. { db.test: 10.0.0.5 } or [db.test=10.0.0.5].",
                 None,
             )
             .named(
+                "credential",
+                SyntaxShape::OneOf(vec![
+                    SyntaxShape::Record(Default::default()),
+                    SyntaxShape::List(Box::new(SyntaxShape::Record(Default::default()))),
+                ]),
+                "Egress credentials: headers the enforcer adds, outside the session, to requests for a host \
+--allow-host allows, the value read on the host at start (never seen inside), e.g. { host: api.example.com, \
+header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a list for several.",
+                None,
+            )
+            .named(
+                "upstream-ca",
+                SyntaxShape::OneOf(vec![SyntaxShape::List(Box::new(SyntaxShape::String)), SyntaxShape::String]),
+                "Egress: CA files (PEM) the enforcer trusts, besides the host's store, for hosts with a credential.",
+                None,
+            )
+            .named(
                 "env",
                 SyntaxShape::Record(Default::default()),
                 "Environment of the session, e.g. { RUST_LOG: debug }.",
@@ -181,13 +198,18 @@ e.g. { db.test: 10.0.0.5 } or [db.test=10.0.0.5].",
         }
         let rules = ctx.flag(call, "allow-host", "egress rule", |v, _| arguments::egress_rules(v))?;
         let pins = ctx.flag(call, "pin-host", "egress hosts entry", |v, _| arguments::pinned_hosts(v))?;
-        if rules.is_some() || pins.is_some() {
+        let credentials = ctx.flag(call, "credential", "egress credential", |v, _| arguments::egress_credentials(v))?;
+        let cas = ctx.flag(call, "upstream-ca", "egress upstream CA", |v, _| arguments::upstream_cas(v))?;
+        if rules.is_some() || pins.is_some() || credentials.is_some() || cas.is_some() {
             spec.egress = Some(EgressPolicy {
                 allow: rules.unwrap_or_default(),
                 hosts: pins.unwrap_or_default(),
-                ..EgressPolicy::default()
+                credentials: credentials.unwrap_or_default(),
+                upstream_ca_files: cas.unwrap_or_default(),
             });
-            if let Some((_, span)) = flag(call, "allow-host").or_else(|| flag(call, "pin-host")) {
+            if let Some((_, span)) =
+                ["allow-host", "pin-host", "credential", "upstream-ca"].iter().find_map(|f| flag(call, f))
+            {
                 // With --network bridge or none: the mode and the rules disagree.
                 ctx.errors.blame("network", span);
             }

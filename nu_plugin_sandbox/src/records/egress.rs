@@ -14,7 +14,8 @@ fn strings<S: ToString>(xs: impl IntoIterator<Item = S>, span: Span) -> Value {
 }
 
 /// A session's policy: `session`, `allow` (the rules), `hosts` (name: addresses),
-/// `enforcer_running`.
+/// `credentials` (a table of host, header and from: `env:VAR` or `file:/path`, where the
+/// value is, never the value), `upstream_ca` (paths), `enforcer_running`.
 pub(crate) fn egress_policy(session: &str, p: &EgressPolicy, enforcer_running: bool, span: Span) -> Value {
     let mut hosts = Record::new();
     for (name, addrs) in &p.hosts {
@@ -24,6 +25,20 @@ pub(crate) fn egress_policy(session: &str, p: &EgressPolicy, enforcer_running: b
     r.push("session", Value::string(session, span));
     r.push("allow", strings(&p.allow, span));
     r.push("hosts", Value::record(hosts, span));
+    let credentials = p.credentials.iter().map(|c| {
+        let mut row = Record::new();
+        row.push("host", Value::string(&c.host, span));
+        row.push("header", Value::string(&c.header, span));
+        let from = match (&c.from_env, &c.from_file) {
+            (Some(var), _) => format!("env:{var}"),
+            (None, Some(file)) => format!("file:{}", file.display()),
+            (None, None) => String::new(),
+        };
+        row.push("from", Value::string(from, span));
+        Value::record(row, span)
+    });
+    r.push("credentials", Value::list(credentials.collect(), span));
+    r.push("upstream_ca", strings(p.upstream_ca_files.iter().map(|f| f.display()), span));
     r.push("enforcer_running", Value::bool(enforcer_running, span));
     Value::record(r, span)
 }
@@ -38,6 +53,7 @@ pub(crate) fn egress_decision(d: &EgressDecision, span: Span) -> Value {
     r.push("via", Value::string(&d.via, span));
     r.push("allowed", Value::bool(d.allowed, span));
     r.push("reason", opt_string(d.reason.as_deref(), span));
+    r.push("injected", opt_string(d.injected.as_deref(), span));
     r.push("bytes_out", filesize(d.bytes_out, span));
     r.push("bytes_in", filesize(d.bytes_in, span));
     Value::record(r, span)
