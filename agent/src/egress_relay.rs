@@ -89,15 +89,52 @@ async fn serve(listener: TcpListener, enforcer: PathBuf) {
 
 async fn relay(mut client: TcpStream, enforcer: &std::path::Path) {
     let _ = client.set_nodelay(true);
+    let port = client.peer_addr().map(|a| a.port()).unwrap_or(0);
+    let who = tokio::task::spawn_blocking(move || owner_of(port)).await.ok().flatten();
     match UnixStream::connect(enforcer).await {
         Ok(mut up) => {
-            let _ = splice(&mut client, &mut up).await;
+            let line = match who {
+                Some((pid, name)) => format!("{} {pid} {name}\n", sandbox_proto::egress::RELAY_PREAMBLE),
+                None => format!("{} - -\n", sandbox_proto::egress::RELAY_PREAMBLE),
+            };
+            if up.write_all(line.as_bytes()).await.is_ok() {
+                let _ = splice(&mut client, &mut up).await;
+            }
         }
         // The enforcer is down: fail closed, with an answer the client can show.
         Err(e) => {
             refuse(client, "502 Bad Gateway", &format!("the session's egress enforcer is not running ({e})")).await
         }
     }
+}
+
+/// The process (pid, name) holding the loopback connection whose local port is `port`
+/// and whose remote end is the proxy port: its socket inode from /proc/net/tcp, then
+/// the process whose fd is that socket. `None` when it cannot be told (it exited, or
+/// its fds are not readable).
+fn owner_of(port: u16) -> Option<(u32, String)> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        text.lines().skip(1).find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let local = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let remote = u16::from_str_radix(cols.get(2)?.rsplit(':').next()?, 16).ok()?;
+            (local == port && remote == sandbox_proto::egress::PROXY_PORT)
+                .then(|| cols.get(9).map(|s| s.to_string()))?
+        })
+    })?;
+    let want = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str())) {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            let name: String =
+                comm.trim().chars().map(|c| if c.is_ascii_graphic() { c } else { '_' }).take(32).collect();
+            return Some((pid, if name.is_empty() { "-".into() } else { name }));
+        }
+    }
+    None
 }
 
 async fn refuse(mut client: TcpStream, status: &str, why: &str) {

@@ -433,6 +433,8 @@ struct Ask {
     host: String,
     port: u16,
     via: &'static str,
+    /// Who opened the connection, when known.
+    process: Option<String>,
 }
 
 impl Ask {
@@ -445,6 +447,7 @@ impl Ask {
             via: self.via.into(),
             allowed,
             reason,
+            process: self.process.clone(),
             injected: None,
             bytes_out: 0,
             bytes_in: 0,
@@ -473,9 +476,47 @@ async fn refuse(mut client: UnixStream, code: u16, why: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
+/// Who opened a connection: from the agent's preamble when the peer runs the agent
+/// binary (the relay), else the peer process itself (something in the session that used
+/// the socket directly).
+async fn who_connected(client: &mut UnixStream, buf: &mut Vec<u8>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let pid = client.peer_cred().ok()?.pid()?;
+    let peer = std::fs::metadata(format!("/proc/{pid}/exe")).ok();
+    let me = std::fs::metadata("/proc/self/exe").ok();
+    let relay = matches!((&peer, &me), (Some(p), Some(m)) if (p.dev(), p.ino()) == (m.dev(), m.ino()));
+    if !relay {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        return Some(format!("direct: {}", comm.trim()));
+    }
+    // The preamble line, read byte by byte so nothing after it is taken.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while line.len() < 128 {
+        match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut b)).await {
+            Ok(Ok(1)) if b[0] == b'\n' => break,
+            Ok(Ok(1)) => line.push(b[0]),
+            _ => return None,
+        }
+    }
+    let text = String::from_utf8_lossy(&line).into_owned();
+    let mut words = text.split(' ');
+    if words.next() != Some(egress::RELAY_PREAMBLE) {
+        // Not a preamble: it is the request itself (an older relay); keep the bytes.
+        buf.extend_from_slice(&line);
+        buf.push(b'\n');
+        return None;
+    }
+    match (words.next(), words.next()) {
+        (Some(pid), Some(name)) if pid != "-" => Some(format!("{pid} {name}")),
+        _ => None,
+    }
+}
+
 async fn handle(mut client: UnixStream, shared: &Shared) {
     let (policy, log, own) = (&shared.policy, &shared.log, &shared.own);
     let mut buf = Vec::with_capacity(2048);
+    let process = who_connected(&mut client, &mut buf).await;
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client, &mut buf)).await {
         Ok(Ok(h)) => h,
         Ok(Err(why)) => return refuse(client, 400, why).await,
@@ -485,6 +526,7 @@ async fn handle(mut client: UnixStream, shared: &Shared) {
         Ok(a) => a,
         Err(why) => return refuse(client, 400, &why).await,
     };
+    let ask = Ask { process, ..ask };
     let judged = match policy.current() {
         Ok(p) => judge(&p, &ask.host, ask.port, own).await.map(|a| (p, a)),
         Err(e) => Err(format!("no usable policy ({e})")),
@@ -556,7 +598,7 @@ async fn read_head<R: tokio::io::AsyncRead + Unpin>(client: &mut R, buf: &mut Ve
 fn what_is_asked(head: &Head) -> Result<(Ask, Option<String>), String> {
     if head.method == "CONNECT" {
         let (host, port) = http_head::authority(&head.target, None)?;
-        return Ok((Ask { host: normal_host(&host)?, port, via: "connect" }, None));
+        return Ok((Ask { host: normal_host(&host)?, port, via: "connect", process: None }, None));
     }
     let Some(rest) = head.target.strip_prefix("http://") else {
         return Err(if head.target.starts_with("https://") {
@@ -584,7 +626,7 @@ fn what_is_asked(head: &Head) -> Result<(Ask, Option<String>), String> {
     if hosts.next().is_some() {
         return Err("more than one Host header".into());
     }
-    Ok((Ask { host, port, via: "http" }, Some(path)))
+    Ok((Ask { host, port, via: "http", process: None }, Some(path)))
 }
 
 /// A host as judged: an address (canonical text) or a normalized name.
@@ -909,10 +951,10 @@ mod tests {
     #[test]
     fn a_tls_name_must_be_the_tunnels_target() {
         let p = EgressPolicy::from_rules(&["a.test:443", "1.2.3.4:443"]).unwrap();
-        let ask = Ask { host: "a.test".into(), port: 443, via: "connect" };
+        let ask = Ask { host: "a.test".into(), port: 443, via: "connect", process: None };
         assert!(sni_allowed("A.test", &ask, &p).is_ok());
         assert!(sni_allowed("b.test", &ask, &p).unwrap_err().contains("b.test"));
-        let by_address = Ask { host: "1.2.3.4".into(), port: 443, via: "connect" };
+        let by_address = Ask { host: "1.2.3.4".into(), port: 443, via: "connect", process: None };
         assert!(sni_allowed("a.test", &by_address, &p).is_ok());
         assert!(sni_allowed("evil.test", &by_address, &p).is_err());
     }

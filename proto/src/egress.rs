@@ -27,6 +27,12 @@ use crate::validate::Invalid;
 /// The port the session's proxy listens on inside the container (loopback only).
 pub const PROXY_PORT: u16 = 3128;
 
+/// The first line the agent's proxy sends the enforcer on each connection it relays:
+/// this word, then the pid (in the session) and the name of the process that opened the
+/// connection, or `-` for each when it could not tell: `SANDBOX-RELAY 42 curl\n`. The
+/// enforcer reads it only from a peer that runs the agent binary.
+pub const RELAY_PREAMBLE: &str = "SANDBOX-RELAY";
+
 /// Most rules one policy may hold.
 pub const MAX_RULES: usize = 4096;
 
@@ -530,6 +536,10 @@ pub struct Decision {
     /// Why it was refused (or how an allowed one ended, when not cleanly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The process that opened the connection, when known: `pid name` as the session's
+    /// agent saw it (`direct: ...` for a process that used the enforcer's socket itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
     /// The header the enforcer added (its name only; the value is never recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<String>,

@@ -430,11 +430,13 @@ fn egress_probes() {
 
         // The enforcer's socket, used directly, applies the same policy.
         let r = probe.send(&s, "unix:/.sandbox/egress.sock", &connect_req(&format!("denied.test:{secret}")), 5).await;
+        let direct =
+            s.network_log().unwrap().into_iter().rev().find(|d| d.host == "denied.test").and_then(|d| d.process);
         table.refused_if(
             "a forged request straight to the enforcer's socket",
             "unix:/.sandbox/egress.sock CONNECT denied.test",
-            refused(&r),
-            r.status(),
+            refused(&r) && direct.as_deref().is_some_and(|p| p.starts_with("direct: ")),
+            format!("{}; logged as {:?}", r.status(), direct.unwrap_or_default()),
         );
         // A policy planted where the container can write is not the one in force.
         sh(&s, r#"printf '{"allow":["denied.test"]}' > /.sandbox/egress.json"#).await;
@@ -560,6 +562,8 @@ fn allowed_traffic_goes_through_and_every_decision_is_logged() {
         assert!(allowed.allowed && allowed.via == "http" && allowed.port == w.web.port, "{allowed:?}");
         assert_eq!(allowed.address, Some("127.0.0.1".parse().unwrap()));
         assert!(allowed.bytes_in > 20 && allowed.bytes_out > 20, "{allowed:?}");
+        let who = allowed.process.as_deref().unwrap_or_default();
+        assert!(who.ends_with(" wget") && who.split(' ').next().unwrap().parse::<u32>().is_ok(), "{allowed:?}");
         let denied = log.iter().find(|d| d.host == "denied.test").expect("the refusal is logged");
         assert!(!denied.allowed && denied.reason.as_deref().unwrap_or_default().contains("not in the allow list"));
         assert_eq!(w.secret.connections(), 0);
