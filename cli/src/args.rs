@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sandbox_core::EgressRule;
+use sandbox_core::{EgressCredential, EgressRule};
 
 /// Per-session sandboxes for coding agents: one podman container per session with your
 /// working directory mounted at the same path, and commands run through an agent inside
@@ -140,6 +140,17 @@ pub struct PolicyArgs {
     /// and the address checks); repeatable, several addresses per name add up.
     #[arg(long = "pin-host", value_name = "NAME=ADDR", value_parser = parse_pin)]
     pub pin_hosts: Vec<(String, IpAddr)>,
+    /// Egress credential: the enforcer, outside the session, sets header HEADER on
+    /// requests to HOST (an exact name an --allow-host rule allows) to the value of the
+    /// host environment variable VAR or the contents of the host file /path, read at
+    /// start; the value never enters the session (HTTPS to HOST is terminated with the
+    /// session's own CA; answers are scrubbed of it). Repeatable; fixed at start.
+    #[arg(long = "credential", value_name = "HOST:HEADER:env:VAR|HOST:HEADER:file:/path", value_parser = parse_credential)]
+    pub credentials: Vec<EgressCredential>,
+    /// Egress: a CA file (PEM) the enforcer trusts, besides the host's store, for hosts
+    /// with a credential (a private or test CA); repeatable.
+    #[arg(long = "upstream-ca", value_name = "PATH")]
+    pub upstream_cas: Vec<PathBuf>,
     /// Memory limit, e.g. 1GiB, 512MiB.
     #[arg(long, value_parser = parse_bytes)]
     pub memory: Option<u64>,
@@ -470,6 +481,20 @@ pub fn parse_rule(s: &str) -> Result<EgressRule, String> {
     s.parse::<EgressRule>().map_err(|e| e.to_string())
 }
 
+/// `HOST:HEADER:env:VAR` or `HOST:HEADER:file:/path`: an egress credential (the rest is
+/// checked with the whole policy: the host allowed, the header name, an absolute path).
+pub fn parse_credential(s: &str) -> Result<EgressCredential, String> {
+    let help = "HOST:HEADER:env:VAR or HOST:HEADER:file:/path, e.g. api.example.com:Authorization:env:API_TOKEN";
+    let parts: Vec<&str> = s.splitn(4, ':').collect();
+    let [host, header, kind, from] = parts[..] else { return Err(format!("{s:?} is not {help}")) };
+    let (from_env, from_file) = match kind {
+        "env" => (Some(from.to_string()), None),
+        "file" => (None, Some(PathBuf::from(from))),
+        other => return Err(format!("{other:?} is neither env nor file ({help})")),
+    };
+    Ok(EgressCredential { host: host.to_string(), header: header.to_string(), from_env, from_file })
+}
+
 /// `NAME=ADDR`: a name pinned to an address.
 pub fn parse_pin(s: &str) -> Result<(String, IpAddr), String> {
     match s.split_once('=') {
@@ -551,6 +576,20 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_is_host_header_and_where_its_value_is() {
+        let c = parse_credential("api.test:Authorization:env:API_TOKEN").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.header.as_str(), c.from_env.as_deref()),
+            ("api.test", "Authorization", Some("API_TOKEN"))
+        );
+        let c = parse_credential("api.test:X-Key:file:/run/a:b").unwrap();
+        assert_eq!((c.from_env, c.from_file), (None, Some(PathBuf::from("/run/a:b"))), "a path may hold ':'");
+        for bad in ["api.test:X", "api.test:X:vault:k", "api.test"] {
+            assert!(parse_credential(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_sizes_signals_and_modes_parse_or_say_why_not() {

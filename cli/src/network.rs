@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use sandbox_core::{EgressDecision, EgressPolicy, EgressRule, Error, Sandbox, Session};
+use sandbox_core::{EgressCredential, EgressDecision, EgressPolicy, EgressRule, Error, Sandbox, Session};
 use sandbox_proto::egress::NamePattern;
 use serde_json::{Value, json};
 
@@ -15,10 +16,15 @@ use crate::args::NetCommand;
 use crate::output::{Out, time};
 use crate::sessions::to_json;
 
-/// The policy of `--allow-host` and `--pin-host` (several addresses of one name add up),
-/// `None` when neither is given.
-pub fn policy_of(rules: &[EgressRule], pins: &[(String, IpAddr)]) -> Option<EgressPolicy> {
-    if rules.is_empty() && pins.is_empty() {
+/// The policy of `--allow-host`, `--pin-host` (several addresses of one name add up),
+/// `--credential` and `--upstream-ca`, `None` when none is given.
+pub fn policy_of(
+    rules: &[EgressRule],
+    pins: &[(String, IpAddr)],
+    credentials: &[EgressCredential],
+    upstream_cas: &[PathBuf],
+) -> Option<EgressPolicy> {
+    if rules.is_empty() && pins.is_empty() && credentials.is_empty() && upstream_cas.is_empty() {
         return None;
     }
     let mut hosts: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
@@ -28,7 +34,12 @@ pub fn policy_of(rules: &[EgressRule], pins: &[(String, IpAddr)]) -> Option<Egre
             addrs.push(*addr);
         }
     }
-    Some(EgressPolicy { allow: rules.to_vec(), hosts, ..EgressPolicy::default() })
+    Some(EgressPolicy {
+        allow: rules.to_vec(),
+        hosts,
+        credentials: credentials.to_vec(),
+        upstream_ca_files: upstream_cas.to_vec(),
+    })
 }
 
 /// A decision as a row of `net log` (and of the MCP server's `network_log`).
@@ -41,13 +52,15 @@ pub fn decision_row(d: &EgressDecision) -> Value {
         "via": d.via,
         "allowed": d.allowed,
         "reason": d.reason,
+        "injected": d.injected,
         "bytes_out": d.bytes_out,
         "bytes_in": d.bytes_in,
     })
 }
 
-/// The policy of `session` as a record: its rules, its pinned names, whether its
-/// enforcer runs.
+/// The policy of `session` as a record: its rules, its pinned names, its credentials
+/// (where each value is on the host, never the value) and upstream CAs when it has any,
+/// whether its enforcer runs.
 fn policy_record(session: &Session, policy: &EgressPolicy) -> Result<Value, Error> {
     let mut v = to_json(policy)?;
     if let Value::Object(m) = &mut v {
@@ -101,7 +114,10 @@ pub async fn net(sandbox: &Sandbox, c: NetCommand, out: Out) -> Result<Done, Err
             let s = sandbox.attach(&session).await?;
             policy_in_force(&s)?;
             let rows: Vec<Value> = s.network_log()?.iter().map(decision_row).collect();
-            out.rows(&rows, &["time", "allowed", "via", "host", "port", "address", "bytes_out", "bytes_in", "reason"]);
+            out.rows(
+                &rows,
+                &["time", "allowed", "via", "host", "port", "address", "bytes_out", "bytes_in", "injected", "reason"],
+            );
         }
         NetCommand::Policy { session } => {
             let s = sandbox.attach(&session).await?;
@@ -125,6 +141,12 @@ pub async fn net(sandbox: &Sandbox, c: NetCommand, out: Out) -> Result<Done, Err
         }
     }
     Ok(Done::Ok)
+}
+
+/// Whether a name rule among `rules` allows `host` (an exact name): what an egress
+/// credential for `host` needs.
+pub fn allows_credential_host(rules: &[EgressRule], host: &str) -> bool {
+    rules.iter().any(|r| matches!(r, EgressRule::Name { pattern, .. } if pattern.matches(host)))
 }
 
 /// Whether everything `narrow` lets through, `wide` lets through too (the same kind of
@@ -196,11 +218,11 @@ mod tests {
 
     #[test]
     fn pins_add_up_and_nothing_given_is_no_policy() {
-        assert_eq!(policy_of(&[], &[]), None);
+        assert_eq!(policy_of(&[], &[], &[], &[]), None);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let pins = [("db.test".to_string(), a), ("db.test".to_string(), b), ("db.test".to_string(), a)];
-        let p = policy_of(&[rule("db.test:5432")], &pins).unwrap();
+        let p = policy_of(&[rule("db.test:5432")], &pins, &[], &[]).unwrap();
         assert_eq!(p.hosts["db.test"], vec![a, b]);
         assert_eq!(p.allow, vec![rule("db.test:5432")]);
     }

@@ -42,7 +42,7 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     if let Some(n) = p.network {
         spec.network = Some(n.parse::<Network>()?);
     }
-    spec.egress = crate::network::policy_of(&p.allow_hosts, &p.pin_hosts);
+    spec.egress = crate::network::policy_of(&p.allow_hosts, &p.pin_hosts, &p.credentials, &p.upstream_cas);
     spec.limits = limits_over(&sandbox.config().policy.limits, p.memory, p.cpus, p.pids);
     if p.require_limits {
         spec.require_resource_limits = Some(true);

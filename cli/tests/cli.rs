@@ -327,11 +327,16 @@ fn start_devcontainer_applies_the_projects_file_and_reports_what_it_refused() {
     assert!(t.leftovers().is_empty());
 }
 
-/// An HTTP server on the host's loopback answering every request with `body`; its port.
-fn http_server(body: &'static str) -> u16 {
+/// An HTTP server on the host's loopback answering each request with `answer(request)`
+/// as the body; its port and every request it got.
+fn server(
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
     use std::io::Read;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
     std::thread::spawn(move || {
         for mut s in l.incoming().flatten() {
             let mut head = Vec::new();
@@ -342,11 +347,18 @@ fn http_server(body: &'static str) -> u16 {
                     Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
             }
-            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            let _ = s.write_all(reply.as_bytes());
+            keep.lock().unwrap().extend_from_slice(&head);
+            let body = answer(&head);
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(&[reply.as_bytes(), &body].concat());
         }
     });
-    port
+    (port, seen)
+}
+
+/// An HTTP server on the host's loopback answering every request with `body`; its port.
+fn http_server(body: &'static str) -> u16 {
+    server(move |_| body.as_bytes().to_vec()).0
 }
 
 #[test]
@@ -455,5 +467,63 @@ fn egress_sessions_reach_what_is_allowed_and_the_rules_change_live() {
     let o = sandbox(&t, &["net", "allow", &plain, "a.test"], b"");
     assert_eq!(code(&o), 80, "{}", text(&o.stderr));
     ok(&t, &["stop", &plain]);
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn egress_credentials_are_added_outside_the_session() {
+    let t = TestScope::new("clicred");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let (port, seen) = server(|req| [b"you sent:\n".as_slice(), req].concat());
+    let secrets = tempfile::tempdir().unwrap();
+    let key = format!("k3y-{}-{port}", std::process::id());
+    let key_file = secrets.path().join("key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let local = format!("127.0.0.1:{port}");
+    let cred = format!("api.test:X-Api-Key:file:{}", key_file.display());
+    let id = unique_id("clicred");
+    let start = ["start", &dir, "--id", &id, "-q", "--allow-host", "api.test", "--allow-host", &local];
+    ok(&t, &[&start[..], &["--pin-host", "api.test=127.0.0.1", "--credential", &cred]].concat());
+    let out = ok(&t, &["exec", &id, "--", "sh", "-c", &format!("wget -q -O- http://api.test:{port}/echo 2>&1")]);
+    let got = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(got.contains(&format!("X-Api-Key: {key}")), "the server gets the credential: {got}");
+    assert!(out.contains("you sent:") && !out.contains(&key) && out.contains("X-Api-Key: *"), "scrubbed: {out}");
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = json(&ok(&t, &["net", "log", &id, "--json"]));
+        if log.as_array().unwrap().iter().any(|d| d["host"] == "api.test") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let d = log.as_array().unwrap().iter().find(|d| d["host"] == "api.test").expect("logged").clone();
+    assert_eq!((&d["allowed"], &d["injected"]), (&true.into(), &"X-Api-Key".into()), "{d}");
+    assert!(ok(&t, &["net", "log", &id]).contains("INJECTED"), "a column of the table");
+    let want = serde_json::json!([{"host": "api.test", "header": "X-Api-Key", "from_file": key_file}]);
+    assert_eq!(json(&ok(&t, &["net", "policy", &id, "--json"]))["credentials"], want);
+    let policy = json(&ok(&t, &["net", "allow", &id, "other.test", "--json"]));
+    assert_eq!(policy["credentials"], want, "live rule changes keep the credentials");
+    let o = sandbox(&t, &["net", "deny", &id, "api.test"], b"");
+    assert_eq!(code(&o), 80, "dropping a credential's host: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("credential"), "{}", text(&o.stderr));
+    ok(&t, &["stop", &id]);
+
+    // Bad credentials: a bad shape is a bad command line, what core refuses bad input.
+    let o = sandbox(&t, &["start", &dir, "--allow-host", "api.test", "--credential", "api.test:X"], b"");
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    for (flags, says) in [
+        (["--credential", "other.test:X:env:T"], "not allowed"),
+        (["--credential", "api.test:Host:env:T"], "frames or routes"),
+        (["--credential", "api.test:X:file:key"], "absolute"),
+        (["--upstream-ca", "ca.pem"], "egress upstream CA"),
+    ] {
+        let o = sandbox(
+            &t,
+            &[&["start", &dir, "--id", &unique_id("x"), "--allow-host", "api.test"][..], &flags].concat(),
+            b"",
+        );
+        assert_eq!(code(&o), 80, "{flags:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains(says), "{flags:?}: {}", text(&o.stderr));
+    }
     assert!(t.leftovers().is_empty());
 }

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use sandbox_core::{Config, EgressPolicy, EgressRule, Error, Limits, Network, SessionSpec, parse_memory};
+use sandbox_core::{
+    Config, EgressCredential, EgressPolicy, EgressRule, Error, Limits, Network, SessionSpec, parse_memory,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,6 +62,10 @@ struct McpFile {
     limits: Option<FileLimits>,
     allow_hosts: Option<Vec<String>>,
     pin_hosts: Option<BTreeMap<String, Vec<String>>>,
+    /// `[[credentials]]`: host, header, from_env or from_file (as the config file's
+    /// `[network] credentials`).
+    credentials: Option<Vec<EgressCredential>>,
+    upstream_ca_files: Option<Vec<PathBuf>>,
 }
 
 /// `[limits]`: memory as bytes or text ("1g"), cpus as a whole or fractional number.
@@ -155,11 +161,17 @@ impl McpPolicy {
         }
         let mut post_create = f.post_create.unwrap_or_default();
         post_create.extend(flags.post_create.iter().cloned());
-        let egress = file_egress(origin, f.allow_hosts, f.pin_hosts, &flags.allow_hosts, &flags.pin_hosts)?;
+        let mut credentials = f.credentials.unwrap_or_default();
+        credentials.extend(flags.credentials.iter().cloned());
+        let mut cas = f.upstream_ca_files.unwrap_or_default();
+        cas.extend(flags.upstream_cas.iter().cloned());
+        let egress =
+            file_egress(origin, f.allow_hosts, f.pin_hosts, &flags.allow_hosts, &flags.pin_hosts, &credentials, &cas)?;
         if egress.is_some() && network.is_some_and(|n| n != Network::Egress) {
             return Err(config_error(
                 origin,
-                "allow_hosts and pin_hosts need network egress (leave the network unset, or set it to egress)",
+                "allow_hosts, pin_hosts, credentials and upstream_ca_files need network egress (leave the network \
+                 unset, or set it to egress)",
             ));
         }
         let policy = McpPolicy {
@@ -251,7 +263,9 @@ impl McpPolicy {
     /// The egress policy of a session whose tool call asked for the hosts `asked`: each
     /// rule must lie within one of the rules new sessions get (this policy's, else the
     /// configuration's), on the egress network only; everything else of the policy (the
-    /// pinned names...) stays the user's.
+    /// pinned names, the upstream CAs...) stays the user's, and so do the user's egress
+    /// credentials, each kept only while the narrowed rules still allow its host (a
+    /// model never adds, names or widens one: it can only leave a host out).
     pub fn narrowed_egress(&self, asked: &[String], config: &Config) -> Result<EgressPolicy, Error> {
         let effective = self.spec(String::new(), PathBuf::new(), Vec::new(), config).effective_policy(config);
         if effective.network != Network::Egress {
@@ -280,7 +294,9 @@ impl McpPolicy {
                 allow.push(rule);
             }
         }
-        Ok(EgressPolicy { allow, ..effective.egress })
+        let mut credentials = effective.egress.credentials.clone();
+        credentials.retain(|c| crate::network::allows_credential_host(&allow, &c.host));
+        Ok(EgressPolicy { allow, credentials, ..effective.egress })
     }
 
     /// What the server lets a model do, for its instructions and `session_list`.
@@ -298,6 +314,11 @@ impl McpPolicy {
             "egress": (p.network == Network::Egress).then(|| json!({
                 "allow": p.egress.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "pinned": p.egress.hosts.keys().collect::<Vec<_>>(),
+                // Which requests get a header added outside the session (never where its
+                // value is, nor the value).
+                "credentials": p.egress.credentials.iter()
+                    .map(|c| json!({"host": c.host, "header": c.header}))
+                    .collect::<Vec<_>>(),
             })),
         })
     }
@@ -324,13 +345,16 @@ impl McpPolicy {
 }
 
 /// The egress policy of the `--config` file's `allow_hosts` and `pin_hosts` and of the
-/// flags (they add up), checked; `None` when nothing is given.
+/// flags (they add up), with the credentials and upstream CAs of both, checked; `None`
+/// when nothing is given.
 fn file_egress(
     origin: &str,
     allow: Option<Vec<String>>,
     pins: Option<BTreeMap<String, Vec<String>>>,
     flag_rules: &[EgressRule],
     flag_pins: &[(String, IpAddr)],
+    credentials: &[EgressCredential],
+    upstream_cas: &[PathBuf],
 ) -> Result<Option<EgressPolicy>, Error> {
     let mut rules = Vec::new();
     for text in allow.unwrap_or_default() {
@@ -350,7 +374,7 @@ fn file_egress(
         }
     }
     all_pins.extend(flag_pins.iter().cloned());
-    let policy = crate::network::policy_of(&rules, &all_pins);
+    let policy = crate::network::policy_of(&rules, &all_pins, credentials, upstream_cas);
     if let Some(p) = &policy {
         p.validate().map_err(|e| config_error(origin, e.to_string()))?;
     }
@@ -485,6 +509,50 @@ mod tests {
             (Some("pin_hosts = { \"a.test\" = [\"x\"] }"), vec!["--root", root], "not an IP address"),
             (Some("pin_hosts = { \"A.test\" = [\"10.0.0.1\"] }"), vec!["--root", root], "write it as"),
             (None, vec!["--root", root, "--network", "none", "--allow-host", "a.test"], "need network egress"),
+        ] {
+            let e = McpPolicy::resolve(file.map(|t| ("t.toml", t)), &args(&flags)).unwrap_err();
+            assert_eq!(e.kind(), sandbox_core::ErrorKind::Config, "{flags:?}: {e}");
+            assert!(e.to_string().contains(why), "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_users_egress_credentials_stay_the_users() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let file = "allow_hosts = [\"api.test\", \"*.example.com\"]\nupstream_ca_files = [\"/etc/ca.pem\"]\n\
+                    [[credentials]]\nhost = \"api.test\"\nheader = \"Authorization\"\nfrom_env = \"API_TOKEN\"\n";
+        let flags = ["--root", root, "--credential", "git.example.com:X-Key:file:/run/key"];
+        let p = McpPolicy::resolve(Some(("t.toml", file)), &args(&flags)).unwrap();
+        let config = Config::default();
+        let creds = |e: &EgressPolicy| e.credentials.iter().map(|c| c.host.clone()).collect::<Vec<_>>();
+        assert_eq!(creds(p.egress.as_ref().unwrap()), ["api.test", "git.example.com"], "file and flags add up");
+        assert_eq!(
+            p.describe(&config)["egress"]["credentials"],
+            json!([{"host": "api.test", "header": "Authorization"}, {"host": "git.example.com", "header": "X-Key"}]),
+            "the model sees which requests get a header, never where its value is"
+        );
+        let narrowed = |asked: &[&str]| {
+            p.narrowed_egress(&asked.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &config).unwrap()
+        };
+        let all = narrowed(&["api.test", "git.example.com:443"]);
+        assert_eq!(creds(&all), ["api.test", "git.example.com"]);
+        assert_eq!(all.upstream_ca_files, [PathBuf::from("/etc/ca.pem")]);
+        assert!(all.validate().is_ok());
+        let some = narrowed(&["*.example.com:443"]);
+        assert_eq!(creds(&some), ["git.example.com"], "a host left out takes its credential with it");
+        assert!(some.validate().is_ok());
+        assert!(narrowed(&[]).credentials.is_empty());
+        for (file, flags, why) in [
+            (None, vec!["--root", root, "--allow-host", "a.test", "--credential", "b.test:X:env:T"], "not allowed"),
+            (None, vec!["--root", root, "--allow-host", "a.test", "--credential", "a.test:Host:env:T"], "frames"),
+            (None, vec!["--root", root, "--upstream-ca", "ca.pem"], "absolute"),
+            (
+                Some("[[credentials]]\nhost = \"a.test\"\nheader = \"X\"\nvalue = \"s\""),
+                vec!["--root", root],
+                "unknown field",
+            ),
+            (None, vec!["--root", root, "--network", "none", "--upstream-ca", "/ca.pem"], "need network egress"),
         ] {
             let e = McpPolicy::resolve(file.map(|t| ("t.toml", t)), &args(&flags)).unwrap_err();
             assert_eq!(e.kind(), sandbox_core::ErrorKind::Config, "{flags:?}: {e}");
