@@ -1,7 +1,9 @@
 /* The egress network: a session whose policy lets a pinned .test name through to an HTTP
  * server of this test on the host's loopback (an address rule for its port) and refuses
  * another with 403; the decision log; the policy in force, changed live (rules
- * replaced, pins kept, none allows nothing); restart_network; typed errors. */
+ * replaced, pins kept, none allows nothing); restart_network; typed errors; an egress
+ * credential from a host environment variable, added outside the session (the server
+ * sees it, the log names the header, the policy where the value is). */
 #include "check.h"
 
 #include <arpa/inet.h>
@@ -12,6 +14,9 @@
 
 static int server_fd = -1;
 static volatile int server_stop = 0;
+static volatile int server_saw_key = 0;
+/* The header the enforcer adds in the session under test (NULL: none). */
+static const char *expect_injected = NULL;
 
 /* Answers every HTTP request with a fixed body until server_stop is set. */
 static void *serve(void *unused) {
@@ -33,6 +38,7 @@ static void *serve(void *unused) {
             buf[got] = '\0';
             if (strstr(buf, "\r\n\r\n")) break;
         }
+        if (strstr(buf, "X-C-Key: c-s3cret\r\n")) server_saw_key = 1;
         if (write(c, reply, sizeof reply - 1) < 0) perror("write");
         close(c);
     }
@@ -94,6 +100,9 @@ static int logged(sbx_session *s, const char *host, bool allowed) {
         if (allowed) {
             EXPECT(strcmp(sbx_egress_decision_address(d), "127.0.0.1") == 0);
             EXPECT(sbx_egress_decision_bytes_in(d) > 20 && sbx_egress_decision_reason(d) == NULL);
+            /* The header a credential added, named, never valued; NULL without one. */
+            EXPECT(expect_injected == NULL ? sbx_egress_decision_injected(d) == NULL
+                                           : strcmp(sbx_egress_decision_injected(d), expect_injected) == 0);
         } else {
             EXPECT(strstr(sbx_egress_decision_reason(d), "not in the allow list") != NULL);
         }
@@ -182,6 +191,38 @@ int main(void) {
     EXPECT(!sbx_session_egress_enforcer_running(plain));
     OK(sbx_session_stop(plain, err));
     sbx_session_free(plain);
+
+    /* An egress credential from a host environment variable. */
+    EXPECT(setenv("SBX_TEST_EGRESS_KEY", "c-s3cret", 1) == 0);
+    OK(sbx_session_spec_new(check_id("cred"), check_dir, &spec, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT,
+          sbx_session_spec_add_egress_credential(spec, "allowed.test", "X-C-Key", "SBX_TEST_EGRESS_KEY", NULL, err));
+    EXPECT_MESSAGE("egress credential");
+    OK(sbx_session_spec_set_egress(spec, rules, 2, err));
+    OK(sbx_session_spec_pin_egress_host(spec, "allowed.test", "127.0.0.1", err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT,
+          sbx_session_spec_add_egress_credential(spec, "allowed.test", "X-C-Key", "A", "/key", err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_spec_add_egress_upstream_ca(spec, "ca.pem", err));
+    OK(sbx_session_spec_add_egress_credential(spec, "allowed.test", "X-C-Key", "SBX_TEST_EGRESS_KEY", NULL, err));
+    OK(sbx_context_start(ctx, spec, &s, err));
+    sbx_session_spec_free(spec);
+    get(s, "allowed.test", port, out, sizeof out);
+    EXPECT(strncmp(out, "hello from C\r\n", 14) == 0 && server_saw_key);
+    expect_injected = "X-C-Key";
+    for (tries = 0; tries < 400 && !logged(s, "allowed.test", true); tries++) nanosleep(&tick, NULL);
+    EXPECT(logged(s, "allowed.test", true));
+    OK(sbx_session_egress_policy(s, &policy, err));
+    EXPECT(sbx_egress_policy_credential_count(policy) == 1);
+    EXPECT(strcmp(sbx_egress_policy_credential_host(policy, 0), "allowed.test") == 0);
+    EXPECT(strcmp(sbx_egress_policy_credential_header(policy, 0), "X-C-Key") == 0);
+    EXPECT(strcmp(sbx_egress_policy_credential_from_env(policy, 0), "SBX_TEST_EGRESS_KEY") == 0);
+    EXPECT(sbx_egress_policy_credential_from_file(policy, 0) == NULL);
+    EXPECT(strstr(sbx_egress_policy_json(policy), "c-s3cret") == NULL);
+    sbx_egress_policy_free(policy);
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_set_egress(s, NULL, 0, err));
+    EXPECT_MESSAGE("credential");
+    OK(sbx_session_stop(s, err));
+    sbx_session_free(s);
 
     server_shutdown(server, port);
     check_close_scope(ctx);
