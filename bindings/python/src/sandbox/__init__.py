@@ -378,7 +378,8 @@ class Session(_Handle):
 
     def set_egress(self, rules: Sequence[str]) -> None:
         """Replaces the allow rules of the session's egress policy (its pinned names,
-        egress credentials and upstream CAs are kept: those are fixed at start); connections opened from now on are judged by them, open ones keep going.
+        egress credentials and upstream CAs are kept: those are fixed at start);
+        connections opened from now on are judged by them, open ones keep going.
         An empty list allows nothing (the session stays on the egress network). Raises
         :class:`InvalidArgumentError` for a bad rule or rules that no longer allow a
         credential's host (the policy in force is then unchanged) and for a session not

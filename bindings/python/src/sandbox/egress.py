@@ -122,7 +122,8 @@ def _add_credentials(fn: Callable[..., int], handle: c_void_p, credentials: Sequ
             raise TypeError(f"an egress credential is an EgressCredential or a dict, not {type(c).__name__}")
         env = None if c.from_env is None else _text(c.from_env, "egress credential from_env")
         file = None if c.from_file is None else _text(c.from_file, "egress credential from_file")
-        _call(fn, handle, _text(c.host, "egress credential host"), _text(c.header, "egress credential header"), env, file)
+        host, header = _text(c.host, "egress credential host"), _text(c.header, "egress credential header")
+        _call(fn, handle, host, header, env, file)
 
 
 def _add_upstream_cas(fn: Callable[..., int], handle: c_void_p, paths: Sequence[Any]) -> None:
