@@ -21,18 +21,6 @@ const FIRST_BUFFER: usize = 8 * 1024;
 /// reads cost a system call pair each and cap a download near 300 MiB/s here.
 pub const RELAY_BUFFER: usize = 256 * 1024;
 
-/// Carries bytes both ways until both sides are done (each side's write half is shut
-/// down when the other side's reads end); returns (a to b, b to a).
-pub async fn splice<A, B>(a: &mut A, b: &mut B) -> std::io::Result<(u64, u64)>
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    tokio::try_join!(pump(&mut ar, &mut bw), pump(&mut br, &mut aw))
-}
-
 /// Copies `from` to `to` until `from` ends, then shuts `to` down. The buffer grows from
 /// [`FIRST_BUFFER`] to [`RELAY_BUFFER`] the first time a read fills it.
 pub async fn pump<R, W>(from: &mut R, to: &mut W) -> std::io::Result<u64>
@@ -87,18 +75,22 @@ async fn serve(listener: TcpListener, enforcer: PathBuf) {
     }
 }
 
-async fn relay(mut client: TcpStream, enforcer: &std::path::Path) {
+async fn relay(client: TcpStream, enforcer: &std::path::Path) {
     let _ = client.set_nodelay(true);
     let port = client.peer_addr().map(|a| a.port()).unwrap_or(0);
-    let who = tokio::task::spawn_blocking(move || owner_of(port)).await.ok().flatten();
-    match UnixStream::connect(enforcer).await {
+    // Who opened it is looked up while the enforcer is reached.
+    let (who, up) = tokio::join!(
+        async { tokio::task::spawn_blocking(move || owner_of(port)).await.ok().flatten() },
+        UnixStream::connect(enforcer)
+    );
+    match up {
         Ok(mut up) => {
             let line = match who {
                 Some((pid, name)) => format!("{} {pid} {name}\n", sandbox_proto::egress::RELAY_PREAMBLE),
                 None => format!("{} - -\n", sandbox_proto::egress::RELAY_PREAMBLE),
             };
             if up.write_all(line.as_bytes()).await.is_ok() {
-                let _ = splice(&mut client, &mut up).await;
+                let _ = crate::zero_copy::splice(&client, &up).await;
             }
         }
         // The enforcer is down: fail closed, with an answer the client can show.
@@ -109,23 +101,20 @@ async fn relay(mut client: TcpStream, enforcer: &std::path::Path) {
 }
 
 /// The process (pid, name) holding the loopback connection whose local port is `port`
-/// and whose remote end is the proxy port: its socket inode from /proc/net/tcp, then
-/// the process whose fd is that socket. `None` when it cannot be told (it exited, or
-/// its fds are not readable).
+/// and whose remote end is the proxy port: its socket inode from the kernel's socket
+/// diagnostics (one exact lookup; reading /proc/net/tcp walks the whole TCP hash table,
+/// several milliseconds on a large host), then the process whose fd is that socket.
+/// `None` when it cannot be told (it exited, or its fds are not readable).
 fn owner_of(port: u16) -> Option<(u32, String)> {
-    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
-        let text = std::fs::read_to_string(f).ok()?;
-        text.lines().skip(1).find_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            let local = u16::from_str_radix(cols.get(1)?.rsplit(':').next()?, 16).ok()?;
-            let remote = u16::from_str_radix(cols.get(2)?.rsplit(':').next()?, 16).ok()?;
-            (local == port && remote == sandbox_proto::egress::PROXY_PORT)
-                .then(|| cols.get(9).map(|s| s.to_string()))?
-        })
-    })?;
+    let inode = socket_inode(port)?;
     let want = format!("socket:[{inode}]");
+    let me = std::process::id();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        // Not the agent itself (it holds the other end, and many fds) nor init.
+        if pid == me || pid == 1 {
+            continue;
+        }
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
         if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str())) {
             let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
@@ -135,6 +124,48 @@ fn owner_of(port: u16) -> Option<(u32, String)> {
         }
     }
     None
+}
+
+/// The inode of the TCP socket 127.0.0.1:`port` -> 127.0.0.1:[`PROXY_PORT`], asked of
+/// `NETLINK_SOCK_DIAG` (`SOCK_DIAG_BY_FAMILY` with an `inet_diag_req_v2` naming the
+/// connection exactly).
+fn socket_inode(port: u16) -> Option<u32> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, netlink};
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    let fd = rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        Some(netlink::SOCK_DIAG),
+    )
+    .ok()?;
+    let loopback = [127u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut req = Vec::with_capacity(72);
+    req.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    req.extend_from_slice(&[libc::AF_INET as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+    req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
+    req.extend_from_slice(&port.to_be_bytes());
+    req.extend_from_slice(&sandbox_proto::egress::PROXY_PORT.to_be_bytes());
+    req.extend_from_slice(&loopback);
+    req.extend_from_slice(&loopback);
+    req.extend_from_slice(&0u32.to_ne_bytes()); // interface
+    req.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    rustix::net::send(&fd, &req, rustix::net::SendFlags::empty()).ok()?;
+    let mut buf = [0u8; 1024];
+    let (n, _) = rustix::net::recv(&fd, &mut buf, rustix::net::RecvFlags::empty()).ok()?;
+    let msg = buf.get(..n)?;
+    // nlmsghdr (16), then inet_diag_msg: family, state, timer, retrans (4), id (48),
+    // expires, rqueue, wqueue, uid (16), inode.
+    let kind = u16::from_ne_bytes(msg.get(4..6)?.try_into().ok()?);
+    if kind != SOCK_DIAG_BY_FAMILY {
+        return None;
+    }
+    Some(u32::from_ne_bytes(msg.get(16 + 68..16 + 72)?.try_into().ok()?)).filter(|i| *i != 0)
 }
 
 async fn refuse(mut client: TcpStream, status: &str, why: &str) {
@@ -214,8 +245,7 @@ async fn forward(mut host: UnixStream) {
     if host.write_all(b"ok\n").await.is_err() {
         return;
     }
-    let mut inside = inside;
-    let _ = splice(&mut host, &mut inside).await;
+    let _ = crate::zero_copy::splice(&host, &inside).await;
 }
 
 #[cfg(test)]
@@ -225,32 +255,22 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn splice_carries_every_byte_both_ways_and_passes_the_end_on() {
-        let (mut client, mut a) = tokio::io::duplex(64 * 1024);
-        let (mut b, mut server) = tokio::io::duplex(64 * 1024);
-        let relay = tokio::spawn(async move { splice(&mut a, &mut b).await });
+    async fn pump_carries_every_byte_and_passes_the_end_on() {
+        let (mut writer, mut from) = tokio::io::duplex(64 * 1024);
+        let (mut to, mut reader) = tokio::io::duplex(64 * 1024);
+        let relay = tokio::spawn(async move { pump(&mut from, &mut to).await });
         // More than the first buffer, in odd pieces, so the buffer grows mid-stream.
-        let up: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let down: Vec<u8> = (0..1_000_003u32).map(|i| (i * 13 % 241) as u8).collect();
-        let (up2, down2) = (up.clone(), down.clone());
-        let client_side = tokio::spawn(async move {
-            for piece in up2.chunks(12345) {
-                client.write_all(piece).await.unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let sent = data.clone();
+        tokio::spawn(async move {
+            for piece in sent.chunks(12345) {
+                writer.write_all(piece).await.unwrap();
             }
-            client.shutdown().await.unwrap();
-            let mut got = Vec::new();
-            client.read_to_end(&mut got).await.unwrap();
-            got
+            writer.shutdown().await.unwrap();
         });
-        let server_side = tokio::spawn(async move {
-            let mut got = Vec::new();
-            server.read_to_end(&mut got).await.unwrap(); // ends: the client's end was passed on
-            server.write_all(&down2).await.unwrap();
-            server.shutdown().await.unwrap();
-            got
-        });
-        assert_eq!(server_side.await.unwrap(), up);
-        assert_eq!(client_side.await.unwrap(), down);
-        assert_eq!(relay.await.unwrap().unwrap(), (up.len() as u64, down.len() as u64));
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap(); // ends: the end was passed on
+        assert!(got == data);
+        assert_eq!(relay.await.unwrap().unwrap(), data.len() as u64);
     }
 }

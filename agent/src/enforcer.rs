@@ -28,10 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use crate::egress_relay::{pump, splice};
+use crate::egress_relay::pump;
 use crate::http_head::{self, Head};
 use crate::intercept::{Prefixed, Redactor, Secrets, Tls, pump_redacted, upstream_head};
 use crate::tls_hello::{self, Hello};
+use crate::zero_copy;
 
 /// Most connections handled at once; beyond it a connection is answered 503.
 const MAX_CONNECTIONS: usize = 1024;
@@ -242,7 +243,7 @@ fn forward_ports(dir: &Path) -> Vec<u16> {
 async fn serve_forwarded(port: u16, listener: tokio::net::TcpListener, dir: PathBuf) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
+        let Ok((client, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
@@ -251,8 +252,8 @@ async fn serve_forwarded(port: u16, listener: tokio::net::TcpListener, dir: Path
         tokio::spawn(async move {
             let _slot = slot;
             let _ = client.set_nodelay(true);
-            let Ok(mut agent) = connect_forward(&dir, port).await else { return };
-            let _ = splice(&mut client, &mut agent).await;
+            let Ok(agent) = connect_forward(&dir, port).await else { return };
+            let _ = zero_copy::splice(&client, &agent).await;
         });
     }
 }
@@ -354,10 +355,13 @@ impl Log {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if file.metadata().is_ok_and(|m| m.len() + line.len() as u64 > LOG_ROTATE) {
             let old = self.path.with_file_name(layout::EGRESS_LOG_OLD);
-            if std::fs::rename(&self.path, old).is_ok()
-                && let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)
-            {
-                *file = f;
+            let _ = std::fs::rename(&self.path, old);
+            match std::fs::OpenOptions::new().create(true).append(true).open(&self.path) {
+                Ok(f) => *file = f,
+                // Bounded even then: start the file in hand over.
+                Err(_) => {
+                    let _ = file.set_len(0);
+                }
             }
         }
         let _ = file.write_all(&line);
@@ -487,30 +491,42 @@ async fn who_connected(client: &mut UnixStream, buf: &mut Vec<u8>) -> Option<Str
     let relay = matches!((&peer, &me), (Some(p), Some(m)) if (p.dev(), p.ino()) == (m.dev(), m.ino()));
     if !relay {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        return Some(format!("direct: {}", comm.trim()));
+        return Some(format!("direct: {}", printable(comm.trim())));
     }
-    // The preamble line, read byte by byte so nothing after it is taken.
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while line.len() < 128 {
-        match tokio::time::timeout(HEAD_TIMEOUT, client.read(&mut b)).await {
-            Ok(Ok(1)) if b[0] == b'\n' => break,
-            Ok(Ok(1)) => line.push(b[0]),
-            _ => return None,
+    // The preamble line; what comes after it in the same reads stays in `buf` for the
+    // request head. One deadline for all of it.
+    let read_line = async {
+        let mut chunk = [0u8; 4096];
+        while !buf.contains(&b'\n') && buf.len() < 256 {
+            match client.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
         }
-    }
-    let text = String::from_utf8_lossy(&line).into_owned();
-    let mut words = text.split(' ');
-    if words.next() != Some(egress::RELAY_PREAMBLE) {
-        // Not a preamble: it is the request itself (an older relay); keep the bytes.
-        buf.extend_from_slice(&line);
-        buf.push(b'\n');
+        true
+    };
+    if !tokio::time::timeout(HEAD_TIMEOUT, read_line).await.unwrap_or(false) {
         return None;
     }
+    let Some(end) = buf.iter().position(|b| *b == b'\n') else { return None };
+    let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut words = text.split(' ');
+    if words.next() != Some(egress::RELAY_PREAMBLE) {
+        // Not a preamble: the bytes are the request itself.
+        return None;
+    }
+    buf.drain(..=end);
     match (words.next(), words.next()) {
-        (Some(pid), Some(name)) if pid != "-" => Some(format!("{pid} {name}")),
+        (Some(pid), Some(name)) if pid != "-" && pid.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(format!("{pid} {}", printable(name)))
+        }
         _ => None,
     }
+}
+
+/// A process name as it may be logged: printable ASCII, at most 32 characters.
+fn printable(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_graphic() { c } else { '_' }).take(32).collect()
 }
 
 async fn handle(mut client: UnixStream, shared: &Shared) {
@@ -561,6 +577,13 @@ async fn handle(mut client: UnixStream, shared: &Shared) {
             }
         },
     };
+    // Over plain HTTP a credential would cross the network in the clear: only to an
+    // address the policy allows explicitly (loopback, a private network).
+    if path.is_some() && inject.is_some() && egress::special(address).is_none() {
+        let why = format!("the credential for {} goes only over HTTPS (use https://)", ask.host);
+        log.record(&ask.decision(false, Some(address), Some(why.clone())));
+        return refuse(client, 403, &why).await;
+    }
     let rest = buf[head.len..].to_vec();
     let result = match (path, &inject) {
         (None, None) => tunnel(client, upstream, rest, &ask, &policy).await,
@@ -650,10 +673,14 @@ async fn judge(policy: &EgressPolicy, host: &str, port: u16, own: &OwnAddresses)
     }
     let resolved: Vec<IpAddr> = match policy.pinned(host) {
         Some(list) => list.to_vec(),
-        None => match tokio::net::lookup_host((host, port)).await {
-            Ok(it) => it.map(|s| s.ip()).collect(),
-            Err(e) => return Err(format!("{host} does not resolve: {e}")),
-        },
+        // As an absolute name (no search domains), within a deadline.
+        None => {
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((format!("{host}."), port))).await {
+                Ok(Ok(it)) => it.map(|s| s.ip()).collect(),
+                Ok(Err(e)) => return Err(format!("{host} does not resolve: {e}")),
+                Err(_) => return Err(format!("{host} did not resolve in time")),
+            }
+        }
     };
     let mut ok = Vec::new();
     let mut refused = None;
@@ -708,40 +735,108 @@ async fn tunnel(
     if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
         return Err(ended(0, 0, false, "the client went away".into()));
     }
-    let (mut cr, mut cw) = client.into_split();
-    let (mut ur, mut uw) = upstream.into_split();
-    let down = tokio::spawn(async move { pump(&mut ur, &mut cw).await.unwrap_or(0) });
-    let checked = tokio::time::timeout(HEAD_TIMEOUT, async {
-        let mut chunk = [0u8; 4096];
-        loop {
-            match tls_hello::parse(&first) {
-                Hello::NotTls => return Ok(()),
-                Hello::Sni(None) => return Ok(()),
-                Hello::Sni(Some(name)) => return sni_allowed(&name, ask, policy),
-                Hello::Malformed(why) => return Err(format!("malformed TLS ClientHello: {why}")),
-                Hello::Incomplete => {}
-            }
-            match cr.read(&mut chunk).await {
-                Ok(0) | Err(_) if first.is_empty() => return Ok(()),
-                Ok(0) | Err(_) => return Err("the client closed inside its ClientHello".to_string()),
-                Ok(n) => first.extend_from_slice(&chunk[..n]),
-            }
+    // The server's bytes flow at once (zero-copy); the client's wait for the check.
+    let (stop_down, stopped) = tokio::sync::oneshot::channel::<()>();
+    let down = async {
+        tokio::select! {
+            n = zero_copy::copy(&upstream, &client) => n.unwrap_or(0),
+            _ = stopped => 0,
         }
-    })
-    .await
-    .unwrap_or_else(|_| Err("no complete ClientHello in time".to_string()));
-    if let Err(why) = checked {
-        down.abort();
-        return Err(ended(0, 0, true, why));
-    }
-    let up = async {
-        uw.write_all(&first).await?;
-        let n = pump(&mut cr, &mut uw).await?;
-        Ok::<u64, std::io::Error>(first.len() as u64 + n)
     };
-    let out = up.await.unwrap_or(first.len() as u64);
-    let inn = down.await.unwrap_or(0);
-    Ok((out, inn))
+    let up = async {
+        let checked = tokio::time::timeout(HEAD_TIMEOUT, async {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match tls_hello::parse(&first) {
+                    Hello::NotTls => match plain_http(&first) {
+                        Some(true) => {
+                            return Err(
+                                "plain HTTP inside a tunnel: send it as an absolute http:// URL (HTTP_PROXY), \
+                                        so its Host can be checked"
+                                    .to_string(),
+                            );
+                        }
+                        Some(false) => return Ok(()),
+                        None => {}
+                    },
+                    Hello::Sni(None) if ask.host.parse::<IpAddr>().is_err() => {
+                        return Err(format!("a TLS ClientHello without a server name in a tunnel to {}", ask.host));
+                    }
+                    Hello::Sni(None) => return Ok(()),
+                    Hello::Sni(Some(name)) => return sni_allowed(&name, ask, policy),
+                    Hello::Malformed(why) => return Err(format!("malformed TLS ClientHello: {why}")),
+                    Hello::Incomplete => {}
+                }
+                let read = async {
+                    loop {
+                        client.readable().await?;
+                        match client.try_read(&mut chunk) {
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                            other => return other,
+                        }
+                    }
+                };
+                match read.await {
+                    Ok(0) | Err(_) if first.is_empty() => return Ok(()),
+                    Ok(0) | Err(_) => return Err("the client closed inside its ClientHello".to_string()),
+                    Ok(n) => first.extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err("no complete ClientHello in time".to_string()));
+        if let Err(why) = checked {
+            let _ = stop_down.send(());
+            return Err(why);
+        }
+        let sent = async {
+            write_all_to(&upstream, &first).await?;
+            Ok::<u64, std::io::Error>(first.len() as u64 + zero_copy::copy(&client, &upstream).await?)
+        };
+        Ok(sent.await.unwrap_or(first.len() as u64))
+    };
+    let (inn, out) = tokio::join!(down, up);
+    match out {
+        Ok(out) => Ok((out, inn)),
+        Err(why) => Err(ended(0, 0, true, why)),
+    }
+}
+
+/// Writes all of `data` to a socket shared with a concurrent reader.
+async fn write_all_to(to: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        to.writable().await?;
+        match to.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a tunnel's first bytes are an HTTP/1 request line (`Some(true)`), something
+/// else (`Some(false)`), or cannot be told yet (`None`: a method-like word so far, no
+/// line end). Plain HTTP in a tunnel would reach any site behind the allowed address
+/// by its Host header, which the enforcer checks only on absolute-form requests.
+fn plain_http(first: &[u8]) -> Option<bool> {
+    if first.is_empty() {
+        return None;
+    }
+    let end = first.iter().position(|b| *b == b'\n');
+    let line = &first[..end.unwrap_or(first.len())];
+    let method = line.iter().take_while(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b)).count();
+    if method == line.len() {
+        // Only a word so far.
+        return if end.is_some() || method > 32 { Some(false) } else { None };
+    }
+    if method == 0 || line[method] != b' ' {
+        return Some(false);
+    }
+    match end {
+        None if first.len() < http_head::MAX_HEAD => None,
+        _ => Some(line.windows(6).any(|w| w.eq_ignore_ascii_case(b" HTTP/"))),
+    }
 }
 
 /// A ClientHello's server name must be the tunnel's target (or, for a tunnel to an
@@ -776,7 +871,7 @@ async fn forward(
     }
     let sent = bytes.len() as u64;
     let result = match inject {
-        None => splice(&mut client, &mut upstream).await,
+        None => zero_copy::splice(&client, &upstream).await,
         Some(i) => carry_redacted(&mut client, &mut upstream, &i.value).await,
     };
     match result {
@@ -946,6 +1041,18 @@ mod tests {
     fn the_host_knows_its_own_addresses() {
         let own = read_own_addresses();
         assert!(own.contains(&"127.0.0.1".parse().unwrap()), "{own:?}");
+    }
+
+    #[test]
+    fn plain_http_in_a_tunnel_is_told_from_other_protocols() {
+        assert_eq!(plain_http(b"GET / HTTP/1.1\r\nHost: other\r\n\r\n"), Some(true));
+        assert_eq!(plain_http(b"get /x http/1.0\n"), Some(true), "case does not hide it");
+        for partial in [&b""[..], b"G", b"GET", b"GET ", b"GET /x", b"GET /x HTT"] {
+            assert_eq!(plain_http(partial), None, "{:?}: wait for the line", String::from_utf8_lossy(partial));
+        }
+        assert_eq!(plain_http(b"SSH-2.0-OpenSSH_9.2\r\n"), Some(false));
+        assert_eq!(plain_http(b"EHLO mail.example\r\n"), Some(false), "a command that is not HTTP passes");
+        assert_eq!(plain_http(b"\x00\x01binary"), Some(false));
     }
 
     #[test]

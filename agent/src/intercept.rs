@@ -261,7 +261,7 @@ pub fn upstream_head(head: &crate::http_head::Head, path: &str, host: &str, inje
     for (name, value) in &head.headers {
         let n = name.to_ascii_lowercase();
         let dropped = matches!(n.as_str(), "proxy-connection" | "proxy-authorization" | "connection" | "keep-alive")
-            || inject.is_some_and(|(h, _)| h.eq_ignore_ascii_case(&n) || n == "accept-encoding");
+            || inject.is_some_and(|(h, _)| h.eq_ignore_ascii_case(&n) || n == "accept-encoding" || n == "te");
         if dropped {
             continue;
         }
@@ -272,6 +272,8 @@ pub fn upstream_head(head: &crate::http_head::Head, path: &str, host: &str, inje
         out.extend_from_slice(format!("Host: {host}\r\n").as_bytes());
     }
     if let Some((h, v)) = inject {
+        // Uncompressed, so every copy of the value in the answer can be scrubbed.
+        out.extend_from_slice(b"Accept-Encoding: identity\r\n");
         out.extend_from_slice(format!("{h}: ").as_bytes());
         out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
@@ -310,7 +312,7 @@ mod tests {
             String::from_utf8(upstream_head(&head, "/x", "api.test", Some(("Authorization", b"Bearer real")))).unwrap();
         assert_eq!(
             out,
-            "GET /x HTTP/1.1\r\nHost: api.test\r\nX-Other: 1\r\nAuthorization: Bearer real\r\nConnection: close\r\n\r\n"
+            "GET /x HTTP/1.1\r\nHost: api.test\r\nX-Other: 1\r\nAccept-Encoding: identity\r\nAuthorization: Bearer real\r\nConnection: close\r\n\r\n"
         );
         let plain = String::from_utf8(upstream_head(&head, "/x", "api.test", None)).unwrap();
         assert!(plain.contains("authorization: forged") && plain.contains("Accept-Encoding: gzip"));

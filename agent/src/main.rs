@@ -26,6 +26,7 @@ mod sys;
 mod tasks;
 mod terminals;
 mod tls_hello;
+mod zero_copy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

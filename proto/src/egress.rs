@@ -148,8 +148,11 @@ impl EgressPolicy {
         }
         for (i, c) in self.credentials.iter().enumerate() {
             c.validate(self)?;
-            if self.credentials[..i].iter().any(|o| o.key() == c.key()) {
-                return Err(invalid("egress credential", format!("two credentials set {} for {}", c.header, c.host)));
+            if self.credentials[..i].iter().any(|o| o.host == c.host) {
+                return Err(invalid(
+                    "egress credential",
+                    format!("two credentials for {}: one header per host", c.host),
+                ));
             }
         }
         for f in &self.upstream_ca_files {
@@ -719,7 +722,7 @@ mod tests {
             assert!(e.to_string().contains(says), "{e}");
         }
         let mut twice = p.clone();
-        twice.credentials.push(c("api.example.com", "authorization", Some("U"), None));
+        twice.credentials.push(c("api.example.com", "X-Other", Some("U"), None));
         assert!(twice.validate().unwrap_err().to_string().contains("two credentials"));
     }
 
