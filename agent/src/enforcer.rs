@@ -508,7 +508,7 @@ async fn who_connected(client: &mut UnixStream, buf: &mut Vec<u8>) -> Option<Str
     if !tokio::time::timeout(HEAD_TIMEOUT, read_line).await.unwrap_or(false) {
         return None;
     }
-    let Some(end) = buf.iter().position(|b| *b == b'\n') else { return None };
+    let end = buf.iter().position(|b| *b == b'\n')?;
     let text = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut words = text.split(' ');
     if words.next() != Some(egress::RELAY_PREAMBLE) {
