@@ -2,8 +2,8 @@
 //! bytes from one socket into a pipe and from the pipe into the other socket, so a
 //! relayed download costs page moves in the kernel rather than two copies per hop.
 //! Used where neither side needs to be read (the agent's proxy port, tunnels after their
-//! first bytes were checked, forwarded ports); TLS and scrubbed streams use
-//! [`crate::egress_relay::pump`].
+//! first bytes were checked, forwarded ports); TLS and scrubbed streams use the
+//! buffered `pump` of the proxy module.
 
 use std::os::fd::AsFd;
 

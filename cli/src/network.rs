@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::NetCommand;
-use crate::output::{Out, time};
-use crate::sessions::to_json;
+use crate::output::{Out, time, to_json};
 
 /// The policy of `--allow-host`, `--pin-host` (several addresses of one name add up),
 /// `--credential` and `--upstream-ca`, `None` when none is given.

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sandbox_core::Error;
 use serde_json::{Map, Value};
 
 use crate::args::OutputFlags;
@@ -170,6 +171,11 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// `v` as JSON, or a protocol error saying it cannot be shown.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Protocol { detail: format!("cannot show the result as JSON: {e}") })
 }
 
 #[cfg(test)]

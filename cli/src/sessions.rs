@@ -5,12 +5,7 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::StartArgs;
-use crate::output::{Out, time};
-
-/// `v` as JSON, or a protocol error saying it cannot be shown.
-pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
-    serde_json::to_value(v).map_err(|e| Error::Protocol { detail: format!("cannot show the result as JSON: {e}") })
-}
+use crate::output::{Out, time, to_json};
 
 /// `sandbox info`.
 pub async fn info(sandbox: &Sandbox, out: Out) -> Result<Done, Error> {

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::state::State;
 use super::tool::{Env, ToolDef, env_pairs, schema};
-use crate::sessions::{session_row, to_json};
+use crate::output::to_json;
+use crate::sessions::session_row;
 
 /// `session_start`.
 #[derive(Debug, Deserialize, JsonSchema)]
