@@ -1170,6 +1170,16 @@ bool sbx_egress_decision_allowed(const struct sbx_egress_decision *decision);
 const char *sbx_egress_decision_reason(const struct sbx_egress_decision *decision);
 
 /**
+ * The process in the session that opened the connection, as the session's agent saw
+ * it: `"pid name"` (e.g. `"42 wget"`), or `"direct: name"` for a process that used the
+ * enforcer's socket itself; NULL when unknown and for NULL. Borrowed from the decision.
+ *
+ * # Safety
+ * `decision` is NULL or live.
+ */
+const char *sbx_egress_decision_process(const struct sbx_egress_decision *decision);
+
+/**
  * The name of the header the enforcer added to the request (an egress credential's,
  * e.g. `"Authorization"`; the value is never recorded); NULL when it added none and
  * for NULL. Borrowed from the decision.
@@ -1217,8 +1227,9 @@ const struct sbx_egress_decision *sbx_egress_log_get(const struct sbx_egress_log
 
 /**
  * The whole log as a JSON array of objects with the keys `time_ms` (Unix ms), `host`,
- * `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason` and
- * `injected` (the name of the header added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
+ * `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason`,
+ * `process` (`"pid name"` or `"direct: name"`) and `injected` (the name of the header
+ * added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
  *
  * # Safety
  * `log` is NULL or live.

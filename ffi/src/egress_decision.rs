@@ -21,6 +21,7 @@ pub struct sbx_egress_decision {
     address: Option<CString>,
     via: CString,
     reason: Option<CString>,
+    process: Option<CString>,
     injected: Option<CString>,
 }
 
@@ -31,6 +32,7 @@ impl sbx_egress_decision {
             address: d.address.map(|a| to_cstring_lossy(a.to_string())),
             via: to_cstring_lossy(d.via.clone()),
             reason: d.reason.clone().map(to_cstring_lossy),
+            process: d.process.clone().map(to_cstring_lossy),
             injected: d.injected.clone().map(to_cstring_lossy),
             decision: d,
         }
@@ -119,6 +121,17 @@ pub unsafe extern "C" fn sbx_egress_decision_reason(decision: *const sbx_egress_
     with(decision, std::ptr::null(), |d| opt(&d.reason))
 }
 
+/// The process in the session that opened the connection, as the session's agent saw
+/// it: `"pid name"` (e.g. `"42 wget"`), or `"direct: name"` for a process that used the
+/// enforcer's socket itself; NULL when unknown and for NULL. Borrowed from the decision.
+///
+/// # Safety
+/// `decision` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_egress_decision_process(decision: *const sbx_egress_decision) -> *const c_char {
+    with(decision, std::ptr::null(), |d| opt(&d.process))
+}
+
 /// The name of the header the enforcer added to the request (an egress credential's,
 /// e.g. `"Authorization"`; the value is never recorded); NULL when it added none and
 /// for NULL. Borrowed from the decision.
@@ -192,8 +205,9 @@ pub unsafe extern "C" fn sbx_egress_log_get(log: *const sbx_egress_log, index: u
 }
 
 /// The whole log as a JSON array of objects with the keys `time_ms` (Unix ms), `host`,
-/// `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason` and
-/// `injected` (the name of the header added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
+/// `port`, `via`, `allowed`, `bytes_out`, `bytes_in`, and `address`, `reason`,
+/// `process` (`"pid name"` or `"direct: name"`) and `injected` (the name of the header
+/// added, never its value) when present. Borrowed from `log`, valid until it is freed; NULL for NULL.
 ///
 /// # Safety
 /// `log` is NULL or live.

@@ -107,6 +107,7 @@ struct Decision {
     via: String,
     allowed: bool,
     reason: Option<String>,
+    process: Option<String>,
     injected: Option<String>,
     bytes_in: u64,
 }
@@ -128,6 +129,7 @@ fn network_log(s: *const sbx_session) -> Vec<Decision> {
                     via: text(sbx_egress_decision_via(d)),
                     allowed: sbx_egress_decision_allowed(d),
                     reason: opt(sbx_egress_decision_reason(d)),
+                    process: opt(sbx_egress_decision_process(d)),
                     injected: opt(sbx_egress_decision_injected(d)),
                     bytes_in: sbx_egress_decision_bytes_in(d),
                 }
@@ -193,7 +195,7 @@ fn egress_setters_check_their_input() {
         assert!(sbx_egress_log_get(null(), 0).is_null() && sbx_egress_log_json(null()).is_null());
         assert!(sbx_egress_decision_host(null()).is_null() && sbx_egress_decision_via(null()).is_null());
         assert!(sbx_egress_decision_address(null()).is_null() && sbx_egress_decision_reason(null()).is_null());
-        assert!(sbx_egress_decision_injected(null()).is_null());
+        assert!(sbx_egress_decision_injected(null()).is_null() && sbx_egress_decision_process(null()).is_null());
         assert_eq!((sbx_egress_policy_credential_count(null()), sbx_egress_policy_upstream_ca_count(null())), (0, 0));
         assert!(sbx_egress_policy_credential_host(null(), 0).is_null());
         assert!(sbx_egress_policy_credential_from_env(null(), 0).is_null());
@@ -257,6 +259,9 @@ fn a_policy_lets_through_what_it_allows_logs_it_and_changes_live() {
         assert!(allowed.allowed && allowed.via == "http" && allowed.port == web, "{allowed:?}");
         assert_eq!(allowed.address.as_deref(), Some("127.0.0.1"));
         assert!(allowed.bytes_in > 20, "{allowed:?}");
+        // The process that opened it, as the session's agent saw it: "pid wget".
+        let process = allowed.process.as_deref().unwrap_or_default();
+        assert!(process.ends_with(" wget") && process.starts_with(|c: char| c.is_ascii_digit()), "{allowed:?}");
         let denied = log.iter().find(|d| d.host == "denied.test").unwrap();
         assert!(!denied.allowed && denied.port == secret, "{denied:?}");
         assert!(denied.reason.as_deref().unwrap_or_default().contains("not in the allow list"), "{denied:?}");
