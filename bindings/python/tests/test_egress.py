@@ -7,6 +7,7 @@ network; one meaning of an empty list (nothing reachable) for start, config and 
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 import time
 from typing import Iterator, Tuple
@@ -79,6 +80,8 @@ def test_a_policy_lets_through_what_it_allows_and_logs_it(sb: sandbox.Sandbox, w
         assert (allowed.allowed, allowed.via, allowed.port, allowed.address) == (True, "http", web, "127.0.0.1")
         assert allowed.bytes_in > 20 and allowed.bytes_out > 20 and allowed.reason is None
         assert abs(allowed.time - time.time()) < 300
+        # The process that opened it, as the session's agent saw it: "pid wget".
+        assert re.fullmatch(r"\d+ .*wget", allowed.process or "") and allowed.process.endswith(" wget"), allowed
         denied = next(d for d in log if d.host == "denied.test")
         assert (denied.allowed, denied.port) == (False, secret)
         assert "not in the allow list" in (denied.reason or ""), denied

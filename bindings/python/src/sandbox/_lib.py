@@ -321,7 +321,7 @@ _fn("sbx_egress_log_get", c_void_p, _P, c_size_t)
 _fn("sbx_egress_log_json", c_char_p, _P)
 _fn("sbx_egress_log_free", None, _P)
 _fn("sbx_egress_decision_time_unix_ms", c_int64, _P)
-for _name in ("host", "address", "via", "reason", "injected"):
+for _name in ("host", "address", "via", "reason", "injected", "process"):
     _fn(f"sbx_egress_decision_{_name}", c_char_p, _P)
 _fn("sbx_egress_decision_port", c_uint16, _P)
 _fn("sbx_egress_decision_allowed", c_bool, _P)

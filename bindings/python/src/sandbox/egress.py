@@ -85,6 +85,10 @@ class EgressDecision:
     #: The name of the header the enforcer added (an egress credential's; never its
     #: value), else None.
     injected: Optional[str] = None
+    #: The process in the session that opened the connection, as the session's agent
+    #: saw it: "pid name" (e.g. "42 wget"), or "direct: name" for a process that used
+    #: the enforcer's socket itself; None when unknown.
+    process: Optional[str] = None
 
 
 def _rules(rules: Any) -> Any:
@@ -174,6 +178,7 @@ def _decision(d: c_void_p) -> EgressDecision:
         bytes_out=int(lib.sbx_egress_decision_bytes_out(d)),
         bytes_in=int(lib.sbx_egress_decision_bytes_in(d)),
         injected=_optional_text(lib.sbx_egress_decision_injected(d)),
+        process=_optional_text(lib.sbx_egress_decision_process(d)),
     )
 
 
