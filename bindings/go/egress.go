@@ -75,6 +75,10 @@ type EgressDecision struct {
 	// Injected is the name of the header the enforcer added (an egress credential's;
 	// never its value); "" when none.
 	Injected string
+	// Process is the process in the session that opened the connection, as the
+	// session's agent saw it: "pid name" (e.g. "42 wget"), or "direct: name" for a
+	// process that used the enforcer's socket itself; "" when unknown.
+	Process  string
 	BytesOut uint64 // from the session to the target
 	BytesIn  uint64 // from the target to the session
 }
@@ -254,6 +258,7 @@ func egressDecision(d *C.sbx_egress_decision) EgressDecision {
 		Allowed:  bool(C.sbx_egress_decision_allowed(d)),
 		Reason:   opt(C.sbx_egress_decision_reason(d)),
 		Injected: opt(C.sbx_egress_decision_injected(d)),
+		Process:  opt(C.sbx_egress_decision_process(d)),
 		BytesOut: uint64(C.sbx_egress_decision_bytes_out(d)),
 		BytesIn:  uint64(C.sbx_egress_decision_bytes_in(d)),
 	}

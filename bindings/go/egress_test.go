@@ -100,6 +100,10 @@ func TestEgressPolicyLetsThroughWhatItAllowsAndLogsIt(t *testing.T) {
 		allowed.BytesIn < 20 || allowed.BytesOut < 20 || allowed.Reason != "" || time.Since(allowed.Time) > 5*time.Minute {
 		t.Fatalf("allowed decision: %+v", allowed)
 	}
+	// The process that opened it, as the session's agent saw it: "pid wget".
+	if p := allowed.Process; !strings.HasSuffix(p, " wget") || p[0] < '0' || p[0] > '9' {
+		t.Fatalf("allowed decision's process: %q", allowed.Process)
+	}
 	if denied == nil || denied.Allowed || denied.Port != secret || !strings.Contains(denied.Reason, "not in the allow list") {
 		t.Fatalf("denied decision: %+v", denied)
 	}
