@@ -1072,6 +1072,7 @@ fn egress_sessions_reach_what_is_allowed_log_it_and_change_live() {
               log_types: ($log | first | select time bytes_out bytes_in | items {{|k, v| {{ $k: ($v | describe) }} }} | into record)
               allowed_bytes: ($log | where host == allowed.test | get 0.bytes_in | $in > 20B)
               refusal: ($log | where host == later.test | get 0.reason)
+              process: ($log | where host == allowed.test | get 0.process)
               wider: $wider.allow
               narrower: ($narrower | reject enforcer_running)
               policy: (sandbox net policy eg | get allow)
@@ -1096,6 +1097,9 @@ fn egress_sessions_reach_what_is_allowed_log_it_and_change_live() {
     assert_eq!(r["log_types"], json!({"time": "datetime", "bytes_out": "filesize", "bytes_in": "filesize"}));
     assert_eq!(r["allowed_bytes"], true);
     assert!(r["refusal"].as_str().unwrap_or_default().contains("not in the allow list"), "{r}");
+    // The process that opened it, as the session's agent saw it: "pid wget".
+    let process = r["process"].as_str().unwrap_or_default();
+    assert!(process.ends_with(" wget") && process.starts_with(|c: char| c.is_ascii_digit()), "{r}");
     assert_eq!(r["wider"], json!(["allowed.test", local, "later.test"]), "normalized, added once");
     assert!(r["now_allowed"].as_str().unwrap_or_default().contains("hello"), "allowed from the next connection: {r}");
     assert_eq!(

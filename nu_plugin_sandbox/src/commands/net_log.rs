@@ -23,7 +23,8 @@ impl PluginCommand for NetLog {
 
     fn extra_description(&self) -> &str {
         "A table: time (datetime), host and port as asked for, address (the one connected to, when it got that \
-far), via (connect for a CONNECT tunnel, http for a plain request), allowed, reason (why it was refused), injected (the name of the header an egress credential added, never its value), bytes_out \
+far), via (connect for a CONNECT tunnel, http for a plain request), process (\"pid name\" of the process in the \
+session that opened it, or \"direct: name\" for one that used the enforcer's socket itself; null when unknown), allowed, reason (why it was refused), injected (the name of the header an egress credential added, never its value), bytes_out \
 and bytes_in (filesize). A refusal is logged when it is decided, an allowed connection when it closes."
     }
 

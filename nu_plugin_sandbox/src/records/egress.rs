@@ -51,6 +51,7 @@ pub(crate) fn egress_decision(d: &EgressDecision, span: Span) -> Value {
     r.push("port", Value::int(i64::from(d.port), span));
     r.push("address", opt_string(d.address.map(|a| a.to_string()).as_deref(), span));
     r.push("via", Value::string(&d.via, span));
+    r.push("process", opt_string(d.process.as_deref(), span));
     r.push("allowed", Value::bool(d.allowed, span));
     r.push("reason", opt_string(d.reason.as_deref(), span));
     r.push("injected", opt_string(d.injected.as_deref(), span));
