@@ -49,6 +49,7 @@ pub fn decision_row(d: &EgressDecision) -> Value {
         "port": d.port,
         "address": d.address,
         "via": d.via,
+        "process": d.process,
         "allowed": d.allowed,
         "reason": d.reason,
         "injected": d.injected,
@@ -115,7 +116,19 @@ pub async fn net(sandbox: &Sandbox, c: NetCommand, out: Out) -> Result<Done, Err
             let rows: Vec<Value> = s.network_log()?.iter().map(decision_row).collect();
             out.rows(
                 &rows,
-                &["time", "allowed", "via", "host", "port", "address", "bytes_out", "bytes_in", "injected", "reason"],
+                &[
+                    "time",
+                    "allowed",
+                    "via",
+                    "process",
+                    "host",
+                    "port",
+                    "address",
+                    "bytes_out",
+                    "bytes_in",
+                    "injected",
+                    "reason",
+                ],
             );
         }
         NetCommand::Policy { session } => {

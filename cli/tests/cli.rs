@@ -415,12 +415,16 @@ fn egress_sessions_reach_what_is_allowed_and_the_rules_change_live() {
         allowed["bytes_in"].as_u64().unwrap() > 20 && allowed["time"].as_str().unwrap().ends_with('Z'),
         "{allowed}"
     );
+    // The process that opened it, as the session's agent saw it: "pid wget".
+    let process = allowed["process"].as_str().unwrap_or_default();
+    assert!(process.ends_with(" wget") && process.starts_with(|c: char| c.is_ascii_digit()), "{allowed}");
     let denied = rows.iter().find(|d| d["host"] == "later.test").expect("the refusal is logged");
     assert!(
         denied["allowed"] == false && denied["reason"].as_str().unwrap().contains("not in the allow list"),
         "{denied}"
     );
-    assert!(ok(&t, &["net", "log", &id]).starts_with("TIME "), "a table for people");
+    let table = ok(&t, &["net", "log", &id]);
+    assert!(table.starts_with("TIME ") && table.contains("PROCESS"), "a table for people: {table}");
     let lines = ok(&t, &["net", "log", &id, "--jsonl"]);
     assert!(lines.lines().count() >= 2 && lines.lines().all(|l| json(l).is_object()), "{lines}");
 

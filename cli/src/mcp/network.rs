@@ -27,7 +27,8 @@ pub struct LogArgs {
 pub const TOOLS: &[ToolDef] = &[ToolDef {
     name: "network_log",
     description: "The connections a session on the egress network made through its proxy, oldest first: host, \
-                  port, address, via (connect or http), allowed, the reason of a refusal, bytes each way. Use it \
+                  port, address, via (connect or http), process (\"pid name\" of the process in the session that opened \
+                  it, when known), allowed, the reason of a refusal, bytes each way. Use it \
                   to see why a download or API call failed (a host outside the user's allow rules is refused \
                   with 403). Returns the last 100 unless `last` says otherwise, and the total.",
     schema: schema::<LogArgs>,

@@ -354,6 +354,8 @@ async def egress(s, port):
     hosts = {(d["host"], d["allowed"]) for d in log["decisions"]}
     check({("allowed.test", True), ("other.test", False)} <= hosts and log["total"] == len(log["decisions"]),
           f"network_log shows both: {log}")
+    process = next(d for d in log["decisions"] if d["host"] == "allowed.test").get("process") or ""
+    check(process.endswith(" wget") and process[:1].isdigit(), f"network_log names the process (pid wget): {log}")
     one = await call(s, "network_log", {"session": egress_id, "last": 1})
     check(len(one["decisions"]) == 1 and one["total"] == log["total"], "last keeps the last ones")
     await call(s, "session_stop", {"session": egress_id})
