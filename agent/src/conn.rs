@@ -198,6 +198,34 @@ async fn serve(
         Request::ListDir { path } => files::list_dir(path).await,
         Request::Stat { path } => files::stat(path).await,
         Request::Remove { path, recursive } => files::remove(path, recursive).await,
+        Request::ReadEvents(req) => crate::journal::journal().read(req).await,
+        Request::Watch { path } => watch(path, state.clone()).await,
+        Request::Stats => match tokio::task::spawn_blocking(crate::resources::sample).await {
+            Ok(s) => Reply::Stats(s),
+            Err(e) => Reply::error(ErrorKind::Internal, format!("sampling resources failed: {e}")),
+        },
+    }
+}
+
+/// Watches `path` for file changes too.
+async fn watch(path: String, state: Arc<AgentState>) -> Reply {
+    tokio::task::spawn_blocking(move || watch_now(std::path::Path::new(&path), &state))
+        .await
+        .unwrap_or_else(|e| Reply::error(ErrorKind::Internal, format!("watching failed: {e}")))
+}
+
+fn watch_now(path: &std::path::Path, state: &AgentState) -> Reply {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Reply::error(ErrorKind::InvalidRequest, format!("{} is not a directory", path.display())),
+        Err(e) => return Reply::io_error(&format!("watching {}", path.display()), &e),
+    }
+    match &state.watcher {
+        Some(w) => {
+            w.add_root(path, crate::journal::journal());
+            Reply::Done { bytes: 0 }
+        }
+        None => Reply::error(ErrorKind::Internal, "file changes cannot be watched in this session"),
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustix::process::Signal;
+use sandbox_proto::events::{EventAction, EventKind, ProcessKind, SessionEvent};
 use sandbox_proto::limits::{DEFAULT_KILL_GRACE_MS, DEFAULT_LINGER_MS};
 use sandbox_proto::{ErrorKind, Event, ExecExit, ExecRequest, FrameKind, Reply, StdinMode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -82,6 +83,8 @@ struct Running<'a> {
     started: Instant,
     /// The container's OOM kill count before the spawn.
     ooms_before: u64,
+    /// The command line, for its events.
+    command: String,
     timed_out: bool,
     cancelled: bool,
 }
@@ -100,7 +103,7 @@ impl<'a> Running<'a> {
         groups: &'a Groups,
     ) -> Result<Running<'a>, Reply> {
         let started = Instant::now();
-        let ooms_before = oom_kills();
+        let ooms_before = crate::resources::oom_kills();
         let mut cmd = Command::new(&req.argv[0]);
         cmd.args(&req.argv[1..])
             .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -164,9 +167,20 @@ impl<'a> Running<'a> {
             linger: Duration::from_millis(req.linger_ms.unwrap_or(DEFAULT_LINGER_MS)),
             started,
             ooms_before,
+            command: req.argv.join(" "),
             timed_out: false,
             cancelled: false,
         })
+    }
+
+    /// The event that says this command ran out of time.
+    fn timed_out_event(&self) -> SessionEvent {
+        SessionEvent {
+            process: Some(ProcessKind::Exec),
+            command: Some(self.command.clone()),
+            pid: Some(self.pgid as u32),
+            ..SessionEvent::new(EventKind::Process, EventAction::TimedOut)
+        }
     }
 
     /// Watches the command until its leader exits: the timeout starts the kill (SIGTERM
@@ -182,6 +196,7 @@ impl<'a> Running<'a> {
                 {
                     self.timed_out = true;
                     self.kill.terminate();
+                    crate::journal::record(self.timed_out_event());
                 }
                 _ = sleep_until(self.kill.hard_at()), if self.kill.hard_pending() => self.kill.force(),
                 msg = self.inbound.recv(), if self.inbound_open => match msg {
@@ -274,7 +289,7 @@ impl<'a> Running<'a> {
             signal,
             timed_out: self.timed_out,
             cancelled: self.cancelled,
-            oom_killed: killed_by_oom(signal, killed_by_agent, self.ooms_before, oom_kills),
+            oom_killed: killed_by_oom(signal, killed_by_agent, self.ooms_before, crate::resources::oom_kills),
             stdout_total: self.totals[0].load(Ordering::Relaxed),
             stderr_total: self.totals[1].load(Ordering::Relaxed),
             duration_us: self.started.elapsed().as_micros() as u64,
@@ -296,18 +311,6 @@ impl<'a> Running<'a> {
 /// the spawn (`ooms_now` is read only then), is the OOM killer's.
 fn killed_by_oom(signal: Option<i32>, killed_by_agent: bool, ooms_before: u64, ooms_now: impl FnOnce() -> u64) -> bool {
     signal == Some(Signal::KILL.as_raw()) && !killed_by_agent && ooms_now() > ooms_before
-}
-
-/// How many processes the OOM killer has killed in this container's memory cgroup
-/// (cgroup v1 `memory.oom_control`, or v2 `memory.events`); 0 when unknown.
-pub fn oom_kills() -> u64 {
-    ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"]
-        .iter()
-        .find_map(|p| {
-            let text = std::fs::read_to_string(p).ok()?;
-            text.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn far_future() -> Instant {

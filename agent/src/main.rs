@@ -13,10 +13,13 @@ mod groups;
 mod http_head;
 mod ids;
 mod intercept;
+mod journal;
 mod outbox;
 mod output_log;
+mod ports;
 mod process;
 mod read_output;
+mod resources;
 // The policy has x86 numbers only; elsewhere nothing installs it (its tests still run).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod seccomp;
@@ -26,24 +29,42 @@ mod sys;
 mod tasks;
 mod terminals;
 mod tls_hello;
+mod watcher;
 mod zero_copy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: sandbox-agent serve --socket <path> [--idle-timeout <seconds>] [--egress-proxy <port>]
+           [--watch <dir>]... [--ignore <pattern>]... [--sample-interval <ms>]
        sandbox-agent enforce --dir <session control dir>
        sandbox-agent --version";
 
 /// What `serve` was asked to do.
-struct Serve {
-    socket: PathBuf,
-    idle: Option<std::time::Duration>,
-    egress_proxy: Option<u16>,
+pub struct Serve {
+    /// Where to listen.
+    pub socket: PathBuf,
+    /// Stop after this long without calls.
+    pub idle: Option<std::time::Duration>,
+    /// Relay the egress proxy port.
+    pub egress_proxy: Option<u16>,
+    /// Directories whose file changes become events.
+    pub watch: Vec<PathBuf>,
+    /// Patterns of paths not watched.
+    pub ignore: Vec<String>,
+    /// Time between resource samples; none when `None`.
+    pub sample_interval: Option<std::time::Duration>,
 }
 
 fn parse_serve(args: &[String]) -> Result<Serve, String> {
-    let mut serve = Serve { socket: PathBuf::new(), idle: None, egress_proxy: None };
+    let mut serve = Serve {
+        socket: PathBuf::new(),
+        idle: None,
+        egress_proxy: None,
+        watch: Vec::new(),
+        ignore: Vec::new(),
+        sample_interval: Some(std::time::Duration::from_millis(sandbox_proto::events::DEFAULT_SAMPLE_INTERVAL_MS)),
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -56,6 +77,15 @@ fn parse_serve(args: &[String]) -> Result<Serve, String> {
             "--egress-proxy" => match value.parse::<u16>() {
                 Ok(p) if p > 0 => serve.egress_proxy = Some(p),
                 _ => return Err("--egress-proxy takes a port number".into()),
+            },
+            "--watch" => serve.watch.push(PathBuf::from(value)),
+            "--ignore" => serve.ignore.push(value.clone()),
+            "--sample-interval" => match value.parse::<u64>() {
+                Ok(0) => serve.sample_interval = None,
+                Ok(ms) if sandbox_proto::validate::sample_interval_ms(ms).is_ok() => {
+                    serve.sample_interval = Some(std::time::Duration::from_millis(ms))
+                }
+                _ => return Err("--sample-interval takes 0 (no samples) or 100 to 86400000 ms".into()),
             },
             other => return Err(format!("unknown option {other}")),
         }
@@ -102,7 +132,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::serve(serve.socket, serve.idle, serve.egress_proxy)) {
+    match runtime.block_on(server::serve(serve)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sandbox-agent: {e}");

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::process::Signal;
+use sandbox_proto::events::{EventAction, EventKind, ProcessKind, SessionEvent};
 use sandbox_proto::validate::HeldKind;
 use sandbox_proto::{ErrorKind, ProcState, Reply, layout};
 use tokio::process::{Child, Command};
@@ -37,6 +38,8 @@ pub struct Held<K> {
     dir: PathBuf,
     /// What its kind has besides: its output spools, its PTY.
     pub io: K,
+    /// The container's OOM kill count when it started (to tell an OOM kill at its end).
+    ooms_at_start: u64,
 }
 
 /// The fields every kind's description has, as they are now.
@@ -72,9 +75,26 @@ impl<K: Kind> Held<K> {
     /// which exists, with its metadata file written.
     pub fn start(id: String, command: String, pid: u32, dir: PathBuf, io: K) -> Arc<Self> {
         let state = watch::Sender::new((ProcState::Running, None));
-        let held = Arc::new(Held { id, command, pid, started_ms: now_ms(), state, dir, io });
+        let ooms_at_start = crate::resources::oom_kills();
+        let held = Arc::new(Held { id, command, pid, started_ms: now_ms(), state, dir, io, ooms_at_start });
         held.write_first_meta();
+        crate::journal::record(held.event(EventAction::Started));
         held
+    }
+
+    /// A process event about it.
+    fn event(&self, action: EventAction) -> SessionEvent {
+        let process = match K::KIND {
+            HeldKind::Task => ProcessKind::Task,
+            HeldKind::Terminal => ProcessKind::Terminal,
+        };
+        SessionEvent {
+            process: Some(process),
+            id: Some(self.id.clone()),
+            command: Some(self.command.clone()),
+            pid: Some(self.pid),
+            ..SessionEvent::new(EventKind::Process, action)
+        }
     }
 
     /// Its description now.
@@ -118,6 +138,16 @@ impl<K: Kind> Held<K> {
     /// the new data first), and requests must not queue behind it.
     pub async fn record_end(self: &Arc<Self>, state: ProcState) {
         self.state.send_replace((state, Some(now_ms())));
+        let mut ended = self.event(EventAction::Exited);
+        match state {
+            ProcState::Exited { code } => ended.code = Some(code),
+            ProcState::Killed { signal } => {
+                ended.signal = Some(signal);
+                ended.oom = Some(signal == Signal::KILL.as_raw() && crate::resources::oom_kills() > self.ooms_at_start);
+            }
+            ProcState::Running => {}
+        }
+        crate::journal::record(ended);
         let held = self.clone();
         let _ = tokio::task::spawn_blocking(move || held.write_meta()).await;
     }

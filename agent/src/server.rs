@@ -8,14 +8,14 @@ use sandbox_proto::layout;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::journal;
 use crate::state::AgentState;
+use sandbox_proto::events::{EventAction, SessionEvent};
 
 /// Serves until SIGTERM/SIGINT, then kills every process group it started.
-pub async fn serve(
-    socket: PathBuf,
-    idle_timeout: Option<std::time::Duration>,
-    egress_proxy: Option<u16>,
-) -> std::io::Result<()> {
+pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
+    let crate::Serve { socket, idle: idle_timeout, egress_proxy, watch, ignore, sample_interval } = opts;
+    journal::record(SessionEvent::lifecycle(EventAction::Started, None));
     // A socket left by a previous agent of this container would make bind fail.
     match std::fs::symlink_metadata(&socket) {
         Ok(_) => std::fs::remove_file(&socket)?,
@@ -40,7 +40,14 @@ pub async fn serve(
     let _alive = hold_lock(&socket)?;
 
     let control_dir = socket.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    let state = Arc::new(AgentState::new(control_dir.clone()));
+    let mut state = AgentState::new(control_dir.clone());
+    match crate::watcher::Watcher::start(watch, ignore) {
+        Ok(w) => state.watcher = Some(w),
+        Err(e) => eprintln!("sandbox-agent: cannot watch file changes: {e}"),
+    }
+    let state = Arc::new(state);
+    tokio::spawn(crate::ports::run());
+    tokio::spawn(crate::resources::run(sample_interval));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut idle_check = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -57,12 +64,19 @@ pub async fn serve(
                     }
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => {
+                journal::record(SessionEvent::lifecycle(EventAction::Stopping, Some("SIGTERM".into())));
+                break;
+            }
+            _ = int.recv() => {
+                journal::record(SessionEvent::lifecycle(EventAction::Stopping, Some("SIGINT".into())));
+                break;
+            }
             _ = idle_check.tick(), if idle_timeout.is_some() => {
                 let limit = idle_timeout.unwrap_or_default();
                 if state.idle_for() >= limit {
                     let why = format!("stopped after {} s without calls (idle timeout)\n", limit.as_secs());
+                    journal::record(SessionEvent::lifecycle(EventAction::Stopping, Some(why.trim_end().into())));
                     let _ = std::fs::write(control_dir.join(layout::EXIT_REASON), why);
                     break;
                 }

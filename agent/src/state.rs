@@ -20,6 +20,8 @@ pub struct AgentState {
     pub terminals: Terminals,
     /// The control dir (parent of the socket), where spools live.
     pub control_dir: PathBuf,
+    /// The file watcher, when it could start.
+    pub watcher: Option<Arc<crate::watcher::Watcher>>,
     started: Instant,
     last_call_ms: AtomicU64,
 }
@@ -32,6 +34,7 @@ impl AgentState {
             tasks: Tasks::default(),
             terminals: Terminals::default(),
             control_dir,
+            watcher: None,
             started: Instant::now(),
             last_call_ms: AtomicU64::new(0),
         }

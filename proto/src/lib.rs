@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod egress;
+pub mod events;
 mod frame;
 pub mod layout;
 pub mod limits;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::{EventBatch, ReadEvents, ResourceSample};
+
 /// A call from the client. The first request on a connection must be `Hello`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -105,6 +107,15 @@ pub enum Request {
         /// Remove a non-empty directory with its contents.
         recursive: bool,
     },
+    /// Read the session's event journal; replies `Events`.
+    ReadEvents(ReadEvents),
+    /// Watch file changes below another path too (recursively); replies `Done`.
+    Watch {
+        /// Absolute path inside the container.
+        path: String,
+    },
+    /// Sample the session's resources now; replies `Stats`.
+    Stats,
 }
 
 /// Whether the process gets a stdin pipe fed by `Stdin` frames.
@@ -390,6 +401,10 @@ pub enum Reply {
         /// Entries sorted by name.
         entries: Vec<FileInfo>,
     },
+    /// Events of the journal.
+    Events(EventBatch),
+    /// A resource sample.
+    Stats(ResourceSample),
     /// Done; `bytes` counts what was transferred, when anything was.
     Done {
         /// Bytes read or written.

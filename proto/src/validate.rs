@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::events::{MAX_EVENT_BATCH, MIN_SAMPLE_INTERVAL_MS, ReadEvents};
 use crate::limits::{
     MAX_HELD_ID_LEN, MAX_READ, MAX_TERMINAL_DIMENSION, SCROLLBACK_RANGE, SIGNAL_RANGE, SPOOL_CAP_RANGE,
 };
@@ -239,6 +240,43 @@ impl ReadOutput {
     }
 }
 
+impl ReadEvents {
+    /// Checks every field (see the [module](self)).
+    pub fn validate(&self) -> Checked {
+        event_batch(self.max)?;
+        if self.from == Some(0) {
+            return invalid("from", "sequence numbers start at 1");
+        }
+        self.filter.path_prefix.as_deref().map_or(Ok(()), |p| absolute_path("path prefix", p))
+    }
+}
+
+/// How many events one read may ask for: 1 to [`MAX_EVENT_BATCH`].
+pub fn event_batch(max: u32) -> Checked {
+    if max == 0 || max > MAX_EVENT_BATCH {
+        return invalid("max", format!("{max} is outside 1..={MAX_EVENT_BATCH} events"));
+    }
+    Ok(())
+}
+
+/// A path that must be absolute (a watch root, a path prefix), named `what`.
+pub fn absolute_path(what: &'static str, p: &str) -> Checked {
+    path(p).map_err(|e| Invalid { what, reason: e.reason })?;
+    if !p.starts_with('/') {
+        return invalid(what, format!("{p:?} is not an absolute path"));
+    }
+    Ok(())
+}
+
+/// The time between two resource samples: at least [`MIN_SAMPLE_INTERVAL_MS`], at most
+/// a day.
+pub fn sample_interval_ms(ms: u64) -> Checked {
+    if !(MIN_SAMPLE_INTERVAL_MS..=86_400_000).contains(&ms) {
+        return invalid("sample interval", format!("{ms} ms is outside {MIN_SAMPLE_INTERVAL_MS} ms..=1 day"));
+    }
+    Ok(())
+}
+
 impl Request {
     /// Checks what can be judged from the request alone, with the same functions on
     /// both sides of the connection.
@@ -260,6 +298,9 @@ impl Request {
             | Request::Stat { path: p }
             | Request::Remove { path: p, .. } => path(p),
             Request::WriteFile { path: p, mode } => path(p).and(mode.map_or(Ok(()), file_mode)),
+            Request::ReadEvents(r) => r.validate(),
+            Request::Watch { path: p } => absolute_path("path", p),
+            Request::Stats => Ok(()),
         }
     }
 }

@@ -1,0 +1,190 @@
+//! Resource samples and limit warnings: CPU time, memory (now, peak, limit), pids and
+//! disk writes of the session, from its cgroup (v2, or v1's per-controller files) where
+//! the container can read it, else summed over `/proc`.
+
+use std::time::Duration;
+
+use sandbox_proto::events::{EventAction, EventKind, ResourceSample, SessionEvent};
+
+use crate::journal::journal;
+
+const V2: &str = "/sys/fs/cgroup";
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+fn number(path: &str) -> Option<u64> {
+    read(path)?.trim().parse().ok()
+}
+
+/// The value of `key` in a flat-keyed file (`key value` lines).
+fn keyed(path: &str, key: &str) -> Option<u64> {
+    read(path)?.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// How many processes the OOM killer has killed in this container's memory cgroup
+/// (cgroup v1 `memory.oom_control`, or v2 `memory.events`); 0 when unknown.
+pub fn oom_kills() -> u64 {
+    keyed("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill")
+        .or_else(|| keyed("/sys/fs/cgroup/memory.events", "oom_kill"))
+        .unwrap_or(0)
+}
+
+/// The session's resources now.
+pub fn sample() -> ResourceSample {
+    from_cgroup_v2().or_else(from_cgroup_v1).unwrap_or_else(from_proc)
+}
+
+fn from_cgroup_v2() -> Option<ResourceSample> {
+    let cpu_usec = keyed(&format!("{V2}/cpu.stat"), "usage_usec")?;
+    let memory_bytes = number(&format!("{V2}/memory.current"))?;
+    let written = read(&format!("{V2}/io.stat"))
+        .map(|t| t.split_whitespace().filter_map(|f| f.strip_prefix("wbytes=")?.parse::<u64>().ok()).sum::<u64>());
+    Some(ResourceSample {
+        cpu_usec,
+        memory_bytes,
+        memory_peak_bytes: number(&format!("{V2}/memory.peak")),
+        memory_limit_bytes: number(&format!("{V2}/memory.max")),
+        pids: number(&format!("{V2}/pids.current")).unwrap_or_else(count_tasks),
+        disk_written_bytes: written,
+        source: "cgroup".into(),
+    })
+}
+
+fn from_cgroup_v1() -> Option<ResourceSample> {
+    let cpu_usec = number("/sys/fs/cgroup/cpuacct/cpuacct.usage")? / 1000;
+    let memory_bytes = number("/sys/fs/cgroup/memory/memory.usage_in_bytes")?;
+    // v1 reports "no limit" as a huge page-rounded number.
+    let limit = number("/sys/fs/cgroup/memory/memory.limit_in_bytes").filter(|l| *l < (1 << 62));
+    let written = read("/sys/fs/cgroup/blkio/blkio.throttle.io_service_bytes").map(|t| {
+        t.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 3 && f[1] == "Write").then(|| f[2].parse::<u64>().ok()).flatten()
+            })
+            .sum::<u64>()
+    });
+    Some(ResourceSample {
+        cpu_usec,
+        memory_bytes,
+        memory_peak_bytes: number("/sys/fs/cgroup/memory/memory.max_usage_in_bytes"),
+        memory_limit_bytes: limit,
+        pids: number("/sys/fs/cgroup/pids/pids.current").unwrap_or_else(count_tasks),
+        disk_written_bytes: written,
+        source: "cgroup".into(),
+    })
+}
+
+/// Threads of every process visible in `/proc`.
+fn count_tasks() -> u64 {
+    proc_pids().map(|p| std::fs::read_dir(format!("/proc/{p}/task")).map_or(1, |d| d.count() as u64)).sum()
+}
+
+fn proc_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+}
+
+fn from_proc() -> ResourceSample {
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let page = rustix::param::page_size() as u64;
+    let (mut cpu_ticks, mut rss, mut threads, mut written) = (0u64, 0u64, 0u64, None::<u64>);
+    for pid in proc_pids() {
+        let Some(stat) = read(&format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command (which may hold spaces) start after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // f[0] is field 3 (state): utime is field 14, stime 15, num_threads 20, rss 24.
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        cpu_ticks += field(14) + field(15);
+        threads += field(20).max(1);
+        rss += field(24) * page;
+        if let Some(w) = keyed(&format!("/proc/{pid}/io"), "write_bytes:") {
+            *written.get_or_insert(0) += w;
+        }
+    }
+    ResourceSample {
+        cpu_usec: cpu_ticks * 1_000_000 / ticks,
+        memory_bytes: rss,
+        memory_peak_bytes: None,
+        memory_limit_bytes: None,
+        pids: threads,
+        disk_written_bytes: written,
+        source: "proc".into(),
+    }
+}
+
+/// Counters of limits being hit: (what, count), for the warnings.
+fn limit_counters() -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    let mut add = |what, v: Option<u64>| {
+        if let Some(v) = v {
+            out.push((what, v));
+        }
+    };
+    add("memory.max (allocations failed or reclaimed at the limit)", keyed(&format!("{V2}/memory.events"), "max"));
+    add("oom_kill (processes killed for memory)", Some(oom_kills()));
+    add("pids.max (forks refused)", keyed(&format!("{V2}/pids.events"), "max"));
+    add("memory.failcnt (allocations failed at the limit)", number("/sys/fs/cgroup/memory/memory.failcnt"));
+    out
+}
+
+/// Records a sample every `interval` (none when `None`) and a `limit` event when a
+/// limit counter grows (checked every second), until the agent ends.
+pub async fn run(interval: Option<Duration>) {
+    let mut last = limit_counters();
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    let mut next_sample = interval.map(|i| tokio::time::Instant::now() + i);
+    loop {
+        tokio::select! {
+            _ = check.tick() => {
+                let now = tokio::task::spawn_blocking(limit_counters).await.unwrap_or_default();
+                let mut events = Vec::new();
+                for (what, count) in &now {
+                    let before = last.iter().find(|(w, _)| w == what).map_or(0, |(_, c)| *c);
+                    if *count > before {
+                        let reason = format!("{what}: {} more time(s), {count} in all", count - before);
+                        events.push(SessionEvent::lifecycle(EventAction::Limit, Some(reason)));
+                    }
+                }
+                last = now;
+                journal().push_all(events);
+            }
+            _ = sleep_until_opt(next_sample) => {
+                let s = tokio::task::spawn_blocking(sample).await.unwrap_or_else(|_| from_proc());
+                journal().push_all([SessionEvent { sample: Some(s), ..SessionEvent::new(EventKind::Resources, EventAction::Sample) }]);
+                next_sample = interval.map(|i| tokio::time::Instant::now() + i);
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_figures_count_this_process() {
+        let s = from_proc();
+        assert!(s.pids >= 1 && s.memory_bytes > 0, "{s:?}");
+        assert_eq!(s.source, "proc");
+    }
+
+    #[test]
+    fn a_sample_has_a_source() {
+        let s = sample();
+        assert!(s.source == "cgroup" || s.source == "proc");
+        assert!(s.memory_bytes > 0);
+    }
+}
