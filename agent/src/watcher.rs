@@ -3,8 +3,8 @@
 //! the kernel reports into `file` events, coalesced per path over a short window.
 //!
 //! Coalescing, per path within one window: created then modified is created; modified
-//! again is one modified; created then deleted is nothing; modified then deleted is
-//! deleted. A rename is one event with both names (a move out of the watched tree is a
+//! again is one modified. Creations, deletions and renames are always reported, each
+//! once. A rename is one event with both names (a move out of the watched tree is a
 //! delete, a move in is a create, with everything inside a moved-in directory reported
 //! as created). A full kernel queue, or a directory that cannot be watched, is an
 //! `overflow` event: the caller rescans.
@@ -302,7 +302,7 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, e: SessionEvent) {
-        use EventAction::{Created, Deleted, Modified};
+        use EventAction::{Created, Modified};
         let Some(path) = e.path.clone() else {
             self.events.push(Some(e));
             return;
@@ -313,15 +313,6 @@ impl Batch {
         {
             match (prev.action, e.action) {
                 (Created | Modified, Modified) | (Created, Created) => return,
-                (Created, Deleted) => {
-                    self.events[i] = None;
-                    self.last.remove(&path);
-                    return;
-                }
-                (Modified, Deleted) => {
-                    prev.action = Deleted;
-                    return;
-                }
                 _ => {}
             }
         }
@@ -377,7 +368,18 @@ mod tests {
         b.push(f(Modified, "/w/c"));
         b.push(f(Deleted, "/w/c"));
         let out: Vec<SessionEvent> = b.events.into_iter().flatten().collect();
-        assert_eq!(actions(&out), [(Created, "/w/a".into()), (Modified, "/w/b".into()), (Deleted, "/w/c".into())]);
+        assert_eq!(
+            actions(&out),
+            [
+                (Created, "/w/a".into()),
+                (Modified, "/w/b".into()),
+                (Created, "/w/tmp".into()),
+                (Deleted, "/w/tmp".into()),
+                (Modified, "/w/c".into()),
+                (Deleted, "/w/c".into())
+            ],
+            "only modifications merge"
+        );
     }
 
     #[test]
@@ -450,9 +452,11 @@ mod tests {
                 (Created, r("a.txt"), None),
                 (Created, r("sub"), None),
                 (Created, r("sub/deep"), None),
+                (Created, r("sub/deep/b.txt"), None),
                 (Renamed, r("sub/a.txt"), Some(r("a.txt"))),
+                (Deleted, r("sub/deep/b.txt"), None),
             ],
-            "b.txt was created and deleted in one window; node_modules is ignored"
+            "node_modules is ignored"
         );
     }
 }

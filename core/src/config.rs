@@ -66,6 +66,8 @@ pub struct Config {
     /// `${localEnv:VAR}`; any other reads as unset (its default, or empty), so a
     /// project cannot copy the caller's secrets into its session. Empty by default.
     pub devcontainer_local_env: Vec<String>,
+    /// What the session's event stream watches (`[events]`).
+    pub events: crate::EventsConfig,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
             tmp_size: Some(1 << 30),
             devcontainer: false,
             devcontainer_local_env: Vec::new(),
+            events: crate::EventsConfig::default(),
         }
     }
 }
@@ -112,6 +115,18 @@ struct FileConfig {
     policy: Option<FilePolicy>,
     limits: Option<FileLimits>,
     network: Option<FileNetwork>,
+    events: Option<FileEvents>,
+}
+
+/// `[events]`: what the event stream watches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEvents {
+    watch_working_dir: Option<bool>,
+    watch: Option<Vec<String>>,
+    ignore: Option<Vec<String>>,
+    /// 0: no samples.
+    sample_interval_ms: Option<u64>,
 }
 
 /// `[network]`: the egress policy (see [`Network::Egress`](crate::Network::Egress)).
@@ -208,6 +223,14 @@ impl Config {
         set(&mut self.podman, f.podman);
         set(&mut self.devcontainer, f.devcontainer);
         set(&mut self.devcontainer_local_env, f.devcontainer_local_env);
+        if let Some(e) = f.events {
+            set(&mut self.events.watch_working_dir, e.watch_working_dir);
+            set(&mut self.events.watch, e.watch);
+            set(&mut self.events.ignore, e.ignore);
+            if let Some(ms) = e.sample_interval_ms {
+                self.events.sample_interval = (ms > 0).then(|| Duration::from_millis(ms));
+            }
+        }
         self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
         self.cache_dir = f.cache_dir.or(self.cache_dir.take());
         set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
@@ -371,6 +394,7 @@ impl Config {
         crate::validate::session_id(&self.scope).map_err(|e| cfg_err("scope", e))?;
         self.policy.limits.validate().map_err(|e| cfg_err("limits", e))?;
         self.check_timeouts().map_err(|e| cfg_err("timeouts", e))?;
+        self.events.validate().map_err(|e| cfg_err("events", e))?;
         for p in &self.policy.protected_paths {
             crate::validate::protected_path(p).map_err(|e| cfg_err("protected_paths", e))?;
         }

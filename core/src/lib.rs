@@ -33,6 +33,7 @@ pub mod egress;
 mod engine;
 mod env_builders;
 mod error;
+pub mod events;
 mod exec;
 mod exec_options;
 mod exec_stream;
@@ -78,6 +79,9 @@ pub use devcontainer_report::{DevcontainerItem, DevcontainerReport};
 pub use devcontainer_variables::{ContainerWorkspace, Variables};
 pub use engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 pub use error::{Error, ErrorKind, Result};
+pub use events::{
+    EventAction, EventBatch, EventFilter, EventKind, EventStream, EventsConfig, ResourceSample, SessionEvent,
+};
 pub use exec::{DEFAULT_OUTPUT_CAP, ExecOutput};
 pub use exec_options::ExecOptions;
 pub use exec_stream::{ExecControl, ExecEvent, ExecExit, ExecStream, STREAM_WINDOW};

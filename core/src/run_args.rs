@@ -65,6 +65,8 @@ pub struct RunPlan {
     /// RLIMIT_NPROC set when the pids limit cannot be enforced through cgroups, so a
     /// fork bomb still stops.
     pub nproc_fallback: Option<u64>,
+    /// What the agent watches for the event stream.
+    pub events: crate::EventsConfig,
 }
 
 /// The one user and group that exist in a session's user namespace: container root (uid
@@ -166,6 +168,7 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     if plan.network == Network::Egress {
         a.extend(["--egress-proxy".to_string(), sandbox_proto::egress::PROXY_PORT.to_string()]);
     }
+    a.extend(plan.events.agent_args(&plan.working_dir));
     a
 }
 
@@ -210,6 +213,7 @@ mod tests {
             self_mounts: vec![("/w/.git".into(), false), ("/w/.git/hooks".into(), true)],
             tmp_size: Some(1 << 30),
             nproc_fallback: None,
+            events: crate::EventsConfig::default(),
         }
     }
 
@@ -253,7 +257,7 @@ mod tests {
         let a = build_run_args(&RunPlan { network: Network::Egress, ..plan() }, &host(true));
         assert!(has_pair(&a, "--network", "none"));
         assert!(!a.iter().any(|x| x == "--publish"), "{a:?}");
-        assert_eq!(&a[a.len() - 2..], ["--egress-proxy", "3128"]);
+        assert!(has_pair(agent_args(&a), "--egress-proxy", "3128"), "{a:?}");
         let b = build_run_args(&plan(), &host(true));
         assert!(!b.iter().any(|x| x == "--egress-proxy"), "{b:?}");
     }
@@ -291,9 +295,9 @@ mod tests {
     #[test]
     fn agent_is_the_entrypoint_and_mounts_are_in_place() {
         let a = build_run_args(&plan(), &host(true));
-        let n = a.len();
+        let i = a.iter().position(|x| x == "--entrypoint").unwrap();
         assert_eq!(
-            &a[n - 6..],
+            &a[i..i + 6],
             ["--entrypoint", "/.sandbox-agent", "localhost/img:1", "serve", "--socket", "/.sandbox/agent.sock"]
         );
         assert!(has_pair(&a, "--mount", "type=bind,src=/w,dst=/w"));
@@ -325,7 +329,26 @@ mod tests {
     #[test]
     fn idle_timeout_is_passed_to_the_agent() {
         let a = build_run_args(&RunPlan { idle_timeout_secs: Some(90), ..plan() }, &host(true));
-        assert_eq!(&a[a.len() - 2..], ["--idle-timeout", "90"]);
+        assert!(has_pair(agent_args(&a), "--idle-timeout", "90"), "{a:?}");
+    }
+
+    #[test]
+    fn the_agent_watches_the_working_dir_and_samples_as_configured() {
+        let a = build_run_args(&plan(), &host(true));
+        let agent = agent_args(&a);
+        assert!(has_pair(agent, "--watch", "/w"), "{agent:?}");
+        assert!(has_pair(agent, "--ignore", "node_modules"), "{agent:?}");
+        assert!(has_pair(agent, "--sample-interval", "5000"), "{agent:?}");
+        let quiet = crate::EventsConfig { watch_working_dir: false, sample_interval: None, ..Default::default() };
+        let a = build_run_args(&RunPlan { events: quiet, ..plan() }, &host(true));
+        assert!(!a.iter().any(|x| x == "--watch"), "{a:?}");
+        assert!(has_pair(agent_args(&a), "--sample-interval", "0"));
+    }
+
+    /// The agent's own arguments (after `serve`).
+    fn agent_args(a: &[String]) -> &[String] {
+        let i = a.iter().position(|x| x == "serve").expect("serve is there");
+        &a[i + 1..]
     }
 
     #[test]

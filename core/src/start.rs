@@ -801,6 +801,7 @@ fn run_plan(plan: &Plan, config: &Config, control: &Path, created: &Created) -> 
             None => t,
         }),
         nproc_fallback: plan.nproc_fallback(terms.limits),
+        events: config.events.clone(),
     }
 }
 
