@@ -102,70 +102,10 @@ async fn relay(client: TcpStream, enforcer: &std::path::Path) {
 
 /// The process (pid, name) holding the loopback connection whose local port is `port`
 /// and whose remote end is the proxy port: its socket inode from the kernel's socket
-/// diagnostics (one exact lookup; reading /proc/net/tcp walks the whole TCP hash table,
-/// several milliseconds on a large host), then the process whose fd is that socket.
-/// `None` when it cannot be told (it exited, or its fds are not readable).
+/// diagnostics (one exact lookup), then the process whose fd is that socket. `None`
+/// when it cannot be told (it exited, or its fds are not readable).
 fn owner_of(port: u16) -> Option<(u32, String)> {
-    let inode = socket_inode(port)?;
-    let want = format!("socket:[{inode}]");
-    let me = std::process::id();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        // Not the agent itself (it holds the other end, and many fds) nor init.
-        if pid == me || pid == 1 {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str())) {
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            let name: String =
-                comm.trim().chars().map(|c| if c.is_ascii_graphic() { c } else { '_' }).take(32).collect();
-            return Some((pid, if name.is_empty() { "-".into() } else { name }));
-        }
-    }
-    None
-}
-
-/// The inode of the TCP socket 127.0.0.1:`port` -> 127.0.0.1:[`PROXY_PORT`], asked of
-/// `NETLINK_SOCK_DIAG` (`SOCK_DIAG_BY_FAMILY` with an `inet_diag_req_v2` naming the
-/// connection exactly).
-fn socket_inode(port: u16) -> Option<u32> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, netlink};
-    const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    const NLM_F_REQUEST: u16 = 1;
-    let fd = rustix::net::socket_with(
-        AddressFamily::NETLINK,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        Some(netlink::SOCK_DIAG),
-    )
-    .ok()?;
-    let loopback = [127u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    let mut req = Vec::with_capacity(72);
-    req.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
-    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
-    req.extend_from_slice(&[libc::AF_INET as u8, libc::IPPROTO_TCP as u8, 0, 0]);
-    req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
-    req.extend_from_slice(&port.to_be_bytes());
-    req.extend_from_slice(&sandbox_proto::egress::PROXY_PORT.to_be_bytes());
-    req.extend_from_slice(&loopback);
-    req.extend_from_slice(&loopback);
-    req.extend_from_slice(&0u32.to_ne_bytes()); // interface
-    req.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
-    rustix::net::send(&fd, &req, rustix::net::SendFlags::empty()).ok()?;
-    let mut buf = [0u8; 1024];
-    let (n, _) = rustix::net::recv(&fd, &mut buf, rustix::net::RecvFlags::empty()).ok()?;
-    let msg = buf.get(..n)?;
-    // nlmsghdr (16), then inet_diag_msg: family, state, timer, retrans (4), id (48),
-    // expires, rqueue, wqueue, uid (16), inode.
-    let kind = u16::from_ne_bytes(msg.get(4..6)?.try_into().ok()?);
-    if kind != SOCK_DIAG_BY_FAMILY {
-        return None;
-    }
-    Some(u32::from_ne_bytes(msg.get(16 + 68..16 + 72)?.try_into().ok()?)).filter(|i| *i != 0)
+    crate::sock_diag::owner(crate::sock_diag::loopback_connection_inode(port, sandbox_proto::egress::PROXY_PORT)?)
 }
 
 async fn refuse(mut client: TcpStream, status: &str, why: &str) {

@@ -24,6 +24,7 @@ mod resources;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod seccomp;
 mod server;
+mod sock_diag;
 mod state;
 mod sys;
 mod tasks;

@@ -16,7 +16,7 @@ pub const MAX_EVENT_BATCH: u32 = 10_000;
 pub const JOURNAL_CAPACITY: usize = 100_000;
 /// How long file changes to one path are collected before they are recorded as one
 /// event (a write and the close after it, a burst of appends).
-pub const FILE_COALESCE_MS: u64 = 20;
+pub const FILE_COALESCE_MS: u64 = 10;
 /// How often the agent looks for listening TCP ports.
 pub const PORT_POLL_MS: u64 = 100;
 /// Default time between two resource samples (`sample_interval`).
