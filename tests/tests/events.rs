@@ -294,3 +294,35 @@ fn bad_event_requests_get_typed_errors() {
         assert_eq!(e.kind(), ErrorKind::SessionNotFound, "{e}");
     });
 }
+
+/// A task the OOM killer ends: its `exited` event says `oom`, and a lifecycle `limit`
+/// event says which limit was hit.
+#[test]
+fn an_oom_killed_task_and_the_limit_it_hit_are_events() {
+    let t = TestScope::new("evoom");
+    run(T, async {
+        let host = t.sandbox.info().await.unwrap();
+        let limits = sandbox_core::Limits { memory_bytes: 64 << 20, cpus: 1.0, pids: 128 };
+        let s = t.sandbox.start(t.spec("evoom").limits(limits)).await.unwrap();
+        if !host.limits_enforceable {
+            // No memory limit can be applied here (rootless cgroup v1): nothing can run
+            // out of memory inside, and the report says so.
+            assert!(!s.start_report().unwrap().limits.enforced);
+            s.stop().await.unwrap();
+            return;
+        }
+        let mut stream =
+            s.events(None, EventFilter { kinds: vec![EventKind::Process, EventKind::Lifecycle], path_prefix: None });
+        stream.next_within(Some(Duration::from_millis(10))).await.unwrap();
+        let bomb = "echo 1000 > /proc/self/oom_score_adj && x=0123456789abcdef && while true; do x=$x$x; done";
+        let task = s.spawn_task(TaskSpec::shell(bomb)).await.unwrap();
+        let ended = stream
+            .wait_for(|e| e.action == EventAction::Exited && e.id.as_deref() == Some(task.id()), WAIT)
+            .await
+            .unwrap();
+        assert_eq!((ended.signal, ended.oom), (Some(9), Some(true)), "{ended:?}");
+        let limit = stream.wait_for(|e| e.action == EventAction::Limit, WAIT).await.unwrap();
+        assert!(limit.reason.as_deref().unwrap_or("").contains("oom_kill"), "{limit:?}");
+        s.stop().await.unwrap();
+    });
+}
