@@ -82,6 +82,9 @@ impl Drop for AgentClient {
     fn drop(&mut self) {
         self.reader.abort();
         self.writer.abort();
+        // Calls still waiting (on clones of the session) learn that the connection is
+        // gone; the aborted reader would never tell them.
+        close_all(&self.routes, "the connection to the agent was closed".to_string());
     }
 }
 

@@ -144,6 +144,17 @@ fn clear(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Marks the session as being stopped (before its container goes), so that readers
+/// whose connection drops report a stop, not a loss. Best effort.
+pub fn mark_stopping(dir: &Path) {
+    let _ = std::fs::write(dir.join(layout::STOP_MARKER), b"");
+}
+
+/// Whether a stop of the session has begun.
+pub fn stopping(dir: &Path) -> bool {
+    UntrustedDir::open(dir).and_then(|d| d.file(layout::STOP_MARKER)).is_ok()
+}
+
 /// Removes a control dir and everything in it; a missing dir is fine.
 pub fn remove(dir: &Path) -> Result<()> {
     // The session's egress enforcer goes with it (it would notice by itself, later).

@@ -120,6 +120,9 @@ impl Sandbox {
     }
 
     async fn remove(&self, info: &SessionInfo) -> Result<()> {
+        if self.owns_control_dir(&info.control_dir).await {
+            control_dir::mark_stopping(&info.control_dir);
+        }
         self.engine.remove(&info.container).await?;
         if self.owns_control_dir(&info.control_dir).await {
             control_dir::remove(&info.control_dir)?;

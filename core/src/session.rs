@@ -141,7 +141,8 @@ impl Session {
 
     /// Finds out from the engine why the agent is unreachable.
     pub(crate) async fn lost(&self, why: String) -> Error {
-        if self.inner.stopped.load(Ordering::Acquire) {
+        // Stopped through this handle, or by anyone (who marks the control dir first).
+        if self.inner.stopped.load(Ordering::Acquire) || control_dir::stopping(&self.inner.control_dir) {
             return self.stopped_error();
         }
         let id = self.inner.id.clone();
@@ -282,6 +283,7 @@ impl Session {
     /// fraction of a second: the container is killed, not asked to stop. Idempotent.
     pub async fn stop(&self) -> Result<()> {
         self.inner.stopped.store(true, Ordering::Release);
+        control_dir::mark_stopping(&self.inner.control_dir);
         self.inner.client.lock().await.take();
         self.inner.engine.remove(&self.inner.container).await?;
         control_dir::remove(&self.inner.control_dir)

@@ -35,6 +35,10 @@ pub const TASK_STDERR: &str = "stderr";
 pub const TERMINAL_OUT: &str = "out";
 /// conmon's marker of an out-of-memory kill, in the host-private control dir.
 pub const OOM_MARKER: &str = "oom";
+/// Written by a stop (from any process) before the container is removed, in the
+/// host-private control dir: a reader whose connection drops then says "stopped", not
+/// "lost".
+pub const STOP_MARKER: &str = "stopping";
 /// The container's main process id as podman wrote it (`--pidfile`), in the
 /// host-private control dir.
 pub const PID_FILE: &str = "container.pid";
@@ -109,6 +113,7 @@ mod tests {
             TASK_STDERR,
             TERMINAL_OUT,
             OOM_MARKER,
+            STOP_MARKER,
             PID_FILE,
             RULES_V4,
             RULES_V6,

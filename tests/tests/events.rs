@@ -326,3 +326,43 @@ fn an_oom_killed_task_and_the_limit_it_hit_are_events() {
         s.stop().await.unwrap();
     });
 }
+
+/// A reader waiting without limit when the session is stopped — through a clone of its
+/// handle, by id from another `Sandbox` (another process, in real life), or caught in the
+/// middle of a stop (marked, its container killed but not removed yet) — ends with
+/// `stopped`, not `lost`, and does not hang.
+#[test]
+fn waiting_readers_end_with_stopped_however_the_session_is_stopped() {
+    let t = TestScope::new("evstop");
+    run(T, async {
+        for how in ["clone", "by id", "midway"] {
+            let s = t.sandbox.start(t.spec("evstop")).await.unwrap();
+            let mut stream = s.events(None, EventFilter { kinds: vec![EventKind::Port], path_prefix: None });
+            let reader = tokio::spawn(async move {
+                let mut last = None;
+                while let Some(e) = stream.next().await.unwrap() {
+                    last = Some(e);
+                }
+                last
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match how {
+                "clone" => s.clone().stop().await.unwrap(),
+                "by id" => {
+                    let other = sandbox_core::Sandbox::new(sandbox_e2e::test_config(&t.scope));
+                    other.stop(s.id()).await.unwrap();
+                }
+                _ => {
+                    std::fs::write(s.control_dir().join(sandbox_proto::layout::STOP_MARKER), b"").unwrap();
+                    let podman = sandbox_e2e::test_config(&t.scope).podman;
+                    let out = std::process::Command::new(podman).args(["kill", s.container()]).output().unwrap();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                }
+            }
+            let last = tokio::time::timeout(Duration::from_secs(60), reader).await.expect("the reader ends").unwrap();
+            let last = last.expect("a last event");
+            assert_eq!((last.kind, last.action), (EventKind::Lifecycle, EventAction::Stopped), "{how}: {last:?}");
+            s.stop().await.unwrap();
+        }
+    });
+}
