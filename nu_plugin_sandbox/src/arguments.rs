@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nu_plugin::EvaluatedCall;
 use nu_protocol::{LabeledError, Span, Spanned, Value};
-use sandbox_core::{EgressCredential, EgressRule};
+use sandbox_core::{EgressCredential, EgressRule, EventKind};
 
 /// `--env`-style records: `{ NAME: value }`, values strings, numbers or bools.
 pub(crate) fn env_pairs(value: &Value) -> Result<Vec<(String, String)>, LabeledError> {
@@ -335,6 +335,64 @@ pub(crate) fn sandbox_path(value: &Value) -> Result<Spanned<String>, LabeledErro
 /// session's working directory (the same path inside and outside the container).
 pub(crate) fn resolve_in(working_dir: &std::path::Path, path: &str) -> String {
     if path.starts_with('/') { path.to_string() } else { working_dir.join(path).display().to_string() }
+}
+
+/// What `--kind` takes, for the help of errors about it.
+const EVENT_KINDS_HELP: &str = "kinds are file, process, port, resources and lifecycle (gap events, which count events the journal no longer has, always come), e.g. --kind [file port]";
+
+/// `--kind`: one event kind or a list of them, each checked where it was written.
+pub(crate) fn event_kinds(value: &Value) -> Result<Vec<EventKind>, LabeledError> {
+    let items = match value {
+        Value::List { vals, .. } => vals.to_vec(),
+        other => vec![other.clone()],
+    };
+    if items.is_empty() {
+        return Err(LabeledError::new("--kind is empty")
+            .with_label("no kind given", value.span())
+            .with_help(format!("leave --kind out for every kind; {EVENT_KINDS_HELP}")));
+    }
+    let mut kinds = Vec::with_capacity(items.len());
+    for item in &items {
+        let name = item.as_str().map_err(|_| {
+            LabeledError::new("an event kind is a string")
+                .with_label(format!("this is a {}", item.get_type()), item.span())
+                .with_help(EVENT_KINDS_HELP)
+        })?;
+        let kind = EventKind::parse(name).ok_or_else(|| {
+            LabeledError::new(format!("unknown event kind {name:?}"))
+                .with_label("not an event kind", item.span())
+                .with_help(EVENT_KINDS_HELP)
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+/// `--from`: a sequence number of the session's event journal (they start at 1).
+pub(crate) fn event_seq(value: &Value, span: Span) -> Result<u64, LabeledError> {
+    const HELP: &str =
+        "sequence numbers start at 1 (the oldest event kept); to go on from an earlier read, pass its last seq + 1";
+    let n = value.as_int().map_err(|_| {
+        LabeledError::new("--from must be an int")
+            .with_label(format!("this is a {}", value.get_type()), span)
+            .with_help(HELP)
+    })?;
+    u64::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+        LabeledError::new("--from must be at least 1").with_label("not a sequence number", span).with_help(HELP)
+    })
+}
+
+/// An absolute path inside the session (`--path` of `sandbox events`).
+pub(crate) fn absolute_sandbox_path(value: &Value, flag: &str) -> Result<String, LabeledError> {
+    let path = sandbox_path(value)?;
+    if !path.item.starts_with('/') {
+        return Err(LabeledError::new(format!("--{flag} must be an absolute path"))
+            .with_label("relative path", path.span)
+            .with_help("give the path inside the session from its root, e.g. the session's working dir or /tmp"));
+    }
+    Ok(path.item)
 }
 
 /// What an egress rule looks like, for the help of errors about one.

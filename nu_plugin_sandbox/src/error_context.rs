@@ -84,6 +84,9 @@ impl ErrorContext {
                     "network" => "egress rules need the egress network: leave --network out (or use --network egress) with \
 --allow-host; `sandbox net` works on sessions started that way".into(),
                     "egress rule" => crate::arguments::EGRESS_RULE_HELP.into(),
+                    "from" | "events request" => "sequence numbers start at 1 and go up to the journal's next one; to go on \
+from an earlier read, pass its last seq + 1 as --from (`sandbox events` shows the numbers)".into(),
+                    "path prefix" => "give an absolute path inside the session, without NUL bytes".into(),
                     "egress hosts entry" => "pinned names are lowercase host names (no trailing dot), each with at least one address, e.g. { db.test: 10.0.0.5 }".into(),
                     _ => "see `help` for this command".into(),
                 };

@@ -75,6 +75,28 @@ impl Interrupt {
     }
 }
 
+impl Interrupt {
+    /// Runs `work` on the runtime of `handle`, from a thread outside it (such as the one
+    /// nu-plugin writes a returned list stream from), until it is done; `None` at Ctrl-C,
+    /// when `work` is dropped.
+    pub(crate) fn block_on<F: Future>(&self, handle: &tokio::runtime::Handle, work: F) -> Option<F::Output> {
+        handle.block_on(async {
+            tokio::select! {
+                biased;
+                _ = self.wait() => None,
+                out = work => Some(out),
+            }
+        })
+    }
+}
+
+/// The error value that ends a stream a command `what` returned (at `head`) when Ctrl-C
+/// stopped following it.
+pub(crate) fn interrupted_value(what: &str, head: Span) -> nu_protocol::Value {
+    let e = interrupted_error(what, head, "stopped following; the session goes on");
+    nu_protocol::Value::error(e.into(), head)
+}
+
 /// The error of work interrupted by Ctrl-C.
 pub(crate) fn interrupted_error(what: &str, head: Span, help: &str) -> LabeledError {
     LabeledError::new(format!("{what} was interrupted")).with_label("interrupted by Ctrl-C", head).with_help(help)

@@ -5,7 +5,9 @@
 //! column names as nushell's `complete`, `sandbox run` and `sandbox task logs --follow`
 //! byte streams that arrive as the sandbox writes them; `sandbox task ...`, `sandbox
 //! term ...` and `sandbox file ...` reach the session's background tasks, terminals and
-//! files, and `sandbox attach` puts the user's terminal on one of its terminals.
+//! files, `sandbox events`, `sandbox watch`, `sandbox stats` and `sandbox wait-port` its
+//! event stream (as tables, or live list streams of records), and `sandbox attach` puts
+//! the user's terminal on one of its terminals.
 //!
 //! The plugin keeps no state of its own that matters: sessions live in their containers
 //! and are found again by id through `sandbox-core`, so a plugin that nushell stopped (by
@@ -25,6 +27,7 @@ mod channel_reader;
 mod chunk_reader;
 pub mod commands;
 mod error_context;
+mod events_follow;
 mod interrupt;
 mod plugin_config;
 mod progress;

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value as Json, json};
 use support::isolation::{Isolation, podman};
-use support::nu_runner::{failure, json, json_with, nu_command, nu_path, plugin_path, run};
+use support::nu_runner::{bad, failure, json, json_with, nu_command, nu_path, plugin_path, run};
 
 #[test]
 fn start_exec_list_stop_pipeline_with_typed_columns() {
@@ -478,8 +478,6 @@ fn rustix_free_uid() -> u32 {
         .expect("uid")
 }
 
-/// One bad input: the script, text the error message contains, the text its label
-/// points at, and text its help contains.
 /// The options rule: a flag left out is the default; `0` is zero where zero means
 /// something (`--max-output 0B` captures nothing, a wait of `0sec` checks once) and a
 /// labelled error where it does not (`--timeout 0sec` on exec, `--spool-cap 0B`).
@@ -515,17 +513,6 @@ fn zero_flags_mean_zero_or_are_refused() {
     bad(&iso, "sandbox term open z --scrollback 0B", "positive size", "0B", "--scrollback");
     json(&iso, "sandbox stop z | to json");
     assert!(iso.leftovers().is_empty());
-}
-
-fn bad(iso: &Isolation, script: &str, msg: &str, at: &str, help: &str) {
-    let probe = format!(
-        "try {{ {script}; 'no error' | to json }} catch {{|e| let j = $e.details; {{ msg: $j.msg, at: (view span $j.labels.0.span.start $j.labels.0.span.end), help: $j.help }} | to json -r }}"
-    );
-    let r = json(iso, &probe);
-    assert!(r.is_object(), "{script}: no error: {r}");
-    assert!(r["msg"].as_str().unwrap_or_default().contains(msg), "{script}: message: {r}");
-    assert_eq!(r["at"], at, "{script}: label on the wrong text: {r}");
-    assert!(r["help"].as_str().unwrap_or_default().contains(help), "{script}: help: {r}");
 }
 
 #[test]
@@ -594,6 +581,7 @@ fn every_example_parses_and_every_command_has_help() {
         json!([
             "sandbox",
             "sandbox attach",
+            "sandbox events",
             "sandbox exec",
             "sandbox file",
             "sandbox file ls",
@@ -610,6 +598,7 @@ fn every_example_parses_and_every_command_has_help() {
             "sandbox reap",
             "sandbox run",
             "sandbox start",
+            "sandbox stats",
             "sandbox stop",
             "sandbox task",
             "sandbox task kill",
@@ -624,7 +613,9 @@ fn every_example_parses_and_every_command_has_help() {
             "sandbox term read",
             "sandbox term resize",
             "sandbox term send",
-            "sandbox term wait"
+            "sandbox term wait",
+            "sandbox wait-port",
+            "sandbox watch"
         ])
     );
     assert!(r["examples"].as_u64().unwrap_or(0) >= 60, "{r}");

@@ -6,31 +6,14 @@
 
 mod support;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::json;
 use support::isolation::Isolation;
-use support::nu_runner::{json, json_within, nu_path, plugin_path, run};
+use support::nu_runner::{interrupted_nu, json, json_within, run};
 
 /// Upper bound for scripts that would hang if a stream were not live.
 const HANG_LIMIT: Duration = Duration::from_secs(120);
-
-/// Runs `script` in nu and sends it SIGINT after `after` (as Ctrl-C at a terminal would);
-/// SIGKILL 60 s later only if nu did not return on its own.
-fn interrupted_nu(iso: &Isolation, after: u64, script: &str) -> Output {
-    Command::new("timeout")
-        .args(["-s", "INT", "-k", "60", &after.to_string()])
-        .arg(nu_path())
-        .args(["-n", "--plugins"])
-        .arg(plugin_path())
-        .arg("-c")
-        .arg(script)
-        .current_dir(iso.work_dir.path())
-        .envs(iso.env(true))
-        .output()
-        .expect("timeout nu")
-}
 
 /// Processes in session `s` whose command line contains `what`.
 fn processes_matching(iso: &Isolation, s: &str, what: &str) -> u64 {

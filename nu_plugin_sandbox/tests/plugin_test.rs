@@ -8,9 +8,9 @@ mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
-    Attach, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info, List,
-    NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, Reap, Run, SandboxCommand, Start, Stop, TaskLogs,
-    TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals,
+    Attach, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info,
+    List, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, Reap, Run, SandboxCommand, Start, Stats, Stop,
+    TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -47,6 +47,10 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&FileWrite).expect("file write examples");
     t.test_command_examples(&FileRead).expect("file read examples");
     t.test_command_examples(&FileLs).expect("file ls examples");
+    t.test_command_examples(&Events).expect("events examples");
+    t.test_command_examples(&Watch).expect("watch examples");
+    t.test_command_examples(&Stats).expect("stats examples");
+    t.test_command_examples(&WaitPort).expect("wait-port examples");
     t.test_command_examples(&Attach).expect("attach examples");
     t.test_command_examples(&List).expect("list examples");
     t.test_command_examples(&Info).expect("info examples");
@@ -91,6 +95,10 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         "sandbox file",
         "sandbox attach",
         "sandbox net",
+        "sandbox events",
+        "sandbox watch",
+        "sandbox stats",
+        "sandbox wait-port",
     ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
     }
@@ -286,4 +294,29 @@ fn run_and_file_argument_errors_point_at_the_argument() {
     assert_error(&mut t, "'a' | sandbox file write demo ''", "the path is empty", "''");
     assert_error(&mut t, "sandbox file read demo ''", "the path is empty", "''");
     assert_error(&mut t, "sandbox file ls demo ''", "the path is empty", "''");
+}
+
+#[test]
+fn event_argument_errors_point_at_the_argument() {
+    let iso = Isolation::new("event-errors");
+    let mut t = plugin_test(&iso);
+    assert_error(&mut t, "sandbox events demo --kind [file nope]", "unknown event kind", "nope");
+    assert_error(&mut t, "sandbox events demo --kind files", "unknown event kind", "files");
+    assert_error(&mut t, "sandbox events demo --kind [file 3]", "unknown event kind", "3");
+    assert_error(&mut t, "sandbox events demo --kind []", "--kind is empty", "[]");
+    assert_error(&mut t, "sandbox events demo --from 0", "at least 1", "0");
+    assert_error(&mut t, "sandbox events demo --from -1", "at least 1", "-1");
+    assert_error(&mut t, "sandbox events demo --path src/lib", "absolute path", "src/lib");
+    assert_error(&mut t, "sandbox events demo --path ''", "the path is empty", "''");
+    assert_error(&mut t, "sandbox events demo --wait -1sec", "must not be negative", "-1sec");
+    assert_error(&mut t, "sandbox events demo --follow --wait 2sec", "not both", "2sec");
+    assert_error(&mut t, "sandbox events 'no such!'", "session id", "'no such!'");
+    assert_error(&mut t, "sandbox watch demo ''", "the path is empty", "''");
+    assert_error(&mut t, "sandbox watch { name: x }", "no string `id` column", "{ name: x }");
+    assert_error(&mut t, "sandbox stats demo --follow --interval 0sec", "greater than zero", "0sec");
+    assert_error(&mut t, "sandbox stats demo --follow --interval -2sec", "greater than zero", "-2sec");
+    assert_error(&mut t, "sandbox stats demo --interval 1sec", "--interval is for --follow", "1sec");
+    assert_error(&mut t, "sandbox wait-port demo 0", "out of range", "0");
+    assert_error(&mut t, "sandbox wait-port demo 65536", "out of range", "65536");
+    assert_error(&mut t, "sandbox wait-port demo 80 --timeout -1sec", "must not be negative", "-1sec");
 }

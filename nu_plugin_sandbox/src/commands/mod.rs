@@ -8,6 +8,7 @@
 //! `held_kinds.rs`; and what the `sandbox net` verbs share is in `net.rs`.
 
 mod attach;
+mod events;
 mod exec;
 mod file;
 mod file_ls;
@@ -27,6 +28,7 @@ mod reap;
 mod run;
 mod sandbox;
 mod start;
+mod stats;
 mod stop;
 mod task_logs;
 mod task_spawn;
@@ -34,8 +36,11 @@ mod term_open;
 mod term_read;
 mod term_resize;
 mod term_send;
+mod wait_port;
+mod watch;
 
 pub use attach::Attach;
+pub use events::Events;
 pub use exec::Exec;
 pub use file::FileCommand;
 pub use file_ls::FileLs;
@@ -55,6 +60,7 @@ pub use reap::Reap;
 pub use run::Run;
 pub use sandbox::SandboxCommand;
 pub use start::Start;
+pub use stats::Stats;
 pub use stop::Stop;
 pub use task_logs::TaskLogs;
 pub use task_spawn::TaskSpawn;
@@ -62,6 +68,8 @@ pub use term_open::TermOpen;
 pub use term_read::TermRead;
 pub use term_resize::TermResize;
 pub use term_send::TermSend;
+pub use wait_port::WaitPort;
+pub use watch::Watch;
 
 use nu_plugin::PluginCommand;
 use nu_protocol::{Category, Signature, SyntaxShape};
@@ -117,6 +125,10 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(NetAllow),
         Box::new(NetDeny),
         Box::new(NetRestart),
+        Box::new(Events),
+        Box::new(Watch),
+        Box::new(Stats),
+        Box::new(WaitPort),
         Box::new(Attach),
     ]
 }

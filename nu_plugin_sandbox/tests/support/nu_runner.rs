@@ -87,3 +87,32 @@ pub fn json_within(iso: &Isolation, limit: std::time::Duration, script: &str) ->
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
+
+/// Runs `script`, which must fail with a labelled error: its message contains `msg`, its
+/// first label points at the text `at`, its help contains `help`.
+pub fn bad(iso: &Isolation, script: &str, msg: &str, at: &str, help: &str) {
+    let probe = format!(
+        "try {{ {script}; 'no error' | to json }} catch {{|e| let j = $e.details; {{ msg: $j.msg, at: (view span $j.labels.0.span.start $j.labels.0.span.end), help: $j.help }} | to json -r }}"
+    );
+    let r = json(iso, &probe);
+    assert!(r.is_object(), "{script}: no error: {r}");
+    assert!(r["msg"].as_str().unwrap_or_default().contains(msg), "{script}: message: {r}");
+    assert_eq!(r["at"], at, "{script}: label on the wrong text: {r}");
+    assert!(r["help"].as_str().unwrap_or_default().contains(help), "{script}: help: {r}");
+}
+
+/// Runs `script` in nu and sends it SIGINT after `after` (as Ctrl-C at a terminal would);
+/// SIGKILL 60 s later only if nu did not return on its own.
+pub fn interrupted_nu(iso: &Isolation, after: u64, script: &str) -> Output {
+    Command::new("timeout")
+        .args(["-s", "INT", "-k", "60", &after.to_string()])
+        .arg(nu_path())
+        .args(["-n", "--plugins"])
+        .arg(plugin_path())
+        .arg("-c")
+        .arg(script)
+        .current_dir(iso.work_dir.path())
+        .envs(iso.env(true))
+        .output()
+        .expect("timeout nu")
+}
