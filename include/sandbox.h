@@ -55,6 +55,54 @@
 #include <stdint.h>
 
 /**
+ * `kinds` flag of `sbx_session_events`: file events (created, modified, deleted,
+ * renamed, overflow). A `kinds` of 0 is every kind; gap events always pass.
+ */
+#define SBX_EVENT_KIND_FILE 1
+
+/**
+ * `kinds` flag of `sbx_session_events`: process events (started, exited, timed_out).
+ */
+#define SBX_EVENT_KIND_PROCESS 2
+
+/**
+ * `kinds` flag of `sbx_session_events`: port events (listening, closed).
+ */
+#define SBX_EVENT_KIND_PORT 4
+
+/**
+ * `kinds` flag of `sbx_session_events`: resource samples.
+ */
+#define SBX_EVENT_KIND_RESOURCES 8
+
+/**
+ * `kinds` flag of `sbx_session_events`: lifecycle events (watching, stopping, stopped,
+ * lost, limit).
+ */
+#define SBX_EVENT_KIND_LIFECYCLE 16
+
+/**
+ * `sbx_exec_event_kind` of a NULL event; never the kind of a real one.
+ */
+#define SBX_EVENT_KIND_NONE 0
+
+/**
+ * `sbx_exec_event_kind`: bytes the command wrote to stdout (`sbx_exec_event_data`).
+ */
+#define SBX_EVENT_KIND_STDOUT 1
+
+/**
+ * `sbx_exec_event_kind`: bytes the command wrote to stderr (`sbx_exec_event_data`).
+ */
+#define SBX_EVENT_KIND_STDERR 2
+
+/**
+ * `sbx_exec_event_kind`: the command ended (exit code or signal, timeout and OOM flags,
+ * totals); the last event of a stream.
+ */
+#define SBX_EVENT_KIND_EXIT 3
+
+/**
  * Version of the ABI described by this header. It changes only when a change breaks
  * programs built against an earlier header (a function removed or changed, a status
  * renumbered, which never happens for statuses); additions keep it. A program should
@@ -190,40 +238,6 @@ enum sbx_status
 typedef enum sbx_status sbx_status;
 #else
 typedef uint32_t sbx_status;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * What an event is.
- */
-enum sbx_event_kind
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-    /**
-     * Returned for a NULL event; never the kind of a real one.
-     */
-    SBX_EVENT_KIND_NONE = 0,
-    /**
-     * Bytes the command wrote to stdout (`sbx_exec_event_data`).
-     */
-    SBX_EVENT_KIND_STDOUT = 1,
-    /**
-     * Bytes the command wrote to stderr (`sbx_exec_event_data`).
-     */
-    SBX_EVENT_KIND_STDERR = 2,
-    /**
-     * The command ended (exit code or signal, timeout and OOM flags, totals); the last
-     * event of a stream.
-     */
-    SBX_EVENT_KIND_EXIT = 3,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum sbx_event_kind sbx_event_kind;
-#else
-typedef uint32_t sbx_event_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -398,6 +412,36 @@ typedef struct sbx_egress_policy sbx_egress_policy;
  * read from any thread.
  */
 typedef struct sbx_error sbx_error;
+
+/**
+ * One event of a session. Which fields are set depends on its kind and action (see
+ * the README's event table); a getter of a field the event does not have returns NULL,
+ * -1, false or 0 as it says. Owned by the caller, freed with `sbx_event_free` exactly
+ * once. Immutable, so readable from any thread; its strings are valid until it is freed.
+ */
+typedef struct sbx_event sbx_event;
+
+/**
+ * A stream of a session's events, in sequence order, each once. Created by
+ * `sbx_session_events`.
+ *
+ * A pump on the library's runtime reads ahead of the caller (it pauses while 10 000
+ * events wait to be taken) and `sbx_event_stream_next` takes them in order.
+ * `sbx_event_stream_fd` is a descriptor to poll instead of blocking. The stream ends
+ * (next gives `SBX_STATUS_OK` with no event) after the session's `lifecycle` `stopped`
+ * or `lost` event. A reader that goes away resumes in a new stream from
+ * `sbx_event_stream_position`: it gets every event it had not taken, or a `gap` event
+ * counting those the journal no longer has.
+ *
+ * Any thread may call any function on it, also at the same time (concurrent nexts take
+ * turns; each event goes to one of them). `sbx_event_stream_close` (idempotent, any
+ * thread, never blocks) stops the pump, makes a next blocked on the stream return
+ * `SBX_STATUS_CLOSED` at once, and later nexts too. Closing or freeing the session it
+ * came from does the same. `sbx_event_stream_free` (exactly once, after every other
+ * thread has returned from calls on it) closes it and releases the pump and the
+ * descriptor.
+ */
+typedef struct sbx_event_stream sbx_event_stream;
 
 /**
  * One event of a streamed command. Owned by the caller, freed with
@@ -1405,6 +1449,337 @@ const char *sbx_error_message(const struct sbx_error *error);
 void sbx_error_free(struct sbx_error *error);
 
 /**
+ * The event's sequence number in the session's journal (from 1; a gap event has the
+ * number of the last event dropped; the event of `sbx_session_stats` has 0). 0 for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+uint64_t sbx_event_seq(const struct sbx_event *e);
+
+/**
+ * When it happened, in ms since the Unix epoch. 0 for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+uint64_t sbx_event_time_ms(const struct sbx_event *e);
+
+/**
+ * What it is about: "file", "process", "port", "resources", "lifecycle" or "gap".
+ * Borrowed from `e`, valid until `sbx_event_free`; NULL for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_kind(const struct sbx_event *e);
+
+/**
+ * What happened, as on the wire: file "created", "modified", "deleted", "renamed",
+ * "overflow"; process "started", "exited", "timed_out"; port "listening", "closed";
+ * resources "sample"; lifecycle "watching", "stopping", "stopped", "lost", "limit";
+ * gap "dropped" (later versions may add more). Borrowed from `e`, valid until
+ * `sbx_event_free`; NULL for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_action(const struct sbx_event *e);
+
+/**
+ * file: the absolute path inside the session (for "renamed", the new name); lifecycle
+ * "watching": the watched root. Borrowed from `e`; NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_path(const struct sbx_event *e);
+
+/**
+ * file "renamed": the old path. Borrowed from `e`; NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_from(const struct sbx_event *e);
+
+/**
+ * process: which kind of process, "task", "terminal" or "exec". Borrowed from `e`;
+ * NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_process(const struct sbx_event *e);
+
+/**
+ * process: the task or terminal id. Borrowed from `e`; NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_id(const struct sbx_event *e);
+
+/**
+ * process: the command as shown; port: the name of the listening program. Borrowed
+ * from `e`; NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_command(const struct sbx_event *e);
+
+/**
+ * Why (file "overflow", lifecycle "stopping", "lost", "limit"). Borrowed from `e`;
+ * NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_reason(const struct sbx_event *e);
+
+/**
+ * port: the address the program listens on. Borrowed from `e`; NULL when absent and
+ * for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_address(const struct sbx_event *e);
+
+/**
+ * process, port: the pid inside the session; -1 when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+int64_t sbx_event_pid(const struct sbx_event *e);
+
+/**
+ * port: the TCP port (1 to 65535); -1 when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+int32_t sbx_event_port(const struct sbx_event *e);
+
+/**
+ * process "exited": whether the process exited with a status; if so and `out` is not
+ * NULL, `*out` receives it. false (and `*out` untouched) when absent (e.g. it was
+ * killed by a signal) and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live; `out` is NULL or writable.
+ */
+bool sbx_event_code(const struct sbx_event *e, int32_t *out);
+
+/**
+ * process "exited": whether a signal killed the process; if so and `out` is not NULL,
+ * `*out` receives its number. false (and `*out` untouched) when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live; `out` is NULL or writable.
+ */
+bool sbx_event_signal(const struct sbx_event *e, int32_t *out);
+
+/**
+ * file: whether the path is a directory. false when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+bool sbx_event_is_dir(const struct sbx_event *e);
+
+/**
+ * gap: how many events were dropped before the reader got them (the stream goes on
+ * after them). 0 for other events and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+uint64_t sbx_event_dropped(const struct sbx_event *e);
+
+/**
+ * The whole event as one JSON object, its wire form: `seq`, `time_ms`, `kind`,
+ * `action` and every field the event has (absent ones are left out), including those
+ * without a getter: `sample` (resources: `cpu_usec`, `memory_bytes`, `pids`, `source`,
+ * and when known `memory_peak_bytes`, `memory_limit_bytes`, `disk_written_bytes`),
+ * `oom` (process "exited") and `count` (lifecycle "watching"). Borrowed from `e`,
+ * valid until `sbx_event_free`; NULL for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_json(const struct sbx_event *e);
+
+/**
+ * Frees an event. NULL is ignored. Exactly once; its strings become invalid.
+ *
+ * # Safety
+ * `e` is NULL or live, not freed before.
+ */
+void sbx_event_free(struct sbx_event *e);
+
+/**
+ * Opens a stream of the session's events.
+ *
+ * `from`: 0 for only the events recorded from now on (the position is taken before
+ * this call returns, so an action started after it is seen); otherwise the sequence
+ * number (from 1) of the first event wanted, e.g. 1 for everything the journal still
+ * has, or `sbx_event_stream_position` of an earlier stream to resume it. A `from`
+ * beyond the journal is reported by `sbx_event_stream_next`
+ * (`SBX_STATUS_INVALID_ARGUMENT`). `kinds`: `SBX_EVENT_KIND_*` flags or'ed together, 0
+ * for every kind; gap events always pass. `path_prefix` (copied; NULL for none): file
+ * events only below this absolute path (itself included; a rename matches by either
+ * name); other kinds are not filtered by path.
+ *
+ * On success `*out` receives a stream the caller frees with `sbx_event_stream_free`.
+ * Failures: `SBX_STATUS_INVALID_ARGUMENT` (unknown `kinds` bits, a relative or empty
+ * `path_prefix`), `SBX_STATUS_CLOSED`, and with `from` 0 `SBX_STATUS_SESSION_NOT_FOUND`
+ * or `SBX_STATUS_SESSION_LOST`. Blocks for one agent round trip when `from` is 0: not
+ * from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path_prefix` is NULL or NUL-terminated; `out` is
+ * writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_events(const struct sbx_session *session,
+                              uint64_t from,
+                              uint32_t kinds,
+                              const char *path_prefix,
+                              struct sbx_event_stream **out,
+                              struct sbx_error **err);
+
+/**
+ * Takes the next event of the stream. `timeout_ms`: 0 returns an event only if one is
+ * there already; otherwise waits up to that long (`SBX_NO_TIMEOUT`: as long as it
+ * takes). `cancel` (NULL allowed) makes a waiting call return `SBX_STATUS_CANCELLED`
+ * from another thread; the stream is unchanged and can be read again (with another
+ * token: a cancelled one fails every call at once).
+ *
+ * `SBX_STATUS_OK` with `*out` an event, which the caller frees with `sbx_event_free`;
+ * `SBX_STATUS_OK` with `*out` NULL once the stream has ended (after its `lifecycle`
+ * `stopped` or `lost` event), and on every call after. `SBX_STATUS_TIMEOUT` when no event
+ * came in time (the stream is unchanged: call again). `SBX_STATUS_CLOSED` once the
+ * stream or its session was closed, also for a call blocked in it on another thread.
+ * `SBX_STATUS_INVALID_ARGUMENT` when the stream's `from` is beyond the session's
+ * journal; that and other failures of the stream are reported by every call after.
+ * Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `stream` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_event_stream_next(const struct sbx_event_stream *stream,
+                                 uint64_t timeout_ms,
+                                 const struct sbx_cancel_token *cancel,
+                                 struct sbx_event **out,
+                                 struct sbx_error **err);
+
+/**
+ * A descriptor that is readable (for poll, epoll or select) exactly while
+ * `sbx_event_stream_next` would return without waiting: an event is read ahead, or the
+ * stream has ended, failed or been closed. Wait on it level-triggered (with epoll's
+ * edge-triggered mode, take events with a timeout of 0 until `SBX_STATUS_TIMEOUT`
+ * before waiting again). Owned by the stream and valid until `sbx_event_stream_free`:
+ * never read, write or close it. -1 for NULL. Never blocks; any thread.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+int sbx_event_stream_fd(const struct sbx_event_stream *stream);
+
+/**
+ * The sequence number to pass as `from` to `sbx_session_events` to resume where this
+ * stream's reader is: the next event it has not taken (read-ahead events included).
+ * 0 when not known yet (a stream from now whose session was gone) and for NULL.
+ * Never blocks; any thread.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+uint64_t sbx_event_stream_position(const struct sbx_event_stream *stream);
+
+/**
+ * Closes the stream: its pump stops, calls blocked on it in other threads return
+ * `SBX_STATUS_CLOSED` at once, and later calls fail the same way; its descriptor stays
+ * open (and readable) until `sbx_event_stream_free`. Idempotent, thread-safe, never
+ * blocks; NULL is ignored. Does not free the handle.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+void sbx_event_stream_close(const struct sbx_event_stream *stream);
+
+/**
+ * Frees the stream (closing it first); its pump has stopped and its descriptor is
+ * closed when this returns (waiting a moment for the pump if it was busy; called on a
+ * library runtime thread, it does not wait, and they go a moment later). NULL is ignored. Exactly once, after every other thread has
+ * returned from calls on it. Events already taken stay valid until they are freed.
+ *
+ * # Safety
+ * `stream` is NULL or live, not freed before and not in use by another thread.
+ */
+void sbx_event_stream_free(struct sbx_event_stream *stream);
+
+/**
+ * Watches file changes below `path` (copied; an absolute directory inside the session)
+ * too, besides the working dir and the configured watches; a no-op when it is watched
+ * already. Its events are file events like the others. Failures:
+ * `SBX_STATUS_INVALID_ARGUMENT` for a relative path, `SBX_STATUS_NOT_FOUND` when it
+ * does not exist, `SBX_STATUS_SESSION_NOT_FOUND`, `SBX_STATUS_SESSION_LOST`,
+ * `SBX_STATUS_CLOSED`. Blocks for one agent round trip: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `path` is NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_watch(const struct sbx_session *session,
+                             const char *path,
+                             struct sbx_error **err);
+
+/**
+ * The session's resources now, as a `resources` `sample` event (sequence number 0: it
+ * is not from the journal): CPU time, memory, pids and disk writes are in its JSON
+ * (`sbx_event_json`) under `sample`. On success `*out` receives an event the caller
+ * frees with `sbx_event_free`. Failures: `SBX_STATUS_SESSION_NOT_FOUND`,
+ * `SBX_STATUS_SESSION_LOST`, `SBX_STATUS_CLOSED`. Blocks for one agent round trip: not
+ * from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_stats(const struct sbx_session *session,
+                             struct sbx_event **out,
+                             struct sbx_error **err);
+
+/**
+ * Waits until a process in the session listens on TCP `port` (1 to 65535), also when
+ * one listened already (as long as the journal still has its event), up to
+ * `timeout_ms` (0: only what the journal says now; `SBX_NO_TIMEOUT`: as long as it
+ * takes). `cancel` (NULL allowed) makes it return `SBX_STATUS_CANCELLED` from another
+ * thread.
+ *
+ * On success `*out` receives the `port` `listening` event (its pid and program name),
+ * which the caller frees with `sbx_event_free`. Failures: `SBX_STATUS_TIMEOUT` when no
+ * process listened in time, `SBX_STATUS_NOT_RUNNING` when the session ended first,
+ * `SBX_STATUS_INVALID_ARGUMENT` for port 0, `SBX_STATUS_SESSION_NOT_FOUND`,
+ * `SBX_STATUS_SESSION_LOST`, `SBX_STATUS_CLOSED`. Blocks: not from a library runtime
+ * thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `cancel` is NULL or a live token; `out` is writable; `err`
+ * is NULL or writable.
+ */
+sbx_status sbx_session_wait_for_port(const struct sbx_session *session,
+                                     uint16_t port,
+                                     uint64_t timeout_ms,
+                                     const struct sbx_cancel_token *cancel,
+                                     struct sbx_event **out,
+                                     struct sbx_error **err);
+
+/**
  * Runs `argv` (`argc` NUL-terminated UTF-8 strings, copied; no shell unless you run
  * one) in the session and waits for it, stdin being /dev/null.
  *
@@ -1450,12 +1825,14 @@ sbx_status sbx_session_exec_stdin(const struct sbx_session *session,
                                   struct sbx_error **err);
 
 /**
- * The kind of the event; `SBX_EVENT_KIND_NONE` for NULL.
+ * The kind of the event: `SBX_EVENT_KIND_STDOUT`, `SBX_EVENT_KIND_STDERR` or
+ * `SBX_EVENT_KIND_EXIT`; `SBX_EVENT_KIND_NONE` for NULL. (Not to be confused with the
+ * `kinds` flags of `sbx_session_events`, `SBX_EVENT_KIND_FILE`...)
  *
  * # Safety
  * `event` is NULL or live.
  */
-sbx_event_kind sbx_exec_event_kind(const struct sbx_exec_event *event);
+uint32_t sbx_exec_event_kind(const struct sbx_exec_event *event);
 
 /**
  * The bytes of a stdout or stderr event, exactly as written (may contain NUL bytes; not

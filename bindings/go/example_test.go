@@ -65,3 +65,44 @@ func Example() {
 	// tock
 	// true
 }
+
+// Waiting for a dev server, then following file changes below src/ from the start of
+// the journal, and where to resume later (in this process or another) with nothing lost.
+func ExampleSession_Events() {
+	ctx := context.Background()
+	sb, err := sandbox.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer sb.Close()
+	s, err := sb.Attach(ctx, "demo")
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	up, err := s.WaitForPort(wait, 5173) // also if it listened already
+	cancel()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(up.Command, "listens on", up.Port)
+
+	events, err := s.Events(ctx, sandbox.EventsOptions{From: 1, Kinds: []string{"file"},
+		PathPrefix: "/home/me/project/src"})
+	if err != nil {
+		panic(err)
+	}
+	defer events.Close()
+	follow, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	for e := range events.C(follow) {
+		if e.Action == "overflow" {
+			fmt.Println("changes were lost: rescan", e.Path)
+			continue
+		}
+		fmt.Println(e.Seq, e.Action, e.Path)
+	}
+	// Err is nil after the session stopped, else why the channel closed (here: the deadline).
+	fmt.Println(events.Err(), "; resume at", events.Position()) // as EventsOptions.From
+}

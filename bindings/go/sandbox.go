@@ -9,11 +9,13 @@
 // Besides Exec, a Session runs background tasks (SpawnTask: output spooled in the
 // session, followed with WaitOutput or OutputReader), PTY terminals (OpenTerminal: an
 // io.ReadWriteCloser), streaming commands (ExecStream: events from Next, stdin through
-// Write), file operations (ReadFile, WriteFile, ReadDir, Stat, Remove) and, on the
-// "egress" network, a policy of what it may reach (StartOptions.Egress, SetEgress,
-// EgressPolicy, NetworkLog, RestartNetwork). Tasks and terminals live in the session's
-// agent and outlive their handles; closing a Session closes the Task, Terminal and
-// ExecStream handles made from it.
+// Write), file operations (ReadFile, WriteFile, ReadDir, Stat, Remove), its event
+// stream (Events: file changes, processes, ports, resource samples and its lifecycle,
+// resumable by sequence number; Watch, Stats, WaitForPort) and, on the "egress" network,
+// a policy of what it may reach (StartOptions.Egress, SetEgress, EgressPolicy,
+// NetworkLog, RestartNetwork). Tasks and terminals live in the session's agent and
+// outlive their handles; closing a Session closes the Task, Terminal, ExecStream and
+// EventStream handles made from it.
 //
 // Every type is safe for concurrent use. Close is idempotent: it wakes calls blocked in
 // other goroutines (they return ErrClosed), waits for them to return and releases the C

@@ -8,20 +8,19 @@ use crate::error::sbx_error;
 use crate::handle::{borrow, free, out_param, write_out};
 use crate::status::sbx_status;
 
-/// What an event is.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum sbx_event_kind {
-    /// Returned for a NULL event; never the kind of a real one.
-    None = 0,
-    /// Bytes the command wrote to stdout (`sbx_exec_event_data`).
-    Stdout = 1,
-    /// Bytes the command wrote to stderr (`sbx_exec_event_data`).
-    Stderr = 2,
-    /// The command ended (exit code or signal, timeout and OOM flags, totals); the last
-    /// event of a stream.
-    Exit = 3,
-}
+// What an event of a streamed command is: the value of `sbx_exec_event_kind`. These
+// were once an enum named `sbx_event_kind`; that C name is now the getter of an
+// `sbx_event` (events.rs), so they are constants, with the same names and numbers.
+
+/// `sbx_exec_event_kind` of a NULL event; never the kind of a real one.
+pub const SBX_EVENT_KIND_NONE: u32 = 0;
+/// `sbx_exec_event_kind`: bytes the command wrote to stdout (`sbx_exec_event_data`).
+pub const SBX_EVENT_KIND_STDOUT: u32 = 1;
+/// `sbx_exec_event_kind`: bytes the command wrote to stderr (`sbx_exec_event_data`).
+pub const SBX_EVENT_KIND_STDERR: u32 = 2;
+/// `sbx_exec_event_kind`: the command ended (exit code or signal, timeout and OOM flags,
+/// totals); the last event of a stream.
+pub const SBX_EVENT_KIND_EXIT: u32 = 3;
 
 /// One event of a streamed command. Owned by the caller, freed with
 /// `sbx_exec_event_free` exactly once. Immutable, so readable from any thread; its byte
@@ -47,16 +46,18 @@ fn with_exit<T: Copy>(event: *const sbx_exec_event, fallback: T, pick: impl FnOn
     })
 }
 
-/// The kind of the event; `SBX_EVENT_KIND_NONE` for NULL.
+/// The kind of the event: `SBX_EVENT_KIND_STDOUT`, `SBX_EVENT_KIND_STDERR` or
+/// `SBX_EVENT_KIND_EXIT`; `SBX_EVENT_KIND_NONE` for NULL. (Not to be confused with the
+/// `kinds` flags of `sbx_session_events`, `SBX_EVENT_KIND_FILE`...)
 ///
 /// # Safety
 /// `event` is NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sbx_exec_event_kind(event: *const sbx_exec_event) -> sbx_event_kind {
-    with(event, sbx_event_kind::None, |e| match e {
-        ExecEvent::Stdout(_) => sbx_event_kind::Stdout,
-        ExecEvent::Stderr(_) => sbx_event_kind::Stderr,
-        ExecEvent::Exit(_) => sbx_event_kind::Exit,
+pub unsafe extern "C" fn sbx_exec_event_kind(event: *const sbx_exec_event) -> u32 {
+    with(event, SBX_EVENT_KIND_NONE, |e| match e {
+        ExecEvent::Stdout(_) => SBX_EVENT_KIND_STDOUT,
+        ExecEvent::Stderr(_) => SBX_EVENT_KIND_STDERR,
+        ExecEvent::Exit(_) => SBX_EVENT_KIND_EXIT,
     })
 }
 

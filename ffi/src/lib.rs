@@ -20,10 +20,11 @@
 //! Layout: one file per handle or function group: background tasks (`task.rs`, with
 //! `task_spec.rs`, `task_info.rs`), terminals (`terminal.rs`, `terminal_spec.rs`,
 //! `terminal_info.rs`), spooled output (`output_chunk.rs`), streaming exec
-//! (`exec_stream.rs`, `exec_event.rs`), files (`file.rs`, `file_info.rs`, `buffer.rs`)
-//! and the egress network (`egress.rs`, `egress_policy.rs`, `egress_decision.rs`).
-//! Handles made from a session (task, terminal, exec stream) hold a `SessionLink`:
-//! closing the session closes them too.
+//! (`exec_stream.rs`, `exec_event.rs`), files (`file.rs`, `file_info.rs`, `buffer.rs`),
+//! the egress network (`egress.rs`, `egress_policy.rs`, `egress_decision.rs`) and the
+//! session's event stream (`events.rs`, with its read-ahead queue in `event_queue.rs`
+//! and the events in `event.rs`). Handles made from a session (task, terminal, exec
+//! stream, event stream) hold a `SessionLink`: closing the session closes them too.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -41,6 +42,9 @@ mod egress;
 mod egress_decision;
 mod egress_policy;
 mod error;
+mod event;
+mod event_queue;
+mod events;
 mod exec;
 mod exec_event;
 mod exec_options;
@@ -82,6 +86,8 @@ pub use egress::*;
 pub use egress_decision::*;
 pub use egress_policy::*;
 pub use error::*;
+pub use event::*;
+pub use events::*;
 pub use exec::*;
 pub use exec_event::*;
 pub use exec_options::*;

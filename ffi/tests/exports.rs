@@ -557,7 +557,7 @@ fn new_exports_report_null_handles() {
         assert!(sbx_task_list_get(null(), 0).is_null());
         assert_eq!(sbx_terminal_list_len(null()), 0);
         assert!(sbx_terminal_list_get(null(), 0).is_null());
-        assert_eq!(sbx_exec_event_kind(null()), sbx_event_kind::None);
+        assert_eq!(sbx_exec_event_kind(null()), SBX_EVENT_KIND_NONE);
         assert_eq!(sbx_exec_event_exit_code(null()), -1);
         assert!(!sbx_exec_event_oom_killed(null()));
         assert!(!sbx_exec_result_oom_killed(null()));
@@ -606,7 +606,12 @@ fn the_no_timeout_constant_is_in_the_header() {
     assert_eq!(SBX_NO_TIMEOUT, u64::MAX);
     let header = include_str!("../../include/sandbox.h");
     assert!(header.contains("#define SBX_NO_TIMEOUT UINT64_MAX\n"));
-    for name in ["SBX_TASK_STREAM_STDERR = 2", "SBX_PROCESS_STATE_KILLED = 3", "SBX_EVENT_KIND_EXIT = 3"] {
+    for name in [
+        "SBX_TASK_STREAM_STDERR = 2",
+        "SBX_PROCESS_STATE_KILLED = 3",
+        "#define SBX_EVENT_KIND_EXIT 3\n",
+        "#define SBX_EVENT_KIND_LIFECYCLE 16\n",
+    ] {
         assert!(header.contains(name), "{name}");
     }
 }

@@ -36,9 +36,9 @@ fn collect(st: *const sbx_exec_stream) -> (Vec<u8>, Vec<u8>, *mut sbx_exec_event
         // SAFETY: live event, freed once (the exit event by the caller).
         unsafe {
             match sbx_exec_event_kind(ev) {
-                sbx_event_kind::Stdout => out.extend(event_bytes(ev)),
-                sbx_event_kind::Stderr => err.extend(event_bytes(ev)),
-                sbx_event_kind::Exit => return (out, err, ev),
+                SBX_EVENT_KIND_STDOUT => out.extend(event_bytes(ev)),
+                SBX_EVENT_KIND_STDERR => err.extend(event_bytes(ev)),
+                SBX_EVENT_KIND_EXIT => return (out, err, ev),
                 k => panic!("unexpected kind {k:?}"),
             }
             sbx_exec_event_free(ev);

@@ -12,8 +12,13 @@ Besides ``exec``, a session runs background tasks (``s.spawn("make test")`` ->
 (``s.open_terminal()`` -> :class:`Terminal`: ``write()``, ``resize()``, iterate for
 output), streaming commands (``s.exec_stream([...])`` -> :class:`ExecStream`, an iterator of
 events), file operations (``read_file``, ``write_file``, ``list_dir``, ``stat``,
-``remove``) and, on the ``egress`` network, a policy of what it may reach
-(``start(..., egress=["pypi.org"])``, ``s.set_egress([...])``, ``s.network_log()``). Tasks and terminals live in the session and outlive their Python objects.
+``remove``), on the ``egress`` network a policy of what it may reach
+(``start(..., egress=["pypi.org"])``, ``s.set_egress([...])``, ``s.network_log()``), and
+an event stream of file changes, processes, ports, resource samples and the session's
+lifecycle (``s.events()`` -> :class:`EventStream` of :class:`Event`, iterable with ``for``
+and ``async for``, resumable by sequence number; ``s.wait_for_port(8000)``,
+``s.stats()``, ``s.watch(path)``). Tasks and terminals live in the session and outlive
+their Python objects.
 
 Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
 threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
@@ -60,6 +65,7 @@ from .egress import (
     _take_egress_policy,
 )
 from .errors import SandboxError, Status
+from .events import Event, EventStream, ResourceSample, _open, _stats, _wait_for_port, _watch
 from .exec_stream import ExecEvent, ExecStream, ExitEvent, StderrEvent, StdoutEvent
 from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
 from .output import OutputChunk
@@ -72,12 +78,15 @@ __all__ = [
     "EgressCredential",
     "EgressDecision",
     "EgressPolicy",
+    "Event",
+    "EventStream",
     "ExecEvent",
     "ExecResult",
     "ExecStream",
     "ExitEvent",
     "FileInfo",
     "OutputChunk",
+    "ResourceSample",
     "Sandbox",
     "Session",
     "Status",
@@ -365,6 +374,45 @@ class Session(_Handle):
     def remove(self, path: str, recursive: bool = False) -> None:
         """Removes a file, symlink or empty directory; with ``recursive``, a whole tree."""
         _call(lib.sbx_session_remove, self._ptr, _text(path, "path"), bool(recursive))
+
+    def events(
+        self,
+        from_seq: Optional[int] = None,
+        kinds: Optional[Iterable[str]] = None,
+        path_prefix: Optional[PathLike] = None,
+    ) -> EventStream:
+        """The session's event stream (see :class:`EventStream`). ``from_seq``: None for only
+        the events recorded from now on (taken before this returns, so an action started
+        after it is seen); else the sequence number (from 1) of the first event wanted: 1
+        for everything the journal still has, or an earlier stream's
+        :attr:`EventStream.position` to resume it. A ``from_seq`` beyond the journal
+        makes the stream's reads raise :class:`InvalidArgumentError`. ``kinds``: only these
+        of "file", "process", "port", "resources", "lifecycle" (None: every kind; gap
+        events always come). ``path_prefix``: file events only at or below this absolute
+        path (a rename matches by either name; other kinds are not filtered by path).
+        Bad arguments raise :class:`InvalidArgumentError` (a ``ValueError``)."""
+        return _open(self, from_seq, kinds, path_prefix)
+
+    def watch(self, path: PathLike) -> None:
+        """Watches file changes below directory ``path`` (absolute, inside the session) too,
+        besides the working dir; a no-op when it is watched already. Its changes are file
+        events like the others. :class:`NotFoundError` when it does not exist."""
+        _watch(self, path)
+
+    def stats(self) -> ResourceSample:
+        """The session's resources now: CPU time, memory, pids, disk writes."""
+        return _stats(self)
+
+    def wait_for_port(
+        self, port: int, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
+    ) -> Event:
+        """Waits until a process in the session listens on TCP ``port``, also when one did
+        already (as long as the journal has its event), up to ``timeout`` seconds (None: as
+        long as it takes; 0: only what the journal says now). Returns the ``port``
+        ``listening`` event (its ``pid``, ``address``, program name in ``command``).
+        :class:`SandboxTimeoutError` when nothing listened in time, :class:`NotRunningError`
+        when the session ended first."""
+        return _wait_for_port(self, port, timeout, cancel)
 
     def ping(self) -> None:
         """Checks the agent answers; raises when the session is stopped, lost or closed."""

@@ -328,6 +328,19 @@ _fn("sbx_egress_decision_allowed", c_bool, _P)
 for _name in ("bytes_out", "bytes_in"):
     _fn(f"sbx_egress_decision_{_name}", c_uint64, _P)
 
+# The session's event stream.
+_fn("sbx_session_events", _status, _P, c_uint64, c_uint32, c_char_p, _PP, _ERR)
+_fn("sbx_event_stream_next", _status, _P, c_uint64, _P, _PP, _ERR)
+_fn("sbx_event_stream_fd", ctypes.c_int, _P)
+_fn("sbx_event_stream_position", c_uint64, _P)
+_fn("sbx_event_stream_close", None, _P)
+_fn("sbx_event_stream_free", None, _P)
+_fn("sbx_event_json", c_char_p, _P)
+_fn("sbx_event_free", None, _P)
+_fn("sbx_session_watch", _status, _P, c_char_p, _ERR)
+_fn("sbx_session_stats", _status, _P, _PP, _ERR)
+_fn("sbx_session_wait_for_port", _status, _P, c_uint16, c_uint64, _P, _PP, _ERR)
+
 _fn("sbx_test_trigger_panic", _status, _ERR)
 _fn("sbx_test_call_on_runtime_thread", _status, _P, RUNTIME_CALLBACK, c_void_p, _ERR)
 
