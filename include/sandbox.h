@@ -1635,9 +1635,9 @@ void sbx_event_free(struct sbx_event *e);
  *
  * On success `*out` receives a stream the caller frees with `sbx_event_stream_free`.
  * Failures: `SBX_STATUS_INVALID_ARGUMENT` (unknown `kinds` bits, a relative or empty
- * `path_prefix`), `SBX_STATUS_CLOSED`, and with `from` 0 `SBX_STATUS_SESSION_NOT_FOUND`
- * or `SBX_STATUS_SESSION_LOST`. Blocks for one agent round trip when `from` is 0: not
- * from a library runtime thread.
+ * `path_prefix`), `SBX_STATUS_CLOSED`. A session that is gone is not an error here: the
+ * stream's only event is its `lifecycle` `stopped` (or `lost`), then the end. Blocks for
+ * one agent round trip when `from` is 0: not from a library runtime thread.
  *
  * # Safety
  * `session` is NULL or live; `path_prefix` is NULL or NUL-terminated; `out` is

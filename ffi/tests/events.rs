@@ -357,6 +357,11 @@ fn events_come_in_order_the_descriptor_polls_and_a_reader_resumes() {
         assert_eq!(next(late, 30_000).unwrap().map(|e| e.action), Some("stopped".to_string()));
         assert_eq!(next(late, 30_000).unwrap(), None);
         sbx_event_stream_free(late);
+        // From now (0) as well: a stream, not an error, whose only event is the end.
+        let late_now = open(s, 0, 0, None).unwrap();
+        assert_eq!(next(late_now, 30_000).unwrap().map(|e| e.action), Some("stopped".to_string()));
+        assert_eq!(next(late_now, 30_000).unwrap(), None);
+        sbx_event_stream_free(late_now);
         sbx_session_free(s);
     }
     assert!(sc.leftovers().is_empty());

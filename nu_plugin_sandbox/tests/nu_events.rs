@@ -319,3 +319,17 @@ fn ctrl_c_stops_following_and_leaves_the_session_running() {
     json(&iso, "sandbox stop ci | to json");
     assert!(iso.leftovers().is_empty());
 }
+
+#[test]
+fn the_readme_events_example_runs_as_documented() {
+    let iso = Isolation::new("ev-readme");
+    let script = include_str!("../../tests/nu/readme-events.nu").replacen("plugin use sandbox\n", "", 1);
+    let r = json_within(&iso, HANG_LIMIT, &format!("{script}\n$report | to json -r"));
+    assert_eq!(r["up"], json!({"action": "listening", "port": 8080, "command": "httpd"}), "{r}");
+    assert_eq!(r["moved"], json!(["src/a.txt", "src/b.txt"]), "{r}");
+    assert_eq!(r["src"], json!(["created src", "created src/a.txt", "renamed src/b.txt"]), "{r}");
+    assert_eq!(r["resumable"], true, "{r}");
+    assert_eq!(r["pids"], true, "{r}");
+    assert_eq!(r["exited"], json!({"process": "task", "signal": 15}), "{r}");
+    assert!(iso.leftovers().is_empty());
+}

@@ -36,6 +36,9 @@ fn readme_examples_are_the_tested_programs() {
         "bindings/python/examples/example.py",
         "bindings/go/example_test.go",
         "tests/nu/readme-session.nu",
+        "tests/c/example_events.c",
+        "bindings/python/examples/events.py",
+        "tests/nu/readme-events.nu",
     ] {
         assert!(paths.contains(&want), "the README shows no tested block from {want}: {paths:?}");
     }
