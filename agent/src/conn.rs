@@ -174,14 +174,20 @@ async fn serve(
     match request {
         Request::Hello { .. } => Reply::error(ErrorKind::InvalidRequest, "hello was already exchanged"),
         Request::Ping => Reply::Pong,
-        Request::Exec(exec) => crate::exec::run(id, exec, outbox, inbound, &state.groups).await,
-        Request::SpawnTask(req) => tasks::spawn(req, &state.tasks, &state.groups, &state.control_dir).await,
+        Request::Exec(exec) => crate::exec::run(id, exec, outbox, inbound, &state.groups, &state.pause).await,
+        Request::SpawnTask(req) => match state.pause.start("a task") {
+            Ok(_starting) => tasks::spawn(req, &state.tasks, &state.groups, &state.control_dir).await,
+            Err(refused) => refused,
+        },
         Request::ListTasks => Reply::Tasks { tasks: state.tasks.infos() },
         Request::TaskInfo { id } => state.tasks.get(&id).map_or_else(|r| r, |t| Reply::Task(t.info())),
         Request::WaitTask { id, timeout_ms } => state.tasks.wait(&id, timeout_ms).await,
         Request::KillTask { id, signal } => tasks::kill(&id, signal, &state.tasks),
         Request::ReadOutput(req) => crate::read_output::read(id, req, outbox, state).await,
-        Request::OpenTerminal(req) => terminals::open(req, &state.terminals, &state.groups, &state.control_dir).await,
+        Request::OpenTerminal(req) => match state.pause.start("a terminal") {
+            Ok(_starting) => terminals::open(req, &state.terminals, &state.groups, &state.control_dir).await,
+            Err(refused) => refused,
+        },
         Request::WriteTerminal { id: term } => loop {
             match inbound.recv().await {
                 Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, &state.terminals).await,
@@ -204,6 +210,13 @@ async fn serve(
             Ok(s) => Reply::Stats(s),
             Err(e) => Reply::error(ErrorKind::Internal, format!("sampling resources failed: {e}")),
         },
+        Request::Pause | Request::Resume => {
+            let resume = matches!(request, Request::Resume);
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || if resume { state.pause.resume() } else { state.pause.pause() })
+                .await
+                .unwrap_or_else(|e| Reply::error(ErrorKind::Internal, format!("pausing failed: {e}")))
+        }
     }
 }
 

@@ -44,14 +44,21 @@ pub async fn run(
     outbox: &Outbox,
     inbound: mpsc::UnboundedReceiver<Inbound>,
     groups: &Groups,
+    pause: &crate::pause::Pause,
 ) -> Reply {
     if let Err(r) = crate::process::check_cwd(req.cwd.as_deref()) {
         return r;
     }
+    let starting = match pause.start("a command") {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
     let mut running = match Running::spawn(id, &req, outbox, inbound, groups).await {
         Ok(r) => r,
         Err(reply) => return reply,
     };
+    drop(starting); // the process exists: a pause from now on stops it
+
     let status = running.supervise().await;
     running.drain().await;
     running.reap(status).await
@@ -651,9 +658,12 @@ mod tests {
         let outbox = Outbox::new(frames_tx);
         let groups = Groups::default();
         let started = Instant::now();
-        let reply = tokio::time::timeout(Duration::from_secs(20), run(7, req, &outbox, rx, &groups))
-            .await
-            .expect("the exec ended");
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            run(7, req, &outbox, rx, &groups, &crate::pause::Pause::default()),
+        )
+        .await
+        .expect("the exec ended");
         let elapsed = started.elapsed();
         drop((outbox, kept));
         client.await.expect("the client side did its part");

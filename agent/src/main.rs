@@ -16,6 +16,7 @@ mod intercept;
 mod journal;
 mod outbox;
 mod output_log;
+mod pause;
 mod ports;
 mod process;
 mod read_output;
@@ -55,6 +56,8 @@ pub struct Serve {
     pub ignore: Vec<String>,
     /// Time between resource samples; none when `None`.
     pub sample_interval: Option<std::time::Duration>,
+    /// Resource figures from `/proc` only (the container's cgroup is not its own).
+    pub resources_from_proc: bool,
 }
 
 fn parse_serve(args: &[String]) -> Result<Serve, String> {
@@ -65,6 +68,7 @@ fn parse_serve(args: &[String]) -> Result<Serve, String> {
         watch: Vec::new(),
         ignore: Vec::new(),
         sample_interval: Some(std::time::Duration::from_millis(sandbox_proto::events::DEFAULT_SAMPLE_INTERVAL_MS)),
+        resources_from_proc: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -87,6 +91,11 @@ fn parse_serve(args: &[String]) -> Result<Serve, String> {
                     serve.sample_interval = Some(std::time::Duration::from_millis(ms))
                 }
                 _ => return Err("--sample-interval takes 0 (no samples) or 100 to 86400000 ms".into()),
+            },
+            "--resources" => match value.as_str() {
+                "proc" => serve.resources_from_proc = true,
+                "cgroup" => serve.resources_from_proc = false,
+                _ => return Err("--resources takes cgroup or proc".into()),
             },
             other => return Err(format!("unknown option {other}")),
         }

@@ -1,7 +1,11 @@
 //! Resource samples and limit warnings: CPU time, memory (now, peak, limit), pids and
 //! disk writes of the session, from its cgroup (v2, or v1's per-controller files) where
-//! the container can read it, else summed over `/proc`.
+//! the container can read it, else summed over `/proc`. Where the container has no
+//! cgroup of its own (rootless podman on cgroup v1), what it sees under `/sys/fs/cgroup`
+//! is the host's: the host says so (`--resources proc`) and the agent reads `/proc` only,
+//! so a sample never reports (or leaks) the machine's figures as the session's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sandbox_proto::events::{EventAction, EventKind, ResourceSample, SessionEvent};
@@ -9,6 +13,19 @@ use sandbox_proto::events::{EventAction, EventKind, ResourceSample, SessionEvent
 use crate::journal::journal;
 
 const V2: &str = "/sys/fs/cgroup";
+
+/// Whether the cgroup the container sees is not its own (set once at start).
+static NOT_OURS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, figures come from `/proc` only, and OOM kills and limit hits are not
+/// known: the cgroup files the container sees belong to the host.
+pub fn ignore_cgroup() {
+    NOT_OURS.store(true, Ordering::Relaxed);
+}
+
+fn cgroup_is_ours() -> bool {
+    !NOT_OURS.load(Ordering::Relaxed)
+}
 
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
@@ -26,6 +43,9 @@ fn keyed(path: &str, key: &str) -> Option<u64> {
 /// How many processes the OOM killer has killed in this container's memory cgroup
 /// (cgroup v1 `memory.oom_control`, or v2 `memory.events`); 0 when unknown.
 pub fn oom_kills() -> u64 {
+    if !cgroup_is_ours() {
+        return 0;
+    }
     keyed("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill")
         .or_else(|| keyed("/sys/fs/cgroup/memory.events", "oom_kill"))
         .unwrap_or(0)
@@ -33,6 +53,9 @@ pub fn oom_kills() -> u64 {
 
 /// The session's resources now.
 pub fn sample() -> ResourceSample {
+    if !cgroup_is_ours() {
+        return from_proc();
+    }
     from_cgroup_v2().or_else(from_cgroup_v1).unwrap_or_else(from_proc)
 }
 
@@ -121,6 +144,9 @@ fn from_proc() -> ResourceSample {
 /// Counters of limits being hit: (what, count), for the warnings.
 fn limit_counters() -> Vec<(&'static str, u64)> {
     let mut out = Vec::new();
+    if !cgroup_is_ours() {
+        return out;
+    }
     let mut add = |what, v: Option<u64>| {
         if let Some(v) = v {
             out.push((what, v));

@@ -14,7 +14,11 @@ use sandbox_proto::events::{EventAction, SessionEvent};
 
 /// Serves until SIGTERM/SIGINT, then kills every process group it started.
 pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
-    let crate::Serve { socket, idle: idle_timeout, egress_proxy, watch, ignore, sample_interval } = opts;
+    let crate::Serve { socket, idle: idle_timeout, egress_proxy, watch, ignore, sample_interval, resources_from_proc } =
+        opts;
+    if resources_from_proc {
+        crate::resources::ignore_cgroup();
+    }
     journal::record(SessionEvent::lifecycle(EventAction::Started, None));
     // A socket left by a previous agent of this container would make bind fail.
     match std::fs::symlink_metadata(&socket) {

@@ -22,6 +22,8 @@ pub struct AgentState {
     pub control_dir: PathBuf,
     /// The file watcher, when it could start.
     pub watcher: Option<Arc<crate::watcher::Watcher>>,
+    /// Whether the session is paused.
+    pub pause: crate::pause::Pause,
     started: Instant,
     last_call_ms: AtomicU64,
 }
@@ -35,6 +37,7 @@ impl AgentState {
             terminals: Terminals::default(),
             control_dir,
             watcher: None,
+            pause: crate::pause::Pause::default(),
             started: Instant::now(),
             last_call_ms: AtomicU64::new(0),
         }

@@ -2,8 +2,9 @@
 //! and the only module of the agent with `unsafe` code: opening a PTY pair (safe
 //! rustix calls, kept beside the rest of the PTY handling), making the PTY the
 //! controlling terminal of a child between fork and exec, registering the PTY master
-//! with tokio's reactor, and installing the syscall filter that `seccomp` builds
-//! (`no_new_privs` and `PR_SET_SECCOMP`).
+//! with tokio's reactor, installing the syscall filter that `seccomp` builds
+//! (`no_new_privs` and `PR_SET_SECCOMP`), and signalling every other process of the
+//! container at once (`kill(-1)`, which rustix does not offer).
 
 use std::os::fd::OwnedFd;
 
@@ -35,6 +36,20 @@ pub fn make_session_leader_with_tty(cmd: &mut tokio::process::Command) {
             Ok(())
         });
     }
+}
+
+/// Sends `signal` to every process of the container's pid namespace that the agent may
+/// signal, except the agent itself and init (pid 1): the kernel walks the process list
+/// under its lock, so a process forking meanwhile is either signalled or its fork is
+/// restarted after the signal. `Ok(false)` when there was no such process.
+pub fn signal_all_others(signal: i32) -> std::io::Result<bool> {
+    // SAFETY: kill(2) takes no pointers; -1 selects every process the caller may signal
+    // but itself and init. An invalid signal number is reported as EINVAL, not UB.
+    if unsafe { libc::kill(-1, signal) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) { Ok(false) } else { Err(e) }
 }
 
 /// Registers a non-blocking descriptor (the PTY master) with the tokio reactor.

@@ -154,6 +154,12 @@ pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
 }
 
 impl HostInfo {
+    /// Whether a container gets a cgroup of its own: not with rootless podman on cgroup
+    /// v1 or hybrid, where what a container sees under `/sys/fs/cgroup` is the host's.
+    pub fn container_has_own_cgroup(&self) -> bool {
+        !(self.rootless && self.cgroup_mode != CgroupMode::V2)
+    }
+
     /// Builds the host facts from `podman info --format json` and the host readings.
     pub fn from_podman_info(podman: &str, info_json: &[u8], r: &HostReadings) -> Result<HostInfo> {
         let bad = |detail: String| Error::Protocol { detail: format!("unexpected `podman info` output: {detail}") };

@@ -50,6 +50,7 @@ pub mod labels;
 pub mod local_tty;
 pub mod network_isolation;
 mod output_chunk;
+mod pause;
 mod podman;
 mod policy;
 mod process;
@@ -88,6 +89,7 @@ pub use exec_stream::{ExecControl, ExecEvent, ExecExit, ExecStream, STREAM_WINDO
 pub use files::{FileInfo, FileKind};
 pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
 pub use output_chunk::{OutputChunk, complete_utf8_len};
+pub use pause::PauseReport;
 pub use podman::{PodmanEngine, parse_inspect_state, parse_ps};
 pub use policy::{DEFAULT_PROTECTED_PATHS, Limits, Network, Policy, parse_memory};
 pub use process::{FOLLOW_READ_MAX, Follow, Held, ProcessInfo, ProcessKind, ProcessState, ReadUntil};

@@ -169,6 +169,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
         a.extend(["--egress-proxy".to_string(), sandbox_proto::egress::PROXY_PORT.to_string()]);
     }
     a.extend(plan.events.agent_args(&plan.working_dir));
+    if !host.container_has_own_cgroup() {
+        a.extend(["--resources".to_string(), "proc".to_string()]);
+    }
     a
 }
 
@@ -343,6 +346,16 @@ mod tests {
         let a = build_run_args(&RunPlan { events: quiet, ..plan() }, &host(true));
         assert!(!a.iter().any(|x| x == "--watch"), "{a:?}");
         assert!(has_pair(agent_args(&a), "--sample-interval", "0"));
+    }
+
+    #[test]
+    fn the_agent_reads_proc_where_the_container_has_no_cgroup_of_its_own() {
+        let rootful = build_run_args(&plan(), &host(true));
+        assert!(!rootful.iter().any(|x| x == "--resources"), "rootful: its own cgroup: {rootful:?}");
+        let rootless_hybrid = build_run_args(&plan(), &host(false));
+        assert!(has_pair(agent_args(&rootless_hybrid), "--resources", "proc"), "{rootless_hybrid:?}");
+        let rootless_v2 = build_run_args(&plan(), &HostInfo { cgroup_mode: CgroupMode::V2, ..host(false) });
+        assert!(!rootless_v2.iter().any(|x| x == "--resources"), "rootless v2: its own cgroup: {rootless_v2:?}");
     }
 
     /// The agent's own arguments (after `serve`).

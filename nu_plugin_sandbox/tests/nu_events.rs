@@ -333,3 +333,42 @@ fn the_readme_events_example_runs_as_documented() {
     assert_eq!(r["exited"], json!({"process": "task", "signal": 15}), "{r}");
     assert!(iso.leftovers().is_empty());
 }
+
+#[test]
+fn pause_and_resume_return_records_and_exec_is_refused_while_paused() {
+    let iso = Isolation::new("ev-pause");
+    let r = json_within(
+        &iso,
+        HANG_LIMIT,
+        r#"
+        sandbox start --id pz --quiet | ignore
+        let t = sandbox task spawn pz sh -c 'while :; do :; done'
+        let p = sandbox pause pz
+        let again = sandbox pause pz
+        let refused = try { sandbox exec pz true | ignore; 'ran' } catch {|e| $e.msg }
+        let r = sandbox resume pz
+        let out = sandbox exec pz echo back
+        let life = sandbox events pz --kind [lifecycle] | where action in [paused resumed] | get action
+        sandbox stop pz | ignore
+        {
+          p: ($p | select id paused changed method)
+          processes: ($p.processes >= 1)
+          took: ($p.took | describe)
+          again: $again.changed
+          refused: $refused
+          r: ($r | select paused changed)
+          out: $out.stdout
+          life: $life
+        } | to json -r
+        "#,
+    );
+    assert_eq!(r["p"], json!({"id": "pz", "paused": true, "changed": true, "method": "signals"}), "{r}");
+    assert_eq!(r["processes"], true, "{r}");
+    assert_eq!(r["took"], "duration");
+    assert_eq!(r["again"], false, "pausing a paused session changes nothing");
+    assert!(r["refused"].as_str().unwrap_or_default().contains("paused"), "{r}");
+    assert_eq!(r["r"], json!({"paused": false, "changed": true}));
+    assert_eq!(r["out"], "back\n");
+    assert_eq!(r["life"], json!(["paused", "resumed"]));
+    assert!(iso.leftovers().is_empty());
+}

@@ -103,6 +103,10 @@ pub enum EventAction {
     Sample,
     /// lifecycle: file changes below `path` are watched from now on (`count` dirs).
     Watching,
+    /// lifecycle: the session's processes were stopped (`count` of them).
+    Paused,
+    /// lifecycle: the session's processes were continued (`count` of them).
+    Resumed,
     /// lifecycle: the agent is stopping (`reason`).
     Stopping,
     /// lifecycle: the session was stopped (the stream ends).

@@ -25,7 +25,8 @@ pub use frame::{
 };
 pub use message::{
     ErrorKind, ErrorReply, Event, ExecExit, ExecRequest, FileInfo, FileKind, HelloReply, OpenTerminal, OutputMeta,
-    OutputSource, ProcState, ReadOutput, Reply, Request, SpawnTask, StdinMode, TaskInfo, TaskStream, TerminalInfo,
+    OutputSource, PauseReport, ProcState, ReadOutput, Reply, Request, SpawnTask, StdinMode, TaskInfo, TaskStream,
+    TerminalInfo,
 };
 
 /// Version of the frame layout and message set. Bumped on any incompatible change;

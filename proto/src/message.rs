@@ -116,6 +116,11 @@ pub enum Request {
     },
     /// Sample the session's resources now; replies `Stats`.
     Stats,
+    /// Stop every process of the session (all but the agent and init) until `Resume`;
+    /// replies `Pause`. Execs, tasks and terminals are refused while paused.
+    Pause,
+    /// Continue the processes `Pause` stopped; replies `Pause` (with `paused` false).
+    Resume,
 }
 
 /// Whether the process gets a stdin pipe fed by `Stdin` frames.
@@ -405,6 +410,8 @@ pub enum Reply {
     Events(EventBatch),
     /// A resource sample.
     Stats(ResourceSample),
+    /// What a pause or resume did.
+    Pause(PauseReport),
     /// Done; `bytes` counts what was transferred, when anything was.
     Done {
         /// Bytes read or written.
@@ -413,6 +420,22 @@ pub enum Reply {
     },
     /// The request failed; no process result.
     Error(ErrorReply),
+}
+
+/// What a `Pause` or `Resume` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseReport {
+    /// Whether the session is paused now.
+    pub paused: bool,
+    /// Whether this call changed that (false: it was paused, or running, already).
+    pub changed: bool,
+    /// How the processes were stopped or continued: `"signals"` (SIGSTOP and SIGCONT to
+    /// every process but the agent and init).
+    pub method: String,
+    /// How many processes were stopped or continued.
+    pub processes: u32,
+    /// How long stopping (or continuing) them took inside the agent, in microseconds.
+    pub took_us: u64,
 }
 
 /// Intermediate events of a running request.

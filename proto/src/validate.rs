@@ -300,7 +300,7 @@ impl Request {
             Request::WriteFile { path: p, mode } => path(p).and(mode.map_or(Ok(()), file_mode)),
             Request::ReadEvents(r) => r.validate(),
             Request::Watch { path: p } => absolute_path("path", p),
-            Request::Stats => Ok(()),
+            Request::Stats | Request::Pause | Request::Resume => Ok(()),
         }
     }
 }

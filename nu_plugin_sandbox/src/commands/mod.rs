@@ -24,6 +24,7 @@ mod net_deny;
 mod net_log;
 mod net_policy;
 mod net_restart;
+mod pause;
 mod reap;
 mod run;
 mod sandbox;
@@ -56,6 +57,7 @@ pub use net_deny::NetDeny;
 pub use net_log::NetLog;
 pub use net_policy::NetPolicy;
 pub use net_restart::NetRestart;
+pub use pause::PauseCommand;
 pub use reap::Reap;
 pub use run::Run;
 pub use sandbox::SandboxCommand;
@@ -100,6 +102,8 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(Exec),
         Box::new(Run),
         Box::new(Stop),
+        Box::new(PauseCommand { resume: false }),
+        Box::new(PauseCommand { resume: true }),
         Box::new(Reap),
         Box::new(HeldGroup(Tasks)),
         Box::new(TaskSpawn),

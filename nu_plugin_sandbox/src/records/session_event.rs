@@ -24,6 +24,8 @@ pub(crate) fn action_name(action: EventAction) -> &'static str {
         EventAction::Closed => "closed",
         EventAction::Sample => "sample",
         EventAction::Watching => "watching",
+        EventAction::Paused => "paused",
+        EventAction::Resumed => "resumed",
         EventAction::Stopping => "stopping",
         EventAction::Stopped => "stopped",
         EventAction::Lost => "lost",

@@ -1,0 +1,189 @@
+//! Pausing a session: every process of the container but the agent and init stopped
+//! with SIGSTOP until a resume sends SIGCONT. It works wherever the agent runs (also
+//! rootless on cgroup v1, where the freezer is out of reach), and the agent stays awake
+//! to answer: reads, file calls, events and stats go on; new execs, tasks and
+//! terminals are refused until the resume.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sandbox_proto::events::{EventAction, SessionEvent};
+use sandbox_proto::{ErrorKind, PauseReport, Reply};
+
+use crate::journal;
+use crate::sys::signal_all_others;
+
+/// How the agent pauses: the name in [`PauseReport::method`].
+const METHOD: &str = "signals";
+
+/// How long a pause waits for starts already let through.
+const START_LIMIT: Duration = Duration::from_secs(2);
+
+/// Rounds of SIGSTOP before giving up on a process that will not show as stopped (one
+/// forked between two rounds is caught by the next).
+const STOP_ROUNDS: u32 = 200;
+
+/// Whether the session is paused, and how many processes are being started: a pause
+/// waits for those to exist before it stops everything, so none slips past it.
+#[derive(Default)]
+pub struct Pause {
+    paused: Mutex<bool>,
+    starting: AtomicUsize,
+}
+
+/// A process being started; the pause waits until it is dropped (once the process
+/// exists, so that the SIGSTOP finds it).
+pub struct Starting<'a>(&'a AtomicUsize);
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Pause {
+    /// Leave to start `what` (a command, a task, a terminal): refused while paused.
+    pub fn start(&self, what: &str) -> Result<Starting<'_>, Reply> {
+        let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        if *paused {
+            return Err(Reply::error(
+                ErrorKind::NotRunning,
+                format!("the session is paused: resume it to start {what}"),
+            ));
+        }
+        self.starting.fetch_add(1, Ordering::AcqRel);
+        Ok(Starting(&self.starting))
+    }
+
+    /// Stops every process but the agent and init (already paused: changes nothing).
+    /// Blocks for as long as that takes (milliseconds): call it off the async threads.
+    pub fn pause(&self) -> Reply {
+        {
+            let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+            if *paused {
+                return report(true, false, 0, Duration::ZERO);
+            }
+            *paused = true;
+        }
+        let started = Instant::now();
+        // Starts already let through finish first (a spawn takes a millisecond or so).
+        while self.starting.load(Ordering::Acquire) > 0 && started.elapsed() < START_LIMIT {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let mut stopped = 0;
+        for _ in 0..STOP_ROUNDS {
+            match signal_all_others(libc::SIGSTOP) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let _ = signal_all_others(libc::SIGCONT);
+                    *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = false;
+                    return Reply::error(ErrorKind::Io, format!("stopping the session's processes failed: {e}"));
+                }
+            }
+            let (all, running) = others();
+            stopped = all;
+            if running == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let took = started.elapsed();
+        journal::record(SessionEvent {
+            count: Some(u64::from(stopped)),
+            ..SessionEvent::lifecycle(EventAction::Paused, None)
+        });
+        report(true, true, stopped, took)
+    }
+
+    /// Continues what `pause` stopped (not paused: changes nothing). A process that was
+    /// stopped before the pause (a job suspended in a terminal) is continued too.
+    pub fn resume(&self) -> Reply {
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        if !*paused {
+            return report(false, false, 0, Duration::ZERO);
+        }
+        let started = Instant::now();
+        if let Err(e) = signal_all_others(libc::SIGCONT) {
+            return Reply::error(ErrorKind::Io, format!("continuing the session's processes failed: {e}"));
+        }
+        *paused = false;
+        let took = started.elapsed();
+        let (all, _) = others();
+        journal::record(SessionEvent {
+            count: Some(u64::from(all)),
+            ..SessionEvent::lifecycle(EventAction::Resumed, None)
+        });
+        report(false, true, all, took)
+    }
+}
+
+fn report(paused: bool, changed: bool, processes: u32, took: Duration) -> Reply {
+    Reply::Pause(PauseReport {
+        paused,
+        changed,
+        method: METHOD.into(),
+        processes,
+        took_us: took.as_micros().min(u128::from(u64::MAX)) as u64,
+    })
+}
+
+/// The container's processes but the agent and init: (how many, how many not stopped).
+/// Zombies and dead processes count as stopped: they run no more.
+fn others() -> (u32, u32) {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
+    let (mut all, mut running) = (0, 0);
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me || pid == 1 {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        all += 1;
+        if !stopped(&stat) {
+            running += 1;
+        }
+    }
+    (all, running)
+}
+
+/// Whether a `/proc/<pid>/stat` line says the process is stopped (or gone).
+fn stopped(stat: &str) -> bool {
+    // The state follows the command name, which is in parentheses and may hold any byte.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    matches!(state, Some('T' | 't' | 'Z' | 'X' | 'x') | None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_is_read_after_the_last_parenthesis() {
+        assert!(stopped("42 (sleep) T 1 42 42 0 -1"));
+        assert!(stopped("42 (a) b) R) t 1"), "a name with ') R)' in it");
+        assert!(!stopped("42 (a) T) R 1 42"), "a name with ') T' in it");
+        assert!(stopped("42 (x) Z 1"));
+        assert!(!stopped("42 (yes) R 1"));
+        assert!(!stopped("42 (sh) S 1"));
+    }
+
+    #[test]
+    fn starts_are_refused_only_while_paused_and_counted_until_dropped() {
+        let p = Pause::default();
+        let s = p.start("a task").expect("running: let through");
+        assert_eq!(p.starting.load(Ordering::Acquire), 1);
+        drop(s);
+        assert_eq!(p.starting.load(Ordering::Acquire), 0);
+        *p.paused.lock().unwrap() = true;
+        match p.start("a task").err() {
+            Some(Reply::Error(e)) => {
+                assert_eq!(e.kind, ErrorKind::NotRunning);
+                assert!(e.message.contains("paused"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
