@@ -528,6 +528,16 @@ typedef struct sbx_host_info sbx_host_info;
 typedef struct sbx_output_chunk sbx_output_chunk;
 
 /**
+ * What a pause or resume did: the state now, whether the call changed it, how, to how
+ * many processes, in how long.
+ *
+ * Owned by the caller (from `sbx_session_pause` / `sbx_session_resume`): free it with
+ * `sbx_pause_report_free` exactly once. Immutable, so readable from any thread;
+ * strings it returns are borrowed from it.
+ */
+typedef struct sbx_pause_report sbx_pause_report;
+
+/**
  * A session handle. Obtained from `sbx_context_start` (which starts a new container) or
  * `sbx_context_attach` (which connects to a running one, from any process).
  *
@@ -2579,6 +2589,89 @@ size_t sbx_output_chunk_text_len(const struct sbx_output_chunk *chunk);
  * `chunk` is NULL or live, not freed before.
  */
 void sbx_output_chunk_free(struct sbx_output_chunk *chunk);
+
+/**
+ * Pauses the session: every process in it stops (using no CPU) with all its state kept,
+ * until `sbx_session_resume`. While paused, reads of task and terminal output, files,
+ * events and stats work; `sbx_session_exec`, `sbx_session_spawn_task` and
+ * `sbx_session_open_terminal` fail with `SBX_STATUS_NOT_RUNNING`. A command already
+ * running stops where it is (its timeout keeps counting). Pausing a paused session
+ * changes nothing (the report's `changed` is false).
+ *
+ * `out` may be NULL; else on success `*out` receives a report the caller frees with
+ * `sbx_pause_report_free`. Failures: `SBX_STATUS_SESSION_NOT_FOUND`,
+ * `SBX_STATUS_SESSION_LOST`, `SBX_STATUS_CLOSED`. Blocks for one agent round trip
+ * (milliseconds): not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is NULL or writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_pause(const struct sbx_session *session,
+                             struct sbx_pause_report **out,
+                             struct sbx_error **err);
+
+/**
+ * Resumes a paused session: its processes continue (also one that was stopped before
+ * the pause, such as a job suspended in a terminal). Resuming a running session
+ * changes nothing. `out`, failures and blocking as for `sbx_session_pause`.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is NULL or writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_resume(const struct sbx_session *session,
+                              struct sbx_pause_report **out,
+                              struct sbx_error **err);
+
+/**
+ * Whether the session is paused now (after the call). false for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+bool sbx_pause_report_paused(const struct sbx_pause_report *report);
+
+/**
+ * Whether the call changed the state (false when the session was paused, or running,
+ * already). false for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+bool sbx_pause_report_changed(const struct sbx_pause_report *report);
+
+/**
+ * How the processes were stopped or continued: `"signals"` (SIGSTOP and SIGCONT to
+ * every process of the session). Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_pause_report_method(const struct sbx_pause_report *report);
+
+/**
+ * How many processes were stopped or continued. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint32_t sbx_pause_report_processes(const struct sbx_pause_report *report);
+
+/**
+ * How long stopping or continuing them took inside the session, in microseconds. 0 for
+ * NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint64_t sbx_pause_report_took_us(const struct sbx_pause_report *report);
+
+/**
+ * Frees a report. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `report` is NULL or live, not freed before.
+ */
+void sbx_pause_report_free(struct sbx_pause_report *report);
 
 /**
  * Starts a session as described by `spec` (copied): creates the container, waits for

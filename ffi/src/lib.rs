@@ -23,7 +23,7 @@
 //! (`exec_stream.rs`, `exec_event.rs`), files (`file.rs`, `file_info.rs`, `buffer.rs`),
 //! the egress network (`egress.rs`, `egress_policy.rs`, `egress_decision.rs`) and the
 //! session's event stream (`events.rs`, with its read-ahead queue in `event_queue.rs`
-//! and the events in `event.rs`). Handles made from a session (task, terminal, exec
+//! and the events in `event.rs`), and pausing a session (`pause.rs`). Handles made from a session (task, terminal, exec
 //! stream, event stream) hold a `SessionLink`: closing the session closes them too.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -58,6 +58,7 @@ mod host_info;
 mod interruptible;
 mod latch;
 mod output_chunk;
+mod pause;
 mod process;
 mod process_state;
 mod runtime;
@@ -97,6 +98,7 @@ pub use file::*;
 pub use file_info::*;
 pub use host_info::*;
 pub use output_chunk::*;
+pub use pause::*;
 pub use process_state::sbx_process_state;
 pub use session::*;
 pub use session_list::*;

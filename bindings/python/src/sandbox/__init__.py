@@ -69,6 +69,7 @@ from .events import Event, EventStream, ResourceSample, _open, _stats, _wait_for
 from .exec_stream import ExecEvent, ExecStream, ExitEvent, StderrEvent, StdoutEvent
 from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
 from .output import OutputChunk
+from .pause import PauseReport, _pause, _resume
 from .tasks import Task, TaskInfo, _task_list, _task_spec
 from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 
@@ -86,6 +87,7 @@ __all__ = [
     "ExitEvent",
     "FileInfo",
     "OutputChunk",
+    "PauseReport",
     "ResourceSample",
     "Sandbox",
     "Session",
@@ -402,6 +404,21 @@ class Session(_Handle):
     def stats(self) -> ResourceSample:
         """The session's resources now: CPU time, memory, pids, disk writes."""
         return _stats(self)
+
+    def pause(self) -> PauseReport:
+        """Pauses the session: every process in it stops (no CPU), keeping its state,
+        until :meth:`resume`. While paused, reads of task and terminal output, files,
+        events and stats work; :meth:`exec`, :meth:`spawn` and :meth:`open_terminal` raise
+        :class:`NotRunningError`. A command already running stops where it is (its
+        timeout keeps counting). Pausing a paused session changes nothing
+        (``changed`` is False)."""
+        return _pause(self)
+
+    def resume(self) -> PauseReport:
+        """Resumes a paused session: its processes continue (also one stopped before the
+        pause, such as a job suspended in a terminal). Resuming a running session changes
+        nothing."""
+        return _resume(self)
 
     def wait_for_port(
         self, port: int, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None

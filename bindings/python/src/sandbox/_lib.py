@@ -341,6 +341,15 @@ _fn("sbx_session_watch", _status, _P, c_char_p, _ERR)
 _fn("sbx_session_stats", _status, _P, _PP, _ERR)
 _fn("sbx_session_wait_for_port", _status, _P, c_uint16, c_uint64, _P, _PP, _ERR)
 
+_fn("sbx_session_pause", _status, _P, _PP, _ERR)
+_fn("sbx_session_resume", _status, _P, _PP, _ERR)
+_fn("sbx_pause_report_paused", c_bool, _P)
+_fn("sbx_pause_report_changed", c_bool, _P)
+_fn("sbx_pause_report_method", c_char_p, _P)
+_fn("sbx_pause_report_processes", c_uint32, _P)
+_fn("sbx_pause_report_took_us", c_uint64, _P)
+_fn("sbx_pause_report_free", None, _P)
+
 _fn("sbx_test_trigger_panic", _status, _ERR)
 _fn("sbx_test_call_on_runtime_thread", _status, _P, RUNTIME_CALLBACK, c_void_p, _ERR)
 
