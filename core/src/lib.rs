@@ -66,6 +66,7 @@ mod start;
 mod start_report;
 mod tasks;
 mod terminals;
+pub mod tree_diff;
 mod untrusted_dir;
 pub mod validate;
 mod workspace_protection;
