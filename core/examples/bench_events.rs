@@ -142,7 +142,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &format!("agent idle for {idle_secs} s with 100k files ({dirs} dirs) watched: CPU of one core"),
         format!("{cpu:.2} %"),
         format!("same agent, empty working dir: {empty_cpu:.2} %"),
-        format!("+{:.2} points", cpu - empty_cpu),
+        format!("{:+.2} points", cpu - empty_cpu),
         "<= 1 %",
         cpu <= 1.0,
     );
