@@ -9,8 +9,8 @@ mod support;
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
     Attach, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info,
-    List, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, Reap, Run, SandboxCommand, Start, Stats, Stop,
-    TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
+    List, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, PauseCommand, Reap, Run, SandboxCommand, Start,
+    Stats, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -51,6 +51,8 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&Watch).expect("watch examples");
     t.test_command_examples(&Stats).expect("stats examples");
     t.test_command_examples(&WaitPort).expect("wait-port examples");
+    t.test_command_examples(&PauseCommand { resume: false }).expect("pause examples");
+    t.test_command_examples(&PauseCommand { resume: true }).expect("resume examples");
     t.test_command_examples(&Attach).expect("attach examples");
     t.test_command_examples(&List).expect("list examples");
     t.test_command_examples(&Info).expect("info examples");
@@ -99,6 +101,8 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         "sandbox watch",
         "sandbox stats",
         "sandbox wait-port",
+        "sandbox pause",
+        "sandbox resume",
     ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
     }
