@@ -67,6 +67,19 @@ pub enum Command {
         #[arg(required = true)]
         sessions: Vec<String>,
     },
+    /// Pause sessions: every process in them stops (no CPU, all state kept) until
+    /// `sandbox resume`; exec, task spawn and term open fail meanwhile.
+    Pause {
+        /// Session ids.
+        #[arg(required = true)]
+        sessions: Vec<String>,
+    },
+    /// Resume paused sessions: their processes continue where they stopped.
+    Resume {
+        /// Session ids.
+        #[arg(required = true)]
+        sessions: Vec<String>,
+    },
     /// Remove sessions that can no longer serve commands (or, with --keep, all but these).
     Reap {
         /// Keep these sessions and remove every other one of this scope.

@@ -70,7 +70,9 @@ fn hint(kind: ErrorKind) -> Option<&'static str> {
         ErrorKind::LimitsUnavailable => "drop --require-limits, or run where cgroups can enforce limits",
         ErrorKind::ImageUnavailable => "build or load the image locally first (there is no registry here)",
         ErrorKind::AgentVersionMismatch => "stop the session and start it again with this version",
-        ErrorKind::NotRunning => "it has ended already: `task wait`/`term wait` shows how",
+        ErrorKind::NotRunning => {
+            "it has ended already (`task wait`/`term wait` shows how), or the session is paused (`sandbox resume`)"
+        }
         _ => return None,
     })
 }

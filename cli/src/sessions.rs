@@ -115,6 +115,31 @@ pub async fn stop(sandbox: &Sandbox, ids: &[String], out: Out) -> Result<Done, E
     first.map_or(Ok(Done::Ok), Err)
 }
 
+/// `sandbox pause` (`resume` false) and `sandbox resume`: a row per session (id, paused,
+/// changed, processes, took_ms); the first error is the command's, after the others ran.
+pub async fn pause(sandbox: &Sandbox, ids: &[String], resume: bool, out: Out) -> Result<Done, Error> {
+    let mut rows = Vec::new();
+    let mut first = None;
+    for id in ids {
+        let done = async {
+            let s = sandbox.attach(id).await?;
+            if resume { s.resume().await } else { s.pause().await }
+        };
+        match done.await {
+            Ok(r) => rows.push(json!({
+                "id": id, "paused": r.paused, "changed": r.changed, "method": r.method,
+                "processes": r.processes, "took_ms": r.took_us as f64 / 1000.0,
+            })),
+            Err(e) => {
+                eprintln!("sandbox: error: {e}");
+                first.get_or_insert(e);
+            }
+        }
+    }
+    out.rows(&rows, &["id", "paused", "changed", "processes", "took_ms"]);
+    first.map_or(Ok(Done::Ok), Err)
+}
+
 /// `sandbox reap`: prints the sessions removed.
 pub async fn reap(sandbox: &Sandbox, keep: Option<Vec<String>>, out: Out) -> Result<Done, Error> {
     let removed: Vec<SessionInfo> = match keep {

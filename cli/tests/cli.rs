@@ -133,6 +133,30 @@ fn a_session_from_the_shell_passes_output_and_exit_codes_through() {
 }
 
 #[test]
+fn pause_and_resume_print_a_row_and_exec_fails_with_not_running_meanwhile() {
+    let t = TestScope::new("clipause");
+    let dir = t.dir.path().to_str().unwrap().to_string();
+    let id = unique_id("clipause");
+    ok(&t, &["start", &dir, "--id", &id, "-q"]);
+    let p = json(&ok(&t, &["pause", &id, "--json"]));
+    assert_eq!(
+        (p[0]["id"].as_str(), p[0]["paused"].as_bool(), p[0]["changed"].as_bool()),
+        (Some(id.as_str()), Some(true), Some(true)),
+        "{p}"
+    );
+    let o = sandbox(&t, &["exec", &id, "--", "true"], b"");
+    assert_eq!(code(&o), 86, "not running: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("paused") && text(&o.stderr).contains("sandbox resume"), "{}", text(&o.stderr));
+    assert!(ok(&t, &["resume", &id]).contains(&id), "a table row");
+    assert_eq!(ok(&t, &["exec", &id, "--", "echo", "back"]), "back\n");
+    let o = sandbox(&t, &["pause", &id, "no-such-session"], b"");
+    assert_eq!(code(&o), 82, "the unknown session's error, after the known one paused: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&id), "{}", text(&o.stdout));
+    ok(&t, &["stop", &id]);
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+#[test]
 fn bad_input_has_a_stable_exit_code_and_starts_nothing() {
     let t = TestScope::new("clibad");
     let dir = t.dir.path().to_str().unwrap().to_string();
