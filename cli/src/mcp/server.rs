@@ -51,6 +51,8 @@ impl Server {
             "session_start" => async { session::start(&self.state, tool::parse(name, args)?).await }.await,
             "session_list" => async { session::list(&self.state, tool::parse(name, args)?).await }.await,
             "session_stop" => async { session::stop(&self.state, tool::parse(name, args)?).await }.await,
+            "session_pause" => async { session::pause(&self.state, tool::parse(name, args)?, false).await }.await,
+            "session_resume" => async { session::pause(&self.state, tool::parse(name, args)?, true).await }.await,
             "exec" => async { exec::exec(&self.state, tool::parse(name, args)?, progress).await }.await,
             "task_spawn" => async { task::spawn(&self.state, tool::parse(name, args)?).await }.await,
             "task_list" => async { task::list(&self.state, tool::parse(name, args)?).await }.await,

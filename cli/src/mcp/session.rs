@@ -1,4 +1,4 @@
-//! `session_start`, `session_list`, `session_stop`: sessions of the server's scope whose
+//! `session_start`, `session_list`, `session_stop`, `session_pause`, `session_resume`: sessions of the server's scope whose
 //! working dirs lie in its roots. The image, network, limits and post-create commands
 //! come from the policy; a tool can choose only the directory (in a root), the id, the
 //! environment and, on the egress network, hosts within the user's allow rules.
@@ -39,10 +39,10 @@ pub struct StartArgs {
 #[serde(deny_unknown_fields)]
 pub struct ListArgs {}
 
-/// `session_stop`.
+/// `session_stop`, `session_pause`, `session_resume`: the session they act on.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StopArgs {
+pub struct SessionArgs {
     /// Session id.
     pub session: String,
 }
@@ -70,7 +70,23 @@ pub const TOOLS: &[ToolDef] = &[
         name: "session_stop",
         description: "Stop a session: remove its container and everything running in it (files written to \
                       the working dir stay).",
-        schema: schema::<StopArgs>,
+        schema: schema::<SessionArgs>,
+        read_only: false,
+    },
+    ToolDef {
+        name: "session_pause",
+        description: "Pause a session: every process in it stops (no CPU), keeping all its state, until \
+                      session_resume. Meanwhile exec, task_spawn and terminal_open fail with not_running; reading \
+                      logs, terminals and files works. Returns paused, changed (false if it was paused already) \
+                      and how many processes were stopped.",
+        schema: schema::<SessionArgs>,
+        read_only: false,
+    },
+    ToolDef {
+        name: "session_resume",
+        description: "Resume a paused session: its processes continue where they stopped. Returns paused (false), \
+                      changed (false if it was running already) and how many processes continued.",
+        schema: schema::<SessionArgs>,
         read_only: false,
     },
 ];
@@ -98,9 +114,19 @@ pub async fn list(state: &State, _: ListArgs) -> Result<Value, Error> {
 }
 
 /// `session_stop`.
-pub async fn stop(state: &State, a: StopArgs) -> Result<Value, Error> {
+pub async fn stop(state: &State, a: SessionArgs) -> Result<Value, Error> {
     state.session(&a.session).await?;
     state.forget(&a.session);
     state.sandbox().stop(&a.session).await?;
     Ok(json!({"stopped": a.session}))
+}
+
+/// `session_pause` (`resume` false) and `session_resume`.
+pub async fn pause(state: &State, a: SessionArgs, resume: bool) -> Result<Value, Error> {
+    let s = state.session(&a.session).await?;
+    let r = if resume { s.resume().await? } else { s.pause().await? };
+    Ok(json!({
+        "session": a.session, "paused": r.paused, "changed": r.changed, "method": r.method,
+        "processes": r.processes, "took_ms": r.took_us as f64 / 1000.0,
+    }))
 }

@@ -75,7 +75,7 @@ async function scripted() {
   check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
-  check(names.length === 18 && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
+  check(names.length === 20 && names.includes("session_pause") && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
   const exec = tools.find((t) => t.name === "exec");
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 

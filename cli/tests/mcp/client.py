@@ -26,7 +26,7 @@ from mcp.client.stdio import stdio_client
 
 SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION, FOREIGN_TASK, OUTSIDE_TASK = sys.argv[1:9]
 TOOLS = {
-    "session_start", "session_list", "session_stop", "exec", "task_spawn", "task_logs", "task_wait",
+    "session_start", "session_list", "session_stop", "session_pause", "session_resume", "exec", "task_spawn", "task_logs", "task_wait",
     "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
     "file_write", "file_list", "task_list", "terminal_list", "network_log",
 }
@@ -109,6 +109,15 @@ async def scripted(s):
     r = await call(s, "exec", {"session": SESSION, "argv": ["sh", "-c", "yes x | head -c 10000"], "output_cap": 100})
     check((len(r["stdout"]), r["stdout_truncated"], r["stdout_total"]) == (100, True, 10000),
           f"the cap cuts and the total counts all: {r['stdout_total']}")
+
+    # Pause and resume: starts are refused meanwhile.
+    p = await call(s, "session_pause", {"session": SESSION})
+    check((p["paused"], p["changed"], p["method"]) == (True, True, "signals"), f"session_pause: {p}")
+    await refused(s, "exec", {"session": SESSION, "argv": ["true"]}, "not_running", "exec while paused")
+    p = await call(s, "session_resume", {"session": SESSION})
+    check((p["paused"], p["changed"]) == (False, True), f"session_resume: {p}")
+    r = await call(s, "exec", {"session": SESSION, "argv": ["echo", "back"]})
+    check(r["stdout"] == "back\n", "exec runs again after session_resume")
 
     # Progress: a notification every second while the command runs.
     notes = []
