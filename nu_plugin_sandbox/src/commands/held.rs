@@ -151,6 +151,24 @@ pub(crate) fn target_signature<K: HeldCommands>(name: &str) -> Signature {
     super::session_signature(name).required(K::ARG, SyntaxShape::Any, K::ARG_HELP)
 }
 
+/// What `sandbox task spawn` and `sandbox term open` take after the program and its
+/// arguments: --cwd, --env, and the flag that bounds the output kept (`keep`: its name
+/// and help); other words go to the program, and the command returns the new record.
+pub(crate) fn start_options(signature: Signature, keep: (&str, &str)) -> Signature {
+    signature
+        .rest("args", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Its arguments.")
+        .named("cwd", SyntaxShape::String, "Working directory inside the session.", None)
+        .named(
+            "env",
+            SyntaxShape::Record(Default::default()),
+            "Extra environment variables, e.g. { RUST_LOG: debug }.",
+            None,
+        )
+        .named(keep.0, SyntaxShape::Filesize, keep.1, None)
+        .allows_unknown_args()
+        .input_output_type(Type::Nothing, Type::record())
+}
+
 /// The info a handle was made with (a spawn or an open returns one), else asked for.
 pub(crate) async fn started<K: ProcessKind>(held: Held<K>) -> sandbox_core::Result<K::Info> {
     match held.initial_info() {

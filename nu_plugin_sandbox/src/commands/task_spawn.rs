@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
-use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
+use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Value};
 use sandbox_core::TaskSpec;
 
 use super::held;
@@ -36,24 +36,15 @@ with this command's (--cwd, --env, --spool-cap, --help)."
     }
 
     fn signature(&self) -> Signature {
-        super::session_signature(self.name())
-            .required("command", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Program to run.")
-            .rest("args", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Its arguments.")
-            .named("cwd", SyntaxShape::String, "Working directory inside the session.", None)
-            .named(
-                "env",
-                SyntaxShape::Record(Default::default()),
-                "Extra environment variables, e.g. { RUST_LOG: debug }.",
-                None,
-            )
-            .named(
-                "spool-cap",
-                SyntaxShape::Filesize,
-                "Output kept per stream (default 8MiB; the oldest part is dropped).",
-                None,
-            )
-            .allows_unknown_args()
-            .input_output_type(Type::Nothing, Type::record())
+        let s = super::session_signature(self.name()).required(
+            "command",
+            SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]),
+            "Program to run.",
+        );
+        super::held::start_options(
+            s,
+            ("spool-cap", "Output kept per stream (default 8MiB; the oldest part is dropped)."),
+        )
     }
 
     fn search_terms(&self) -> Vec<&str> {

@@ -1,7 +1,7 @@
 //! `sandbox term open <session> [cmd ...args]`: opens a terminal (a PTY) in a session.
 
 use nu_plugin::{EngineInterface, EvaluatedCall, PluginCommand};
-use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Type, Value};
+use nu_protocol::{Example, LabeledError, PipelineData, Signature, SyntaxShape, Value};
 use sandbox_core::TerminalSpec;
 
 use super::held;
@@ -33,20 +33,15 @@ ended, scrollback."
     }
 
     fn signature(&self) -> Signature {
-        super::session_signature(self.name())
+        let s = super::session_signature(self.name())
             .optional(
                 "command",
                 SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]),
                 "Program to run (default: an interactive shell).",
             )
-            .rest("args", SyntaxShape::OneOf(vec![SyntaxShape::String, SyntaxShape::Any]), "Its arguments.")
             .named("rows", SyntaxShape::Int, "Rows (default 24).", None)
-            .named("cols", SyntaxShape::Int, "Columns (default 80).", None)
-            .named("cwd", SyntaxShape::String, "Working directory inside the session.", None)
-            .named("env", SyntaxShape::Record(Default::default()), "Extra environment variables.", None)
-            .named("scrollback", SyntaxShape::Filesize, "Output kept for replay (default 1MiB, at least 64KiB).", None)
-            .allows_unknown_args()
-            .input_output_type(Type::Nothing, Type::record())
+            .named("cols", SyntaxShape::Int, "Columns (default 80).", None);
+        super::held::start_options(s, ("scrollback", "Output kept for replay (default 1MiB, at least 64KiB)."))
     }
 
     fn search_terms(&self) -> Vec<&str> {
