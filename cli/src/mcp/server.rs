@@ -192,7 +192,7 @@ mod tests {
         let names: Vec<&str> = tools().map(|t| t.name).collect();
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 20);
         let dir = tempfile::tempdir().unwrap();
         let policy = McpPolicy { roots: vec![dir.path().to_path_buf()], ..McpPolicy::empty() };
         let server = Server::new(Sandbox::new(sandbox_core::Config::default()), policy);
