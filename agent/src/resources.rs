@@ -99,6 +99,20 @@ fn from_cgroup_v1() -> Option<ResourceSample> {
     })
 }
 
+/// (CPU ticks, threads, resident pages) of one `/proc/<pid>/stat` line. The CPU ticks
+/// include those of the process's children that ended and were waited for (the agent
+/// waits for every command it runs, init for the orphans), so a command that has ended
+/// still counts.
+fn stat_figures(stat: &str) -> Option<(u64, u64, u64)> {
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17,
+    // num_threads 20, rss 24.
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((field(14) + field(15) + field(16) + field(17), field(20), field(24)))
+}
+
 /// Threads of every process visible in `/proc`.
 fn count_tasks() -> u64 {
     proc_pids().map(|p| std::fs::read_dir(format!("/proc/{p}/task")).map_or(1, |d| d.count() as u64)).sum()
@@ -118,14 +132,10 @@ fn from_proc() -> ResourceSample {
     let (mut cpu_ticks, mut rss, mut threads, mut written) = (0u64, 0u64, 0u64, None::<u64>);
     for pid in proc_pids() {
         let Some(stat) = read(&format!("/proc/{pid}/stat")) else { continue };
-        // Fields after the command (which may hold spaces) start after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // f[0] is field 3 (state): utime is field 14, stime 15, num_threads 20, rss 24.
-        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        cpu_ticks += field(14) + field(15);
-        threads += field(20).max(1);
-        rss += field(24) * page;
+        let Some((ticks_used, n_threads, pages)) = stat_figures(&stat) else { continue };
+        cpu_ticks += ticks_used;
+        threads += n_threads.max(1);
+        rss += pages * page;
         if let Some(w) = keyed(&format!("/proc/{pid}/io"), "write_bytes:") {
             *written.get_or_insert(0) += w;
         }
@@ -205,6 +215,26 @@ mod tests {
         let s = from_proc();
         assert!(s.pids >= 1 && s.memory_bytes > 0, "{s:?}");
         assert_eq!(s.source, "proc");
+    }
+
+    #[test]
+    fn cpu_time_counts_the_children_that_ended() {
+        // pid (comm with ') x' in it) state ppid ... utime=1 stime=2 cutime=30 cstime=40 ...
+        let mut line = String::from("7 (a) b) S");
+        for n in 4..=52 {
+            let v = match n {
+                14 => 1,
+                15 => 2,
+                16 => 30,
+                17 => 40,
+                20 => 3,
+                24 => 5,
+                _ => 0,
+            };
+            line += &format!(" {v}");
+        }
+        assert_eq!(stat_figures(&line), Some((73, 3, 5)));
+        assert_eq!(stat_figures("no parenthesis"), None);
     }
 
     #[test]
