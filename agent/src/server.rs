@@ -33,6 +33,15 @@ pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
         tokio::spawn(crate::egress_relay::bind(port, dir.join(layout::EGRESS_SOCKET)).await?);
         tokio::spawn(crate::egress_relay::bind_forward(dir.join(layout::FORWARD_SOCKET)).await?);
     }
+    // The working dir is watched before the socket appears: a change made once the host
+    // sees the session ready is never missed.
+    let watcher = match crate::watcher::Watcher::start(watch, ignore) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            eprintln!("sandbox-agent: cannot watch file changes: {e}");
+            None
+        }
+    };
     let tmp = socket.with_extension("sock.tmp");
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp)?;
@@ -45,10 +54,7 @@ pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
 
     let control_dir = socket.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     let mut state = AgentState::new(control_dir.clone());
-    match crate::watcher::Watcher::start(watch, ignore) {
-        Ok(w) => state.watcher = Some(w),
-        Err(e) => eprintln!("sandbox-agent: cannot watch file changes: {e}"),
-    }
+    state.watcher = watcher;
     let state = Arc::new(state);
     tokio::spawn(crate::ports::run());
     tokio::spawn(crate::resources::run(sample_interval));

@@ -54,20 +54,19 @@ fn lossy(p: &Path) -> String {
 
 impl Watcher {
     /// Starts watching `roots` (those that exist) with `ignore` patterns, reporting to
-    /// the agent's journal from a thread of its own.
+    /// the agent's journal from a thread of its own. The roots' watches are in place
+    /// when this returns, so a change made once the session is ready is always seen.
     pub fn start(roots: Vec<PathBuf>, ignore: Vec<String>) -> std::io::Result<Arc<Watcher>> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
         let tree = Tree { dirs: HashMap::new(), roots: Vec::new(), ignore, full: false };
         let w = Arc::new(Watcher { fd, tree: Mutex::new(tree) });
-        let thread = w.clone();
-        std::thread::Builder::new().name("watcher".into()).spawn(move || {
-            for root in roots {
-                if root.is_dir() {
-                    thread.add_root(&root, journal());
-                }
+        for root in roots {
+            if root.is_dir() {
+                w.add_root(&root, journal());
             }
-            thread.run(journal());
-        })?;
+        }
+        let thread = w.clone();
+        std::thread::Builder::new().name("watcher".into()).spawn(move || thread.run(journal()))?;
         Ok(w)
     }
 

@@ -327,7 +327,7 @@ fn the_readme_events_example_runs_as_documented() {
     let r = json_within(&iso, HANG_LIMIT, &format!("{script}\n$report | to json -r"));
     assert_eq!(r["up"], json!({"action": "listening", "port": 8080, "command": "httpd"}), "{r}");
     assert_eq!(r["moved"], json!(["src/a.txt", "src/b.txt"]), "{r}");
-    assert_eq!(r["src"], json!(["created src", "created src/a.txt", "renamed src/b.txt"]), "{r}");
+    assert_eq!(r["src"], json!(["created src/a.txt", "renamed src/b.txt"]), "{r}");
     assert_eq!(r["resumable"], true, "{r}");
     assert_eq!(r["pids"], true, "{r}");
     assert_eq!(r["exited"], json!({"process": "task", "signal": 15}), "{r}");

@@ -4,6 +4,7 @@
 #include <sandbox.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -15,9 +16,17 @@ int main(int argc, char **argv) {
     sbx_event *e = NULL;
     sbx_exec_result *result = NULL;
     sbx_error *err = NULL;
-    const char *cmd[] = {"sh", "-c", "mkdir src && echo hi > src/a.txt && mv src/a.txt src/b.txt"};
+    const char *cmd[] = {"sh", "-c", "echo hi > src/a.txt && mv src/a.txt src/b.txt"};
     size_t root = strlen(dir) + 1; /* event paths are absolute: print them relative to dir */
+    char src[4096];
     int renamed = 0;
+
+    /* A project with a src/ directory: the working dir is watched, all of it, once start returns. */
+    snprintf(src, sizeof src, "%s/src", dir);
+    if (mkdir(src, 0755) != 0) {
+        perror(src);
+        return 1;
+    }
 
     if (sbx_config_from_env(&cfg, &err) || sbx_context_new(cfg, &ctx, &err)) goto fail;
     if (sbx_session_spec_new("c-events", dir, &spec, &err)) goto fail;

@@ -168,6 +168,34 @@ fn process_and_port_events_carry_their_details() {
     });
 }
 
+/// The working dir, with the directories already in it, is watched when `start` returns:
+/// the `watching` event is in the journal before anything the caller does, and a file
+/// made and renamed in a pre-existing subdirectory right away is one created and one
+/// renamed (the README's events examples rely on it).
+#[test]
+fn the_working_dir_is_watched_once_start_returns() {
+    let t = TestScope::new("evready");
+    std::fs::create_dir(t.dir.path().join("src")).unwrap();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("evready")).await.unwrap();
+        sh(&s, "echo hi > src/a.txt && mv src/a.txt src/b.txt").await;
+        let mut all = s.events(Some(1), EventFilter::default());
+        let mut seen = Vec::new();
+        while !seen.iter().any(|e: &SessionEvent| e.action == EventAction::Renamed) {
+            seen.push(all.next_within(WAIT).await.unwrap().expect("an event"));
+        }
+        let root = s.working_dir().display().to_string();
+        let sigs: Vec<String> = seen
+            .iter()
+            .filter(|e| e.kind == EventKind::File || e.action == EventAction::Watching)
+            .map(|e| signature(e, &root))
+            .filter(|sig| !sig.starts_with("file modified"))
+            .collect();
+        assert_eq!(sigs, ["lifecycle watching", "file created src/a.txt", "file renamed src/b.txt from src/a.txt"]);
+        s.stop().await.unwrap();
+    });
+}
+
 #[test]
 fn a_reader_that_goes_away_resumes_from_its_sequence_number_with_nothing_lost() {
     let t = TestScope::new("evresume");

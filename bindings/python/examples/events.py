@@ -5,6 +5,7 @@ import sys
 import sandbox
 
 workdir = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else ".")
+os.makedirs(f"{workdir}/src", exist_ok=True)                       # a project with a src/ directory
 with sandbox.Sandbox() as sb:
     with sb.start("py-events", workdir) as s:
         s.spawn("exec httpd -f -p 8080")                          # a server inside the session
@@ -12,7 +13,7 @@ with sandbox.Sandbox() as sb:
         print(up.command, "listens on", up.port)
 
         with s.events(kinds=["file"], path_prefix=f"{workdir}/src") as files:  # from now on
-            s.exec(["sh", "-c", "mkdir src && echo hi > src/a.txt && mv src/a.txt src/b.txt"])
+            s.exec(["sh", "-c", "echo hi > src/a.txt && mv src/a.txt src/b.txt"])
             moved = files.wait_for(lambda e: e.action == "renamed", timeout=10)
             print("renamed", os.path.relpath(moved.from_, workdir), "to", os.path.relpath(moved.path, workdir))
             resume_at = files.position                             # s.events(from_seq=resume_at) later: nothing lost

@@ -84,6 +84,11 @@ impl Isolation {
             .unwrap_or_default()
     }
 
+    /// Kills every process still running with this isolation's environment.
+    pub fn kill_processes(&self) -> usize {
+        kill_marked(&format!("SANDBOX_CONTAINER_PREFIX={}", self.prefix), None)
+    }
+
     fn containers(&self) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
         for scope in std::iter::once(&self.scope).chain(&self.extra_scopes) {
@@ -108,6 +113,7 @@ impl Isolation {
 
 impl Drop for Isolation {
     fn drop(&mut self) {
+        self.kill_processes();
         for (name, control) in self.containers() {
             let _ = Command::new(podman()).args(["rm", "--force", "--time", "0", &name]).output();
             if let Some(dir) = control {
@@ -115,4 +121,29 @@ impl Drop for Isolation {
             }
         }
     }
+}
+
+/// Kills the processes whose environment holds `marker` (`NAME=value`) and whose program
+/// is one of `programs` (any when `None`); returns how many.
+pub fn kill_marked(marker: &str, programs: Option<&[PathBuf]>) -> usize {
+    let me = std::process::id();
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        if let Some(programs) = programs {
+            let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+            if !programs.iter().any(|p| std::fs::canonicalize(p).is_ok_and(|p| p == exe)) {
+                continue;
+            }
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
+        if env.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
+            let ok = Command::new("kill").args(["-KILL", &pid.to_string()]).status().is_ok_and(|s| s.success());
+            killed += usize::from(ok);
+        }
+    }
+    killed
 }
