@@ -47,6 +47,9 @@ pub struct Config {
     /// Where the embedded agent binary is written; default `$XDG_CACHE_HOME/sandbox`
     /// (or `~/.cache/sandbox`), `/var/cache/sandbox` for root.
     pub cache_dir: Option<PathBuf>,
+    /// Where snapshots are kept; default `$XDG_DATA_HOME/sandbox/snapshots` (or
+    /// `~/.local/share/sandbox/snapshots`), `/var/lib/sandbox/snapshots` for root.
+    pub snapshot_dir: Option<PathBuf>,
     /// How long to wait for the agent to answer after the container started.
     pub ready_timeout: Duration,
     /// Time limit of dev-essentials provisioning.
@@ -82,6 +85,7 @@ impl Default for Config {
             podman: PathBuf::from("podman"),
             runtime_dir: None,
             cache_dir: None,
+            snapshot_dir: None,
             ready_timeout: Duration::from_secs(20),
             provision_timeout: Duration::from_secs(300),
             post_create_timeout: Duration::from_secs(600),
@@ -105,6 +109,7 @@ struct FileConfig {
     podman: Option<PathBuf>,
     runtime_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    snapshot_dir: Option<PathBuf>,
     ready_timeout_secs: Option<u64>,
     provision_timeout_secs: Option<u64>,
     post_create_timeout_secs: Option<u64>,
@@ -233,6 +238,7 @@ impl Config {
         }
         self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
         self.cache_dir = f.cache_dir.or(self.cache_dir.take());
+        self.snapshot_dir = f.snapshot_dir.or(self.snapshot_dir.take());
         set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
         set(&mut self.provision_timeout, f.provision_timeout_secs.map(Duration::from_secs));
         set(&mut self.post_create_timeout, f.post_create_timeout_secs.map(Duration::from_secs));
@@ -381,6 +387,9 @@ impl Config {
         if let Some(v) = get("SANDBOX_CACHE_DIR") {
             self.cache_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("SANDBOX_SNAPSHOT_DIR") {
+            self.snapshot_dir = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 
@@ -398,7 +407,9 @@ impl Config {
         for p in &self.policy.protected_paths {
             crate::validate::protected_path(p).map_err(|e| cfg_err("protected_paths", e))?;
         }
-        for (name, p) in [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir)] {
+        for (name, p) in
+            [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir), ("snapshot_dir", &self.snapshot_dir)]
+        {
             if let Some(p) = p
                 && !p.is_absolute()
             {

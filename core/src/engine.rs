@@ -61,6 +61,15 @@ pub enum CreateFailure {
     Failed(crate::Error),
 }
 
+/// What an image gives the containers made from it, or what a container was made with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// Its environment, `KEY=value` each.
+    pub env: Vec<String>,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+}
+
 /// Operations sessions need from a container engine.
 pub trait Engine: Send + Sync {
     /// The host facts, probed on first use and cached.
@@ -82,6 +91,19 @@ pub trait Engine: Send + Sync {
     fn remove_now(&self, name: &str, control_dir: &str);
     /// Whether `image` is in local storage.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// The environment and labels image `image` gives its containers.
+    fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig>>;
+    /// The environment and labels container `name` was made with (its image's and its
+    /// own).
+    fn container_config<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<ImageConfig>>;
+    /// Commits the filesystem changes of container `name` (not its bind mounts) into a
+    /// new image tagged `tag`, with `changes` (Dockerfile instructions such as `LABEL
+    /// k=v`) applied, without pausing it; returns the image's id.
+    fn commit<'a>(&'a self, name: &'a str, tag: &'a str, changes: &'a [String]) -> BoxFuture<'a, Result<String>>;
+    /// Removes image `image` (by id or name); `false` when it did not exist. An image
+    /// containers still use is not removed: an
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) error naming them.
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
     /// What the session's network isolation must keep out: the host's own addresses and

@@ -27,6 +27,8 @@ pub(crate) enum EngineCall {
     Neighbourhood,
     IsolateNetwork(String),
     BuildImage(String),
+    Commit { name: String, tag: String, changes: Vec<String> },
+    RemoveImage(String),
 }
 
 /// Exit status podman gives when it refuses to run a container.
@@ -257,6 +259,24 @@ impl Engine for FakeEngine {
 
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
         self.record(EngineCall::ImageExists(image.into()));
+        Box::pin(async move { Ok(true) })
+    }
+
+    fn image_config<'a>(&'a self, _image: &'a str) -> BoxFuture<'a, Result<crate::engine::ImageConfig>> {
+        Box::pin(async move { Ok(Default::default()) })
+    }
+
+    fn container_config<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<crate::engine::ImageConfig>> {
+        Box::pin(async move { Ok(Default::default()) })
+    }
+
+    fn commit<'a>(&'a self, name: &'a str, tag: &'a str, changes: &'a [String]) -> BoxFuture<'a, Result<String>> {
+        self.record(EngineCall::Commit { name: name.into(), tag: tag.into(), changes: changes.to_vec() });
+        Box::pin(async move { Ok("0123456789abcdef".into()) })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.record(EngineCall::RemoveImage(image.into()));
         Box::pin(async move { Ok(true) })
     }
 

@@ -20,3 +20,6 @@ pub const SCOPE: &str = "sandbox.scope";
 /// Host path of the agent binary mounted into the container: the host checks that the
 /// process behind the agent socket runs this very file.
 pub const AGENT: &str = "sandbox.agent";
+
+/// Every label a session container carries.
+pub const ALL: [&str; 9] = [MANAGED, SESSION, OWNER, WORKDIR, CONTROL, VERSION, PORTS, SCOPE, AGENT];

@@ -60,6 +60,7 @@ mod sandbox;
 mod session;
 mod session_info;
 pub mod signals;
+pub mod snapshot;
 mod spec;
 mod spool_reader;
 mod start;
@@ -100,10 +101,12 @@ pub use sandbox_proto::egress::{
 };
 pub use session::Session;
 pub use session_info::SessionInfo;
+pub use snapshot::{CopyMethod, SnapshotInfo, SnapshotReport};
 pub use spec::{SessionSpec, default_session_id};
 pub use start::StartPhase;
 pub use start_report::{
-    DroppedPort, EgressReport, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
+    DroppedPort, EgressReport, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, SnapshotStart,
+    StartReport,
 };
 pub use tasks::{DEFAULT_TASK_SPOOL_CAP, Task, TaskInfo, TaskKind, TaskSpec, TaskStream};
 pub use terminals::{

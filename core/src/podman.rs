@@ -8,7 +8,7 @@ use sandbox_proto::layout;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
-use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
+use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine, ImageConfig};
 use crate::error::{Error, Result};
 use crate::host_info::{HostInfo, HostReadings};
 use crate::network_isolation::{self, Neighbourhood, Rules};
@@ -184,6 +184,62 @@ impl Engine for PodmanEngine {
                 Some(1) => Ok(false),
                 code => Err(Error::Engine { action: format!("checking for image {image}"), code, stderr: out.stderr }),
             }
+        })
+    }
+
+    fn image_config<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageConfig>> {
+        Box::pin(async move {
+            let args = strings(&["image", "inspect", "--format", "json", image]);
+            let out = self.podman_ok(&format!("inspecting image {image}"), &args).await?;
+            parse_image_config(&out.stdout)
+        })
+    }
+
+    fn container_config<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<ImageConfig>> {
+        Box::pin(async move {
+            let args = strings(&["container", "inspect", "--format", "json", name]);
+            let out = self.podman_ok(&format!("inspecting container {name}"), &args).await?;
+            parse_image_config(&out.stdout)
+        })
+    }
+
+    fn commit<'a>(&'a self, name: &'a str, tag: &'a str, changes: &'a [String]) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let mut args = strings(&["commit", "--quiet", "--pause=false"]);
+            for c in changes {
+                args.extend(["--change".to_string(), c.clone()]);
+            }
+            args.extend([name.to_string(), tag.to_string()]);
+            let out = self.podman_ok(&format!("committing container {name} (podman commit)"), &args).await?;
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::Engine {
+                    action: format!("committing container {name}: no image id in its output"),
+                    code: out.code,
+                    stderr: String::from_utf8_lossy(&out.stdout).into_owned(),
+                });
+            }
+            Ok(id)
+        })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let out = self.podman(&strings(&["image", "rm", image])).await?;
+            if out.ok() {
+                return Ok(true);
+            }
+            let lower = out.stderr.to_lowercase();
+            if lower.contains("image not known") || lower.contains("no such image") {
+                return Ok(false);
+            }
+            if lower.contains("in use") || lower.contains("being used") {
+                return Err(Error::invalid(
+                    format!("removal of image {image}"),
+                    format!("containers still use it: {}", out.stderr.trim()),
+                ));
+            }
+            Err(Error::Engine { action: format!("removing image {image}"), code: out.code, stderr: out.stderr })
         })
     }
 
@@ -384,6 +440,28 @@ pub fn parse_ps(json: &[u8]) -> Result<Vec<ContainerRecord>> {
             Ok(ContainerRecord { id: s("Id"), name, image: s("Image"), state: s("State"), created, labels })
         })
         .collect()
+}
+
+/// Parses the environment and labels out of `podman image inspect` or `podman container
+/// inspect` (`--format json`): `Config.Env`, and `Config.Labels` or the image's `Labels`.
+pub fn parse_image_config(json: &[u8]) -> Result<ImageConfig> {
+    let bad = |d: String| Error::Protocol { detail: format!("unexpected `podman inspect` output: {d}") };
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let first = v.as_array().and_then(|a| a.first()).ok_or_else(|| bad("not a list of one".into()))?;
+    let config = first.get("Config");
+    let env = config
+        .and_then(|c| c.get("Env"))
+        .and_then(|e| e.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let labels = config
+        .and_then(|c| c.get("Labels"))
+        .filter(|l| l.is_object())
+        .or_else(|| first.get("Labels"))
+        .and_then(|l| l.as_object())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    Ok(ImageConfig { env, labels })
 }
 
 /// Parses the state out of `podman inspect --format json`.

@@ -55,6 +55,8 @@ pub struct RunPlan {
     pub limits: Option<Limits>,
     /// Environment of the container (and so of every command).
     pub env: Vec<(String, String)>,
+    /// Variables the image sets that the container must not have (`--unsetenv`).
+    pub unset_env: Vec<String>,
     /// Stop the session after this many seconds without calls.
     pub idle_timeout_secs: Option<u64>,
     /// Paths of the working dir mounted onto themselves (workspace protection),
@@ -157,6 +159,9 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     push(&["--mount", &bind_mount(&shared, layout::CONTAINER_DIR, false)]);
     push(&["--mount", &bind_mount(&plan.agent_path, CONTAINER_AGENT_PATH, true)]);
     push(&["--workdir", &plan.working_dir]);
+    for k in &plan.unset_env {
+        push(&["--unsetenv", k]);
+    }
     for (k, v) in &plan.env {
         push(&["--env", &format!("{k}={v}")]);
     }
@@ -212,6 +217,7 @@ mod tests {
             network: Network::Bridge,
             limits: Some(Limits::default()),
             env: vec![("A".into(), "1 2".into())],
+            unset_env: Vec::new(),
             idle_timeout_secs: None,
             self_mounts: vec![("/w/.git".into(), false), ("/w/.git/hooks".into(), true)],
             tmp_size: Some(1 << 30),
@@ -222,6 +228,17 @@ mod tests {
 
     fn has_pair(a: &[String], k: &str, v: &str) -> bool {
         a.windows(2).any(|w| w[0] == k && w[1] == v)
+    }
+
+    #[test]
+    fn a_snapshots_variables_are_unset_before_the_sessions_own_are_set() {
+        let mut p = plan();
+        p.unset_env = vec!["HOSTNAME".into(), "SECRET".into()];
+        let a = build_run_args(&p, &host(false));
+        let unset = a.iter().position(|x| x == "--unsetenv").unwrap();
+        assert!(has_pair(&a, "--unsetenv", "HOSTNAME") && has_pair(&a, "--unsetenv", "SECRET"));
+        assert!(unset < a.iter().position(|x| x == "--env").unwrap());
+        assert!(!build_run_args(&plan(), &host(false)).iter().any(|x| x == "--unsetenv"));
     }
 
     #[test]

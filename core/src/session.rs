@@ -83,6 +83,13 @@ impl Session {
         Session { inner: Arc::new(Inner { report: Some(report), ..inner }) }
     }
 
+    /// Records in the start report the snapshot the session started from.
+    pub(crate) fn with_snapshot(self, from: crate::start_report::SnapshotStart) -> Session {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| unreachable!("fresh session is not shared"));
+        let report = inner.report.clone().map(|r| StartReport { snapshot: Some(from), ..r });
+        Session { inner: Arc::new(Inner { report, ..inner }) }
+    }
+
     /// The session id.
     pub fn id(&self) -> &str {
         &self.inner.id

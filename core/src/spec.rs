@@ -49,6 +49,10 @@ pub struct SessionSpec {
     pub allow_build: Option<bool>,
     /// Overrides `policy.egress`; without a network mode set, also makes it `egress`.
     pub egress: Option<EgressPolicy>,
+    /// Start from this snapshot: the working dir (which must not exist yet) becomes a
+    /// copy of the snapshot's, and the container runs the snapshot's image (see
+    /// [`Sandbox::snapshot`](crate::Sandbox::snapshot)). `image` must be unset.
+    pub snapshot: Option<String>,
 }
 
 impl SessionSpec {

@@ -171,6 +171,8 @@ struct Terms {
 /// What the plan step decided: everything the later steps need.
 struct Plan {
     id: String,
+    /// Environment variables the image has that the container must not (a snapshot's).
+    unset_env: Vec<String>,
     /// Container name.
     name: String,
     /// Canonical working dir, and the same as text.
@@ -272,9 +274,27 @@ impl Sandbox {
     }
 }
 
-/// Starts a session: the pipeline with the real connect step.
+/// Starts a session: the pipeline with the real connect step, after the copy of the
+/// snapshot's working dir when it starts from one (removed again if the start fails).
 async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Result<Session> {
-    pipeline(sb, spec, progress, &WaitForAgent).await
+    let Some(name) = spec.snapshot.clone() else {
+        return pipeline(sb, spec, progress, &WaitForAgent).await;
+    };
+    if spec.image.is_some() {
+        return Err(Error::invalid("image", "a session started from a snapshot runs the snapshot's image"));
+    }
+    validate::session_id(&spec.id)?;
+    let copy = crate::snapshot::prepare_start(sb, &name, &spec.working_dir).await?;
+    let working_dir = spec.working_dir.clone();
+    let result = pipeline(sb, spec, progress, &WaitForAgent).await;
+    match result {
+        Ok(session) => Ok(session.with_snapshot(crate::SnapshotStart { name, copy })),
+        Err(e) => {
+            let host = sb.engine.host().await?;
+            crate::snapshot::remove_tree(&working_dir, host.rootless, &sb.config.podman).await;
+            Err(e)
+        }
+    }
 }
 
 /// The start pipeline with its connect step given.
@@ -330,6 +350,9 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     if let Some(img) = &spec.image {
         validate::image(img)?;
     }
+    if spec.snapshot.is_some() && spec.image.is_some() {
+        return Err(Error::invalid("image", "a session started from a snapshot runs the snapshot's image"));
+    }
     validate::env(&spec.env)?;
     for (i, c) in spec.post_create.iter().enumerate() {
         if c.trim().is_empty() || c.contains('\0') {
@@ -365,7 +388,16 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
 
     let mut warnings = devcontainer.as_ref().map(DevcontainerReport::warnings).unwrap_or_default();
     let built = devcontainer.as_ref().and_then(|d| d.built_image.as_deref());
-    let mut image = choose_image(config, spec.image.as_deref(), policy.allow_untrusted_image);
+    let snapshot = match &spec.snapshot {
+        Some(name) => Some(sb.snapshot_info(name).await?),
+        None => None,
+    };
+    let mut image = match &snapshot {
+        Some(s) => {
+            ImageChoice { requested: Some(s.image.clone()), used: s.image.clone(), reason: ImageReason::Snapshot }
+        }
+        None => choose_image(config, spec.image.as_deref(), policy.allow_untrusted_image),
+    };
     if built.is_some() && image.requested.as_deref() == built {
         image.used = built.unwrap_or_default().to_string();
         image.reason = ImageReason::Built;
@@ -450,10 +482,16 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
             env.push((k, v));
         }
     }
+    // What the snapshot's session set for itself is not inherited (what this one sets
+    // replaces it anyway).
+    let unset_env: Vec<String> = snapshot
+        .map(|s| s.unset_env.into_iter().filter(|k| !env.iter().any(|(have, _)| have == k)).collect())
+        .unwrap_or_default();
 
     Ok(Plan {
         name: format!("{}{}", config.container_prefix, spec.id),
         id: spec.id,
+        unset_env,
         working_dir,
         working_dir_str,
         image,
@@ -792,6 +830,7 @@ fn run_plan(plan: &Plan, config: &Config, control: &Path, created: &Created) -> 
         network: plan.policy.network,
         limits: terms.limits,
         env: plan.env.clone(),
+        unset_env: plan.unset_env.clone(),
         idle_timeout_secs: plan.idle_timeout.map(|d| d.as_secs()),
         self_mounts: plan.self_mounts.clone(),
         // tmpfs pages count against the memory limit and cannot be reclaimed:
@@ -905,6 +944,7 @@ fn report(plan: &Plan, created: Created, setup: Setup, started: Instant) -> Star
         provisioning: setup.provisioning,
         post_create: setup.post_create,
         devcontainer: plan.devcontainer.clone(),
+        snapshot: None,
         warnings,
         duration: started.elapsed(),
     }
@@ -929,8 +969,10 @@ fn state_dirs(config: &Config, host: &crate::HostInfo) -> Vec<PathBuf> {
     let mut dirs = vec![
         control_dir::base_dir(config, host.uid),
         crate::agent_binary::cache_dir(config, host.uid),
+        crate::snapshot::snapshot_dir(config, host.uid),
         PathBuf::from("/run/sandbox"),
         PathBuf::from("/var/cache/sandbox"),
+        PathBuf::from("/var/lib/sandbox"),
     ];
     if let Some(file) = crate::config::config_path()
         && let Some(dir) = file.parent()
@@ -946,7 +988,13 @@ fn state_dirs(config: &Config, host: &crate::HostInfo) -> Vec<PathBuf> {
         std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).into_iter().collect();
     homes.extend(passwd_homes(&std::fs::read_to_string("/etc/passwd").unwrap_or_default()));
     for home in homes {
-        for sub in [".cache/sandbox", ".config/sandbox", ".config/containers", ".local/share/containers"] {
+        for sub in [
+            ".cache/sandbox",
+            ".config/sandbox",
+            ".config/containers",
+            ".local/share/containers",
+            ".local/share/sandbox",
+        ] {
             dirs.push(home.join(sub));
         }
     }

@@ -24,6 +24,18 @@ pub enum ImageReason {
     /// Built from the working dir's `devcontainer.json` (allowed by `allow_build`, from
     /// trusted base images only).
     Built,
+    /// The image of the snapshot the session started from (made by this library from a
+    /// session's container).
+    Snapshot,
+}
+
+/// Where a session started from a snapshot came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotStart {
+    /// The snapshot's name.
+    pub name: String,
+    /// How its working dir was copied to the session's.
+    pub copy: crate::snapshot::CopyMethod,
 }
 
 /// The image decision.
@@ -168,6 +180,8 @@ pub struct StartReport {
     pub post_create: Vec<PostCreateOutcome>,
     /// What the start did with the working dir's `devcontainer.json`, when it read one.
     pub devcontainer: Option<DevcontainerReport>,
+    /// The snapshot the session started from, and how its working dir was copied.
+    pub snapshot: Option<SnapshotStart>,
     /// Every warning, in plain words.
     pub warnings: Vec<String>,
     /// Total time of the start.

@@ -21,6 +21,9 @@ pub struct TestScope {
     pub scope: String,
     /// A private working dir for the test's sessions.
     pub dir: tempfile::TempDir,
+    /// The test's own snapshot dir (the sandbox's `snapshot_dir`); its snapshots'
+    /// images are removed with it.
+    pub snapshots: tempfile::TempDir,
     podman: PathBuf,
 }
 
@@ -47,9 +50,17 @@ impl TestScope {
     /// A fresh scope named after the test.
     pub fn new(test: &str) -> TestScope {
         let scope = unique_id(test);
-        let config = test_config(&scope);
+        let snapshots = tempfile::Builder::new().prefix("sbx-snapshots").tempdir().expect("snapshot tempdir");
+        let mut config = test_config(&scope);
+        config.snapshot_dir = Some(snapshots.path().to_path_buf());
         let podman = config.podman.clone();
-        TestScope { sandbox: Sandbox::new(config), scope, dir: tempfile::tempdir().expect("tempdir"), podman }
+        TestScope {
+            sandbox: Sandbox::new(config),
+            scope,
+            dir: tempfile::tempdir().expect("tempdir"),
+            snapshots,
+            podman,
+        }
     }
 
     /// A spec for a new session in this scope's working dir.
@@ -80,6 +91,18 @@ impl Drop for TestScope {
             if let Some(dir) = r.labels.get(sandbox_core::labels::CONTROL) {
                 let _ = std::fs::remove_dir_all(dir);
             }
+        }
+        let store = self.snapshots.path().display().to_string();
+        let filter = format!("label={}={store}", sandbox_core::snapshot::SNAPSHOT_STORE_LABEL);
+        if let Ok(out) = Command::new(&self.podman).args(["images", "-q", "--no-trunc", "--filter", &filter]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new(&self.podman).args(["rmi", "--force", id]).output();
+            }
+        }
+        // Rootless, a session can leave files its owner cannot remove outside podman's
+        // user namespace (a directory without write permission).
+        if rootless() {
+            let _ = Command::new(&self.podman).args(["unshare", "rm", "-rf", "--", &store]).output();
         }
     }
 }

@@ -12,6 +12,7 @@ fn reason_word(r: ImageReason) -> &'static str {
         ImageReason::UntrustedAllowed => "untrusted_allowed",
         ImageReason::UntrustedReplaced => "untrusted_replaced",
         ImageReason::Built => "built",
+        ImageReason::Snapshot => "snapshot",
     }
 }
 

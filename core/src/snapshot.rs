@@ -1,0 +1,557 @@
+//! Snapshots: a session's working dir and its container's filesystem changes (not its
+//! processes' memory), captured under a name while its processes are frozen, and new
+//! sessions started from one.
+//!
+//! A snapshot lives in the snapshot dir ([`Config::snapshot_dir`]) as `<name>/meta.json`
+//! and `<name>/tree/` (the working dir's copy, never changed again), plus an image of the
+//! container's changes (`podman commit`, tagged `localhost/sandbox-snapshot:<name>-<store>`).
+//! It is made in a `.partial-*` dir and renamed into place only when complete, so a
+//! failed snapshot (a full disk, a session that went away) leaves nothing behind.
+//!
+//! Copies are reflinks (`FICLONE`: no data copied) where the snapshot dir and the tree
+//! share a filesystem that has them, else plain copies; the report says which. The copy
+//! is `cp -a`: modes, owners, times, symlinks, hard links, empty dirs, special files and
+//! any name bytes survive; rootless, it runs in podman's user namespace (`podman unshare`)
+//! so files the session made unreadable to their owner are copied too.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::{Sandbox, Session};
+
+/// The image repository snapshot images are tagged in.
+pub const SNAPSHOT_REPOSITORY: &str = "localhost/sandbox-snapshot";
+
+/// Label on a snapshot image: the snapshot's name.
+pub const SNAPSHOT_LABEL: &str = "sandbox.snapshot";
+/// Label on a snapshot image: the snapshot dir it belongs to.
+pub const SNAPSHOT_STORE_LABEL: &str = "sandbox.snapshot.store";
+
+/// Environment variables a child keeps from podman's defaults (never unset).
+const PODMAN_DEFAULT_ENV: &[&str] = &["PATH", "TERM", "container"];
+
+/// How a working dir was copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyMethod {
+    /// Reflinks (`FICLONE`): the copy shares the data blocks until either side writes.
+    Reflink,
+    /// A plain copy of every byte: the filesystem has no reflinks, or the two sides are
+    /// on different filesystems.
+    Copy,
+}
+
+impl CopyMethod {
+    /// The method's name as reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CopyMethod::Reflink => "reflink",
+            CopyMethod::Copy => "copy",
+        }
+    }
+}
+
+/// A snapshot as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Its name.
+    pub name: String,
+    /// The id of the session it was taken from.
+    pub session: String,
+    /// That session's working dir.
+    pub working_dir: PathBuf,
+    /// The image of the container's filesystem changes (its id).
+    pub image: String,
+    /// When it was taken, in ms since the Unix epoch.
+    pub created_ms: u64,
+    /// How the working dir was copied into it.
+    pub copy: CopyMethod,
+    /// Regular files in the working dir's copy.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Environment variables of the session that its children do not inherit from the
+    /// image (the session's own settings; a child gets its own).
+    pub unset_env: Vec<String>,
+    /// Where the working dir's copy is (`<snapshot dir>/<name>/tree`).
+    #[serde(skip)]
+    pub tree: PathBuf,
+}
+
+/// What [`Session::snapshot`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    /// The snapshot.
+    #[serde(flatten)]
+    pub info: SnapshotInfo,
+    /// How the session's processes were frozen: `"signals"` (SIGSTOP to every process
+    /// but the agent and init), or `"already_paused"` (the session was paused before and
+    /// stays paused).
+    pub freeze: String,
+    /// How many processes were frozen.
+    pub processes: u32,
+    /// How long they were frozen, in microseconds.
+    pub frozen_us: u64,
+    /// How long the whole snapshot took, in microseconds.
+    pub took_us: u64,
+}
+
+/// The snapshot dir of `config` for user `uid`.
+pub fn snapshot_dir(config: &Config, uid: u32) -> PathBuf {
+    if let Some(d) = &config.snapshot_dir {
+        return d.clone();
+    }
+    if uid == 0 {
+        return PathBuf::from("/var/lib/sandbox/snapshots");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("sandbox/snapshots");
+    }
+    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/share/sandbox/snapshots"),
+        None => std::env::temp_dir().join(format!("sandbox-snapshots-{uid}")),
+    }
+}
+
+/// Checks a snapshot name: the rules of session ids.
+pub fn check_name(name: &str) -> Result<()> {
+    crate::validate::session_id(name).map_err(|e| match e {
+        Error::InvalidInput { reason, .. } => Error::invalid("snapshot name", reason),
+        other => other,
+    })
+}
+
+/// The snapshot dir, made (private to its owner) when missing.
+fn open_store(config: &Config) -> Result<PathBuf> {
+    let dir = snapshot_dir(config, rustix::process::getuid().as_raw());
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("making the snapshot dir {}", dir.display()), e))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(format!("making the snapshot dir {} private", dir.display()), e))?;
+    Ok(dir)
+}
+
+/// The image tag of snapshot `name` in snapshot dir `store`: the name and a short hash of
+/// the dir, so two snapshot dirs never share a tag.
+fn image_tag(store: &Path, name: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(store.as_os_str().as_encoded_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{SNAPSHOT_REPOSITORY}:{name}-{short}")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Reads snapshot `name` from `store`.
+fn load(store: &Path, name: &str) -> Result<SnapshotInfo> {
+    let dir = store.join(name);
+    let meta = dir.join("meta.json");
+    let text = match std::fs::read(&meta) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound {
+                what: format!("snapshot {name:?}"),
+                detail: format!("there is none in {}; list the snapshots to see which exist", store.display()),
+            });
+        }
+        Err(e) => return Err(Error::io(format!("reading {}", meta.display()), e)),
+    };
+    let mut info: SnapshotInfo = serde_json::from_slice(&text)
+        .map_err(|e| Error::Protocol { detail: format!("{} is not a snapshot's meta.json: {e}", meta.display()) })?;
+    info.tree = dir.join("tree");
+    Ok(info)
+}
+
+/// Whether `FICLONE` works from files in `from`'s filesystem to files in `to`'s: they
+/// must be one filesystem, and it must have reflinks (tried on two scratch files in
+/// `to`, which must be a directory this process can write).
+pub fn reflinks_between(from: &Path, to: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (std::fs::metadata(from), std::fs::metadata(to)) else { return false };
+    if a.dev() != b.dev() {
+        return false;
+    }
+    let probe = |suffix: &str| to.join(format!(".reflink-probe-{}-{suffix}", std::process::id()));
+    let (src, dst) = (probe("a"), probe("b"));
+    let works = (|| -> std::io::Result<bool> {
+        std::fs::write(&src, b"probe")?;
+        let s = std::fs::File::open(&src)?;
+        let d = std::fs::File::create(&dst)?;
+        Ok(rustix::fs::ioctl_ficlone(&d, &s).is_ok())
+    })()
+    .unwrap_or(false);
+    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_file(&dst);
+    works
+}
+
+/// Copies the tree `from` into the new directory `to` (which must not exist; its parent
+/// must), with reflinks where [`reflinks_between`] says they work. On failure nothing of
+/// `to` is left. `rootless`: run the copy in podman's user namespace through `podman`.
+pub(crate) async fn copy_tree(from: &Path, to: &Path, rootless: bool, podman: &Path) -> Result<CopyMethod> {
+    let parent = to.parent().ok_or_else(|| Error::invalid("copy target", format!("{} has no parent", to.display())))?;
+    let method = if reflinks_between(from, parent) { CopyMethod::Reflink } else { CopyMethod::Copy };
+    std::fs::create_dir(to).map_err(|e| Error::io(format!("making {}", to.display()), e))?;
+    let reflink = match method {
+        CopyMethod::Reflink => "--reflink=always",
+        CopyMethod::Copy => "--reflink=never",
+    };
+    let mut cmd = if rootless {
+        let mut c = tokio::process::Command::new(podman);
+        c.args(["unshare", "cp"]);
+        c
+    } else {
+        tokio::process::Command::new("cp")
+    };
+    cmd.args(["-a", "--no-target-directory", reflink, "--"]).arg(from.join(".")).arg(to);
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true).current_dir("/");
+    let out = cmd.output().await.map_err(|e| Error::io("running cp", e));
+    let failed = match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(Error::Engine {
+            action: format!("copying {} to {} (cp -a)", from.display(), to.display()),
+            code: o.status.code(),
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        }),
+        Err(e) => Some(e),
+    };
+    match failed {
+        None => Ok(method),
+        Some(e) => {
+            remove_tree(to, rootless, podman).await;
+            Err(e)
+        }
+    }
+}
+
+/// Removes the tree at `path`, best effort (rootless: in podman's user namespace, where
+/// every file the sessions made is removable).
+pub(crate) async fn remove_tree(path: &Path, rootless: bool, podman: &Path) {
+    if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+        return;
+    }
+    let mut cmd = if rootless {
+        let mut c = tokio::process::Command::new(podman);
+        c.args(["unshare", "rm", "-rf", "--"]);
+        c
+    } else {
+        let mut c = tokio::process::Command::new("rm");
+        c.args(["-rf", "--"]);
+        c
+    };
+    let _ = cmd.arg(path).current_dir("/").stdin(std::process::Stdio::null()).output().await;
+}
+
+/// Regular files below `dir` and their bytes (what can be read of it).
+fn count_files(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() {
+                files += 1;
+                bytes += m.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// The variables of `container_env` (what a session's container runs with) that do not
+/// come from its image (`image_env`) or podman's defaults: the session's own settings,
+/// which its children do not inherit. `HOSTNAME` always (podman records the container's).
+fn own_env(container_env: &[String], image_env: &[String]) -> Vec<String> {
+    let mut unset: Vec<String> = container_env
+        .iter()
+        .filter(|kv| !image_env.contains(kv))
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+        .filter(|k| !PODMAN_DEFAULT_ENV.contains(&k.as_str()))
+        .collect();
+    if !unset.iter().any(|k| k == "HOSTNAME") {
+        unset.push("HOSTNAME".into());
+    }
+    unset.sort();
+    unset.dedup();
+    unset
+}
+
+/// The `--change` instructions of a snapshot's commit: every session label emptied (an
+/// image is not a session; a container someone else makes from it must not look like
+/// one of ours), and the snapshot's own labels.
+fn commit_changes(store: &Path, name: &str) -> Vec<String> {
+    let emptied: Vec<String> = crate::labels::ALL.iter().map(|k| format!("{k}=")).collect();
+    vec![
+        format!("LABEL {}", emptied.join(" ")),
+        format!("LABEL {SNAPSHOT_LABEL}={name}"),
+        format!("LABEL {SNAPSHOT_STORE_LABEL}={}", store.display()),
+    ]
+}
+
+impl Sandbox {
+    /// Takes snapshot `name` of running `session`: its working dir and its container's
+    /// filesystem changes, with its processes frozen meanwhile (see
+    /// [`pause`](Session::pause); a paused session stays paused). Refused with
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) when a snapshot of that name
+    /// exists; a session that is not running gives the error its pause gives.
+    pub async fn snapshot(&self, session: &Session, name: &str) -> Result<SnapshotReport> {
+        check_name(name)?;
+        let started = Instant::now();
+        let config = &self.config;
+        let store = open_store(config)?;
+        if store.join(name).exists() {
+            return Err(Error::invalid(
+                "snapshot name",
+                format!("{name:?} exists in {}; remove it first or choose another name", store.display()),
+            ));
+        }
+        let engine = self.engine.clone();
+        let host = engine.host().await?;
+        let paused = session.pause().await?;
+        let frozen_at = Instant::now();
+        let partial = store.join(format!(".partial-{name}-{}", std::process::id()));
+        let taken = take(session, &engine, &store, &partial, name, host.rootless, &config.podman).await;
+        let frozen_us;
+        if paused.changed {
+            let resumed = session.resume().await;
+            frozen_us = frozen_at.elapsed().as_micros() as u64 + paused.took_us;
+            if let Err(e) = resumed {
+                if let Ok(info) = &taken {
+                    let _ = engine.remove_image(&info.image).await;
+                }
+                remove_tree(&partial, host.rootless, &config.podman).await;
+                return Err(e);
+            }
+        } else {
+            frozen_us = 0;
+        }
+        let info = match taken {
+            Ok(info) => info,
+            Err(e) => {
+                remove_tree(&partial, host.rootless, &config.podman).await;
+                return Err(e);
+            }
+        };
+        let publish = (|| -> std::io::Result<()> {
+            let meta = serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?;
+            std::fs::write(partial.join("meta.json"), meta)?;
+            std::fs::rename(&partial, store.join(name))
+        })();
+        if let Err(e) = publish {
+            let _ = engine.remove_image(&info.image).await;
+            remove_tree(&partial, host.rootless, &config.podman).await;
+            return Err(Error::io(format!("storing snapshot {name:?}"), e));
+        }
+        let info = SnapshotInfo { tree: store.join(name).join("tree"), ..info };
+        Ok(SnapshotReport {
+            info,
+            freeze: if paused.changed { paused.method } else { "already_paused".into() },
+            processes: paused.processes,
+            frozen_us,
+            took_us: started.elapsed().as_micros() as u64,
+        })
+    }
+}
+
+/// The capture itself, with the session frozen: the working dir's copy into
+/// `partial/tree` and the commit. Undoes the commit if it fails after it.
+async fn take(
+    session: &Session,
+    engine: &Arc<dyn Engine>,
+    store: &Path,
+    partial: &Path,
+    name: &str,
+    rootless: bool,
+    podman: &Path,
+) -> Result<SnapshotInfo> {
+    std::fs::create_dir(partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
+    let tree = partial.join("tree");
+    let copy = copy_tree(session.working_dir(), &tree, rootless, podman).await?;
+    let container = engine.container_config(session.container()).await?;
+    let record = engine.list(crate::labels::SESSION, session.id()).await?;
+    let image_env = match record.iter().find(|r| r.name == session.container()) {
+        Some(r) => engine.image_config(&r.image).await?.env,
+        None => Vec::new(),
+    };
+    let unset_env = own_env(&container.env, &image_env);
+    let image = engine.commit(session.container(), &image_tag(store, name), &commit_changes(store, name)).await?;
+    let (files, bytes) = count_files(&tree);
+    Ok(SnapshotInfo {
+        name: name.to_string(),
+        session: session.id().to_string(),
+        working_dir: session.working_dir().to_path_buf(),
+        image,
+        created_ms: now_ms(),
+        copy,
+        files,
+        bytes,
+        unset_env,
+        tree,
+    })
+}
+
+impl Sandbox {
+    /// The snapshots in the snapshot dir, by name.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let store = open_store(&self.config)?;
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&store).map_err(|e| Error::io(format!("reading {}", store.display()), e))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || check_name(&name).is_err() {
+                continue;
+            }
+            if let Ok(info) = load(&store, &name) {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Snapshot `name`; [`NotFound`](crate::ErrorKind::NotFound) when there is none.
+    pub async fn snapshot_info(&self, name: &str) -> Result<SnapshotInfo> {
+        check_name(name)?;
+        load(&open_store(&self.config)?, name)
+    }
+
+    /// Removes snapshot `name`: its image and its copy. Sessions started from it keep
+    /// their own copies; while one of their containers exists the image cannot go, and
+    /// the removal is refused ([`InvalidInput`](crate::ErrorKind::InvalidInput)) with
+    /// nothing removed.
+    pub async fn remove_snapshot(&self, name: &str) -> Result<()> {
+        let info = self.snapshot_info(name).await?;
+        self.engine.remove_image(&info.image).await?;
+        let store = open_store(&self.config)?;
+        let host = self.engine.host().await?;
+        // Renamed away first: a half-removed snapshot is never listed.
+        let doomed = store.join(format!(".removing-{name}-{}", std::process::id()));
+        std::fs::rename(store.join(name), &doomed)
+            .map_err(|e| Error::io(format!("removing snapshot {name:?} from {}", store.display()), e))?;
+        remove_tree(&doomed, host.rootless, &self.config.podman).await;
+        Ok(())
+    }
+
+    /// Removes what failed or interrupted snapshots left in the snapshot dir (`.partial-*`
+    /// and `.removing-*` dirs of processes that are gone), returning their paths.
+    pub async fn reap_snapshots(&self) -> Result<Vec<PathBuf>> {
+        let store = open_store(&self.config)?;
+        let host = self.engine.host().await?;
+        let mut reaped = Vec::new();
+        for e in std::fs::read_dir(&store).map_err(|e| Error::io(format!("reading {}", store.display()), e))?.flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".partial-").or_else(|| name.strip_prefix(".removing-")) else {
+                continue;
+            };
+            let pid: Option<u32> = rest.rsplit('-').next().and_then(|p| p.parse().ok());
+            if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+                continue;
+            }
+            remove_tree(&e.path(), host.rootless, &self.config.podman).await;
+            reaped.push(e.path());
+        }
+        Ok(reaped)
+    }
+}
+
+/// Copies snapshot `name`'s tree to `working_dir` (which must not exist; its parent
+/// must) for a session starting from it; returns how it was copied.
+pub(crate) async fn prepare_start(sb: &Sandbox, name: &str, working_dir: &Path) -> Result<CopyMethod> {
+    let info = sb.snapshot_info(name).await?;
+    if !working_dir.is_absolute() {
+        return Err(Error::invalid("working dir", format!("{} is not an absolute path", working_dir.display())));
+    }
+    match working_dir.symlink_metadata() {
+        Ok(_) => {
+            return Err(Error::invalid(
+                "working dir",
+                format!(
+                    "{} exists: a session started from a snapshot gets a new copy of it, at a path that does not exist yet",
+                    working_dir.display()
+                ),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("checking {}", working_dir.display()), e)),
+    }
+    let host = sb.engine.host().await?;
+    let store = snapshot_dir(&sb.config, host.uid);
+    if working_dir.starts_with(&store) || store.starts_with(working_dir) {
+        return Err(Error::invalid(
+            "working dir",
+            format!(
+                "{} is in the snapshot dir {}: sessions must not reach snapshots",
+                working_dir.display(),
+                store.display()
+            ),
+        ));
+    }
+    copy_tree(&info.tree, working_dir, host.rootless, &sb.config.podman).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_env_is_what_the_session_added_and_hostname() {
+        let image = vec!["PATH=/bin".to_string(), "LANG=C".to_string()];
+        let container = vec![
+            "PATH=/bin".to_string(),
+            "LANG=C".to_string(),
+            "TERM=xterm".to_string(),
+            "container=podman".to_string(),
+            "HOSTNAME=abc".to_string(),
+            "SECRET=1".to_string(),
+            "TAR_OPTIONS=--no-same-owner".to_string(),
+        ];
+        assert_eq!(own_env(&container, &image), ["HOSTNAME", "SECRET", "TAR_OPTIONS"]);
+        // An image variable the session changed is the session's.
+        let changed = vec!["LANG=de_DE".to_string()];
+        assert_eq!(own_env(&changed, &image), ["HOSTNAME", "LANG"]);
+    }
+
+    #[test]
+    fn names_follow_the_session_id_rules_and_tags_differ_per_store() {
+        assert!(check_name("try-1.a_b").is_ok());
+        for bad in ["", "-x", "a/b", "a..b", "a b"] {
+            let e = check_name(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(e.to_string().contains("snapshot name"), "{e}");
+        }
+        let (a, b) = (image_tag(Path::new("/s/one"), "x"), image_tag(Path::new("/s/two"), "x"));
+        assert!(a.starts_with("localhost/sandbox-snapshot:x-"), "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn commits_empty_every_session_label() {
+        let c = commit_changes(Path::new("/s"), "snap");
+        for k in crate::labels::ALL {
+            assert!(c[0].contains(&format!("{k}= ")) || c[0].ends_with(&format!("{k}=")), "{k}: {c:?}");
+        }
+        assert_eq!(c[1], "LABEL sandbox.snapshot=snap");
+        assert_eq!(c[2], "LABEL sandbox.snapshot.store=/s");
+    }
+
+    #[test]
+    fn reflinks_need_one_filesystem_with_them() {
+        let a = tempfile::tempdir().unwrap();
+        // /proc is never the same filesystem as a temp dir.
+        assert!(!reflinks_between(Path::new("/proc"), a.path()));
+        // On one filesystem: whatever FICLONE says there, and no probe file is left.
+        let _ = reflinks_between(a.path(), a.path());
+        assert_eq!(std::fs::read_dir(a.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,177 @@
+//! Snapshots and sessions started from them, against real podman (rootful and
+//! rootless): every file of a child equals the snapshot at birth (modes, symlinks, hard
+//! links, empty dirs, awkward names, a file its owner cannot read), the container's
+//! filesystem changes come along, children and parent never see each other's writes,
+//! the session's own settings are not inherited, the session is frozen for the capture,
+//! and bad input gets typed errors with nothing left behind.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use sandbox_core::tree_diff::diff;
+use sandbox_core::{ErrorKind, ExecOptions, ImageReason, Session, SessionSpec, TaskSpec};
+use sandbox_e2e::{TestScope, run, unique_id};
+
+const T: Duration = Duration::from_secs(300);
+
+async fn sh(s: &Session, script: &str) -> String {
+    let out = s.exec(&["sh", "-c", script], ExecOptions::new()).await.unwrap();
+    assert_eq!(out.exit_code, Some(0), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A working dir with every kind of entry a copy can get wrong.
+fn awkward(root: &Path) {
+    std::fs::create_dir_all(root.join("src/deep")).unwrap();
+    std::fs::write(root.join("src/main.rs"), b"fn main() {}\n").unwrap();
+    std::fs::write(root.join("a file with spaces"), b"spaces").unwrap();
+    std::fs::write(root.join("line\nbreak"), b"newline").unwrap();
+    std::fs::write(root.join(OsStr::from_bytes(b"bytes-\xff\xfe")), b"not utf-8").unwrap();
+    std::os::unix::fs::symlink("src/main.rs", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("outside-link")).unwrap();
+    std::fs::create_dir(root.join("empty")).unwrap();
+    std::fs::write(root.join("run.sh"), b"#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::hard_link(root.join("src/main.rs"), root.join("hard")).unwrap();
+    std::fs::write(root.join("big.bin"), (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>()).unwrap();
+}
+
+#[test]
+fn children_start_from_a_snapshot_byte_for_byte_and_stay_apart() {
+    let t = TestScope::new("snap");
+    awkward(t.dir.path());
+    let kids = tempfile::tempdir().unwrap();
+    run(T, async {
+        let parent = t.sandbox.start(t.spec("snap-parent").env("PARENT_SECRET", "s3cret")).await.unwrap();
+        // A file only the container's filesystem has, and one its owner cannot read.
+        sh(&parent, "echo base > /etc/sbx-state && echo hidden > locked && chmod 000 locked").await;
+        let busy = parent.spawn_task(TaskSpec::shell("echo up; while :; do :; done")).await.unwrap();
+        busy.read_until(sandbox_core::TaskStream::Stdout, 0, b"up", 1024, Some(Duration::from_secs(30))).await.unwrap();
+
+        let r = t.sandbox.snapshot(&parent, "base").await.unwrap();
+        assert_eq!(r.info.name, "base");
+        assert_eq!(r.info.session, parent.id());
+        assert_eq!(r.freeze, "signals");
+        assert!(r.processes >= 1, "the busy loop was frozen: {r:?}");
+        assert!(r.frozen_us > 0 && r.frozen_us <= r.took_us, "{r:?}");
+        assert!(r.info.files >= 8 && r.info.bytes >= 3_000_000, "{r:?}");
+        assert!(r.info.unset_env.contains(&"PARENT_SECRET".to_string()), "{:?}", r.info.unset_env);
+        // The session runs on after the snapshot.
+        assert!(busy.info().await.unwrap().state.is_running());
+        assert_eq!(sh(&parent, "echo alive").await, "alive\n");
+        // At capture the tree equals the working dir (the session then goes on changing).
+        assert_eq!(diff(&r.info.tree, t.dir.path()).unwrap(), vec![], "the snapshot's tree is the working dir");
+        sh(&parent, "echo parent-after > /etc/sbx-state && echo later > parent-only").await;
+
+        // Two children, each with a new copy at a path that did not exist.
+        let mut children = Vec::new();
+        for tag in ["a", "b"] {
+            let dir = kids.path().join(tag);
+            let spec = SessionSpec { snapshot: Some("base".into()), ..SessionSpec::new(unique_id(tag), &dir) }
+                .env("CHILD", tag);
+            let child = t.sandbox.start(spec).await.unwrap();
+            let report = child.start_report().unwrap();
+            assert_eq!(report.image.reason, ImageReason::Snapshot);
+            assert_eq!(report.image.used, r.info.image);
+            let from = report.snapshot.as_ref().expect("the report names the snapshot");
+            assert_eq!((from.name.as_str(), from.copy), ("base", r.info.copy));
+            assert_eq!(diff(&r.info.tree, &dir).unwrap(), vec![], "child {tag} equals the snapshot at birth");
+            children.push((child, dir));
+        }
+        let (a, a_dir) = &children[0];
+        let (b, b_dir) = &children[1];
+        // Hard links stay links; modes, owners and the unreadable file come along.
+        let m = |p: &Path| std::fs::symlink_metadata(p).unwrap();
+        assert_eq!(m(&a_dir.join("hard")).ino(), m(&a_dir.join("src/main.rs")).ino());
+        assert_eq!(m(&a_dir.join("run.sh")).mode() & 0o7777, 0o750);
+        assert_eq!(m(&a_dir.join("locked")).mode() & 0o7777, 0);
+        assert_eq!(m(&a_dir.join("run.sh")).uid(), m(&t.dir.path().join("run.sh")).uid());
+        assert_eq!(std::fs::read_link(a_dir.join("outside-link")).unwrap(), Path::new("/etc/passwd"));
+        assert!(!a_dir.join("parent-only").exists());
+        // The container's changes as they were at the snapshot, and the child's own env.
+        assert_eq!(sh(a, "cat /etc/sbx-state; cat locked; ./run.sh").await, "base\nhidden\nran\n");
+        assert_eq!(
+            sh(a, "echo ${PARENT_SECRET:-unset} $CHILD $HOSTNAME").await.split(' ').take(2).collect::<Vec<_>>(),
+            ["unset", "a"]
+        );
+        // A child's writes show nowhere else.
+        sh(a, "echo mine > only-a && echo a > /etc/sbx-state && rm src/main.rs").await;
+        assert!(!b_dir.join("only-a").exists() && !t.dir.path().join("only-a").exists());
+        assert!(!r.info.tree.join("only-a").exists() && r.info.tree.join("src/main.rs").exists());
+        assert_eq!(sh(b, "cat /etc/sbx-state").await, "base\n");
+        assert_eq!(sh(&parent, "cat /etc/sbx-state").await, "parent-after\n");
+        assert_eq!(diff(&r.info.tree, b_dir).unwrap(), vec![], "b is untouched by a");
+
+        // Listed; not removable while children use its image; removable after.
+        let listed = t.sandbox.snapshots().await.unwrap();
+        assert_eq!(listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["base"]);
+        let e = t.sandbox.remove_snapshot("base").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(t.sandbox.snapshot_info("base").await.is_ok(), "a refused removal removes nothing");
+        for (c, _) in &children {
+            c.stop().await.unwrap();
+        }
+        parent.stop().await.unwrap();
+        t.sandbox.remove_snapshot("base").await.unwrap();
+        assert_eq!(t.sandbox.snapshot_info("base").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(t.sandbox.snapshots().await.unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "nothing of it is left");
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn bad_snapshot_input_gets_typed_errors_and_leaves_nothing() {
+    let t = TestScope::new("snapbad");
+    let kids = tempfile::tempdir().unwrap();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("snapbad")).await.unwrap();
+        for bad in ["", "../x", "a/b", "-x"] {
+            let e = t.sandbox.snapshot(&s, bad).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}: {e}");
+        }
+        t.sandbox.snapshot(&s, "one").await.unwrap();
+        let e = t.sandbox.snapshot(&s, "one").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("exists"), "{e}");
+
+        let from = |name: &str, dir: &Path| SessionSpec {
+            snapshot: Some(name.into()),
+            ..SessionSpec::new(unique_id("kid"), dir)
+        };
+        // Unknown snapshot; a target that exists; an image with a snapshot.
+        let e = t.sandbox.start(from("nope", &kids.path().join("k1"))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(!kids.path().join("k1").exists());
+        let e = t.sandbox.start(from("one", &t.snapshots.path().join("in-the-store"))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("snapshot dir"), "{e}");
+        let e = t.sandbox.start(from("one", kids.path())).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("exists"), "{e}");
+        let e = t.sandbox.start(from("one", &kids.path().join("k2")).image("localhost/other")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(!kids.path().join("k2").exists());
+        // A start that fails after the copy removes the copy.
+        let e = t.sandbox.start(from("one", &kids.path().join("k3")).env("BAD\0KEY", "x")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(!kids.path().join("k3").exists(), "the copy of a failed start is removed");
+
+        // A stopped session cannot be snapshotted; no partial dir is left.
+        s.stop().await.unwrap();
+        let e = t.sandbox.snapshot(&s, "two").await.unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::SessionNotFound | ErrorKind::NotRunning | ErrorKind::SessionLost), "{e}");
+        assert!(t.sandbox.snapshot_info("two").await.is_err());
+        let names: Vec<String> = std::fs::read_dir(t.snapshots.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["one"], "no half snapshot");
+        assert!(t.sandbox.reap_snapshots().await.unwrap().is_empty());
+        t.sandbox.remove_snapshot("one").await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
