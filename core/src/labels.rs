@@ -21,5 +21,8 @@ pub const SCOPE: &str = "sandbox.scope";
 /// process behind the agent socket runs this very file.
 pub const AGENT: &str = "sandbox.agent";
 
+/// The snapshot the session started from (empty when none).
+pub const FROM_SNAPSHOT: &str = "sandbox.snapshot.from";
+
 /// Every label a session container carries.
-pub const ALL: [&str; 9] = [MANAGED, SESSION, OWNER, WORKDIR, CONTROL, VERSION, PORTS, SCOPE, AGENT];
+pub const ALL: [&str; 10] = [MANAGED, SESSION, OWNER, WORKDIR, CONTROL, VERSION, PORTS, SCOPE, AGENT, FROM_SNAPSHOT];

@@ -42,6 +42,7 @@ mod fake_agent;
 #[cfg(test)]
 mod fake_engine;
 mod files;
+pub mod fork;
 mod git_index;
 mod host_info;
 pub mod image_build;
@@ -89,6 +90,7 @@ pub use exec::{DEFAULT_OUTPUT_CAP, ExecOutput};
 pub use exec_options::ExecOptions;
 pub use exec_stream::{ExecControl, ExecEvent, ExecExit, ExecStream, STREAM_WINDOW};
 pub use files::{FileInfo, FileKind};
+pub use fork::{ForkReport, ForkSpec, MAX_FORK_CHILDREN, MergeReport};
 pub use host_info::{CgroupMode, HostInfo, HostReadings, Ulimits, parse_version};
 pub use output_chunk::{OutputChunk, complete_utf8_len};
 pub use pause::PauseReport;

@@ -25,6 +25,8 @@ pub struct SessionInfo {
     pub created: SystemTime,
     /// Ports published on 127.0.0.1.
     pub ports: Vec<u16>,
+    /// The snapshot it started from.
+    pub snapshot: Option<String>,
     /// The session's control dir on the host.
     #[serde(skip)]
     pub control_dir: PathBuf,
@@ -52,6 +54,7 @@ impl SessionInfo {
                 .get(labels::PORTS)
                 .map(|p| p.split(',').filter_map(|x| x.trim().parse().ok()).collect())
                 .unwrap_or_default(),
+            snapshot: r.labels.get(labels::FROM_SNAPSHOT).filter(|s| !s.is_empty()).cloned(),
             control_dir: r.labels.get(labels::CONTROL).map(PathBuf::from).unwrap_or_default(),
             agent_binary: r.labels.get(labels::AGENT).map(PathBuf::from).unwrap_or_default(),
         })

@@ -171,6 +171,8 @@ struct Terms {
 /// What the plan step decided: everything the later steps need.
 struct Plan {
     id: String,
+    /// The snapshot the session starts from.
+    snapshot: Option<String>,
     /// Environment variables the image has that the container must not (a snapshot's).
     unset_env: Vec<String>,
     /// Container name.
@@ -491,6 +493,7 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     Ok(Plan {
         name: format!("{}{}", config.container_prefix, spec.id),
         id: spec.id,
+        snapshot: spec.snapshot,
         unset_env,
         working_dir,
         working_dir_str,
@@ -820,6 +823,7 @@ fn run_plan(plan: &Plan, config: &Config, control: &Path, created: &Created) -> 
             (labels::VERSION.into(), env!("CARGO_PKG_VERSION").into()),
             (labels::PORTS.into(), terms.publish.iter().map(u16::to_string).collect::<Vec<_>>().join(",")),
             (labels::AGENT.into(), agent.clone()),
+            (labels::FROM_SNAPSHOT.into(), plan.snapshot.clone().unwrap_or_default()),
         ],
         image: plan.image.used.clone(),
         working_dir: plan.working_dir_str.clone(),

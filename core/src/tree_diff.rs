@@ -23,7 +23,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// What happened to one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// It is in the changed tree only.
     Added,
@@ -34,7 +35,8 @@ pub enum ChangeKind {
 }
 
 /// What a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file.
     File,
@@ -46,10 +48,35 @@ pub enum EntryKind {
     Other,
 }
 
-/// One changed path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl ChangeKind {
+    /// Its name: `added`, `modified` or `deleted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+}
+
+impl EntryKind {
+    /// Its name: `file`, `dir`, `symlink` or `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::Other => "other",
+        }
+    }
+}
+
+/// One changed path. As JSON: `path` (text; a name that is not UTF-8 has U+FFFD in place
+/// of its bad bytes), `kind`, `entry`, `size`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
     /// The path relative to the trees' roots.
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// What happened to it.
     pub kind: ChangeKind,
@@ -198,6 +225,10 @@ pub fn diff(base: &Path, changed: &Path) -> io::Result<Vec<Change>> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }
 
 /// Why an apply refused: the paths the target changed too (relative), nothing applied.

@@ -175,3 +175,108 @@ fn bad_snapshot_input_gets_typed_errors_and_leaves_nothing() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn a_fork_makes_children_whose_changes_diff_and_merge_back() {
+    use sandbox_core::ForkSpec;
+    use sandbox_core::tree_diff::ChangeKind::{Added, Deleted, Modified};
+    let t = TestScope::new("fork");
+    awkward(t.dir.path());
+    let kids = tempfile::tempdir().unwrap();
+    run(T, async {
+        let parent = t.sandbox.start(t.spec("fork-parent")).await.unwrap();
+        let fork = t.sandbox.fork(&parent, ForkSpec::new(3, kids.path())).await.unwrap();
+        assert_eq!(fork.children.len(), 3);
+        let ids: Vec<&str> = fork.children.iter().map(|c| c.id()).collect();
+        assert_eq!(ids, (1..=3).map(|n| format!("{}-{n}", parent.id())).collect::<Vec<_>>());
+        for c in &fork.children {
+            assert_eq!(c.working_dir(), kids.path().join(c.id()).canonicalize().unwrap());
+            assert_eq!(t.sandbox.diff(c, None).await.unwrap(), vec![], "{} equals the snapshot at birth", c.id());
+        }
+        let name = fork.snapshot.info.name.clone();
+        let listed = t.sandbox.list().await.unwrap();
+        let child_info = listed.iter().find(|i| i.id == fork.children[0].id()).unwrap();
+        assert_eq!(child_info.snapshot.as_deref(), Some(name.as_str()), "list says where a child came from");
+
+        let (one, two) = (&fork.children[0], &fork.children[1]);
+        sh(one, "echo changed > src/main.rs && echo new > 'new file' && rm 'a file with spaces' && mkdir newdir && chmod 700 run.sh").await;
+        let changes: Vec<(String, sandbox_core::tree_diff::ChangeKind)> = t
+            .sandbox
+            .diff(one, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path.to_string_lossy().into_owned(), c.kind))
+            .collect();
+        let want = [
+            ("a file with spaces", Deleted),
+            ("hard", Modified),
+            ("new file", Added),
+            ("newdir", Added),
+            ("run.sh", Modified),
+            ("src/main.rs", Modified),
+        ];
+        assert_eq!(changes, want.map(|(p, k)| (p.to_string(), k)), "hard is the same file as src/main.rs");
+        assert_eq!(t.sandbox.diff(two, None).await.unwrap(), vec![], "a sibling's changes are not two's");
+
+        // Merged into the parent (paused meanwhile): deleted stays deleted.
+        let m = t.sandbox.merge_into_session(one, None, &parent, false).await.unwrap();
+        assert_eq!(m.changes, 6);
+        let p = t.dir.path();
+        assert_eq!(std::fs::read(p.join("src/main.rs")).unwrap(), b"changed\n");
+        assert!(!p.join("a file with spaces").exists() && p.join("newdir").is_dir());
+        assert_eq!(std::fs::metadata(p.join("run.sh")).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(sh(&parent, "cat 'new file'").await, "new\n", "the parent runs on and sees the merge");
+
+        // A path both changed: refused with nothing merged, unless forced.
+        sh(two, "echo from-two > 'line\nbreak' && echo two > two-only").await;
+        sh(&parent, "echo from-parent > 'line\nbreak'").await;
+        let e = t.sandbox.merge_into_session(two, None, &parent, false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("line\nbreak"), "{e}");
+        assert!(!p.join("two-only").exists(), "a refused merge changes nothing");
+        t.sandbox.merge_into_session(two, None, &parent, true).await.unwrap();
+        assert_eq!(std::fs::read(p.join("line\nbreak")).unwrap(), b"from-two\n");
+        // Into a plain directory too: a copy of the original state takes it cleanly.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let copy = elsewhere.path().join("original");
+        let cp = std::process::Command::new("cp").arg("-a").arg(&fork.snapshot.info.tree).arg(&copy).status();
+        assert!(cp.unwrap().success());
+        let r = t.sandbox.merge(two, Some(&name), &copy, false).await.unwrap();
+        assert_eq!((r.changes, r.applied), (2, 2), "{r:?}");
+        assert_eq!(std::fs::read(copy.join("line\nbreak")).unwrap(), b"from-two\n");
+
+        // Bad input: no change, nothing made.
+        for count in [0, 10_000] {
+            let e = t.sandbox.fork(&parent, ForkSpec::new(count, kids.path())).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{count}: {e}");
+        }
+        let e = t.sandbox.fork(&parent, ForkSpec::new(1, kids.path().join("missing"))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let mut spec = ForkSpec::new(1, kids.path());
+        spec.template.working_dir = "/elsewhere".into();
+        assert_eq!(t.sandbox.fork(&parent, spec).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let e = t.sandbox.diff(&parent, None).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "the parent did not start from a snapshot: {e}");
+        assert_eq!(t.sandbox.diff(&parent, Some("nope")).await.unwrap_err().kind(), ErrorKind::NotFound);
+
+        // All or nothing: the second child's id is taken, so the first is undone too.
+        let mut spec = ForkSpec::new(2, kids.path());
+        spec.template.id = "taken".into();
+        spec.snapshot = Some("undone".into());
+        let squatter = t.sandbox.start(SessionSpec::new("taken-2", t.dir.path())).await.unwrap();
+        let e = t.sandbox.fork(&parent, spec).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SessionExists, "{e}");
+        assert!(!kids.path().join("taken-1").exists() && !kids.path().join("taken-2").exists());
+        assert_eq!(t.sandbox.snapshot_info("undone").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(t.sandbox.list().await.unwrap().iter().all(|i| i.id != "taken-1"));
+        squatter.stop().await.unwrap();
+
+        for c in &fork.children {
+            c.stop().await.unwrap();
+        }
+        parent.stop().await.unwrap();
+        t.sandbox.remove_snapshot(&name).await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
