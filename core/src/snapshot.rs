@@ -215,11 +215,16 @@ pub(crate) async fn copy_tree(from: &Path, to: &Path, rootless: bool, podman: &P
     let out = cmd.output().await.map_err(|e| Error::io("running cp", e));
     let failed = match out {
         Ok(o) if o.status.success() => None,
-        Ok(o) => Some(Error::Engine {
-            action: format!("copying {} to {} (cp -a)", from.display(), to.display()),
-            code: o.status.code(),
-            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        }),
+        Ok(o) => {
+            // An I/O error with cp's words; a full disk keeps its errno (ENOSPC).
+            let words = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            let source = if words.contains("No space left on device") {
+                std::io::Error::new(std::io::ErrorKind::StorageFull, words)
+            } else {
+                std::io::Error::other(words)
+            };
+            Some(Error::io(format!("copying {} to {} (cp -a)", from.display(), to.display()), source))
+        }
         Err(e) => Some(e),
     };
     match failed {

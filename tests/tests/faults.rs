@@ -170,3 +170,27 @@ fn a_full_control_dir_disk_truncates_spools_and_nothing_crashes() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn a_disk_full_during_a_snapshot_is_a_typed_error_and_leaves_no_half_snapshot() {
+    let t = TestScope::new("snapfull");
+    let fs = SmallFs::new();
+    // More than the small filesystem holds.
+    std::fs::write(t.dir.path().join("big.bin"), vec![7u8; 2 << 20]).unwrap();
+    run(T, async {
+        let store = fs.path.join(unique_id("snapshots"));
+        let mut config = test_config(&t.scope);
+        config.snapshot_dir = Some(store.clone());
+        let sb = Sandbox::new(config);
+        let s = sb.start(SessionSpec::new(unique_id("snapfull"), t.dir.path())).await.unwrap();
+        let e = sb.snapshot(&s, "too-big").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0, "no half snapshot is left");
+        assert!(sb.snapshots().await.unwrap().is_empty());
+        assert!(s.exec(&["true"], ExecOptions::new()).await.unwrap().success(), "the session was resumed");
+        let _ = std::fs::remove_dir_all(&store);
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}

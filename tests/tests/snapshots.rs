@@ -280,3 +280,98 @@ fn a_fork_makes_children_whose_changes_diff_and_merge_back() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+/// An xfs with reflinks: as root the test makes one on a loop device; the rootless run
+/// gets one from scripts/test (`SANDBOX_E2E_XFS`).
+struct Xfs {
+    path: std::path::PathBuf,
+    image: Option<std::path::PathBuf>,
+}
+
+impl Xfs {
+    fn new() -> Xfs {
+        if let Some(p) = std::env::var_os("SANDBOX_E2E_XFS") {
+            return Xfs { path: p.into(), image: None };
+        }
+        assert!(
+            !sandbox_e2e::rootless(),
+            "run as root, or set SANDBOX_E2E_XFS to an xfs with reflinks this user can write (scripts/test does)"
+        );
+        let image = std::env::temp_dir().join(unique_id("sandbox-xfs-img"));
+        let path = std::env::temp_dir().join(unique_id("sandbox-xfs"));
+        std::fs::create_dir(&path).unwrap();
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(std::process::Command::new("truncate").args(["-s", "512M"]).arg(&image));
+        run(std::process::Command::new("mkfs.xfs").args(["-q", "-m", "reflink=1"]).arg(&image));
+        run(std::process::Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&path));
+        Xfs { path, image: Some(image) }
+    }
+}
+
+impl Drop for Xfs {
+    fn drop(&mut self) {
+        if let Some(image) = &self.image {
+            let _ = std::process::Command::new("umount").arg(&self.path).output();
+            let _ = std::fs::remove_dir(&self.path);
+            let _ = std::fs::remove_file(image);
+        }
+    }
+}
+
+/// Whether every extent of `file` is shared with another file (a reflink's data).
+fn shares_its_data(file: &Path) -> bool {
+    let out = std::process::Command::new("filefrag").arg("-v").arg(file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let extents: Vec<&str> =
+        text.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    !extents.is_empty() && extents.iter().all(|l| l.contains("shared"))
+}
+
+#[test]
+fn on_a_filesystem_with_reflinks_copies_share_their_data() {
+    let t = TestScope::new("reflink");
+    let xfs = Xfs::new();
+    let base = xfs.path.join(unique_id("reflink"));
+    let (work, store, kids) = (base.join("work"), base.join("snapshots"), base.join("kids"));
+    for d in [&work, &kids] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    awkward(&work);
+    run(T, async {
+        let mut config = sandbox_e2e::test_config(&t.scope);
+        config.snapshot_dir = Some(store.clone());
+        let sb = sandbox_core::Sandbox::new(config);
+        let parent = sb.start(SessionSpec::new(unique_id("reflink-parent"), &work)).await.unwrap();
+        let r = sb.snapshot(&parent, "cow").await.unwrap();
+        assert_eq!(r.info.copy, sandbox_core::CopyMethod::Reflink, "{r:?}");
+        assert!(shares_its_data(&r.info.tree.join("big.bin")), "the snapshot's copy shares the working dir's blocks");
+        let child = sb
+            .start(SessionSpec { snapshot: Some("cow".into()), ..SessionSpec::new(unique_id("kid"), kids.join("k")) })
+            .await
+            .unwrap();
+        assert_eq!(child.start_report().unwrap().snapshot.as_ref().unwrap().copy, sandbox_core::CopyMethod::Reflink);
+        assert_eq!(diff(&r.info.tree, child.working_dir()).unwrap(), vec![], "byte for byte");
+        // Copy on write: the child's write changes its file only.
+        sh(&child, "printf x | dd of=big.bin bs=1 seek=10 conv=notrunc 2>/dev/null").await;
+        let snap = std::fs::read(r.info.tree.join("big.bin")).unwrap();
+        let mine = std::fs::read(child.working_dir().join("big.bin")).unwrap();
+        assert_eq!((snap[10], mine[10]), ((10u32 * 7 % 251) as u8, b'x'));
+        assert_eq!(std::fs::read(work.join("big.bin")).unwrap(), snap, "the parent's file is untouched");
+        child.stop().await.unwrap();
+        parent.stop().await.unwrap();
+        sb.remove_snapshot("cow").await.unwrap();
+        let images = std::process::Command::new("podman")
+            .args(["images", "-q", "--filter", &format!("label=sandbox.snapshot.store={}", store.display())])
+            .output()
+            .unwrap();
+        assert!(images.stdout.is_empty(), "no image is left");
+    });
+    if sandbox_e2e::rootless() {
+        let _ = std::process::Command::new("podman").args(["unshare", "rm", "-rf"]).arg(&base).output();
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(t.leftovers().is_empty());
+}
