@@ -68,6 +68,8 @@ pub struct ImageConfig {
     pub env: Vec<String>,
     /// Its labels.
     pub labels: HashMap<String, String>,
+    /// For a container: the id of the image it was made from.
+    pub image: Option<String>,
 }
 
 /// Operations sessions need from a container engine.

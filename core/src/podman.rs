@@ -461,7 +461,8 @@ pub fn parse_image_config(json: &[u8]) -> Result<ImageConfig> {
         .and_then(|l| l.as_object())
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
         .unwrap_or_default();
-    Ok(ImageConfig { env, labels })
+    let image = first.get("Image").and_then(|i| i.as_str()).filter(|i| !i.is_empty()).map(String::from);
+    Ok(ImageConfig { env, labels, image })
 }
 
 /// Parses the state out of `podman inspect --format json`.

@@ -322,10 +322,22 @@ impl Sandbox {
         }
         let engine = self.engine.clone();
         let host = engine.host().await?;
+        // What the session set for itself, read before the freeze (it does not change
+        // while the container lives). A session that is gone gets its pause's error.
+        let container = match engine.container_config(session.container()).await {
+            Ok(c) => c,
+            Err(e) => return Err(session.pause().await.err().unwrap_or(e)),
+        };
+        let image_env = match &container.image {
+            Some(image) => engine.image_config(image).await?.env,
+            None => Vec::new(),
+        };
+        let unset_env = own_env(&container.env, &image_env);
         let paused = session.pause().await?;
         let frozen_at = Instant::now();
         let partial = store.join(format!(".partial-{name}-{}", std::process::id()));
-        let taken = take(session, &engine, &store, &partial, name, host.rootless, &config.podman).await;
+        let capture = Capture { store: &store, partial: &partial, name, unset_env, rootless: host.rootless };
+        let taken = capture.take(session, &engine, &config.podman).await;
         let frozen_us;
         if paused.changed {
             let resumed = session.resume().await;
@@ -340,13 +352,16 @@ impl Sandbox {
         } else {
             frozen_us = 0;
         }
-        let info = match taken {
+        let mut info = match taken {
             Ok(info) => info,
             Err(e) => {
                 remove_tree(&partial, host.rootless, &config.podman).await;
                 return Err(e);
             }
         };
+        // Counted once the session runs again.
+        let tree = info.tree.clone();
+        (info.files, info.bytes) = tokio::task::spawn_blocking(move || count_files(&tree)).await.unwrap_or((0, 0));
         let publish = (|| -> std::io::Result<()> {
             let meta = serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?;
             std::fs::write(partial.join("meta.json"), meta)?;
@@ -368,41 +383,51 @@ impl Sandbox {
     }
 }
 
-/// The capture itself, with the session frozen: the working dir's copy into
-/// `partial/tree` and the commit. Undoes the commit if it fails after it.
-async fn take(
-    session: &Session,
-    engine: &Arc<dyn Engine>,
-    store: &Path,
-    partial: &Path,
-    name: &str,
+/// What one capture needs.
+struct Capture<'a> {
+    store: &'a Path,
+    partial: &'a Path,
+    name: &'a str,
+    unset_env: Vec<String>,
     rootless: bool,
-    podman: &Path,
-) -> Result<SnapshotInfo> {
-    std::fs::create_dir(partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
-    let tree = partial.join("tree");
-    let copy = copy_tree(session.working_dir(), &tree, rootless, podman).await?;
-    let container = engine.container_config(session.container()).await?;
-    let record = engine.list(crate::labels::SESSION, session.id()).await?;
-    let image_env = match record.iter().find(|r| r.name == session.container()) {
-        Some(r) => engine.image_config(&r.image).await?.env,
-        None => Vec::new(),
-    };
-    let unset_env = own_env(&container.env, &image_env);
-    let image = engine.commit(session.container(), &image_tag(store, name), &commit_changes(store, name)).await?;
-    let (files, bytes) = count_files(&tree);
-    Ok(SnapshotInfo {
-        name: name.to_string(),
-        session: session.id().to_string(),
-        working_dir: session.working_dir().to_path_buf(),
-        image,
-        created_ms: now_ms(),
-        copy,
-        files,
-        bytes,
-        unset_env,
-        tree,
-    })
+}
+
+impl Capture<'_> {
+    /// The capture itself, with the session frozen: the working dir's copy into
+    /// `partial/tree` and the commit, side by side. Undoes the commit if the copy fails.
+    async fn take(self, session: &Session, engine: &Arc<dyn Engine>, podman: &Path) -> Result<SnapshotInfo> {
+        let partial = self.partial;
+        std::fs::create_dir(partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
+        let tree = partial.join("tree");
+        let tag = image_tag(self.store, self.name);
+        let changes = commit_changes(self.store, self.name);
+        let (copy, image) = tokio::join!(
+            copy_tree(session.working_dir(), &tree, self.rootless, podman),
+            engine.commit(session.container(), &tag, &changes)
+        );
+        let (copy, image) = match (copy, image) {
+            (Ok(c), Ok(i)) => (c, i),
+            (Err(e), image) => {
+                if let Ok(i) = image {
+                    let _ = engine.remove_image(&i).await;
+                }
+                return Err(e);
+            }
+            (Ok(_), Err(e)) => return Err(e),
+        };
+        Ok(SnapshotInfo {
+            name: self.name.to_string(),
+            session: session.id().to_string(),
+            working_dir: session.working_dir().to_path_buf(),
+            image,
+            created_ms: now_ms(),
+            copy,
+            files: 0,
+            bytes: 0,
+            unset_env: self.unset_env,
+            tree,
+        })
+    }
 }
 
 impl Sandbox {
