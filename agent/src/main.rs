@@ -19,6 +19,7 @@ mod output_log;
 mod pause;
 mod ports;
 mod process;
+mod procfs;
 mod read_output;
 mod resources;
 // The policy has x86 numbers only; elsewhere nothing installs it (its tests still run).

@@ -133,10 +133,8 @@ fn report(paused: bool, changed: bool, processes: u32, took: Duration) -> Reply 
 /// Zombies and dead processes count as stopped: they run no more.
 fn others() -> (u32, u32) {
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
     let (mut all, mut running) = (0, 0);
-    for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+    for pid in crate::procfs::pids() {
         if pid == me || pid == 1 {
             continue;
         }
@@ -151,8 +149,7 @@ fn others() -> (u32, u32) {
 
 /// Whether a `/proc/<pid>/stat` line says the process is stopped (or gone).
 fn stopped(stat: &str) -> bool {
-    // The state follows the command name, which is in parentheses and may hold any byte.
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+    let state = crate::procfs::stat_fields(stat).and_then(|f| f.first().and_then(|s| s.chars().next()));
     matches!(state, Some('T' | 't' | 'Z' | 'X' | 'x') | None)
 }
 

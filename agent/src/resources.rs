@@ -104,33 +104,22 @@ fn from_cgroup_v1() -> Option<ResourceSample> {
 /// waits for every command it runs, init for the orphans), so a command that has ended
 /// still counts.
 fn stat_figures(stat: &str) -> Option<(u64, u64, u64)> {
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17,
-    // num_threads 20, rss 24.
-    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Some((field(14) + field(15) + field(16) + field(17), field(20), field(24)))
+    use crate::procfs::field;
+    let f = crate::procfs::stat_fields(stat)?;
+    // utime is field 14, stime 15, cutime 16, cstime 17, num_threads 20, rss 24.
+    Some((field(&f, 14) + field(&f, 15) + field(&f, 16) + field(&f, 17), field(&f, 20), field(&f, 24)))
 }
 
 /// Threads of every process visible in `/proc`.
 fn count_tasks() -> u64 {
-    proc_pids().map(|p| std::fs::read_dir(format!("/proc/{p}/task")).map_or(1, |d| d.count() as u64)).sum()
-}
-
-fn proc_pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+    crate::procfs::pids().map(|p| std::fs::read_dir(format!("/proc/{p}/task")).map_or(1, |d| d.count() as u64)).sum()
 }
 
 fn from_proc() -> ResourceSample {
     let ticks = rustix::param::clock_ticks_per_second().max(1);
     let page = rustix::param::page_size() as u64;
     let (mut cpu_ticks, mut rss, mut threads, mut written) = (0u64, 0u64, 0u64, None::<u64>);
-    for pid in proc_pids() {
+    for pid in crate::procfs::pids() {
         let Some(stat) = read(&format!("/proc/{pid}/stat")) else { continue };
         let Some((ticks_used, n_threads, pages)) = stat_figures(&stat) else { continue };
         cpu_ticks += ticks_used;
