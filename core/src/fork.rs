@@ -164,8 +164,10 @@ impl Sandbox {
     /// from) into the directory `target`. Unless `force`, refuses with nothing changed
     /// ([`InvalidInput`](crate::ErrorKind::InvalidInput), naming the paths) where
     /// `target` changed a path too; with `force`, `from`'s version wins. Deleted files
-    /// are deleted. `from` is paused meanwhile. `target` must not be a running session's
-    /// working dir (use [`merge_into_session`](Sandbox::merge_into_session)).
+    /// are deleted. `from` is paused meanwhile. A `target` in (or holding) the working
+    /// dir of a running session of this scope is refused: that session could swap a
+    /// directory for a symlink while the changes are written (use
+    /// [`merge_into_session`](Sandbox::merge_into_session), which pauses it).
     pub async fn merge(
         &self,
         from: &Session,
@@ -174,6 +176,20 @@ impl Sandbox {
         force: bool,
     ) -> Result<MergeReport> {
         let base = self.base_of(from, snapshot).await?;
+        let canonical = target.canonicalize().map_err(|e| Error::io(format!("resolving {}", target.display()), e))?;
+        for s in self.list().await? {
+            let dir = s.working_dir.canonicalize().unwrap_or(s.working_dir.clone());
+            if s.state == "running" && (canonical.starts_with(&dir) || dir.starts_with(&canonical)) {
+                return Err(Error::invalid(
+                    "merge target",
+                    format!(
+                        "{} is in the working dir of running session {:?}: merge into the session instead (it is paused while the changes are written)",
+                        target.display(),
+                        s.id
+                    ),
+                ));
+            }
+        }
         frozen(&[from], apply(base.tree, from.working_dir().to_path_buf(), target.to_path_buf(), force)).await
     }
 

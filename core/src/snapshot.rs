@@ -293,14 +293,14 @@ fn own_env(container_env: &[String], image_env: &[String]) -> Vec<String> {
 
 /// The `--change` instructions of a snapshot's commit: every session label emptied (an
 /// image is not a session; a container someone else makes from it must not look like
-/// one of ours), and the snapshot's own labels.
+/// one of ours), and the snapshot's own labels. One label per instruction: podman 4.3
+/// takes everything after the first `=` of a `LABEL` as its value (spaces, quotes and
+/// further `k=v` pairs included).
 fn commit_changes(store: &Path, name: &str) -> Vec<String> {
-    let emptied: Vec<String> = crate::labels::ALL.iter().map(|k| format!("{k}=")).collect();
-    vec![
-        format!("LABEL {}", emptied.join(" ")),
-        format!("LABEL {SNAPSHOT_LABEL}={name}"),
-        format!("LABEL {SNAPSHOT_STORE_LABEL}={}", store.display()),
-    ]
+    let mut changes: Vec<String> = crate::labels::ALL.iter().map(|k| format!("LABEL {k}=")).collect();
+    changes.push(format!("LABEL {SNAPSHOT_LABEL}={name}"));
+    changes.push(format!("LABEL {SNAPSHOT_STORE_LABEL}={}", store.display()));
+    changes
 }
 
 impl Sandbox {
@@ -566,13 +566,15 @@ mod tests {
     }
 
     #[test]
-    fn commits_empty_every_session_label() {
-        let c = commit_changes(Path::new("/s"), "snap");
+    fn commits_empty_every_session_label_one_per_instruction() {
+        let c = commit_changes(Path::new("/my snapshots"), "snap");
         for k in crate::labels::ALL {
-            assert!(c[0].contains(&format!("{k}= ")) || c[0].ends_with(&format!("{k}=")), "{k}: {c:?}");
+            assert!(c.contains(&format!("LABEL {k}=")), "{k}: {c:?}");
         }
-        assert_eq!(c[1], "LABEL sandbox.snapshot=snap");
-        assert_eq!(c[2], "LABEL sandbox.snapshot.store=/s");
+        assert_eq!(c.len(), crate::labels::ALL.len() + 2);
+        assert!(c.iter().all(|i| i.matches('=').count() == 1), "{c:?}");
+        assert!(c.contains(&"LABEL sandbox.snapshot=snap".to_string()));
+        assert!(c.contains(&"LABEL sandbox.snapshot.store=/my snapshots".to_string()));
     }
 
     #[test]

@@ -59,6 +59,17 @@ fn children_start_from_a_snapshot_byte_for_byte_and_stay_apart() {
         assert!(r.frozen_us > 0 && r.frozen_us <= r.took_us, "{r:?}");
         assert!(r.info.files >= 8 && r.info.bytes >= 3_000_000, "{r:?}");
         assert!(r.info.unset_env.contains(&"PARENT_SECRET".to_string()), "{:?}", r.info.unset_env);
+        // The image carries no session label, only the snapshot's own.
+        let labels = std::process::Command::new("podman")
+            .args(["image", "inspect", "--format", "{{json .Labels}}", &r.info.image])
+            .output()
+            .unwrap();
+        let labels: std::collections::HashMap<String, String> = serde_json::from_slice(&labels.stdout).unwrap();
+        for k in sandbox_core::labels::ALL {
+            assert_eq!(labels.get(k).map(String::as_str), Some(""), "{k}: {labels:?}");
+        }
+        assert_eq!(labels["sandbox.snapshot"], "base");
+        assert_eq!(labels["sandbox.snapshot.store"], t.snapshots.path().display().to_string());
         // The session runs on after the snapshot.
         assert!(busy.info().await.unwrap().state.is_running());
         assert_eq!(sh(&parent, "echo alive").await, "alive\n");
@@ -237,7 +248,11 @@ fn a_fork_makes_children_whose_changes_diff_and_merge_back() {
         assert!(!p.join("two-only").exists(), "a refused merge changes nothing");
         t.sandbox.merge_into_session(two, None, &parent, true).await.unwrap();
         assert_eq!(std::fs::read(p.join("line\nbreak")).unwrap(), b"from-two\n");
-        // Into a plain directory too: a copy of the original state takes it cleanly.
+        // A running session's working dir is not a plain directory to merge into.
+        let e = t.sandbox.merge(two, None, p, true).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("running session"), "{e}");
+        // Into a plain directory: a copy of the original state takes it cleanly.
         let elsewhere = tempfile::tempdir().unwrap();
         let copy = elsewhere.path().join("original");
         let cp = std::process::Command::new("cp").arg("-a").arg(&fork.snapshot.info.tree).arg(&copy).status();
