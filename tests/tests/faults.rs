@@ -118,12 +118,18 @@ fn podman_missing_from_path_is_a_typed_error() {
 struct SmallFs {
     path: std::path::PathBuf,
     mounted: bool,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// The rootless run's small filesystem is one for the whole process: its tests take
+/// turns, so one filling it cannot make another's start fail.
+static SMALL_FS_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl SmallFs {
     fn new() -> SmallFs {
+        let turn = SMALL_FS_TURN.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = std::env::var_os("SANDBOX_E2E_SMALL_FS") {
-            return SmallFs { path: p.into(), mounted: false };
+            return SmallFs { path: p.into(), mounted: false, _turn: turn };
         }
         assert!(
             !rootless(),
@@ -137,7 +143,7 @@ impl SmallFs {
             .output()
             .unwrap();
         assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
-        SmallFs { path, mounted: true }
+        SmallFs { path, mounted: true, _turn: turn }
     }
 }
 
