@@ -68,7 +68,8 @@ pub struct ImageConfig {
     pub env: Vec<String>,
     /// Its labels.
     pub labels: HashMap<String, String>,
-    /// For a container: the id of the image it was made from.
+    /// For a container: the id of the image it was made from; in
+    /// [`list_images`](Engine::list_images): the image's own id.
     pub image: Option<String>,
 }
 
@@ -102,6 +103,8 @@ pub trait Engine: Send + Sync {
     /// new image tagged `tag`, with `changes` (Dockerfile instructions such as `LABEL
     /// k=v`) applied, without pausing it; returns the image's id.
     fn commit<'a>(&'a self, name: &'a str, tag: &'a str, changes: &'a [String]) -> BoxFuture<'a, Result<String>>;
+    /// The ids and labels of the images carrying `label=value`.
+    fn list_images<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ImageConfig>>>;
     /// Removes image `image` (by id or name); `false` when it did not exist. An image
     /// containers still use is not removed: an
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) error naming them.

@@ -275,6 +275,14 @@ impl Engine for FakeEngine {
         Box::pin(async move { Ok("0123456789abcdef".into()) })
     }
 
+    fn list_images<'a>(
+        &'a self,
+        _label: &'a str,
+        _value: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::engine::ImageConfig>>> {
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
         self.record(EngineCall::RemoveImage(image.into()));
         Box::pin(async move { Ok(true) })

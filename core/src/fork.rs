@@ -176,6 +176,9 @@ impl Sandbox {
         force: bool,
     ) -> Result<MergeReport> {
         let base = self.base_of(from, snapshot).await?;
+        if !target.is_dir() {
+            return Err(Error::invalid("merge target", format!("{} is not an existing directory", target.display())));
+        }
         let canonical = target.canonicalize().map_err(|e| Error::io(format!("resolving {}", target.display()), e))?;
         for s in self.list().await? {
             let dir = s.working_dir.canonicalize().unwrap_or(s.working_dir.clone());
@@ -211,11 +214,11 @@ impl Sandbox {
 /// Runs `work` with `sessions` paused, resuming those this call paused, whatever
 /// happened.
 async fn frozen<T>(sessions: &[&Session], work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    // Each guard resumes its session also if this future is dropped half-way.
     let mut paused = Vec::new();
     for s in sessions {
-        match s.pause().await {
-            Ok(r) if r.changed => paused.push(*s),
-            Ok(_) => {}
+        match s.pause_for_work().await {
+            Ok((_, guard)) => paused.push(guard),
             Err(e) => {
                 for p in paused {
                     let _ = p.resume().await;

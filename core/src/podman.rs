@@ -223,6 +223,15 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn list_images<'a>(&'a self, label: &'a str, value: &'a str) -> BoxFuture<'a, Result<Vec<ImageConfig>>> {
+        Box::pin(async move {
+            let filter = format!("label={label}={value}");
+            let args = strings(&["images", "--no-trunc", "--filter", &filter, "--format", "json"]);
+            let out = self.podman_ok("listing images (podman images)", &args).await?;
+            parse_images(&out.stdout)
+        })
+    }
+
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["image", "rm", image])).await?;
@@ -463,6 +472,28 @@ pub fn parse_image_config(json: &[u8]) -> Result<ImageConfig> {
         .unwrap_or_default();
     let image = first.get("Image").and_then(|i| i.as_str()).filter(|i| !i.is_empty()).map(String::from);
     Ok(ImageConfig { env, labels, image })
+}
+
+/// Parses `podman images --format json`: each image's id (as `image`) and labels.
+pub fn parse_images(json: &[u8]) -> Result<Vec<ImageConfig>> {
+    let bad = |d: String| Error::Protocol { detail: format!("unexpected `podman images` output: {d}") };
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let Some(items) = v.as_array() else { return Ok(Vec::new()) };
+    Ok(items
+        .iter()
+        .map(|i| ImageConfig {
+            env: Vec::new(),
+            labels: i
+                .get("Labels")
+                .and_then(|l| l.as_object())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default(),
+            image: i.get("Id").and_then(|x| x.as_str()).map(String::from),
+        })
+        .collect())
 }
 
 /// Parses the state out of `podman inspect --format json`.

@@ -333,24 +333,22 @@ impl Sandbox {
             None => Vec::new(),
         };
         let unset_env = own_env(&container.env, &image_env);
-        let paused = session.pause().await?;
+        let (paused, guard) = session.pause_for_work().await?;
         let frozen_at = Instant::now();
         let partial = store.join(format!(".partial-{name}-{}", std::process::id()));
+        // A snapshot whose future is dropped half-way leaves no partial dir (and its
+        // image, if made, goes at the next reap_snapshots).
+        let mut leftover = RemoveOnDrop(Some((partial.clone(), host.rootless, config.podman.clone())));
         let capture = Capture { store: &store, partial: &partial, name, unset_env, rootless: host.rootless };
         let taken = capture.take(session, &engine, &config.podman).await;
-        let frozen_us;
-        if paused.changed {
-            let resumed = session.resume().await;
-            frozen_us = frozen_at.elapsed().as_micros() as u64 + paused.took_us;
-            if let Err(e) = resumed {
-                if let Ok(info) = &taken {
-                    let _ = engine.remove_image(&info.image).await;
-                }
-                remove_tree(&partial, host.rootless, &config.podman).await;
-                return Err(e);
+        let resumed = guard.resume().await;
+        let frozen_us = if paused.changed { frozen_at.elapsed().as_micros() as u64 + paused.took_us } else { 0 };
+        if let Err(e) = resumed {
+            if let Ok(info) = &taken {
+                let _ = engine.remove_image(&info.image).await;
             }
-        } else {
-            frozen_us = 0;
+            remove_tree(&partial, host.rootless, &config.podman).await;
+            return Err(e);
         }
         let mut info = match taken {
             Ok(info) => info,
@@ -372,6 +370,7 @@ impl Sandbox {
             remove_tree(&partial, host.rootless, &config.podman).await;
             return Err(Error::io(format!("storing snapshot {name:?}"), e));
         }
+        leftover.0 = None;
         let info = SnapshotInfo { tree: store.join(name).join("tree"), ..info };
         Ok(SnapshotReport {
             info,
@@ -380,6 +379,27 @@ impl Sandbox {
             frozen_us,
             took_us: started.elapsed().as_micros() as u64,
         })
+    }
+}
+
+/// Removes a tree (path, rootless, podman) when dropped, unless it was taken out: in the
+/// background a moment later, once the copy writing into it was killed.
+struct RemoveOnDrop(Option<(PathBuf, bool, PathBuf)>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let Some((path, rootless, podman)) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    remove_tree(&path, rootless, &podman).await;
+                });
+            }
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        }
     }
 }
 
@@ -472,12 +492,30 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Removes what failed or interrupted snapshots left in the snapshot dir (`.partial-*`
-    /// and `.removing-*` dirs of processes that are gone), returning their paths.
+    /// Removes what failed or interrupted snapshots left: `.partial-*` and `.removing-*`
+    /// dirs of processes that are gone, returning their paths, and images of this
+    /// snapshot dir that no snapshot in it names, returning `image:<id>` for each.
     pub async fn reap_snapshots(&self) -> Result<Vec<PathBuf>> {
         let store = open_store(&self.config)?;
         let host = self.engine.host().await?;
         let mut reaped = Vec::new();
+        let known: Vec<String> = self.snapshots().await?.into_iter().map(|s| s.image).collect();
+        let store_text = store.display().to_string();
+        for image in self.engine.list_images(SNAPSHOT_STORE_LABEL, &store_text).await? {
+            let Some(id) = image.image else { continue };
+            let name = image.labels.get(SNAPSHOT_LABEL).cloned().unwrap_or_default();
+            // A snapshot being taken right now has its image before its meta.
+            let in_progress = std::fs::read_dir(&store).into_iter().flatten().flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix(".partial-")
+                    .and_then(|r| r.rsplit_once('-'))
+                    .is_some_and(|(snap, pid)| snap == name && Path::new(&format!("/proc/{pid}")).exists())
+            });
+            if !known.iter().any(|k| id.starts_with(k.as_str()) || k.starts_with(id.as_str())) && !in_progress {
+                self.engine.remove_image(&id).await?;
+                reaped.push(PathBuf::from(format!("image:{id}")));
+            }
+        }
         for e in std::fs::read_dir(&store).map_err(|e| Error::io(format!("reading {}", store.display()), e))?.flatten()
         {
             let name = e.file_name().to_string_lossy().into_owned();

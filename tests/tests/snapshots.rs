@@ -390,3 +390,46 @@ fn on_a_filesystem_with_reflinks_copies_share_their_data() {
     let _ = std::fs::remove_dir_all(&base);
     assert!(t.leftovers().is_empty());
 }
+
+/// A snapshot whose caller goes away mid-way (its future dropped while the session is
+/// frozen) leaves the session running, no partial dir, and no image once reaped.
+#[test]
+fn an_interrupted_snapshot_resumes_the_session_and_leaves_nothing() {
+    use sandbox_core::{EventAction, EventFilter, EventKind};
+    let t = TestScope::new("snapcut");
+    // Enough data that the copy is still going when the pause event arrives.
+    let data: Vec<u8> = (0..200u32 << 20).map(|i| (i % 253) as u8 | 1).collect();
+    std::fs::write(t.dir.path().join("data.bin"), data).unwrap();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("snapcut")).await.unwrap();
+        let mut life = s.events(Some(1), EventFilter { kinds: vec![EventKind::Lifecycle], path_prefix: None });
+        let snap = t.sandbox.snapshot(&s, "cut");
+        tokio::select! {
+            r = snap => panic!("the snapshot finished before it could be interrupted: {r:?}"),
+            e = life.wait_for(|e| e.action == EventAction::Paused, Some(Duration::from_secs(60))) => { e.unwrap(); }
+        }
+        // Dropped: the session is resumed in the background.
+        life.wait_for(|e| e.action == EventAction::Resumed, Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(sh(&s, "echo running").await, "running\n");
+        let store = t.snapshots.path();
+        let mut left = usize::MAX;
+        for _ in 0..100 {
+            left = std::fs::read_dir(store).unwrap().count();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(left, 0, "no partial dir is left");
+        // A commit that finished after all is an orphan image the reap removes.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        t.sandbox.reap_snapshots().await.unwrap();
+        let images = std::process::Command::new("podman")
+            .args(["images", "-q", "--filter", &format!("label=sandbox.snapshot.store={}", store.display())])
+            .output()
+            .unwrap();
+        assert!(images.stdout.is_empty(), "no image is left: {}", String::from_utf8_lossy(&images.stdout));
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
