@@ -80,6 +80,37 @@ pub enum Command {
         #[arg(required = true)]
         sessions: Vec<String>,
     },
+    /// Snapshot a session (its working dir and container changes) under a name, or list,
+    /// remove and reap snapshots.
+    ///
+    /// `sandbox snapshot ID NAME` freezes the session's processes for the capture and
+    /// prints a row (the whole report with --json); `sandbox start DIR --snapshot NAME`
+    /// starts new sessions from it. `snapshot list`, `snapshot remove` and `snapshot
+    /// reap` manage the snapshot dir (SANDBOX_SNAPSHOT_DIR).
+    Snapshot(SnapshotArgs),
+    /// Fork a session: snapshot it and start COUNT children from the snapshot.
+    ///
+    /// Each child gets its own copy of the working dir at DIR/<child id> (ids PREFIX-1,
+    /// PREFIX-2, ...); all or nothing. Prints a row per child.
+    Fork(ForkArgs),
+    /// What a session changed in its working dir since a snapshot (default: the one it
+    /// started from).
+    ///
+    /// A row per added, modified or deleted path, sorted by path. The session is paused
+    /// meanwhile.
+    Diff {
+        /// Session id.
+        session: String,
+        /// Compare with this snapshot instead of the one the session started from.
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
+    /// Apply what a session changed since a snapshot to a directory or another session.
+    ///
+    /// The snapshot is the one the session started from unless --snapshot names one.
+    /// Refused with nothing changed (exit 80, naming the paths) where the target
+    /// changed the same paths too, unless --force.
+    Merge(MergeArgs),
     /// Remove sessions that can no longer serve commands (or, with --keep, all but these).
     Reap {
         /// Keep these sessions and remove every other one of this scope.
@@ -130,6 +161,87 @@ pub struct StartArgs {
     /// Build the devcontainer.json's Dockerfile (podman build, no network, trusted base images only).
     #[arg(long)]
     pub allow_build: bool,
+    /// Start from this snapshot: DIR (which must not exist yet) becomes a copy of the
+    /// snapshot's working dir, and the container runs the snapshot's image (no --image).
+    #[arg(long, value_name = "NAME", requires = "dir")]
+    pub snapshot: Option<String>,
+}
+
+/// `sandbox snapshot`: take one (ID NAME), or manage them (a subcommand).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SnapshotArgs {
+    /// Manage the snapshots instead of taking one.
+    #[command(subcommand)]
+    pub command: Option<SnapshotCommand>,
+    /// Session id.
+    #[arg(required = true)]
+    pub session: Option<String>,
+    /// The snapshot's name (letters, digits, `_`, `-`; unique in the snapshot dir).
+    #[arg(required = true)]
+    pub name: Option<String>,
+}
+
+/// `sandbox snapshot list|remove|reap`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// The snapshots in the snapshot dir (SANDBOX_SNAPSHOT_DIR; of every scope: they
+    /// are kept per user), by name.
+    List,
+    /// Remove snapshots: their images and copies (refused while a session started from
+    /// one still exists; the others named are removed).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// Snapshot names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove what failed or interrupted snapshots left in the snapshot dir; prints
+    /// their paths.
+    Reap,
+}
+
+/// `sandbox fork`.
+#[derive(Debug, Args)]
+pub struct ForkArgs {
+    /// Session id.
+    pub session: String,
+    /// How many children (1 to 64).
+    pub count: u32,
+    /// The existing directory the children's working dirs are made in.
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
+    /// The snapshot's name (default: <session>-fork-<ms since the epoch>); it stays
+    /// after the fork (`sandbox snapshot remove` it when done).
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
+    /// The children's id prefix (default: the session's id).
+    #[arg(long, value_name = "PREFIX")]
+    pub id: Option<String>,
+    /// Environment variable KEY=VALUE for every command of every child (repeatable; the
+    /// session's own are not inherited).
+    #[arg(long = "env", short = 'e', value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `sandbox merge`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["into", "into_session"])))]
+pub struct MergeArgs {
+    /// The session whose changes are merged.
+    pub session: String,
+    /// Merge into this directory (not a running session's working dir: use --into-session).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// Merge into this session's working dir (it is paused while the changes are written).
+    #[arg(long, value_name = "ID")]
+    pub into_session: Option<String>,
+    /// Compare with this snapshot instead of the one the session started from.
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
+    /// Where the target changed a path too, the session's version wins.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What a new session gets (`sandbox start`'s flags, and `sandbox mcp`'s policy for the
@@ -631,6 +743,31 @@ mod tests {
         assert_eq!(parse_pin("db.test=10.0.0.5"), Ok(("db.test".into(), "10.0.0.5".parse().unwrap())));
         assert!(parse_pin("db.test=nope").unwrap_err().contains("not an IP address"));
         assert!(parse_pin("=10.0.0.5").is_err());
+    }
+
+    #[test]
+    fn snapshot_takes_one_or_manages_them() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()));
+        let Ok(Cli { command: Command::Snapshot(a), .. }) = parse(&["snapshot", "work", "base"]) else {
+            panic!("snapshot ID NAME")
+        };
+        assert_eq!((a.command.is_none(), a.session.as_deref(), a.name.as_deref()), (true, Some("work"), Some("base")));
+        let Ok(Cli { command: Command::Snapshot(a), .. }) = parse(&["snapshot", "list", "--json"]) else {
+            panic!("snapshot list")
+        };
+        assert!(matches!(a.command, Some(SnapshotCommand::List)) && a.session.is_none());
+        for verb in ["remove", "rm"] {
+            let Ok(Cli { command: Command::Snapshot(a), .. }) = parse(&["snapshot", verb, "a", "b"]) else {
+                panic!("snapshot {verb}")
+            };
+            assert!(matches!(a.command, Some(SnapshotCommand::Remove { names }) if names == ["a", "b"]), "{verb}");
+        }
+        for bad in [&["snapshot"][..], &["snapshot", "work"], &["snapshot", "remove"], &["snapshot", "list", "x"]] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["merge", "a"]).is_err(), "merge needs a target");
+        assert!(parse(&["merge", "a", "--into", "/d", "--into-session", "b"]).is_err(), "one target");
+        assert!(parse(&["start", "--snapshot", "s"]).is_err(), "a start from a snapshot needs its new dir");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 mod args;
 mod exit;
 mod files;
+mod fork;
 mod mcp;
 mod network;
 mod processes;
 mod run;
 mod sessions;
+mod snapshots;
 
 use std::process::ExitCode;
 
@@ -80,6 +82,10 @@ async fn dispatch(sandbox: &Sandbox, command: Command, out: Out) -> Result<Done,
         Command::Stop { sessions } => sessions::stop(sandbox, &sessions, out).await,
         Command::Pause { sessions } => sessions::pause(sandbox, &sessions, false, out).await,
         Command::Resume { sessions } => sessions::pause(sandbox, &sessions, true, out).await,
+        Command::Snapshot(a) => snapshots::snapshot(sandbox, a, out).await,
+        Command::Fork(a) => fork::fork(sandbox, a, out).await,
+        Command::Diff { session, snapshot } => fork::diff(sandbox, &session, snapshot.as_deref(), out).await,
+        Command::Merge(a) => fork::merge(sandbox, a, out).await,
         Command::Reap { keep } => sessions::reap(sandbox, keep, out).await,
         Command::Exec(a) => run::exec(sandbox, a, out).await,
         Command::Run(a) => run::run(sandbox, a, out).await,

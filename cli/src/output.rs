@@ -48,6 +48,16 @@ impl Out {
         }
     }
 
+    /// One row: a table of one row with `columns` for people, one JSON object for
+    /// scripts.
+    pub fn row(&self, row: &Value, columns: &[&str]) {
+        if self.json() {
+            line(row);
+        } else {
+            print!("{}", table(std::slice::from_ref(row), columns));
+        }
+    }
+
     /// One record: `key: value` lines for people, one JSON object for scripts.
     pub fn record(&self, v: &Value) {
         if self.json() {

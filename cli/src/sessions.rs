@@ -58,6 +58,7 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
     if a.allow_build {
         spec.allow_build = Some(true);
     }
+    spec.snapshot = a.snapshot;
     let session = sandbox
         .start_with_progress(spec, move |phase| match phase {
             StartPhase::Provisioning => out.note("sandbox: installing dev tools in the session (provisioning)..."),
@@ -90,6 +91,7 @@ pub fn session_row(s: &SessionInfo) -> Value {
         "ports": s.ports,
         "created": time(s.created),
         "container": s.container,
+        "snapshot": s.snapshot,
     })
 }
 

@@ -19,6 +19,8 @@ fn sandbox(t: &TestScope, args: &[&str], stdin: &[u8]) -> Output {
         .args(args)
         .env("SANDBOX_SCOPE", &t.scope)
         .env("SANDBOX_PROVISION", "false")
+        // The test's own snapshot dir: its snapshots' images go with the scope.
+        .env("SANDBOX_SNAPSHOT_DIR", t.snapshots.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -154,6 +156,161 @@ fn pause_and_resume_print_a_row_and_exec_fails_with_not_running_meanwhile() {
     assert!(text(&o.stdout).contains(&id), "{}", text(&o.stdout));
     ok(&t, &["stop", &id]);
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+/// The `(path, kind)` pairs of `sandbox diff ID --json`.
+fn changes(t: &TestScope, id: &str) -> Vec<(String, String)> {
+    let v = json(&ok(t, &["diff", id, "--json"]));
+    let rows = v.as_array().unwrap_or_else(|| panic!("an array: {v}"));
+    rows.iter().map(|c| (c["path"].as_str().unwrap().to_string(), c["kind"].as_str().unwrap().to_string())).collect()
+}
+
+/// The names `sandbox snapshot list --json` lists.
+fn snapshot_names(t: &TestScope) -> Vec<String> {
+    let v = json(&ok(t, &["snapshot", "list", "--json"]));
+    v.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn snapshot_start_fork_diff_and_merge_from_the_shell() {
+    // The scope's Drop removes its containers and the images of its snapshot dir
+    // (SANDBOX_SNAPSHOT_DIR, set by `sandbox()`), even when an assertion fails.
+    let t = TestScope::new("clisnap");
+    let kids = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.dir.path().join("src")).unwrap();
+    std::fs::write(t.dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(t.dir.path().join("keep.txt"), "keep\n").unwrap();
+    let dir = t.dir.path().to_str().unwrap();
+    let id = unique_id("clisnap");
+    ok(&t, &["start", dir, "--id", &id, "-q"]);
+
+    // snapshot: a row for people, the report for scripts; a name taken is bad input.
+    let table = ok(&t, &["snapshot", &id, "base"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() == 2 && lines[0].starts_with("NAME ") && lines[0].contains("FROZEN_MS"), "{table}");
+    assert!(lines[1].starts_with("base ") && lines[1].contains(&id), "{table}");
+    let r = json(&ok(&t, &["snapshot", &id, "base2", "--json"]));
+    assert_eq!((r["name"].as_str(), r["session"].as_str(), r["files"].as_u64()), (Some("base2"), Some(&*id), Some(2)));
+    assert_eq!(r["freeze"], "signals", "{r}");
+    assert!(r["took_us"].as_u64().is_some_and(|us| us > 0) && r["copy"].is_string(), "{r}");
+    let o = sandbox(&t, &["snapshot", &id, "base"], b"");
+    assert_eq!(code(&o), 80, "a name taken: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("exists"), "{}", text(&o.stderr));
+    let o = sandbox(&t, &["snapshot", &id, "../x"], b"");
+    assert_eq!(code(&o), 80, "a bad name: {}", text(&o.stderr));
+    assert_eq!(snapshot_names(&t), ["base", "base2"]);
+    let listed = ok(&t, &["snapshot", "list"]);
+    assert!(listed.starts_with("NAME ") && listed.lines().count() == 3, "{listed}");
+
+    // start --snapshot: a new copy at a dir that must not exist yet.
+    let child_dir = kids.path().join("child");
+    let child = unique_id("clichild");
+    let cd = child_dir.to_str().unwrap();
+    let s = json(&ok(&t, &["start", cd, "--id", &child, "--snapshot", "base", "--json"]));
+    assert_eq!(
+        (s["snapshot"]["name"].as_str(), s["image"]["reason"].as_str()),
+        (Some("base"), Some("snapshot")),
+        "{s}"
+    );
+    assert_eq!(std::fs::read_to_string(child_dir.join("keep.txt")).unwrap(), "keep\n");
+    let sessions = json(&ok(&t, &["list", "--json"]));
+    let row = sessions.as_array().unwrap().iter().find(|x| x["id"] == child.as_str()).expect("the child is listed");
+    assert_eq!(row["snapshot"], "base", "list says where it came from: {row}");
+    let o = sandbox(&t, &["start", kids.path().join("k1").to_str().unwrap(), "--snapshot", "nope"], b"");
+    assert_eq!(code(&o), 81, "an unknown snapshot is not found: {}", text(&o.stderr));
+    assert!(!kids.path().join("k1").exists(), "nothing is made");
+    let o = sandbox(&t, &["start", dir, "--id", &unique_id("k2"), "--snapshot", "base"], b"");
+    assert_eq!(code(&o), 80, "a target that exists: {}", text(&o.stderr));
+    assert_eq!(code(&sandbox(&t, &["start", "--snapshot", "base"], b"")), 2, "--snapshot needs the new dir");
+
+    // fork: a row per child, ids <prefix>-<n>, dirs <into>/<id>.
+    let forks = kids.path().join("forks");
+    std::fs::create_dir(&forks).unwrap();
+    let prefix = unique_id("kid");
+    let into = forks.to_str().unwrap();
+    let rows = json(&ok(&t, &["fork", &id, "2", "--into", into, "--id", &prefix, "--snapshot", "forked", "--json"]));
+    let got: Vec<(&str, &str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["working_dir"].as_str().unwrap(), c["snapshot"].as_str().unwrap()))
+        .collect();
+    let (one, two) = (format!("{prefix}-1"), format!("{prefix}-2"));
+    let canon = forks.canonicalize().unwrap();
+    let (one_dir, two_dir) = (canon.join(&one), canon.join(&two));
+    assert_eq!(
+        got,
+        [(one.as_str(), one_dir.to_str().unwrap(), "forked"), (two.as_str(), two_dir.to_str().unwrap(), "forked")]
+    );
+    // Bad input: nothing made, no snapshot taken.
+    for (args, why) in [
+        (vec!["fork", &id, "0", "--into", into], "count 0"),
+        (vec!["fork", &id, "65", "--into", into], "count 65"),
+        (vec!["fork", &id, "1", "--into", into, "--id", &prefix], "a child dir that exists"),
+        (vec!["fork", &id, "1", "--into", "/nonexistent/forks"], "an into that does not exist"),
+    ] {
+        let o = sandbox(&t, &args, b"");
+        assert_eq!(code(&o), 80, "{why}: {}", text(&o.stderr));
+    }
+    assert_eq!(snapshot_names(&t), ["base", "base2", "forked"], "a refused fork takes no snapshot");
+    assert_eq!(code(&sandbox(&t, &["fork", "no-such-session", "1", "--into", into], b"")), 82);
+
+    // diff: a row per change, sorted by path; a name with a newline is quoted in the table.
+    let script = "echo changed > src/main.rs && echo new > 'new file' && rm keep.txt && echo nl > \"$1\"";
+    ok(&t, &["exec", &one, "--", "sh", "-c", script, "sh", "line\nbreak"]);
+    let want = [("keep.txt", "deleted"), ("line\nbreak", "added"), ("new file", "added"), ("src/main.rs", "modified")];
+    assert_eq!(changes(&t, &one), want.map(|(p, k)| (p.to_string(), k.to_string())));
+    let table = ok(&t, &["diff", &one]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "a header and a row per change: {table}");
+    assert!(lines[0].starts_with("KIND ") && lines[0].ends_with("PATH"), "{table}");
+    assert!(lines[2].starts_with("added ") && lines[2].ends_with("\"line\\nbreak\""), "{table}");
+    assert!(lines[4].starts_with("modified ") && lines[4].ends_with(" src/main.rs"), "{table}");
+    assert_eq!(changes(&t, &two), [], "a sibling's changes are not two's");
+    assert_eq!(ok(&t, &["diff", &two]).lines().count(), 1, "a header only");
+    let o = sandbox(&t, &["diff", &id], b"");
+    assert_eq!(code(&o), 80, "the parent did not start from a snapshot: {}", text(&o.stderr));
+    assert_eq!(code(&sandbox(&t, &["diff", &one, "--snapshot", "nope"], b"")), 81);
+    assert_eq!(changes(&t, &child), [], "a start from a snapshot diffs against it");
+
+    // merge into the parent: applied, the parent sees it.
+    let m = json(&ok(&t, &["merge", &one, "--into-session", &id, "--json"]));
+    assert_eq!((m["changes"].as_u64(), m["applied"].as_u64(), m["into"].as_str()), (Some(4), Some(4), Some(&*id)));
+    assert_eq!(std::fs::read_to_string(t.dir.path().join("src/main.rs")).unwrap(), "changed\n");
+    assert!(!t.dir.path().join("keep.txt").exists());
+    // A path both changed: exit 80 naming it, nothing merged; --force lets the child win.
+    ok(&t, &["exec", &two, "--", "sh", "-c", "echo from-two > src/main.rs && echo two > two-only"]);
+    let o = sandbox(&t, &["merge", &two, "--into-session", &id], b"");
+    assert_eq!(code(&o), 80, "a conflict: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("src/main.rs"), "the conflict names the path: {}", text(&o.stderr));
+    assert!(!t.dir.path().join("two-only").exists(), "a refused merge changes nothing");
+    let m = ok(&t, &["merge", &two, "--into-session", &id, "--force"]);
+    assert!(m.contains("applied") && m.contains("changes"), "a record for people: {m}");
+    assert_eq!(std::fs::read_to_string(t.dir.path().join("src/main.rs")).unwrap(), "from-two\n");
+    // Into a plain directory (the stopped child's copy of the same state).
+    ok(&t, &["stop", &child]);
+    let m = json(&ok(&t, &["merge", &two, "--into", cd, "--json"]));
+    assert_eq!((m["changes"].as_u64(), m["applied"].as_u64()), (Some(2), Some(2)), "{m}");
+    assert_eq!(std::fs::read_to_string(child_dir.join("two-only")).unwrap(), "two\n");
+    let o = sandbox(&t, &["merge", &two, "--into", "/nonexistent/target"], b"");
+    assert_eq!(code(&o), 80, "a target that does not exist: {}", text(&o.stderr));
+    let o = sandbox(&t, &["merge", &two, "--into", dir], b"");
+    assert_eq!(code(&o), 80, "a running session's working dir: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("merge into the session"), "{}", text(&o.stderr));
+    assert_eq!(code(&sandbox(&t, &["merge", &two], b"")), 2, "a target is required");
+    assert_eq!(code(&sandbox(&t, &["merge", &two, "--into", cd, "--into-session", &id], b"")), 2, "one target");
+
+    // snapshot remove (or rm): refused while children use it, then removed; unknown names are not found.
+    let o = sandbox(&t, &["snapshot", "remove", "forked"], b"");
+    assert_eq!(code(&o), 80, "children's containers use it: {}", text(&o.stderr));
+    assert_eq!(snapshot_names(&t), ["base", "base2", "forked"], "a refused removal removes nothing");
+    ok(&t, &["stop", &one, &two, &id]);
+    let o = sandbox(&t, &["snapshot", "rm", "base", "nope", "base2", "forked"], b"");
+    assert_eq!(code(&o), 81, "the unknown one's error, after the others went: {}", text(&o.stderr));
+    assert!(snapshot_names(&t).is_empty());
+    assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "nothing of them is left");
+    assert_eq!(ok(&t, &["snapshot", "reap", "--json"]).trim(), "[]");
+    assert!(t.leftovers().is_empty());
 }
 
 #[test]

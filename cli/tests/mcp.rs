@@ -45,6 +45,8 @@ fn run_client(t: &TestScope, mut cmd: Command, limit: Duration) {
     let what = format!("{cmd:?}");
     cmd.env("SANDBOX_SCOPE", &t.scope)
         .env("SANDBOX_PROVISION", "false")
+        // The test's own snapshot dir: the scope's Drop removes its images.
+        .env("SANDBOX_SNAPSHOT_DIR", t.snapshots.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -110,7 +112,8 @@ fn the_python_sdk_drives_a_session() {
         .arg(&foreign.task)
         .arg(&beside.task);
     run_client(&t, cmd, Duration::from_secs(300));
-    assert_eq!(t.leftovers().len(), 1, "the client stopped its session; only the bystander is left");
+    assert_eq!(t.leftovers().len(), 1, "the client stopped its sessions; only the bystander is left");
+    assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "the client removed its snapshots");
 }
 
 #[test]
@@ -129,7 +132,8 @@ fn the_typescript_sdk_drives_a_session() {
         .arg(&config)
         .env("SANDBOX_MCP_NODE_MODULES", node_modules());
     run_client(&t, cmd, Duration::from_secs(300));
-    assert!(t.leftovers().is_empty(), "the client stopped its session");
+    assert!(t.leftovers().is_empty(), "the client stopped its sessions");
+    assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "the client removed its snapshots");
 }
 
 #[test]

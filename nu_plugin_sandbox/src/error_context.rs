@@ -29,6 +29,13 @@ impl ErrorContext {
         self
     }
 
+    /// Errors about argument `what` point at `span`, even where another span was blamed
+    /// for it before (a new session id given besides the session the call is about).
+    pub(crate) fn blame_first(&mut self, what: &'static str, span: Span) -> &mut Self {
+        self.spans.insert(0, (what, span));
+        self
+    }
+
     /// The session the call is about, and where its id was given.
     pub(crate) fn session(&mut self, id: &str, span: Span) -> &mut Self {
         self.session = Some((id.to_string(), span));
@@ -64,10 +71,25 @@ impl ErrorContext {
         let msg = e.to_string();
         let scope = &self.scope;
         let (label, span, help): (String, Span, String) = match e {
-            Error::InvalidInput { what, .. } => {
+            Error::InvalidInput { what, reason } => {
                 let help = match what.as_str() {
                     "session id" => "session ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit".into(),
+                    "working dir" if reason.contains("snapshot") => "a session started from a snapshot gets a new copy of it: give a path \
+that does not exist yet (its parent must), outside the snapshot dir".into(),
                     "working dir" => "give an existing project directory (not a system directory such as / or /etc)".into(),
+                    "image" if reason.contains("snapshot") => "a session started from a snapshot runs the snapshot's image: leave --image out".into(),
+                    "snapshot name" => "snapshot names follow the rules of session ids (1 to 64 letters, digits, '_', '.' or '-', \
+starting with a letter or digit) and are unique: `sandbox snapshot list` shows those taken".into(),
+                    "snapshot" => "this session did not start from a snapshot: name one to compare with, with --snapshot \
+(`sandbox snapshot list` shows them)".into(),
+                    "fork count" => format!("a fork makes 1 to {} children", sandbox_core::MAX_FORK_CHILDREN),
+                    "fork directory" => "--into names an existing directory; each child's copy is made in <into>/<child id>, \
+which must not exist yet".into(),
+                    "merge target" => crate::commands::MERGE_TARGET_HELP.into(),
+                    "merge" => "nothing was merged: resolve those paths in the target, or merge with --force to let the \
+source session's version win".into(),
+                    w if w.starts_with("removal of image") => "sessions started from this snapshot still use its image: \
+stop them first (`sandbox list | where snapshot == <name>` shows them)".into(),
                     "port" => "ports are 1 to 65535, each listed once".into(),
                     "memory limit" | "cpu limit" | "pids limit" => {
                         "limits: --memory at least 6MiB, --cpus in (0, host cores], --pids at least 8".into()
@@ -90,7 +112,17 @@ from an earlier read, pass its last seq + 1 as --from (`sandbox events` shows th
                     "egress hosts entry" => "pinned names are lowercase host names (no trailing dot), each with at least one address, e.g. { db.test: 10.0.0.5 }".into(),
                     _ => "see `help` for this command".into(),
                 };
-                (format!("invalid {what}"), self.span_of(what), help)
+                let span = if what.starts_with("removal of image") {
+                    self.span_of("snapshot name")
+                } else {
+                    self.span_of(what)
+                };
+                let label = match what.as_str() {
+                    "merge" => "both changed the same paths".to_string(),
+                    w if w.starts_with("removal of image") => "in use".to_string(),
+                    _ => format!("invalid {what}"),
+                };
+                (label, span, help)
             }
             Error::SessionNotFound { .. } => (
                 "no such session".into(),
@@ -149,6 +181,11 @@ from an earlier read, pass its last seq + 1 as --from (`sandbox events` shows th
                 "the project's devcontainer.json is not valid".into(),
                 self.span_of("devcontainer.json"),
                 "the message gives the line and column (or the property) to fix; or start without --devcontainer".into(),
+            ),
+            Error::NotFound { what, .. } if what.starts_with("snapshot ") => (
+                "no such snapshot".into(),
+                self.span_of_any(&["snapshot", "snapshot name"]),
+                "`sandbox snapshot list` shows the snapshots; `sandbox snapshot <session> <name>` takes one".into(),
             ),
             Error::NotFound { what, detail } => {
                 let session = self.session_name();

@@ -7,7 +7,9 @@
 //! term ...` and `sandbox file ...` reach the session's background tasks, terminals and
 //! files, `sandbox events`, `sandbox watch`, `sandbox stats` and `sandbox wait-port` its
 //! event stream (as tables, or live list streams of records), and `sandbox attach` puts
-//! the user's terminal on one of its terminals.
+//! the user's terminal on one of its terminals. `sandbox snapshot`, `sandbox fork`,
+//! `sandbox diff` and `sandbox merge` capture a session, start children from the capture,
+//! and show and bring back what a child changed.
 //!
 //! The plugin keeps no state of its own that matters: sessions live in their containers
 //! and are found again by id through `sandbox-core`, so a plugin that nushell stopped (by

@@ -62,7 +62,7 @@ fn start_exec_list_stop_pipeline_with_typed_columns() {
     assert_eq!(
         r["list"],
         json!([{"id": "p1", "working_dir": work, "image": "localhost/sandbox-busybox:latest", "state": "running",
-                "ports": [], "tasks": 0, "terminals": 0, "container": format!("{}p1", iso.prefix)}])
+                "ports": [], "tasks": 0, "terminals": 0, "container": format!("{}p1", iso.prefix), "snapshot": null}])
     );
     assert_eq!(r["list_types"], json!([{"created": "datetime", "uptime": "duration"}]));
     assert_eq!(r["stopped"], json!([{"id": "p1", "container": format!("{}p1", iso.prefix)}]));
@@ -581,14 +581,17 @@ fn every_example_parses_and_every_command_has_help() {
         json!([
             "sandbox",
             "sandbox attach",
+            "sandbox diff",
             "sandbox events",
             "sandbox exec",
             "sandbox file",
             "sandbox file ls",
             "sandbox file read",
             "sandbox file write",
+            "sandbox fork",
             "sandbox info",
             "sandbox list",
+            "sandbox merge",
             "sandbox net",
             "sandbox net allow",
             "sandbox net deny",
@@ -599,6 +602,9 @@ fn every_example_parses_and_every_command_has_help() {
             "sandbox reap",
             "sandbox resume",
             "sandbox run",
+            "sandbox snapshot",
+            "sandbox snapshot list",
+            "sandbox snapshot remove",
             "sandbox start",
             "sandbox stats",
             "sandbox stop",

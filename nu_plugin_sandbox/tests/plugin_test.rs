@@ -8,9 +8,10 @@ mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
-    Attach, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, HeldGroup, HeldKill, HeldList, HeldWait, Info,
-    List, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, PauseCommand, Reap, Run, SandboxCommand, Start,
-    Stats, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen, TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
+    Attach, Diff, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, Fork, HeldGroup, HeldKill, HeldList,
+    HeldWait, Info, List, Merge, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, PauseCommand, Reap, Run,
+    SandboxCommand, Snapshot, SnapshotList, SnapshotRemove, Start, Stats, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen,
+    TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -53,6 +54,12 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&WaitPort).expect("wait-port examples");
     t.test_command_examples(&PauseCommand { resume: false }).expect("pause examples");
     t.test_command_examples(&PauseCommand { resume: true }).expect("resume examples");
+    t.test_command_examples(&Snapshot).expect("snapshot examples");
+    t.test_command_examples(&SnapshotList).expect("snapshot list examples");
+    t.test_command_examples(&SnapshotRemove).expect("snapshot remove examples");
+    t.test_command_examples(&Fork).expect("fork examples");
+    t.test_command_examples(&Diff).expect("diff examples");
+    t.test_command_examples(&Merge).expect("merge examples");
     t.test_command_examples(&Attach).expect("attach examples");
     t.test_command_examples(&List).expect("list examples");
     t.test_command_examples(&Info).expect("info examples");
@@ -103,6 +110,10 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         "sandbox wait-port",
         "sandbox pause",
         "sandbox resume",
+        "sandbox snapshot",
+        "sandbox fork",
+        "sandbox diff",
+        "sandbox merge",
     ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
     }

@@ -39,6 +39,7 @@ fn readme_examples_are_the_tested_programs() {
         "tests/c/example_events.c",
         "bindings/python/examples/events.py",
         "tests/nu/readme-events.nu",
+        "tests/nu/readme-snapshots.nu",
     ] {
         assert!(paths.contains(&want), "the README shows no tested block from {want}: {paths:?}");
     }

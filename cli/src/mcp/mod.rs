@@ -5,11 +5,13 @@
 
 mod exec;
 mod file;
+mod fork;
 mod network;
 pub mod policy;
 mod resource;
 mod server;
 mod session;
+mod snapshot;
 mod state;
 mod task;
 mod terminal;

@@ -234,6 +234,45 @@ impl McpPolicy {
         Ok(dir)
     }
 
+    /// A directory a tool asked to have made (a session started from a snapshot gets a
+    /// new copy there): absolute, or relative to the first root; its parent must exist
+    /// and resolve (symlinks too) into a root, and it must not exist yet.
+    pub fn new_dir(&self, requested: &str) -> Result<PathBuf, Error> {
+        if requested.trim().is_empty() {
+            return Err(Error::invalid("working_dir", "is empty"));
+        }
+        let asked = self.roots[0].join(requested);
+        let name = match asked.components().next_back() {
+            Some(std::path::Component::Normal(n)) => n.to_os_string(),
+            _ => {
+                return Err(Error::invalid(
+                    "working_dir",
+                    format!("{} does not end in the name of a new directory", asked.display()),
+                ));
+            }
+        };
+        if asked.symlink_metadata().is_ok() {
+            return Err(Error::invalid(
+                "working_dir",
+                format!("{} exists: a session started from a snapshot gets a new directory", asked.display()),
+            ));
+        }
+        let parent = asked.parent().unwrap_or(Path::new("/"));
+        let parent = std::fs::canonicalize(parent)
+            .map_err(|e| Error::NotFound { what: "directory".into(), detail: format!("{}: {e}", parent.display()) })?;
+        if !self.contains(&parent) {
+            return Err(Error::PermissionDenied {
+                detail: format!(
+                    "working dir {} is outside the directories this server may mount ({}); the user sets them \
+                     with `sandbox mcp --root`",
+                    parent.join(&name).display(),
+                    self.roots_text()
+                ),
+            });
+        }
+        Ok(parent.join(name))
+    }
+
     /// Whether the canonical path `dir` lies in (or is) a root.
     pub fn contains(&self, dir: &Path) -> bool {
         self.roots.iter().any(|r| dir.starts_with(r))
@@ -585,5 +624,31 @@ mod tests {
         }
         assert_eq!(p.working_dir(Some("missing")).unwrap_err().kind(), sandbox_core::ErrorKind::NotFound);
         assert_eq!(p.working_dir(Some("")).unwrap_err().kind(), sandbox_core::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn new_dirs_must_not_exist_and_resolve_inside_a_root() {
+        use sandbox_core::ErrorKind;
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("inner")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
+        let p = McpPolicy::resolve(None, &args(&["--root", root.path().to_str().unwrap()])).unwrap();
+        let canon_root = std::fs::canonicalize(root.path()).unwrap();
+        assert_eq!(p.new_dir("child").unwrap(), canon_root.join("child"), "relative to the first root");
+        assert_eq!(p.new_dir("inner/child").unwrap(), canon_root.join("inner/child"));
+        let absolute = root.path().join("inner/abs");
+        assert_eq!(p.new_dir(absolute.to_str().unwrap()).unwrap(), canon_root.join("inner/abs"));
+        for (asked, kind) in [
+            ("inner", ErrorKind::InvalidInput),
+            ("", ErrorKind::InvalidInput),
+            ("inner/..", ErrorKind::InvalidInput),
+            ("missing/child", ErrorKind::NotFound),
+            ("escape/child", ErrorKind::PermissionDenied),
+            ("../child", ErrorKind::PermissionDenied),
+            (outside.path().join("child").to_str().unwrap(), ErrorKind::PermissionDenied),
+        ] {
+            assert_eq!(p.new_dir(asked).unwrap_err().kind(), kind, "{asked:?}");
+        }
     }
 }

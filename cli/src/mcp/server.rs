@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::policy::McpPolicy;
 use super::state::{Progress, State};
 use super::tool::{self, ToolDef};
-use super::{exec, file, network, resource, session, task, terminal};
+use super::{exec, file, fork, network, resource, session, snapshot, task, terminal};
 
 /// The MCP server: the tools over a [`State`].
 #[derive(Clone)]
@@ -27,6 +27,8 @@ pub struct Server {
 fn tools() -> impl Iterator<Item = &'static ToolDef> {
     session::TOOLS
         .iter()
+        .chain(snapshot::TOOLS)
+        .chain(fork::TOOLS)
         .chain(exec::TOOLS)
         .chain(task::TOOLS)
         .chain(terminal::TOOLS)
@@ -53,6 +55,12 @@ impl Server {
             "session_stop" => async { session::stop(&self.state, tool::parse(name, args)?).await }.await,
             "session_pause" => async { session::pause(&self.state, tool::parse(name, args)?, false).await }.await,
             "session_resume" => async { session::pause(&self.state, tool::parse(name, args)?, true).await }.await,
+            "session_snapshot" => async { snapshot::snapshot(&self.state, tool::parse(name, args)?).await }.await,
+            "snapshot_list" => async { snapshot::list(&self.state, tool::parse(name, args)?).await }.await,
+            "snapshot_remove" => async { snapshot::remove(&self.state, tool::parse(name, args)?).await }.await,
+            "session_fork" => async { fork::fork(&self.state, tool::parse(name, args)?).await }.await,
+            "session_diff" => async { fork::diff(&self.state, tool::parse(name, args)?).await }.await,
+            "session_merge" => async { fork::merge(&self.state, tool::parse(name, args)?).await }.await,
             "exec" => async { exec::exec(&self.state, tool::parse(name, args)?, progress).await }.await,
             "task_spawn" => async { task::spawn(&self.state, tool::parse(name, args)?).await }.await,
             "task_list" => async { task::list(&self.state, tool::parse(name, args)?).await }.await,
@@ -80,7 +88,9 @@ impl Server {
              sh -c), long jobs with task_spawn and task_logs, interactive programs with terminal_open, \
              terminal_send and terminal_read_until, and read or write files with file_read, file_write and \
              file_list; network_log shows what a session on the egress network connected to and what was \
-             refused. Task and terminal output and files are also resources (sandbox://sessions/...). \
+             refused. session_snapshot keeps a session's state under a name (session_start with snapshot \
+             starts from it); session_fork makes children to try things in parallel, session_diff shows \
+             what one changed and session_merge applies it elsewhere. Task and terminal output and files are also resources (sandbox://sessions/...). \
              Sessions outlive this server: stop them with session_stop when done. The user fixed \
              this policy; no argument changes it: {}",
             self.state.policy().describe(config)
@@ -192,7 +202,7 @@ mod tests {
         let names: Vec<&str> = tools().map(|t| t.name).collect();
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 20);
+        assert_eq!(names.len(), 26);
         let dir = tempfile::tempdir().unwrap();
         let policy = McpPolicy { roots: vec![dir.path().to_path_buf()], ..McpPolicy::empty() };
         let server = Server::new(Sandbox::new(sandbox_core::Config::default()), policy);

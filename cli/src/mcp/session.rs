@@ -1,5 +1,5 @@
 //! `session_start`, `session_list`, `session_stop`, `session_pause`, `session_resume`: sessions of the server's scope whose
-//! working dirs lie in its roots. The image, network, limits and post-create commands
+//! working dirs lie in its roots (`session_start` may start one from a snapshot). The image, network, limits and post-create commands
 //! come from the policy; a tool can choose only the directory (in a root), the id, the
 //! environment and, on the egress network, hosts within the user's allow rules.
 
@@ -32,6 +32,10 @@ pub struct StartArgs {
     /// "pypi.org", "*.example.com", "example.com:443", "10.0.0.0/8:5432". Default: all
     /// the user allows.
     pub allow_hosts: Option<Vec<String>>,
+    /// Start from this snapshot (session_snapshot, snapshot_list): working_dir, which is
+    /// then required and must not exist yet (its parent in a root), becomes a copy of
+    /// the snapshot's working dir, and the container runs the snapshot's image.
+    pub snapshot: Option<String>,
 }
 
 /// `session_list`.
@@ -55,7 +59,9 @@ pub const TOOLS: &[ToolDef] = &[
                       where commands run. Returns the session id (pass it to every other tool) and the start \
                       report (image, network, limits, egress rules, warnings). The image, network and limits are \
                       the user's policy, not arguments; on the egress network, allow_hosts can narrow the hosts \
-                      the session reaches to fewer than the user allows.",
+                      the session reaches to fewer than the user allows. With `snapshot`, the session starts from \
+                      a snapshot (session_snapshot): working_dir must be a new directory, made as a copy of the \
+                      snapshot's (the policy's post-create commands do not run again).",
         schema: schema::<StartArgs>,
         read_only: false,
     },
@@ -93,10 +99,26 @@ pub const TOOLS: &[ToolDef] = &[
 
 /// `session_start`.
 pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
-    let dir = state.policy().working_dir(a.working_dir.as_deref())?;
+    let dir = match (&a.snapshot, a.working_dir.as_deref()) {
+        (None, asked) => state.policy().working_dir(asked)?,
+        (Some(name), Some(asked)) => {
+            super::snapshot::find(state, name).await?;
+            state.policy().new_dir(asked)?
+        }
+        (Some(_), None) => {
+            return Err(Error::invalid("working_dir", "a start from a snapshot needs a new directory to copy it to"));
+        }
+    };
     let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
     let config = state.sandbox().config();
     let mut spec = state.policy().spec(id, dir, env_pairs(a.env), config);
+    if a.snapshot.is_some() {
+        // The snapshot's image, not the policy's; the post-create commands ran in the
+        // session it was taken from, and their results are in it.
+        spec.image = None;
+        spec.post_create = Vec::new();
+        spec.snapshot = a.snapshot;
+    }
     if let Some(asked) = &a.allow_hosts {
         spec.egress = Some(state.policy().narrowed_egress(asked, config)?);
     }

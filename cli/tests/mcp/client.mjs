@@ -11,7 +11,7 @@
 // (this script is run from a copy, away from any node_modules). The environment
 // (SANDBOX_SCOPE...) is passed to the server.
 
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -75,7 +75,7 @@ async function scripted() {
   check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
-  check(names.length === 20 && names.includes("session_pause") && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
+  check(names.length === 26 && names.includes("session_pause") && names.includes("session_fork") && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
   const exec = tools.find((t) => t.name === "exec");
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 
@@ -159,6 +159,41 @@ async function scripted() {
   }
   check(rejected, "the cancelled call rejects");
   await until("cancelling killed the command", async () => !(await ps()).includes("sleep 300"));
+
+  // Snapshots: take one, fork the session, diff a child; a fork of 0 children is refused.
+  mkdirSync(join(ROOT, "proj"));
+  writeFileSync(join(ROOT, "proj", "a.txt"), "a\n");
+  const parent = `${SESSION}-p`;
+  await call("session_start", { working_dir: "proj", id: parent });
+  // The policy's post-create command ran there; without its file, a child shows whether it runs again.
+  await call("exec", { session: parent, argv: ["rm", "post-create-ran"] });
+  const snap = await call("session_snapshot", { session: parent, name: "ts-base" });
+  check(snap.name === "ts-base" && snap.session === parent && snap.files === 1 && snap.freeze === "signals",
+    `session_snapshot: ${JSON.stringify(snap)}`);
+  mkdirSync(join(ROOT, "forks"));
+  const fork = await call("session_fork", { session: parent, count: 1, into: "forks" });
+  const kid = fork.children[0].id;
+  check(fork.children.length === 1 && kid === `${parent}-1` && fork.snapshot.name.startsWith(`${parent}-fork-`)
+    && fork.children[0].working_dir === join(realpathSync(ROOT), "forks", kid)
+    && readFileSync(join(ROOT, "forks", kid, "a.txt"), "utf8") === "a\n",
+    `session_fork: ${JSON.stringify(fork)}`);
+  const post = existsSync(join(ROOT, "forks", kid, "post-create-ran"));
+  check(!post, "the policy's post-create command does not run again in a child");
+  await call("exec", { session: kid, argv: ["sh", "-c", "echo bb > b.txt && rm a.txt"] });
+  const d = await call("session_diff", { session: kid });
+  check(JSON.stringify(d.changes) === JSON.stringify([
+    { entry: "file", kind: "deleted", path: "a.txt", size: 0 },
+    { entry: "file", kind: "added", path: "b.txt", size: 3 },
+  ]) && d.total === 2, `session_diff: ${JSON.stringify(d)}`);
+  await refused("session_fork", { session: parent, count: 0, into: "forks" }, "invalid_input", "a fork of 0 children");
+  await refused("session_diff", { session: parent }, "invalid_input", "the diff of a session not from a snapshot");
+  const snaps = (await call("snapshot_list", {})).snapshots.map((x) => x.name).sort();
+  check(JSON.stringify(snaps) === JSON.stringify([fork.snapshot.name, "ts-base"].sort()), `snapshot_list: ${snaps}`);
+  await call("session_stop", { session: kid });
+  await call("session_stop", { session: parent });
+  await call("snapshot_remove", { name: "ts-base" });
+  await call("snapshot_remove", { name: fork.snapshot.name });
+  check((await call("snapshot_list", {})).snapshots.length === 0, "snapshot_remove removes them");
 
   // Widening the policy is refused.
   await refused("session_start", { working_dir: OUTSIDE }, "permission_denied", "a working dir outside the roots");

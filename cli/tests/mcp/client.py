@@ -28,7 +28,8 @@ SANDBOX, ROOT, OUTSIDE, SESSION, FOREIGN, OUTSIDE_SESSION, FOREIGN_TASK, OUTSIDE
 TOOLS = {
     "session_start", "session_list", "session_stop", "session_pause", "session_resume", "exec", "task_spawn", "task_logs", "task_wait",
     "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
-    "file_write", "file_list", "task_list", "terminal_list", "network_log",
+    "file_write", "file_list", "task_list", "terminal_list", "network_log", "session_snapshot", "snapshot_list",
+    "snapshot_remove", "session_fork", "session_diff", "session_merge",
 }
 
 
@@ -256,10 +257,102 @@ async def scripted(s):
     except MCPError as e:
         check("no_such_tool" in str(e), f"an unknown tool is a protocol error: {e}")
 
+    await snapshots(s)
+
     await call(s, "session_stop", {"session": SESSION})
     await refused(s, "exec", {"session": SESSION, "argv": ["true"]}, "session_not_found", "a stopped session")
     listed = await call(s, "session_list", {})
     check(listed["sessions"] == [], "no session is left")
+
+
+def read(*path):
+    with open(os.path.join(ROOT, *path)) as f:
+        return f.read()
+
+
+async def snapshots(s):
+    """Snapshot a session, start one from it, fork it, diff and merge a child: every
+    directory in the root; bad input refused; everything stopped and removed at the end."""
+    os.makedirs(os.path.join(ROOT, "proj", "src"))
+    with open(os.path.join(ROOT, "proj", "src", "main.py"), "w") as f:
+        f.write("print('v1')\n")
+    parent = SESSION + "-p"
+    await call(s, "session_start", {"working_dir": "proj", "id": parent})
+    snap = await call(s, "session_snapshot", {"session": parent, "name": "base"})
+    check((snap["name"], snap["session"], snap["files"], snap["freeze"], snap["working_dir"])
+          == ("base", parent, 1, "signals", os.path.realpath(os.path.join(ROOT, "proj"))), f"session_snapshot: {snap}")
+    check(snap["took_ms"] > 0 and snap["copy"] in ("reflink", "copy"), f"it says how long and how: {snap}")
+    await refused(s, "session_snapshot", {"session": parent, "name": "base"}, "invalid_input", "a snapshot name taken")
+    await refused(s, "session_snapshot", {"session": FOREIGN, "name": "theirs"}, "session_not_found",
+                  "a snapshot of another scope's session")
+    listed = (await call(s, "snapshot_list", {}))["snapshots"]
+    check([(x["name"], x["session"]) for x in listed] == [("base", parent)], f"snapshot_list: {listed}")
+
+    # A session started from it: a new directory in the root, a copy of the snapshot's.
+    child = SESSION + "-c"
+    started = await call(s, "session_start", {"working_dir": "from-base", "id": child, "snapshot": "base"})
+    check(started["report"]["snapshot"]["name"] == "base" and started["report"]["image"]["reason"] == "snapshot"
+          and read("from-base", "src", "main.py") == "print('v1')\n", f"session_start from a snapshot: {started}")
+    await refused(s, "session_start", {"working_dir": "proj", "snapshot": "base"}, "invalid_input",
+                  "a start from a snapshot into a dir that exists")
+    await refused(s, "session_start", {"working_dir": "nowhere", "snapshot": "nope"}, "not_found", "an unknown snapshot")
+    await refused(s, "session_start", {"working_dir": os.path.join(OUTSIDE, "copy"), "snapshot": "base"},
+                  "permission_denied", "a copy outside the roots")
+    check(not os.path.exists(os.path.join(ROOT, "nowhere")), "a refused start makes no directory")
+
+    # A fork: two children in forks/, ids <id>-1 and <id>-2.
+    os.makedirs(os.path.join(ROOT, "forks"))
+    prefix = SESSION + "-k"
+    fork = await call(s, "session_fork", {"session": parent, "count": 2, "into": "forks", "id": prefix,
+                                          "snapshot": "forked"})
+    kids = [c["id"] for c in fork["children"]]
+    forks = os.path.join(os.path.realpath(ROOT), "forks")
+    check(kids == [prefix + "-1", prefix + "-2"] and fork["snapshot"]["name"] == "forked"
+          and [c["working_dir"] for c in fork["children"]] == [os.path.join(forks, k) for k in kids],
+          f"session_fork: {fork}")
+    await refused(s, "session_fork", {"session": parent, "count": 0, "into": "forks"}, "invalid_input",
+                  "a fork of 0 children")
+    await refused(s, "session_fork", {"session": parent, "count": 1, "into": "forks", "id": prefix}, "invalid_input",
+                  "a fork whose child dir exists")
+    await refused(s, "session_fork", {"session": parent, "count": 1, "into": OUTSIDE}, "permission_denied",
+                  "a fork outside the roots")
+    names = sorted(x["name"] for x in (await call(s, "snapshot_list", {}))["snapshots"])
+    check(names == ["base", "forked"], f"refused forks take no snapshot: {names}")
+
+    # The diff of a child; merging it into the parent; a conflict; force.
+    await call(s, "exec", {"session": kids[0], "argv": ["sh", "-c", "echo \"print('v2')\" > src/main.py && echo n > notes.md"]})
+    d = await call(s, "session_diff", {"session": kids[0]})
+    check([(c["path"], c["kind"], c["entry"], c["size"]) for c in d["changes"]]
+          == [("notes.md", "added", "file", 2), ("src/main.py", "modified", "file", 12)] and d["total"] == 2,
+          f"session_diff: {d}")
+    d = await call(s, "session_diff", {"session": kids[0], "max_changes": 1})
+    check(len(d["changes"]) == 1 and d["total"] == 2, f"max_changes keeps the first: {d}")
+    d = await call(s, "session_diff", {"session": kids[1]})
+    check(d["changes"] == [] and d["total"] == 0, f"a sibling's changes are not its own: {d}")
+    await refused(s, "session_diff", {"session": parent}, "invalid_input", "the diff of a session not from a snapshot")
+    await refused(s, "session_diff", {"session": kids[0], "snapshot": "nope"}, "not_found", "the diff against no snapshot")
+    m = await call(s, "session_merge", {"session": kids[0], "into_session": parent})
+    check((m["changes"], m["applied"]) == (2, 2) and read("proj", "src", "main.py") == "print('v2')\n",
+          f"session_merge into the parent: {m}")
+    await call(s, "exec", {"session": kids[1], "argv": ["sh", "-c", "echo other > src/main.py && echo x > two.md"]})
+    text = await refused(s, "session_merge", {"session": kids[1], "into_session": parent}, "invalid_input",
+                         "a merge where both changed a path")
+    check("src/main.py" in text and not os.path.exists(os.path.join(ROOT, "proj", "two.md")),
+          f"it names the path and changes nothing: {text}")
+    await refused(s, "session_merge", {"session": kids[1], "into": OUTSIDE}, "permission_denied",
+                  "a merge outside the roots")
+    await refused(s, "session_merge", {"session": kids[1]}, "invalid_input", "a merge without a target")
+    m = await call(s, "session_merge", {"session": kids[1], "into_session": parent, "force": True})
+    check(read("proj", "src", "main.py") == "other\n" and read("proj", "two.md") == "x\n", f"force: the child wins: {m}")
+
+    # Removal: refused while children use it; then everything goes.
+    await refused(s, "snapshot_remove", {"name": "forked"}, "invalid_input", "removing a snapshot children use")
+    for sid in kids + [child, parent]:
+        await call(s, "session_stop", {"session": sid})
+    for name in ["base", "forked"]:
+        await call(s, "snapshot_remove", {"name": name})
+    await refused(s, "snapshot_remove", {"name": "base"}, "not_found", "a removed snapshot")
+    check((await call(s, "snapshot_list", {}))["snapshots"] == [], "no snapshot is left")
 
 
 async def not_readable(s, uri, code, what):

@@ -34,7 +34,8 @@ impl PluginCommand for List {
         "Columns: id, working_dir, image, state, created (datetime), uptime (duration; nothing when not running), \
 ports (list of int), tasks and terminals (how many the session has, running or ended, as `sandbox task list` and \
 `sandbox term list` show them: asked from a running session's agent, read from what it left behind when the \
-container is no longer running; nothing when the agent does not answer or nothing can be read), container. \
+container is no longer running; nothing when the agent does not answer or nothing can be read), container, \
+snapshot (the snapshot the session started from: `sandbox start --snapshot`, `sandbox fork`; nothing otherwise). \
 Sessions are found through podman labels, so this shows sessions started from any process. The output of a \
 session whose container stopped stays readable (`sandbox task logs`, `sandbox term read`) until `sandbox stop`."
     }

@@ -5,19 +5,25 @@
 //! of their own (it prints the group's help) and one file per verb (`task_logs.rs` is
 //! `sandbox task logs`), except the verbs tasks and terminals share (the group itself,
 //! `list`, `wait`, `kill`): one generic command each in `held.rs`, over the kinds of
-//! `held_kinds.rs`; and what the `sandbox net` verbs share is in `net.rs`.
+//! `held_kinds.rs`; and what the `sandbox net` verbs share is in `net.rs`. `sandbox
+//! snapshot <session> <name>` is both a verb and the parent of `sandbox snapshot list`
+//! and `sandbox snapshot remove`; `sandbox fork`, `sandbox diff` and `sandbox merge` work
+//! on the snapshots too.
 
 mod attach;
+mod diff;
 mod events;
 mod exec;
 mod file;
 mod file_ls;
 mod file_read;
 mod file_write;
+mod fork;
 mod held;
 mod held_kinds;
 mod info;
 mod list;
+mod merge;
 mod net;
 mod net_allow;
 mod net_deny;
@@ -28,6 +34,9 @@ mod pause;
 mod reap;
 mod run;
 mod sandbox;
+mod snapshot;
+mod snapshot_list;
+mod snapshot_remove;
 mod start;
 mod stats;
 mod stop;
@@ -41,16 +50,20 @@ mod wait_port;
 mod watch;
 
 pub use attach::Attach;
+pub use diff::Diff;
 pub use events::Events;
 pub use exec::Exec;
 pub use file::FileCommand;
 pub use file_ls::FileLs;
 pub use file_read::FileRead;
 pub use file_write::FileWrite;
+pub use fork::Fork;
 pub use held::{HeldCommands, HeldGroup, HeldKill, HeldList, HeldWait, Help};
 pub use held_kinds::{Tasks, Terminals};
 pub use info::Info;
 pub use list::List;
+pub(crate) use merge::MERGE_TARGET_HELP;
+pub use merge::Merge;
 pub use net::NetCommand;
 pub use net_allow::NetAllow;
 pub use net_deny::NetDeny;
@@ -61,6 +74,9 @@ pub use pause::PauseCommand;
 pub use reap::Reap;
 pub use run::Run;
 pub use sandbox::SandboxCommand;
+pub use snapshot::Snapshot;
+pub use snapshot_list::SnapshotList;
+pub use snapshot_remove::SnapshotRemove;
 pub use start::Start;
 pub use stats::Stats;
 pub use stop::Stop;
@@ -105,6 +121,12 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(PauseCommand { resume: false }),
         Box::new(PauseCommand { resume: true }),
         Box::new(Reap),
+        Box::new(Snapshot),
+        Box::new(SnapshotList),
+        Box::new(SnapshotRemove),
+        Box::new(Fork),
+        Box::new(Diff),
+        Box::new(Merge),
         Box::new(HeldGroup(Tasks)),
         Box::new(TaskSpawn),
         Box::new(HeldList(Tasks)),

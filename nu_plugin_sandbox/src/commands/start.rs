@@ -1,4 +1,5 @@
-//! `sandbox start [dir]`: starts a session on a directory and returns its start report.
+//! `sandbox start [dir]`: starts a session on a directory (or, with `--snapshot`, on a
+//! new copy of a snapshot's) and returns its start report.
 
 use std::path::{Path, PathBuf};
 
@@ -37,7 +38,12 @@ and lifecycle commands (as post-create commands); what it asks that would widen 
 in the record's devcontainer column and its warnings. A start that takes more than a moment prints the phase it is in on stderr (creating the container, \
 provisioning, each post-create command); silence it with --quiet. With --allow-host (or --network egress) the session has \
 no network but a proxy (HTTP_PROXY and friends point at it) that lets through only what the rules allow; the \
-record's egress column lists them, and `sandbox net` shows the connection log and changes the rules live."
+record's egress column lists them, and `sandbox net` shows the connection log and changes the rules live. \
+With --snapshot <name> the session starts from a snapshot (`sandbox snapshot`): dir must be given and must not exist \
+yet (its parent must); it becomes a copy of the snapshot's working dir (reflinks where the filesystem has them), the \
+container runs the snapshot's image (its filesystem changes included), and the session's own settings (its --env) \
+are not inherited from the snapshot's session. The record's snapshot column says which snapshot and how it was \
+copied (reflink or copy)."
     }
 
     fn signature(&self) -> Signature {
@@ -45,6 +51,13 @@ record's egress column lists them, and `sandbox net` shows the connection log an
             .optional("dir", SyntaxShape::Filepath, "Directory to mount (default: the current directory).")
             .named("id", SyntaxShape::String, "Session id (default: the directory name plus a random suffix).", None)
             .named("image", SyntaxShape::String, "Image to use (default: the configured one).", None)
+            .named(
+                "snapshot",
+                SyntaxShape::String,
+                "Start from this snapshot (`sandbox snapshot`): dir, which must not exist yet, becomes a copy of \
+the snapshot's working dir, and the session runs the snapshot's image.",
+                None,
+            )
             .named("ports", SyntaxShape::List(Box::new(SyntaxShape::Int)), "Ports to publish on 127.0.0.1.", None)
             .named(
                 "network",
@@ -140,6 +153,11 @@ header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a 
                 result: None,
             },
             Example {
+                example: "sandbox start --snapshot base ../try-1 --id try-1 | select id working_dir image_reason snapshot",
+                description: "Start a session from snapshot base, on a new copy of its working dir",
+                result: None,
+            },
+            Example {
                 example: "sandbox start . --image docker.io/library/alpine:3.20 --allow-untrusted-image | get warnings",
                 description: "Use an image that is not in the trusted list",
                 result: None,
@@ -170,6 +188,21 @@ header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a 
         };
         // Relative paths are relative to nushell's current directory, not the plugin's.
         let cwd = engine.get_current_dir()?;
+        let snapshot = match flag(call, "snapshot") {
+            Some((v, span)) => {
+                if dir.as_os_str().is_empty() {
+                    return Err(LabeledError::new("sandbox start --snapshot needs the directory to make")
+                        .with_label("no directory given", span)
+                        .with_help(
+                            "e.g. sandbox start --snapshot base ../try-1: the directory must not exist yet; the \
+session gets a copy of the snapshot's working dir there",
+                        ));
+                }
+                ctx.errors.blame("snapshot", span).blame("snapshot name", span);
+                Some(v.as_str().map_err(|_| not_a_string("--snapshot", &v))?.to_string())
+            }
+            None => None,
+        };
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(&cwd) } else { Path::new(&cwd).join(dir) };
         ctx.errors.blame("working dir", dir_span);
 
@@ -178,6 +211,7 @@ header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a 
             None => sandbox_core::default_session_id(&dir),
         };
         let mut spec = SessionSpec::new(id.clone(), &dir);
+        spec.snapshot = snapshot;
         if let Some((v, span)) = flag(call, "image") {
             spec.image = Some(v.as_str().map_err(|_| not_a_string("--image", &v))?.to_string());
             ctx.errors.blame("image", span);

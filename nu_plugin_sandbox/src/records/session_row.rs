@@ -17,9 +17,10 @@ pub(crate) struct SessionCounts {
     pub(crate) terminals: Option<usize>,
 }
 
-/// `{id, working_dir, image, state, created, uptime, ports, tasks, terminals, container}`.
-/// `uptime` is nothing when the container is not running; `tasks` and `terminals` are
-/// nothing when they could not be counted.
+/// `{id, working_dir, image, state, created, uptime, ports, tasks, terminals, container,
+/// snapshot}`. `uptime` is nothing when the container is not running; `tasks` and
+/// `terminals` are nothing when they could not be counted; `snapshot` (the one the
+/// session started from) is nothing when it did not start from one.
 pub(crate) fn session_row(s: &SessionInfo, counts: SessionCounts, now: SystemTime, span: Span) -> Value {
     let mut r = Record::new();
     r.push("id", Value::string(&s.id, span));
@@ -40,5 +41,6 @@ pub(crate) fn session_row(s: &SessionInfo, counts: SessionCounts, now: SystemTim
     r.push("tasks", count(counts.tasks));
     r.push("terminals", count(counts.terminals));
     r.push("container", Value::string(&s.container, span));
+    r.push("snapshot", super::opt_string(s.snapshot.as_deref(), span));
     Value::record(r, span)
 }

@@ -80,7 +80,8 @@ fn devcontainer(d: &DevcontainerReport, span: Span) -> Value {
     Value::record(r, span)
 }
 
-/// The session (id, container, working dir, image) and what its start did.
+/// The session (id, container, working dir, image) and what its start did (`snapshot`:
+/// the snapshot it started from, `{name, copy}`, or nothing).
 pub(crate) fn start_report(s: &StartReport, span: Span) -> Value {
     let mut limits = Record::new();
     limits.push("enforced", Value::bool(s.limits.enforced, span));
@@ -96,6 +97,15 @@ pub(crate) fn start_report(s: &StartReport, span: Span) -> Value {
     r.push("image", Value::string(&s.image.used, span));
     r.push("image_requested", opt_string(s.image.requested.as_deref(), span));
     r.push("image_reason", Value::string(reason_word(s.image.reason), span));
+    r.push(
+        "snapshot",
+        s.snapshot.as_ref().map_or(Value::nothing(span), |from| {
+            let mut snap = Record::new();
+            snap.push("name", Value::string(&from.name, span));
+            snap.push("copy", Value::string(from.copy.name(), span));
+            Value::record(snap, span)
+        }),
+    );
     r.push("network", Value::string(s.network.to_string(), span));
     r.push("egress", s.egress.as_ref().map_or(Value::nothing(span), |e| super::egress_report(e, span)));
     r.push("ports", Value::list(s.ports_published.iter().map(|p| Value::int(i64::from(*p), span)).collect(), span));

@@ -1,6 +1,7 @@
 //! [`Isolation`]: gives a test its own sandbox scope, container-name prefix, control-dir
-//! base and working dir, and removes everything made in them when it drops, whether
-//! the test passed or panicked.
+//! base, snapshot dir and working dir, and removes everything made in them (containers,
+//! control dirs, snapshot images and copies) when it drops, whether the test passed or
+//! panicked.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +21,11 @@ pub struct Isolation {
     pub work_dir: tempfile::TempDir,
     /// An empty config home, so no user config file is read.
     pub config_home: tempfile::TempDir,
+    /// The snapshot dir (`SANDBOX_SNAPSHOT_DIR`) of this test's sessions.
+    pub snapshot_dir: tempfile::TempDir,
+    /// A dir outside the working dir for what a test makes beside it (sessions started
+    /// from snapshots, forks' children, merge targets).
+    pub scratch_dir: tempfile::TempDir,
     extra_scopes: Vec<String>,
 }
 
@@ -40,6 +46,8 @@ impl Isolation {
             runtime_dir: tempfile::Builder::new().prefix("sbx-nu-rt").tempdir().expect("runtime tempdir"),
             work_dir: tempfile::Builder::new().prefix("sbx-nu-work").tempdir().expect("work tempdir"),
             config_home: tempfile::Builder::new().prefix("sbx-nu-cfg").tempdir().expect("config tempdir"),
+            snapshot_dir: tempfile::Builder::new().prefix("sbx-nu-snap").tempdir().expect("snapshot tempdir"),
+            scratch_dir: tempfile::Builder::new().prefix("sbx-nu-scratch").tempdir().expect("scratch tempdir"),
             extra_scopes: Vec::new(),
         }
     }
@@ -50,6 +58,11 @@ impl Isolation {
         let s = format!("{}-{suffix}", self.scope);
         self.extra_scopes.push(s.clone());
         s
+    }
+
+    /// The scratch dir, with symlinks resolved.
+    pub fn scratch_path(&self) -> PathBuf {
+        std::fs::canonicalize(self.scratch_dir.path()).expect("canonical scratch dir")
     }
 
     /// The working dir, with symlinks resolved (what sessions report).
@@ -64,6 +77,7 @@ impl Isolation {
             ("SANDBOX_CONTAINER_PREFIX".to_string(), self.prefix.clone()),
             ("SANDBOX_RUNTIME_DIR".to_string(), self.runtime_dir.path().display().to_string()),
             ("XDG_CONFIG_HOME".to_string(), self.config_home.path().display().to_string()),
+            ("SANDBOX_SNAPSHOT_DIR".to_string(), self.snapshot_dir.path().display().to_string()),
             ("PWD".to_string(), self.work_path().display().to_string()),
         ];
         if with_scope {
@@ -80,6 +94,24 @@ impl Isolation {
     /// Control dirs of this isolation that still exist.
     pub fn control_dirs_left(&self) -> Vec<String> {
         std::fs::read_dir(self.runtime_dir.path())
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Snapshot images of this isolation's snapshot dir that still exist (their ids).
+    pub fn snapshot_images(&self) -> Vec<String> {
+        let filter = format!("label=sandbox.snapshot.store={}", self.snapshot_dir.path().display());
+        let Ok(o) = Command::new(podman()).args(["images", "--quiet", "--filter", &filter]).output() else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+        ids.dedup();
+        ids
+    }
+
+    /// What is left in this isolation's snapshot dir (snapshots, partial ones).
+    pub fn snapshots_left(&self) -> Vec<String> {
+        std::fs::read_dir(self.snapshot_dir.path())
             .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default()
     }
@@ -118,6 +150,18 @@ impl Drop for Isolation {
             let _ = Command::new(podman()).args(["rm", "--force", "--time", "0", &name]).output();
             if let Some(dir) = control {
                 let _ = std::fs::remove_dir_all(Path::new(&dir));
+            }
+        }
+        // Snapshots: their images (containers using them are gone now), then their copies
+        // (rootless, some of their files are removable only in podman's user namespace).
+        for image in self.snapshot_images() {
+            let _ = Command::new(podman()).args(["image", "rm", "--force", &image]).output();
+        }
+        for dir in [self.snapshot_dir.path(), self.scratch_dir.path()] {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if std::fs::remove_dir_all(entry.path()).is_err() {
+                    let _ = Command::new(podman()).args(["unshare", "rm", "-rf", "--"]).arg(entry.path()).output();
+                }
             }
         }
     }

@@ -1,0 +1,89 @@
+//! `snapshot ID NAME`, `snapshot list|remove|reap`: snapshots of sessions, kept in the
+//! snapshot dir (`SANDBOX_SNAPSHOT_DIR`); `sandbox start DIR --snapshot NAME` starts
+//! from one.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use sandbox_core::{Error, Sandbox, SnapshotInfo, SnapshotReport};
+use serde_json::{Value, json};
+
+use crate::Done;
+use crate::args::{SnapshotArgs, SnapshotCommand};
+use crate::output::{Out, time};
+
+/// The columns of a snapshot in `sandbox snapshot list`.
+const LIST_COLUMNS: &[&str] = &["name", "session", "copy", "files", "bytes", "created", "working_dir"];
+/// The columns of the report of `sandbox snapshot`.
+const REPORT_COLUMNS: &[&str] = &["name", "session", "copy", "files", "bytes", "processes", "frozen_ms", "took_ms"];
+
+/// A snapshot as a row of `snapshot list` (and of the MCP server's `snapshot_list`): the
+/// stored fields, with `created` as RFC 3339 beside `created_ms`.
+pub fn snapshot_row(s: &SnapshotInfo) -> Value {
+    json!({
+        "name": s.name,
+        "session": s.session,
+        "working_dir": s.working_dir,
+        "image": s.image,
+        "created": time(UNIX_EPOCH + Duration::from_millis(s.created_ms)),
+        "created_ms": s.created_ms,
+        "copy": s.copy.name(),
+        "files": s.files,
+        "bytes": s.bytes,
+        "unset_env": s.unset_env,
+    })
+}
+
+/// What a snapshot took, as a row of `snapshot` (and the MCP server's
+/// `session_snapshot`): the snapshot's row, how its processes were frozen
+/// (`freeze`, `processes`) and for how long (`frozen_us`, `took_us`, and in ms).
+pub fn report_row(r: &SnapshotReport) -> Value {
+    let mut row = snapshot_row(&r.info);
+    if let Value::Object(m) = &mut row {
+        m.insert("freeze".into(), json!(r.freeze));
+        m.insert("processes".into(), json!(r.processes));
+        m.insert("frozen_us".into(), json!(r.frozen_us));
+        m.insert("took_us".into(), json!(r.took_us));
+        m.insert("frozen_ms".into(), json!(r.frozen_us as f64 / 1000.0));
+        m.insert("took_ms".into(), json!(r.took_us as f64 / 1000.0));
+    }
+    row
+}
+
+/// `sandbox snapshot ID NAME` (a row of the report), `sandbox snapshot list`,
+/// `sandbox snapshot remove NAME...`, `sandbox snapshot reap` (a row per path removed).
+pub async fn snapshot(sandbox: &Sandbox, a: SnapshotArgs, out: Out) -> Result<Done, Error> {
+    match a.command {
+        None => {
+            let (Some(id), Some(name)) = (a.session, a.name) else {
+                return Err(Error::invalid("sandbox snapshot", "give a session id and a name"));
+            };
+            let session = sandbox.attach(&id).await?;
+            let report = sandbox.snapshot(&session, &name).await?;
+            out.row(&report_row(&report), REPORT_COLUMNS);
+        }
+        Some(SnapshotCommand::List) => {
+            let rows: Vec<Value> = sandbox.snapshots().await?.iter().map(snapshot_row).collect();
+            out.rows(&rows, LIST_COLUMNS);
+        }
+        Some(SnapshotCommand::Remove { names }) => {
+            // Every snapshot named, even when one fails; the first error is the command's.
+            let mut first = None;
+            for name in &names {
+                match sandbox.remove_snapshot(name).await {
+                    Ok(()) => out.note(&format!("removed snapshot {name}")),
+                    Err(e) => {
+                        eprintln!("sandbox: error: {e}");
+                        first.get_or_insert(e);
+                    }
+                }
+            }
+            return first.map_or(Ok(Done::Ok), Err);
+        }
+        Some(SnapshotCommand::Reap) => {
+            let rows: Vec<Value> =
+                sandbox.reap_snapshots().await?.iter().map(|p| json!({"path": p.to_string_lossy()})).collect();
+            out.rows(&rows, &["path"]);
+        }
+    }
+    Ok(Done::Ok)
+}

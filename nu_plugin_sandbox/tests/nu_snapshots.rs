@@ -1,0 +1,304 @@
+//! End-to-end tests of snapshots, forks, diffs and merges with the real nu 0.115.1 and
+//! real podman: `sandbox snapshot` (and its `list` and `remove`), `sandbox start
+//! --snapshot`, `sandbox fork`, `sandbox diff`, `sandbox merge` into a directory and into
+//! a session, the `snapshot` column of `sandbox list`, and bad input as labelled errors.
+//! Each test has its own snapshot dir (`SANDBOX_SNAPSHOT_DIR`, from its [`Isolation`]),
+//! whose images and copies are removed when it ends, passed or not.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use support::isolation::Isolation;
+use support::nu_runner::{bad, json_within};
+
+/// Upper bound for one script (several starts): a hang fails instead of stalling.
+const LIMIT: Duration = Duration::from_secs(400);
+
+/// A small project: a file, one in a subdirectory.
+fn project(root: &Path) {
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/main.rs"), b"fn main() {}\n").unwrap();
+    std::fs::write(root.join("notes.txt"), b"orig\n").unwrap();
+}
+
+/// Everything the isolation made is gone: containers, snapshot images and copies.
+fn assert_nothing_left(iso: &Isolation) {
+    assert!(iso.leftovers().is_empty(), "containers left: {:?}", iso.leftovers());
+    assert!(iso.snapshot_images().is_empty(), "snapshot images left: {:?}", iso.snapshot_images());
+    assert!(iso.snapshots_left().is_empty(), "snapshot dir not empty: {:?}", iso.snapshots_left());
+}
+
+#[test]
+fn snapshot_start_fork_diff_and_merge_return_typed_records() {
+    let iso = Isolation::new("snap-happy");
+    project(iso.work_dir.path());
+    let scratch = iso.scratch_path();
+    // A plain directory as the snapshot has it, to merge into.
+    project(&scratch.join("plain"));
+    let r = json_within(
+        &iso,
+        LIMIT,
+        &format!(
+            r#"
+        sandbox start --id par --quiet | ignore
+        sandbox exec par sh -c 'echo base > /etc/sbx-state' | ignore
+        let snap = sandbox snapshot par base
+        let listed = sandbox snapshot list
+        cd '{scratch}'
+        let kid = sandbox start --snapshot base kid --id kid --quiet
+        let kid_state = (sandbox exec kid cat /etc/sbx-state notes.txt).stdout
+        mkdir forks
+        let fork = sandbox fork par 2 --into forks --id f --snapshot forked
+        sandbox exec f-1 sh -c 'echo changed > notes.txt && echo new > added.txt && rm src/main.rs' | ignore
+        let d1 = sandbox diff f-1
+        let d2 = sandbox diff f-2
+        let d_par = sandbox diff par --snapshot base
+        let m_dir = sandbox merge f-1 --into plain
+        let m_par = sandbox merge f-1 --into-session par
+        let par_notes = (sandbox exec par cat notes.txt added.txt).stdout
+        sandbox exec f-2 sh -c 'echo two > notes.txt' | ignore
+        {{
+          snap: ($snap | reject frozen took created image working_dir)
+          snap_types: {{ frozen: ($snap.frozen | describe), took: ($snap.took | describe), size: ($snap.size | describe),
+                        created: ($snap.created | describe) }}
+          snap_image: ($snap.image | is-not-empty)
+          snap_dir: $snap.working_dir
+          frozen_le_took: ($snap.frozen <= $snap.took)
+          listed: ($listed | select name session copy files)
+          listed_columns: ($listed | columns)
+          listed_types: {{ size: ($listed.0.size | describe), created: ($listed.0.created | describe) }}
+          listed_image: ($listed.0.image == $snap.image)
+          kid: ($kid | select id working_dir image_reason snapshot)
+          kid_image: ($kid.image == $snap.image)
+          kid_state: $kid_state
+          fork: ($fork | select id working_dir snapshot copy)
+          fork_types: ($fork | each {{|c| $c.duration | describe }})
+          fork_image: ($fork | all {{|c| $c.image != $snap.image and ($c.image | is-not-empty) }})
+          d1: $d1
+          d1_types: ($d1 | each {{|c| $c.size | describe }} | uniq)
+          d2: $d2
+          d_par: $d_par
+          m_dir: $m_dir
+          plain: {{ notes: (open --raw plain/notes.txt), added: (open --raw plain/added.txt),
+                   main: ('plain/src/main.rs' | path exists) }}
+          m_par: $m_par
+          par_notes: $par_notes
+          list: (sandbox list | select id snapshot | sort-by id)
+        }} | to json -r
+        "#,
+            scratch = scratch.display()
+        ),
+    );
+    let work = iso.work_path().display().to_string();
+    let s = scratch.display().to_string();
+    let copy = r["snap"]["copy"].as_str().unwrap_or_default().to_string();
+    assert!(copy == "reflink" || copy == "copy", "{r}");
+    assert_eq!(r["snap"]["name"], "base", "{r}");
+    assert_eq!(r["snap"]["session"], "par");
+    assert_eq!(r["snap"]["files"], 2, "two files in the working dir: {r}");
+    assert_eq!(r["snap"]["size"], 18, "their bytes: {r}");
+    assert_eq!(r["snap"]["freeze"], "signals");
+    assert!(r["snap"]["processes"].is_u64(), "{r}");
+    assert_eq!(
+        r["snap_types"],
+        json!({"frozen": "duration", "took": "duration", "size": "filesize", "created": "datetime"})
+    );
+    assert_eq!(r["snap_image"], true);
+    assert_eq!(r["snap_dir"], work);
+    assert_eq!(r["frozen_le_took"], true);
+
+    assert_eq!(r["listed"], json!([{"name": "base", "session": "par", "copy": copy, "files": 2}]));
+    assert_eq!(
+        r["listed_columns"],
+        json!(["name", "session", "image", "copy", "files", "size", "working_dir", "created"])
+    );
+    assert_eq!(r["listed_types"], json!({"size": "filesize", "created": "datetime"}));
+    assert_eq!(r["listed_image"], true);
+
+    // Started from the snapshot, on a relative path resolved against nu's current dir.
+    assert_eq!(
+        r["kid"],
+        json!({"id": "kid", "working_dir": format!("{s}/kid"), "image_reason": "snapshot",
+               "snapshot": {"name": "base", "copy": copy}})
+    );
+    assert_eq!(r["kid_image"], true);
+    assert_eq!(r["kid_state"], "base\norig\n", "the container's changes and the working dir came along");
+
+    assert_eq!(
+        r["fork"],
+        json!([
+            {"id": "f-1", "working_dir": format!("{s}/forks/f-1"), "snapshot": "forked", "copy": copy},
+            {"id": "f-2", "working_dir": format!("{s}/forks/f-2"), "snapshot": "forked", "copy": copy},
+        ])
+    );
+    assert_eq!(r["fork_types"], json!(["duration", "duration"]));
+    assert_eq!(r["fork_image"], true, "the fork's own snapshot image: {r}");
+
+    assert_eq!(
+        r["d1"],
+        json!([
+            {"path": "added.txt", "kind": "added", "entry": "file", "size": 4},
+            {"path": "notes.txt", "kind": "modified", "entry": "file", "size": 8},
+            {"path": "src/main.rs", "kind": "deleted", "entry": "file", "size": 0},
+        ])
+    );
+    assert_eq!(r["d1_types"], json!(["filesize"]));
+    assert_eq!(r["d2"], json!([]), "a sibling's changes are not f-2's");
+    assert_eq!(r["d_par"], json!([]), "the parent did not change its working dir");
+
+    assert_eq!(r["m_dir"], json!({"from": "f-1", "into": format!("{s}/plain"), "changes": 3, "applied": 3}));
+    assert_eq!(r["plain"], json!({"notes": "changed\n", "added": "new\n", "main": false}));
+    assert_eq!(r["m_par"], json!({"from": "f-1", "into": work, "changes": 3, "applied": 3}));
+    assert_eq!(r["par_notes"], "changed\nnew\n", "the parent runs on and sees the merge");
+    assert_eq!(
+        r["list"],
+        json!([
+            {"id": "f-1", "snapshot": "forked"},
+            {"id": "f-2", "snapshot": "forked"},
+            {"id": "kid", "snapshot": "base"},
+            {"id": "par", "snapshot": null},
+        ])
+    );
+
+    // The snapshots live in this test's snapshot dir (so its cleanup is theirs).
+    let mut kept = iso.snapshots_left();
+    kept.sort();
+    assert_eq!(kept, ["base", "forked"], "SANDBOX_SNAPSHOT_DIR is the isolation's");
+    assert_eq!(iso.snapshot_images().len(), 2, "{:?}", iso.snapshot_images());
+
+    // Both changed notes.txt: refused, naming it, with nothing merged.
+    bad(&iso, "sandbox merge f-2 --into-session par", "notes.txt", "par", "--force");
+    // A snapshot in use by a session's container is not removed.
+    bad(&iso, "sandbox snapshot remove base", "containers still use it", "base", "stop them first");
+
+    let r = json_within(
+        &iso,
+        LIMIT,
+        r#"
+        let unchanged = (sandbox exec par cat notes.txt).stdout
+        let forced = sandbox merge f-2 --into-session par --force
+        let notes = (sandbox exec par cat notes.txt).stdout
+        let still = sandbox snapshot list | get name
+        sandbox list | sandbox stop | ignore
+        let removed = sandbox snapshot remove base
+        sandbox snapshot list | each {|s| sandbox snapshot remove $s } | ignore
+        { unchanged: $unchanged, forced: $forced, notes: $notes, still: $still, removed: $removed,
+          after: (sandbox snapshot list), sessions: (sandbox list) } | to json -r
+        "#,
+    );
+    assert_eq!(r["unchanged"], "changed\n", "the refused merge wrote nothing");
+    assert_eq!(r["forced"], json!({"from": "f-2", "into": work, "changes": 1, "applied": 1}));
+    assert_eq!(r["notes"], "two\n", "forced: the source's version wins");
+    assert_eq!(r["still"], json!(["base", "forked"]), "the refused removal removed nothing");
+    assert_eq!(r["removed"], json!(null), "remove returns nothing");
+    assert_eq!(r["after"], json!([]));
+    assert_eq!(r["sessions"], json!([]));
+    assert_nothing_left(&iso);
+}
+
+#[test]
+fn bad_snapshot_fork_diff_and_merge_input_gets_labelled_errors() {
+    let iso = Isolation::new("snap-bad");
+    project(iso.work_dir.path());
+    let scratch = iso.scratch_path();
+    let s = scratch.display();
+    let r =
+        json_within(&iso, LIMIT, "sandbox start --id b --quiet | ignore; sandbox snapshot b one | get name | to json");
+    assert_eq!(r, "one");
+
+    // Snapshots: an unknown one, a name taken, a name that is not one.
+    let x = format!("'{s}/x'");
+    bad(&iso, &format!("sandbox start --snapshot nope {x}"), "not found", "nope", "sandbox snapshot list");
+    bad(&iso, "sandbox snapshot b one", "exists", "one", "sandbox snapshot list");
+    bad(&iso, "sandbox snapshot b '../x'", "snapshot name", "'../x'", "rules of session ids");
+    bad(&iso, "sandbox snapshot remove nope", "not found", "nope", "sandbox snapshot list");
+    // Starting from one: the directory must be new, and given; the image is the snapshot's.
+    let here = format!("'{s}'");
+    bad(&iso, &format!("sandbox start --snapshot one {here}"), "exists", &here, "does not exist yet");
+    bad(&iso, "sandbox start --snapshot one", "needs the directory", "one", "must not exist yet");
+    bad(
+        &iso,
+        &format!("sandbox start --snapshot one '{s}/y' --image localhost/other"),
+        "runs the snapshot's image",
+        "localhost/other",
+        "leave --image out",
+    );
+    // Forks: a count out of range, no --into, an --into that does not exist.
+    let into = format!("--into {here}");
+    bad(&iso, &format!("sandbox fork b 0 {into}"), "fork count", "0", "1 to 64");
+    bad(&iso, &format!("sandbox fork b 65 {into}"), "fork count", "65", "1 to 64");
+    bad(&iso, &format!("sandbox fork b -1 {into}"), "not a number of children", "-1", "1 to 64");
+    bad(&iso, "sandbox fork b 1", "needs --into", "sandbox fork", "--into <dir>");
+    let missing = format!("'{s}/missing'");
+    bad(&iso, &format!("sandbox fork b 1 --into {missing}"), "not an existing directory", &missing, "--into");
+    // Diffs: b did not start from a snapshot; an unknown snapshot.
+    bad(&iso, "sandbox diff b", "did not start from a snapshot", "b", "--snapshot");
+    bad(&iso, "sandbox diff b --snapshot nope", "not found", "nope", "sandbox snapshot list");
+    // Merges: no target, two targets, a target session or directory that does not exist.
+    bad(&iso, "sandbox merge b --snapshot one", "needs a target", "sandbox merge", "--into");
+    bad(
+        &iso,
+        &format!("sandbox merge b --snapshot one {into} --into-session b"),
+        "one of --into and --into-session",
+        "b",
+        "--into-session",
+    );
+    bad(&iso, "sandbox merge b --snapshot one --into-session nosuch", "nosuch", "nosuch", "sandbox list");
+    bad(&iso, "sandbox merge b --snapshot one --into-session b", "into itself", "b", "another session");
+    bad(
+        &iso,
+        &format!("sandbox merge b --snapshot one --into {missing}"),
+        "not an existing directory",
+        &missing,
+        "existing directory",
+    );
+    let work = format!("'{}'", iso.work_path().display());
+    bad(
+        &iso,
+        &format!("sandbox merge b --snapshot one --into {work}"),
+        "merge into the session instead",
+        &work,
+        "--into-session",
+    );
+
+    // Nothing was made by the refused calls.
+    let left: Vec<String> =
+        std::fs::read_dir(&scratch).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, Vec::<String>::new(), "refused starts and forks made nothing");
+    let r = json_within(
+        &iso,
+        LIMIT,
+        r#"
+        let names = sandbox snapshot list | get name
+        let sessions = sandbox list | get id
+        sandbox stop b | ignore
+        sandbox snapshot remove one
+        { names: $names, sessions: $sessions, after: (sandbox snapshot list) } | to json -r
+        "#,
+    );
+    assert_eq!(r["names"], json!(["one"]), "no snapshot made by the refused calls");
+    assert_eq!(r["sessions"], json!(["b"]), "no session made by the refused calls");
+    assert_eq!(r["after"], json!([]));
+    assert_nothing_left(&iso);
+}
+
+#[test]
+fn the_readme_snapshots_example_runs_as_documented() {
+    let iso = Isolation::new("snap-readme");
+    let project_dir = iso.work_dir.path().join("project");
+    std::fs::create_dir(&project_dir).unwrap();
+    std::fs::write(project_dir.join("notes.txt"), b"orig\n").unwrap();
+    let script = include_str!("../../tests/nu/readme-snapshots.nu").replacen("plugin use sandbox\n", "", 1);
+    let r = json_within(&iso, LIMIT, &format!("cd project\n{script}\n$report | to json -r"));
+    assert_eq!(r["snap"], json!({"name": "base", "copy": "copy"}), "{r}");
+    assert_eq!(r["kids"], json!(["try-1", "try-2"]), "{r}");
+    assert_eq!(r["changed"], json!([{"path": "notes.txt", "kind": "modified"}]), "{r}");
+    assert_eq!(r["merged"], 1, "{r}");
+    assert_eq!(r["notes"], "fixed\n", "{r}");
+    assert_eq!(r["tool"], "installed\n", "{r}");
+    let _ = std::fs::remove_dir_all(iso.work_dir.path().join("tries"));
+    assert_nothing_left(&iso);
+}
