@@ -380,6 +380,12 @@ typedef struct sbx_config sbx_config;
 typedef struct sbx_context sbx_context;
 
 /**
+ * The changes `sbx_session_diff` found, sorted by path. Owned by the caller, freed with
+ * `sbx_diff_free` exactly once; immutable, so readable from any thread.
+ */
+typedef struct sbx_diff sbx_diff;
+
+/**
  * One decision of a session's egress enforcer: the target asked for, where it went,
  * whether it was let through and why not, and the bytes each way.
  *
@@ -511,10 +517,29 @@ typedef struct sbx_file_info sbx_file_info;
 typedef struct sbx_file_list sbx_file_list;
 
 /**
+ * What `sbx_session_fork` made: the snapshot the children started from and the
+ * children, running, in order.
+ *
+ * Owned by the caller: free it with `sbx_fork_free` exactly once. Freeing it stops
+ * nothing: the children run until stopped (`sbx_session_stop` on a handle from
+ * `sbx_fork_child`, or `sbx_context_stop` with their ids), and the snapshot stays until
+ * `sbx_context_remove_snapshot`. Immutable, so readable from any thread; strings it
+ * returns are borrowed from it.
+ */
+typedef struct sbx_fork sbx_fork;
+
+/**
  * Facts about the host and its podman. Owned by the caller, freed with
  * `sbx_host_info_free` exactly once; immutable, so readable from any thread.
  */
 typedef struct sbx_host_info sbx_host_info;
+
+/**
+ * What `sbx_session_merge` did: how many changes it merged and how many paths it wrote
+ * or removed in the target. Owned by the caller: free it with `sbx_merge_report_free`
+ * exactly once. Immutable, so readable from any thread.
+ */
+typedef struct sbx_merge_report sbx_merge_report;
 
 /**
  * A piece of spooled output. Offsets are absolute byte positions in everything the
@@ -568,6 +593,22 @@ typedef struct sbx_session_list sbx_session_list;
  * so any thread may use it.
  */
 typedef struct sbx_session_spec sbx_session_spec;
+
+/**
+ * The snapshots of one snapshot dir, sorted by name. Owned by the caller, freed with
+ * `sbx_snapshot_list_free` exactly once; immutable, so readable from any thread.
+ */
+typedef struct sbx_snapshot_list sbx_snapshot_list;
+
+/**
+ * What `sbx_session_snapshot` took: the snapshot (its name, the session it was taken
+ * from, the image of the container's changes, how the working dir was copied, how many
+ * files and bytes) and how the session was frozen meanwhile.
+ *
+ * Owned by the caller: free it with `sbx_snapshot_report_free` exactly once. Immutable,
+ * so readable from any thread; strings it returns are borrowed from it.
+ */
+typedef struct sbx_snapshot_report sbx_snapshot_report;
 
 /**
  * A list of NUL-terminated UTF-8 strings. Owned by the caller, freed with
@@ -843,6 +884,20 @@ sbx_status sbx_config_set_cache_dir(struct sbx_config *config,
                                     struct sbx_error **err);
 
 /**
+ * Sets the snapshot dir: where `sbx_session_snapshot` stores snapshots and where
+ * `sbx_context_snapshots` lists them (an absolute path; default
+ * `/var/lib/sandbox/snapshots` for root, `~/.local/share/sandbox/snapshots` otherwise;
+ * `SANDBOX_SNAPSHOT_DIR` with `sbx_config_from_env`). No working dir may be in it.
+ * Copied.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `dir` is NULL or a NUL-terminated string.
+ */
+sbx_status sbx_config_set_snapshot_dir(struct sbx_config *config,
+                                       const char *dir,
+                                       struct sbx_error **err);
+
+/**
  * Turns best-effort dev-essentials provisioning (apk/apt-get at start) on or off.
  *
  * # Safety
@@ -1080,6 +1135,90 @@ sbx_status sbx_context_reap_orphans(const struct sbx_context *ctx,
                                     size_t known_len,
                                     struct sbx_string_list **reaped,
                                     struct sbx_error **err);
+
+/**
+ * What the session's working dir changed relative to snapshot `snapshot` (NULL: the
+ * snapshot the session started from): added, modified and deleted paths with what they
+ * are and their sizes, sorted by path. The session is paused meanwhile (a paused one
+ * stays paused), so it cannot change the tree under the comparison.
+ *
+ * On success `*out` receives the changes, which the caller frees with `sbx_diff_free`.
+ * Failures: `SBX_STATUS_NOT_FOUND` (no such snapshot), `SBX_STATUS_INVALID_ARGUMENT`
+ * (`snapshot` NULL and the session did not start from one),
+ * `SBX_STATUS_SESSION_NOT_FOUND` (stopped), `SBX_STATUS_CLOSED`. Blocks (a walk of both
+ * trees): not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `snapshot` is NULL or NUL-terminated; `out` is writable;
+ * `err` is NULL or writable.
+ */
+sbx_status sbx_session_diff(const struct sbx_session *session,
+                            const char *snapshot,
+                            struct sbx_diff **out,
+                            struct sbx_error **err);
+
+/**
+ * Number of changes; 0 for NULL.
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+size_t sbx_diff_len(const struct sbx_diff *diff);
+
+/**
+ * Path of change `index`, relative to the working dir, its bytes as they are (not
+ * necessarily UTF-8); NULL when out of range. Borrowed from `diff`.
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+const char *sbx_diff_path(const struct sbx_diff *diff, size_t index);
+
+/**
+ * What happened to path `index`: `"added"`, `"modified"` or `"deleted"`; NULL when out
+ * of range. A static string.
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+const char *sbx_diff_kind(const struct sbx_diff *diff, size_t index);
+
+/**
+ * What path `index` is (for a deletion: was): `"file"`, `"dir"`, `"symlink"` or
+ * `"other"`; NULL when out of range. A static string.
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+const char *sbx_diff_entry(const struct sbx_diff *diff, size_t index);
+
+/**
+ * Size of path `index` now, in bytes (files and symlinks; 0 for directories and
+ * deletions, and when out of range).
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+uint64_t sbx_diff_size(const struct sbx_diff *diff, size_t index);
+
+/**
+ * The changes as a JSON array of objects with the keys `path` (text: bytes that are
+ * not UTF-8 become U+FFFD), `kind`, `entry` and `size`. Borrowed from `diff`; NULL for
+ * NULL.
+ *
+ * # Safety
+ * `diff` is NULL or live.
+ */
+const char *sbx_diff_json(const struct sbx_diff *diff);
+
+/**
+ * Frees the changes. NULL is ignored. Exactly once; strings read from it become
+ * invalid.
+ *
+ * # Safety
+ * `diff` is NULL or live, not freed before.
+ */
+void sbx_diff_free(struct sbx_diff *diff);
 
 /**
  * Replaces the allow rules of the session's egress policy with the `count` strings at
@@ -2423,6 +2562,84 @@ const struct sbx_file_info *sbx_file_list_get(const struct sbx_file_list *list, 
 void sbx_file_list_free(struct sbx_file_list *list);
 
 /**
+ * Forks the running session into `count` children (1 to 64): takes snapshot
+ * `snapshot` of it (NULL: named `<session id>-fork-<ms since the epoch>`; the session
+ * is frozen meanwhile, as for `sbx_session_snapshot`) and starts each child from it
+ * with its own copy of the working dir at `<into>/<child id>`, child ids
+ * `<session id>-1`, `<session id>-2`... All or nothing: if one child cannot start, the
+ * ones started are stopped, their copies and the snapshot removed.
+ *
+ * `into` is an existing directory, where none of the children's dirs exists yet.
+ * `snapshot` and `into` are copied. On success `*out` receives the fork, which the
+ * caller frees with `sbx_fork_free`. Failures: `SBX_STATUS_INVALID_ARGUMENT` (a count
+ * of 0 or above 64, `into` missing or a child's dir existing, a bad or existing
+ * snapshot name), `SBX_STATUS_SESSION_EXISTS` (a child's id is taken),
+ * `SBX_STATUS_SESSION_NOT_FOUND` (stopped), `SBX_STATUS_CLOSED`. Once begun the call is
+ * not cut short by `sbx_session_close`. Blocks (a snapshot and `count` starts: seconds):
+ * not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `into` is NULL or NUL-terminated; `snapshot` is NULL or
+ * NUL-terminated; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_fork(const struct sbx_session *session,
+                            uint32_t count,
+                            const char *into,
+                            const char *snapshot,
+                            struct sbx_fork **out,
+                            struct sbx_error **err);
+
+/**
+ * How many children the fork made; 0 for NULL.
+ *
+ * # Safety
+ * `fork` is NULL or live.
+ */
+size_t sbx_fork_count(const struct sbx_fork *fork);
+
+/**
+ * The id of child `index` (from 0); NULL when `fork` is NULL or `index` is out of
+ * range. Borrowed from `fork`.
+ *
+ * # Safety
+ * `fork` is NULL or live.
+ */
+const char *sbx_fork_child_id(const struct sbx_fork *fork, size_t index);
+
+/**
+ * A new session handle for child `index` (from 0), with its start report. Each call
+ * makes a new handle (of the context the forked session came from), which the caller
+ * frees with `sbx_session_free`; the fork may be freed first. `SBX_STATUS_INVALID_ARGUMENT`
+ * when `index` is out of range. Never blocks; any thread.
+ *
+ * # Safety
+ * `fork` is NULL or live; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_fork_child(const struct sbx_fork *fork,
+                          size_t index,
+                          struct sbx_session **out,
+                          struct sbx_error **err);
+
+/**
+ * The snapshot the children started from, as `sbx_session_snapshot` reports one (read
+ * it with the `sbx_snapshot_report_*` getters; its name is what to remove when done).
+ * Borrowed from `fork`: never free it; valid until `sbx_fork_free`. NULL for NULL.
+ *
+ * # Safety
+ * `fork` is NULL or live.
+ */
+const struct sbx_snapshot_report *sbx_fork_snapshot_report(const struct sbx_fork *fork);
+
+/**
+ * Frees a fork (not its children, which keep running, nor its snapshot). NULL is
+ * ignored. Exactly once; strings and the report borrowed from it become invalid.
+ *
+ * # Safety
+ * `fork` is NULL or live, not freed before.
+ */
+void sbx_fork_free(struct sbx_fork *fork);
+
+/**
  * Probes the host: runs `podman info` once per context (later calls return the cached
  * facts). Fails with `SBX_STATUS_ENGINE_MISSING` when podman cannot be run.
  *
@@ -2503,6 +2720,60 @@ bool sbx_host_info_limits_enforceable(const struct sbx_host_info *info);
  * `info` is NULL or a live handle not freed before.
  */
 void sbx_host_info_free(struct sbx_host_info *info);
+
+/**
+ * Merges what session `from` changed relative to snapshot `snapshot` (NULL: the one it
+ * started from) into exactly one target: the directory `target_dir` (not a running
+ * session's working dir), or the working dir of session `target_session` (paused too
+ * while the changes are written). Deleted paths are deleted. Unless `force`, a path
+ * the target changed too is a conflict: the merge is refused with
+ * `SBX_STATUS_INVALID_ARGUMENT` (naming the paths) and nothing changed; with `force`,
+ * `from`'s version wins. `from` is paused meanwhile (a paused one stays paused).
+ *
+ * `out` may be NULL; else on success `*out` receives a report the caller frees with
+ * `sbx_merge_report_free`. Failures: `SBX_STATUS_NULL_ARGUMENT` (no target),
+ * `SBX_STATUS_INVALID_ARGUMENT` (two targets, a target dir that does not exist, a
+ * conflict, `snapshot` NULL and `from` did not start from one), `SBX_STATUS_NOT_FOUND`
+ * (no such snapshot), `SBX_STATUS_SESSION_NOT_FOUND`, `SBX_STATUS_CLOSED`. Once begun
+ * the call is not cut short by `sbx_session_close`. Blocks (walks and copies): not
+ * from a library runtime thread.
+ *
+ * # Safety
+ * `from` is NULL or live; `snapshot` and `target_dir` are NULL or NUL-terminated;
+ * `target_session` is NULL or live; `out` is NULL or writable; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_session_merge(const struct sbx_session *from,
+                             const char *snapshot,
+                             const char *target_dir,
+                             const struct sbx_session *target_session,
+                             bool force,
+                             struct sbx_merge_report **out,
+                             struct sbx_error **err);
+
+/**
+ * How many changes were merged (what `sbx_session_diff` gives). 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+size_t sbx_merge_report_changes(const struct sbx_merge_report *report);
+
+/**
+ * How many paths were written or removed in the target. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+size_t sbx_merge_report_applied(const struct sbx_merge_report *report);
+
+/**
+ * Frees a report. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `report` is NULL or live, not freed before.
+ */
+void sbx_merge_report_free(struct sbx_merge_report *report);
 
 /**
  * The bytes, exactly as the process wrote them (NUL bytes included; not
@@ -2849,7 +3120,8 @@ size_t sbx_session_list_len(const struct sbx_session_list *list);
 /**
  * The whole list as a JSON array of objects with the keys `id`, `container`,
  * `working_dir`, `image`, `state` (`"running"`, `"exited"`...), `created_unix`
- * (seconds) and `ports` (published on 127.0.0.1). NULL for a NULL list.
+ * (seconds), `ports` (published on 127.0.0.1) and `snapshot` (the snapshot it started
+ * from, or null). NULL for a NULL list.
  *
  * Lifetime: borrowed from `list`; valid until `sbx_session_list_free(list)`.
  *
@@ -2951,6 +3223,23 @@ void sbx_session_spec_free(struct sbx_session_spec *spec);
 sbx_status sbx_session_spec_set_image(struct sbx_session_spec *spec,
                                       const char *image,
                                       struct sbx_error **err);
+
+/**
+ * Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
+ * given to `sbx_session_spec_new` must not exist yet and receives a copy of the
+ * snapshot's (reflinks where the filesystem has them), and the container runs the
+ * snapshot's image, so no image may be set. The session does not inherit the snapshotted
+ * session's own environment variables (give it its own). The start report says
+ * `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
+ * checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts
+ * (`SBX_STATUS_NOT_FOUND` when there is none).
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `name` is NULL or NUL-terminated.
+ */
+sbx_status sbx_session_spec_set_snapshot(struct sbx_session_spec *spec,
+                                         const char *name,
+                                         struct sbx_error **err);
 
 /**
  * Adds a port to publish on 127.0.0.1 (host port = container port), 1 to 65535. A port
@@ -3172,6 +3461,217 @@ sbx_status sbx_session_spec_set_cpu_limit(struct sbx_session_spec *spec,
 sbx_status sbx_session_spec_set_pids_limit(struct sbx_session_spec *spec,
                                            uint32_t pids,
                                            struct sbx_error **err);
+
+/**
+ * Takes snapshot `name` of the running session: a copy of its working dir (reflinks
+ * where the filesystem has them, else a plain copy) and an image of its container's
+ * filesystem changes, with its processes frozen meanwhile (a paused session stays
+ * paused). The snapshot is stored in the configuration's snapshot dir
+ * (`sbx_config_set_snapshot_dir`, `SANDBOX_SNAPSHOT_DIR`) until
+ * `sbx_context_remove_snapshot`; sessions start from it with
+ * `sbx_session_spec_set_snapshot`.
+ *
+ * `name` follows the rules of session ids (1 to 64 of `[A-Za-z0-9_.-]`, starting with a
+ * letter or digit); copied. `out` may be NULL; else on success `*out` receives a report
+ * the caller frees with `sbx_snapshot_report_free`. Failures:
+ * `SBX_STATUS_INVALID_ARGUMENT` (a bad name, or a snapshot of that name exists),
+ * `SBX_STATUS_SESSION_NOT_FOUND` (stopped), `SBX_STATUS_SESSION_LOST`,
+ * `SBX_STATUS_CLOSED`; a failure leaves no snapshot behind. Once begun the call is not
+ * cut short by `sbx_session_close`. Blocks (a copy of the working dir and a `podman
+ * commit`: from a fraction of a second up): not from a library runtime thread.
+ *
+ * # Safety
+ * `session` is NULL or live; `name` is NULL or NUL-terminated; `out` is NULL or
+ * writable; `err` is NULL or writable.
+ */
+sbx_status sbx_session_snapshot(const struct sbx_session *session,
+                                const char *name,
+                                struct sbx_snapshot_report **out,
+                                struct sbx_error **err);
+
+/**
+ * The snapshot's name. Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_name(const struct sbx_snapshot_report *report);
+
+/**
+ * The id of the session the snapshot was taken from. Borrowed from `report`; NULL for
+ * NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_session(const struct sbx_snapshot_report *report);
+
+/**
+ * The id of the image holding the container's filesystem changes (what sessions
+ * started from the snapshot run). Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_image(const struct sbx_snapshot_report *report);
+
+/**
+ * How the working dir was copied: `"reflink"` (the copy shares the data blocks until
+ * either side writes) or `"copy"` (every byte). Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_copy(const struct sbx_snapshot_report *report);
+
+/**
+ * Regular files in the working dir's copy. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint64_t sbx_snapshot_report_files(const struct sbx_snapshot_report *report);
+
+/**
+ * Their bytes. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint64_t sbx_snapshot_report_bytes(const struct sbx_snapshot_report *report);
+
+/**
+ * How the session's processes were frozen: `"signals"` (SIGSTOP to every process but
+ * the agent and init, SIGCONT after), or `"already_paused"` (it was paused and stays
+ * paused). Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_freeze(const struct sbx_snapshot_report *report);
+
+/**
+ * How many processes were frozen. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint32_t sbx_snapshot_report_processes(const struct sbx_snapshot_report *report);
+
+/**
+ * How long they were frozen, in microseconds (0 when the session was paused already).
+ * 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint64_t sbx_snapshot_report_frozen_us(const struct sbx_snapshot_report *report);
+
+/**
+ * How long the whole snapshot took, in microseconds. 0 for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+uint64_t sbx_snapshot_report_took_us(const struct sbx_snapshot_report *report);
+
+/**
+ * The report as a JSON object: `name`, `session`, `working_dir`, `image`, `created_ms`
+ * (ms since the Unix epoch), `copy`, `files`, `bytes`, `unset_env` (the session's own
+ * environment variables, which its children do not inherit), `freeze`, `processes`,
+ * `frozen_us`, `took_us`. Borrowed from `report`; NULL for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_json(const struct sbx_snapshot_report *report);
+
+/**
+ * Frees a report. NULL is ignored. Exactly once.
+ *
+ * # Safety
+ * `report` is NULL or live, not freed before.
+ */
+void sbx_snapshot_report_free(struct sbx_snapshot_report *report);
+
+/**
+ * Removes snapshot `name` from the context's snapshot dir: its image and its copy of
+ * the working dir. Sessions started from it keep their own copies, but while one of
+ * their containers exists its image cannot go: the removal is then refused with
+ * `SBX_STATUS_INVALID_ARGUMENT` and nothing removed. `SBX_STATUS_NOT_FOUND` when there
+ * is no such snapshot. Blocks (a `podman rmi`): not from a library runtime thread.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context; `name` is NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_context_remove_snapshot(const struct sbx_context *ctx,
+                                       const char *name,
+                                       struct sbx_error **err);
+
+/**
+ * Removes what failed or interrupted snapshots left in the context's snapshot dir
+ * (half-made or half-removed ones of processes that are gone). On success `*reaped`
+ * receives the list of the removed paths, which the caller frees with
+ * `sbx_string_list_free`. Blocks: not from a library runtime thread.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context; `reaped` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_context_reap_snapshots(const struct sbx_context *ctx,
+                                      struct sbx_string_list **reaped,
+                                      struct sbx_error **err);
+
+/**
+ * Lists the snapshots in the context's snapshot dir (`sbx_config_set_snapshot_dir`,
+ * `SANDBOX_SNAPSHOT_DIR`).
+ *
+ * On success `*out` receives a list the caller frees with `sbx_snapshot_list_free`.
+ * Blocks (reads the snapshot dir): not from a library runtime thread.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context; `out` is writable; `err` is NULL or writable.
+ */
+sbx_status sbx_context_snapshots(const struct sbx_context *ctx,
+                                 struct sbx_snapshot_list **out,
+                                 struct sbx_error **err);
+
+/**
+ * Number of snapshots in the list; 0 for NULL. Never fails; any thread.
+ *
+ * # Safety
+ * `list` is NULL or a live list.
+ */
+size_t sbx_snapshot_list_len(const struct sbx_snapshot_list *list);
+
+/**
+ * Name of snapshot `index`; NULL when `list` is NULL or `index` is out of range.
+ * Borrowed from `list`, valid until it is freed.
+ *
+ * # Safety
+ * `list` is NULL or a live list.
+ */
+const char *sbx_snapshot_list_name(const struct sbx_snapshot_list *list, size_t index);
+
+/**
+ * The whole list as a JSON array of objects with the keys `name`, `session` (the id of
+ * the session it was taken from), `working_dir` (that session's), `image`,
+ * `created_ms` (ms since the Unix epoch), `copy` (`"reflink"` or `"copy"`), `files`,
+ * `bytes` and `unset_env`. NULL for a NULL list. Borrowed from `list`; valid until
+ * `sbx_snapshot_list_free(list)`.
+ *
+ * # Safety
+ * `list` is NULL or a live list.
+ */
+const char *sbx_snapshot_list_json(const struct sbx_snapshot_list *list);
+
+/**
+ * Frees a list. NULL is ignored. Exactly once; strings read from it become invalid.
+ *
+ * # Safety
+ * `list` is NULL or a live list not freed before.
+ */
+void sbx_snapshot_list_free(struct sbx_snapshot_list *list);
 
 /**
  * The constant's name of a status number, e.g. `"SBX_STATUS_TIMEOUT"` for 107, or

@@ -13,7 +13,8 @@
 // stream (Events: file changes, processes, ports, resource samples and its lifecycle,
 // resumable by sequence number; Watch, Stats, WaitForPort) and, on the "egress" network,
 // a policy of what it may reach (StartOptions.Egress, SetEgress, EgressPolicy,
-// NetworkLog, RestartNetwork). Tasks and terminals live in the session's agent and
+// NetworkLog, RestartNetwork), and snapshots (Snapshot, StartOptions.Snapshot, Fork,
+// Diff, Merge, Sandbox.Snapshots, Sandbox.RemoveSnapshot). Tasks and terminals live in the session's agent and
 // outlive their handles; closing a Session closes the Task, Terminal, ExecStream and
 // EventStream handles made from it.
 //
@@ -77,6 +78,7 @@ type Config struct {
 	Podman                string
 	RuntimeDir            string
 	CacheDir              string
+	SnapshotDir           string // where snapshots are stored (SANDBOX_SNAPSHOT_DIR)
 	ContainerPrefix       string
 	ReadyTimeout          time.Duration
 }
@@ -152,6 +154,9 @@ func New(cfg *Config) (*Sandbox, error) {
 		{cfg.CacheDir, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
 			return C.sbx_config_set_cache_dir(c, v, e)
 		}, "cache dir"},
+		{cfg.SnapshotDir, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
+			return C.sbx_config_set_snapshot_dir(c, v, e)
+		}, "snapshot dir"},
 		{cfg.ContainerPrefix, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
 			return C.sbx_config_set_container_prefix(c, v, e)
 		}, "container prefix"},
@@ -311,6 +316,8 @@ type SessionInfo struct {
 	State       string `json:"state"`
 	CreatedUnix int64  `json:"created_unix"`
 	Ports       []int  `json:"ports"`
+	// Snapshot is the snapshot the session started from, or nil.
+	Snapshot *string `json:"snapshot"`
 }
 
 // List returns the sessions of this scope, running or not, sorted by id.

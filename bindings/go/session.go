@@ -15,7 +15,8 @@ import (
 // Sandbox's configuration).
 type StartOptions struct {
 	Image      string
-	Ports      []int // published on 127.0.0.1, host port = container port
+	Snapshot   string // start from this snapshot (Session.Snapshot); see Sandbox.Start
+	Ports      []int  // published on 127.0.0.1, host port = container port
 	Env        map[string]string
 	PostCreate []string // run only when the policy allows
 	Network    string   // "bridge", "none" or "egress"
@@ -87,6 +88,11 @@ func newSession(p *C.sbx_session) (*Session, error) {
 // Start starts session id with workingDir mounted at the same path. ctx is checked
 // before the call; a start is not cut short once begun (that could leave a half-made
 // container).
+//
+// With opts.Snapshot the session starts from that snapshot (Session.Snapshot):
+// workingDir must not exist yet and receives a copy of the snapshot's, the container runs
+// the snapshot's image (so no opts.Image), and the snapshotted session's own environment
+// is not inherited. ErrNotFound for an unknown snapshot.
 func (sb *Sandbox) Start(ctx context.Context, id, workingDir string, opts *StartOptions) (*Session, error) {
 	if opts == nil {
 		opts = &StartOptions{}
@@ -128,6 +134,9 @@ func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {
 		return err
 	}
 	if err := withOptCString(o.Image, "image", func(c *C.char) error { return run(C.sbx_session_spec_set_image(spec, c, &e)) }); err != nil {
+		return err
+	}
+	if err := withOptCString(o.Snapshot, "snapshot name", func(c *C.char) error { return run(C.sbx_session_spec_set_snapshot(spec, c, &e)) }); err != nil {
 		return err
 	}
 	if err := withOptCString(o.Network, "network", func(c *C.char) error { return run(C.sbx_session_spec_set_network(spec, c, &e)) }); err != nil {

@@ -268,6 +268,30 @@ pub unsafe extern "C" fn sbx_config_set_cache_dir(
     }
 }
 
+/// Sets the snapshot dir: where `sbx_session_snapshot` stores snapshots and where
+/// `sbx_context_snapshots` lists them (an absolute path; default
+/// `/var/lib/sandbox/snapshots` for root, `~/.local/share/sandbox/snapshots` otherwise;
+/// `SANDBOX_SNAPSHOT_DIR` with `sbx_config_from_env`). No working dir may be in it.
+/// Copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `dir` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_set_snapshot_dir(
+    config: *mut sbx_config,
+    dir: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_set_snapshot_dir", config, err, |c| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            c.snapshot_dir = Some(absolute(path_arg(dir, "snapshot dir")?, "snapshot dir")?);
+            Ok(())
+        })
+    }
+}
+
 fn absolute(p: std::path::PathBuf, what: &str) -> Result<std::path::PathBuf, FfiError> {
     if p.is_absolute() { Ok(p) } else { Err(FfiError::invalid(what, format!("{} is not absolute", p.display()))) }
 }

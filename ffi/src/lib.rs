@@ -23,8 +23,11 @@
 //! (`exec_stream.rs`, `exec_event.rs`), files (`file.rs`, `file_info.rs`, `buffer.rs`),
 //! the egress network (`egress.rs`, `egress_policy.rs`, `egress_decision.rs`) and the
 //! session's event stream (`events.rs`, with its read-ahead queue in `event_queue.rs`
-//! and the events in `event.rs`), and pausing a session (`pause.rs`). Handles made from a session (task, terminal, exec
-//! stream, event stream) hold a `SessionLink`: closing the session closes them too.
+//! and the events in `event.rs`), pausing a session (`pause.rs`), snapshots
+//! (`snapshot.rs`, listed in `snapshot_list.rs`), forks (`fork.rs`) and what a session
+//! changed relative to a snapshot (`diff.rs`, `merge.rs`). Handles made from a session
+//! (task, terminal, exec stream, event stream) hold a `SessionLink`: closing the session
+//! closes them too.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -38,6 +41,7 @@ mod cancel_token;
 mod config;
 mod context;
 mod cstring;
+mod diff;
 mod egress;
 mod egress_decision;
 mod egress_policy;
@@ -52,11 +56,13 @@ mod exec_result;
 mod exec_stream;
 mod file;
 mod file_info;
+mod fork;
 mod guard;
 mod handle;
 mod host_info;
 mod interruptible;
 mod latch;
+mod merge;
 mod output_chunk;
 mod pause;
 mod process;
@@ -66,6 +72,8 @@ mod session;
 mod session_link;
 mod session_list;
 mod session_spec;
+mod snapshot;
+mod snapshot_list;
 mod status;
 mod string_list;
 mod task;
@@ -83,6 +91,7 @@ pub use buffer::*;
 pub use cancel_token::*;
 pub use config::*;
 pub use context::*;
+pub use diff::*;
 pub use egress::*;
 pub use egress_decision::*;
 pub use egress_policy::*;
@@ -96,13 +105,17 @@ pub use exec_result::*;
 pub use exec_stream::*;
 pub use file::*;
 pub use file_info::*;
+pub use fork::*;
 pub use host_info::*;
+pub use merge::*;
 pub use output_chunk::*;
 pub use pause::*;
 pub use process_state::sbx_process_state;
 pub use session::*;
 pub use session_list::*;
 pub use session_spec::*;
+pub use snapshot::*;
+pub use snapshot_list::*;
 pub use status::*;
 pub use string_list::*;
 pub use task::*;

@@ -66,7 +66,7 @@ impl Drop for sbx_session {
 }
 
 impl sbx_session {
-    fn new(ctx: Arc<ContextInner>, session: Session) -> sbx_session {
+    pub(crate) fn new(ctx: Arc<ContextInner>, session: Session) -> sbx_session {
         sbx_session {
             id: to_cstring_lossy(session.id().to_string()),
             report: session.start_report().map(ReportView::new),
@@ -90,6 +90,25 @@ impl sbx_session {
         fut: impl Future<Output = sandbox_core::Result<T>>,
     ) -> Result<T, FfiError> {
         interruptible::block_on(&self.ctx.rt, &[(&self.closed, "session")], cancel, fut)
+    }
+
+    /// Runs a call on the session that must not be cut short once begun (a snapshot, a
+    /// fork, a merge: abandoned halfway, they could leave the session paused or half-made
+    /// children): fails at once when closed, then runs to the end.
+    pub(crate) fn run_whole<T>(&self, fut: impl Future<Output = sandbox_core::Result<T>>) -> Result<T, FfiError> {
+        interruptible::check_open(&[(&self.closed, "session")], None)?;
+        self.ctx.block_on(fut)
+    }
+
+    /// The sandbox of the context this session came from.
+    pub(crate) fn sandbox(&self) -> &sandbox_core::Sandbox {
+        &self.ctx.sandbox
+    }
+
+    /// The context this session came from (for handles of sessions made from it: a
+    /// fork's children).
+    pub(crate) fn context(&self) -> &Arc<ContextInner> {
+        &self.ctx
     }
 
     /// What a handle made from this session (task, terminal, stream) keeps of it.

@@ -47,6 +47,7 @@ impl sbx_session_list {
                         "state": i.state,
                         "created_unix": unix_secs(i.created),
                         "ports": i.ports,
+                        "snapshot": i.snapshot,
                     })
                 })
                 .collect(),
@@ -106,7 +107,8 @@ pub unsafe extern "C" fn sbx_session_list_len(list: *const sbx_session_list) -> 
 
 /// The whole list as a JSON array of objects with the keys `id`, `container`,
 /// `working_dir`, `image`, `state` (`"running"`, `"exited"`...), `created_unix`
-/// (seconds) and `ports` (published on 127.0.0.1). NULL for a NULL list.
+/// (seconds), `ports` (published on 127.0.0.1) and `snapshot` (the snapshot it started
+/// from, or null). NULL for a NULL list.
 ///
 /// Lifetime: borrowed from `list`; valid until `sbx_session_list_free(list)`.
 ///

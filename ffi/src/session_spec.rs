@@ -148,6 +148,35 @@ pub unsafe extern "C" fn sbx_session_spec_set_image(
     }
 }
 
+/// Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
+/// given to `sbx_session_spec_new` must not exist yet and receives a copy of the
+/// snapshot's (reflinks where the filesystem has them), and the container runs the
+/// snapshot's image, so no image may be set. The session does not inherit the snapshotted
+/// session's own environment variables (give it its own). The start report says
+/// `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
+/// checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts
+/// (`SBX_STATUS_NOT_FOUND` when there is none).
+///
+/// # Safety
+/// `spec` is NULL or a live spec; `name` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_spec_set_snapshot(
+    spec: *mut sbx_session_spec,
+    name: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_session_spec_set_snapshot", spec, err, |b| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            let name = str_arg(name, "snapshot")?;
+            sandbox_core::snapshot::check_name(name)?;
+            b.spec.snapshot = Some(name.to_string());
+            Ok(())
+        })
+    }
+}
+
 /// Adds a port to publish on 127.0.0.1 (host port = container port), 1 to 65535. A port
 /// in use on the host is dropped at start and reported, the others kept.
 ///

@@ -615,3 +615,95 @@ fn the_no_timeout_constant_is_in_the_header() {
         assert!(header.contains(name), "{name}");
     }
 }
+
+#[test]
+fn snapshot_fork_diff_merge_exports_check_their_arguments() {
+    let ctx = new_context();
+    let mut out_report: *mut sbx_snapshot_report = sentinel();
+    let mut out_list: *mut sbx_snapshot_list = sentinel();
+    let mut out_fork: *mut sbx_fork = sentinel();
+    let mut out_diff: *mut sbx_diff = sentinel();
+    let mut out_merge: *mut sbx_merge_report = sentinel();
+    let mut out_session: *mut sbx_session = sentinel();
+    let mut out_reaped: *mut sbx_string_list = sentinel();
+    // SAFETY: every pointer is NULL, live, or a writable local; failures write nothing.
+    unsafe {
+        let name = c"base".as_ptr();
+        fails_with(
+            check(|e| sbx_session_snapshot(null(), name, &mut out_report, e)),
+            sbx_status::NullArgument,
+            "session",
+        );
+        fails_with(check(|e| sbx_context_snapshots(null(), &mut out_list, e)), sbx_status::NullArgument, "context");
+        fails_with(check(|e| sbx_context_snapshots(ctx, null_mut(), e)), sbx_status::NullArgument, "out");
+        fails_with(check(|e| sbx_context_remove_snapshot(ctx, null(), e)), sbx_status::NullArgument, "name");
+        fails_with(check(|e| sbx_context_remove_snapshot(null(), name, e)), sbx_status::NullArgument, "context");
+        fails_with(check(|e| sbx_context_reap_snapshots(ctx, null_mut(), e)), sbx_status::NullArgument, "reaped");
+        fails_with(
+            check(|e| sbx_context_reap_snapshots(null(), &mut out_reaped, e)),
+            sbx_status::NullArgument,
+            "context",
+        );
+        fails_with(
+            check(|e| sbx_session_fork(null(), 2, c"/tmp".as_ptr(), null(), &mut out_fork, e)),
+            sbx_status::NullArgument,
+            "session",
+        );
+        fails_with(check(|e| sbx_session_diff(null(), null(), &mut out_diff, e)), sbx_status::NullArgument, "session");
+        fails_with(
+            check(|e| sbx_session_merge(null(), null(), c"/tmp".as_ptr(), null(), false, &mut out_merge, e)),
+            sbx_status::NullArgument,
+            "from",
+        );
+        fails_with(check(|e| sbx_fork_child(null(), 0, &mut out_session, e)), sbx_status::NullArgument, "fork");
+
+        // Names and dirs are checked when set.
+        let mut spec = null_mut();
+        check(|e| sbx_session_spec_new(c"a".as_ptr(), c"/tmp/x".as_ptr(), &mut spec, e)).unwrap();
+        fails_with(check(|e| sbx_session_spec_set_snapshot(spec, null(), e)), sbx_status::NullArgument, "snapshot");
+        fails_with(
+            check(|e| sbx_session_spec_set_snapshot(spec, c"".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "snapshot",
+        );
+        fails_with(
+            check(|e| sbx_session_spec_set_snapshot(spec, c"../x".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "snapshot",
+        );
+        check(|e| sbx_session_spec_set_snapshot(spec, name, e)).unwrap();
+        sbx_session_spec_free(spec);
+        let cfg = new_config();
+        fails_with(
+            check(|e| sbx_config_set_snapshot_dir(cfg, c"relative".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "snapshot dir",
+        );
+        check(|e| sbx_config_set_snapshot_dir(cfg, c"/tmp/snapshots".as_ptr(), e)).unwrap();
+        sbx_config_free(cfg);
+
+        // Getters of NULL handles return neutral values; frees of NULL are no-ops.
+        assert!(sbx_snapshot_report_name(null()).is_null() && sbx_snapshot_report_json(null()).is_null());
+        assert_eq!((sbx_snapshot_report_files(null()), sbx_snapshot_report_took_us(null())), (0, 0));
+        assert_eq!(sbx_snapshot_list_len(null()), 0);
+        assert!(sbx_snapshot_list_name(null(), 0).is_null());
+        assert_eq!(sbx_fork_count(null()), 0);
+        assert!(sbx_fork_child_id(null(), 0).is_null() && sbx_fork_snapshot_report(null()).is_null());
+        assert_eq!((sbx_diff_len(null()), sbx_diff_size(null(), 0)), (0, 0));
+        assert!(sbx_diff_path(null(), 0).is_null() && sbx_diff_kind(null(), 0).is_null());
+        assert_eq!(sbx_merge_report_applied(null()), 0);
+        sbx_snapshot_report_free(null_mut());
+        sbx_snapshot_list_free(null_mut());
+        sbx_fork_free(null_mut());
+        sbx_diff_free(null_mut());
+        sbx_merge_report_free(null_mut());
+        sbx_context_free(ctx);
+    }
+    assert_eq!(out_report, sentinel());
+    assert_eq!(out_list, sentinel());
+    assert_eq!(out_fork, sentinel());
+    assert_eq!(out_diff, sentinel());
+    assert_eq!(out_merge, sentinel());
+    assert_eq!(out_session, sentinel());
+    assert_eq!(out_reaped, sentinel());
+}

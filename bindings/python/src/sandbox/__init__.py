@@ -17,8 +17,11 @@ events), file operations (``read_file``, ``write_file``, ``list_dir``, ``stat``,
 an event stream of file changes, processes, ports, resource samples and the session's
 lifecycle (``s.events()`` -> :class:`EventStream` of :class:`Event`, iterable with ``for``
 and ``async for``, resumable by sequence number; ``s.wait_for_port(8000)``,
-``s.stats()``, ``s.watch(path)``). Tasks and terminals live in the session and outlive
-their Python objects.
+``s.stats()``, ``s.watch(path)``), and snapshots: ``s.snapshot(name)``, a session
+started from one (``sb.start(..., snapshot=name)``), ``s.fork(count, into)`` into
+children, a child's changes as ``s.diff()`` and merged with ``s.merge(into)``,
+``sb.snapshots()``, ``sb.remove_snapshot(name)``. Tasks and terminals live in the session
+and outlive their Python objects.
 
 Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
 threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
@@ -69,13 +72,16 @@ from .events import Event, EventStream, ResourceSample, _open, _stats, _wait_for
 from .exec_stream import ExecEvent, ExecStream, ExitEvent, StderrEvent, StdoutEvent
 from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
 from .output import OutputChunk
+from .fork import Change, ForkResult, MergeReport, _diff, _fork, _merge
 from .pause import PauseReport, _pause, _resume
+from .snapshot import SnapshotInfo, SnapshotReport, _reap_snapshots, _remove_snapshot, _snapshot, _snapshots
 from .tasks import Task, TaskInfo, _task_list, _task_spec
 from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 
 __all__ = [
     "ABI_VERSION",
     "CancelToken",
+    "Change",
     "EgressCredential",
     "EgressDecision",
     "EgressPolicy",
@@ -86,6 +92,8 @@ __all__ = [
     "ExecStream",
     "ExitEvent",
     "FileInfo",
+    "ForkResult",
+    "MergeReport",
     "OutputChunk",
     "PauseReport",
     "ResourceSample",
@@ -93,6 +101,8 @@ __all__ = [
     "Session",
     "Status",
     "SandboxError",
+    "SnapshotInfo",
+    "SnapshotReport",
     "StderrEvent",
     "StdoutEvent",
     "Task",
@@ -420,6 +430,40 @@ class Session(_Handle):
         nothing."""
         return _resume(self)
 
+    def snapshot(self, name: str) -> SnapshotReport:
+        """Takes snapshot ``name`` of the session: a copy of its working dir and an image of
+        its container's filesystem changes, with its processes frozen meanwhile (a paused
+        session stays paused). Start sessions from it with ``Sandbox.start(...,
+        snapshot=name)``; remove it with :meth:`Sandbox.remove_snapshot`.
+        :class:`InvalidArgumentError` for a bad name or one that exists,
+        :class:`SessionNotFoundError` for a stopped session."""
+        return _snapshot(self, name)
+
+    def fork(self, count: int, into: PathLike, snapshot: Optional[str] = None) -> ForkResult:
+        """Forks the session into ``count`` children (1 to 64): a snapshot (named
+        ``snapshot``, default ``<id>-fork-<ms>``), then a start from it per child, each with
+        its own copy of the working dir at ``<into>/<child id>`` (ids ``<id>-1``,
+        ``<id>-2``...). All or nothing. :class:`InvalidArgumentError` for a bad count, a
+        missing ``into`` or a child dir that exists."""
+        return _fork(self, count, into, snapshot)
+
+    def diff(self, snapshot: Optional[str] = None) -> List[Change]:
+        """What the working dir changed relative to ``snapshot`` (default: the one the
+        session started from), sorted by path; the session is paused meanwhile.
+        :class:`NotFoundError` for an unknown snapshot, :class:`InvalidArgumentError` when
+        none is named and the session did not start from one."""
+        return _diff(self, snapshot)
+
+    def merge(
+        self, into: Union[PathLike, "Session"], snapshot: Optional[str] = None, force: bool = False
+    ) -> MergeReport:
+        """Merges what this session changed relative to ``snapshot`` (default: the one it
+        started from) into a directory or another session's working dir (that session
+        paused meanwhile). A path the target changed too is a conflict: unless ``force``
+        (this session's version wins), :class:`InvalidArgumentError` naming the paths, with
+        nothing changed."""
+        return _merge(self, into, snapshot, force)
+
     def wait_for_port(
         self, port: int, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
     ) -> Event:
@@ -532,6 +576,7 @@ class Sandbox(_Handle):
         podman: Optional[PathLike] = None,
         runtime_dir: Optional[PathLike] = None,
         cache_dir: Optional[PathLike] = None,
+        snapshot_dir: Optional[PathLike] = None,
         container_prefix: Optional[str] = None,
         ready_timeout: Optional[float] = None,
     ) -> None:
@@ -550,6 +595,7 @@ class Sandbox(_Handle):
                 (lib.sbx_config_set_podman, podman),
                 (lib.sbx_config_set_runtime_dir, runtime_dir),
                 (lib.sbx_config_set_cache_dir, cache_dir),
+                (lib.sbx_config_set_snapshot_dir, snapshot_dir),
                 (lib.sbx_config_set_container_prefix, container_prefix),
             ]
             for fn, value in settings:
@@ -592,6 +638,7 @@ class Sandbox(_Handle):
         working_dir: PathLike,
         *,
         image: Optional[str] = None,
+        snapshot: Optional[str] = None,
         ports: Iterable[int] = (),
         env: Optional[Mapping[str, str]] = None,
         post_create: Iterable[str] = (),
@@ -620,11 +667,18 @@ class Sandbox(_Handle):
         host at start and never seen inside; ``egress_upstream_ca`` adds CA files (PEM) it
         trusts for those hosts; both are fixed for the session's life. A bad rule,
         address, credential or CA path raises :class:`InvalidArgumentError`; with
-        ``network="bridge"`` or ``"none"`` the start does."""
+        ``network="bridge"`` or ``"none"`` the start does.
+
+        ``snapshot`` starts the session from a snapshot (:meth:`Session.snapshot`):
+        ``working_dir`` must not exist yet and receives a copy of the snapshot's, the
+        container runs the snapshot's image (so no ``image``), and the snapshotted session's
+        own environment is not inherited. :class:`NotFoundError` for an unknown snapshot."""
         spec = _new(lib.sbx_session_spec_new, _text(id, "id"), _text(working_dir, "working_dir"))
         try:
             if image is not None:
                 _set(lib.sbx_session_spec_set_image, spec, image)
+            if snapshot is not None:
+                _set(lib.sbx_session_spec_set_snapshot, spec, snapshot)
             for p in ports:
                 if not isinstance(p, int) or isinstance(p, bool):
                     raise TypeError(f"ports must be integers, not {type(p).__name__}")
@@ -667,12 +721,27 @@ class Sandbox(_Handle):
 
     def list(self) -> List[dict]:
         """Sessions of this scope: dicts with id, container, working_dir, image, state,
-        created_unix, ports."""
+        created_unix, ports, snapshot (the one it started from, or None)."""
         sessions = _new(lib.sbx_context_list, self._ptr)
         try:
             return json.loads(lib.sbx_session_list_json(sessions).decode())
         finally:
             lib.sbx_session_list_free(sessions)
+
+    def snapshots(self) -> List[SnapshotInfo]:
+        """The snapshots in the snapshot dir (``snapshot_dir``, ``SANDBOX_SNAPSHOT_DIR``), by name."""
+        return _snapshots(self)
+
+    def remove_snapshot(self, name: str) -> None:
+        """Removes snapshot ``name`` (its image and its copy). :class:`NotFoundError` when
+        there is none; :class:`InvalidArgumentError`, with nothing removed, while a container
+        started from it exists."""
+        _remove_snapshot(self, name)
+
+    def reap_snapshots(self) -> List[str]:
+        """Removes what failed or interrupted snapshots left in the snapshot dir; returns
+        the removed paths."""
+        return _reap_snapshots(self)
 
     def stop(self, id: str) -> None:
         """Stops (removes) session ``id`` of this scope, wherever it was started."""

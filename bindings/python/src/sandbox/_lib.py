@@ -105,6 +105,7 @@ for _name in (
     "podman",
     "runtime_dir",
     "cache_dir",
+    "snapshot_dir",
     "network",
 ):
     _fn(f"sbx_config_set_{_name}", _status, _P, c_char_p, _ERR)
@@ -139,6 +140,7 @@ _fn("sbx_session_spec_new", _status, c_char_p, c_char_p, _PP, _ERR)
 _fn("sbx_session_spec_free", None, _P)
 _fn("sbx_session_spec_set_image", _status, _P, c_char_p, _ERR)
 _fn("sbx_session_spec_set_network", _status, _P, c_char_p, _ERR)
+_fn("sbx_session_spec_set_snapshot", _status, _P, c_char_p, _ERR)
 _fn("sbx_session_spec_add_port", _status, _P, c_int64, _ERR)
 _fn("sbx_session_spec_add_env", _status, _P, c_char_p, c_char_p, _ERR)
 _fn("sbx_session_spec_add_post_create", _status, _P, c_char_p, _ERR)
@@ -349,6 +351,31 @@ _fn("sbx_pause_report_method", c_char_p, _P)
 _fn("sbx_pause_report_processes", c_uint32, _P)
 _fn("sbx_pause_report_took_us", c_uint64, _P)
 _fn("sbx_pause_report_free", None, _P)
+
+_fn("sbx_session_snapshot", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_snapshot_report_json", c_char_p, _P)
+_fn("sbx_snapshot_report_free", None, _P)
+_fn("sbx_context_snapshots", _status, _P, _PP, _ERR)
+_fn("sbx_snapshot_list_json", c_char_p, _P)
+_fn("sbx_snapshot_list_free", None, _P)
+_fn("sbx_context_remove_snapshot", _status, _P, c_char_p, _ERR)
+_fn("sbx_context_reap_snapshots", _status, _P, _PP, _ERR)
+_fn("sbx_session_fork", _status, _P, c_uint32, c_char_p, c_char_p, _PP, _ERR)
+_fn("sbx_fork_count", c_size_t, _P)
+_fn("sbx_fork_child", _status, _P, c_size_t, _PP, _ERR)
+_fn("sbx_fork_snapshot_report", c_void_p, _P)
+_fn("sbx_fork_free", None, _P)
+_fn("sbx_session_diff", _status, _P, c_char_p, _PP, _ERR)
+_fn("sbx_diff_len", c_size_t, _P)
+_fn("sbx_diff_path", c_char_p, _P, c_size_t)
+_fn("sbx_diff_kind", c_char_p, _P, c_size_t)
+_fn("sbx_diff_entry", c_char_p, _P, c_size_t)
+_fn("sbx_diff_size", c_uint64, _P, c_size_t)
+_fn("sbx_diff_free", None, _P)
+_fn("sbx_session_merge", _status, _P, c_char_p, c_char_p, _P, c_bool, _PP, _ERR)
+_fn("sbx_merge_report_changes", c_size_t, _P)
+_fn("sbx_merge_report_applied", c_size_t, _P)
+_fn("sbx_merge_report_free", None, _P)
 
 _fn("sbx_test_trigger_panic", _status, _ERR)
 _fn("sbx_test_call_on_runtime_thread", _status, _P, RUNTIME_CALLBACK, c_void_p, _ERR)

@@ -1,0 +1,253 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const before = "written before the snapshot\n"
+
+// snapshotImages are the ids of the images of snapshot dir store.
+func snapshotImages(t *testing.T, store string) []string {
+	out, err := exec.Command("podman", "images", "-q", "--no-trunc", "--filter", "label=sandbox.snapshot.store="+store).Output()
+	if err != nil {
+		t.Fatalf("podman images: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// tempDir is a new directory removed when the test ends (through podman's user namespace
+// too when rootless, where a session's copies may hold files only it can remove).
+func tempDir(t *testing.T, tag string) string {
+	d, err := os.MkdirTemp("", "sandbox-go-"+tag+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if os.Getuid() != 0 {
+			_ = exec.Command("podman", "unshare", "rm", "-rf", d).Run()
+		}
+		_ = os.RemoveAll(d)
+	})
+	return d
+}
+
+// newSnapshotScope is a Sandbox of its own scope with a snapshot dir of its own (its
+// images removed when the test ends), and that dir.
+func newSnapshotScope(t *testing.T) (*Sandbox, string) {
+	t.Helper()
+	store := tempDir(t, "snapshots")
+	scope := unique("go-snap")
+	sb, err := New(&Config{Scope: scope, Provision: Bool(false), SnapshotDir: store})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := sb.ReapOrphans(context.Background(), nil); err != nil && !isClosed(err) {
+			t.Errorf("reap: %v", err)
+		}
+		sb.Close()
+		removeScope(scope)
+		for _, id := range snapshotImages(t, store) {
+			_ = exec.Command("podman", "rmi", "-f", id).Run()
+		}
+		if left := leftovers(t, scope); len(left) > 0 {
+			t.Errorf("the test left sessions behind: %v", left)
+		}
+	})
+	return sb, store
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSnapshotStartForkDiffMerge(t *testing.T) {
+	sb, store := newSnapshotScope(t)
+	ctx := ctxT(t)
+	work, kids, merged := tempDir(t, "work"), tempDir(t, "kids"), tempDir(t, "merged")
+	if err := os.WriteFile(filepath.Join(work, "before.txt"), []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sessions []*Session
+	stopAll := func() {
+		for _, s := range sessions {
+			s.Stop(context.Background())
+			s.Close()
+		}
+		sessions = nil
+	}
+	defer stopAll()
+	parent, err := sb.Start(ctx, unique("snap"), work, nil)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	sessions = append(sessions, parent)
+
+	r, err := parent.Snapshot(ctx, "base")
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if r.Name != "base" || r.Session != parent.ID() || r.Freeze != "signals" || r.Image == "" ||
+		(r.Copy != "reflink" && r.Copy != "copy") || r.Files != 1 || r.Bytes != uint64(len(before)) ||
+		r.Took <= 0 || r.Frozen > r.Took || r.Created.IsZero() {
+		t.Fatalf("report: %+v", r)
+	}
+	if list, err := sb.Snapshots(ctx); err != nil || len(list) != 1 || list[0].Name != "base" {
+		t.Fatalf("snapshots: %v %+v", err, list)
+	}
+
+	// A child from it has the file; what it writes stays its own.
+	childDir := filepath.Join(kids, "child")
+	child, err := sb.Start(ctx, unique("kid"), childDir, &StartOptions{Snapshot: "base"})
+	if err != nil {
+		t.Fatalf("start from the snapshot: %v", err)
+	}
+	sessions = append(sessions, child)
+	if rep := child.StartReport(); rep == nil || rep.Image.Reason != "snapshot" || !strings.Contains(string(rep.Raw), `"name":"base"`) {
+		t.Fatalf("start report: %+v", rep)
+	}
+	if got := readText(t, filepath.Join(childDir, "before.txt")); got != before {
+		t.Fatalf("the child's before.txt: %q", got)
+	}
+	if err := child.WriteFile(ctx, filepath.Join(childDir, "child.txt"), []byte("mine\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(work, "child.txt")); !os.IsNotExist(err) {
+		t.Fatalf("the child's write is in the parent: %v", err)
+	}
+	if d, err := child.Diff(ctx, ""); err != nil || !reflect.DeepEqual(d, []Change{{"child.txt", "added", "file", 5}}) {
+		t.Fatalf("the child's diff: %v %+v", err, d)
+	}
+	rows, err := sb.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		if row.ID == child.ID() && (row.Snapshot == nil || *row.Snapshot != "base") {
+			t.Fatalf("list row of the child: %+v", row)
+		}
+	}
+
+	// A fork of 2: one's change is in its diff only.
+	f, err := parent.Fork(ctx, 2, kids, &ForkOptions{Snapshot: "forked"})
+	if err != nil {
+		t.Fatalf("fork: %v", err)
+	}
+	sessions = append(sessions, f.Children...)
+	if f.Snapshot.Name != "forked" || len(f.Children) != 2 || f.Children[0].ID() != parent.ID()+"-1" ||
+		f.Children[1].ID() != parent.ID()+"-2" {
+		t.Fatalf("fork: %+v %v", f.Snapshot, f.Children)
+	}
+	one, two := f.Children[0], f.Children[1]
+	if got := readText(t, filepath.Join(kids, two.ID(), "before.txt")); got != before {
+		t.Fatalf("two's before.txt: %q", got)
+	}
+	if err := one.WriteFile(ctx, filepath.Join(kids, one.ID(), "new.txt"), []byte("from one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := one.Diff(ctx, ""); err != nil || !reflect.DeepEqual(d, []Change{{"new.txt", "added", "file", 9}}) {
+		t.Fatalf("one's diff: %v %+v", err, d)
+	}
+	if d, err := two.Diff(ctx, "forked"); err != nil || len(d) != 0 {
+		t.Fatalf("two's diff: %v %+v", err, d)
+	}
+
+	// Merged into a directory, then into the parent.
+	m, err := one.Merge(ctx, MergeOptions{Dir: merged})
+	if err != nil || m != (MergeReport{Changes: 1, Applied: 1}) {
+		t.Fatalf("merge into a dir: %v %+v", err, m)
+	}
+	if got := readText(t, filepath.Join(merged, "new.txt")); got != "from one\n" {
+		t.Fatalf("merged: %q", got)
+	}
+	if m, err := one.Merge(ctx, MergeOptions{Session: parent, Snapshot: "forked"}); err != nil || m.Applied != 1 {
+		t.Fatalf("merge into the parent: %v %+v", err, m)
+	}
+	if got := readText(t, filepath.Join(work, "new.txt")); got != "from one\n" {
+		t.Fatalf("the parent's new.txt: %q", got)
+	}
+
+	stopAll()
+	for _, name := range []string{"base", "forked"} {
+		if err := sb.RemoveSnapshot(ctx, name); err != nil {
+			t.Fatalf("remove %s: %v", name, err)
+		}
+	}
+	if list, err := sb.Snapshots(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("snapshots after removal: %v %+v", err, list)
+	}
+	if left := snapshotImages(t, store); len(left) != 0 {
+		t.Fatalf("snapshot images left: %v", left)
+	}
+}
+
+func TestSnapshotBadInputGetsTypedErrors(t *testing.T) {
+	sb, store := newSnapshotScope(t)
+	ctx := ctxT(t)
+	work, kids := tempDir(t, "work"), tempDir(t, "kids")
+	s, err := sb.Start(ctx, unique("snapbad"), work, nil)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer s.Close()
+	defer s.Stop(context.Background())
+	_, errEmpty := s.Snapshot(ctx, "")
+	_, errDots := s.Snapshot(ctx, "../x")
+	_, errNul := s.Snapshot(ctx, "a\x00b")
+	_, errUnknown := sb.Start(ctx, unique("kid"), filepath.Join(kids, "k1"), &StartOptions{Snapshot: "nope"})
+	_, errCount0 := s.Fork(ctx, 0, kids, nil)
+	_, errCountBig := s.Fork(ctx, 10000, kids, nil)
+	_, errCountNeg := s.Fork(ctx, -1, kids, nil)
+	_, errInto := s.Fork(ctx, 1, filepath.Join(kids, "missing"), nil)
+	_, errDiffUnknown := s.Diff(ctx, "nope")
+	_, errDiffNone := s.Diff(ctx, "")
+	_, errMergeNone := s.Merge(ctx, MergeOptions{})
+	_, errMergeBoth := s.Merge(ctx, MergeOptions{Dir: kids, Session: s})
+	_, errMergeNoBase := s.Merge(ctx, MergeOptions{Dir: kids})
+	checkErrors(t, []errCase{
+		{"empty name", errEmpty, ErrInvalidArgument},
+		{"../x", errDots, ErrInvalidArgument},
+		{"NUL in the name", errNul, ErrInvalidArgument},
+		{"unknown snapshot", errUnknown, ErrNotFound},
+		{"fork of 0", errCount0, ErrInvalidArgument},
+		{"fork of 10000", errCountBig, ErrInvalidArgument},
+		{"fork of -1", errCountNeg, ErrInvalidArgument},
+		{"fork into a missing dir", errInto, ErrInvalidArgument},
+		{"diff with an unknown snapshot", errDiffUnknown, ErrNotFound},
+		{"diff of a session not from a snapshot", errDiffNone, ErrInvalidArgument},
+		{"merge without a target", errMergeNone, ErrNullArgument},
+		{"merge with two targets", errMergeBoth, ErrInvalidArgument},
+		{"merge of a session not from a snapshot", errMergeNoBase, ErrInvalidArgument},
+		{"remove an unknown snapshot", sb.RemoveSnapshot(ctx, "nope"), ErrNotFound},
+	})
+	if _, err := os.Lstat(filepath.Join(kids, "k1")); !os.IsNotExist(err) {
+		t.Fatalf("a failed start left its dir: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Snapshot(ctx, "late"); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("snapshot of a stopped session: %v", err)
+	}
+	if list, err := sb.Snapshots(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("snapshots: %v %+v", err, list)
+	}
+	if reaped, err := sb.ReapSnapshots(ctx); err != nil || len(reaped) != 0 {
+		t.Fatalf("reap: %v %v", err, reaped)
+	}
+	if left := snapshotImages(t, store); len(left) != 0 {
+		t.Fatalf("snapshot images left: %v", left)
+	}
+}

@@ -1,0 +1,143 @@
+"""Snapshots, starts from one, forks, diffs and merges against real podman: a file written
+before the snapshot is in a child started from it, the child's writes stay out of the
+parent, a fork of 2 where one child's change is in its diff only, merges into a directory
+and into the parent; typed errors for bad input; every snapshot and image removed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import sandbox
+from conftest import leftovers, unique
+
+BEFORE = "written before the snapshot\n"
+
+
+def snapshot_images(store: Path) -> list[str]:
+    out = subprocess.run(
+        ["podman", "images", "-q", "--no-trunc", "--filter", f"label=sandbox.snapshot.store={store}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return out.split()
+
+
+@pytest.fixture
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A snapshot dir of the test's own; its images and files are removed afterwards."""
+    d = tmp_path_factory.mktemp("snapshots")
+    yield d
+    for image in snapshot_images(d):
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
+    if os.getuid() != 0:  # rootless copies may hold files only podman's user namespace can remove
+        subprocess.run(["podman", "unshare", "rm", "-rf", str(d)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def ssb(scope: str, store: Path) -> Iterator[sandbox.Sandbox]:
+    with sandbox.Sandbox(scope=scope, provision=False, snapshot_dir=store) as s:
+        try:
+            yield s
+        finally:
+            s.reap_orphans()
+    assert leftovers(scope) == [], "the test left sessions behind"
+
+
+def test_snapshot_start_fork_diff_merge(ssb: sandbox.Sandbox, store: Path, workdir: str, tmp_path: Path) -> None:
+    work = Path(workdir) / "work"
+    kids = tmp_path / "kids"
+    merged = tmp_path / "merged"
+    for d in (work, kids, merged):
+        d.mkdir()
+    (work / "before.txt").write_text(BEFORE)
+    sessions: list[sandbox.Session] = []
+    try:
+        parent = ssb.start(unique("py-snap"), work)
+        sessions.append(parent)
+        r = parent.snapshot("base")
+        assert isinstance(r, sandbox.SnapshotReport)
+        assert (r.name, r.session, r.freeze) == ("base", parent.id, "signals")
+        assert r.copy in ("reflink", "copy") and r.image
+        assert (r.files, r.bytes) == (1, len(BEFORE))
+        assert 0 <= r.frozen <= r.took and r.took > 0 and r.created > 0
+        assert [i.name for i in ssb.snapshots()] == ["base"]
+        assert isinstance(ssb.snapshots()[0], sandbox.SnapshotInfo)
+
+        # A child from it has the file; what it writes stays its own.
+        child = ssb.start(unique("py-kid"), kids / "child", snapshot="base")
+        sessions.append(child)
+        assert child.start_report["image"]["reason"] == "snapshot"
+        assert child.start_report["snapshot"]["name"] == "base"
+        assert (kids / "child" / "before.txt").read_text() == BEFORE
+        child.write_file(str(kids / "child" / "child.txt"), "mine\n")
+        assert not (work / "child.txt").exists()
+        assert child.diff() == [sandbox.Change("child.txt", "added", "file", 5)]
+        row = next(i for i in ssb.list() if i["id"] == child.id)
+        assert row["snapshot"] == "base"
+
+        # A fork of 2: one's change is in its diff only.
+        f = parent.fork(2, kids, snapshot="forked")
+        sessions.extend(f.children)
+        assert isinstance(f, sandbox.ForkResult) and f.snapshot.name == "forked"
+        assert [c.id for c in f.children] == [f"{parent.id}-1", f"{parent.id}-2"]
+        one, two = f.children
+        assert (kids / two.id / "before.txt").read_text() == BEFORE
+        one.write_file(str(kids / one.id / "new.txt"), "from one\n")
+        assert one.diff() == [sandbox.Change("new.txt", "added", "file", 9)]
+        assert two.diff("forked") == []
+
+        # Merged into a directory, then into the parent.
+        m = one.merge(merged)
+        assert isinstance(m, sandbox.MergeReport) and (m.changes, m.applied) == (1, 1)
+        assert (merged / "new.txt").read_text() == "from one\n"
+        assert one.merge(parent, snapshot="forked").applied == 1
+        assert (work / "new.txt").read_text() == "from one\n"
+        assert parent.exec(["cat", str(work / "new.txt")]).stdout == b"from one\n"
+    finally:
+        for s in sessions:
+            s.stop()
+            s.close()
+    ssb.remove_snapshot("base")
+    ssb.remove_snapshot("forked")
+    assert ssb.snapshots() == []
+    assert snapshot_images(store) == [], "no snapshot image is left"
+
+
+def test_snapshot_bad_input_gets_typed_errors(ssb: sandbox.Sandbox, store: Path, workdir: str, tmp_path: Path) -> None:
+    s = ssb.start(unique("py-snapbad"), workdir)
+    try:
+        for bad in ("", "../x", "a/b", "-x"):
+            with pytest.raises(sandbox.InvalidArgumentError):
+                s.snapshot(bad)
+        with pytest.raises(TypeError):
+            s.snapshot(None)  # type: ignore[arg-type]
+        with pytest.raises(sandbox.NotFoundError):
+            ssb.start(unique("py-kid"), tmp_path / "k1", snapshot="nope")
+        assert not (tmp_path / "k1").exists()
+        with pytest.raises(sandbox.InvalidArgumentError):
+            ssb.start(unique("py-kid"), tmp_path / "k2", snapshot="")
+        for count in (0, 10_000, -1):
+            with pytest.raises(sandbox.InvalidArgumentError):
+                s.fork(count, tmp_path)
+        with pytest.raises(sandbox.InvalidArgumentError):
+            s.fork(1, tmp_path / "missing")
+        with pytest.raises(sandbox.NotFoundError):
+            s.diff("nope")
+        with pytest.raises(sandbox.InvalidArgumentError, match="did not start from a snapshot"):
+            s.diff()
+        with pytest.raises(sandbox.InvalidArgumentError):
+            s.merge(tmp_path)
+        with pytest.raises(sandbox.NotFoundError):
+            ssb.remove_snapshot("nope")
+        assert ssb.snapshots() == []
+    finally:
+        s.stop()
+    with pytest.raises(sandbox.SessionNotFoundError):
+        s.snapshot("late")
+    s.close()
+    assert ssb.snapshots() == [] and ssb.reap_snapshots() == []
+    assert snapshot_images(store) == []

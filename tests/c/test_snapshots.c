@@ -1,0 +1,237 @@
+/* Snapshots, starts from one, forks, diffs and merges: a file written before the
+ * snapshot is in a child started from it, the child's writes are not in the parent, a
+ * fork of 2 where one child's change shows in its diff only, merges into a directory
+ * and into the parent; typed errors for bad input; every snapshot removed and no image
+ * of the test's snapshot dir left. */
+#include "check.h"
+
+#include <sys/stat.h>
+
+static char snap_dir[256];
+static char kids_dir[256];
+static char merge_dir[256];
+
+/* Removes the snapshot images of the test's snapshot dir and the test's dirs (through
+ * podman's user namespace too, where the test runs rootless), also after a failed check. */
+static void cleanup_dirs(void) {
+    char cmd[2048];
+    if (snap_dir[0] != '\0') {
+        snprintf(cmd, sizeof cmd,
+                 "podman images -q --no-trunc --filter label=sandbox.snapshot.store=%s | xargs -r podman rmi -f "
+                 ">/dev/null 2>&1",
+                 snap_dir);
+        if (system(cmd) != 0) fprintf(stderr, "removing the images of %s failed\n", snap_dir);
+    }
+    snprintf(cmd, sizeof cmd, "for d in '%s' '%s' '%s'; do [ -z \"$d\" ] || { [ \"$(id -u)\" = 0 ] || "
+             "podman unshare rm -rf \"$d\"; rm -rf \"$d\"; }; done",
+             snap_dir, kids_dir, merge_dir);
+    if (system(cmd) != 0) fprintf(stderr, "removing the test's dirs failed\n");
+}
+
+/* A context for a scope of its own (check.h's) with its own snapshot dir, given through
+ * SANDBOX_SNAPSHOT_DIR; the setter is checked on a config of its own. */
+static sbx_context *open_scope(void) {
+    sbx_config *cfg = NULL;
+    snprintf(snap_dir, sizeof snap_dir, "/tmp/sandbox-c-snaps.XXXXXX");
+    snprintf(kids_dir, sizeof kids_dir, "/tmp/sandbox-c-kids.XXXXXX");
+    snprintf(merge_dir, sizeof merge_dir, "/tmp/sandbox-c-merge.XXXXXX");
+    EXPECT(mkdtemp(snap_dir) != NULL && mkdtemp(kids_dir) != NULL && mkdtemp(merge_dir) != NULL);
+    atexit(cleanup_dirs);
+    OK(sbx_config_new(&cfg, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_config_set_snapshot_dir(cfg, "relative/dir", err));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_config_set_snapshot_dir(cfg, NULL, err));
+    OK(sbx_config_set_snapshot_dir(cfg, snap_dir, err));
+    sbx_config_free(cfg);
+    EXPECT(setenv("SANDBOX_SNAPSHOT_DIR", snap_dir, 1) == 0);
+    return check_open_scope("snap");
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    EXPECT(f != NULL);
+    EXPECT(fputs(text, f) >= 0);
+    EXPECT(fclose(f) == 0);
+}
+
+/* Whether `path` holds exactly `text`. */
+static int holds(const char *path, const char *text) {
+    char buf[256];
+    size_t n;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, text) == 0;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static sbx_session *start_from(sbx_context *ctx, const char *id, const char *dir, const char *snapshot) {
+    sbx_session_spec *spec = NULL;
+    sbx_session *s = NULL;
+    OK(sbx_session_spec_new(id, dir, &spec, err));
+    OK(sbx_session_spec_set_snapshot(spec, snapshot, err));
+    OK(sbx_context_start(ctx, spec, &s, err));
+    sbx_session_spec_free(spec);
+    return s;
+}
+
+int main(void) {
+    sbx_context *ctx = open_scope();
+    char id[64], path[600], kid[300], cmd[600];
+    sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL;
+    sbx_session_spec *spec = NULL;
+    sbx_snapshot_report *rep = NULL;
+    sbx_snapshot_list *list = NULL;
+    sbx_fork *fork = NULL;
+    sbx_diff *diff = NULL;
+    sbx_merge_report *merged = NULL;
+    const sbx_snapshot_report *frep;
+    const char *json;
+
+    snprintf(path, sizeof path, "%s/before.txt", check_dir);
+    write_text(path, "written before the snapshot\n");
+    snprintf(id, sizeof id, "%s", check_id("snap"));
+    parent = check_start(ctx, id);
+
+    /* The snapshot and its report. */
+    OK(sbx_session_snapshot(parent, "base", &rep, err));
+    EXPECT(strcmp(sbx_snapshot_report_name(rep), "base") == 0);
+    EXPECT(strcmp(sbx_snapshot_report_session(rep), id) == 0);
+    EXPECT(sbx_snapshot_report_image(rep)[0] != '\0');
+    EXPECT(strcmp(sbx_snapshot_report_copy(rep), "reflink") == 0 || strcmp(sbx_snapshot_report_copy(rep), "copy") == 0);
+    EXPECT(sbx_snapshot_report_files(rep) == 1 && sbx_snapshot_report_bytes(rep) == 28);
+    EXPECT(strcmp(sbx_snapshot_report_freeze(rep), "signals") == 0);
+    EXPECT(sbx_snapshot_report_frozen_us(rep) <= sbx_snapshot_report_took_us(rep) && sbx_snapshot_report_took_us(rep) > 0);
+    (void)sbx_snapshot_report_processes(rep);
+    json = sbx_snapshot_report_json(rep);
+    EXPECT(strstr(json, "\"name\":\"base\"") != NULL && strstr(json, "\"took_us\":") != NULL);
+    sbx_snapshot_report_free(rep);
+    EXPECT(sbx_snapshot_report_name(NULL) == NULL && sbx_snapshot_report_files(NULL) == 0);
+
+    /* Bad names; an existing name. */
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_snapshot(parent, NULL, NULL, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_snapshot(parent, "", NULL, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_snapshot(parent, "../x", NULL, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_snapshot(parent, "base", NULL, err));
+    EXPECT_MESSAGE("exists");
+
+    /* Listed. */
+    OK(sbx_context_snapshots(ctx, &list, err));
+    EXPECT(sbx_snapshot_list_len(list) == 1 && strcmp(sbx_snapshot_list_name(list, 0), "base") == 0);
+    EXPECT(sbx_snapshot_list_name(list, 1) == NULL);
+    EXPECT(strstr(sbx_snapshot_list_json(list), "\"name\":\"base\"") != NULL);
+    sbx_snapshot_list_free(list);
+
+    /* A child from it has the file written before; its writes stay its own. */
+    snprintf(kid, sizeof kid, "%s/child", kids_dir);
+    child = start_from(ctx, check_id("kid"), kid, "base");
+    OK(sbx_session_start_report_json(child, &json, err));
+    EXPECT(strstr(json, "\"reason\":\"snapshot\"") != NULL && strstr(json, "\"name\":\"base\"") != NULL);
+    snprintf(path, sizeof path, "%s/before.txt", kid);
+    EXPECT(holds(path, "written before the snapshot\n"));
+    snprintf(path, sizeof path, "%s/child.txt", kid);
+    OK(sbx_session_write_file(child, path, (const uint8_t *)"mine\n", 5, -1, err));
+    snprintf(path, sizeof path, "%s/child.txt", check_dir);
+    EXPECT(!exists(path));
+    OK(sbx_session_diff(child, NULL, &diff, err));
+    EXPECT(sbx_diff_len(diff) == 1 && strcmp(sbx_diff_path(diff, 0), "child.txt") == 0);
+    EXPECT(strcmp(sbx_diff_kind(diff, 0), "added") == 0 && strcmp(sbx_diff_entry(diff, 0), "file") == 0);
+    EXPECT(sbx_diff_size(diff, 0) == 5 && sbx_diff_path(diff, 1) == NULL);
+    EXPECT(strstr(sbx_diff_json(diff), "\"path\":\"child.txt\"") != NULL);
+    sbx_diff_free(diff);
+
+    /* Starting from a snapshot: bad names, an unknown one (nothing made). */
+    OK(sbx_session_spec_new(check_id("kid"), kid, &spec, err));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_spec_set_snapshot(spec, NULL, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_spec_set_snapshot(spec, "", err));
+    sbx_session_spec_free(spec);
+    snprintf(path, sizeof path, "%s/never", kids_dir);
+    OK(sbx_session_spec_new(check_id("kid"), path, &spec, err));
+    OK(sbx_session_spec_set_snapshot(spec, "nope", err));
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_context_start(ctx, spec, &child, err));
+    sbx_session_spec_free(spec);
+    EXPECT(!exists(path));
+
+    /* A fork of 2: a change in one shows in its diff only. */
+    OK(sbx_session_fork(parent, 2, kids_dir, "forked", &fork, err));
+    EXPECT(sbx_fork_count(fork) == 2);
+    snprintf(path, sizeof path, "%s-1", id);
+    EXPECT(strcmp(sbx_fork_child_id(fork, 0), path) == 0 && sbx_fork_child_id(fork, 2) == NULL);
+    frep = sbx_fork_snapshot_report(fork);
+    EXPECT(strcmp(sbx_snapshot_report_name(frep), "forked") == 0);
+    OK(sbx_fork_child(fork, 0, &one, err));
+    OK(sbx_fork_child(fork, 1, &two, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_fork_child(fork, 2, &untouched, err));
+    EXPECT(untouched == NULL);
+    EXPECT(strcmp(sbx_session_id(one), sbx_fork_child_id(fork, 0)) == 0);
+    sbx_fork_free(fork);
+    snprintf(path, sizeof path, "%s/%s/before.txt", kids_dir, sbx_session_id(two));
+    EXPECT(holds(path, "written before the snapshot\n"));
+    snprintf(path, sizeof path, "%s/%s/new.txt", kids_dir, sbx_session_id(one));
+    OK(sbx_session_write_file(one, path, (const uint8_t *)"from one\n", 9, -1, err));
+    OK(sbx_session_diff(one, NULL, &diff, err));
+    EXPECT(sbx_diff_len(diff) == 1 && strcmp(sbx_diff_path(diff, 0), "new.txt") == 0);
+    sbx_diff_free(diff);
+    OK(sbx_session_diff(two, "forked", &diff, err));
+    EXPECT(sbx_diff_len(diff) == 0);
+    sbx_diff_free(diff);
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_session_diff(two, "nope", &diff, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_diff(parent, NULL, &diff, err));
+
+    /* Bad forks. */
+    fork = NULL;
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_fork(parent, 0, kids_dir, NULL, &fork, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_fork(parent, 10000, kids_dir, NULL, &fork, err));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_fork(parent, 1, NULL, NULL, &fork, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_fork(parent, 1, kids_dir, "", &fork, err));
+    EXPECT(fork == NULL);
+
+    /* Merges: into a directory, into the parent; one target exactly. */
+    OK(sbx_session_merge(one, NULL, merge_dir, NULL, false, &merged, err));
+    EXPECT(sbx_merge_report_changes(merged) == 1 && sbx_merge_report_applied(merged) == 1);
+    sbx_merge_report_free(merged);
+    snprintf(path, sizeof path, "%s/new.txt", merge_dir);
+    EXPECT(holds(path, "from one\n"));
+    OK(sbx_session_merge(one, "forked", NULL, parent, false, NULL, err));
+    snprintf(path, sizeof path, "%s/new.txt", check_dir);
+    EXPECT(holds(path, "from one\n"));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_merge(one, NULL, NULL, NULL, false, NULL, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_merge(one, NULL, merge_dir, parent, false, NULL, err));
+    snprintf(path, sizeof path, "%s/missing", merge_dir);
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_merge(one, NULL, path, NULL, false, NULL, err));
+
+    /* A snapshot in use by children cannot go; after they stop it can. */
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_snapshot(ctx, "base", err));
+    OK(sbx_session_stop(child, err));
+    OK(sbx_session_stop(one, err));
+    OK(sbx_session_stop(two, err));
+    OK(sbx_session_stop(parent, err));
+    FAILS(SBX_STATUS_SESSION_NOT_FOUND, sbx_session_snapshot(parent, "late", NULL, err));
+    OK(sbx_context_remove_snapshot(ctx, "base", err));
+    OK(sbx_context_remove_snapshot(ctx, "forked", err));
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_context_remove_snapshot(ctx, "base", err));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_context_remove_snapshot(ctx, NULL, err));
+    OK(sbx_context_snapshots(ctx, &list, err));
+    EXPECT(sbx_snapshot_list_len(list) == 0);
+    sbx_snapshot_list_free(list);
+    {
+        sbx_string_list *reaped = NULL;
+        OK(sbx_context_reap_snapshots(ctx, &reaped, err));
+        EXPECT(sbx_string_list_len(reaped) == 0);
+        sbx_string_list_free(reaped);
+    }
+    snprintf(cmd, sizeof cmd, "test -z \"$(podman images -q --filter label=sandbox.snapshot.store=%s)\"", snap_dir);
+    EXPECT(system(cmd) == 0);
+    sbx_session_free(child);
+    sbx_session_free(one);
+    sbx_session_free(two);
+    sbx_session_free(parent);
+    check_close_scope(ctx);
+    puts("test_snapshots: ok");
+    return 0;
+}
