@@ -21,19 +21,15 @@ static VERIFIED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// The directory the agent is cached in.
 pub fn cache_dir(config: &Config, uid: u32) -> PathBuf {
-    if let Some(d) = &config.cache_dir {
-        return d.clone();
-    }
-    if uid == 0 {
-        return PathBuf::from("/var/cache/sandbox");
-    }
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("sandbox");
-    }
-    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".cache/sandbox"),
-        None => std::env::temp_dir().join(format!("sandbox-cache-{uid}")),
-    }
+    let xdg = ("XDG_CACHE_HOME", "sandbox");
+    crate::config::user_dir(
+        config.cache_dir.as_ref(),
+        uid,
+        "/var/cache/sandbox",
+        xdg,
+        ".cache/sandbox",
+        "sandbox-cache",
+    )
 }
 
 /// Makes sure `<dir>/agent-<hash>` holds the embedded agent and returns its path. An

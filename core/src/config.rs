@@ -73,6 +73,31 @@ pub struct Config {
     pub events: crate::EventsConfig,
 }
 
+/// A per-user dir: `configured` if set; else `root` for root; else `$<xdg>/<sub>`, else
+/// `~/<home_sub>`, else `<tmp>/<tmp_name>-<uid>`.
+pub(crate) fn user_dir(
+    configured: Option<&PathBuf>,
+    uid: u32,
+    root: &str,
+    (xdg, sub): (&str, &str),
+    home_sub: &str,
+    tmp_name: &str,
+) -> PathBuf {
+    if let Some(d) = configured {
+        return d.clone();
+    }
+    if uid == 0 {
+        return PathBuf::from(root);
+    }
+    if let Some(x) = std::env::var_os(xdg).filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join(sub);
+    }
+    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
+        Some(h) => PathBuf::from(h).join(home_sub),
+        None => std::env::temp_dir().join(format!("{tmp_name}-{uid}")),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

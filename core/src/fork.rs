@@ -176,10 +176,7 @@ impl Sandbox {
         force: bool,
     ) -> Result<MergeReport> {
         let base = self.base_of(from, snapshot).await?;
-        if !target.is_dir() {
-            return Err(Error::invalid("merge target", format!("{} is not an existing directory", target.display())));
-        }
-        let canonical = target.canonicalize().map_err(|e| Error::io(format!("resolving {}", target.display()), e))?;
+        let canonical = existing_dir(target)?;
         for s in self.list().await? {
             let dir = s.working_dir.canonicalize().unwrap_or(s.working_dir.clone());
             if s.state == "running" && (canonical.starts_with(&dir) || dir.starts_with(&canonical)) {
@@ -249,11 +246,17 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::io(action, e))
 }
 
-/// The diff of `changed` against `base`, applied to `target`.
-async fn apply(base: PathBuf, changed: PathBuf, target: PathBuf, force: bool) -> Result<MergeReport> {
+/// A merge target: an existing directory, resolved.
+fn existing_dir(target: &Path) -> Result<PathBuf> {
     if !target.is_dir() {
         return Err(Error::invalid("merge target", format!("{} is not an existing directory", target.display())));
     }
+    target.canonicalize().map_err(|e| Error::io(format!("resolving {}", target.display()), e))
+}
+
+/// The diff of `changed` against `base`, applied to `target`.
+async fn apply(base: PathBuf, changed: PathBuf, target: PathBuf, force: bool) -> Result<MergeReport> {
+    existing_dir(&target)?;
     let outcome = blocking(
         move || {
             let changes = tree_diff::diff(&base, &changed)?;

@@ -412,6 +412,14 @@ pub fn is_no_such_container(stderr: &str) -> bool {
     lc.contains("no such container") || lc.contains("no container with name or id")
 }
 
+/// A JSON object of labels (podman's `Labels`) as a map; empty when there is none.
+fn labels_of(labels: Option<&serde_json::Value>) -> HashMap<String, String> {
+    labels
+        .and_then(|l| l.as_object())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
 /// Parses `podman ps --format json`.
 pub fn parse_ps(json: &[u8]) -> Result<Vec<ContainerRecord>> {
     let bad = |d: String| Error::Protocol { detail: format!("unexpected `podman ps` output: {d}") };
@@ -433,11 +441,7 @@ pub fn parse_ps(json: &[u8]) -> Result<Vec<ContainerRecord>> {
                 Some(serde_json::Value::String(n)) => n.clone(),
                 _ => String::new(),
             };
-            let labels: HashMap<String, String> = c
-                .get("Labels")
-                .and_then(|l| l.as_object())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-                .unwrap_or_default();
+            let labels = labels_of(c.get("Labels"));
             let created = match c.get("Created") {
                 Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
                 Some(serde_json::Value::String(t)) => t.parse().unwrap_or(0),
@@ -463,13 +467,8 @@ pub fn parse_image_config(json: &[u8]) -> Result<ImageConfig> {
         .and_then(|e| e.as_array())
         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
         .unwrap_or_default();
-    let labels = config
-        .and_then(|c| c.get("Labels"))
-        .filter(|l| l.is_object())
-        .or_else(|| first.get("Labels"))
-        .and_then(|l| l.as_object())
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-        .unwrap_or_default();
+    let labels =
+        labels_of(config.and_then(|c| c.get("Labels")).filter(|l| l.is_object()).or_else(|| first.get("Labels")));
     let image = first.get("Image").and_then(|i| i.as_str()).filter(|i| !i.is_empty()).map(String::from);
     Ok(ImageConfig { env, labels, image })
 }
@@ -486,11 +485,7 @@ pub fn parse_images(json: &[u8]) -> Result<Vec<ImageConfig>> {
         .iter()
         .map(|i| ImageConfig {
             env: Vec::new(),
-            labels: i
-                .get("Labels")
-                .and_then(|l| l.as_object())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-                .unwrap_or_default(),
+            labels: labels_of(i.get("Labels")),
             image: i.get("Id").and_then(|x| x.as_str()).map(String::from),
         })
         .collect())

@@ -105,19 +105,15 @@ pub struct SnapshotReport {
 
 /// The snapshot dir of `config` for user `uid`.
 pub fn snapshot_dir(config: &Config, uid: u32) -> PathBuf {
-    if let Some(d) = &config.snapshot_dir {
-        return d.clone();
-    }
-    if uid == 0 {
-        return PathBuf::from("/var/lib/sandbox/snapshots");
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("sandbox/snapshots");
-    }
-    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".local/share/sandbox/snapshots"),
-        None => std::env::temp_dir().join(format!("sandbox-snapshots-{uid}")),
-    }
+    let (root, xdg) = ("/var/lib/sandbox/snapshots", ("XDG_DATA_HOME", "sandbox/snapshots"));
+    crate::config::user_dir(
+        config.snapshot_dir.as_ref(),
+        uid,
+        root,
+        xdg,
+        ".local/share/sandbox/snapshots",
+        "sandbox-snapshots",
+    )
 }
 
 /// Checks a snapshot name: the rules of session ids.
@@ -192,6 +188,18 @@ pub fn reflinks_between(from: &Path, to: &Path) -> bool {
     works
 }
 
+/// `program` run on the trees of sessions: rootless in podman's user namespace (`podman
+/// unshare`), where every file a session made is readable and removable.
+fn tree_command(program: &str, rootless: bool, podman: &Path) -> tokio::process::Command {
+    if rootless {
+        let mut c = tokio::process::Command::new(podman);
+        c.args(["unshare", program]);
+        c
+    } else {
+        tokio::process::Command::new(program)
+    }
+}
+
 /// Copies the tree `from` into the new directory `to` (which must not exist; its parent
 /// must), with reflinks where [`reflinks_between`] says they work. On failure nothing of
 /// `to` is left. `rootless`: run the copy in podman's user namespace through `podman`.
@@ -203,13 +211,7 @@ pub(crate) async fn copy_tree(from: &Path, to: &Path, rootless: bool, podman: &P
         CopyMethod::Reflink => "--reflink=always",
         CopyMethod::Copy => "--reflink=never",
     };
-    let mut cmd = if rootless {
-        let mut c = tokio::process::Command::new(podman);
-        c.args(["unshare", "cp"]);
-        c
-    } else {
-        tokio::process::Command::new("cp")
-    };
+    let mut cmd = tree_command("cp", rootless, podman);
     cmd.args(["-a", "--no-target-directory", reflink, "--"]).arg(from.join(".")).arg(to);
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true).current_dir("/");
     let out = cmd.output().await.map_err(|e| Error::io("running cp", e));
@@ -242,16 +244,8 @@ pub(crate) async fn remove_tree(path: &Path, rootless: bool, podman: &Path) {
     if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
         return;
     }
-    let mut cmd = if rootless {
-        let mut c = tokio::process::Command::new(podman);
-        c.args(["unshare", "rm", "-rf", "--"]);
-        c
-    } else {
-        let mut c = tokio::process::Command::new("rm");
-        c.args(["-rf", "--"]);
-        c
-    };
-    let _ = cmd.arg(path).current_dir("/").stdin(std::process::Stdio::null()).output().await;
+    let mut cmd = tree_command("rm", rootless, podman);
+    let _ = cmd.args(["-rf", "--"]).arg(path).current_dir("/").stdin(std::process::Stdio::null()).output().await;
 }
 
 /// Regular files below `dir` and their bytes (what can be read of it).
@@ -498,6 +492,21 @@ impl Sandbox {
     pub async fn reap_snapshots(&self) -> Result<Vec<PathBuf>> {
         let store = open_store(&self.config)?;
         let host = self.engine.host().await?;
+        // The store's work dirs (`.partial-<name>-<pid>`, `.removing-<name>-<pid>`),
+        // read once: whose process still runs, and which snapshots are being taken.
+        let mut work_dirs = Vec::new();
+        for e in std::fs::read_dir(&store).map_err(|e| Error::io(format!("reading {}", store.display()), e))?.flatten()
+        {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let (partial, rest) = match (file.strip_prefix(".partial-"), file.strip_prefix(".removing-")) {
+                (Some(rest), _) => (true, rest.to_string()),
+                (None, Some(rest)) => (false, rest.to_string()),
+                (None, None) => continue,
+            };
+            let (name, pid) = rest.rsplit_once('-').unwrap_or(("", rest.as_str()));
+            let alive = pid.parse::<u32>().is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            work_dirs.push((e.path(), partial.then(|| name.to_string()), alive));
+        }
         let mut reaped = Vec::new();
         let known: Vec<String> = self.snapshots().await?.into_iter().map(|s| s.image).collect();
         let store_text = store.display().to_string();
@@ -505,29 +514,17 @@ impl Sandbox {
             let Some(id) = image.image else { continue };
             let name = image.labels.get(SNAPSHOT_LABEL).cloned().unwrap_or_default();
             // A snapshot being taken right now has its image before its meta.
-            let in_progress = std::fs::read_dir(&store).into_iter().flatten().flatten().any(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                n.strip_prefix(".partial-")
-                    .and_then(|r| r.rsplit_once('-'))
-                    .is_some_and(|(snap, pid)| snap == name && Path::new(&format!("/proc/{pid}")).exists())
-            });
+            let in_progress = work_dirs.iter().any(|(_, taking, alive)| *alive && taking.as_deref() == Some(&name));
             if !known.iter().any(|k| id.starts_with(k.as_str()) || k.starts_with(id.as_str())) && !in_progress {
                 self.engine.remove_image(&id).await?;
                 reaped.push(PathBuf::from(format!("image:{id}")));
             }
         }
-        for e in std::fs::read_dir(&store).map_err(|e| Error::io(format!("reading {}", store.display()), e))?.flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(".partial-").or_else(|| name.strip_prefix(".removing-")) else {
-                continue;
-            };
-            let pid: Option<u32> = rest.rsplit('-').next().and_then(|p| p.parse().ok());
-            if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
-                continue;
+        for (path, _, alive) in work_dirs {
+            if !alive {
+                remove_tree(&path, host.rootless, &self.config.podman).await;
+                reaped.push(path);
             }
-            remove_tree(&e.path(), host.rootless, &self.config.podman).await;
-            reaped.push(e.path());
         }
         Ok(reaped)
     }

@@ -352,9 +352,6 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     if let Some(img) = &spec.image {
         validate::image(img)?;
     }
-    if spec.snapshot.is_some() && spec.image.is_some() {
-        return Err(Error::invalid("image", "a session started from a snapshot runs the snapshot's image"));
-    }
     validate::env(&spec.env)?;
     for (i, c) in spec.post_create.iter().enumerate() {
         if c.trim().is_empty() || c.contains('\0') {
