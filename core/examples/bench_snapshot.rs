@@ -7,7 +7,8 @@
 //! - how long the session's processes were frozen for it;
 //! - starting children from a snapshot (the copy of its working dir and the container),
 //!   p50 of 4, with a small working dir and with the big one (the ratio shows whether a
-//!   child's start depends on the size); baseline: a plain start;
+//!   child's start depends on the size; an overlay copy where there are no reflinks);
+//!   baseline: a plain start;
 //! - as root also on an xfs with reflinks on a loop device (the reflink path).
 //!
 //! Full run: 1 GiB in 10,000 files plus 200 MiB of container changes; `--quick`: 10 MiB.
@@ -116,18 +117,26 @@ async fn snapshots(sb: &Sandbox, s: &Session, rounds: usize, scratch: &Path) -> 
     Ok(f)
 }
 
-/// Starts of 4 children from a snapshot of `s` (each timed), then a plain start.
-async fn child_starts(sb: &Sandbox, s: &Session, kids: &Path, tag: &str) -> Result<(Vec<Duration>, Duration), String> {
+/// Starts of 4 children from a snapshot of `s` (each timed), then a plain start; the
+/// children's copy method.
+async fn child_starts(
+    sb: &Sandbox,
+    s: &Session,
+    kids: &Path,
+    tag: &str,
+) -> Result<(Vec<Duration>, Duration, &'static str), String> {
     let name = format!("bench-fork-{tag}");
     sb.snapshot(s, &name).await.map_err(|e| e.to_string())?;
     let mut starts = Vec::new();
     let mut children = Vec::new();
+    let mut method = "?";
     for i in 0..4 {
         let id = format!("bench-kid-{tag}-{i}-{}", std::process::id());
         let spec = SessionSpec { snapshot: Some(name.clone()), ..SessionSpec::new(&id, kids.join(&id)) };
         let t = Instant::now();
         let child = sb.start(spec).await.map_err(|e| e.to_string())?;
         starts.push(t.elapsed());
+        method = child.start_report().and_then(|r| r.snapshot.as_ref()).map_or("?", |f| f.copy.name());
         children.push(child);
     }
     let plain_dir = kids.join(format!("plain-{tag}"));
@@ -141,9 +150,10 @@ async fn child_starts(sb: &Sandbox, s: &Session, kids: &Path, tag: &str) -> Resu
     plain.stop().await.map_err(|e| e.to_string())?;
     for c in children {
         c.stop().await.map_err(|e| e.to_string())?;
+        sb.remove_copy(c.working_dir()).await.map_err(|e| e.to_string())?;
     }
     sb.remove_snapshot(&name).await.map_err(|e| e.to_string())?;
-    Ok((starts, plain_start))
+    Ok((starts, plain_start, method))
 }
 
 /// An xfs with reflinks on a loop device (root only), removed on drop.
@@ -197,8 +207,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s_big = session_with_changes(&sb, &format!("bench-snap-big-{pid}"), &work_big, changes).await?;
     let s_small = session_with_changes(&sb, &format!("bench-snap-small-{pid}"), &work_small, changes).await?;
     let figures = snapshots(&sb, &s_big, rounds, root.path()).await?;
-    let (mut kids_big, plain_big) = child_starts(&sb, &s_big, &kids, "big").await?;
-    let (mut kids_small, _) = child_starts(&sb, &s_small, &kids, "small").await?;
+    let (mut kids_big, plain_big, method) = child_starts(&sb, &s_big, &kids, "big").await?;
+    let (mut kids_small, _, _) = child_starts(&sb, &s_small, &kids, "small").await?;
     s_big.stop().await?;
     s_small.stop().await?;
 
@@ -263,7 +273,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_snapshots(&fs_type(root.path()), figures, Some(1.2));
     let (b50, s50) = (pct(&mut kids_big, 0.5), pct(&mut kids_small, 0.5));
     row(
-        &format!("child start from a snapshot, p50 of 4, {} MiB (vs {} MiB)", big / mib, small / mib),
+        &format!("child start from a snapshot ({method}), p50 of 4, {} MiB (vs {} MiB)", big / mib, small / mib),
         format!("{} ({})", secs(b50), secs(s50)),
         format!("plain start: {}", secs(plain_big)),
         format!("{} of plain; big/small {}", ratio(b50, plain_big), ratio(b50, s50)),
@@ -271,7 +281,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(b50 <= Duration::from_millis(500)),
     );
     match reflink {
-        Ok((f, (mut k, plain))) => {
+        Ok((f, (mut k, plain, _))) => {
             print_snapshots("xfs", f, None);
             let k50 = pct(&mut k, 0.5);
             row(

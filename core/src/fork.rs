@@ -113,7 +113,9 @@ impl Sandbox {
                     for c in children {
                         let _ = c.stop().await;
                         if let Ok(h) = &host {
-                            crate::snapshot::remove_tree(c.working_dir(), h.rootless, &self.config.podman).await;
+                            let rootless = h.rootless;
+                            crate::overlay::remove_made(&snapshot.info, c.working_dir(), rootless, &self.config.podman)
+                                .await;
                         }
                     }
                     let _ = self.remove_snapshot(&name).await;
@@ -177,20 +179,32 @@ impl Sandbox {
     ) -> Result<MergeReport> {
         let base = self.base_of(from, snapshot).await?;
         let canonical = existing_dir(target)?;
+        self.outside_running_sessions(
+            &canonical,
+            "merge target",
+            "merge into the session instead (it is paused while the changes are written)",
+        )
+        .await?;
+        frozen(&[from], apply(base.tree, from.working_dir().to_path_buf(), target.to_path_buf(), force)).await
+    }
+
+    /// Refuses ([`InvalidInput`](crate::ErrorKind::InvalidInput), as `what`, with
+    /// `instead`) a host path that is in, or holds, the working dir of a running session
+    /// of this scope: code in that session could swap a directory on the way for a
+    /// symlink while this process, perhaps root, writes, mounts or removes there.
+    /// `canonical` has no symlinks (a path that does not exist yet: its canonical
+    /// parent joined with its name).
+    pub(crate) async fn outside_running_sessions(&self, canonical: &Path, what: &str, instead: &str) -> Result<()> {
         for s in self.list().await? {
             let dir = s.working_dir.canonicalize().unwrap_or(s.working_dir.clone());
-            if s.state == "running" && (canonical.starts_with(&dir) || dir.starts_with(&canonical)) {
+            if s.state == "running" && (canonical.starts_with(&dir) || dir.starts_with(canonical)) {
                 return Err(Error::invalid(
-                    "merge target",
-                    format!(
-                        "{} is in the working dir of running session {:?}: merge into the session instead (it is paused while the changes are written)",
-                        target.display(),
-                        s.id
-                    ),
+                    what,
+                    format!("{} is in the working dir of running session {:?}: {instead}", canonical.display(), s.id),
                 ));
             }
         }
-        frozen(&[from], apply(base.tree, from.working_dir().to_path_buf(), target.to_path_buf(), force)).await
+        Ok(())
     }
 
     /// [`merge`](Sandbox::merge) into the working dir of session `target`, which is

@@ -51,6 +51,7 @@ pub mod labels;
 pub mod local_tty;
 pub mod network_isolation;
 mod output_chunk;
+mod overlay;
 mod pause;
 mod podman;
 mod policy;

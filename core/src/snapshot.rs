@@ -43,6 +43,9 @@ const PODMAN_DEFAULT_ENV: &[&str] = &["PATH", "TERM", "container"];
 pub enum CopyMethod {
     /// Reflinks (`FICLONE`): the copy shares the data blocks until either side writes.
     Reflink,
+    /// An overlay: the snapshot's tree is the read-only lower layer, the copy's changes
+    /// go to an upper layer in the snapshot dir (no data copied).
+    Overlay,
     /// A plain copy of every byte: the filesystem has no reflinks, or the two sides are
     /// on different filesystems.
     Copy,
@@ -53,6 +56,7 @@ impl CopyMethod {
     pub fn name(self) -> &'static str {
         match self {
             CopyMethod::Reflink => "reflink",
+            CopyMethod::Overlay => "overlay",
             CopyMethod::Copy => "copy",
         }
     }
@@ -207,10 +211,7 @@ pub(crate) async fn copy_tree(from: &Path, to: &Path, rootless: bool, podman: &P
     let parent = to.parent().ok_or_else(|| Error::invalid("copy target", format!("{} has no parent", to.display())))?;
     let method = if reflinks_between(from, parent) { CopyMethod::Reflink } else { CopyMethod::Copy };
     std::fs::create_dir(to).map_err(|e| Error::io(format!("making {}", to.display()), e))?;
-    let reflink = match method {
-        CopyMethod::Reflink => "--reflink=always",
-        CopyMethod::Copy => "--reflink=never",
-    };
+    let reflink = if method == CopyMethod::Reflink { "--reflink=always" } else { "--reflink=never" };
     let mut cmd = tree_command("cp", rootless, podman);
     cmd.args(["-a", "--no-target-directory", reflink, "--"]).arg(from.join(".")).arg(to);
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true).current_dir("/");
@@ -475,6 +476,17 @@ impl Sandbox {
     /// nothing removed.
     pub async fn remove_snapshot(&self, name: &str) -> Result<()> {
         let info = self.snapshot_info(name).await?;
+        let overlays = crate::overlay::overlay_copies(&info.tree);
+        if !overlays.is_empty() {
+            let paths: Vec<String> = overlays.iter().map(|p| p.display().to_string()).collect();
+            return Err(Error::invalid(
+                "snapshot",
+                format!(
+                    "{name:?} is the lower layer of the overlay copies at {}: remove those copies first (remove_copy)",
+                    paths.join(", ")
+                ),
+            ));
+        }
         self.engine.remove_image(&info.image).await?;
         let store = open_store(&self.config)?;
         let host = self.engine.host().await?;
@@ -520,6 +532,9 @@ impl Sandbox {
                 reaped.push(PathBuf::from(format!("image:{id}")));
             }
         }
+        for snapshot in self.snapshots().await? {
+            reaped.extend(crate::overlay::reap(&snapshot.tree, host.rootless, &self.config.podman).await);
+        }
         for (path, _, alive) in work_dirs {
             if !alive {
                 remove_tree(&path, host.rootless, &self.config.podman).await;
@@ -531,8 +546,12 @@ impl Sandbox {
 }
 
 /// Copies snapshot `name`'s tree to `working_dir` (which must not exist; its parent
-/// must) for a session starting from it; returns how it was copied.
-pub(crate) async fn prepare_start(sb: &Sandbox, name: &str, working_dir: &Path) -> Result<CopyMethod> {
+/// must) for a session starting from it; returns the snapshot and how it was copied.
+pub(crate) async fn prepare_start(
+    sb: &Sandbox,
+    name: &str,
+    working_dir: &Path,
+) -> Result<(SnapshotInfo, CopyMethod, PathBuf)> {
     let info = sb.snapshot_info(name).await?;
     if !working_dir.is_absolute() {
         return Err(Error::invalid("working dir", format!("{} is not an absolute path", working_dir.display())));
@@ -550,9 +569,25 @@ pub(crate) async fn prepare_start(sb: &Sandbox, name: &str, working_dir: &Path) 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("checking {}", working_dir.display()), e)),
     }
+    // Where the copy goes, with no symlink on the way (it is made, and as root mounted,
+    // by that path).
+    let (Some(parent), Some(leaf)) = (working_dir.parent(), working_dir.file_name()) else {
+        return Err(Error::invalid("working dir", format!("{} names no new dir", working_dir.display())));
+    };
+    let canonical = match parent.canonicalize() {
+        Ok(p) => p.join(leaf),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::invalid(
+                "working dir",
+                format!("{} does not exist: the copy goes into an existing dir", parent.display()),
+            ));
+        }
+        Err(e) => return Err(Error::io(format!("checking {}", parent.display()), e)),
+    };
     let host = sb.engine.host().await?;
     let store = snapshot_dir(&sb.config, host.uid);
-    if working_dir.starts_with(&store) || store.starts_with(working_dir) {
+    let store = store.canonicalize().unwrap_or(store);
+    if canonical.starts_with(&store) || store.starts_with(&canonical) {
         return Err(Error::invalid(
             "working dir",
             format!(
@@ -562,7 +597,10 @@ pub(crate) async fn prepare_start(sb: &Sandbox, name: &str, working_dir: &Path) 
             ),
         ));
     }
-    copy_tree(&info.tree, working_dir, host.rootless, &sb.config.podman).await
+    sb.outside_running_sessions(&canonical, "working dir", "put the copy elsewhere (that session could redirect it)")
+        .await?;
+    let copy = crate::overlay::make(&info, &canonical, host.rootless, &sb.config.podman).await?;
+    Ok((info, copy, canonical))
 }
 
 #[cfg(test)]

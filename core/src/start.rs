@@ -286,14 +286,14 @@ async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Resul
         return Err(Error::invalid("image", "a session started from a snapshot runs the snapshot's image"));
     }
     validate::session_id(&spec.id)?;
-    let copy = crate::snapshot::prepare_start(sb, &name, &spec.working_dir).await?;
-    let working_dir = spec.working_dir.clone();
+    let (info, copy, working_dir) = crate::snapshot::prepare_start(sb, &name, &spec.working_dir).await?;
+    let spec = SessionSpec { working_dir: working_dir.clone(), ..spec };
     let result = pipeline(sb, spec, progress, &WaitForAgent).await;
     match result {
         Ok(session) => Ok(session.with_snapshot(crate::SnapshotStart { name, copy })),
         Err(e) => {
             let host = sb.engine.host().await?;
-            crate::snapshot::remove_tree(&working_dir, host.rootless, &sb.config.podman).await;
+            crate::overlay::remove_made(&info, &working_dir, host.rootless, &sb.config.podman).await;
             Err(e)
         }
     }

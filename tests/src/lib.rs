@@ -3,6 +3,7 @@
 
 pub mod pty;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -90,6 +91,21 @@ impl Drop for TestScope {
             let _ = Command::new(&self.podman).args(["rm", "--force", "--time", "0", &r.name]).output();
             if let Some(dir) = r.labels.get(sandbox_core::labels::CONTROL) {
                 let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        // Overlay copies of the scope's snapshots (children it started): unmounted, their
+        // mount points removed, before the snapshot dir goes.
+        let records = std::fs::read_dir(self.snapshots.path()).into_iter().flatten().flatten();
+        for copies in records.filter_map(|s| std::fs::read_dir(s.path().join("copies")).ok()) {
+            for record in copies.flatten() {
+                let Ok(path) = std::fs::read(record.path().join("path")) else { continue };
+                let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+                let _ = if rootless() {
+                    Command::new("fusermount3").arg("-uz").arg(&path).output()
+                } else {
+                    Command::new("umount").arg("-l").arg(&path).output()
+                };
+                let _ = std::fs::remove_dir(&path);
             }
         }
         let store = self.snapshots.path().display().to_string();

@@ -88,7 +88,15 @@ fn children_start_from_a_snapshot_byte_for_byte_and_stay_apart() {
             assert_eq!(report.image.reason, ImageReason::Snapshot);
             assert_eq!(report.image.used, r.info.image);
             let from = report.snapshot.as_ref().expect("the report names the snapshot");
-            assert_eq!((from.name.as_str(), from.copy), ("base", r.info.copy));
+            // No reflinks here (the snapshot says so): an overlay on the snapshot's tree,
+            // except rootless, where the user's fuse-overlayfs could not read `locked`.
+            assert_eq!(r.info.copy, sandbox_core::CopyMethod::Copy, "{r:?}");
+            let method = if sandbox_e2e::rootless() {
+                sandbox_core::CopyMethod::Copy
+            } else {
+                sandbox_core::CopyMethod::Overlay
+            };
+            assert_eq!((from.name.as_str(), from.copy), ("base", method));
             assert_eq!(diff(&r.info.tree, &dir).unwrap(), vec![], "child {tag} equals the snapshot at birth");
             children.push((child, dir));
         }
@@ -116,16 +124,36 @@ fn children_start_from_a_snapshot_byte_for_byte_and_stay_apart() {
         assert_eq!(sh(&parent, "cat /etc/sbx-state").await, "parent-after\n");
         assert_eq!(diff(&r.info.tree, b_dir).unwrap(), vec![], "b is untouched by a");
 
-        // Listed; not removable while children use its image; removable after.
+        // Listed; not removable while children read from it; removable after.
         let listed = t.sandbox.snapshots().await.unwrap();
         assert_eq!(listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["base"]);
         let e = t.sandbox.remove_snapshot("base").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         assert!(t.sandbox.snapshot_info("base").await.is_ok(), "a refused removal removes nothing");
+        // A copy in use by a session is not removable either.
+        let e = t.sandbox.remove_copy(a_dir).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains(a.id()), "{e}");
         for (c, _) in &children {
             c.stop().await.unwrap();
         }
         parent.stop().await.unwrap();
+        // A stopped child's copy stays (its changes are its output); an overlay still
+        // keeps the snapshot, which it reads from.
+        assert_eq!(std::fs::read(a_dir.join("only-a")).unwrap(), b"mine\n");
+        if !sandbox_e2e::rootless() {
+            let e = t.sandbox.remove_snapshot("base").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+            assert!(e.to_string().contains(&a_dir.display().to_string()), "the refusal names the copies: {e}");
+        }
+        for (_, dir) in &children {
+            t.sandbox.remove_copy(dir).await.unwrap();
+            assert!(!dir.exists(), "{} is removed with its copy", dir.display());
+        }
+        let e = t.sandbox.remove_copy(a_dir).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let e = t.sandbox.remove_copy(Path::new("relative")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         t.sandbox.remove_snapshot("base").await.unwrap();
         assert_eq!(t.sandbox.snapshot_info("base").await.unwrap_err().kind(), ErrorKind::NotFound);
         assert!(t.sandbox.snapshots().await.unwrap().is_empty());
@@ -166,6 +194,21 @@ fn bad_snapshot_input_gets_typed_errors_and_leaves_nothing() {
         let e = t.sandbox.start(from("one", &kids.path().join("k2")).image("localhost/other")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         assert!(!kids.path().join("k2").exists());
+        // Where the copy would go: a dir that does not exist; a dir in a running
+        // session's working dir, directly or through a symlink (that session could swap
+        // a dir on the way for a symlink while the copy is made and mounted there).
+        let e = t.sandbox.start(from("one", &kids.path().join("missing/k"))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        std::os::unix::fs::symlink(t.dir.path(), kids.path().join("to-session")).unwrap();
+        for inside in [t.dir.path().join("kid-inside"), kids.path().join("to-session/kid-inside")] {
+            let e = t.sandbox.start(from("one", &inside)).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+            assert!(e.to_string().contains("running session"), "{e}");
+            assert!(!t.dir.path().join("kid-inside").exists(), "nothing made in the session's dir");
+        }
+        let e = t.sandbox.remove_copy(t.dir.path()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         // A start that fails after the copy removes the copy.
         let e = t.sandbox.start(from("one", &kids.path().join("k3")).env("BAD\0KEY", "x")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
@@ -202,6 +245,8 @@ fn a_fork_makes_children_whose_changes_diff_and_merge_back() {
         assert_eq!(ids, (1..=3).map(|n| format!("{}-{n}", parent.id())).collect::<Vec<_>>());
         for c in &fork.children {
             assert_eq!(c.working_dir(), kids.path().join(c.id()).canonicalize().unwrap());
+            let copy = c.start_report().and_then(|r| r.snapshot.as_ref()).map(|s| s.copy);
+            assert_eq!(copy, Some(sandbox_core::CopyMethod::Overlay), "{}: no reflinks here, so an overlay", c.id());
             assert_eq!(t.sandbox.diff(c, None).await.unwrap(), vec![], "{} equals the snapshot at birth", c.id());
         }
         let name = fork.snapshot.info.name.clone();
@@ -291,6 +336,9 @@ fn a_fork_makes_children_whose_changes_diff_and_merge_back() {
             c.stop().await.unwrap();
         }
         parent.stop().await.unwrap();
+        for c in &fork.children {
+            t.sandbox.remove_copy(c.working_dir()).await.unwrap();
+        }
         t.sandbox.remove_snapshot(&name).await.unwrap();
     });
     assert!(t.leftovers().is_empty());
