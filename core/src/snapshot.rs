@@ -500,7 +500,10 @@ impl Sandbox {
 
     /// Removes what failed or interrupted snapshots left: `.partial-*` and `.removing-*`
     /// dirs of processes that are gone, returning their paths, and images of this
-    /// snapshot dir that no snapshot in it names, returning `image:<id>` for each.
+    /// snapshot dir that no snapshot in it names, returning `image:<id>` for each. Tidies
+    /// the snapshots' copies too: removes half-made copies of processes that are gone,
+    /// forgets copies whose dir the user deleted, and mounts again the overlay copies
+    /// that are no longer mounted (after a reboot), returning their paths.
     pub async fn reap_snapshots(&self) -> Result<Vec<PathBuf>> {
         let store = open_store(&self.config)?;
         let host = self.engine.host().await?;

@@ -481,3 +481,46 @@ fn an_interrupted_snapshot_resumes_the_session_and_leaves_nothing() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn reap_mounts_overlay_copies_again_and_forgets_deleted_ones() {
+    let t = TestScope::new("snapreap");
+    std::fs::write(t.dir.path().join("f"), b"base\n").unwrap();
+    let kids = tempfile::tempdir().unwrap();
+    run(T, async {
+        let parent = t.sandbox.start(t.spec("snapreap")).await.unwrap();
+        t.sandbox.snapshot(&parent, "r").await.unwrap();
+        parent.stop().await.unwrap();
+        let (a, b) = (kids.path().join("a"), kids.path().join("b"));
+        for dir in [&a, &b] {
+            let spec = SessionSpec { snapshot: Some("r".into()), ..SessionSpec::new(unique_id("reapkid"), dir) };
+            let child = t.sandbox.start(spec).await.unwrap();
+            let copy = child.start_report().and_then(|r| r.snapshot.as_ref()).map(|s| s.copy);
+            assert_eq!(copy, Some(sandbox_core::CopyMethod::Overlay));
+            sh(&child, "echo mine > f").await;
+            child.stop().await.unwrap();
+        }
+        // As after a reboot: the overlays are gone and their dirs empty; b the user
+        // deleted too.
+        for dir in [&a, &b] {
+            let out = if sandbox_e2e::rootless() {
+                std::process::Command::new("fusermount3").arg("-u").arg(dir).output()
+            } else {
+                std::process::Command::new("umount").arg(dir).output()
+            }
+            .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(!a.join("f").exists(), "unmounted");
+        std::fs::remove_dir(&b).unwrap();
+        let reaped = t.sandbox.reap_snapshots().await.unwrap();
+        assert!(reaped.contains(&a.canonicalize().unwrap()), "a is mounted again: {reaped:?}");
+        assert_eq!(std::fs::read(a.join("f")).unwrap(), b"mine\n", "with the child's changes");
+        assert_eq!(t.sandbox.remove_copy(&b).await.unwrap_err().kind(), ErrorKind::NotFound, "b is forgotten");
+        assert!(t.sandbox.reap_snapshots().await.unwrap().is_empty(), "a second reap finds nothing");
+        t.sandbox.remove_copy(&a).await.unwrap();
+        assert!(!a.exists());
+        t.sandbox.remove_snapshot("r").await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
