@@ -71,6 +71,9 @@ pub struct ImageConfig {
     /// For a container: the id of the image it was made from; in
     /// [`list_images`](Engine::list_images): the image's own id.
     pub image: Option<String>,
+    /// For a container on an overlay storage driver: the host dir of its own
+    /// filesystem changes (the overlay's upper layer).
+    pub upper_dir: Option<std::path::PathBuf>,
 }
 
 /// Operations sessions need from a container engine.

@@ -470,7 +470,12 @@ pub fn parse_image_config(json: &[u8]) -> Result<ImageConfig> {
     let labels =
         labels_of(config.and_then(|c| c.get("Labels")).filter(|l| l.is_object()).or_else(|| first.get("Labels")));
     let image = first.get("Image").and_then(|i| i.as_str()).filter(|i| !i.is_empty()).map(String::from);
-    Ok(ImageConfig { env, labels, image })
+    let upper_dir = first
+        .pointer("/GraphDriver/Data/UpperDir")
+        .and_then(|u| u.as_str())
+        .filter(|u| u.starts_with('/'))
+        .map(std::path::PathBuf::from);
+    Ok(ImageConfig { env, labels, image, upper_dir })
 }
 
 /// Parses `podman images --format json`: each image's id (as `image`) and labels.
@@ -487,6 +492,7 @@ pub fn parse_images(json: &[u8]) -> Result<Vec<ImageConfig>> {
             env: Vec::new(),
             labels: labels_of(i.get("Labels")),
             image: i.get("Id").and_then(|x| x.as_str()).map(String::from),
+            upper_dir: None,
         })
         .collect())
 }

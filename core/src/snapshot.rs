@@ -105,6 +105,10 @@ pub struct SnapshotReport {
     pub frozen_us: u64,
     /// How long the whole snapshot took, in microseconds.
     pub took_us: u64,
+    /// What was taken again while frozen because it changed while the first copy or
+    /// commit ran with the session running (`working_dir`, `container`); empty when the
+    /// freeze only checked that nothing had.
+    pub retaken: Vec<String>,
 }
 
 /// The snapshot dir of `config` for user `uid`.
@@ -328,14 +332,44 @@ impl Sandbox {
             None => Vec::new(),
         };
         let unset_env = own_env(&container.env, &image_env);
-        let (paused, guard) = session.pause_for_work().await?;
-        let frozen_at = Instant::now();
         let partial = store.join(format!(".partial-{name}-{}", std::process::id()));
         // A snapshot whose future is dropped half-way leaves no partial dir (and its
         // image, if made, goes at the next reap_snapshots).
         let mut leftover = RemoveOnDrop(Some((partial.clone(), host.rootless, config.podman.clone())));
-        let capture = Capture { store: &store, partial: &partial, name, unset_env, rootless: host.rootless };
-        let taken = capture.take(session, &engine, &config.podman).await;
+        std::fs::create_dir(&partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
+        let capture = Capture { store: &store, partial: &partial, name, rootless: host.rootless };
+        // The copy and the commit first run with the session running; frozen, only what
+        // changed since they began is taken again (see `Capture::settle`).
+        let since = SystemTime::now() - PRECOPY_SLACK;
+        let early = capture.copy_and_commit(session, &engine, &config.podman).await;
+        let (paused, guard) = match session.pause_for_work().await {
+            Ok(p) => p,
+            Err(e) => {
+                if let Ok(image) = &early.1 {
+                    let _ = engine.remove_image(image).await;
+                }
+                remove_tree(&partial, host.rootless, &config.podman).await;
+                return Err(e);
+            }
+        };
+        let frozen_at = Instant::now();
+        let taken = capture.settle(early, since, container.upper_dir.clone(), session, &engine, &config.podman).await;
+        let mut retaken = Vec::new();
+        let taken = taken.map(|(copy, image, again)| {
+            retaken = again;
+            SnapshotInfo {
+                name: name.to_string(),
+                session: session.id().to_string(),
+                working_dir: session.working_dir().to_path_buf(),
+                image,
+                created_ms: now_ms(),
+                copy,
+                files: 0,
+                bytes: 0,
+                unset_env,
+                tree: partial.join("tree"),
+            }
+        });
         let resumed = guard.resume().await;
         let frozen_us = if paused.changed { frozen_at.elapsed().as_micros() as u64 + paused.took_us } else { 0 };
         if let Err(e) = resumed {
@@ -373,6 +407,7 @@ impl Sandbox {
             processes: paused.processes,
             frozen_us,
             took_us: started.elapsed().as_micros() as u64,
+            retaken,
         })
     }
 }
@@ -398,51 +433,131 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// How long before the copy and the commit begin a change still counts as made during
+/// them: a write's ctime is taken from a coarse clock when the write begins.
+const PRECOPY_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What one capture needs.
 struct Capture<'a> {
     store: &'a Path,
     partial: &'a Path,
     name: &'a str,
-    unset_env: Vec<String>,
     rootless: bool,
 }
 
 impl Capture<'_> {
-    /// The capture itself, with the session frozen: the working dir's copy into
-    /// `partial/tree` and the commit, side by side. Undoes the commit if the copy fails.
-    async fn take(self, session: &Session, engine: &Arc<dyn Engine>, podman: &Path) -> Result<SnapshotInfo> {
-        let partial = self.partial;
-        std::fs::create_dir(partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
-        let tree = partial.join("tree");
+    /// The working dir's copy into `partial/tree` and the commit of the container's
+    /// changes, side by side.
+    async fn copy_and_commit(
+        &self,
+        session: &Session,
+        engine: &Arc<dyn Engine>,
+        podman: &Path,
+    ) -> (Result<CopyMethod>, Result<String>) {
+        let tree = self.partial.join("tree");
         let tag = image_tag(self.store, self.name);
         let changes = commit_changes(self.store, self.name);
-        let (copy, image) = tokio::join!(
+        tokio::join!(
             copy_tree(session.working_dir(), &tree, self.rootless, podman),
             engine.commit(session.container(), &tag, &changes)
-        );
-        let (copy, image) = match (copy, image) {
-            (Ok(c), Ok(i)) => (c, i),
+        )
+    }
+
+    /// With the session frozen: keeps what [`copy_and_commit`](Self::copy_and_commit)
+    /// made before the freeze where nothing changed since `since` (no entry of the
+    /// working dir, or of the container's upper layer, has a newer ctime, which no
+    /// process can set back), and takes again, frozen, the copy or the commit where
+    /// something did (or where the early one failed, or the upper layer cannot be read).
+    /// Undoes the commit if the copy fails.
+    async fn settle(
+        &self,
+        early: (Result<CopyMethod>, Result<String>),
+        since: SystemTime,
+        upper: Option<PathBuf>,
+        session: &Session,
+        engine: &Arc<dyn Engine>,
+        podman: &Path,
+    ) -> Result<(CopyMethod, String, Vec<String>)> {
+        let (copy, image) = early;
+        let dir = session.working_dir().to_path_buf();
+        let (dir_changed, upper_changed) = tokio::task::spawn_blocking(move || {
+            (changed_since(&dir, since), upper.as_deref().is_none_or(|u| changed_since(u, since)))
+        })
+        .await
+        .unwrap_or((true, true));
+        let tree = self.partial.join("tree");
+        let mut retaken = Vec::new();
+        if copy.is_err() || dir_changed {
+            retaken.push("working_dir".to_string());
+        }
+        if image.is_err() || upper_changed {
+            retaken.push("container".to_string());
+        }
+        let copy = async {
+            if copy.is_ok() && !dir_changed {
+                return copy;
+            }
+            tracing::debug!("snapshot {}: the working dir changed during the copy; copying it again", self.name);
+            remove_tree(&tree, self.rootless, podman).await;
+            copy_tree(session.working_dir(), &tree, self.rootless, podman).await
+        };
+        let image = async {
+            if image.is_ok() && !upper_changed {
+                return image;
+            }
+            tracing::debug!("snapshot {}: the container changed during the commit; committing again", self.name);
+            let again = self.commit(session, engine).await;
+            if let (Ok(old), Ok(new)) = (&image, &again)
+                && old != new
+            {
+                let _ = engine.remove_image(old).await;
+            }
+            again
+        };
+        match tokio::join!(copy, image) {
+            (Ok(c), Ok(i)) => Ok((c, i, retaken)),
             (Err(e), image) => {
                 if let Ok(i) = image {
                     let _ = engine.remove_image(&i).await;
                 }
-                return Err(e);
+                Err(e)
             }
-            (Ok(_), Err(e)) => return Err(e),
-        };
-        Ok(SnapshotInfo {
-            name: self.name.to_string(),
-            session: session.id().to_string(),
-            working_dir: session.working_dir().to_path_buf(),
-            image,
-            created_ms: now_ms(),
-            copy,
-            files: 0,
-            bytes: 0,
-            unset_env: self.unset_env,
-            tree,
-        })
+            (Ok(_), Err(e)) => Err(e),
+        }
     }
+
+    async fn commit(&self, session: &Session, engine: &Arc<dyn Engine>) -> Result<String> {
+        let changes = commit_changes(self.store, self.name);
+        engine.commit(session.container(), &image_tag(self.store, self.name), &changes).await
+    }
+}
+
+/// Whether `root` or anything below it changed (content, metadata, entries) at or
+/// after `since`, by ctime; an entry that cannot be read counts as changed.
+fn changed_since(root: &Path, since: SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(limit) = since.duration_since(UNIX_EPOCH) else { return true };
+    let limit = (limit.as_secs() as i64, i64::from(limit.subsec_nanos()));
+    let newer = |m: &std::fs::Metadata| (m.ctime(), m.ctime_nsec()) >= limit;
+    match root.symlink_metadata() {
+        Ok(m) if !newer(&m) => {}
+        _ => return true,
+    }
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { return true };
+        for e in entries {
+            let Ok(e) = e else { return true };
+            let Ok(m) = e.path().symlink_metadata() else { return true };
+            if newer(&m) {
+                return true;
+            }
+            if m.is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+    false
 }
 
 impl Sandbox {

@@ -524,3 +524,58 @@ fn reap_mounts_overlay_copies_again_and_forgets_deleted_ones() {
     });
     assert!(t.leftovers().is_empty());
 }
+
+#[test]
+fn a_snapshot_takes_again_while_frozen_only_what_changed_during_its_first_copy() {
+    let t = TestScope::new("snapbusy");
+    awkward(t.dir.path());
+    let kids = tempfile::tempdir().unwrap();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("snapbusy")).await.unwrap();
+        // Nothing written for a while (a change counts as made during the copy from a
+        // second before it began): the freeze only checks.
+        sh(&s, "echo installed > /etc/tool").await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let idle = t.sandbox.snapshot(&s, "idle").await.unwrap();
+        // Where podman's storage has no upper layer to check (vfs, which rootless podman
+        // may have chosen), the container is always committed again frozen.
+        let driver = std::process::Command::new("podman")
+            .args(["info", "--format", "{{.Store.GraphDriverName}}"])
+            .output()
+            .unwrap();
+        let overlay = String::from_utf8_lossy(&driver.stdout).trim() == "overlay";
+        let want: &[&str] = if overlay { &[] } else { &["container"] };
+        assert_eq!(idle.retaken, want, "{idle:?}");
+        assert_eq!(diff(&idle.info.tree, t.dir.path()).unwrap(), vec![]);
+
+        // A task writing the same counter to the container and then the working dir
+        // without pause: both are taken again frozen, and agree.
+        let busy = TaskSpec::shell("i=0; while :; do i=$((i+1)); echo $i > /etc/tick; echo $i > tick; done");
+        s.spawn_task(busy).await.unwrap();
+        while !t.dir.path().join("tick").exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = t.sandbox.snapshot(&s, "busy").await.unwrap();
+        assert_eq!(r.retaken, ["working_dir", "container"], "{r:?}");
+        // A counter file is empty when the freeze came between its truncation and write.
+        let w = String::from_utf8(std::fs::read(r.info.tree.join("tick")).unwrap()).unwrap().trim().parse::<u64>().ok();
+        let dir = kids.path().join("child");
+        let spec = SessionSpec { snapshot: Some("busy".into()), ..SessionSpec::new(unique_id("busykid"), &dir) };
+        let child = t.sandbox.start(spec).await.unwrap();
+        let c = sh(&child, "cat /etc/tick").await.trim().parse::<u64>().ok();
+        let agree = match (c, w) {
+            (Some(c), Some(w)) => c == w || c == w + 1,
+            (Some(_), None) | (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        assert!(agree, "the container's counter {c:?} and the working dir's {w:?} are of one moment");
+        assert_eq!(sh(&child, "cat /etc/tool").await, "installed\n");
+        child.stop().await.unwrap();
+        s.stop().await.unwrap();
+        t.sandbox.remove_copy(&dir).await.unwrap();
+        for name in ["idle", "busy"] {
+            t.sandbox.remove_snapshot(name).await.unwrap();
+        }
+    });
+    assert!(t.leftovers().is_empty());
+}
