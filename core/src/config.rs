@@ -50,6 +50,11 @@ pub struct Config {
     /// Where snapshots are kept; default `$XDG_DATA_HOME/sandbox/snapshots` (or
     /// `~/.local/share/sandbox/snapshots`), `/var/lib/sandbox/snapshots` for root.
     pub snapshot_dir: Option<PathBuf>,
+    /// Where managed copies go (sessions started from a snapshot with no working dir
+    /// given, see [`SessionSpec::from_snapshot`](crate::SessionSpec::from_snapshot));
+    /// default `$XDG_DATA_HOME/sandbox-work` (or `~/.local/share/sandbox-work`),
+    /// `/var/lib/sandbox-work` for root: beside, not in, the library's state.
+    pub copy_dir: Option<PathBuf>,
     /// How long to wait for the agent to answer after the container started.
     pub ready_timeout: Duration,
     /// Time limit of dev-essentials provisioning.
@@ -111,6 +116,7 @@ impl Default for Config {
             runtime_dir: None,
             cache_dir: None,
             snapshot_dir: None,
+            copy_dir: None,
             ready_timeout: Duration::from_secs(20),
             provision_timeout: Duration::from_secs(300),
             post_create_timeout: Duration::from_secs(600),
@@ -135,6 +141,7 @@ struct FileConfig {
     runtime_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     snapshot_dir: Option<PathBuf>,
+    copy_dir: Option<PathBuf>,
     ready_timeout_secs: Option<u64>,
     provision_timeout_secs: Option<u64>,
     post_create_timeout_secs: Option<u64>,
@@ -264,6 +271,7 @@ impl Config {
         self.runtime_dir = f.runtime_dir.or(self.runtime_dir.take());
         self.cache_dir = f.cache_dir.or(self.cache_dir.take());
         self.snapshot_dir = f.snapshot_dir.or(self.snapshot_dir.take());
+        self.copy_dir = f.copy_dir.or(self.copy_dir.take());
         set(&mut self.ready_timeout, f.ready_timeout_secs.map(Duration::from_secs));
         set(&mut self.provision_timeout, f.provision_timeout_secs.map(Duration::from_secs));
         set(&mut self.post_create_timeout, f.post_create_timeout_secs.map(Duration::from_secs));
@@ -415,6 +423,9 @@ impl Config {
         if let Some(v) = get("SANDBOX_SNAPSHOT_DIR") {
             self.snapshot_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("SANDBOX_COPY_DIR") {
+            self.copy_dir = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 
@@ -432,9 +443,12 @@ impl Config {
         for p in &self.policy.protected_paths {
             crate::validate::protected_path(p).map_err(|e| cfg_err("protected_paths", e))?;
         }
-        for (name, p) in
-            [("runtime_dir", &self.runtime_dir), ("cache_dir", &self.cache_dir), ("snapshot_dir", &self.snapshot_dir)]
-        {
+        for (name, p) in [
+            ("runtime_dir", &self.runtime_dir),
+            ("cache_dir", &self.cache_dir),
+            ("snapshot_dir", &self.snapshot_dir),
+            ("copy_dir", &self.copy_dir),
+        ] {
             if let Some(p) = p
                 && !p.is_absolute()
             {

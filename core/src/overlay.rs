@@ -413,7 +413,9 @@ impl Sandbox {
             });
         };
         let host = self.engine.host().await?;
-        remove_record(&record, host.rootless, &self.config.podman).await
+        remove_record(&record, host.rootless, &self.config.podman).await?;
+        crate::snapshot::tidy_copy_dir(&self.config, host.uid);
+        Ok(())
     }
 }
 

@@ -124,6 +124,29 @@ pub fn snapshot_dir(config: &Config, uid: u32) -> PathBuf {
     )
 }
 
+/// The dir of the managed copies of `config` for user `uid` (sessions started from a
+/// snapshot with no working dir given, `<copy dir>/<session id>`).
+pub fn copy_dir(config: &Config, uid: u32) -> PathBuf {
+    let (root, xdg) = ("/var/lib/sandbox-work", ("XDG_DATA_HOME", "sandbox-work"));
+    crate::config::user_dir(config.copy_dir.as_ref(), uid, root, xdg, ".local/share/sandbox-work", "sandbox-work")
+}
+
+/// The copy dir, made if missing: searchable by all (a container user other than root
+/// reaches its working dir), listable by its owner only.
+fn open_copy_dir(config: &Config, uid: u32) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = copy_dir(config, uid);
+    match std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&dir) {
+        Ok(()) => Ok(dir.canonicalize().unwrap_or(dir)),
+        Err(e) => Err(Error::io(format!("making the copy dir {}", dir.display()), e)),
+    }
+}
+
+/// Removes the copy dir of `config` if it is empty (its last managed copy went).
+pub(crate) fn tidy_copy_dir(config: &Config, uid: u32) {
+    let _ = std::fs::remove_dir(copy_dir(config, uid));
+}
+
 /// Checks a snapshot name: the rules of session ids.
 pub fn check_name(name: &str) -> Result<()> {
     crate::validate::session_id(name).map_err(|e| match e {
@@ -664,13 +687,26 @@ impl Sandbox {
 }
 
 /// Copies snapshot `name`'s tree to `working_dir` (which must not exist; its parent
-/// must) for a session starting from it; returns the snapshot and how it was copied.
+/// must; empty: the managed copy of session `session_id`) for a session starting from
+/// it; returns the snapshot, how it was copied and where (no symlink on the way).
 pub(crate) async fn prepare_start(
     sb: &Sandbox,
     name: &str,
+    session_id: &str,
     working_dir: &Path,
 ) -> Result<(SnapshotInfo, CopyMethod, PathBuf)> {
     let info = sb.snapshot_info(name).await?;
+    let host = sb.engine.host().await?;
+    let store = snapshot_dir(&sb.config, host.uid);
+    let store = store.canonicalize().unwrap_or(store);
+    // No working dir: a managed copy, named after the session.
+    let managed;
+    let working_dir = if working_dir.as_os_str().is_empty() {
+        managed = open_copy_dir(&sb.config, host.uid)?.join(session_id);
+        &managed
+    } else {
+        working_dir
+    };
     if !working_dir.is_absolute() {
         return Err(Error::invalid("working dir", format!("{} is not an absolute path", working_dir.display())));
     }
@@ -702,9 +738,6 @@ pub(crate) async fn prepare_start(
         }
         Err(e) => return Err(Error::io(format!("checking {}", parent.display()), e)),
     };
-    let host = sb.engine.host().await?;
-    let store = snapshot_dir(&sb.config, host.uid);
-    let store = store.canonicalize().unwrap_or(store);
     if canonical.starts_with(&store) || store.starts_with(&canonical) {
         return Err(Error::invalid(
             "working dir",

@@ -49,8 +49,9 @@ pub struct SessionSpec {
     pub allow_build: Option<bool>,
     /// Overrides `policy.egress`; without a network mode set, also makes it `egress`.
     pub egress: Option<EgressPolicy>,
-    /// Start from this snapshot: the working dir (which must not exist yet) becomes a
-    /// copy of the snapshot's, and the container runs the snapshot's image (see
+    /// Start from this snapshot: the working dir (which must not exist yet; left empty,
+    /// a managed one, see [`from_snapshot`](Self::from_snapshot)) becomes a copy of the
+    /// snapshot's, and the container runs the snapshot's image (see
     /// [`Sandbox::snapshot`](crate::Sandbox::snapshot)). `image` must be unset.
     pub snapshot: Option<String>,
 }
@@ -59,6 +60,14 @@ impl SessionSpec {
     /// A spec for session `id` in `working_dir`, everything else from the config.
     pub fn new(id: impl Into<String>, working_dir: impl Into<PathBuf>) -> Self {
         SessionSpec { id: id.into(), working_dir: working_dir.into(), ..Default::default() }
+    }
+    /// A spec for session `id` started from snapshot `snapshot` in a managed copy of its
+    /// working dir: `<copy dir>/<id>` (see [`Config::copy_dir`](crate::Config::copy_dir)),
+    /// which
+    /// [`Sandbox::remove_copy`](crate::Sandbox::remove_copy) removes once the session is
+    /// stopped (the session's `working_dir()` names it).
+    pub fn from_snapshot(id: impl Into<String>, snapshot: impl Into<String>) -> Self {
+        SessionSpec { id: id.into(), snapshot: Some(snapshot.into()), ..Default::default() }
     }
     /// Requests an image.
     pub fn image(mut self, image: impl Into<String>) -> Self {

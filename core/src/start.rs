@@ -286,7 +286,7 @@ async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Resul
         return Err(Error::invalid("image", "a session started from a snapshot runs the snapshot's image"));
     }
     validate::session_id(&spec.id)?;
-    let (info, copy, working_dir) = crate::snapshot::prepare_start(sb, &name, &spec.working_dir).await?;
+    let (info, copy, working_dir) = crate::snapshot::prepare_start(sb, &name, &spec.id, &spec.working_dir).await?;
     let spec = SessionSpec { working_dir: working_dir.clone(), ..spec };
     let result = pipeline(sb, spec, progress, &WaitForAgent).await;
     match result {
@@ -294,6 +294,7 @@ async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Resul
         Err(e) => {
             let host = sb.engine.host().await?;
             crate::overlay::remove_made(&info, &working_dir, host.rootless, &sb.config.podman).await;
+            crate::snapshot::tidy_copy_dir(&sb.config, host.uid);
             Err(e)
         }
     }

@@ -520,6 +520,27 @@ fn reap_mounts_overlay_copies_again_and_forgets_deleted_ones() {
         assert!(t.sandbox.reap_snapshots().await.unwrap().is_empty(), "a second reap finds nothing");
         t.sandbox.remove_copy(&a).await.unwrap();
         assert!(!a.exists());
+
+        // No working dir given: a managed copy in the copy dir, named after the session;
+        // the session reaches only its own copy; the copy dir goes with the last copy.
+        let id = unique_id("managed");
+        let uid = rustix::process::geteuid().as_raw();
+        let copies = sandbox_core::snapshot::copy_dir(t.sandbox.config(), uid);
+        let had_copies = copies.exists();
+        let m = t.sandbox.start(SessionSpec::from_snapshot(&id, "r")).await.unwrap();
+        assert_eq!(m.working_dir(), copies.canonicalize().unwrap().join(&id));
+        let store = t.snapshots.path().canonicalize().unwrap();
+        assert_eq!(sh(&m, "cat f; pwd").await, format!("base\n{}\n", m.working_dir().display()));
+        let o = m.exec(&["ls", &store.display().to_string()], ExecOptions::new()).await.unwrap();
+        assert_ne!(o.exit_code, Some(0), "the snapshot dir is not in the container");
+        assert_eq!(t.sandbox.snapshots().await.unwrap().len(), 1, "the managed copies are no snapshot");
+        let dir = m.working_dir().to_path_buf();
+        m.stop().await.unwrap();
+        t.sandbox.remove_copy(&dir).await.unwrap();
+        assert!(!dir.exists());
+        assert!(had_copies || !copies.exists(), "{} is removed when empty", copies.display());
+        let e = t.sandbox.start(SessionSpec::from_snapshot("../up", "r")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "a managed copy is named after a valid id: {e}");
         t.sandbox.remove_snapshot("r").await.unwrap();
     });
     assert!(t.leftovers().is_empty());
