@@ -86,12 +86,23 @@ pub enum Command {
     /// `sandbox snapshot ID NAME` freezes the session's processes for the capture and
     /// prints a row (the whole report with --json); `sandbox start DIR --snapshot NAME`
     /// starts new sessions from it. `snapshot list`, `snapshot remove` and `snapshot
-    /// reap` manage the snapshot dir (SANDBOX_SNAPSHOT_DIR).
+    /// reap` manage the snapshot dir (SANDBOX_SNAPSHOT_DIR); `sandbox copy remove`
+    /// removes the copies sessions started from one got.
     Snapshot(SnapshotArgs),
+    /// The copies of snapshots that sessions started from one (and fork children) got as
+    /// working dirs: remove them when done.
+    ///
+    /// A copy is made with reflinks where the filesystem has them, else as an overlay on
+    /// the snapshot (no data copied; it stays mounted after its session stops, and the
+    /// snapshot cannot be removed while it exists), else as a plain copy.
+    #[command(subcommand)]
+    Copy(CopyCommand),
     /// Fork a session: snapshot it and start COUNT children from the snapshot.
     ///
     /// Each child gets its own copy of the working dir at DIR/<child id> (ids PREFIX-1,
-    /// PREFIX-2, ...); all or nothing. Prints a row per child.
+    /// PREFIX-2, ...; reflinks, an overlay on the snapshot or a plain copy, as the row's
+    /// copy says); all or nothing. Prints a row per child. When done: stop the children,
+    /// `sandbox copy remove` their dirs, `sandbox snapshot remove` the snapshot.
     Fork(ForkArgs),
     /// What a session changed in its working dir since a snapshot (default: the one it
     /// started from).
@@ -161,8 +172,11 @@ pub struct StartArgs {
     /// Build the devcontainer.json's Dockerfile (podman build, no network, trusted base images only).
     #[arg(long)]
     pub allow_build: bool,
-    /// Start from this snapshot: DIR (which must not exist yet) becomes a copy of the
-    /// snapshot's working dir, and the container runs the snapshot's image (no --image).
+    /// Start from this snapshot: DIR (which must not exist yet, nor lie in a running
+    /// session's working dir) becomes a copy of the snapshot's working dir (reflinks
+    /// where the filesystem has them, else an overlay on the snapshot, else a plain copy;
+    /// `sandbox copy remove` it when done), and the container runs the snapshot's image
+    /// (no --image).
     #[arg(long, value_name = "NAME", requires = "dir")]
     pub snapshot: Option<String>,
 }
@@ -188,8 +202,9 @@ pub enum SnapshotCommand {
     /// The snapshots in the snapshot dir (SANDBOX_SNAPSHOT_DIR; of every scope: they
     /// are kept per user), by name.
     List,
-    /// Remove snapshots: their images and copies (refused while a session started from
-    /// one still exists; the others named are removed).
+    /// Remove snapshots: their images and trees (refused while a session started from one
+    /// still exists, or while an overlay copy reads from it: `sandbox copy remove` those
+    /// first; the others named are removed).
     #[command(visible_alias = "rm")]
     Remove {
         /// Snapshot names.
@@ -201,6 +216,22 @@ pub enum SnapshotCommand {
     Reap,
 }
 
+/// `sandbox copy remove`.
+#[derive(Debug, Subcommand)]
+pub enum CopyCommand {
+    /// Remove copies of snapshots by path: unmount an overlay, remove the files and the
+    /// snapshot's record of them (refused while a session `sandbox list` shows has one
+    /// as its working dir, or a running session's working dir holds it: `sandbox stop`
+    /// that session first; the others named are removed).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The copies' paths: the working dirs of sessions started from a snapshot or of
+        /// fork children (relative: to the current dir).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
 /// `sandbox fork`.
 #[derive(Debug, Args)]
 pub struct ForkArgs {
@@ -208,11 +239,13 @@ pub struct ForkArgs {
     pub session: String,
     /// How many children (1 to 64).
     pub count: u32,
-    /// The existing directory the children's working dirs are made in.
+    /// The existing directory the children's working dirs are made in (not in a running
+    /// session's working dir).
     #[arg(long, value_name = "DIR")]
     pub into: PathBuf,
     /// The snapshot's name (default: <session>-fork-<ms since the epoch>); it stays
-    /// after the fork (`sandbox snapshot remove` it when done).
+    /// after the fork (when done: stop the children, `sandbox copy remove` their dirs,
+    /// `sandbox snapshot remove` it).
     #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
     /// The children's id prefix (default: the session's id).
@@ -763,6 +796,17 @@ mod tests {
             assert!(matches!(a.command, Some(SnapshotCommand::Remove { names }) if names == ["a", "b"]), "{verb}");
         }
         for bad in [&["snapshot"][..], &["snapshot", "work"], &["snapshot", "remove"], &["snapshot", "list", "x"]] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        for verb in ["remove", "rm"] {
+            let Ok(Cli { command: Command::Copy(CopyCommand::Remove { paths }), .. }) =
+                parse(&["copy", verb, "/w/a", "b"])
+            else {
+                panic!("copy {verb}")
+            };
+            assert_eq!(paths, [PathBuf::from("/w/a"), PathBuf::from("b")], "{verb}");
+        }
+        for bad in [&["copy"][..], &["copy", "remove"], &["copy", "list"]] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         assert!(parse(&["merge", "a"]).is_err(), "merge needs a target");

@@ -9,9 +9,11 @@ use crate::Done;
 use crate::args::{ForkArgs, MergeArgs};
 use crate::output::Out;
 
-/// A child of a fork as a row of `fork` (and of the MCP server's `session_fork`).
+/// A child of a fork as a row of `fork` (and of the MCP server's `session_fork`): `copy`
+/// says how its working dir was made (reflink, overlay or copy).
 pub fn child_row(child: &Session, snapshot: &str) -> Value {
-    json!({"id": child.id(), "working_dir": child.working_dir(), "snapshot": snapshot})
+    let copy = child.start_report().and_then(|r| r.snapshot.as_ref()).map(|s| s.copy.name());
+    json!({"id": child.id(), "working_dir": child.working_dir(), "snapshot": snapshot, "copy": copy})
 }
 
 /// A changed path as a row of `diff` (and of the MCP server's `session_diff`): `path`
@@ -32,8 +34,8 @@ fn absolute(dir: &std::path::Path) -> Result<std::path::PathBuf, Error> {
     std::path::absolute(dir).map_err(|e| Error::io(format!("resolving {}", dir.display()), e))
 }
 
-/// `sandbox fork ID COUNT --into DIR`: a row per child (id, working_dir, snapshot); the
-/// snapshot's figures on stderr.
+/// `sandbox fork ID COUNT --into DIR`: a row per child (id, working_dir, snapshot, copy);
+/// the snapshot's figures on stderr.
 pub async fn fork(sandbox: &Sandbox, a: ForkArgs, out: Out) -> Result<Done, Error> {
     let session = sandbox.attach(&a.session).await?;
     let mut spec = ForkSpec::new(a.count, absolute(&a.into)?);
@@ -51,7 +53,7 @@ pub async fn fork(sandbox: &Sandbox, a: ForkArgs, out: Out) -> Result<Done, Erro
         s.frozen_us as f64 / 1000.0
     ));
     let rows: Vec<Value> = report.children.iter().map(|c| child_row(c, &s.info.name)).collect();
-    out.rows(&rows, &["id", "working_dir", "snapshot"]);
+    out.rows(&rows, &["id", "working_dir", "snapshot", "copy"]);
     Ok(Done::Ok)
 }
 

@@ -2,6 +2,7 @@
 //! `sandbox --help`; the subcommands mirror the nu plugin's.
 
 mod args;
+mod copies;
 mod exit;
 mod files;
 mod fork;
@@ -83,6 +84,7 @@ async fn dispatch(sandbox: &Sandbox, command: Command, out: Out) -> Result<Done,
         Command::Pause { sessions } => sessions::pause(sandbox, &sessions, false, out).await,
         Command::Resume { sessions } => sessions::pause(sandbox, &sessions, true, out).await,
         Command::Snapshot(a) => snapshots::snapshot(sandbox, a, out).await,
+        Command::Copy(c) => copies::copy(sandbox, c, out).await,
         Command::Fork(a) => fork::fork(sandbox, a, out).await,
         Command::Diff { session, snapshot } => fork::diff(sandbox, &session, snapshot.as_deref(), out).await,
         Command::Merge(a) => fork::merge(sandbox, a, out).await,

@@ -1,10 +1,10 @@
 //! `snapshot ID NAME`, `snapshot list|remove|reap`: snapshots of sessions, kept in the
 //! snapshot dir (`SANDBOX_SNAPSHOT_DIR`); `sandbox start DIR --snapshot NAME` starts
-//! from one.
+//! from one (its copy goes with `sandbox copy remove`, in `copies.rs`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use sandbox_core::{Error, Sandbox, SnapshotInfo, SnapshotReport};
+use sandbox_core::{Error, ErrorKind, Sandbox, SnapshotInfo, SnapshotReport};
 use serde_json::{Value, json};
 
 use crate::Done;
@@ -15,6 +15,10 @@ use crate::output::{Out, time};
 const LIST_COLUMNS: &[&str] = &["name", "session", "copy", "files", "bytes", "created", "working_dir"];
 /// The columns of the report of `sandbox snapshot`.
 const REPORT_COLUMNS: &[&str] = &["name", "session", "copy", "files", "bytes", "processes", "frozen_ms", "took_ms"];
+
+/// What to do when a snapshot's removal is refused.
+const REMOVE_HINT: &str = "stop the sessions started from it (`sandbox list` shows their snapshot), then \
+                           `sandbox copy remove` their working dirs";
 
 /// A snapshot as a row of `snapshot list` (and of the MCP server's `snapshot_list`): the
 /// stored fields, with `created` as RFC 3339 beside `created_ms`.
@@ -73,6 +77,13 @@ pub async fn snapshot(sandbox: &Sandbox, a: SnapshotArgs, out: Out) -> Result<Do
                     Ok(()) => out.note(&format!("removed snapshot {name}")),
                     Err(e) => {
                         eprintln!("sandbox: error: {e}");
+                        // Refused, not a bad name: what uses it has to go first.
+                        if e.kind() == ErrorKind::InvalidInput
+                            && !out.quiet()
+                            && sandbox.snapshot_info(name).await.is_ok()
+                        {
+                            eprintln!("hint: {REMOVE_HINT}");
+                        }
                         first.get_or_insert(e);
                     }
                 }

@@ -2,7 +2,7 @@
 //! exit codes pass through, JSON for scripts, a stable exit code per failure.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sandbox_e2e::{TestScope, unique_id};
@@ -15,7 +15,16 @@ fn cli_path() -> PathBuf {
 
 /// Runs `sandbox args...` in scope `t` with `stdin`.
 fn sandbox(t: &TestScope, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(cli_path())
+    sandbox_in(t, None, args, stdin)
+}
+
+/// Runs `sandbox args...` in scope `t` with `stdin`, in dir `cwd` (default: this one's).
+fn sandbox_in(t: &TestScope, cwd: Option<&Path>, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(cli_path());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
         .args(args)
         .env("SANDBOX_SCOPE", &t.scope)
         .env("SANDBOX_PROVISION", "false")
@@ -165,6 +174,13 @@ fn changes(t: &TestScope, id: &str) -> Vec<(String, String)> {
     rows.iter().map(|c| (c["path"].as_str().unwrap().to_string(), c["kind"].as_str().unwrap().to_string())).collect()
 }
 
+/// The copy methods a child of a snapshot may get here: no reflinks on this machine, so
+/// an overlay on the snapshot; rootless, a plain copy where the user's fuse-overlayfs
+/// cannot serve the snapshot's tree.
+fn child_copy_methods() -> &'static [&'static str] {
+    if sandbox_e2e::rootless() { &["overlay", "copy"] } else { &["overlay"] }
+}
+
 /// The names `sandbox snapshot list --json` lists.
 fn snapshot_names(t: &TestScope) -> Vec<String> {
     let v = json(&ok(t, &["snapshot", "list", "--json"]));
@@ -173,10 +189,12 @@ fn snapshot_names(t: &TestScope) -> Vec<String> {
 
 #[test]
 fn snapshot_start_fork_diff_and_merge_from_the_shell() {
-    // The scope's Drop removes its containers and the images of its snapshot dir
-    // (SANDBOX_SNAPSHOT_DIR, set by `sandbox()`), even when an assertion fails.
-    let t = TestScope::new("clisnap");
+    // The scope's Drop removes its containers, the images of its snapshot dir
+    // (SANDBOX_SNAPSHOT_DIR, set by `sandbox()`) and unmounts the overlay copies of its
+    // snapshots, even when an assertion fails; `kids` is made first so that it goes
+    // after (a mounted copy in it could not be removed).
     let kids = tempfile::tempdir().unwrap();
+    let t = TestScope::new("clisnap");
     std::fs::create_dir(t.dir.path().join("src")).unwrap();
     std::fs::write(t.dir.path().join("src/main.rs"), "fn main() {}\n").unwrap();
     std::fs::write(t.dir.path().join("keep.txt"), "keep\n").unwrap();
@@ -213,6 +231,8 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
         "{s}"
     );
     assert_eq!(std::fs::read_to_string(child_dir.join("keep.txt")).unwrap(), "keep\n");
+    let child_copy = s["snapshot"]["copy"].as_str().unwrap_or_default().to_string();
+    assert!(child_copy_methods().contains(&child_copy.as_str()), "how the child's dir was made: {s}");
     let sessions = json(&ok(&t, &["list", "--json"]));
     let row = sessions.as_array().unwrap().iter().find(|x| x["id"] == child.as_str()).expect("the child is listed");
     assert_eq!(row["snapshot"], "base", "list says where it came from: {row}");
@@ -242,6 +262,8 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
         got,
         [(one.as_str(), one_dir.to_str().unwrap(), "forked"), (two.as_str(), two_dir.to_str().unwrap(), "forked")]
     );
+    let fork_copies: Vec<&str> = rows.as_array().unwrap().iter().map(|c| c["copy"].as_str().unwrap_or("")).collect();
+    assert!(fork_copies.iter().all(|c| child_copy_methods().contains(c)), "how the children's dirs were made: {rows}");
     // Bad input: nothing made, no snapshot taken.
     for (args, why) in [
         (vec!["fork", &id, "0", "--into", into], "count 0"),
@@ -303,8 +325,37 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
     // snapshot remove (or rm): refused while children use it, then removed; unknown names are not found.
     let o = sandbox(&t, &["snapshot", "remove", "forked"], b"");
     assert_eq!(code(&o), 80, "children's containers use it: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("sandbox copy remove"), "the hint says what to do: {}", text(&o.stderr));
     assert_eq!(snapshot_names(&t), ["base", "base2", "forked"], "a refused removal removes nothing");
+    // copy remove: refused while a session has the copy as its working dir.
+    let one_path = one_dir.to_str().unwrap();
+    let o = sandbox(&t, &["copy", "remove", one_path], b"");
+    assert_eq!(code(&o), 80, "a running child's copy: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(&one) && text(&o.stderr).contains("stop it first"), "{}", text(&o.stderr));
+    assert!(one_dir.join("new file").exists(), "a refused removal removes nothing");
     ok(&t, &["stop", &one, &two, &id]);
+    // A stopped child's copy stays (its changes are its output); an overlay copy keeps
+    // the snapshot it reads from.
+    assert_eq!(std::fs::read_to_string(one_dir.join("new file")).unwrap(), "new\n");
+    if fork_copies.contains(&"overlay") {
+        let o = sandbox(&t, &["snapshot", "remove", "forked"], b"");
+        assert_eq!(code(&o), 80, "overlay copies read from it: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains(one_path), "the refusal names the copies: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("sandbox copy remove"), "the hint says what to do: {}", text(&o.stderr));
+        assert_eq!(snapshot_names(&t), ["base", "base2", "forked"], "a refused removal removes nothing");
+    }
+    // A relative path is the current dir's; every path named is tried, the first error
+    // (an unknown path: not found) is the command's.
+    let o = sandbox_in(&t, Some(&canon), &["copy", "remove", &one], b"");
+    assert_eq!(code(&o), 0, "a relative path: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(&format!("removed copy {one_path}")), "{}", text(&o.stderr));
+    assert!(!one_dir.exists(), "the copy is gone");
+    let nowhere = kids.path().join("no-copy-here");
+    let o = sandbox(&t, &["copy", "rm", cd, nowhere.to_str().unwrap(), two_dir.to_str().unwrap()], b"");
+    assert_eq!(code(&o), 81, "the unknown one's error, after the others went: {}", text(&o.stderr));
+    assert!(!child_dir.exists() && !two_dir.exists(), "the others are gone");
+    let o = sandbox(&t, &["copy", "remove", one_path], b"");
+    assert_eq!(code(&o), 81, "a copy removed already is not found: {}", text(&o.stderr));
     let o = sandbox(&t, &["snapshot", "rm", "base", "nope", "base2", "forked"], b"");
     assert_eq!(code(&o), 81, "the unknown one's error, after the others went: {}", text(&o.stderr));
     assert!(snapshot_names(&t).is_empty());

@@ -80,6 +80,13 @@ that does not exist yet (its parent must), outside the snapshot dir".into(),
                     "image" if reason.contains("snapshot") => "a session started from a snapshot runs the snapshot's image: leave --image out".into(),
                     "snapshot name" => "snapshot names follow the rules of session ids (1 to 64 letters, digits, '_', '.' or '-', \
 starting with a letter or digit) and are unique: `sandbox snapshot list` shows those taken".into(),
+                    "snapshot" if reason.contains("overlay copies") => "sessions started from this snapshot (or forked \
+from it) work on overlay copies of it, which read from it: `sandbox stop` them, then `sandbox copy remove <path>` each \
+path named above (their changes go with them), then remove the snapshot".into(),
+                    "copy path" if reason.contains("working dir of") => "a session works on this copy (or in a dir \
+around it): `sandbox stop` that session first (a copy stays after the stop, until `sandbox copy remove`)".into(),
+                    "copy path" => "give the copy's path: the working dir of a session started from a snapshot or of a \
+fork's child (relative paths are resolved against the current directory)".into(),
                     "snapshot" => "this session did not start from a snapshot: name one to compare with, with --snapshot \
 (`sandbox snapshot list` shows them)".into(),
                     "fork count" => format!("a fork makes 1 to {} children", sandbox_core::MAX_FORK_CHILDREN),
@@ -114,12 +121,16 @@ from an earlier read, pass its last seq + 1 as --from (`sandbox events` shows th
                 };
                 let span = if what.starts_with("removal of image") {
                     self.span_of("snapshot name")
+                } else if what == "snapshot" && reason.contains("overlay copies") {
+                    self.span_of_any(&["snapshot name", "snapshot"])
                 } else {
                     self.span_of(what)
                 };
                 let label = match what.as_str() {
                     "merge" => "both changed the same paths".to_string(),
                     w if w.starts_with("removal of image") => "in use".to_string(),
+                    "snapshot" if reason.contains("overlay copies") => "in use by overlay copies".to_string(),
+                    "copy path" if reason.contains("working dir of") => "in use by a session".to_string(),
                     _ => format!("invalid {what}"),
                 };
                 (label, span, help)
@@ -186,6 +197,13 @@ from an earlier read, pass its last seq + 1 as --from (`sandbox events` shows th
                 "no such snapshot".into(),
                 self.span_of_any(&["snapshot", "snapshot name"]),
                 "`sandbox snapshot list` shows the snapshots; `sandbox snapshot <session> <name>` takes one".into(),
+            ),
+            Error::NotFound { what, .. } if what.starts_with("copy at ") => (
+                "no copy of a snapshot here".into(),
+                self.span_of("copy path"),
+                "give the working dir of a session started from a snapshot or of a fork's child (the working_dir \
+column of `sandbox start --snapshot` and `sandbox fork`); relative paths are resolved against the current directory"
+                    .into(),
             ),
             Error::NotFound { what, detail } => {
                 let session = self.session_name();

@@ -9,7 +9,8 @@
 //! event stream (as tables, or live list streams of records), and `sandbox attach` puts
 //! the user's terminal on one of its terminals. `sandbox snapshot`, `sandbox fork`,
 //! `sandbox diff` and `sandbox merge` capture a session, start children from the capture,
-//! and show and bring back what a child changed.
+//! and show and bring back what a child changed; `sandbox copy remove` removes a stopped
+//! child's copy of the working dir.
 //!
 //! The plugin keeps no state of its own that matters: sessions live in their containers
 //! and are found again by id through `sandbox-core`, so a plugin that nushell stopped (by

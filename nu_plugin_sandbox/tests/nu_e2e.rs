@@ -581,6 +581,7 @@ fn every_example_parses_and_every_command_has_help() {
         json!([
             "sandbox",
             "sandbox attach",
+            "sandbox copy remove",
             "sandbox diff",
             "sandbox events",
             "sandbox exec",

@@ -1,9 +1,10 @@
 //! End-to-end tests of snapshots, forks, diffs and merges with the real nu 0.115.1 and
 //! real podman: `sandbox snapshot` (and its `list` and `remove`), `sandbox start
 //! --snapshot`, `sandbox fork`, `sandbox diff`, `sandbox merge` into a directory and into
-//! a session, the `snapshot` column of `sandbox list`, and bad input as labelled errors.
-//! Each test has its own snapshot dir (`SANDBOX_SNAPSHOT_DIR`, from its [`Isolation`]),
-//! whose images and copies are removed when it ends, passed or not.
+//! a session, `sandbox copy remove` of the children's copies, the `snapshot` column of
+//! `sandbox list`, and bad input as labelled errors. Each test has its own snapshot dir
+//! (`SANDBOX_SNAPSHOT_DIR`, from its [`Isolation`]), whose images and copies are removed
+//! (overlays unmounted) when it ends, passed or not.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use support::isolation::Isolation;
+use support::isolation::{Isolation, mounted_at_or_below, rootless};
 use support::nu_runner::{bad, json_within};
 
 /// Upper bound for one script (several starts): a hang fails instead of stalling.
@@ -29,6 +30,24 @@ fn assert_nothing_left(iso: &Isolation) {
     assert!(iso.leftovers().is_empty(), "containers left: {:?}", iso.leftovers());
     assert!(iso.snapshot_images().is_empty(), "snapshot images left: {:?}", iso.snapshot_images());
     assert!(iso.snapshots_left().is_empty(), "snapshot dir not empty: {:?}", iso.snapshots_left());
+    for dir in [iso.scratch_path(), iso.work_path()] {
+        assert_eq!(mounted_at_or_below(&dir), Vec::<std::path::PathBuf>::new(), "copies still mounted");
+    }
+}
+
+/// Checks how a child's working dir was copied (`child`), given the snapshot's own copy
+/// (`snap`: reflink or copy): a reflink copy where the snapshot got one; else an overlay,
+/// always rootful (kernel overlayfs); rootless an overlay (fuse-overlayfs) or a plain
+/// copy (where the user's fuse-overlayfs cannot serve the tree or the mount would not
+/// reach podman's namespace).
+fn assert_child_copy(child: &str, snap: &str, what: &str) {
+    if snap == "reflink" {
+        assert_eq!(child, "reflink", "{what}: the snapshot got reflinks, so do its children");
+    } else if rootless() {
+        assert!(child == "overlay" || child == "copy", "{what}: rootless, an overlay or a copy: {child}");
+    } else {
+        assert_eq!(child, "overlay", "{what}: rootful without reflinks, an overlay on the snapshot");
+    }
 }
 
 #[test]
@@ -119,19 +138,23 @@ fn snapshot_start_fork_diff_and_merge_return_typed_records() {
     assert_eq!(r["listed_image"], true);
 
     // Started from the snapshot, on a relative path resolved against nu's current dir.
+    let kid_copy = r["kid"]["snapshot"]["copy"].as_str().unwrap_or_default().to_string();
+    assert_child_copy(&kid_copy, &copy, "kid");
     assert_eq!(
         r["kid"],
         json!({"id": "kid", "working_dir": format!("{s}/kid"), "image_reason": "snapshot",
-               "snapshot": {"name": "base", "copy": copy}})
+               "snapshot": {"name": "base", "copy": kid_copy}})
     );
     assert_eq!(r["kid_image"], true);
     assert_eq!(r["kid_state"], "base\norig\n", "the container's changes and the working dir came along");
 
+    let fork_copy = r["fork"][0]["copy"].as_str().unwrap_or_default().to_string();
+    assert_child_copy(&fork_copy, &copy, "f-1");
     assert_eq!(
         r["fork"],
         json!([
-            {"id": "f-1", "working_dir": format!("{s}/forks/f-1"), "snapshot": "forked", "copy": copy},
-            {"id": "f-2", "working_dir": format!("{s}/forks/f-2"), "snapshot": "forked", "copy": copy},
+            {"id": "f-1", "working_dir": format!("{s}/forks/f-1"), "snapshot": "forked", "copy": fork_copy},
+            {"id": "f-2", "working_dir": format!("{s}/forks/f-2"), "snapshot": "forked", "copy": fork_copy},
         ])
     );
     assert_eq!(r["fork_types"], json!(["duration", "duration"]));
@@ -171,31 +194,73 @@ fn snapshot_start_fork_diff_and_merge_return_typed_records() {
 
     // Both changed notes.txt: refused, naming it, with nothing merged.
     bad(&iso, "sandbox merge f-2 --into-session par", "notes.txt", "par", "--force");
-    // A snapshot in use by a session's container is not removed.
-    bad(&iso, "sandbox snapshot remove base", "containers still use it", "base", "stop them first");
+    // A snapshot is not removed while a session's container uses its image, nor while
+    // an overlay copy reads from it (checked first).
+    if kid_copy == "overlay" {
+        bad(&iso, "sandbox snapshot remove base", &format!("{s}/kid"), "base", "sandbox copy remove");
+    } else {
+        bad(&iso, "sandbox snapshot remove base", "containers still use it", "base", "stop them first");
+    }
+    // A copy a running session works on is not removed, given relative or absolute.
+    let kid_dir = format!("'{s}/kid'");
+    bad(&iso, &format!("sandbox copy remove {kid_dir}"), "working dir of session kid", &kid_dir, "sandbox stop");
+    bad(&iso, &format!("cd '{s}/forks'; sandbox copy remove f-1"), "working dir of session f-1", "f-1", "sandbox stop");
 
     let r = json_within(
         &iso,
         LIMIT,
-        r#"
+        &format!(
+            r#"
         let unchanged = (sandbox exec par cat notes.txt).stdout
         let forced = sandbox merge f-2 --into-session par --force
         let notes = (sandbox exec par cat notes.txt).stdout
         let still = sandbox snapshot list | get name
+        let kid_state = (sandbox exec kid cat notes.txt).stdout
         sandbox list | sandbox stop | ignore
-        let removed = sandbox snapshot remove base
-        sandbox snapshot list | each {|s| sandbox snapshot remove $s } | ignore
-        { unchanged: $unchanged, forced: $forced, notes: $notes, still: $still, removed: $removed,
-          after: (sandbox snapshot list), sessions: (sandbox list) } | to json -r
-        "#,
+        cd '{s}'
+        # The stopped children's copies stay, with their changes.
+        let kept = {{ kid: (open --raw kid/notes.txt), f1: (open --raw forks/f-1/notes.txt),
+                     f1_added: (open --raw forks/f-1/added.txt), f2: (open --raw forks/f-2/notes.txt) }}
+        let removed = sandbox copy remove kid
+        sandbox copy remove forks/f-1
+        sandbox copy remove '{s}/forks/f-2'
+        {{ unchanged: $unchanged, forced: $forced, notes: $notes, still: $still, kid_state: $kid_state,
+          kept: $kept, removed: $removed, sessions: (sandbox list),
+          gone: ([kid forks/f-1 forks/f-2] | each {{|p| $p | path exists }}), forks: (ls forks | length) }} | to json -r
+        "#
+        ),
     );
     assert_eq!(r["unchanged"], "changed\n", "the refused merge wrote nothing");
     assert_eq!(r["forced"], json!({"from": "f-2", "into": work, "changes": 1, "applied": 1}));
     assert_eq!(r["notes"], "two\n", "forced: the source's version wins");
     assert_eq!(r["still"], json!(["base", "forked"]), "the refused removal removed nothing");
+    assert_eq!(r["kid_state"], "orig\n", "the refused copy removal left the running kid's copy");
+    assert_eq!(
+        r["kept"],
+        json!({"kid": "orig\n", "f1": "changed\n", "f1_added": "new\n", "f2": "two\n"}),
+        "a stopped child's copy stays with its changes: {r}"
+    );
+    assert_eq!(r["removed"], json!(null), "copy remove returns nothing");
+    assert_eq!(r["sessions"], json!([]));
+    assert_eq!(r["gone"], json!([false, false, false]), "the copies are removed: {r}");
+    assert_eq!(r["forks"], 0, "nothing left in --into: {r}");
+    assert_eq!(iso.copies_left(), Vec::<std::path::PathBuf>::new(), "the snapshots' records of the copies went too");
+    assert_eq!(mounted_at_or_below(&scratch), Vec::<std::path::PathBuf>::new(), "no overlay left mounted");
+    // A second time: no copy there any more (relative and absolute).
+    bad(&iso, &format!("sandbox copy remove {kid_dir}"), "not found", &kid_dir, "working dir of a session");
+    bad(&iso, &format!("cd '{s}/forks'; sandbox copy remove f-2"), "not found", "f-2", "working dir of a session");
+
+    let r = json_within(
+        &iso,
+        LIMIT,
+        r#"
+        let removed = sandbox snapshot remove base
+        sandbox snapshot list | each {|s| sandbox snapshot remove $s } | ignore
+        { removed: $removed, after: (sandbox snapshot list) } | to json -r
+        "#,
+    );
     assert_eq!(r["removed"], json!(null), "remove returns nothing");
     assert_eq!(r["after"], json!([]));
-    assert_eq!(r["sessions"], json!([]));
     assert_nothing_left(&iso);
 }
 
@@ -215,6 +280,19 @@ fn bad_snapshot_fork_diff_and_merge_input_gets_labelled_errors() {
     bad(&iso, "sandbox snapshot b one", "exists", "one", "sandbox snapshot list");
     bad(&iso, "sandbox snapshot b '../x'", "snapshot name", "'../x'", "rules of session ids");
     bad(&iso, "sandbox snapshot remove nope", "not found", "nope", "sandbox snapshot list");
+    // Copies: a path no copy is at (a plain directory, a missing one, none), relative or
+    // absolute; a running session's working dir, or a dir in it.
+    std::fs::create_dir(scratch.join("plain")).unwrap();
+    let plain = format!("'{s}/plain'");
+    bad(&iso, &format!("sandbox copy remove {plain}"), "not found", &plain, "started from a snapshot");
+    bad(&iso, &format!("cd '{s}'; sandbox copy remove missing"), "not found", "missing", "started from a snapshot");
+    bad(&iso, "sandbox copy remove ''", "the path is empty", "''", "working dir of a session");
+    let work_dir = format!("'{}'", iso.work_path().display());
+    bad(&iso, &format!("sandbox copy remove {work_dir}"), "working dir of session b", &work_dir, "sandbox stop");
+    let in_work = format!("'{}/src'", iso.work_path().display());
+    bad(&iso, &format!("sandbox copy remove {in_work}"), "working dir of running session", &in_work, "sandbox stop");
+    assert!(scratch.join("plain").is_dir(), "a refused copy removal removes nothing");
+    std::fs::remove_dir(scratch.join("plain")).unwrap();
     // Starting from one: the directory must be new, and given; the image is the snapshot's.
     let here = format!("'{s}'");
     bad(&iso, &format!("sandbox start --snapshot one {here}"), "exists", &here, "does not exist yet");
@@ -292,13 +370,70 @@ fn the_readme_snapshots_example_runs_as_documented() {
     std::fs::create_dir(&project_dir).unwrap();
     std::fs::write(project_dir.join("notes.txt"), b"orig\n").unwrap();
     let script = include_str!("../../tests/nu/readme-snapshots.nu").replacen("plugin use sandbox\n", "", 1);
-    let r = json_within(&iso, LIMIT, &format!("cd project\n{script}\n$report | to json -r"));
-    assert_eq!(r["snap"], json!({"name": "base", "copy": "copy"}), "{r}");
+    let r = json_within(
+        &iso,
+        LIMIT,
+        &format!("cd project\n{script}\n$report | merge {{ kid_copies: ($kids | get copy) }} | to json -r"),
+    );
+    let snap_copy = r["snap"]["copy"].as_str().unwrap_or_default().to_string();
+    assert!(snap_copy == "reflink" || snap_copy == "copy", "{r}");
+    assert_eq!(r["snap"], json!({"name": "base", "copy": snap_copy}), "{r}");
     assert_eq!(r["kids"], json!(["try-1", "try-2"]), "{r}");
+    for kid in r["kid_copies"].as_array().expect("kid_copies") {
+        assert_child_copy(kid.as_str().unwrap_or_default(), &snap_copy, "a fork's child");
+    }
     assert_eq!(r["changed"], json!([{"path": "notes.txt", "kind": "modified"}]), "{r}");
     assert_eq!(r["merged"], 1, "{r}");
     assert_eq!(r["notes"], "fixed\n", "{r}");
     assert_eq!(r["tool"], "installed\n", "{r}");
-    let _ = std::fs::remove_dir_all(iso.work_dir.path().join("tries"));
+    let tries = iso.work_dir.path().join("tries");
+    let left: Vec<_> = std::fs::read_dir(&tries).expect("tries").map(|e| e.expect("entry").file_name()).collect();
+    assert!(left.is_empty(), "the children's copies are removed: {left:?}");
+    std::fs::remove_dir(&tries).expect("tries is empty");
+    assert_nothing_left(&iso);
+}
+
+#[test]
+fn a_tree_with_a_file_its_owner_cannot_read_gets_plain_copies_rootless() {
+    use std::os::unix::fs::PermissionsExt;
+    let iso = Isolation::new("snap-unreadable");
+    project(iso.work_dir.path());
+    let secret = iso.work_dir.path().join("secret");
+    std::fs::write(&secret, b"s\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let s = iso.scratch_path().display().to_string();
+    let r = json_within(
+        &iso,
+        LIMIT,
+        &format!(
+            r#"
+        sandbox start --id par --quiet | ignore
+        let snap = sandbox snapshot par base
+        cd '{s}'
+        let kid = sandbox start --snapshot base kid --id kid --quiet
+        let seen = (sandbox exec kid cat secret).stdout
+        sandbox list | sandbox stop | ignore
+        let kept = ('kid/notes.txt' | path exists)
+        sandbox copy remove kid
+        sandbox snapshot remove base
+        {{ snap: $snap.copy, kid: $kid.snapshot.copy, seen: $seen, kept: $kept, gone: (not ('kid' | path exists)),
+          after: (sandbox snapshot list) }} | to json -r
+        "#
+        ),
+    );
+    let snap = r["snap"].as_str().unwrap_or_default();
+    let kid = r["kid"].as_str().unwrap_or_default();
+    if snap == "reflink" {
+        assert_eq!(kid, "reflink", "{r}");
+    } else if rootless() {
+        assert_eq!(kid, "copy", "rootless, fuse-overlayfs could not serve the unreadable file: {r}");
+    } else {
+        assert_eq!(kid, "overlay", "rootful, the kernel's overlay serves any file: {r}");
+    }
+    assert_eq!(r["seen"], "s\n", "the session (root in its container) reads the file: {r}");
+    assert_eq!(r["kept"], true, "the copy stays after the stop: {r}");
+    assert_eq!(r["gone"], true, "copy remove removes a plain copy too: {r}");
+    assert_eq!(r["after"], json!([]));
+    assert_eq!(iso.copies_left(), Vec::<std::path::PathBuf>::new());
     assert_nothing_left(&iso);
 }

@@ -8,10 +8,10 @@ mod support;
 
 use nu_plugin_sandbox::SandboxPlugin;
 use nu_plugin_sandbox::commands::{
-    Attach, Diff, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, Fork, HeldGroup, HeldKill, HeldList,
-    HeldWait, Info, List, Merge, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, PauseCommand, Reap, Run,
-    SandboxCommand, Snapshot, SnapshotList, SnapshotRemove, Start, Stats, Stop, TaskLogs, TaskSpawn, Tasks, TermOpen,
-    TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
+    Attach, CopyRemove, Diff, Events, Exec, FileCommand, FileLs, FileRead, FileWrite, Fork, HeldGroup, HeldKill,
+    HeldList, HeldWait, Info, List, Merge, NetAllow, NetCommand, NetDeny, NetLog, NetPolicy, NetRestart, PauseCommand,
+    Reap, Run, SandboxCommand, Snapshot, SnapshotList, SnapshotRemove, Start, Stats, Stop, TaskLogs, TaskSpawn, Tasks,
+    TermOpen, TermRead, TermResize, TermSend, Terminals, WaitPort, Watch,
 };
 use nu_plugin_test_support::PluginTest;
 use nu_protocol::{LabeledError, ShellError, Span, Value};
@@ -57,6 +57,7 @@ fn examples_with_results_run_against_a_real_session() {
     t.test_command_examples(&Snapshot).expect("snapshot examples");
     t.test_command_examples(&SnapshotList).expect("snapshot list examples");
     t.test_command_examples(&SnapshotRemove).expect("snapshot remove examples");
+    t.test_command_examples(&CopyRemove).expect("copy remove examples");
     t.test_command_examples(&Fork).expect("fork examples");
     t.test_command_examples(&Diff).expect("diff examples");
     t.test_command_examples(&Merge).expect("merge examples");
@@ -114,6 +115,7 @@ fn bare_sandbox_prints_help_listing_the_subcommands() {
         "sandbox fork",
         "sandbox diff",
         "sandbox merge",
+        "sandbox copy remove",
     ] {
         assert!(help.contains(sub), "help does not mention {sub}: {help}");
     }
@@ -309,6 +311,7 @@ fn run_and_file_argument_errors_point_at_the_argument() {
     assert_error(&mut t, "'a' | sandbox file write demo ''", "the path is empty", "''");
     assert_error(&mut t, "sandbox file read demo ''", "the path is empty", "''");
     assert_error(&mut t, "sandbox file ls demo ''", "the path is empty", "''");
+    assert_error(&mut t, "sandbox copy remove ''", "the path is empty", "''");
 }
 
 #[test]

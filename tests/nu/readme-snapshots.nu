@@ -9,8 +9,9 @@ sandbox exec try-1 sh -c 'echo fixed > notes.txt' | ignore
 let changed = sandbox diff try-1                             # table: path, kind, entry, size
 let merged = sandbox merge try-1 --into-session app          # record: changes, applied
 let tool = (sandbox exec try-2 cat /etc/tool).stdout         # the container's changes came along
-$kids | get id | each {|id| sandbox stop $id } | ignore
+$kids | sandbox stop | ignore                                # their copies stay: the changes are yours
 sandbox stop app | ignore
+for dir in $kids.working_dir { sandbox copy remove $dir }    # then remove them (an overlay is unmounted)
 sandbox snapshot remove base
 sandbox snapshot remove $kids.0.snapshot                     # fork took a snapshot of its own
 

@@ -28,11 +28,13 @@ pub struct ForkArgs {
     pub session: String,
     /// How many children, 1 to 64.
     pub count: u32,
-    /// An existing directory in the roots (absolute, or relative to the first root)
-    /// where each child's working dir is made: `<into>/<child id>`, which must not exist.
+    /// An existing directory in the roots (absolute, or relative to the first root), not
+    /// in a running session's working dir, where each child's working dir is made:
+    /// `<into>/<child id>`, which must not exist.
     pub into: String,
     /// The snapshot's name (default: `<session>-fork-<ms since the epoch>`); it stays
-    /// after the fork: remove it with snapshot_remove when done.
+    /// after the fork: when done, session_stop the children, copy_remove their working
+    /// dirs, then snapshot_remove it.
     pub snapshot: Option<String>,
     /// The children's id prefix: ids are `<id>-1`, `<id>-2`, ... (default: the
     /// session's id).
@@ -82,7 +84,9 @@ pub const TOOLS: &[ToolDef] = &[
                       snapshot, each a session with its own copy of the working dir at <into>/<child id> and of \
                       the container's files; all or nothing. Use it to try several approaches from the same state \
                       in parallel, then session_diff and session_merge the one that worked. Returns `snapshot` \
-                      (as session_snapshot) and `children`: id, working_dir, snapshot.",
+                      (as session_snapshot) and `children`: id, working_dir, snapshot, copy (how the working dir \
+                      was made: reflink, overlay or copy). When done: session_stop the children, copy_remove \
+                      their working dirs, snapshot_remove the snapshot.",
         schema: schema::<ForkArgs>,
         read_only: false,
     },

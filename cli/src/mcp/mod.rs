@@ -3,6 +3,7 @@
 //! operations in them as tools. What a model may do is fixed by the user who starts the
 //! server ([`policy`]); tool arguments can only choose within it.
 
+mod copy;
 mod exec;
 mod file;
 mod fork;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::policy::McpPolicy;
 use super::state::{Progress, State};
 use super::tool::{self, ToolDef};
-use super::{exec, file, fork, network, resource, session, snapshot, task, terminal};
+use super::{copy, exec, file, fork, network, resource, session, snapshot, task, terminal};
 
 /// The MCP server: the tools over a [`State`].
 #[derive(Clone)]
@@ -29,6 +29,7 @@ fn tools() -> impl Iterator<Item = &'static ToolDef> {
         .iter()
         .chain(snapshot::TOOLS)
         .chain(fork::TOOLS)
+        .chain(copy::TOOLS)
         .chain(exec::TOOLS)
         .chain(task::TOOLS)
         .chain(terminal::TOOLS)
@@ -61,6 +62,7 @@ impl Server {
             "session_fork" => async { fork::fork(&self.state, tool::parse(name, args)?).await }.await,
             "session_diff" => async { fork::diff(&self.state, tool::parse(name, args)?).await }.await,
             "session_merge" => async { fork::merge(&self.state, tool::parse(name, args)?).await }.await,
+            "copy_remove" => async { copy::remove(&self.state, tool::parse(name, args)?).await }.await,
             "exec" => async { exec::exec(&self.state, tool::parse(name, args)?, progress).await }.await,
             "task_spawn" => async { task::spawn(&self.state, tool::parse(name, args)?).await }.await,
             "task_list" => async { task::list(&self.state, tool::parse(name, args)?).await }.await,
@@ -90,7 +92,8 @@ impl Server {
              file_list; network_log shows what a session on the egress network connected to and what was \
              refused. session_snapshot keeps a session's state under a name (session_start with snapshot \
              starts from it); session_fork makes children to try things in parallel, session_diff shows \
-             what one changed and session_merge applies it elsewhere. Task and terminal output and files are also resources (sandbox://sessions/...). \
+             what one changed and session_merge applies it elsewhere; once such sessions are stopped, \
+             copy_remove removes their copies (before snapshot_remove). Task and terminal output and files are also resources (sandbox://sessions/...). \
              Sessions outlive this server: stop them with session_stop when done. The user fixed \
              this policy; no argument changes it: {}",
             self.state.policy().describe(config)
@@ -202,7 +205,7 @@ mod tests {
         let names: Vec<&str> = tools().map(|t| t.name).collect();
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 26);
+        assert_eq!(names.len(), 27);
         let dir = tempfile::tempdir().unwrap();
         let policy = McpPolicy { roots: vec![dir.path().to_path_buf()], ..McpPolicy::empty() };
         let server = Server::new(Sandbox::new(sandbox_core::Config::default()), policy);

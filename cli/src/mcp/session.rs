@@ -33,8 +33,10 @@ pub struct StartArgs {
     /// the user allows.
     pub allow_hosts: Option<Vec<String>>,
     /// Start from this snapshot (session_snapshot, snapshot_list): working_dir, which is
-    /// then required and must not exist yet (its parent in a root), becomes a copy of
-    /// the snapshot's working dir, and the container runs the snapshot's image.
+    /// then required and must not exist yet (its parent in a root, not in a running
+    /// session's working dir), becomes a copy of the snapshot's working dir (reflinks, an
+    /// overlay on the snapshot, or a plain copy; copy_remove removes it once the session
+    /// is stopped), and the container runs the snapshot's image.
     pub snapshot: Option<String>,
 }
 
@@ -61,7 +63,9 @@ pub const TOOLS: &[ToolDef] = &[
                       the user's policy, not arguments; on the egress network, allow_hosts can narrow the hosts \
                       the session reaches to fewer than the user allows. With `snapshot`, the session starts from \
                       a snapshot (session_snapshot): working_dir must be a new directory, made as a copy of the \
-                      snapshot's (the policy's post-create commands do not run again).",
+                      snapshot's (report.snapshot.copy says how: reflink, overlay or copy; remove it with \
+                      copy_remove once the session is stopped) and the policy's post-create commands do not run \
+                      again.",
         schema: schema::<StartArgs>,
         read_only: false,
     },

@@ -1,7 +1,8 @@
 //! `session_snapshot`, `snapshot_list`, `snapshot_remove`: snapshots of the sessions this
 //! server may use. A snapshot is visible to the server only when the working dir it was
 //! taken from lies in its roots (the snapshot dir is the user's, shared with the shell
-//! and every scope); `session_start` with `snapshot` starts a session from one.
+//! and every scope); `session_start` with `snapshot` starts a session from one, and
+//! `copy_remove` (in `copy.rs`) removes its copy once it is stopped.
 
 use sandbox_core::{Error, SnapshotInfo};
 use schemars::JsonSchema;
@@ -42,8 +43,9 @@ pub const TOOLS: &[ToolDef] = &[
         description: "Take a snapshot of a running session under a name: its working dir and its container's \
                       filesystem changes (what it installed or wrote elsewhere; not the memory of its processes), \
                       with its processes frozen meanwhile; the session runs on after. Start new sessions from it \
-                      with session_start's `snapshot` (each gets its own copy). Returns name, session, \
-                      working_dir, copy (reflink or copy), files, bytes, freeze, processes, frozen_ms, took_ms.",
+                      with session_start's `snapshot` (each gets its own copy of the working dir: reflinks, an \
+                      overlay on the snapshot, or a plain copy). Returns name, session, \
+                      working_dir, copy (how the snapshot's own tree was copied: reflink or copy), files, bytes, freeze, processes, frozen_ms, took_ms.",
         schema: schema::<SnapshotArgs>,
         read_only: false,
     },
@@ -57,8 +59,9 @@ pub const TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "snapshot_remove",
         description: "Remove a snapshot: its image and its copy of the working dir. Refused (invalid_input) \
-                      while a session started from it still exists: stop those first. Sessions keep their own \
-                      copies.",
+                      while a session started from it still exists (session_stop those first) or while an \
+                      overlay copy of it (a copy method `overlay`) still exists (copy_remove those first). \
+                      Reflink and plain copies stay with their sessions' working dirs.",
         schema: schema::<RemoveArgs>,
         read_only: false,
     },

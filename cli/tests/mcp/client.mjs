@@ -75,7 +75,7 @@ async function scripted() {
   check(policy.network === "none" && policy.roots[0] === realpathSync(ROOT), `the snippet's policy holds: ${JSON.stringify(policy)}`);
   const tools = (await client.listTools()).tools;
   const names = tools.map((t) => t.name).sort();
-  check(names.length === 26 && names.includes("session_pause") && names.includes("session_fork") && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
+  check(names.length === 27 && names.includes("copy_remove") && names.includes("session_pause") && names.includes("session_fork") && names.includes("exec") && names.includes("network_log"), `tools listed: ${names}`);
   const exec = tools.find((t) => t.name === "exec");
   check(exec.inputSchema.additionalProperties === false, "exec has a closed schema");
 
@@ -160,6 +160,28 @@ async function scripted() {
   check(rejected, "the cancelled call rejects");
   await until("cancelling killed the command", async () => !(await ps()).includes("sleep 300"));
 
+  // Widening the policy is refused.
+  await refused("session_start", { working_dir: OUTSIDE }, "permission_denied", "a working dir outside the roots");
+  const text = await refused("session_start", { working_dir: ROOT, network: "bridge" }, "invalid_input", "a network argument");
+  check(text.includes("unknown field `network`"), "the error names it");
+  const narrowed = await refused("session_start", { working_dir: ROOT, allow_hosts: ["pypi.org"] }, "permission_denied",
+    "allow_hosts on a server whose network is not egress");
+  check(narrowed.includes("network none"), "the error says the network");
+  await refused("network_log", { session: SESSION }, "invalid_input", "the network log of a session not on egress");
+
+  // Bad input.
+  await refused("exec", { session: "no-such-session", argv: ["true"] }, "session_not_found", "a missing session");
+  await refused("task_wait", { session: SESSION, task: "task-0000000000000000" }, "not_found", "an unknown task");
+
+  await call("session_stop", { session: SESSION });
+  await refused("exec", { session: SESSION, argv: ["true"] }, "session_not_found", "a stopped session");
+  // Copies of snapshots go in no running session's working dir, and SESSION's is the
+  // whole root: the snapshots come after it.
+  await snapshots();
+  await client.close();
+}
+
+async function snapshots() {
   // Snapshots: take one, fork the session, diff a child; a fork of 0 children is refused.
   mkdirSync(join(ROOT, "proj"));
   writeFileSync(join(ROOT, "proj", "a.txt"), "a\n");
@@ -189,28 +211,22 @@ async function scripted() {
   await refused("session_diff", { session: parent }, "invalid_input", "the diff of a session not from a snapshot");
   const snaps = (await call("snapshot_list", {})).snapshots.map((x) => x.name).sort();
   check(JSON.stringify(snaps) === JSON.stringify([fork.snapshot.name, "ts-base"].sort()), `snapshot_list: ${snaps}`);
+  const kidDir = fork.children[0].working_dir;
+  check(["overlay", "copy"].includes(fork.children[0].copy) && (process.geteuid() !== 0 || fork.children[0].copy === "overlay"),
+    `how the child's copy was made: ${fork.children[0].copy}`);
+  await refused("copy_remove", { path: kidDir }, "invalid_input", "removing a running child's copy");
   await call("session_stop", { session: kid });
   await call("session_stop", { session: parent });
+  if (fork.children[0].copy === "overlay") {
+    await refused("snapshot_remove", { name: fork.snapshot.name }, "invalid_input", "removing a snapshot an overlay copy reads from");
+  }
+  await refused("copy_remove", { path: join("forks", kid) }, "invalid_input", "a relative path");
+  const removed = await call("copy_remove", { path: kidDir });
+  check(removed.removed === kidDir && !existsSync(kidDir), `copy_remove: ${JSON.stringify(removed)}`);
+  await refused("copy_remove", { path: kidDir }, "not_found", "a copy removed already");
   await call("snapshot_remove", { name: "ts-base" });
   await call("snapshot_remove", { name: fork.snapshot.name });
   check((await call("snapshot_list", {})).snapshots.length === 0, "snapshot_remove removes them");
-
-  // Widening the policy is refused.
-  await refused("session_start", { working_dir: OUTSIDE }, "permission_denied", "a working dir outside the roots");
-  const text = await refused("session_start", { working_dir: ROOT, network: "bridge" }, "invalid_input", "a network argument");
-  check(text.includes("unknown field `network`"), "the error names it");
-  const narrowed = await refused("session_start", { working_dir: ROOT, allow_hosts: ["pypi.org"] }, "permission_denied",
-    "allow_hosts on a server whose network is not egress");
-  check(narrowed.includes("network none"), "the error says the network");
-  await refused("network_log", { session: SESSION }, "invalid_input", "the network log of a session not on egress");
-
-  // Bad input.
-  await refused("exec", { session: "no-such-session", argv: ["true"] }, "session_not_found", "a missing session");
-  await refused("task_wait", { session: SESSION, task: "task-0000000000000000" }, "not_found", "an unknown task");
-
-  await call("session_stop", { session: SESSION });
-  await refused("exec", { session: SESSION, argv: ["true"] }, "session_not_found", "a stopped session");
-  await client.close();
 }
 
 const timer = setTimeout(() => {

@@ -29,8 +29,12 @@ TOOLS = {
     "session_start", "session_list", "session_stop", "session_pause", "session_resume", "exec", "task_spawn", "task_logs", "task_wait",
     "task_kill", "terminal_open", "terminal_send", "terminal_read_until", "terminal_kill", "file_read",
     "file_write", "file_list", "task_list", "terminal_list", "network_log", "session_snapshot", "snapshot_list",
-    "snapshot_remove", "session_fork", "session_diff", "session_merge",
+    "snapshot_remove", "session_fork", "session_diff", "session_merge", "copy_remove",
 }
+# How a child of a snapshot gets its working dir here: no reflinks on this machine, so an
+# overlay on the snapshot; rootless, a plain copy where the user's fuse-overlayfs cannot
+# serve the snapshot's tree.
+CHILD_COPIES = ("overlay", "copy") if os.geteuid() != 0 else ("overlay",)
 
 
 class Failed(Exception):
@@ -257,10 +261,12 @@ async def scripted(s):
     except MCPError as e:
         check("no_such_tool" in str(e), f"an unknown tool is a protocol error: {e}")
 
-    await snapshots(s)
-
     await call(s, "session_stop", {"session": SESSION})
     await refused(s, "exec", {"session": SESSION, "argv": ["true"]}, "session_not_found", "a stopped session")
+
+    # Copies of snapshots go in no running session's working dir, and SESSION's is the
+    # whole root: the snapshots come after it.
+    await snapshots(s)
     listed = await call(s, "session_list", {})
     check(listed["sessions"] == [], "no session is left")
 
@@ -293,6 +299,8 @@ async def snapshots(s):
     started = await call(s, "session_start", {"working_dir": "from-base", "id": child, "snapshot": "base"})
     check(started["report"]["snapshot"]["name"] == "base" and started["report"]["image"]["reason"] == "snapshot"
           and read("from-base", "src", "main.py") == "print('v1')\n", f"session_start from a snapshot: {started}")
+    check(started["report"]["snapshot"]["copy"] in CHILD_COPIES and started["working_dir"]
+          == os.path.join(os.path.realpath(ROOT), "from-base"), f"how its copy was made, and where: {started}")
     await refused(s, "session_start", {"working_dir": "proj", "snapshot": "base"}, "invalid_input",
                   "a start from a snapshot into a dir that exists")
     await refused(s, "session_start", {"working_dir": "nowhere", "snapshot": "nope"}, "not_found", "an unknown snapshot")
@@ -307,9 +315,11 @@ async def snapshots(s):
                                           "snapshot": "forked"})
     kids = [c["id"] for c in fork["children"]]
     forks = os.path.join(os.path.realpath(ROOT), "forks")
+    kid_dirs = [c["working_dir"] for c in fork["children"]]
     check(kids == [prefix + "-1", prefix + "-2"] and fork["snapshot"]["name"] == "forked"
-          and [c["working_dir"] for c in fork["children"]] == [os.path.join(forks, k) for k in kids],
-          f"session_fork: {fork}")
+          and kid_dirs == [os.path.join(forks, k) for k in kids], f"session_fork: {fork}")
+    kid_copies = [c["copy"] for c in fork["children"]]
+    check(all(c in CHILD_COPIES for c in kid_copies), f"how the children's copies were made: {kid_copies}")
     await refused(s, "session_fork", {"session": parent, "count": 0, "into": "forks"}, "invalid_input",
                   "a fork of 0 children")
     await refused(s, "session_fork", {"session": parent, "count": 1, "into": "forks", "id": prefix}, "invalid_input",
@@ -345,10 +355,31 @@ async def snapshots(s):
     m = await call(s, "session_merge", {"session": kids[1], "into_session": parent, "force": True})
     check(read("proj", "src", "main.py") == "other\n" and read("proj", "two.md") == "x\n", f"force: the child wins: {m}")
 
-    # Removal: refused while children use it; then everything goes.
+    # Removal: refused while children use it; a copy, while its session runs; then the
+    # copies go, then the snapshots.
     await refused(s, "snapshot_remove", {"name": "forked"}, "invalid_input", "removing a snapshot children use")
+    text = await refused(s, "copy_remove", {"path": kid_dirs[0]}, "invalid_input", "removing a running child's copy")
+    check(kids[0] in text and "stop" in text and os.path.exists(os.path.join(kid_dirs[0], "notes.md")),
+          f"it names the session and removes nothing: {text}")
+    text = await refused(s, "copy_remove", {"path": os.path.join("forks", kids[0])}, "invalid_input", "a relative path")
+    check("absolute" in text, f"the error says why: {text}")
+    await refused(s, "copy_remove", {"path": os.path.join(OUTSIDE, "copy")}, "permission_denied",
+                  "a copy outside the roots")
+    await refused(s, "copy_remove", {"path": os.path.join(os.path.realpath(ROOT), "proj")}, "invalid_input",
+                  "the running parent's working dir")
     for sid in kids + [child, parent]:
         await call(s, "session_stop", {"session": sid})
+    check(read("forks", kids[1], "two.md") == "x\n", "a stopped child's copy stays: its changes are its output")
+    if "overlay" in kid_copies:
+        text = await refused(s, "snapshot_remove", {"name": "forked"}, "invalid_input",
+                             "removing a snapshot overlay copies read from")
+        check(kid_dirs[kid_copies.index("overlay")] in text, f"the refusal names the copies: {text}")
+    await refused(s, "copy_remove", {"path": os.path.join(os.path.realpath(ROOT), "proj")}, "not_found",
+                  "a working dir that is no copy")
+    for path in kid_dirs + [started["working_dir"]]:
+        r = await call(s, "copy_remove", {"path": path})
+        check(r == {"removed": path} and not os.path.exists(path), f"copy_remove: {r}")
+    await refused(s, "copy_remove", {"path": kid_dirs[0]}, "not_found", "a copy removed already")
     for name in ["base", "forked"]:
         await call(s, "snapshot_remove", {"name": name})
     await refused(s, "snapshot_remove", {"name": "base"}, "not_found", "a removed snapshot")

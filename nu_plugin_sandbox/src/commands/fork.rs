@@ -33,11 +33,13 @@ impl PluginCommand for Fork {
     fn extra_description(&self) -> &str {
         "The children's working dirs are made in --into (an existing directory), one per child at <into>/<child id>; \
 their ids are <prefix>-1, <prefix>-2, ... (the prefix is --id, default the session's id). The snapshot is named \
---snapshot (default <session>-fork-<ms>) and stays after the fork: `sandbox snapshot remove` it once the children \
-are stopped. All or nothing: when a child cannot start, those started are stopped, their copies and the snapshot \
-removed. A table, one row per child: id, working_dir, container, image (the snapshot's), snapshot (its name), copy \
-(reflink or copy: how the child's working dir was made), duration (of its start). `sandbox diff <child>` shows what \
-a child changed since, `sandbox merge` brings it back."
+--snapshot (default <session>-fork-<ms>) and stays after the fork, and so do the children's copies after they stop \
+(an overlay copy stays mounted): once the children are stopped, `sandbox copy remove` each child's working_dir, then \
+`sandbox snapshot remove` the snapshot (refused while an overlay copy of it exists). All or nothing: when a child \
+cannot start, those started are stopped, their copies and the snapshot removed. A table, one row per child: id, \
+working_dir, container, image (the snapshot's), snapshot (its name), copy (reflink, overlay or copy: how the child's \
+working dir was made), duration (of its start). `sandbox diff <child>` shows what a child changed since, `sandbox \
+merge` brings it back."
     }
 
     fn signature(&self) -> Signature {

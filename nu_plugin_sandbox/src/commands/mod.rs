@@ -8,9 +8,11 @@
 //! `held_kinds.rs`; and what the `sandbox net` verbs share is in `net.rs`. `sandbox
 //! snapshot <session> <name>` is both a verb and the parent of `sandbox snapshot list`
 //! and `sandbox snapshot remove`; `sandbox fork`, `sandbox diff` and `sandbox merge` work
-//! on the snapshots too.
+//! on the snapshots too, and `sandbox copy remove` removes the copy of a snapshot that a
+//! session started from it got (it has no parent command: `copy` is only its group).
 
 mod attach;
+mod copy_remove;
 mod diff;
 mod events;
 mod exec;
@@ -50,6 +52,7 @@ mod wait_port;
 mod watch;
 
 pub use attach::Attach;
+pub use copy_remove::CopyRemove;
 pub use diff::Diff;
 pub use events::Events;
 pub use exec::Exec;
@@ -124,6 +127,7 @@ pub(crate) fn all() -> Vec<Box<dyn PluginCommand<Plugin = SandboxPlugin>>> {
         Box::new(Snapshot),
         Box::new(SnapshotList),
         Box::new(SnapshotRemove),
+        Box::new(CopyRemove),
         Box::new(Fork),
         Box::new(Diff),
         Box::new(Merge),

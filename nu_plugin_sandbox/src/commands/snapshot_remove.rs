@@ -22,7 +22,9 @@ impl PluginCommand for SnapshotRemove {
 
     fn extra_description(&self) -> &str {
         "Returns nothing. Sessions started from the snapshot keep their own copies, but while one of their containers \
-exists (until `sandbox stop`) the image is in use and the removal is refused with nothing removed."
+exists (until `sandbox stop`) the image is in use and the removal is refused with nothing removed. So is it while an \
+overlay copy of the snapshot exists (the copy column of `sandbox start --snapshot` and `sandbox fork` says overlay): \
+it reads from the snapshot, and stays after its session stops until `sandbox copy remove <path>`."
     }
 
     fn signature(&self) -> Signature {

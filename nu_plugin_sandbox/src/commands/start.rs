@@ -40,10 +40,11 @@ provisioning, each post-create command); silence it with --quiet. With --allow-h
 no network but a proxy (HTTP_PROXY and friends point at it) that lets through only what the rules allow; the \
 record's egress column lists them, and `sandbox net` shows the connection log and changes the rules live. \
 With --snapshot <name> the session starts from a snapshot (`sandbox snapshot`): dir must be given and must not exist \
-yet (its parent must); it becomes a copy of the snapshot's working dir (reflinks where the filesystem has them), the \
-container runs the snapshot's image (its filesystem changes included), and the session's own settings (its --env) \
-are not inherited from the snapshot's session. The record's snapshot column says which snapshot and how it was \
-copied (reflink or copy)."
+yet (its parent must); it becomes a copy of the snapshot's working dir (reflinks where the filesystem has them, \
+else an overlay on the snapshot, else a plain copy), the container runs the snapshot's image (its filesystem changes \
+included), and the session's own settings (its --env) are not inherited from the snapshot's session. The record's \
+snapshot column says which snapshot and how it was copied (reflink, overlay or copy). The copy stays after `sandbox \
+stop` (an overlay stays mounted, and the snapshot cannot be removed meanwhile): `sandbox copy remove <dir>` removes it."
     }
 
     fn signature(&self) -> Signature {

@@ -1,8 +1,9 @@
 //! [`Isolation`]: gives a test its own sandbox scope, container-name prefix, control-dir
 //! base, snapshot dir and working dir, and removes everything made in them (containers,
-//! control dirs, snapshot images and copies) when it drops, whether the test passed or
-//! panicked.
+//! control dirs, snapshot images, copies of snapshots, overlay copies unmounted first)
+//! when it drops, whether the test passed or panicked.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -116,6 +117,39 @@ impl Isolation {
             .unwrap_or_default()
     }
 
+    /// The paths of the copies of this isolation's snapshots that are recorded in its
+    /// snapshot dir (`<snapshot>/copies/<key>/path`, partial ones too): the working dirs
+    /// sessions started from them got.
+    pub fn copies_left(&self) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for snapshot in std::fs::read_dir(self.snapshot_dir.path()).into_iter().flatten().flatten() {
+            for record in std::fs::read_dir(snapshot.path().join("copies")).into_iter().flatten().flatten() {
+                if let Ok(path) = std::fs::read(record.path().join("path")) {
+                    paths.push(PathBuf::from(std::ffi::OsStr::from_bytes(&path)));
+                }
+            }
+        }
+        paths.sort();
+        paths
+    }
+
+    /// Unmounts the overlay copies of this isolation's snapshots still mounted, and
+    /// removes their mount points (a copy outside the scratch dir, e.g. in the working
+    /// dir, would else keep its temp dir from going).
+    pub fn unmount_copies(&self) {
+        for path in self.copies_left() {
+            if mounted_at_or_below(&path).is_empty() {
+                continue;
+            }
+            let _ = if rootless() {
+                Command::new("fusermount3").arg("-uz").arg(&path).output()
+            } else {
+                Command::new("umount").arg("-l").arg(&path).output()
+            };
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+
     /// Kills every process still running with this isolation's environment.
     pub fn kill_processes(&self) -> usize {
         kill_marked(&format!("SANDBOX_CONTAINER_PREFIX={}", self.prefix), None)
@@ -157,6 +191,7 @@ impl Drop for Isolation {
         for image in self.snapshot_images() {
             let _ = Command::new(podman()).args(["image", "rm", "--force", &image]).output();
         }
+        self.unmount_copies();
         for dir in [self.snapshot_dir.path(), self.scratch_dir.path()] {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if std::fs::remove_dir_all(entry.path()).is_err() {
@@ -165,6 +200,24 @@ impl Drop for Isolation {
             }
         }
     }
+}
+
+/// Whether these tests run rootless (podman then is too).
+pub fn rootless() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
+    uid != Some("0")
+}
+
+/// The mount points of this process's mount namespace at `dir` or below it.
+pub fn mounted_at_or_below(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        // id parent major:minor root mount-point ...; spaces in the point are `\040`.
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect()
 }
 
 /// Kills the processes whose environment holds `marker` (`NAME=value`) and whose program
