@@ -522,9 +522,10 @@ typedef struct sbx_file_list sbx_file_list;
  *
  * Owned by the caller: free it with `sbx_fork_free` exactly once. Freeing it stops
  * nothing: the children run until stopped (`sbx_session_stop` on a handle from
- * `sbx_fork_child`, or `sbx_context_stop` with their ids), and the snapshot stays until
- * `sbx_context_remove_snapshot`. Immutable, so readable from any thread; strings it
- * returns are borrowed from it.
+ * `sbx_fork_child`, or `sbx_context_stop` with their ids), their copies of the working
+ * dir stay until `sbx_context_remove_copy`, and the snapshot until
+ * `sbx_context_remove_snapshot` (refused while overlay copies of it exist). Immutable,
+ * so readable from any thread; strings it returns are borrowed from it.
  */
 typedef struct sbx_fork sbx_fork;
 
@@ -3227,8 +3228,9 @@ sbx_status sbx_session_spec_set_image(struct sbx_session_spec *spec,
 /**
  * Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
  * given to `sbx_session_spec_new` must not exist yet and receives a copy of the
- * snapshot's (reflinks where the filesystem has them), and the container runs the
- * snapshot's image, so no image may be set. The session does not inherit the snapshotted
+ * snapshot's (reflinks where the filesystem has them, else an overlay on the snapshot;
+ * see `sbx_context_remove_copy`), and the container runs the snapshot's image, so no
+ * image may be set. The session does not inherit the snapshotted
  * session's own environment variables (give it its own). The start report says
  * `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
  * checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts
@@ -3597,9 +3599,12 @@ void sbx_snapshot_report_free(struct sbx_snapshot_report *report);
 /**
  * Removes snapshot `name` from the context's snapshot dir: its image and its copy of
  * the working dir. Sessions started from it keep their own copies, but while one of
- * their containers exists its image cannot go: the removal is then refused with
- * `SBX_STATUS_INVALID_ARGUMENT` and nothing removed. `SBX_STATUS_NOT_FOUND` when there
- * is no such snapshot. Blocks (a `podman rmi`): not from a library runtime thread.
+ * their containers exists its image cannot go, and while one of their copies is an
+ * overlay (`"overlay"` in the start report's `snapshot.copy`) the snapshot's tree is
+ * that copy's lower layer: the removal is then refused with
+ * `SBX_STATUS_INVALID_ARGUMENT` (the message names the copies; remove them first with
+ * `sbx_context_remove_copy`) and nothing removed. `SBX_STATUS_NOT_FOUND` when there is
+ * no such snapshot. Blocks (a `podman rmi`): not from a library runtime thread.
  *
  * # Safety
  * `ctx` is NULL or a live context; `name` is NULL or NUL-terminated; `err` is NULL or
@@ -3608,6 +3613,31 @@ void sbx_snapshot_report_free(struct sbx_snapshot_report *report);
 sbx_status sbx_context_remove_snapshot(const struct sbx_context *ctx,
                                        const char *name,
                                        struct sbx_error **err);
+
+/**
+ * Removes the copy of a snapshot at `path` that a session started from it
+ * (`sbx_session_spec_set_snapshot`) or a fork's child (`sbx_session_fork`) got as its
+ * working dir: unmounts it if it is an overlay (which stays mounted after its session
+ * stops: its changes are the user's output), removes its files, including those the
+ * session made, and its record in the snapshot dir. Reflink and plain copies are
+ * recorded too and removed the same way. The snapshot itself stays (see
+ * `sbx_context_remove_snapshot`, refused while overlay copies of it exist).
+ *
+ * `path` is the copy's absolute path (the session's working dir); copied. Failures:
+ * `SBX_STATUS_INVALID_ARGUMENT` (empty or relative `path`; a session of this context's
+ * scope, running or not, as `sbx_context_list` lists them, has it as its working dir:
+ * stop it first; or it is inside the working dir of a running session, which could
+ * redirect the removal), `SBX_STATUS_NOT_FOUND` (no snapshot in the context's snapshot
+ * dir has a copy at `path`). Blocks (an unmount and a removal of the files):
+ * not from a library runtime thread.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context; `path` is NULL or NUL-terminated; `err` is NULL or
+ * writable.
+ */
+sbx_status sbx_context_remove_copy(const struct sbx_context *ctx,
+                                   const char *path,
+                                   struct sbx_error **err);
 
 /**
  * Removes what failed or interrupted snapshots left in the context's snapshot dir

@@ -17,7 +17,8 @@ type ForkOptions struct {
 }
 
 // ForkResult is what Session.Fork made. The children run until stopped (Stop on each);
-// the snapshot stays until Sandbox.RemoveSnapshot.
+// their copies of the working dir stay until Sandbox.RemoveCopy, the snapshot until
+// Sandbox.RemoveSnapshot.
 type ForkResult struct {
 	// Snapshot is the snapshot the children started from.
 	Snapshot SnapshotReport

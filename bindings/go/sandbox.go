@@ -14,7 +14,7 @@
 // resumable by sequence number; Watch, Stats, WaitForPort) and, on the "egress" network,
 // a policy of what it may reach (StartOptions.Egress, SetEgress, EgressPolicy,
 // NetworkLog, RestartNetwork), and snapshots (Snapshot, StartOptions.Snapshot, Fork,
-// Diff, Merge, Sandbox.Snapshots, Sandbox.RemoveSnapshot). Tasks and terminals live in the session's agent and
+// Diff, Merge, Sandbox.Snapshots, Sandbox.RemoveCopy, Sandbox.RemoveSnapshot). Tasks and terminals live in the session's agent and
 // outlive their handles; closing a Session closes the Task, Terminal, ExecStream and
 // EventStream handles made from it.
 //

@@ -116,12 +116,31 @@ func (sb *Sandbox) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 
 // RemoveSnapshot removes snapshot name (its image and its copy). ErrNotFound when there
 // is none; ErrInvalidArgument, with nothing removed, while a container started from it
-// exists.
+// exists or while a session started from it has an overlay copy of it ("overlay" in its
+// start report's snapshot copy; remove those first with RemoveCopy).
 func (sb *Sandbox) RemoveSnapshot(ctx context.Context, name string) error {
 	return sb.use(ctx, func(p *C.sbx_context) error {
 		return withCString(name, "snapshot name", func(cname *C.char) error {
 			var e *C.sbx_error
 			return check(C.sbx_context_remove_snapshot(p, cname, &e), e)
+		})
+	})
+}
+
+// RemoveCopy removes the copy of a snapshot at path (an absolute path) that a session
+// started from it (StartOptions.Snapshot) or a fork's child got as its working dir:
+// unmounts it if it is an overlay (which stays mounted after its session stops: its
+// changes are the output), removes its files, including those the session made, and its
+// record in the snapshot dir. Reflink and plain copies are removed the same way; the
+// snapshot stays. ErrInvalidArgument for a relative path, while a session of this scope
+// (running or not, as List shows it) has path as its working dir (stop it first), or
+// while path is inside the working dir of a running session (which could redirect the
+// removal); ErrNotFound when no snapshot has a copy at path.
+func (sb *Sandbox) RemoveCopy(ctx context.Context, path string) error {
+	return sb.use(ctx, func(p *C.sbx_context) error {
+		return withCString(path, "path", func(cpath *C.char) error {
+			var e *C.sbx_error
+			return check(C.sbx_context_remove_copy(p, cpath, &e), e)
 		})
 	})
 }

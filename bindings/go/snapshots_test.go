@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -64,6 +66,67 @@ func newSnapshotScope(t *testing.T) (*Sandbox, string) {
 	return sb, store
 }
 
+// copiesDir is a new directory for the copies of children started from a snapshot of sb.
+// When the test ends, after its sessions are stopped, the copies left in it are removed
+// through sb, and what is still mounted below it is unmounted as a backstop, before the
+// dir itself goes.
+func copiesDir(t *testing.T, sb *Sandbox, tag string) string {
+	d := tempDir(t, tag)
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			_ = sb.RemoveCopy(context.Background(), filepath.Join(d, e.Name()))
+		}
+		for _, point := range mountsUnder(d) {
+			if exec.Command("umount", point).Run() != nil {
+				_ = exec.Command("fusermount3", "-u", point).Run()
+			}
+		}
+	})
+	return d
+}
+
+// mountsUnder are the mount points below dir in this process's mount namespace, deepest
+// first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), " ")
+		if len(fields) > 4 {
+			if p := strings.ReplaceAll(fields[4], `\040`, " "); strings.HasPrefix(p, dir+"/") {
+				points = append([]string{p}, points...)
+			}
+		}
+	}
+	return points
+}
+
+// copyMethod is how a session's working dir was copied from its snapshot: its start
+// report's snapshot.copy.
+func copyMethod(t *testing.T, s *Session) string {
+	t.Helper()
+	var rep struct {
+		Snapshot *struct {
+			Copy string `json:"copy"`
+		} `json:"snapshot"`
+	}
+	if r := s.StartReport(); r == nil || json.Unmarshal(r.Raw, &rep) != nil || rep.Snapshot == nil {
+		t.Fatalf("no snapshot in the start report of %s", s.ID())
+	}
+	switch rep.Snapshot.Copy {
+	case "reflink", "overlay", "copy":
+	default:
+		t.Fatalf("copy method of %s: %q", s.ID(), rep.Snapshot.Copy)
+	}
+	return rep.Snapshot.Copy
+}
+
 func readText(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -76,7 +139,7 @@ func readText(t *testing.T, path string) string {
 func TestSnapshotStartForkDiffMerge(t *testing.T) {
 	sb, store := newSnapshotScope(t)
 	ctx := ctxT(t)
-	work, kids, merged := tempDir(t, "work"), tempDir(t, "kids"), tempDir(t, "merged")
+	work, kids, merged := tempDir(t, "work"), copiesDir(t, sb, "kids"), tempDir(t, "merged")
 	if err := os.WriteFile(filepath.Join(work, "before.txt"), []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +181,9 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 	if rep := child.StartReport(); rep == nil || rep.Image.Reason != "snapshot" || !strings.Contains(string(rep.Raw), `"name":"base"`) {
 		t.Fatalf("start report: %+v", rep)
 	}
+	// Reflinks where the filesystem has them, else an overlay (also rootless: every file
+	// of this tree is the user's), else a plain copy.
+	method := copyMethod(t, child)
 	if got := readText(t, filepath.Join(childDir, "before.txt")); got != before {
 		t.Fatalf("the child's before.txt: %q", got)
 	}
@@ -151,6 +217,9 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 		t.Fatalf("fork: %+v %v", f.Snapshot, f.Children)
 	}
 	one, two := f.Children[0], f.Children[1]
+	if m1, m2 := copyMethod(t, one), copyMethod(t, two); m1 != method || m2 != method {
+		t.Fatalf("the fork's children were copied by %s and %s, the child by %s", m1, m2, method)
+	}
 	if got := readText(t, filepath.Join(kids, two.ID(), "before.txt")); got != before {
 		t.Fatalf("two's before.txt: %q", got)
 	}
@@ -179,7 +248,70 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 		t.Fatalf("the parent's new.txt: %q", got)
 	}
 
+	// A running child's copy cannot go; bad paths.
+	if err := sb.RemoveCopy(ctx, childDir); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("removing a running child's copy: %v", err)
+	}
+	if got := readText(t, filepath.Join(childDir, "before.txt")); got != before {
+		t.Fatalf("the child's before.txt after a refused removal: %q", got)
+	}
+	if err := sb.RemoveCopy(ctx, "relative/child"); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("removing a relative path: %v", err)
+	}
+	if err := sb.RemoveCopy(ctx, filepath.Join(kids, "never")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing a copy that never was: %v", err)
+	}
+
+	// Stopped, the children's copies stay (their changes are the output); the parent's
+	// working dir is no snapshot's copy.
 	stopAll()
+	oneDir, twoDir := filepath.Join(kids, one.ID()), filepath.Join(kids, two.ID())
+	if got := readText(t, filepath.Join(childDir, "child.txt")); got != "mine\n" {
+		t.Fatalf("the stopped child's child.txt: %q", got)
+	}
+	if got := readText(t, filepath.Join(oneDir, "new.txt")); got != "from one\n" {
+		t.Fatalf("the stopped one's new.txt: %q", got)
+	}
+	if err := sb.RemoveCopy(ctx, work); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing the parent's working dir as a copy: %v", err)
+	}
+	if got := readText(t, filepath.Join(work, "before.txt")); got != before {
+		t.Fatalf("the parent's before.txt: %q", got)
+	}
+
+	// An overlay copy reads from its snapshot, which cannot go while the copy exists.
+	if method == "overlay" {
+		for name, copies := range map[string][]string{"base": {childDir}, "forked": {oneDir, twoDir}} {
+			err := sb.RemoveSnapshot(ctx, name)
+			if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "remove those copies first") {
+				t.Fatalf("removing %s under overlay copies: %v", name, err)
+			}
+			for _, c := range copies {
+				if !strings.Contains(err.Error(), c) {
+					t.Fatalf("the refusal to remove %s does not name %s: %v", name, c, err)
+				}
+			}
+		}
+		if list, err := sb.Snapshots(ctx); err != nil || len(list) != 2 {
+			t.Fatalf("snapshots after refused removals: %v %+v", err, list)
+		}
+	}
+
+	// Each copy removed, once; then the snapshots.
+	for _, c := range []string{childDir, oneDir, twoDir} {
+		if err := sb.RemoveCopy(ctx, c); err != nil {
+			t.Fatalf("remove the copy %s: %v", c, err)
+		}
+		if _, err := os.Lstat(c); !os.IsNotExist(err) {
+			t.Fatalf("the removed copy %s is still there: %v", c, err)
+		}
+	}
+	if left := mountsUnder(kids); len(left) != 0 {
+		t.Fatalf("still mounted: %v", left)
+	}
+	if err := sb.RemoveCopy(ctx, childDir); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removing a removed copy: %v", err)
+	}
 	for _, name := range []string{"base", "forked"} {
 		if err := sb.RemoveSnapshot(ctx, name); err != nil {
 			t.Fatalf("remove %s: %v", name, err)
@@ -231,6 +363,12 @@ func TestSnapshotBadInputGetsTypedErrors(t *testing.T) {
 		{"merge with two targets", errMergeBoth, ErrInvalidArgument},
 		{"merge of a session not from a snapshot", errMergeNoBase, ErrInvalidArgument},
 		{"remove an unknown snapshot", sb.RemoveSnapshot(ctx, "nope"), ErrNotFound},
+		{"remove a copy at an empty path", sb.RemoveCopy(ctx, ""), ErrInvalidArgument},
+		{"remove a copy at a relative path", sb.RemoveCopy(ctx, "relative/copy"), ErrInvalidArgument},
+		{"remove a copy at a path with NUL", sb.RemoveCopy(ctx, "/tmp/a\x00b"), ErrInvalidArgument},
+		{"remove a copy no snapshot has", sb.RemoveCopy(ctx, filepath.Join(kids, "no-copy")), ErrNotFound},
+		{"remove a running session's working dir", sb.RemoveCopy(ctx, work), ErrInvalidArgument},
+		{"remove a path in a running session's working dir", sb.RemoveCopy(ctx, filepath.Join(work, "no-copy")), ErrInvalidArgument},
 	})
 	if _, err := os.Lstat(filepath.Join(kids, "k1")); !os.IsNotExist(err) {
 		t.Fatalf("a failed start left its dir: %v", err)

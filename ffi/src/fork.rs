@@ -19,9 +19,10 @@ use crate::text::{path_arg, str_arg, to_cstring_lossy};
 ///
 /// Owned by the caller: free it with `sbx_fork_free` exactly once. Freeing it stops
 /// nothing: the children run until stopped (`sbx_session_stop` on a handle from
-/// `sbx_fork_child`, or `sbx_context_stop` with their ids), and the snapshot stays until
-/// `sbx_context_remove_snapshot`. Immutable, so readable from any thread; strings it
-/// returns are borrowed from it.
+/// `sbx_fork_child`, or `sbx_context_stop` with their ids), their copies of the working
+/// dir stay until `sbx_context_remove_copy`, and the snapshot until
+/// `sbx_context_remove_snapshot` (refused while overlay copies of it exist). Immutable,
+/// so readable from any thread; strings it returns are borrowed from it.
 pub struct sbx_fork {
     snapshot: sbx_snapshot_report,
     // Dropped (in Drop) inside the runtime's context.

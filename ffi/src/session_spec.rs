@@ -150,8 +150,9 @@ pub unsafe extern "C" fn sbx_session_spec_set_image(
 
 /// Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
 /// given to `sbx_session_spec_new` must not exist yet and receives a copy of the
-/// snapshot's (reflinks where the filesystem has them), and the container runs the
-/// snapshot's image, so no image may be set. The session does not inherit the snapshotted
+/// snapshot's (reflinks where the filesystem has them, else an overlay on the snapshot;
+/// see `sbx_context_remove_copy`), and the container runs the snapshot's image, so no
+/// image may be set. The session does not inherit the snapshotted
 /// session's own environment variables (give it its own). The start report says
 /// `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
 /// checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts

@@ -1,6 +1,7 @@
 //! `sbx_session_snapshot` and `sbx_snapshot_report` (what it took), removing and reaping
-//! snapshots (`sbx_context_remove_snapshot`, `sbx_context_reap_snapshots`). Listing them
-//! is in `snapshot_list.rs`, starting from one is `sbx_session_spec_set_snapshot`.
+//! snapshots (`sbx_context_remove_snapshot`, `sbx_context_reap_snapshots`) and the copies
+//! sessions started from them got (`sbx_context_remove_copy`). Listing them is in
+//! `snapshot_list.rs`, starting from one is `sbx_session_spec_set_snapshot`.
 
 use std::ffi::{CString, c_char};
 
@@ -13,7 +14,7 @@ use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::session::sbx_session;
 use crate::status::sbx_status;
 use crate::string_list::sbx_string_list;
-use crate::text::{str_arg, to_cstring_lossy};
+use crate::text::{path_arg, str_arg, to_cstring_lossy};
 
 /// What `sbx_session_snapshot` took: the snapshot (its name, the session it was taken
 /// from, the image of the container's changes, how the working dir was copied, how many
@@ -218,9 +219,12 @@ pub unsafe extern "C" fn sbx_snapshot_report_free(report: *mut sbx_snapshot_repo
 
 /// Removes snapshot `name` from the context's snapshot dir: its image and its copy of
 /// the working dir. Sessions started from it keep their own copies, but while one of
-/// their containers exists its image cannot go: the removal is then refused with
-/// `SBX_STATUS_INVALID_ARGUMENT` and nothing removed. `SBX_STATUS_NOT_FOUND` when there
-/// is no such snapshot. Blocks (a `podman rmi`): not from a library runtime thread.
+/// their containers exists its image cannot go, and while one of their copies is an
+/// overlay (`"overlay"` in the start report's `snapshot.copy`) the snapshot's tree is
+/// that copy's lower layer: the removal is then refused with
+/// `SBX_STATUS_INVALID_ARGUMENT` (the message names the copies; remove them first with
+/// `sbx_context_remove_copy`) and nothing removed. `SBX_STATUS_NOT_FOUND` when there is
+/// no such snapshot. Blocks (a `podman rmi`): not from a library runtime thread.
 ///
 /// # Safety
 /// `ctx` is NULL or a live context; `name` is NULL or NUL-terminated; `err` is NULL or
@@ -238,6 +242,42 @@ pub unsafe extern "C" fn sbx_context_remove_snapshot(
             let (ctx, name) = (borrow(ctx, "context")?, str_arg(name, "name")?);
             let inner = ctx.open()?;
             inner.block_on(inner.sandbox.remove_snapshot(name))
+        })
+    }
+}
+
+/// Removes the copy of a snapshot at `path` that a session started from it
+/// (`sbx_session_spec_set_snapshot`) or a fork's child (`sbx_session_fork`) got as its
+/// working dir: unmounts it if it is an overlay (which stays mounted after its session
+/// stops: its changes are the user's output), removes its files, including those the
+/// session made, and its record in the snapshot dir. Reflink and plain copies are
+/// recorded too and removed the same way. The snapshot itself stays (see
+/// `sbx_context_remove_snapshot`, refused while overlay copies of it exist).
+///
+/// `path` is the copy's absolute path (the session's working dir); copied. Failures:
+/// `SBX_STATUS_INVALID_ARGUMENT` (empty or relative `path`; a session of this context's
+/// scope, running or not, as `sbx_context_list` lists them, has it as its working dir:
+/// stop it first; or it is inside the working dir of a running session, which could
+/// redirect the removal), `SBX_STATUS_NOT_FOUND` (no snapshot in the context's snapshot
+/// dir has a copy at `path`). Blocks (an unmount and a removal of the files):
+/// not from a library runtime thread.
+///
+/// # Safety
+/// `ctx` is NULL or a live context; `path` is NULL or NUL-terminated; `err` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_context_remove_copy(
+    ctx: *const sbx_context,
+    path: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: `err` is forwarded under the caller's contract.
+    unsafe {
+        call("sbx_context_remove_copy", err, Blocks::Yes, || {
+            // SAFETY: NULL or live / NUL-terminated by contract.
+            let (ctx, path) = (borrow(ctx, "context")?, path_arg(path, "path")?);
+            let inner = ctx.open()?;
+            inner.block_on(inner.sandbox.remove_copy(&path))
         })
     }
 }

@@ -638,6 +638,19 @@ fn snapshot_fork_diff_merge_exports_check_their_arguments() {
         fails_with(check(|e| sbx_context_snapshots(ctx, null_mut(), e)), sbx_status::NullArgument, "out");
         fails_with(check(|e| sbx_context_remove_snapshot(ctx, null(), e)), sbx_status::NullArgument, "name");
         fails_with(check(|e| sbx_context_remove_snapshot(null(), name, e)), sbx_status::NullArgument, "context");
+        fails_with(check(|e| sbx_context_remove_copy(ctx, null(), e)), sbx_status::NullArgument, "path");
+        fails_with(
+            check(|e| sbx_context_remove_copy(null(), c"/tmp/copy".as_ptr(), e)),
+            sbx_status::NullArgument,
+            "context",
+        );
+        // Paths are checked before anything is looked up.
+        fails_with(check(|e| sbx_context_remove_copy(ctx, c"".as_ptr(), e)), sbx_status::InvalidArgument, "path");
+        fails_with(
+            check(|e| sbx_context_remove_copy(ctx, c"relative/copy".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "not an absolute path",
+        );
         fails_with(check(|e| sbx_context_reap_snapshots(ctx, null_mut(), e)), sbx_status::NullArgument, "reaped");
         fails_with(
             check(|e| sbx_context_reap_snapshots(null(), &mut out_reaped, e)),
@@ -706,4 +719,25 @@ fn snapshot_fork_diff_merge_exports_check_their_arguments() {
     assert_eq!(out_merge, sentinel());
     assert_eq!(out_session, sentinel());
     assert_eq!(out_reaped, sentinel());
+}
+
+#[test]
+fn removing_a_copy_no_snapshot_has_is_not_found() {
+    // A snapshot dir of its own: no snapshot, so no copy anywhere.
+    let snapshots = tempfile::tempdir().unwrap();
+    let c_snapshots = std::ffi::CString::new(snapshots.path().to_str().unwrap()).unwrap();
+    let c_scope = std::ffi::CString::new(format!("ffi-copies-{}", std::process::id())).unwrap();
+    let c_copy = std::ffi::CString::new(snapshots.path().join("no-such-copy").to_str().unwrap()).unwrap();
+    let (mut cfg, mut ctx) = (null_mut(), null_mut());
+    // SAFETY: valid strings and out-pointers; the config and context are freed once.
+    unsafe {
+        check(|e| sbx_config_from_env(&mut cfg, e)).unwrap();
+        check(|e| sbx_config_set_scope(cfg, c_scope.as_ptr(), e)).unwrap();
+        check(|e| sbx_config_set_snapshot_dir(cfg, c_snapshots.as_ptr(), e)).unwrap();
+        check(|e| sbx_context_new(cfg, &mut ctx, e)).unwrap();
+        sbx_config_free(cfg);
+        let r = check(|e| sbx_context_remove_copy(ctx, c_copy.as_ptr(), e));
+        sbx_context_free(ctx);
+        fails_with(r, sbx_status::NotFound, "no-such-copy");
+    }
 }

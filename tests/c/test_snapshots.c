@@ -1,8 +1,9 @@
 /* Snapshots, starts from one, forks, diffs and merges: a file written before the
  * snapshot is in a child started from it, the child's writes are not in the parent, a
  * fork of 2 where one child's change shows in its diff only, merges into a directory
- * and into the parent; typed errors for bad input; every snapshot removed and no image
- * of the test's snapshot dir left. */
+ * and into the parent; the children's copies (reflink, overlay or plain) outlive them
+ * until removed, an overlay keeps its snapshot; typed errors for bad input; every copy
+ * and snapshot removed and no image of the test's snapshot dir left. */
 #include "check.h"
 
 #include <sys/stat.h>
@@ -12,9 +13,18 @@ static char kids_dir[256];
 static char merge_dir[256];
 
 /* Removes the snapshot images of the test's snapshot dir and the test's dirs (through
- * podman's user namespace too, where the test runs rootless), also after a failed check. */
+ * podman's user namespace too, where the test runs rootless), also after a failed check:
+ * first unmounts the overlay copies a failed check left mounted in the children's dir
+ * (kernel overlays as root, fuse-overlayfs rootless). */
 static void cleanup_dirs(void) {
     char cmd[2048];
+    if (kids_dir[0] != '\0') {
+        snprintf(cmd, sizeof cmd,
+                 "awk -v d='%s/' 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do "
+                 "umount \"$m\" 2>/dev/null || fusermount3 -u \"$m\" || echo \"unmounting $m failed\" >&2; done",
+                 kids_dir);
+        if (system(cmd) != 0) fprintf(stderr, "unmounting the copies in %s failed\n", kids_dir);
+    }
     if (snap_dir[0] != '\0') {
         snprintf(cmd, sizeof cmd,
                  "podman images -q --no-trunc --filter label=sandbox.snapshot.store=%s | xargs -r podman rmi -f "
@@ -70,6 +80,26 @@ static int exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
+/* How the session's working dir was copied from its snapshot: its start report's
+ * `snapshot.copy`, one of "reflink", "overlay", "copy". */
+static const char *copy_method(sbx_session *s) {
+    static const char *const methods[] = {"reflink", "overlay", "copy"};
+    const char *json = NULL, *at;
+    size_t i, n = 0;
+    OK(sbx_session_start_report_json(s, &json, err));
+    at = strstr(json, "\"snapshot\":{");
+    EXPECT(at != NULL);
+    at = strstr(at, "\"copy\":\"");
+    EXPECT(at != NULL);
+    at += strlen("\"copy\":\"");
+    for (i = 0; i < 3; i++) {
+        n = strlen(methods[i]);
+        if (strncmp(at, methods[i], n) == 0 && at[n] == '"') break;
+    }
+    EXPECT(i < 3);
+    return methods[i];
+}
+
 static sbx_session *start_from(sbx_context *ctx, const char *id, const char *dir, const char *snapshot) {
     sbx_session_spec *spec = NULL;
     sbx_session *s = NULL;
@@ -82,7 +112,8 @@ static sbx_session *start_from(sbx_context *ctx, const char *id, const char *dir
 
 int main(void) {
     sbx_context *ctx = open_scope();
-    char id[64], path[600], kid[300], cmd[600];
+    char id[64], path[600], kid[300], one_dir[300], two_dir[300], cmd[600];
+    const char *kid_copy, *one_copy, *two_copy;
     sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL;
     sbx_session_spec *spec = NULL;
     sbx_snapshot_report *rep = NULL;
@@ -132,6 +163,9 @@ int main(void) {
     child = start_from(ctx, check_id("kid"), kid, "base");
     OK(sbx_session_start_report_json(child, &json, err));
     EXPECT(strstr(json, "\"reason\":\"snapshot\"") != NULL && strstr(json, "\"name\":\"base\"") != NULL);
+    /* Reflinks where the filesystem has them, else an overlay (also rootless: every file
+     * of this tree is the user's), else a plain copy. */
+    kid_copy = copy_method(child);
     snprintf(path, sizeof path, "%s/before.txt", kid);
     EXPECT(holds(path, "written before the snapshot\n"));
     snprintf(path, sizeof path, "%s/child.txt", kid);
@@ -170,6 +204,11 @@ int main(void) {
     EXPECT(untouched == NULL);
     EXPECT(strcmp(sbx_session_id(one), sbx_fork_child_id(fork, 0)) == 0);
     sbx_fork_free(fork);
+    snprintf(one_dir, sizeof one_dir, "%s/%s", kids_dir, sbx_session_id(one));
+    snprintf(two_dir, sizeof two_dir, "%s/%s", kids_dir, sbx_session_id(two));
+    one_copy = copy_method(one);
+    two_copy = copy_method(two);
+    EXPECT(strcmp(one_copy, kid_copy) == 0 && strcmp(two_copy, kid_copy) == 0);
     snprintf(path, sizeof path, "%s/%s/before.txt", kids_dir, sbx_session_id(two));
     EXPECT(holds(path, "written before the snapshot\n"));
     snprintf(path, sizeof path, "%s/%s/new.txt", kids_dir, sbx_session_id(one));
@@ -205,13 +244,55 @@ int main(void) {
     snprintf(path, sizeof path, "%s/missing", merge_dir);
     FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_merge(one, NULL, path, NULL, false, NULL, err));
 
-    /* A snapshot in use by children cannot go; after they stop it can. */
+    /* A snapshot in use by children cannot go, nor a running child's copy; bad paths. */
     FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_snapshot(ctx, "base", err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_copy(ctx, kid, err));
+    EXPECT_MESSAGE("stop it first");
+    snprintf(path, sizeof path, "%s/before.txt", kid);
+    EXPECT(holds(path, "written before the snapshot\n"));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_copy(ctx, "relative/child", err));
+    EXPECT_MESSAGE("absolute");
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_context_remove_copy(ctx, NULL, err));
+    snprintf(path, sizeof path, "%s/never", kids_dir);
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_context_remove_copy(ctx, path, err));
+    snprintf(path, sizeof path, "%s/never", check_dir);
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_copy(ctx, path, err));
+    EXPECT_MESSAGE("stop that session first");
+
+    /* Stopped, the children's copies stay (their changes are the output). */
     OK(sbx_session_stop(child, err));
     OK(sbx_session_stop(one, err));
     OK(sbx_session_stop(two, err));
     OK(sbx_session_stop(parent, err));
     FAILS(SBX_STATUS_SESSION_NOT_FOUND, sbx_session_snapshot(parent, "late", NULL, err));
+    snprintf(path, sizeof path, "%s/child.txt", kid);
+    EXPECT(holds(path, "mine\n"));
+    snprintf(path, sizeof path, "%s/new.txt", one_dir);
+    EXPECT(holds(path, "from one\n"));
+    /* The parent's working dir is no snapshot's copy. */
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_context_remove_copy(ctx, check_dir, err));
+    snprintf(path, sizeof path, "%s/before.txt", check_dir);
+    EXPECT(exists(path));
+
+    /* An overlay copy reads from its snapshot, which cannot go while the copy exists. */
+    if (strcmp(kid_copy, "overlay") == 0) {
+        FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_snapshot(ctx, "base", err));
+        EXPECT_MESSAGE("remove those copies first");
+        EXPECT_MESSAGE(kid);
+        FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_snapshot(ctx, "forked", err));
+        EXPECT_MESSAGE(one_dir);
+        OK(sbx_context_snapshots(ctx, &list, err));
+        EXPECT(sbx_snapshot_list_len(list) == 2);
+        sbx_snapshot_list_free(list);
+    }
+
+    /* Each copy removed, once; then the snapshots. */
+    OK(sbx_context_remove_copy(ctx, kid, err));
+    EXPECT(!exists(kid));
+    FAILS(SBX_STATUS_NOT_FOUND, sbx_context_remove_copy(ctx, kid, err));
+    OK(sbx_context_remove_copy(ctx, one_dir, err));
+    OK(sbx_context_remove_copy(ctx, two_dir, err));
+    EXPECT(!exists(one_dir) && !exists(two_dir));
     OK(sbx_context_remove_snapshot(ctx, "base", err));
     OK(sbx_context_remove_snapshot(ctx, "forked", err));
     FAILS(SBX_STATUS_NOT_FOUND, sbx_context_remove_snapshot(ctx, "base", err));
@@ -232,6 +313,6 @@ int main(void) {
     sbx_session_free(two);
     sbx_session_free(parent);
     check_close_scope(ctx);
-    puts("test_snapshots: ok");
+    printf("test_snapshots: ok (children's copies: %s)\n", kid_copy);
     return 0;
 }

@@ -1,7 +1,9 @@
 """Snapshots, starts from one, forks, diffs and merges against real podman: a file written
 before the snapshot is in a child started from it, the child's writes stay out of the
 parent, a fork of 2 where one child's change is in its diff only, merges into a directory
-and into the parent; typed errors for bad input; every snapshot and image removed."""
+and into the parent; the children's copies (reflink, overlay or plain) outlive them until
+removed, and an overlay keeps its snapshot; typed errors for bad input; every copy,
+snapshot and image removed."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sandbox
 from conftest import leftovers, unique
 
 BEFORE = "written before the snapshot\n"
+COPY_METHODS = ("reflink", "overlay", "copy")
 
 
 def snapshot_images(store: Path) -> list[str]:
@@ -37,6 +40,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         subprocess.run(["podman", "unshare", "rm", "-rf", str(d)], capture_output=True, check=False)
 
 
+def mounts_under(d: Path) -> list[str]:
+    """The mount points below ``d`` in this process's mount namespace, deepest first."""
+    prefix = f"{d}/"
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        points = [line.split(" ")[4].replace("\\040", " ") for line in f]
+    return sorted((p for p in points if p.startswith(prefix)), reverse=True)
+
+
+def unmount(point: str) -> None:
+    """Unmounts a copy a failed test left: a kernel overlay (root) or fuse-overlayfs."""
+    for cmd in (["umount", point], ["fusermount3", "-u", point]):
+        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
+            return
+
+
 @pytest.fixture
 def ssb(scope: str, store: Path) -> Iterator[sandbox.Sandbox]:
     with sandbox.Sandbox(scope=scope, provision=False, snapshot_dir=store) as s:
@@ -47,11 +65,28 @@ def ssb(scope: str, store: Path) -> Iterator[sandbox.Sandbox]:
     assert leftovers(scope) == [], "the test left sessions behind"
 
 
-def test_snapshot_start_fork_diff_merge(ssb: sandbox.Sandbox, store: Path, workdir: str, tmp_path: Path) -> None:
+@pytest.fixture
+def kids(ssb: sandbox.Sandbox, tmp_path: Path) -> Iterator[Path]:
+    """A dir for the children's copies. Copies a failed test left in it are removed through
+    the library once its sessions are stopped, and unmounted as a backstop."""
+    d = tmp_path / "kids"
+    d.mkdir()
+    yield d
+    for copy in sorted(d.iterdir()):
+        try:
+            ssb.remove_copy(copy)
+        except sandbox.SandboxError:
+            pass
+    for point in mounts_under(d):
+        unmount(point)
+
+
+def test_snapshot_start_fork_diff_merge(
+    ssb: sandbox.Sandbox, store: Path, workdir: str, tmp_path: Path, kids: Path
+) -> None:
     work = Path(workdir) / "work"
-    kids = tmp_path / "kids"
     merged = tmp_path / "merged"
-    for d in (work, kids, merged):
+    for d in (work, merged):
         d.mkdir()
     (work / "before.txt").write_text(BEFORE)
     sessions: list[sandbox.Session] = []
@@ -72,6 +107,10 @@ def test_snapshot_start_fork_diff_merge(ssb: sandbox.Sandbox, store: Path, workd
         sessions.append(child)
         assert child.start_report["image"]["reason"] == "snapshot"
         assert child.start_report["snapshot"]["name"] == "base"
+        # Reflinks where the filesystem has them, else an overlay (also rootless: every
+        # file of this tree is the user's), else a plain copy.
+        method = child.start_report["snapshot"]["copy"]
+        assert method in COPY_METHODS
         assert (kids / "child" / "before.txt").read_text() == BEFORE
         child.write_file(str(kids / "child" / "child.txt"), "mine\n")
         assert not (work / "child.txt").exists()
@@ -85,6 +124,7 @@ def test_snapshot_start_fork_diff_merge(ssb: sandbox.Sandbox, store: Path, workd
         assert isinstance(f, sandbox.ForkResult) and f.snapshot.name == "forked"
         assert [c.id for c in f.children] == [f"{parent.id}-1", f"{parent.id}-2"]
         one, two = f.children
+        assert [c.start_report["snapshot"] for c in f.children] == [{"name": "forked", "copy": method}] * 2
         assert (kids / two.id / "before.txt").read_text() == BEFORE
         one.write_file(str(kids / one.id / "new.txt"), "from one\n")
         assert one.diff() == [sandbox.Change("new.txt", "added", "file", 9)]
@@ -97,10 +137,46 @@ def test_snapshot_start_fork_diff_merge(ssb: sandbox.Sandbox, store: Path, workd
         assert one.merge(parent, snapshot="forked").applied == 1
         assert (work / "new.txt").read_text() == "from one\n"
         assert parent.exec(["cat", str(work / "new.txt")]).stdout == b"from one\n"
+
+        # A running child's copy cannot go; bad paths.
+        with pytest.raises(sandbox.InvalidArgumentError, match="stop it first"):
+            ssb.remove_copy(kids / "child")
+        assert (kids / "child" / "before.txt").read_text() == BEFORE
+        with pytest.raises(sandbox.InvalidArgumentError, match="absolute"):
+            ssb.remove_copy("relative/child")
+        with pytest.raises(sandbox.NotFoundError):
+            ssb.remove_copy(kids / "never")
     finally:
         for s in sessions:
             s.stop()
             s.close()
+
+    # Stopped, the children's copies stay (their changes are the output); the parent's
+    # working dir is no snapshot's copy.
+    copies = [kids / "child", kids / one.id, kids / two.id]
+    assert (kids / "child" / "child.txt").read_text() == "mine\n"
+    assert (kids / one.id / "new.txt").read_text() == "from one\n"
+    with pytest.raises(sandbox.NotFoundError):
+        ssb.remove_copy(work)
+    assert (work / "before.txt").read_text() == BEFORE
+
+    # An overlay copy reads from its snapshot, which cannot go while the copy exists.
+    if method == "overlay":
+        with pytest.raises(sandbox.InvalidArgumentError, match="remove those copies first") as e:
+            ssb.remove_snapshot("base")
+        assert str(kids / "child") in str(e.value)
+        with pytest.raises(sandbox.InvalidArgumentError, match="remove those copies first") as e:
+            ssb.remove_snapshot("forked")
+        assert str(kids / one.id) in str(e.value) and str(kids / two.id) in str(e.value)
+        assert [i.name for i in ssb.snapshots()] == ["base", "forked"]
+
+    # Each copy removed, once; then the snapshots.
+    for copy in copies:
+        ssb.remove_copy(copy)
+        assert not copy.exists()
+    assert mounts_under(kids) == []
+    with pytest.raises(sandbox.NotFoundError):
+        ssb.remove_copy(kids / "child")
     ssb.remove_snapshot("base")
     ssb.remove_snapshot("forked")
     assert ssb.snapshots() == []
@@ -133,6 +209,17 @@ def test_snapshot_bad_input_gets_typed_errors(ssb: sandbox.Sandbox, store: Path,
             s.merge(tmp_path)
         with pytest.raises(sandbox.NotFoundError):
             ssb.remove_snapshot("nope")
+        for bad_path in ("", "relative/copy"):
+            with pytest.raises(sandbox.InvalidArgumentError):
+                ssb.remove_copy(bad_path)
+        with pytest.raises(TypeError):
+            ssb.remove_copy(None)  # type: ignore[arg-type]
+        with pytest.raises(sandbox.NotFoundError):
+            ssb.remove_copy(store / "no-copy")
+        with pytest.raises(sandbox.InvalidArgumentError, match="stop it first"):
+            ssb.remove_copy(workdir)
+        with pytest.raises(sandbox.InvalidArgumentError, match="stop that session first"):
+            ssb.remove_copy(tmp_path / "no-copy")
         assert ssb.snapshots() == []
     finally:
         s.stop()

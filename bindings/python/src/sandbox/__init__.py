@@ -20,8 +20,8 @@ and ``async for``, resumable by sequence number; ``s.wait_for_port(8000)``,
 ``s.stats()``, ``s.watch(path)``), and snapshots: ``s.snapshot(name)``, a session
 started from one (``sb.start(..., snapshot=name)``), ``s.fork(count, into)`` into
 children, a child's changes as ``s.diff()`` and merged with ``s.merge(into)``,
-``sb.snapshots()``, ``sb.remove_snapshot(name)``. Tasks and terminals live in the session
-and outlive their Python objects.
+``sb.snapshots()``, ``sb.remove_copy(child_dir)``, ``sb.remove_snapshot(name)``. Tasks
+and terminals live in the session and outlive their Python objects.
 
 Objects are thread-safe. ``close()`` is idempotent and wakes calls blocked in other
 threads (they raise :class:`ClosedError`); objects dropped without ``close()`` are freed
@@ -74,7 +74,15 @@ from .files import FileInfo, _take_buffer, _take_file_info, _take_file_list
 from .output import OutputChunk
 from .fork import Change, ForkResult, MergeReport, _diff, _fork, _merge
 from .pause import PauseReport, _pause, _resume
-from .snapshot import SnapshotInfo, SnapshotReport, _reap_snapshots, _remove_snapshot, _snapshot, _snapshots
+from .snapshot import (
+    SnapshotInfo,
+    SnapshotReport,
+    _reap_snapshots,
+    _remove_copy,
+    _remove_snapshot,
+    _snapshot,
+    _snapshots,
+)
 from .tasks import Task, TaskInfo, _task_list, _task_spec
 from .terminals import Terminal, TerminalInfo, _terminal_list, _terminal_spec
 
@@ -735,8 +743,23 @@ class Sandbox(_Handle):
     def remove_snapshot(self, name: str) -> None:
         """Removes snapshot ``name`` (its image and its copy). :class:`NotFoundError` when
         there is none; :class:`InvalidArgumentError`, with nothing removed, while a container
-        started from it exists."""
+        started from it exists or while a session started from it has an overlay copy of it
+        (``"overlay"`` in its start report's ``snapshot.copy``; remove those first with
+        :meth:`remove_copy`)."""
         _remove_snapshot(self, name)
+
+    def remove_copy(self, path: PathLike) -> None:
+        """Removes the copy of a snapshot at ``path`` (an absolute path) that a session
+        started from it (``start(..., snapshot=name)``) or a fork's child got as its working
+        dir: unmounts it if it is an overlay (which stays mounted after its session stops:
+        its changes are the output), removes its files, including those the session made,
+        and its record in the snapshot dir. Reflink and plain copies are removed the same
+        way; the snapshot stays. :class:`InvalidArgumentError` for a relative path, while a
+        session of this scope (running or not, as :meth:`list` shows it) has ``path`` as its
+        working dir (stop it first), or while ``path`` is inside the working dir of a
+        running session (which could redirect the removal); :class:`NotFoundError` when no
+        snapshot has a copy at ``path``."""
+        _remove_copy(self, path)
 
     def reap_snapshots(self) -> List[str]:
         """Removes what failed or interrupted snapshots left in the snapshot dir; returns

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ForkResult:
     """What :meth:`Session.fork` made. The children run until stopped (``with`` on each, or
-    :meth:`Session.stop`); the snapshot stays until :meth:`Sandbox.remove_snapshot`."""
+    :meth:`Session.stop`); their copies of the working dir stay until
+    :meth:`Sandbox.remove_copy`, the snapshot until :meth:`Sandbox.remove_snapshot`."""
 
     #: The snapshot the children started from.
     snapshot: SnapshotReport

@@ -1,6 +1,7 @@
 """Snapshots of a session (``Session.snapshot``), listed, removed and reaped through the
 :class:`~sandbox.Sandbox` (``snapshots``, ``remove_snapshot``, ``reap_snapshots``);
-``Sandbox.start(..., snapshot=name)`` starts a session from one."""
+``Sandbox.start(..., snapshot=name)`` starts a session from one, and
+``Sandbox.remove_copy(path)`` removes the copy of the working dir it got."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ctypes import c_void_p
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List
 
-from ._calls import _call, _new, _text
+from ._calls import PathLike, _call, _new, _text
 from ._lib import lib
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ def _snapshots(sb: "Sandbox") -> List[SnapshotInfo]:
 
 def _remove_snapshot(sb: "Sandbox", name: str) -> None:
     _call(lib.sbx_context_remove_snapshot, sb._ptr, _text(name, "name"))
+
+
+def _remove_copy(sb: "Sandbox", path: PathLike) -> None:
+    _call(lib.sbx_context_remove_copy, sb._ptr, _text(path, "path"))
 
 
 def _reap_snapshots(sb: "Sandbox") -> List[str]:
