@@ -147,6 +147,26 @@ fn propagates(dir: &Path) -> bool {
         .is_some_and(|m| m.shared)
 }
 
+/// The file in a snapshot's dir that says whether its tree passed [`user_owns_all`] at
+/// capture (`yes` or `no`): checked once, not at every start.
+const USER_SERVES: &str = "user-serves";
+
+/// Records whether the user's `fuse-overlayfs` can serve the snapshot being made in
+/// `partial` (its tree in `partial/tree`).
+pub(crate) fn mark_user_serves(partial: &Path) {
+    let answer: &[u8] = if user_owns_all(&partial.join("tree")) { b"yes" } else { b"no" };
+    let _ = std::fs::write(partial.join(USER_SERVES), answer);
+}
+
+/// Whether the user's `fuse-overlayfs` can serve the snapshot tree `tree`: as recorded at
+/// capture, or for a snapshot without the record, by a walk.
+fn user_serves(tree: &Path) -> bool {
+    match tree.parent().map(|dir| std::fs::read(dir.join(USER_SERVES))) {
+        Some(Ok(answer)) => answer == b"yes",
+        _ => user_owns_all(tree),
+    }
+}
+
 /// Whether a `fuse-overlayfs` run by this user can serve every entry of `tree` as it is:
 /// it reads and copies up as the user, with no capability, so each entry must be the
 /// user's (a group the user is in) and readable by its owner (dirs searchable too).
@@ -291,8 +311,7 @@ async fn copy_into(
     let parent = target.parent().unwrap_or(target);
     // Rootless, an overlay only where the user's fuse-overlayfs can serve it to the
     // session as a copy would be (else a plain copy, and the report says so).
-    if !reflinks_between(&snapshot.tree, parent) && (!rootless || (propagates(parent) && user_owns_all(&snapshot.tree)))
-    {
+    if !reflinks_between(&snapshot.tree, parent) && (!rootless || (propagates(parent) && user_serves(&snapshot.tree))) {
         let (upper, work) = (partial.join("upper"), partial.join("work"));
         let dirs = [&upper, &work, &target.to_path_buf()]
             .iter()

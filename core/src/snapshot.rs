@@ -410,8 +410,15 @@ impl Sandbox {
             }
         };
         // Counted once the session runs again.
-        let tree = info.tree.clone();
-        (info.files, info.bytes) = tokio::task::spawn_blocking(move || count_files(&tree)).await.unwrap_or((0, 0));
+        let (tree, dir, rootless) = (info.tree.clone(), partial.clone(), host.rootless);
+        (info.files, info.bytes) = tokio::task::spawn_blocking(move || {
+            if rootless {
+                crate::overlay::mark_user_serves(&dir);
+            }
+            count_files(&tree)
+        })
+        .await
+        .unwrap_or((0, 0));
         let publish = (|| -> std::io::Result<()> {
             let meta = serde_json::to_vec_pretty(&info).map_err(std::io::Error::other)?;
             std::fs::write(partial.join("meta.json"), meta)?;
