@@ -39,7 +39,8 @@ fn row(metric: &str, ours: String, base: String, ratio: String, target: &str, me
 }
 
 fn ratio(a: Duration, b: Duration) -> String {
-    format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64())
+    let r = a.as_secs_f64() / b.as_secs_f64();
+    if r < 0.1 { format!("{r:.4}x") } else { format!("{r:.2}x") }
 }
 
 /// Fills `dir` with `bytes` in `files` files of pseudo-random data.
