@@ -231,8 +231,9 @@ async fn mount(lower: &Path, upper: &Path, work: &Path, target: &Path, rootless:
         return Ok(());
     }
     // `index=on`: a file with hard links keeps them when a change copies it up (the
-    // kernel's default breaks them; fuse-overlayfs keeps them anyway).
-    let options = format!("{options},index=on");
+    // kernel's default breaks them; fuse-overlayfs keeps them anyway). `redirect_dir=on`:
+    // a dir of the lower layer can be renamed (else rename(2) answers EXDEV).
+    let options = format!("{options},index=on,redirect_dir=on");
     let data = std::ffi::CString::new(options).map_err(|_| Error::invalid("overlay", "a path holds a NUL byte"))?;
     rustix::mount::mount("overlay", target, "overlay", rustix::mount::MountFlags::empty(), data.as_c_str())
         .map_err(|e| Error::io(format!("mounting an overlay at {}", target.display()), e.into()))

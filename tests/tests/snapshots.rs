@@ -116,8 +116,12 @@ fn children_start_from_a_snapshot_byte_for_byte_and_stay_apart() {
             sh(a, "echo ${PARENT_SECRET:-unset} $CHILD $HOSTNAME").await.split(' ').take(2).collect::<Vec<_>>(),
             ["unset", "a"]
         );
-        // A child's writes show nowhere else.
+        // A child's writes show nowhere else; a dir the snapshot has can be renamed
+        // (rename(2), as on a plain copy: the kernel overlay redirects it).
         sh(a, "echo mine > only-a && echo a > /etc/sbx-state && rm src/main.rs").await;
+        std::fs::rename(a_dir.join("src/deep"), a_dir.join("deep-moved")).unwrap();
+        assert!(a_dir.join("deep-moved").is_dir() && !a_dir.join("src/deep").exists());
+        assert!(r.info.tree.join("src/deep").is_dir() && b_dir.join("src/deep").is_dir());
         assert!(!b_dir.join("only-a").exists() && !t.dir.path().join("only-a").exists());
         assert!(!r.info.tree.join("only-a").exists() && r.info.tree.join("src/main.rs").exists());
         assert_eq!(sh(b, "cat /etc/sbx-state").await, "base\n");
