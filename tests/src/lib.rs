@@ -95,6 +95,9 @@ impl Drop for TestScope {
         }
         // Overlay copies of the scope's snapshots (children it started): unmounted, their
         // mount points removed, before the snapshot dir goes.
+        // Managed copies (in the copy dir) are removed whole, then the copy dir if empty.
+        let uid = rustix::process::geteuid().as_raw();
+        let managed = sandbox_core::snapshot::copy_dir(self.sandbox.config(), uid);
         let records = std::fs::read_dir(self.snapshots.path()).into_iter().flatten().flatten();
         for copies in records.filter_map(|s| std::fs::read_dir(s.path().join("copies")).ok()) {
             for record in copies.flatten() {
@@ -105,9 +108,14 @@ impl Drop for TestScope {
                 } else {
                     Command::new("umount").arg("-l").arg(&path).output()
                 };
+                if path.starts_with(&managed) {
+                    let _ = Command::new(&self.podman).args(["unshare", "rm", "-rf", "--"]).arg(&path).output();
+                    let _ = std::fs::remove_dir_all(&path);
+                }
                 let _ = std::fs::remove_dir(&path);
             }
         }
+        let _ = std::fs::remove_dir(&managed);
         let store = self.snapshots.path().display().to_string();
         let filter = format!("label={}={store}", sandbox_core::snapshot::SNAPSHOT_STORE_LABEL);
         if let Ok(out) = Command::new(&self.podman).args(["images", "-q", "--no-trunc", "--filter", &filter]).output() {
