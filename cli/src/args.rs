@@ -40,7 +40,8 @@ pub struct OutputFlags {
 pub enum Command {
     /// What this host offers: podman, rootless or not, cgroups, whether limits can be enforced.
     Info,
-    /// Start a session on a working directory (the current one by default).
+    /// Start a session on a working directory (the current one by default; with
+    /// --snapshot and no DIR, a managed copy of the snapshot's).
     Start(StartArgs),
     /// The sessions of this scope.
     List,
@@ -83,11 +84,13 @@ pub enum Command {
     /// Snapshot a session (its working dir and container changes) under a name, or list,
     /// remove and reap snapshots.
     ///
-    /// `sandbox snapshot ID NAME` freezes the session's processes for the capture and
-    /// prints a row (the whole report with --json); `sandbox start DIR --snapshot NAME`
-    /// starts new sessions from it. `snapshot list`, `snapshot remove` and `snapshot
-    /// reap` manage the snapshot dir (SANDBOX_SNAPSHOT_DIR); `sandbox copy remove`
-    /// removes the copies sessions started from one got.
+    /// `sandbox snapshot ID NAME` copies the working dir and commits the container with
+    /// the session running, then freezes its processes to take again what changed
+    /// meanwhile, and prints a row (the whole report with --json); RETAKEN says what was
+    /// taken again (working_dir, container; - when nothing changed). `sandbox start
+    /// --snapshot NAME [DIR]` starts new sessions from it. `snapshot list`, `snapshot
+    /// remove` and `snapshot reap` manage the snapshot dir (SANDBOX_SNAPSHOT_DIR);
+    /// `sandbox copy remove` removes the copies sessions started from one got.
     Snapshot(SnapshotArgs),
     /// The copies of snapshots that sessions started from one (and fork children) got as
     /// working dirs: remove them when done.
@@ -144,9 +147,11 @@ pub enum Command {
 /// `sandbox start`.
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// The working directory (default: the current directory).
+    /// The working directory (default: the current directory; with --snapshot, a managed
+    /// copy at <copy dir>/<id>, see --snapshot).
     pub dir: Option<PathBuf>,
-    /// Session id (default: the directory's name and a random suffix).
+    /// Session id (default: the directory's name, or with --snapshot and no DIR the
+    /// snapshot's, and a random suffix).
     #[arg(long)]
     pub id: Option<String>,
     /// Image, network, limits and post-create commands.
@@ -173,11 +178,14 @@ pub struct StartArgs {
     #[arg(long)]
     pub allow_build: bool,
     /// Start from this snapshot: DIR (which must not exist yet, nor lie in a running
-    /// session's working dir) becomes a copy of the snapshot's working dir (reflinks
-    /// where the filesystem has them, else an overlay on the snapshot, else a plain copy;
-    /// `sandbox copy remove` it when done), and the container runs the snapshot's image
-    /// (no --image).
-    #[arg(long, value_name = "NAME", requires = "dir")]
+    /// session's working dir), or without DIR a managed copy at <copy dir>/<id> (the
+    /// copy dir is SANDBOX_COPY_DIR, `copy_dir` in the config file; default
+    /// $XDG_DATA_HOME/sandbox-work, /var/lib/sandbox-work for root), becomes a copy of
+    /// the snapshot's working dir (reflinks where the filesystem has them, else an
+    /// overlay on the snapshot, else a plain copy; `sandbox list` and --json's
+    /// working_dir say where; `sandbox copy remove` it once the session is stopped),
+    /// and the container runs the snapshot's image (no --image).
+    #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
 }
 
@@ -220,13 +228,15 @@ pub enum SnapshotCommand {
 #[derive(Debug, Subcommand)]
 pub enum CopyCommand {
     /// Remove copies of snapshots by path: unmount an overlay, remove the files and the
-    /// snapshot's record of them (refused while a session `sandbox list` shows has one
-    /// as its working dir, or a running session's working dir holds it: `sandbox stop`
-    /// that session first; the others named are removed).
+    /// snapshot's record of them, and the copy dir once its last managed copy went
+    /// (refused while a session `sandbox list` shows has one as its working dir, or a
+    /// running session's working dir holds it: `sandbox stop` that session first; the
+    /// others named are removed).
     #[command(visible_alias = "rm")]
     Remove {
-        /// The copies' paths: the working dirs of sessions started from a snapshot or of
-        /// fork children (relative: to the current dir).
+        /// The copies' paths: the working dirs of sessions started from a snapshot
+        /// (managed copies too: <copy dir>/<id>) or of fork children (relative: to the
+        /// current dir).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -811,7 +821,14 @@ mod tests {
         }
         assert!(parse(&["merge", "a"]).is_err(), "merge needs a target");
         assert!(parse(&["merge", "a", "--into", "/d", "--into-session", "b"]).is_err(), "one target");
-        assert!(parse(&["start", "--snapshot", "s"]).is_err(), "a start from a snapshot needs its new dir");
+        let Ok(Cli { command: Command::Start(a), .. }) = parse(&["start", "--snapshot", "s"]) else {
+            panic!("start --snapshot with no dir: a managed copy")
+        };
+        assert_eq!((a.dir, a.snapshot.as_deref()), (None, Some("s")));
+        let Ok(Cli { command: Command::Start(a), .. }) = parse(&["start", "--snapshot", "s", "/w/new"]) else {
+            panic!("start --snapshot DIR")
+        };
+        assert_eq!((a.dir, a.snapshot.as_deref()), (Some(PathBuf::from("/w/new")), Some("s")));
     }
 
     #[test]

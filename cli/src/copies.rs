@@ -1,5 +1,6 @@
 //! `copy remove PATH...`: the copies of snapshots that sessions started from one (`sandbox
-//! start DIR --snapshot NAME`) and fork children got as working dirs. A copy is made with
+//! start --snapshot NAME [DIR]`; without DIR a managed copy, `<copy dir>/<id>`) and fork
+//! children got as working dirs. A copy is made with
 //! reflinks, as an overlay on the snapshot's tree (it stays mounted after its session
 //! stops, and keeps the snapshot from being removed) or as a plain copy.
 

@@ -23,14 +23,25 @@ pub fn limits_over(base: &Limits, memory: Option<u64>, cpus: Option<f64>, pids: 
 }
 
 /// `sandbox start`: prints the session id (the start report with --json); warnings and
-/// slow phases on stderr.
+/// slow phases on stderr. With --snapshot and no DIR, the session works in a managed copy
+/// (`<copy dir>/<id>`), which a note on stderr names.
 pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Error> {
-    let dir = match a.dir {
-        Some(d) => std::path::absolute(&d).map_err(|e| Error::io(format!("resolving {}", d.display()), e))?,
-        None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
-    };
-    let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
-    let mut spec = SessionSpec::new(id, &dir).ports(a.ports);
+    let managed = a.dir.is_none() && a.snapshot.is_some();
+    let mut spec = match (a.dir, &a.snapshot) {
+        (None, Some(name)) => {
+            let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(std::path::Path::new(name)));
+            SessionSpec::from_snapshot(id, name)
+        }
+        (dir, _) => {
+            let dir = match dir {
+                Some(d) => std::path::absolute(&d).map_err(|e| Error::io(format!("resolving {}", d.display()), e))?,
+                None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
+            };
+            let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
+            SessionSpec::new(id, &dir)
+        }
+    }
+    .ports(a.ports);
     let p = a.policy;
     spec.image = p.image;
     spec.env = a.env;
@@ -76,6 +87,13 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
         for w in &r.warnings {
             out.note(&format!("warning: {w}"));
         }
+    }
+    if managed {
+        let dir = session.working_dir().display();
+        out.note(&format!(
+            "sandbox: {} works in {dir}, a managed copy: `sandbox copy remove {dir}` once it is stopped",
+            session.id()
+        ));
     }
     out.made(session.id(), &report);
     Ok(Done::Ok)

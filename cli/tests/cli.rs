@@ -5,8 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 use sandbox_e2e::{TestScope, unique_id};
 use serde_json::Value;
+use support::CopyDir;
 
 /// The binary under test: `SANDBOX_CLI` names a copy (the rootless run executes copies).
 fn cli_path() -> PathBuf {
@@ -20,9 +23,17 @@ fn sandbox(t: &TestScope, args: &[&str], stdin: &[u8]) -> Output {
 
 /// Runs `sandbox args...` in scope `t` with `stdin`, in dir `cwd` (default: this one's).
 fn sandbox_in(t: &TestScope, cwd: Option<&Path>, args: &[&str], stdin: &[u8]) -> Output {
+    sandbox_with(t, cwd, None, args, stdin)
+}
+
+/// [`sandbox_in`], with managed copies in `copies` (`SANDBOX_COPY_DIR`) when given.
+fn sandbox_with(t: &TestScope, cwd: Option<&Path>, copies: Option<&CopyDir>, args: &[&str], stdin: &[u8]) -> Output {
     let mut cmd = Command::new(cli_path());
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
+    }
+    if let Some(c) = copies {
+        cmd.env("SANDBOX_COPY_DIR", c.path());
     }
     let mut child = cmd
         .args(args)
@@ -241,7 +252,6 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
     assert!(!kids.path().join("k1").exists(), "nothing is made");
     let o = sandbox(&t, &["start", dir, "--id", &unique_id("k2"), "--snapshot", "base"], b"");
     assert_eq!(code(&o), 80, "a target that exists: {}", text(&o.stderr));
-    assert_eq!(code(&sandbox(&t, &["start", "--snapshot", "base"], b"")), 2, "--snapshot needs the new dir");
 
     // fork: a row per child, ids <prefix>-<n>, dirs <into>/<id>.
     let forks = kids.path().join("forks");
@@ -361,6 +371,85 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
     assert!(snapshot_names(&t).is_empty());
     assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "nothing of them is left");
     assert_eq!(ok(&t, &["snapshot", "reap", "--json"]).trim(), "[]");
+    assert!(t.leftovers().is_empty());
+}
+
+/// `sandbox args...` with managed copies in `copies`, which must succeed: stdout, stderr.
+fn ok_in(t: &TestScope, copies: &CopyDir, args: &[&str]) -> (String, String) {
+    let o = sandbox_with(t, None, Some(copies), args, b"");
+    assert_eq!(code(&o), 0, "sandbox {args:?}: {}{}", text(&o.stdout), text(&o.stderr));
+    (text(&o.stdout), text(&o.stderr))
+}
+
+#[test]
+fn a_start_from_a_snapshot_without_a_dir_works_in_a_managed_copy() {
+    // Made first, so that it goes after the scope, whose Drop removes the containers and
+    // unmounts the overlay copies of its snapshots (managed ones too) even when an
+    // assertion fails; then it removes what is left in the copy dir.
+    let copies = CopyDir::new();
+    let t = TestScope::new("climanaged");
+    std::fs::write(t.dir.path().join("keep.txt"), "keep\n").unwrap();
+    let dir = t.dir.path().to_str().unwrap();
+    let id = unique_id("climanaged");
+    ok(&t, &["start", dir, "--id", &id, "-q"]);
+
+    // retaken: a list for scripts, a short column for people ("-" when nothing was).
+    let r = json(&ok(&t, &["snapshot", &id, "base", "--json"]));
+    let retaken: Vec<&str> =
+        r["retaken"].as_array().unwrap_or_else(|| panic!("a list: {r}")).iter().map(|x| x.as_str().unwrap()).collect();
+    assert!(retaken.iter().all(|x| ["working_dir", "container"].contains(x)), "{r}");
+    let table = ok(&t, &["snapshot", &id, "base2"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines.len() == 2 && lines[0].ends_with(" RETAKEN"), "{table}");
+    let cell = lines[1].rsplit(' ').next().unwrap_or_default();
+    assert!(
+        cell == "-" || cell.split(',').all(|x| ["working_dir", "container"].contains(&x)),
+        "the retaken cell: {table}"
+    );
+    ok(&t, &["snapshot", "rm", "base2"]);
+    ok(&t, &["stop", &id]);
+
+    // No DIR: a managed copy at <copy dir>/<id>; --json's working_dir and `list` say where.
+    assert!(!copies.exists(), "no copy dir before the first managed copy");
+    let child = unique_id("climanaged-c");
+    let (out, err) = ok_in(&t, &copies, &["start", "--snapshot", "base", "--id", &child, "--json"]);
+    let s = json(&out);
+    let child_dir = copies.canonical().join(&child);
+    assert_eq!(s["working_dir"].as_str(), Some(child_dir.to_str().unwrap()), "{s}");
+    assert_eq!((s["snapshot"]["name"].as_str(), s["image"]["reason"].as_str()), (Some("base"), Some("snapshot")));
+    assert!(err.contains("managed copy") && err.contains(child_dir.to_str().unwrap()), "a note names it: {err}");
+    assert_eq!(std::fs::read_to_string(child_dir.join("keep.txt")).unwrap(), "keep\n", "the snapshot's file");
+    assert_eq!(ok(&t, &["exec", &child, "--", "cat", "keep.txt"]), "keep\n", "the session works in it");
+    // The id by default: the snapshot's name and a suffix; for people, the id alone.
+    let (out, _) = ok_in(&t, &copies, &["start", "--snapshot", "base", "-q"]);
+    let other = out.trim().to_string();
+    assert!(other.starts_with("base-") && out.lines().count() == 1, "the id alone: {out:?}");
+    let other_dir = copies.canonical().join(&other);
+    let listed = json(&ok(&t, &["list", "--json"]));
+    let dirs: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["snapshot"] == "base")
+        .map(|x| (x["id"].as_str().unwrap(), x["working_dir"].as_str().unwrap()))
+        .collect();
+    let mut want = vec![(child.as_str(), child_dir.to_str().unwrap()), (other.as_str(), other_dir.to_str().unwrap())];
+    want.sort();
+    let mut got = dirs;
+    got.sort();
+    assert_eq!(got, want, "list shows the managed copies");
+
+    // After the stop, copy remove removes each, and the copy dir with the last one.
+    let o = sandbox_with(&t, None, Some(&copies), &["copy", "remove", child_dir.to_str().unwrap()], b"");
+    assert_eq!(code(&o), 80, "refused while its session exists: {}", text(&o.stderr));
+    assert!(child_dir.join("keep.txt").exists(), "a refused removal removes nothing");
+    ok(&t, &["stop", &child, &other]);
+    ok_in(&t, &copies, &["copy", "remove", child_dir.to_str().unwrap()]);
+    assert!(!child_dir.exists() && copies.exists(), "the copy is gone, the copy dir holds the other");
+    ok_in(&t, &copies, &["copy", "rm", other_dir.to_str().unwrap()]);
+    assert!(!other_dir.exists() && !copies.exists(), "the copy dir went with its last copy");
+    ok(&t, &["snapshot", "rm", "base"]);
+    assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "nothing of the snapshot is left");
     assert!(t.leftovers().is_empty());
 }
 

@@ -3,13 +3,17 @@
 //! podman. Each client runs a scripted session (tests/mcp/client.py, client.mjs) and
 //! exits non-zero on the first failed check; this test runs it and removes every session
 //! it made, whatever happened. The TypeScript client starts the server as the README's
-//! `mcpServers` snippet (tests/mcp/mcp-servers.json) says.
+//! `mcpServers` snippet (tests/mcp/mcp-servers.json) says. Each run has its own copy dir
+//! (`SANDBOX_COPY_DIR`, outside the server's roots) for the managed copies it makes.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_e2e::{TestScope, unique_id};
+use support::CopyDir;
 
 /// The binary under test: `SANDBOX_CLI` names a copy (the rootless run executes copies).
 fn cli_path() -> PathBuf {
@@ -39,14 +43,16 @@ fn script_file(name: &str, script: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Runs a client to its end (killed after `limit`), in scope `t`; panics with its
-/// output unless it exits 0.
-fn run_client(t: &TestScope, mut cmd: Command, limit: Duration) {
+/// Runs a client to its end (killed after `limit`), in scope `t` with managed copies in
+/// `copies`; panics with its output unless it exits 0.
+fn run_client(t: &TestScope, copies: &CopyDir, mut cmd: Command, limit: Duration) {
     let what = format!("{cmd:?}");
     cmd.env("SANDBOX_SCOPE", &t.scope)
         .env("SANDBOX_PROVISION", "false")
         // The test's own snapshot dir: the scope's Drop removes its images.
         .env("SANDBOX_SNAPSHOT_DIR", t.snapshots.path())
+        // The test's own copy dir: the client checks it is made and goes.
+        .env("SANDBOX_COPY_DIR", copies.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -97,6 +103,9 @@ fn bystanders(t: &TestScope, other: &TestScope, outside: &Path) -> (Bystander, B
 
 #[test]
 fn the_python_sdk_drives_a_session() {
+    // Made before the scope, so that it goes after it (the scope's Drop unmounts overlay
+    // copies, managed ones too).
+    let copies = CopyDir::new();
     let t = TestScope::new("mcppy");
     let other = TestScope::new("mcppyother");
     let (foreign, beside) = bystanders(&t, &other, other.dir.path());
@@ -111,13 +120,15 @@ fn the_python_sdk_drives_a_session() {
         .arg(&beside.session)
         .arg(&foreign.task)
         .arg(&beside.task);
-    run_client(&t, cmd, Duration::from_secs(300));
+    run_client(&t, &copies, cmd, Duration::from_secs(300));
     assert_eq!(t.leftovers().len(), 1, "the client stopped its sessions; only the bystander is left");
     assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "the client removed its snapshots");
+    assert!(!copies.exists(), "the client removed its managed copies, and the copy dir went with them");
 }
 
 #[test]
 fn the_typescript_sdk_drives_a_session() {
+    let copies = CopyDir::new();
     let t = TestScope::new("mcpts");
     let outside = tempfile::tempdir().expect("tempdir");
     let (dir, script) = script_file("client.mjs", include_str!("mcp/client.mjs"));
@@ -131,8 +142,9 @@ fn the_typescript_sdk_drives_a_session() {
         .arg(unique_id("mcpts"))
         .arg(&config)
         .env("SANDBOX_MCP_NODE_MODULES", node_modules());
-    run_client(&t, cmd, Duration::from_secs(300));
+    run_client(&t, &copies, cmd, Duration::from_secs(300));
     assert!(t.leftovers().is_empty(), "the client stopped its sessions");
+    assert!(!copies.exists(), "the client removed its managed copy, and the copy dir went with it");
     assert_eq!(std::fs::read_dir(t.snapshots.path()).unwrap().count(), 0, "the client removed its snapshots");
 }
 

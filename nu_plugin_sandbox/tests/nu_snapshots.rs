@@ -30,9 +30,10 @@ fn assert_nothing_left(iso: &Isolation) {
     assert!(iso.leftovers().is_empty(), "containers left: {:?}", iso.leftovers());
     assert!(iso.snapshot_images().is_empty(), "snapshot images left: {:?}", iso.snapshot_images());
     assert!(iso.snapshots_left().is_empty(), "snapshot dir not empty: {:?}", iso.snapshots_left());
-    for dir in [iso.scratch_path(), iso.work_path()] {
+    for dir in [iso.scratch_path(), iso.work_path(), iso.copy_path()] {
         assert_eq!(mounted_at_or_below(&dir), Vec::<std::path::PathBuf>::new(), "copies still mounted");
     }
+    assert!(!iso.copy_path().exists(), "the copy dir goes with its last managed copy");
 }
 
 /// Checks how a child's working dir was copied (`child`), given the snapshot's own copy
@@ -296,7 +297,16 @@ fn bad_snapshot_fork_diff_and_merge_input_gets_labelled_errors() {
     // Starting from one: the directory must be new, and given; the image is the snapshot's.
     let here = format!("'{s}'");
     bad(&iso, &format!("sandbox start --snapshot one {here}"), "exists", &here, "does not exist yet");
-    bad(&iso, "sandbox start --snapshot one", "needs the directory", "one", "must not exist yet");
+    // No directory: a managed copy, refused the same way, and nothing made in the copy dir.
+    bad(&iso, "sandbox start --snapshot nope", "not found", "nope", "sandbox snapshot list");
+    bad(
+        &iso,
+        "sandbox start --snapshot one --image localhost/other",
+        "runs the snapshot's image",
+        "localhost/other",
+        "leave --image out",
+    );
+    assert!(!iso.copy_path().exists(), "refused managed starts make no copy dir");
     bad(
         &iso,
         &format!("sandbox start --snapshot one '{s}/y' --image localhost/other"),
@@ -360,6 +370,70 @@ fn bad_snapshot_fork_diff_and_merge_input_gets_labelled_errors() {
     assert_eq!(r["names"], json!(["one"]), "no snapshot made by the refused calls");
     assert_eq!(r["sessions"], json!(["b"]), "no session made by the refused calls");
     assert_eq!(r["after"], json!([]));
+    assert_nothing_left(&iso);
+}
+
+#[test]
+fn a_start_from_a_snapshot_without_a_dir_works_in_a_managed_copy() {
+    let iso = Isolation::new("snap-managed");
+    project(iso.work_dir.path());
+    let r = json_within(
+        &iso,
+        LIMIT,
+        r#"
+        sandbox start --id par --quiet | ignore
+        let snap = sandbox snapshot par base
+        sandbox stop par | ignore
+        let kid = sandbox start --snapshot base --id kid --quiet
+        let other = sandbox start --snapshot base --quiet
+        let seen = (sandbox exec kid cat notes.txt).stdout
+        let listed = sandbox list | where snapshot == base | select id working_dir | sort-by id
+        let refused = try { sandbox copy remove $kid.working_dir; 'removed' } catch {|e| $e.msg }
+        let kept = ($kid.working_dir | path join notes.txt | path exists)
+        sandbox stop kid $other.id | ignore
+        sandbox copy remove $kid.working_dir
+        let after_one = { kid: ($kid.working_dir | path exists), dir: ($env.SANDBOX_COPY_DIR | path exists) }
+        sandbox copy remove $other.working_dir
+        let after_all = { other: ($other.working_dir | path exists), dir: ($env.SANDBOX_COPY_DIR | path exists) }
+        sandbox snapshot remove base
+        {
+          retaken: $snap.retaken
+          retaken_type: ($snap.retaken | describe)
+          kid: ($kid | select id working_dir image_reason)
+          kid_snapshot: $kid.snapshot.name
+          other_id: $other.id
+          other_dir: $other.working_dir
+          seen: $seen
+          listed: $listed
+          refused: $refused
+          kept: $kept
+          after_one: $after_one
+          after_all: $after_all
+        } | to json -r
+        "#,
+    );
+    let items = r["retaken"].as_array().unwrap_or_else(|| panic!("retaken is a list: {r}"));
+    assert!(items.iter().all(|x| x == "working_dir" || x == "container"), "{r}");
+    let ty = r["retaken_type"].as_str().unwrap_or_default();
+    assert!(ty == "list<string>" || (items.is_empty() && ty == "list<any>"), "a list of strings: {r}");
+    let copies = iso.copy_path();
+    let kid_dir = copies.join("kid").display().to_string();
+    assert_eq!(r["kid"], json!({"id": "kid", "working_dir": kid_dir, "image_reason": "snapshot"}), "{r}");
+    assert_eq!(r["kid_snapshot"], "base", "{r}");
+    let other = r["other_id"].as_str().unwrap_or_default().to_string();
+    assert!(other.starts_with("base-"), "the id by default: the snapshot's name and a suffix: {r}");
+    let other_dir = copies.join(&other).display().to_string();
+    assert_eq!(r["other_dir"], other_dir, "{r}");
+    assert_eq!(r["seen"], "orig\n", "the snapshot's file, in the session: {r}");
+    let mut listed = vec![json!({"id": "kid", "working_dir": kid_dir}), json!({"id": other, "working_dir": other_dir})];
+    listed.sort_by_key(|v| v["id"].as_str().unwrap_or_default().to_string());
+    assert_eq!(r["listed"], json!(listed), "sandbox list shows the managed copies");
+    let refused = r["refused"].as_str().unwrap_or_default();
+    assert!(refused.contains("working dir of session kid"), "refused while its session exists: {r}");
+    assert_eq!(r["kept"], true, "a refused removal removes nothing: {r}");
+    assert_eq!(r["after_one"], json!({"kid": false, "dir": true}), "the copy goes, the copy dir holds the other: {r}");
+    assert_eq!(r["after_all"], json!({"other": false, "dir": false}), "the copy dir goes with its last copy: {r}");
+    assert_eq!(iso.copies_left(), Vec::<std::path::PathBuf>::new());
     assert_nothing_left(&iso);
 }
 

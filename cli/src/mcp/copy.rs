@@ -1,6 +1,7 @@
 //! `copy_remove`: the copies of snapshots that sessions started from one (`session_start`
 //! with `snapshot`) and fork children got as working dirs, where they lie in the
-//! server's roots. A copy is made with reflinks, as an overlay on the snapshot's tree (it
+//! server's roots or are managed copies (in the copy dir, outside the roots, made by a
+//! start from a snapshot with no working dir). A copy is made with reflinks, as an overlay on the snapshot's tree (it
 //! stays mounted after its session stops, and keeps the snapshot from being removed) or
 //! as a plain copy; the start report's `snapshot.copy` and a fork child's `copy` say which.
 
@@ -18,8 +19,9 @@ use super::tool::{ToolDef, schema};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveArgs {
-    /// The copy's absolute path: the working_dir session_start (with `snapshot`) or
-    /// session_fork returned for a session, once that session is stopped.
+    /// The copy's absolute path: the working_dir session_start (with `snapshot`; a
+    /// managed copy too) or session_fork returned for a session, once that session is
+    /// stopped.
     pub path: String,
 }
 
@@ -27,7 +29,8 @@ pub struct RemoveArgs {
 pub const TOOLS: &[ToolDef] = &[ToolDef {
     name: "copy_remove",
     description: "Remove the copy of a snapshot that a session started from it (session_start with `snapshot`) \
-                  or a fork child got as its working dir, by its absolute path: an overlay copy is unmounted, \
+                  or a fork child got as its working dir, by its absolute path (in the roots, or a managed copy \
+                  in the server's copy dir; the copy dir goes with its last copy): an overlay copy is unmounted, \
                   its files and what the session changed in it are removed. Refused (invalid_input) while a \
                   session has it as its working dir or a running session's working dir holds it: \
                   session_stop that session first (merge what you want to keep before). Do it for every \
@@ -38,7 +41,7 @@ pub const TOOLS: &[ToolDef] = &[ToolDef {
 }];
 
 /// The copy at `asked` as this server may touch it: absolute, its parent resolved
-/// (symlinks too) into a root.
+/// (symlinks too) into a root, or the copy dir itself (a managed copy).
 fn copy_path(state: &State, asked: &str) -> Result<PathBuf, Error> {
     let path = Path::new(asked);
     if !path.is_absolute() {
@@ -55,11 +58,13 @@ fn copy_path(state: &State, asked: &str) -> Result<PathBuf, Error> {
     let parent = std::fs::canonicalize(parent)
         .map_err(|e| Error::NotFound { what: "copy".into(), detail: format!("{}: {e}", parent.display()) })?;
     let path = parent.join(name);
-    if !state.policy().contains(&path) {
+    if !state.may_use(&path, None) {
         return Err(Error::PermissionDenied {
             detail: format!(
-                "{} is outside the directories this server may use; the user sets them with `sandbox mcp --root`",
-                path.display()
+                "{} is outside the directories this server may use and no managed copy (an entry of {}); the user \
+                 sets them with `sandbox mcp --root`",
+                path.display(),
+                state.copy_dir().display()
             ),
         });
     }

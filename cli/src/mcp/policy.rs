@@ -285,7 +285,11 @@ impl McpPolicy {
     /// The spec of a new session: what the tool may choose (id, dir, environment) and
     /// everything else from this policy.
     pub fn spec(&self, id: String, dir: PathBuf, env: Vec<(String, String)>, config: &Config) -> SessionSpec {
-        let mut spec = SessionSpec::new(id, dir);
+        self.over(SessionSpec::new(id, dir), env, config)
+    }
+
+    /// `spec` with the environment `env` and everything else from this policy.
+    fn over(&self, mut spec: SessionSpec, env: Vec<(String, String)>, config: &Config) -> SessionSpec {
         spec.env = env;
         spec.image = self.image.clone();
         spec.network = self.network;
@@ -296,6 +300,28 @@ impl McpPolicy {
         spec.post_create = self.post_create.clone();
         spec.allow_post_create = self.allow_post_create;
         spec.egress = self.egress.clone();
+        spec
+    }
+
+    /// The spec of a new session started from snapshot `snapshot`: in a copy at `dir`,
+    /// or with none given a managed copy ([`SessionSpec::from_snapshot`]), with the
+    /// snapshot's image, not the policy's, and no post-create commands (they ran in the
+    /// session it was taken from, and their results are in it); the rest as [`spec`](Self::spec).
+    pub fn snapshot_spec(
+        &self,
+        id: String,
+        snapshot: String,
+        dir: Option<PathBuf>,
+        env: Vec<(String, String)>,
+        config: &Config,
+    ) -> SessionSpec {
+        let base = match dir {
+            Some(dir) => SessionSpec { snapshot: Some(snapshot), ..SessionSpec::new(id, dir) },
+            None => SessionSpec::from_snapshot(id, snapshot),
+        };
+        let mut spec = self.over(base, env, config);
+        spec.image = None;
+        spec.post_create = Vec::new();
         spec
     }
 
@@ -650,5 +676,27 @@ mod tests {
         ] {
             assert_eq!(p.new_dir(asked).unwrap_err().kind(), kind, "{asked:?}");
         }
+    }
+
+    #[test]
+    fn a_start_from_a_snapshot_takes_its_image_and_a_managed_copy_without_a_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().to_str().unwrap();
+        let flags = ["--root", root, "--image", "localhost/x:1", "--post-create", "true", "--memory", "1g"];
+        let p = McpPolicy::resolve(None, &args(&flags)).unwrap();
+        let config = Config::default();
+        let env = vec![("A".to_string(), "b".to_string())];
+        let managed = p.snapshot_spec("s-1".into(), "base".into(), None, env.clone(), &config);
+        assert_eq!(managed.id, "s-1");
+        assert_eq!(managed.snapshot.as_deref(), Some("base"));
+        assert!(managed.working_dir.as_os_str().is_empty(), "no dir: a managed copy: {managed:?}");
+        assert_eq!((managed.image.as_deref(), managed.post_create.len()), (None, 0), "the snapshot's image");
+        assert_eq!(managed.limits.map(|l| l.memory_bytes), Some(1 << 30), "the rest is the policy's");
+        assert_eq!(managed.env, env);
+        let at = p.snapshot_spec("s-2".into(), "base".into(), Some(PathBuf::from("/r/new")), env, &config);
+        assert_eq!((at.working_dir.as_path(), at.snapshot.as_deref()), (Path::new("/r/new"), Some("base")));
+        assert_eq!((at.image.as_deref(), at.post_create.len()), (None, 0));
+        let plain = p.spec("s-3".into(), PathBuf::from("/r"), Vec::new(), &config);
+        assert_eq!((plain.image.as_deref(), plain.post_create.len(), plain.snapshot), (Some("localhost/x:1"), 1, None));
     }
 }

@@ -91,7 +91,7 @@ impl Server {
              terminal_send and terminal_read_until, and read or write files with file_read, file_write and \
              file_list; network_log shows what a session on the egress network connected to and what was \
              refused. session_snapshot keeps a session's state under a name (session_start with snapshot \
-             starts from it); session_fork makes children to try things in parallel, session_diff shows \
+             starts from it, in a new directory or, without working_dir, a copy the server manages); session_fork makes children to try things in parallel, session_diff shows \
              what one changed and session_merge applies it elsewhere; once such sessions are stopped, \
              copy_remove removes their copies (before snapshot_remove). Task and terminal output and files are also resources (sandbox://sessions/...). \
              Sessions outlive this server: stop them with session_stop when done. The user fixed \

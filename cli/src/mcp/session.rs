@@ -1,5 +1,7 @@
 //! `session_start`, `session_list`, `session_stop`, `session_pause`, `session_resume`: sessions of the server's scope whose
-//! working dirs lie in its roots (`session_start` may start one from a snapshot). The image, network, limits and post-create commands
+//! working dirs lie in its roots (`session_start` may start one from a snapshot, in a new
+//! directory in a root or, with no working dir given, in a managed copy the server makes
+//! in the copy dir, which it may use too). The image, network, limits and post-create commands
 //! come from the policy; a tool can choose only the directory (in a root), the id, the
 //! environment and, on the egress network, hosts within the user's allow rules.
 
@@ -21,8 +23,8 @@ pub struct StartArgs {
     /// to the first allowed root (default: the first root). It must lie in one of the
     /// roots the user allowed; symlinks are resolved first.
     pub working_dir: Option<String>,
-    /// Session id: letters, digits, `_`, `-` (default: the directory's name and a
-    /// random suffix).
+    /// Session id: letters, digits, `_`, `-` (default: the directory's name, or the
+    /// snapshot's for a managed copy, and a random suffix).
     pub id: Option<String>,
     /// Environment variables of every command in the session.
     pub env: Env,
@@ -32,11 +34,13 @@ pub struct StartArgs {
     /// "pypi.org", "*.example.com", "example.com:443", "10.0.0.0/8:5432". Default: all
     /// the user allows.
     pub allow_hosts: Option<Vec<String>>,
-    /// Start from this snapshot (session_snapshot, snapshot_list): working_dir, which is
-    /// then required and must not exist yet (its parent in a root, not in a running
-    /// session's working dir), becomes a copy of the snapshot's working dir (reflinks, an
-    /// overlay on the snapshot, or a plain copy; copy_remove removes it once the session
-    /// is stopped), and the container runs the snapshot's image.
+    /// Start from this snapshot (session_snapshot, snapshot_list): working_dir, which
+    /// must then not exist yet (its parent in a root, not in a running session's working
+    /// dir), or when not given a managed copy the server makes outside the roots in its
+    /// copy dir (`<copy dir>/<id>`; the result's working_dir names it), becomes a copy of
+    /// the snapshot's working dir (reflinks, an overlay on the snapshot, or a plain copy;
+    /// copy_remove removes it once the session is stopped), and the container runs the
+    /// snapshot's image.
     pub snapshot: Option<String>,
 }
 
@@ -62,17 +66,19 @@ pub const TOOLS: &[ToolDef] = &[
                       report (image, network, limits, egress rules, warnings). The image, network and limits are \
                       the user's policy, not arguments; on the egress network, allow_hosts can narrow the hosts \
                       the session reaches to fewer than the user allows. With `snapshot`, the session starts from \
-                      a snapshot (session_snapshot): working_dir must be a new directory, made as a copy of the \
-                      snapshot's (report.snapshot.copy says how: reflink, overlay or copy; remove it with \
-                      copy_remove once the session is stopped) and the policy's post-create commands do not run \
+                      a snapshot (session_snapshot) in a copy of its working dir: at working_dir, which must be a \
+                      new directory, or without working_dir a managed copy the server makes in its copy dir \
+                      (outside the roots, named after the session; the result's working_dir says where). \
+                      report.snapshot.copy says how it was made (reflink, overlay or copy); remove it with \
+                      copy_remove once the session is stopped. The policy's post-create commands do not run \
                       again.",
         schema: schema::<StartArgs>,
         read_only: false,
     },
     ToolDef {
         name: "session_list",
-        description: "The sessions this server may use (its scope, working dirs in its roots), and the policy \
-                      new sessions get.",
+        description: "The sessions this server may use (its scope, working dirs in its roots or its managed \
+                      copies), and the policy new sessions get.",
         schema: schema::<ListArgs>,
         read_only: true,
     },
@@ -103,26 +109,24 @@ pub const TOOLS: &[ToolDef] = &[
 
 /// `session_start`.
 pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
-    let dir = match (&a.snapshot, a.working_dir.as_deref()) {
-        (None, asked) => state.policy().working_dir(asked)?,
-        (Some(name), Some(asked)) => {
-            super::snapshot::find(state, name).await?;
-            state.policy().new_dir(asked)?
+    let config = state.sandbox().config();
+    let env = env_pairs(a.env);
+    let mut spec = match (a.snapshot, a.working_dir.as_deref()) {
+        (None, asked) => {
+            let dir = state.policy().working_dir(asked)?;
+            let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
+            state.policy().spec(id, dir, env, config)
         }
-        (Some(_), None) => {
-            return Err(Error::invalid("working_dir", "a start from a snapshot needs a new directory to copy it to"));
+        (Some(name), asked) => {
+            super::snapshot::find(state, &name).await?;
+            // A new directory in a root, or (none given) a managed copy in the copy dir.
+            let dir = asked.map(|asked| state.policy().new_dir(asked)).transpose()?;
+            let id = a.id.unwrap_or_else(|| {
+                sandbox_core::default_session_id(dir.as_deref().unwrap_or(std::path::Path::new(&name)))
+            });
+            state.policy().snapshot_spec(id, name, dir, env, config)
         }
     };
-    let id = a.id.unwrap_or_else(|| sandbox_core::default_session_id(&dir));
-    let config = state.sandbox().config();
-    let mut spec = state.policy().spec(id, dir, env_pairs(a.env), config);
-    if a.snapshot.is_some() {
-        // The snapshot's image, not the policy's; the post-create commands ran in the
-        // session it was taken from, and their results are in it.
-        spec.image = None;
-        spec.post_create = Vec::new();
-        spec.snapshot = a.snapshot;
-    }
     if let Some(asked) = &a.allow_hosts {
         spec.egress = Some(state.policy().narrowed_egress(asked, config)?);
     }
@@ -134,8 +138,14 @@ pub async fn start(state: &State, a: StartArgs) -> Result<Value, Error> {
 
 /// `session_list`.
 pub async fn list(state: &State, _: ListArgs) -> Result<Value, Error> {
-    let sessions: Vec<Value> =
-        state.sandbox().list().await?.iter().filter(|s| state.may_touch(&s.working_dir)).map(session_row).collect();
+    let sessions: Vec<Value> = state
+        .sandbox()
+        .list()
+        .await?
+        .iter()
+        .filter(|s| state.may_touch(&s.id, &s.working_dir))
+        .map(session_row)
+        .collect();
     Ok(json!({"sessions": sessions, "policy": state.policy().describe(state.sandbox().config())}))
 }
 

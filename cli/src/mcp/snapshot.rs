@@ -1,7 +1,8 @@
 //! `session_snapshot`, `snapshot_list`, `snapshot_remove`: snapshots of the sessions this
 //! server may use. A snapshot is visible to the server only when the working dir it was
-//! taken from lies in its roots (the snapshot dir is the user's, shared with the shell
-//! and every scope); `session_start` with `snapshot` starts a session from one, and
+//! taken from lies in its roots or is the managed copy of the session it was taken from
+//! (the snapshot dir is the user's, shared with the shell and every scope);
+//! `session_start` with `snapshot` starts a session from one, and
 //! `copy_remove` (in `copy.rs`) removes its copy once it is stopped.
 
 use sandbox_core::{Error, SnapshotInfo};
@@ -42,10 +43,12 @@ pub const TOOLS: &[ToolDef] = &[
         name: "session_snapshot",
         description: "Take a snapshot of a running session under a name: its working dir and its container's \
                       filesystem changes (what it installed or wrote elsewhere; not the memory of its processes), \
-                      with its processes frozen meanwhile; the session runs on after. Start new sessions from it \
-                      with session_start's `snapshot` (each gets its own copy of the working dir: reflinks, an \
-                      overlay on the snapshot, or a plain copy). Returns name, session, \
-                      working_dir, copy (how the snapshot's own tree was copied: reflink or copy), files, bytes, freeze, processes, frozen_ms, took_ms.",
+                      with the session running, then its processes frozen to take again what changed meanwhile; the \
+                      session runs on after. Start new sessions from it with session_start's `snapshot` (each gets \
+                      its own copy of the working dir: reflinks, an overlay on the snapshot, or a plain copy). \
+                      Returns name, session, working_dir, copy (how the snapshot's own tree was copied: reflink or \
+                      copy), files, bytes, freeze, processes, frozen_ms, took_ms, retaken (what changed while it \
+                      was copied and was taken again frozen: working_dir, container; empty when nothing did).",
         schema: schema::<SnapshotArgs>,
         read_only: false,
     },
@@ -68,10 +71,10 @@ pub const TOOLS: &[ToolDef] = &[
 ];
 
 /// Whether this server may use snapshot `s`: the working dir it was taken from lies in
-/// a root (resolved when it still exists).
+/// a root or is its session's managed copy (resolved when it still exists).
 pub fn visible(state: &State, s: &SnapshotInfo) -> bool {
     let dir = std::fs::canonicalize(&s.working_dir).unwrap_or_else(|_| s.working_dir.clone());
-    state.policy().contains(&dir)
+    state.may_use(&dir, Some(&s.session))
 }
 
 /// Snapshot `name`, if this server may use it; any other is not found.

@@ -9,7 +9,8 @@
 //            SANDBOX for "sandbox", ROOT for its example directory, and the test's scope.
 // SANDBOX_MCP_NODE_MODULES names the node_modules holding @modelcontextprotocol/sdk
 // (this script is run from a copy, away from any node_modules). The environment
-// (SANDBOX_SCOPE...) is passed to the server.
+// (SANDBOX_SCOPE...) is passed to the server; SANDBOX_COPY_DIR is its copy dir (outside
+// ROOT), where it makes managed copies.
 
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -190,8 +191,17 @@ async function snapshots() {
   // The policy's post-create command ran there; without its file, a child shows whether it runs again.
   await call("exec", { session: parent, argv: ["rm", "post-create-ran"] });
   const snap = await call("session_snapshot", { session: parent, name: "ts-base" });
-  check(snap.name === "ts-base" && snap.session === parent && snap.files === 1 && snap.freeze === "signals",
+  check(snap.name === "ts-base" && snap.session === parent && snap.files === 1 && snap.freeze === "signals"
+    && Array.isArray(snap.retaken) && snap.retaken.every((x) => ["working_dir", "container"].includes(x)),
     `session_snapshot: ${JSON.stringify(snap)}`);
+  // No working_dir: a managed copy in the server's copy dir, outside the roots, named
+  // after the session (by default the snapshot's name and a suffix).
+  const managed = await call("session_start", { snapshot: "ts-base" });
+  const managedDir = managed.working_dir;
+  check(managed.session.startsWith("ts-base-") && managedDir === join(realpathSync(process.env.SANDBOX_COPY_DIR), managed.session)
+    && readFileSync(join(managedDir, "a.txt"), "utf8") === "a\n", `session_start with a managed copy: ${JSON.stringify(managed)}`);
+  const seen = await call("exec", { session: managed.session, argv: ["cat", "a.txt"] });
+  check(seen.stdout === "a\n", "a session on a managed copy is usable though outside the roots");
   mkdirSync(join(ROOT, "forks"));
   const fork = await call("session_fork", { session: parent, count: 1, into: "forks" });
   const kid = fork.children[0].id;
@@ -217,6 +227,7 @@ async function snapshots() {
   await refused("copy_remove", { path: kidDir }, "invalid_input", "removing a running child's copy");
   await call("session_stop", { session: kid });
   await call("session_stop", { session: parent });
+  await call("session_stop", { session: managed.session });
   if (fork.children[0].copy === "overlay") {
     await refused("snapshot_remove", { name: fork.snapshot.name }, "invalid_input", "removing a snapshot an overlay copy reads from");
   }
@@ -224,6 +235,9 @@ async function snapshots() {
   const removed = await call("copy_remove", { path: kidDir });
   check(removed.removed === kidDir && !existsSync(kidDir), `copy_remove: ${JSON.stringify(removed)}`);
   await refused("copy_remove", { path: kidDir }, "not_found", "a copy removed already");
+  const removedManaged = await call("copy_remove", { path: managedDir });
+  check(removedManaged.removed === managedDir && !existsSync(managedDir) && !existsSync(process.env.SANDBOX_COPY_DIR),
+    `copy_remove of a managed copy, and the copy dir with it: ${JSON.stringify(removedManaged)}`);
   await call("snapshot_remove", { name: "ts-base" });
   await call("snapshot_remove", { name: fork.snapshot.name });
   check((await call("snapshot_list", {})).snapshots.length === 0, "snapshot_remove removes them");

@@ -10,7 +10,8 @@ usage: client.py SANDBOX ROOT OUTSIDE SESSION FOREIGN_SESSION OUTSIDE_SESSION FO
   OUTSIDE_SESSION  a running session of this scope, working dir outside ROOT
   FOREIGN_TASK     a task running in FOREIGN_SESSION
   OUTSIDE_TASK     a task running in OUTSIDE_SESSION
-The environment (SANDBOX_SCOPE...) is passed to the server as it is.
+The environment (SANDBOX_SCOPE...) is passed to the server as it is; SANDBOX_COPY_DIR
+is the server's copy dir (outside ROOT), where it makes managed copies.
 """
 
 import base64
@@ -35,6 +36,9 @@ TOOLS = {
 # overlay on the snapshot; rootless, a plain copy where the user's fuse-overlayfs cannot
 # serve the snapshot's tree.
 CHILD_COPIES = ("overlay", "copy") if os.geteuid() != 0 else ("overlay",)
+# What a snapshot may take again while the session is frozen.
+RETAKEN = {"working_dir", "container"}
+COPIES = os.environ["SANDBOX_COPY_DIR"]
 
 
 class Failed(Exception):
@@ -288,6 +292,7 @@ async def snapshots(s):
     check((snap["name"], snap["session"], snap["files"], snap["freeze"], snap["working_dir"])
           == ("base", parent, 1, "signals", os.path.realpath(os.path.join(ROOT, "proj"))), f"session_snapshot: {snap}")
     check(snap["took_ms"] > 0 and snap["copy"] in ("reflink", "copy"), f"it says how long and how: {snap}")
+    check(isinstance(snap["retaken"], list) and set(snap["retaken"]) <= RETAKEN, f"what it took again: {snap}")
     await refused(s, "session_snapshot", {"session": parent, "name": "base"}, "invalid_input", "a snapshot name taken")
     await refused(s, "session_snapshot", {"session": FOREIGN, "name": "theirs"}, "session_not_found",
                   "a snapshot of another scope's session")
@@ -307,6 +312,29 @@ async def snapshots(s):
     await refused(s, "session_start", {"working_dir": os.path.join(OUTSIDE, "copy"), "snapshot": "base"},
                   "permission_denied", "a copy outside the roots")
     check(not os.path.exists(os.path.join(ROOT, "nowhere")), "a refused start makes no directory")
+
+    # No working_dir: a managed copy, made by the server in its copy dir, outside the roots.
+    check(not os.path.exists(COPIES), "no copy dir before the first managed copy")
+    managed_id = SESSION + "-m"
+    managed = await call(s, "session_start", {"id": managed_id, "snapshot": "base"})
+    managed_dir = managed["working_dir"]
+    check(managed_dir == os.path.join(os.path.realpath(COPIES), managed_id) and managed["session"] == managed_id
+          and managed["report"]["working_dir"] == managed_dir and managed["report"]["snapshot"]["name"] == "base",
+          f"session_start from a snapshot without working_dir: {managed}")
+    with open(os.path.join(managed_dir, "src", "main.py")) as f:
+        check(f.read() == "print('v1')\n", "the snapshot's file is in the managed copy")
+    r = await call(s, "exec", {"session": managed_id, "argv": ["cat", "src/main.py"]})
+    check(r["stdout"] == "print('v1')\n", "the session on a managed copy is usable though outside the roots")
+    ids = [x["id"] for x in (await call(s, "session_list", {}))["sessions"]]
+    check(managed_id in ids, f"session_list shows it: {ids}")
+    snap2 = await call(s, "session_snapshot", {"session": managed_id, "name": "of-managed"})
+    check(snap2["working_dir"] == managed_dir and set(snap2["retaken"]) <= RETAKEN, f"its snapshot: {snap2}")
+    names = sorted(x["name"] for x in (await call(s, "snapshot_list", {}))["snapshots"])
+    check(names == ["base", "of-managed"], f"snapshot_list shows a managed copy's snapshot: {names}")
+    await call(s, "snapshot_remove", {"name": "of-managed"})
+    await refused(s, "copy_remove", {"path": managed_dir}, "invalid_input", "removing a running session's managed copy")
+    await refused(s, "copy_remove", {"path": os.path.join(managed_dir, "src")}, "permission_denied",
+                  "a path inside a managed copy, outside the roots")
 
     # A fork: two children in forks/, ids <id>-1 and <id>-2.
     os.makedirs(os.path.join(ROOT, "forks"))
@@ -367,7 +395,7 @@ async def snapshots(s):
                   "a copy outside the roots")
     await refused(s, "copy_remove", {"path": os.path.join(os.path.realpath(ROOT), "proj")}, "invalid_input",
                   "the running parent's working dir")
-    for sid in kids + [child, parent]:
+    for sid in kids + [child, managed_id, parent]:
         await call(s, "session_stop", {"session": sid})
     check(read("forks", kids[1], "two.md") == "x\n", "a stopped child's copy stays: its changes are its output")
     if "overlay" in kid_copies:
@@ -376,10 +404,12 @@ async def snapshots(s):
         check(kid_dirs[kid_copies.index("overlay")] in text, f"the refusal names the copies: {text}")
     await refused(s, "copy_remove", {"path": os.path.join(os.path.realpath(ROOT), "proj")}, "not_found",
                   "a working dir that is no copy")
-    for path in kid_dirs + [started["working_dir"]]:
+    for path in kid_dirs + [started["working_dir"], managed_dir]:
         r = await call(s, "copy_remove", {"path": path})
         check(r == {"removed": path} and not os.path.exists(path), f"copy_remove: {r}")
+    check(not os.path.exists(COPIES), "the copy dir went with its last managed copy")
     await refused(s, "copy_remove", {"path": kid_dirs[0]}, "not_found", "a copy removed already")
+    await refused(s, "copy_remove", {"path": managed_dir}, "not_found", "a managed copy removed already")
     for name in ["base", "forked"]:
         await call(s, "snapshot_remove", {"name": name})
     await refused(s, "snapshot_remove", {"name": "base"}, "not_found", "a removed snapshot")

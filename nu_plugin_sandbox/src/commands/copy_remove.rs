@@ -1,5 +1,6 @@
 //! `sandbox copy remove <path>`: the copy of a snapshot that a session started from it
-//! (or a fork's child) got as its working dir, unmounted if an overlay and removed.
+//! (a managed copy too) or a fork's child got as its working dir, unmounted if an overlay
+//! and removed.
 
 use std::path::Path;
 
@@ -28,7 +29,8 @@ impl PluginCommand for CopyRemove {
 copy of the snapshot's working dir: a reflink copy, an overlay on the snapshot (the copy column says which) or a plain \
 copy. The copy stays after `sandbox stop` (its changes are yours; an overlay stays mounted), and the snapshot cannot \
 be removed while an overlay copy of it exists. This unmounts the copy if it is an overlay and removes its files, the \
-session's changes included. A relative path is resolved against the current directory. Refused while a session has \
+session's changes included; a managed copy (`sandbox start --snapshot <name>` with no dir: <copy dir>/<id>) goes the \
+same way, and the copy dir with its last one. A relative path is resolved against the current directory. Refused while a session has \
 the copy as its working dir, or while the copy is in a running session's working dir (`sandbox stop` that session \
 first); an error when no snapshot has a copy at the path."
     }
@@ -38,7 +40,8 @@ first); an error when no snapshot has a copy at the path."
             .required(
                 "path",
                 SyntaxShape::Filepath,
-                "The copy: the working dir of a stopped session started from a snapshot or of a fork's child.",
+                "The copy: the working dir of a stopped session started from a snapshot (a managed copy too) or of \
+a fork's child.",
             )
             .input_output_type(Type::Nothing, Type::Nothing)
             .category(super::category())
@@ -50,6 +53,11 @@ first); an error when no snapshot has a copy at the path."
 
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
+            Example {
+                example: "let s = sandbox start --snapshot base --quiet; sandbox stop $s.id | ignore; sandbox copy remove $s.working_dir",
+                description: "Start a session on a managed copy of snapshot base, stop it, and remove the copy",
+                result: None,
+            },
             Example {
                 example: "sandbox stop try-1 | ignore; sandbox copy remove ../try-1",
                 description: "Stop session try-1, started from a snapshot on ../try-1, and remove its copy",

@@ -28,13 +28,16 @@ impl PluginCommand for Snapshot {
     }
 
     fn extra_description(&self) -> &str {
-        "The session's processes are frozen while the snapshot is taken (a paused session stays paused); their memory \
-is not part of it. The working dir is copied with reflinks where the snapshot dir's filesystem has them (no data \
+        "The working dir is copied and the container's changes committed with the session running; then its \
+processes are frozen (a paused session stays paused) while what changed meanwhile is taken again; their memory is \
+not part of it. The working dir is copied with reflinks where the snapshot dir's filesystem has them (no data \
 copied), else byte for byte; the container's changes become an image. A record: name, session, image, copy (reflink \
 or copy), files and size (of the working dir's copy), freeze (signals, or already_paused), processes (how many were \
-frozen), frozen (for how long), took (the whole snapshot), working_dir (the session's), created. Start sessions from \
-it with `sandbox start --snapshot <name> <new dir>`, or take it and start children in one go with `sandbox fork`; \
-`sandbox snapshot list` lists the snapshots, `sandbox snapshot remove` removes one."
+frozen), frozen (for how long), took (the whole snapshot), retaken (a list: working_dir, container, what changed \
+during the copy and was taken again frozen; empty when nothing did), working_dir (the session's), created. Start \
+sessions from it with `sandbox start --snapshot <name>` (on a managed copy, or at a new dir given), or take it and \
+start children in one go with `sandbox fork`; `sandbox snapshot list` lists the snapshots, `sandbox snapshot remove` \
+removes one."
     }
 
     fn signature(&self) -> Signature {
@@ -50,7 +53,7 @@ it with `sandbox start --snapshot <name> <new dir>`, or take it and start childr
     fn examples(&self) -> Vec<Example<'_>> {
         vec![
             Example {
-                example: "sandbox snapshot demo base | select name copy files size frozen",
+                example: "sandbox snapshot demo base | select name copy files size frozen retaken",
                 description: "Take snapshot base of session demo",
                 result: None,
             },

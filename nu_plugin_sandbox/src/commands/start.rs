@@ -1,5 +1,6 @@
 //! `sandbox start [dir]`: starts a session on a directory (or, with `--snapshot`, on a
-//! new copy of a snapshot's) and returns its start report.
+//! new copy of a snapshot's: at dir, or with no dir a managed copy in the copy dir) and
+//! returns its start report.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,8 @@ impl PluginCommand for Start {
     }
 
     fn description(&self) -> &str {
-        "Start a sandbox session on a directory (default: the current directory) and return what the start did."
+        "Start a sandbox session on a directory (default: the current directory; with --snapshot, a managed copy of \
+the snapshot's) and return what the start did."
     }
 
     fn extra_description(&self) -> &str {
@@ -39,24 +41,39 @@ in the record's devcontainer column and its warnings. A start that takes more th
 provisioning, each post-create command); silence it with --quiet. With --allow-host (or --network egress) the session has \
 no network but a proxy (HTTP_PROXY and friends point at it) that lets through only what the rules allow; the \
 record's egress column lists them, and `sandbox net` shows the connection log and changes the rules live. \
-With --snapshot <name> the session starts from a snapshot (`sandbox snapshot`): dir must be given and must not exist \
-yet (its parent must); it becomes a copy of the snapshot's working dir (reflinks where the filesystem has them, \
-else an overlay on the snapshot, else a plain copy), the container runs the snapshot's image (its filesystem changes \
-included), and the session's own settings (its --env) are not inherited from the snapshot's session. The record's \
-snapshot column says which snapshot and how it was copied (reflink, overlay or copy). The copy stays after `sandbox \
-stop` (an overlay stays mounted, and the snapshot cannot be removed meanwhile): `sandbox copy remove <dir>` removes it."
+With --snapshot <name> the session starts from a snapshot (`sandbox snapshot`) in a copy of its working dir: at dir, \
+which must not exist yet (its parent must), or with no dir a managed copy at <copy dir>/<id> (the copy dir is \
+$env.SANDBOX_COPY_DIR or copy_dir in the config; default $XDG_DATA_HOME/sandbox-work, /var/lib/sandbox-work for \
+root; the id defaults to the snapshot's name and a random suffix), named by the record's working_dir. The copy is \
+made with reflinks where the filesystem has them, else as an overlay on the snapshot, else as a plain copy; the \
+container runs the snapshot's image (its filesystem changes included), and the session's own settings (its --env) \
+are not inherited from the snapshot's session. The record's snapshot column says which snapshot and how it was \
+copied (reflink, overlay or copy). The copy stays after `sandbox stop` (an overlay stays mounted, and the snapshot \
+cannot be removed meanwhile): `sandbox copy remove <working_dir>` removes it (a managed one with the copy dir, once \
+empty)."
     }
 
     fn signature(&self) -> Signature {
         Signature::build(self.name())
-            .optional("dir", SyntaxShape::Filepath, "Directory to mount (default: the current directory).")
-            .named("id", SyntaxShape::String, "Session id (default: the directory name plus a random suffix).", None)
+            .optional(
+                "dir",
+                SyntaxShape::Filepath,
+                "Directory to mount (default: the current directory; with --snapshot, a managed copy).",
+            )
+            .named(
+                "id",
+                SyntaxShape::String,
+                "Session id (default: the directory name, or with --snapshot and no dir the snapshot's, plus a random \
+suffix).",
+                None,
+            )
             .named("image", SyntaxShape::String, "Image to use (default: the configured one).", None)
             .named(
                 "snapshot",
                 SyntaxShape::String,
-                "Start from this snapshot (`sandbox snapshot`): dir, which must not exist yet, becomes a copy of \
-the snapshot's working dir, and the session runs the snapshot's image.",
+                "Start from this snapshot (`sandbox snapshot`): dir, which must not exist yet, or with no dir a \
+managed copy at <copy dir>/<id>, becomes a copy of the snapshot's working dir, and the session runs the snapshot's \
+image.",
                 None,
             )
             .named("ports", SyntaxShape::List(Box::new(SyntaxShape::Int)), "Ports to publish on 127.0.0.1.", None)
@@ -154,6 +171,12 @@ header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a 
                 result: None,
             },
             Example {
+                example: "sandbox start --snapshot base --id try | get working_dir",
+                description: "Start a session from snapshot base on a managed copy of its working dir, <copy dir>/try \
+(`sandbox copy remove` it after `sandbox stop`)",
+                result: None,
+            },
+            Example {
                 example: "sandbox start --snapshot base ../try-1 --id try-1 | select id working_dir image_reason snapshot",
                 description: "Start a session from snapshot base, on a new copy of its working dir",
                 result: None,
@@ -191,28 +214,27 @@ header: Authorization, env: API_TOKEN } or { ..., file: /run/secrets/token }; a 
         let cwd = engine.get_current_dir()?;
         let snapshot = match flag(call, "snapshot") {
             Some((v, span)) => {
-                if dir.as_os_str().is_empty() {
-                    return Err(LabeledError::new("sandbox start --snapshot needs the directory to make")
-                        .with_label("no directory given", span)
-                        .with_help(
-                            "e.g. sandbox start --snapshot base ../try-1: the directory must not exist yet; the \
-session gets a copy of the snapshot's working dir there",
-                        ));
-                }
                 ctx.errors.blame("snapshot", span).blame("snapshot name", span);
                 Some(v.as_str().map_err(|_| not_a_string("--snapshot", &v))?.to_string())
             }
             None => None,
         };
+        // --snapshot with no dir: a managed copy (`<copy dir>/<id>`), made by the start.
+        let managed = snapshot.is_some() && dir.as_os_str().is_empty();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(&cwd) } else { Path::new(&cwd).join(dir) };
         ctx.errors.blame("working dir", dir_span);
 
         let id = match ctx.flag(call, "id", "session id", |v, _| arguments::session_id(v))? {
             Some(id) => id.item,
-            None => sandbox_core::default_session_id(&dir),
+            None => match (&snapshot, managed) {
+                (Some(name), true) => sandbox_core::default_session_id(Path::new(name)),
+                _ => sandbox_core::default_session_id(&dir),
+            },
         };
-        let mut spec = SessionSpec::new(id.clone(), &dir);
-        spec.snapshot = snapshot;
+        let mut spec = match snapshot {
+            Some(name) if managed => SessionSpec::from_snapshot(id.clone(), name),
+            snapshot => SessionSpec { snapshot, ..SessionSpec::new(id.clone(), &dir) },
+        };
         if let Some((v, span)) = flag(call, "image") {
             spec.image = Some(v.as_str().map_err(|_| not_a_string("--image", &v))?.to_string());
             ctx.errors.blame("image", span);

@@ -29,8 +29,9 @@ pub(crate) fn snapshot_row(info: &SnapshotInfo, span: Span) -> Value {
     Value::record(r, span)
 }
 
-/// `{name, session, image, copy, files, size, freeze, processes, frozen, took,
-/// working_dir, created}`: what `sandbox snapshot` returns.
+/// `{name, session, image, copy, files, size, freeze, processes, frozen, took, retaken,
+/// working_dir, created}`: what `sandbox snapshot` returns (`retaken`: a list of what was
+/// taken again frozen, `working_dir` and `container`; empty when nothing changed).
 pub(crate) fn snapshot_report(s: &SnapshotReport, span: Span) -> Value {
     let info = &s.info;
     let mut r = Record::new();
@@ -44,6 +45,7 @@ pub(crate) fn snapshot_report(s: &SnapshotReport, span: Span) -> Value {
     r.push("processes", Value::int(i64::from(s.processes), span));
     r.push("frozen", duration(Duration::from_micros(s.frozen_us), span));
     r.push("took", duration(Duration::from_micros(s.took_us), span));
+    r.push("retaken", Value::list(s.retaken.iter().map(|x| Value::string(x, span)).collect(), span));
     r.push("working_dir", Value::string(info.working_dir.display().to_string(), span));
     r.push("created", datetime(created(info), span));
     Value::record(r, span)

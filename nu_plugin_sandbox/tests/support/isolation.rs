@@ -1,5 +1,5 @@
 //! [`Isolation`]: gives a test its own sandbox scope, container-name prefix, control-dir
-//! base, snapshot dir and working dir, and removes everything made in them (containers,
+//! base, snapshot dir, copy dir and working dir, and removes everything made in them (containers,
 //! control dirs, snapshot images, copies of snapshots, overlay copies unmounted first)
 //! when it drops, whether the test passed or panicked.
 
@@ -27,6 +27,9 @@ pub struct Isolation {
     /// A dir outside the working dir for what a test makes beside it (sessions started
     /// from snapshots, forks' children, merge targets).
     pub scratch_dir: tempfile::TempDir,
+    /// Holds the copy dir (`SANDBOX_COPY_DIR`, see [`Isolation::copy_path`]) of this
+    /// test's managed copies.
+    pub copy_base: tempfile::TempDir,
     extra_scopes: Vec<String>,
 }
 
@@ -49,6 +52,7 @@ impl Isolation {
             config_home: tempfile::Builder::new().prefix("sbx-nu-cfg").tempdir().expect("config tempdir"),
             snapshot_dir: tempfile::Builder::new().prefix("sbx-nu-snap").tempdir().expect("snapshot tempdir"),
             scratch_dir: tempfile::Builder::new().prefix("sbx-nu-scratch").tempdir().expect("scratch tempdir"),
+            copy_base: tempfile::Builder::new().prefix("sbx-nu-copies").tempdir().expect("copy tempdir"),
             extra_scopes: Vec::new(),
         }
     }
@@ -66,6 +70,12 @@ impl Isolation {
         std::fs::canonicalize(self.scratch_dir.path()).expect("canonical scratch dir")
     }
 
+    /// The copy dir (`SANDBOX_COPY_DIR`), with symlinks resolved: made by the first
+    /// managed copy, removed with the last.
+    pub fn copy_path(&self) -> PathBuf {
+        std::fs::canonicalize(self.copy_base.path()).expect("canonical copy base").join("work")
+    }
+
     /// The working dir, with symlinks resolved (what sessions report).
     pub fn work_path(&self) -> PathBuf {
         std::fs::canonicalize(self.work_dir.path()).expect("canonical work dir")
@@ -79,6 +89,7 @@ impl Isolation {
             ("SANDBOX_RUNTIME_DIR".to_string(), self.runtime_dir.path().display().to_string()),
             ("XDG_CONFIG_HOME".to_string(), self.config_home.path().display().to_string()),
             ("SANDBOX_SNAPSHOT_DIR".to_string(), self.snapshot_dir.path().display().to_string()),
+            ("SANDBOX_COPY_DIR".to_string(), self.copy_base.path().join("work").display().to_string()),
             ("PWD".to_string(), self.work_path().display().to_string()),
         ];
         if with_scope {
@@ -192,7 +203,7 @@ impl Drop for Isolation {
             let _ = Command::new(podman()).args(["image", "rm", "--force", &image]).output();
         }
         self.unmount_copies();
-        for dir in [self.snapshot_dir.path(), self.scratch_dir.path()] {
+        for dir in [self.snapshot_dir.path(), self.scratch_dir.path(), self.copy_base.path()] {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if std::fs::remove_dir_all(entry.path()).is_err() {
                     let _ = Command::new(podman()).args(["unshare", "rm", "-rf", "--"]).arg(entry.path()).output();
