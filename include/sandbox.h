@@ -604,7 +604,8 @@ typedef struct sbx_snapshot_list sbx_snapshot_list;
 /**
  * What `sbx_session_snapshot` took: the snapshot (its name, the session it was taken
  * from, the image of the container's changes, how the working dir was copied, how many
- * files and bytes) and how the session was frozen meanwhile.
+ * files and bytes), how the session was frozen meanwhile and what was taken again
+ * while it was (`sbx_snapshot_report_retaken`).
  *
  * Owned by the caller: free it with `sbx_snapshot_report_free` exactly once. Immutable,
  * so readable from any thread; strings it returns are borrowed from it.
@@ -897,6 +898,24 @@ sbx_status sbx_config_set_cache_dir(struct sbx_config *config,
 sbx_status sbx_config_set_snapshot_dir(struct sbx_config *config,
                                        const char *dir,
                                        struct sbx_error **err);
+
+/**
+ * Sets the copy dir: where sessions started from a snapshot without a working dir
+ * (`sbx_session_spec_new` with a NULL or empty working dir and
+ * `sbx_session_spec_set_snapshot`) get their managed copy, at `<copy dir>/<session id>`
+ * (an absolute path, made when missing; default `/var/lib/sandbox-work` for root,
+ * `$XDG_DATA_HOME/sandbox-work` or `~/.local/share/sandbox-work` otherwise, beside the
+ * library's state, not in it; `SANDBOX_COPY_DIR` or the file key `copy_dir` with
+ * `sbx_config_from_env`). `sbx_context_remove_copy` removes a managed copy and then the
+ * copy dir too when it is empty. A relative `dir` fails with
+ * `SBX_STATUS_INVALID_ARGUMENT`. Copied.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `dir` is NULL or a NUL-terminated string.
+ */
+sbx_status sbx_config_set_copy_dir(struct sbx_config *config,
+                                   const char *dir,
+                                   struct sbx_error **err);
 
 /**
  * Turns best-effort dev-essentials provisioning (apk/apt-get at start) on or off.
@@ -3195,6 +3214,12 @@ void sbx_session_list_free(struct sbx_session_list *list);
  * Both are copied. The id is checked now (`SBX_STATUS_INVALID_ARGUMENT`); the directory
  * when the session starts.
  *
+ * `working_dir` NULL or empty leaves it unset: with `sbx_session_spec_set_snapshot` the
+ * session then starts in a managed copy of the snapshot's working dir, at
+ * `<copy dir>/<id>` (`sbx_config_set_copy_dir`; the start report's `working_dir` names
+ * it), which `sbx_context_remove_copy` removes once the session is stopped. Without a
+ * snapshot, `sbx_context_start` fails with `SBX_STATUS_INVALID_ARGUMENT`.
+ *
  * On success `*out` receives a spec the caller frees with `sbx_session_spec_free`.
  *
  * # Safety
@@ -3229,9 +3254,10 @@ sbx_status sbx_session_spec_set_image(struct sbx_session_spec *spec,
  * Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
  * given to `sbx_session_spec_new` must not exist yet and receives a copy of the
  * snapshot's (reflinks where the filesystem has them, else an overlay on the snapshot;
- * see `sbx_context_remove_copy`), and the container runs the snapshot's image, so no
- * image may be set. The session does not inherit the snapshotted
- * session's own environment variables (give it its own). The start report says
+ * see `sbx_context_remove_copy`); with none given (NULL or empty) the copy is a managed
+ * one at `<copy dir>/<session id>` (`sbx_config_set_copy_dir`). The container runs the
+ * snapshot's image, so no image may be set. The session does not inherit the
+ * snapshotted session's own environment variables (give it its own). The start report says
  * `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
  * checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts
  * (`SBX_STATUS_NOT_FOUND` when there is none).
@@ -3467,8 +3493,10 @@ sbx_status sbx_session_spec_set_pids_limit(struct sbx_session_spec *spec,
 /**
  * Takes snapshot `name` of the running session: a copy of its working dir (reflinks
  * where the filesystem has them, else a plain copy) and an image of its container's
- * filesystem changes, with its processes frozen meanwhile (a paused session stays
- * paused). The snapshot is stored in the configuration's snapshot dir
+ * filesystem changes. Both are first made with the session running; then its processes
+ * are frozen (a paused session stays paused) and what changed meanwhile is taken again
+ * (`sbx_snapshot_report_retaken`), so the snapshot is of one moment. The snapshot is
+ * stored in the configuration's snapshot dir
  * (`sbx_config_set_snapshot_dir`, `SANDBOX_SNAPSHOT_DIR`) until
  * `sbx_context_remove_snapshot`; sessions start from it with
  * `sbx_session_spec_set_snapshot`.
@@ -3578,10 +3606,33 @@ uint64_t sbx_snapshot_report_frozen_us(const struct sbx_snapshot_report *report)
 uint64_t sbx_snapshot_report_took_us(const struct sbx_snapshot_report *report);
 
 /**
+ * How many parts of the snapshot were taken again while the session was frozen (see
+ * `sbx_snapshot_report_retaken`); 0 when the freeze only checked that nothing had
+ * changed, and for NULL.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+size_t sbx_snapshot_report_retaken_count(const struct sbx_snapshot_report *report);
+
+/**
+ * Part `index` of what was taken again while the session was frozen because it changed
+ * while the first copy or commit ran with the session running (or that one failed):
+ * `"working_dir"` (its copy) or `"container"` (the image of the container's changes).
+ * NULL when `index` is out of range or for NULL. Borrowed from `report`, valid until
+ * `sbx_snapshot_report_free`.
+ *
+ * # Safety
+ * `report` is NULL or live.
+ */
+const char *sbx_snapshot_report_retaken(const struct sbx_snapshot_report *report, size_t index);
+
+/**
  * The report as a JSON object: `name`, `session`, `working_dir`, `image`, `created_ms`
  * (ms since the Unix epoch), `copy`, `files`, `bytes`, `unset_env` (the session's own
  * environment variables, which its children do not inherit), `freeze`, `processes`,
- * `frozen_us`, `took_us`. Borrowed from `report`; NULL for NULL.
+ * `frozen_us`, `took_us`, `retaken` (an array, see `sbx_snapshot_report_retaken`).
+ * Borrowed from `report`; NULL for NULL.
  *
  * # Safety
  * `report` is NULL or live.

@@ -13,7 +13,8 @@
 // stream (Events: file changes, processes, ports, resource samples and its lifecycle,
 // resumable by sequence number; Watch, Stats, WaitForPort) and, on the "egress" network,
 // a policy of what it may reach (StartOptions.Egress, SetEgress, EgressPolicy,
-// NetworkLog, RestartNetwork), and snapshots (Snapshot, StartOptions.Snapshot, Fork,
+// NetworkLog, RestartNetwork), and snapshots (Snapshot, StartOptions.Snapshot (with no
+// working dir: a managed copy under Config.CopyDir), Fork,
 // Diff, Merge, Sandbox.Snapshots, Sandbox.RemoveCopy, Sandbox.RemoveSnapshot). Tasks and terminals live in the session's agent and
 // outlive their handles; closing a Session closes the Task, Terminal, ExecStream and
 // EventStream handles made from it.
@@ -56,6 +57,10 @@ func init() {
 
 // Config configures a Sandbox. The zero value means: start from the config file and
 // SANDBOX_* variables (like the Rust API's Sandbox::from_env); set fields override it.
+// The directories (RuntimeDir, CacheDir, SnapshotDir, CopyDir) must be absolute: New
+// fails with ErrInvalidArgument for a relative one (ErrConfig when it comes from the
+// environment or the config file). CopyDir defaults to $XDG_DATA_HOME/sandbox-work,
+// /var/lib/sandbox-work for root.
 type Config struct {
 	// Defaults ignores the config file and environment: built-in defaults only.
 	Defaults bool
@@ -79,6 +84,7 @@ type Config struct {
 	RuntimeDir            string
 	CacheDir              string
 	SnapshotDir           string // where snapshots are stored (SANDBOX_SNAPSHOT_DIR)
+	CopyDir               string // where managed copies go, <CopyDir>/<id> (SANDBOX_COPY_DIR); see Sandbox.Start
 	ContainerPrefix       string
 	ReadyTimeout          time.Duration
 }
@@ -157,6 +163,9 @@ func New(cfg *Config) (*Sandbox, error) {
 		{cfg.SnapshotDir, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
 			return C.sbx_config_set_snapshot_dir(c, v, e)
 		}, "snapshot dir"},
+		{cfg.CopyDir, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
+			return C.sbx_config_set_copy_dir(c, v, e)
+		}, "copy dir"},
 		{cfg.ContainerPrefix, func(c *C.sbx_config, v *C.char, e **C.sbx_error) C.sbx_status {
 			return C.sbx_config_set_container_prefix(c, v, e)
 		}, "container prefix"},

@@ -92,7 +92,10 @@ func newSession(p *C.sbx_session) (*Session, error) {
 // With opts.Snapshot the session starts from that snapshot (Session.Snapshot):
 // workingDir must not exist yet and receives a copy of the snapshot's, the container runs
 // the snapshot's image (so no opts.Image), and the snapshotted session's own environment
-// is not inherited. ErrNotFound for an unknown snapshot.
+// is not inherited. ErrNotFound for an unknown snapshot. An empty workingDir makes the
+// copy a managed one, at <Config.CopyDir>/<id> (StartReport().WorkingDir names it), which
+// Sandbox.RemoveCopy removes once the session is stopped; without opts.Snapshot an empty
+// workingDir fails with ErrInvalidArgument.
 func (sb *Sandbox) Start(ctx context.Context, id, workingDir string, opts *StartOptions) (*Session, error) {
 	if opts == nil {
 		opts = &StartOptions{}

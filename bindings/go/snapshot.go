@@ -31,7 +31,8 @@ type SnapshotInfo struct {
 	UnsetEnv []string
 }
 
-// SnapshotReport is what Session.Snapshot took, and how the session was frozen meanwhile.
+// SnapshotReport is what Session.Snapshot took, how the session was frozen meanwhile,
+// and what was taken again while it was.
 type SnapshotReport struct {
 	SnapshotInfo
 	// Freeze is how: "signals" (SIGSTOP to every process but the agent and init, SIGCONT
@@ -41,6 +42,11 @@ type SnapshotReport struct {
 	Processes uint32
 	// Frozen is how long they were frozen; Took how long the whole snapshot took.
 	Frozen, Took time.Duration
+	// Retaken is what was taken again while the session was frozen because it changed
+	// while the first copy or commit ran with the session running: "working_dir" (its
+	// copy), "container" (the image of the container's changes); empty when the freeze
+	// only checked that nothing had.
+	Retaken []string
 }
 
 // snapshotJSON is the JSON of sbx_snapshot_report_json and sbx_snapshot_list_json.
@@ -58,6 +64,7 @@ type snapshotJSON struct {
 	Processes  uint32   `json:"processes"`
 	FrozenUs   int64    `json:"frozen_us"`
 	TookUs     int64    `json:"took_us"`
+	Retaken    []string `json:"retaken"`
 }
 
 func (j snapshotJSON) info() SnapshotInfo {
@@ -76,12 +83,14 @@ func readSnapshotReport(r *C.sbx_snapshot_report) (SnapshotReport, error) {
 	return SnapshotReport{
 		SnapshotInfo: j.info(), Freeze: j.Freeze, Processes: j.Processes,
 		Frozen: time.Duration(j.FrozenUs) * time.Microsecond, Took: time.Duration(j.TookUs) * time.Microsecond,
+		Retaken: j.Retaken,
 	}, nil
 }
 
 // Snapshot takes snapshot name of the session: a copy of its working dir and an image of
-// its container's filesystem changes, with its processes frozen meanwhile (a paused
-// session stays paused). Start sessions from it with StartOptions.Snapshot; remove it
+// its container's filesystem changes, made first with the session running; then its
+// processes are frozen (a paused session stays paused) and what changed meanwhile is
+// taken again (SnapshotReport.Retaken). Start sessions from it with StartOptions.Snapshot; remove it
 // with Sandbox.RemoveSnapshot. ErrInvalidArgument for a bad name or one that exists,
 // ErrSessionNotFound for a stopped session. ctx is checked before the call; once begun
 // it is not cut short.
@@ -128,7 +137,8 @@ func (sb *Sandbox) RemoveSnapshot(ctx context.Context, name string) error {
 }
 
 // RemoveCopy removes the copy of a snapshot at path (an absolute path) that a session
-// started from it (StartOptions.Snapshot) or a fork's child got as its working dir:
+// started from it (StartOptions.Snapshot; a managed copy too, then the copy dir when it
+// is left empty) or a fork's child got as its working dir:
 // unmounts it if it is an overlay (which stays mounted after its session stops: its
 // changes are the output), removes its files, including those the session made, and its
 // record in the snapshot dir. Reflink and plain copies are removed the same way; the

@@ -44,9 +44,16 @@ func tempDir(t *testing.T, tag string) string {
 // images removed when the test ends), and that dir.
 func newSnapshotScope(t *testing.T) (*Sandbox, string) {
 	t.Helper()
+	return newSnapshotScopeWith(t, Config{})
+}
+
+// newSnapshotScopeWith is newSnapshotScope with the other settings of cfg.
+func newSnapshotScopeWith(t *testing.T, cfg Config) (*Sandbox, string) {
+	t.Helper()
 	store := tempDir(t, "snapshots")
 	scope := unique("go-snap")
-	sb, err := New(&Config{Scope: scope, Provision: Bool(false), SnapshotDir: store})
+	cfg.Scope, cfg.Provision, cfg.SnapshotDir = scope, Bool(false), store
+	sb, err := New(&cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -72,18 +79,37 @@ func newSnapshotScope(t *testing.T) (*Sandbox, string) {
 // dir itself goes.
 func copiesDir(t *testing.T, sb *Sandbox, tag string) string {
 	d := tempDir(t, tag)
-	t.Cleanup(func() {
-		entries, _ := os.ReadDir(d)
-		for _, e := range entries {
-			_ = sb.RemoveCopy(context.Background(), filepath.Join(d, e.Name()))
-		}
-		for _, point := range mountsUnder(d) {
-			if exec.Command("umount", point).Run() != nil {
-				_ = exec.Command("fusermount3", "-u", point).Run()
-			}
-		}
-	})
+	t.Cleanup(func() { removeCopies(sb, d) })
 	return d
+}
+
+// removeCopies removes the copies in d through sb, then unmounts what is still mounted
+// below d (what a failed test left).
+func removeCopies(sb *Sandbox, d string) {
+	entries, _ := os.ReadDir(d)
+	for _, e := range entries {
+		_ = sb.RemoveCopy(context.Background(), filepath.Join(d, e.Name()))
+	}
+	for _, point := range mountsUnder(d) {
+		if exec.Command("umount", point).Run() != nil {
+			_ = exec.Command("fusermount3", "-u", point).Run()
+		}
+	}
+}
+
+// checkRetaken checks what a snapshot took again while frozen: some of "working_dir" and
+// "container" (none when nothing changed meanwhile; on storage drivers without an upper
+// layer to check, the container).
+func checkRetaken(t *testing.T, r SnapshotReport) {
+	t.Helper()
+	if len(r.Retaken) > 2 {
+		t.Fatalf("retaken: %q", r.Retaken)
+	}
+	for _, part := range r.Retaken {
+		if part != "working_dir" && part != "container" {
+			t.Fatalf("retaken: %q", r.Retaken)
+		}
+	}
 }
 
 // mountsUnder are the mount points below dir in this process's mount namespace, deepest
@@ -167,6 +193,7 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 		r.Took <= 0 || r.Frozen > r.Took || r.Created.IsZero() {
 		t.Fatalf("report: %+v", r)
 	}
+	checkRetaken(t, r)
 	if list, err := sb.Snapshots(ctx); err != nil || len(list) != 1 || list[0].Name != "base" {
 		t.Fatalf("snapshots: %v %+v", err, list)
 	}
@@ -216,6 +243,7 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 		f.Children[1].ID() != parent.ID()+"-2" {
 		t.Fatalf("fork: %+v %v", f.Snapshot, f.Children)
 	}
+	checkRetaken(t, f.Snapshot)
 	one, two := f.Children[0], f.Children[1]
 	if m1, m2 := copyMethod(t, one), copyMethod(t, two); m1 != method || m2 != method {
 		t.Fatalf("the fork's children were copied by %s and %s, the child by %s", m1, m2, method)
@@ -323,6 +351,99 @@ func TestSnapshotStartForkDiffMerge(t *testing.T) {
 	if left := snapshotImages(t, store); len(left) != 0 {
 		t.Fatalf("snapshot images left: %v", left)
 	}
+}
+
+func TestSnapshotStartInAManagedCopy(t *testing.T) {
+	// The copy dir: made by the first managed start, gone with its last copy.
+	copies := filepath.Join(tempDir(t, "copies"), "work")
+	sb, store := newSnapshotScopeWith(t, Config{CopyDir: copies})
+	t.Cleanup(func() { removeCopies(sb, copies) })
+	ctx := ctxT(t)
+	work := tempDir(t, "work")
+	if err := os.WriteFile(filepath.Join(work, "before.txt"), []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := sb.Start(ctx, unique("snap"), work, nil)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer parent.Close()
+	defer parent.Stop(context.Background())
+	r, err := parent.Snapshot(ctx, "base")
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	checkRetaken(t, r)
+	if err := parent.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Neither a working dir nor a snapshot: refused, nothing made.
+	if _, err := sb.Start(ctx, unique("kid"), "", nil); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "working dir") {
+		t.Fatalf("start with no working dir and no snapshot: %v", err)
+	}
+	if _, err := os.Lstat(copies); !os.IsNotExist(err) {
+		t.Fatalf("a refused start made the copy dir: %v", err)
+	}
+
+	// No working dir but a snapshot: a managed copy at <copy dir>/<id>.
+	kid, err := sb.Start(ctx, unique("managed"), "", &StartOptions{Snapshot: "base"})
+	if err != nil {
+		t.Fatalf("managed start: %v", err)
+	}
+	defer kid.Close()
+	defer kid.Stop(context.Background())
+	managed := filepath.Join(copies, kid.ID())
+	if got := kid.StartReport().WorkingDir; got != managed {
+		t.Fatalf("the managed session works in %q, not %q", got, managed)
+	}
+	copyMethod(t, kid)
+	if got := readText(t, filepath.Join(managed, "before.txt")); got != before {
+		t.Fatalf("the managed copy's before.txt: %q", got)
+	}
+	if err := sb.RemoveCopy(ctx, managed); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("removing a running session's managed copy: %v", err)
+	}
+
+	// Stopped, the copy stays until removed; then the copy dir goes too.
+	if err := kid.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, filepath.Join(managed, "before.txt")); got != before {
+		t.Fatalf("the stopped session's before.txt: %q", got)
+	}
+	if err := sb.RemoveCopy(ctx, managed); err != nil {
+		t.Fatalf("remove the managed copy: %v", err)
+	}
+	for _, gone := range []string{managed, copies} {
+		if _, err := os.Lstat(gone); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there: %v", gone, err)
+		}
+	}
+	if left := mountsUnder(filepath.Dir(copies)); len(left) != 0 {
+		t.Fatalf("still mounted: %v", left)
+	}
+	if err := sb.RemoveSnapshot(ctx, "base"); err != nil {
+		t.Fatalf("remove the snapshot: %v", err)
+	}
+	if left := snapshotImages(t, store); len(left) != 0 {
+		t.Fatalf("snapshot images left: %v", left)
+	}
+}
+
+func TestSnapshotCopyDirMustBeAbsolute(t *testing.T) {
+	if _, err := New(&Config{Defaults: true, CopyDir: "relative/copies"}); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "copy dir") {
+		t.Fatalf("a relative CopyDir: %v", err)
+	}
+	t.Setenv("SANDBOX_COPY_DIR", "relative/copies")
+	if _, err := New(nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "copy_dir") {
+		t.Fatalf("a relative SANDBOX_COPY_DIR: %v", err)
+	}
+	sb, err := New(&Config{Defaults: true, CopyDir: "/tmp/copies"})
+	if err != nil {
+		t.Fatalf("an absolute CopyDir: %v", err)
+	}
+	sb.Close()
 }
 
 func TestSnapshotBadInputGetsTypedErrors(t *testing.T) {

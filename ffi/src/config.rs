@@ -292,6 +292,34 @@ pub unsafe extern "C" fn sbx_config_set_snapshot_dir(
     }
 }
 
+/// Sets the copy dir: where sessions started from a snapshot without a working dir
+/// (`sbx_session_spec_new` with a NULL or empty working dir and
+/// `sbx_session_spec_set_snapshot`) get their managed copy, at `<copy dir>/<session id>`
+/// (an absolute path, made when missing; default `/var/lib/sandbox-work` for root,
+/// `$XDG_DATA_HOME/sandbox-work` or `~/.local/share/sandbox-work` otherwise, beside the
+/// library's state, not in it; `SANDBOX_COPY_DIR` or the file key `copy_dir` with
+/// `sbx_config_from_env`). `sbx_context_remove_copy` removes a managed copy and then the
+/// copy dir too when it is empty. A relative `dir` fails with
+/// `SBX_STATUS_INVALID_ARGUMENT`. Copied.
+///
+/// # Safety
+/// `config` is NULL or a live config; `dir` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_config_set_copy_dir(
+    config: *mut sbx_config,
+    dir: *const c_char,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: arguments forwarded under the caller's contract.
+    unsafe {
+        update("sbx_config_set_copy_dir", config, err, |c| {
+            // SAFETY: NULL or NUL-terminated by contract.
+            c.copy_dir = Some(absolute(path_arg(dir, "copy dir")?, "copy dir")?);
+            Ok(())
+        })
+    }
+}
+
 fn absolute(p: std::path::PathBuf, what: &str) -> Result<std::path::PathBuf, FfiError> {
     if p.is_absolute() { Ok(p) } else { Err(FfiError::invalid(what, format!("{} is not absolute", p.display()))) }
 }

@@ -12,7 +12,7 @@ use crate::egress_policy::{add_credential_args, add_upstream_ca, egress_rules, p
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::status::sbx_status;
-use crate::text::{path_arg, str_arg, str_array_arg};
+use crate::text::{optional_path_arg, str_arg, str_array_arg};
 
 /// Parameters of `sbx_context_start`: session id, working dir, and optional image,
 /// ports, environment, post-create commands, policy overrides and limits.
@@ -38,6 +38,12 @@ impl sbx_session_spec {
     pub(crate) fn resolve(&self, config: &Config) -> Result<SessionSpec, FfiError> {
         let b = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut spec = b.spec;
+        if spec.working_dir.as_os_str().is_empty() && spec.snapshot.is_none() {
+            return Err(FfiError::invalid(
+                "working dir",
+                "is not set: give one, or a snapshot to start from (the session then works in a managed copy)",
+            ));
+        }
         if b.memory_bytes.is_some() || b.cpus.is_some() || b.pids.is_some() {
             let base = config.policy.limits;
             spec.limits = Some(checked_limits(Limits {
@@ -88,6 +94,12 @@ fn change_egress(b: &mut SpecBuilder, change: impl FnOnce(&mut EgressPolicy)) ->
 /// Both are copied. The id is checked now (`SBX_STATUS_INVALID_ARGUMENT`); the directory
 /// when the session starts.
 ///
+/// `working_dir` NULL or empty leaves it unset: with `sbx_session_spec_set_snapshot` the
+/// session then starts in a managed copy of the snapshot's working dir, at
+/// `<copy dir>/<id>` (`sbx_config_set_copy_dir`; the start report's `working_dir` names
+/// it), which `sbx_context_remove_copy` removes once the session is stopped. Without a
+/// snapshot, `sbx_context_start` fails with `SBX_STATUS_INVALID_ARGUMENT`.
+///
 /// On success `*out` receives a spec the caller frees with `sbx_session_spec_free`.
 ///
 /// # Safety
@@ -104,7 +116,10 @@ pub unsafe extern "C" fn sbx_session_spec_new(
     unsafe {
         call("sbx_session_spec_new", err, Blocks::No, || {
             // SAFETY: NULL or NUL-terminated by contract.
-            let (id, dir) = (str_arg(id, "id")?, path_arg(working_dir, "working dir")?);
+            let id = str_arg(id, "id")?;
+            // NULL or empty: unset, a managed copy when a snapshot is set (checked at start).
+            // SAFETY: NULL or NUL-terminated by contract.
+            let dir = optional_path_arg(working_dir).unwrap_or_default();
             let out = out_param(out, "out")?;
             sandbox_core::validate::session_id(id)?;
             let b = SpecBuilder { spec: SessionSpec::new(id, dir), memory_bytes: None, cpus: None, pids: None };
@@ -151,9 +166,10 @@ pub unsafe extern "C" fn sbx_session_spec_set_image(
 /// Starts the session from snapshot `name` (see `sbx_session_snapshot`): the working dir
 /// given to `sbx_session_spec_new` must not exist yet and receives a copy of the
 /// snapshot's (reflinks where the filesystem has them, else an overlay on the snapshot;
-/// see `sbx_context_remove_copy`), and the container runs the snapshot's image, so no
-/// image may be set. The session does not inherit the snapshotted
-/// session's own environment variables (give it its own). The start report says
+/// see `sbx_context_remove_copy`); with none given (NULL or empty) the copy is a managed
+/// one at `<copy dir>/<session id>` (`sbx_config_set_copy_dir`). The container runs the
+/// snapshot's image, so no image may be set. The session does not inherit the
+/// snapshotted session's own environment variables (give it its own). The start report says
 /// `"snapshot": {"name", "copy"}` and the image reason `"snapshot"`. Copied; the name is
 /// checked now (`SBX_STATUS_INVALID_ARGUMENT`), the snapshot when the session starts
 /// (`SBX_STATUS_NOT_FOUND` when there is none).

@@ -18,7 +18,8 @@ use crate::text::{path_arg, str_arg, to_cstring_lossy};
 
 /// What `sbx_session_snapshot` took: the snapshot (its name, the session it was taken
 /// from, the image of the container's changes, how the working dir was copied, how many
-/// files and bytes) and how the session was frozen meanwhile.
+/// files and bytes), how the session was frozen meanwhile and what was taken again
+/// while it was (`sbx_snapshot_report_retaken`).
 ///
 /// Owned by the caller: free it with `sbx_snapshot_report_free` exactly once. Immutable,
 /// so readable from any thread; strings it returns are borrowed from it.
@@ -29,6 +30,7 @@ pub struct sbx_snapshot_report {
     image: CString,
     copy: CString,
     freeze: CString,
+    retaken: Vec<CString>,
     json: CString,
 }
 
@@ -41,6 +43,7 @@ impl sbx_snapshot_report {
             image: to_cstring_lossy(report.info.image.clone()),
             copy: to_cstring_lossy(report.info.copy.name()),
             freeze: to_cstring_lossy(report.freeze.clone()),
+            retaken: report.retaken.iter().cloned().map(to_cstring_lossy).collect(),
             json: to_cstring_lossy(json),
             report,
         }
@@ -59,8 +62,10 @@ fn with<T: Copy>(r: *const sbx_snapshot_report, fallback: T, pick: impl FnOnce(&
 
 /// Takes snapshot `name` of the running session: a copy of its working dir (reflinks
 /// where the filesystem has them, else a plain copy) and an image of its container's
-/// filesystem changes, with its processes frozen meanwhile (a paused session stays
-/// paused). The snapshot is stored in the configuration's snapshot dir
+/// filesystem changes. Both are first made with the session running; then its processes
+/// are frozen (a paused session stays paused) and what changed meanwhile is taken again
+/// (`sbx_snapshot_report_retaken`), so the snapshot is of one moment. The snapshot is
+/// stored in the configuration's snapshot dir
 /// (`sbx_config_set_snapshot_dir`, `SANDBOX_SNAPSHOT_DIR`) until
 /// `sbx_context_remove_snapshot`; sessions start from it with
 /// `sbx_session_spec_set_snapshot`.
@@ -195,10 +200,38 @@ pub unsafe extern "C" fn sbx_snapshot_report_took_us(report: *const sbx_snapshot
     with(report, 0, |r| r.report.took_us)
 }
 
+/// How many parts of the snapshot were taken again while the session was frozen (see
+/// `sbx_snapshot_report_retaken`); 0 when the freeze only checked that nothing had
+/// changed, and for NULL.
+///
+/// # Safety
+/// `report` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_snapshot_report_retaken_count(report: *const sbx_snapshot_report) -> usize {
+    with(report, 0, |r| r.retaken.len())
+}
+
+/// Part `index` of what was taken again while the session was frozen because it changed
+/// while the first copy or commit ran with the session running (or that one failed):
+/// `"working_dir"` (its copy) or `"container"` (the image of the container's changes).
+/// NULL when `index` is out of range or for NULL. Borrowed from `report`, valid until
+/// `sbx_snapshot_report_free`.
+///
+/// # Safety
+/// `report` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_snapshot_report_retaken(
+    report: *const sbx_snapshot_report,
+    index: usize,
+) -> *const c_char {
+    with(report, std::ptr::null(), |r| r.retaken.get(index).map_or(std::ptr::null(), |s| s.as_ptr()))
+}
+
 /// The report as a JSON object: `name`, `session`, `working_dir`, `image`, `created_ms`
 /// (ms since the Unix epoch), `copy`, `files`, `bytes`, `unset_env` (the session's own
 /// environment variables, which its children do not inherit), `freeze`, `processes`,
-/// `frozen_us`, `took_us`. Borrowed from `report`; NULL for NULL.
+/// `frozen_us`, `took_us`, `retaken` (an array, see `sbx_snapshot_report_retaken`).
+/// Borrowed from `report`; NULL for NULL.
 ///
 /// # Safety
 /// `report` is NULL or live.

@@ -38,6 +38,20 @@ pub(crate) unsafe fn path_arg(p: *const c_char, what: &str) -> Result<PathBuf, F
     Ok(PathBuf::from(OsStr::from_bytes(bytes)))
 }
 
+/// An optional path argument: NULL and the empty string are `None`, anything else as
+/// in [`path_arg`].
+///
+/// # Safety
+/// As for [`str_arg`].
+pub(crate) unsafe fn optional_path_arg(p: *const c_char) -> Option<PathBuf> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    (!bytes.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(bytes)))
+}
+
 /// A byte buffer argument: `(NULL, 0)` is the empty buffer; NULL with a length is an
 /// error.
 ///
@@ -88,6 +102,9 @@ mod tests {
             assert_eq!(str_arg(c"ok".as_ptr(), "id").unwrap(), "ok");
             let bad = [0xffu8, 0];
             assert_eq!(str_arg(bad.as_ptr().cast(), "id").unwrap_err().status, crate::sbx_status::InvalidArgument);
+            assert_eq!(optional_path_arg(std::ptr::null()), None);
+            assert_eq!(optional_path_arg(c"".as_ptr()), None);
+            assert_eq!(optional_path_arg(c"/w".as_ptr()), Some(PathBuf::from("/w")));
             assert_eq!(bytes_arg(std::ptr::null(), 0, "b").unwrap(), b"");
             assert!(bytes_arg(std::ptr::null(), 3, "b").is_err());
             let argv = [c"a".as_ptr(), std::ptr::null()];

@@ -85,11 +85,6 @@ fn null_arguments_are_reported_and_out_params_untouched() {
             sbx_status::NullArgument,
             "id",
         );
-        fails_with(
-            check(|e| sbx_session_spec_new(c"a".as_ptr(), null(), &mut out_spec, e)),
-            sbx_status::NullArgument,
-            "working dir",
-        );
         fails_with(check(|e| sbx_context_start(ctx, null(), &mut out_session, e)), sbx_status::NullArgument, "spec");
         fails_with(
             check(|e| sbx_context_start(null(), null(), &mut out_session, e)),
@@ -207,11 +202,6 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
             check(|e| sbx_session_spec_new(c"../escape".as_ptr(), c"/tmp".as_ptr(), &mut spec, e)),
             sbx_status::InvalidArgument,
             "session id",
-        );
-        fails_with(
-            check(|e| sbx_session_spec_new(c"ok".as_ptr(), c"".as_ptr(), &mut spec, e)),
-            sbx_status::InvalidArgument,
-            "working dir",
         );
         assert_eq!(spec, sentinel(), "untouched on error");
         check(|e| sbx_session_spec_new(c"ok".as_ptr(), c"/tmp".as_ptr(), &mut spec, e)).unwrap();
@@ -693,10 +683,25 @@ fn snapshot_fork_diff_merge_exports_check_their_arguments() {
             "snapshot dir",
         );
         check(|e| sbx_config_set_snapshot_dir(cfg, c"/tmp/snapshots".as_ptr(), e)).unwrap();
+        fails_with(
+            check(|e| sbx_config_set_copy_dir(cfg, c"relative".as_ptr(), e)),
+            sbx_status::InvalidArgument,
+            "copy dir",
+        );
+        fails_with(check(|e| sbx_config_set_copy_dir(cfg, c"".as_ptr(), e)), sbx_status::InvalidArgument, "copy dir");
+        fails_with(check(|e| sbx_config_set_copy_dir(cfg, null(), e)), sbx_status::NullArgument, "copy dir");
+        fails_with(
+            check(|e| sbx_config_set_copy_dir(null_mut(), c"/tmp/copies".as_ptr(), e)),
+            sbx_status::NullArgument,
+            "config",
+        );
+        check(|e| sbx_config_set_copy_dir(cfg, c"/tmp/copies".as_ptr(), e)).unwrap();
         sbx_config_free(cfg);
 
         // Getters of NULL handles return neutral values; frees of NULL are no-ops.
         assert!(sbx_snapshot_report_name(null()).is_null() && sbx_snapshot_report_json(null()).is_null());
+        assert_eq!(sbx_snapshot_report_retaken_count(null()), 0);
+        assert!(sbx_snapshot_report_retaken(null(), 0).is_null());
         assert_eq!((sbx_snapshot_report_files(null()), sbx_snapshot_report_took_us(null())), (0, 0));
         assert_eq!(sbx_snapshot_list_len(null()), 0);
         assert!(sbx_snapshot_list_name(null(), 0).is_null());
@@ -719,6 +724,59 @@ fn snapshot_fork_diff_merge_exports_check_their_arguments() {
     assert_eq!(out_merge, sentinel());
     assert_eq!(out_session, sentinel());
     assert_eq!(out_reaped, sentinel());
+}
+
+#[test]
+fn a_spec_without_a_working_dir_needs_a_snapshot() {
+    let ctx = new_context();
+    let mut out_session: *mut sbx_session = sentinel();
+    // SAFETY: live context and specs, writable out-pointers; each spec freed once.
+    unsafe {
+        // NULL and "" leave the working dir unset: a managed copy with a snapshot...
+        for dir in [null(), c"".as_ptr()] {
+            let mut spec = null_mut();
+            check(|e| sbx_session_spec_new(c"managed".as_ptr(), dir, &mut spec, e)).unwrap();
+            // ...and without one, start refuses before asking podman anything.
+            fails_with(
+                check(|e| sbx_context_start(ctx, spec, &mut out_session, e)),
+                sbx_status::InvalidArgument,
+                "working dir",
+            );
+            check(|e| sbx_session_spec_set_snapshot(spec, c"base".as_ptr(), e)).unwrap();
+            sbx_session_spec_free(spec);
+        }
+        // The id is still checked at once.
+        let mut spec: *mut sbx_session_spec = sentinel();
+        fails_with(
+            check(|e| sbx_session_spec_new(c"../x".as_ptr(), null(), &mut spec, e)),
+            sbx_status::InvalidArgument,
+            "id",
+        );
+        assert_eq!(spec, sentinel());
+        sbx_context_free(ctx);
+    }
+    assert_eq!(out_session, sentinel());
+}
+
+#[test]
+fn a_relative_copy_dir_in_the_environment_is_a_config_error() {
+    // Run in a child process so the variable does not leak into other tests.
+    if std::env::var_os("SBX_TEST_CHILD").is_some() {
+        let mut cfg: *mut sbx_config = sentinel();
+        // SAFETY: writable out-pointer.
+        let r = check(|e| unsafe { sbx_config_from_env(&mut cfg, e) });
+        fails_with(r, sbx_status::Config, "copy_dir");
+        assert_eq!(cfg, sentinel());
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let status = std::process::Command::new(me)
+        .args(["--exact", "a_relative_copy_dir_in_the_environment_is_a_config_error", "--nocapture"])
+        .env("SBX_TEST_CHILD", "1")
+        .env("SANDBOX_COPY_DIR", "relative/copies")
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]

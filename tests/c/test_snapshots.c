@@ -1,9 +1,12 @@
 /* Snapshots, starts from one, forks, diffs and merges: a file written before the
  * snapshot is in a child started from it, the child's writes are not in the parent, a
- * fork of 2 where one child's change shows in its diff only, merges into a directory
- * and into the parent; the children's copies (reflink, overlay or plain) outlive them
- * until removed, an overlay keeps its snapshot; typed errors for bad input; every copy
- * and snapshot removed and no image of the test's snapshot dir left. */
+ * child started with no working dir gets a managed copy at <copy dir>/<id> (the copy dir
+ * set with sbx_config_set_copy_dir, gone with its last copy), a fork of 2 where one
+ * child's change shows in its diff only, merges into a directory and into the parent;
+ * the children's copies (reflink, overlay or plain) outlive them until removed, an
+ * overlay keeps its snapshot; typed errors for bad input (a relative copy dir, a spec
+ * with neither a working dir nor a snapshot); every copy and snapshot removed and no
+ * image of the test's snapshot dir left. */
 #include "check.h"
 
 #include <sys/stat.h>
@@ -11,6 +14,7 @@
 static char snap_dir[256];
 static char kids_dir[256];
 static char merge_dir[256];
+static char copies_dir[256];
 
 /* Removes the snapshot images of the test's snapshot dir and the test's dirs (through
  * podman's user namespace too, where the test runs rootless), also after a failed check:
@@ -18,12 +22,17 @@ static char merge_dir[256];
  * (kernel overlays as root, fuse-overlayfs rootless). */
 static void cleanup_dirs(void) {
     char cmd[2048];
-    if (kids_dir[0] != '\0') {
+    const char *copy_dirs[2];
+    size_t i;
+    copy_dirs[0] = kids_dir;
+    copy_dirs[1] = copies_dir;
+    for (i = 0; i < 2; i++) {
+        if (copy_dirs[i][0] == '\0') continue;
         snprintf(cmd, sizeof cmd,
                  "awk -v d='%s/' 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do "
                  "umount \"$m\" 2>/dev/null || fusermount3 -u \"$m\" || echo \"unmounting $m failed\" >&2; done",
-                 kids_dir);
-        if (system(cmd) != 0) fprintf(stderr, "unmounting the copies in %s failed\n", kids_dir);
+                 copy_dirs[i]);
+        if (system(cmd) != 0) fprintf(stderr, "unmounting the copies in %s failed\n", copy_dirs[i]);
     }
     if (snap_dir[0] != '\0') {
         snprintf(cmd, sizeof cmd,
@@ -32,28 +41,64 @@ static void cleanup_dirs(void) {
                  snap_dir);
         if (system(cmd) != 0) fprintf(stderr, "removing the images of %s failed\n", snap_dir);
     }
-    snprintf(cmd, sizeof cmd, "for d in '%s' '%s' '%s'; do [ -z \"$d\" ] || { [ \"$(id -u)\" = 0 ] || "
+    snprintf(cmd, sizeof cmd, "for d in '%s' '%s' '%s' '%s'; do [ -z \"$d\" ] || { [ \"$(id -u)\" = 0 ] || "
              "podman unshare rm -rf \"$d\"; rm -rf \"$d\"; }; done",
-             snap_dir, kids_dir, merge_dir);
+             snap_dir, kids_dir, merge_dir, copies_dir);
     if (system(cmd) != 0) fprintf(stderr, "removing the test's dirs failed\n");
 }
 
 /* A context for a scope of its own (check.h's) with its own snapshot dir, given through
- * SANDBOX_SNAPSHOT_DIR; the setter is checked on a config of its own. */
+ * SANDBOX_SNAPSHOT_DIR; the setters are checked on a config of their own, and a relative
+ * copy dir in the environment is a configuration error. */
 static sbx_context *open_scope(void) {
     sbx_config *cfg = NULL;
     snprintf(snap_dir, sizeof snap_dir, "/tmp/sandbox-c-snaps.XXXXXX");
     snprintf(kids_dir, sizeof kids_dir, "/tmp/sandbox-c-kids.XXXXXX");
     snprintf(merge_dir, sizeof merge_dir, "/tmp/sandbox-c-merge.XXXXXX");
-    EXPECT(mkdtemp(snap_dir) != NULL && mkdtemp(kids_dir) != NULL && mkdtemp(merge_dir) != NULL);
+    snprintf(copies_dir, sizeof copies_dir, "/tmp/sandbox-c-copies.XXXXXX");
+    EXPECT(mkdtemp(snap_dir) != NULL && mkdtemp(kids_dir) != NULL && mkdtemp(merge_dir) != NULL &&
+           mkdtemp(copies_dir) != NULL);
     atexit(cleanup_dirs);
     OK(sbx_config_new(&cfg, err));
     FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_config_set_snapshot_dir(cfg, "relative/dir", err));
     FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_config_set_snapshot_dir(cfg, NULL, err));
     OK(sbx_config_set_snapshot_dir(cfg, snap_dir, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_config_set_copy_dir(cfg, "relative/dir", err));
+    EXPECT_MESSAGE("copy dir");
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_config_set_copy_dir(cfg, "", err));
+    FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_config_set_copy_dir(cfg, NULL, err));
+    OK(sbx_config_set_copy_dir(cfg, copies_dir, err));
     sbx_config_free(cfg);
+    cfg = NULL;
+    EXPECT(setenv("SANDBOX_COPY_DIR", "relative/copies", 1) == 0);
+    FAILS(SBX_STATUS_CONFIG, sbx_config_from_env(&cfg, err));
+    EXPECT_MESSAGE("copy_dir");
+    EXPECT(cfg == NULL && unsetenv("SANDBOX_COPY_DIR") == 0);
     EXPECT(setenv("SANDBOX_SNAPSHOT_DIR", snap_dir, 1) == 0);
     return check_open_scope("snap");
+}
+
+/* A second context for the same scope whose copy dir, set with sbx_config_set_copy_dir,
+ * is `dir`. */
+static sbx_context *open_with_copy_dir(const char *dir) {
+    sbx_config *cfg = NULL;
+    sbx_context *ctx = NULL;
+    OK(sbx_config_from_env(&cfg, err));
+    OK(sbx_config_set_scope(cfg, check_scope_name, err));
+    OK(sbx_config_set_provision(cfg, false, err));
+    OK(sbx_config_set_copy_dir(cfg, dir, err));
+    OK(sbx_context_new(cfg, &ctx, err));
+    sbx_config_free(cfg);
+    return ctx;
+}
+
+/* Whether the session's start report names `dir` as its working dir. */
+static int works_in(sbx_session *s, const char *dir) {
+    const char *json = NULL;
+    char want[700];
+    OK(sbx_session_start_report_json(s, &json, err));
+    snprintf(want, sizeof want, "\"working_dir\":\"%s\"", dir);
+    return strstr(json, want) != NULL;
 }
 
 static void write_text(const char *path, const char *text) {
@@ -114,7 +159,10 @@ int main(void) {
     sbx_context *ctx = open_scope();
     char id[64], path[600], kid[300], one_dir[300], two_dir[300], cmd[600];
     const char *kid_copy, *one_copy, *two_copy;
-    sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL;
+    char managed_dir[300], managed_id[64], managed_copy[400];
+    sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL, *managed = NULL;
+    sbx_context *mctx;
+    size_t i, n_retaken;
     sbx_session_spec *spec = NULL;
     sbx_snapshot_report *rep = NULL;
     sbx_snapshot_list *list = NULL;
@@ -139,10 +187,21 @@ int main(void) {
     EXPECT(strcmp(sbx_snapshot_report_freeze(rep), "signals") == 0);
     EXPECT(sbx_snapshot_report_frozen_us(rep) <= sbx_snapshot_report_took_us(rep) && sbx_snapshot_report_took_us(rep) > 0);
     (void)sbx_snapshot_report_processes(rep);
+    /* What was taken again while frozen: a list of "working_dir" and "container" (empty
+     * when nothing changed while the first copy and commit ran; on storage drivers
+     * without an upper layer to check, "container"). */
+    n_retaken = sbx_snapshot_report_retaken_count(rep);
+    EXPECT(n_retaken <= 2 && sbx_snapshot_report_retaken(rep, n_retaken) == NULL);
+    for (i = 0; i < n_retaken; i++) {
+        const char *part = sbx_snapshot_report_retaken(rep, i);
+        EXPECT(part != NULL && (strcmp(part, "working_dir") == 0 || strcmp(part, "container") == 0));
+    }
     json = sbx_snapshot_report_json(rep);
     EXPECT(strstr(json, "\"name\":\"base\"") != NULL && strstr(json, "\"took_us\":") != NULL);
+    EXPECT(strstr(json, "\"retaken\":[") != NULL);
     sbx_snapshot_report_free(rep);
     EXPECT(sbx_snapshot_report_name(NULL) == NULL && sbx_snapshot_report_files(NULL) == 0);
+    EXPECT(sbx_snapshot_report_retaken_count(NULL) == 0 && sbx_snapshot_report_retaken(NULL, 0) == NULL);
 
     /* Bad names; an existing name. */
     FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_snapshot(parent, NULL, NULL, err));
@@ -157,6 +216,36 @@ int main(void) {
     EXPECT(sbx_snapshot_list_name(list, 1) == NULL);
     EXPECT(strstr(sbx_snapshot_list_json(list), "\"name\":\"base\"") != NULL);
     sbx_snapshot_list_free(list);
+
+    /* No working dir: NULL and "" leave it unset, which needs a snapshot; with one the
+     * child gets a managed copy at <copy dir>/<id>, removed after its stop together with
+     * the copy dir it made. */
+    snprintf(managed_dir, sizeof managed_dir, "%s/work", copies_dir);
+    mctx = open_with_copy_dir(managed_dir);
+    OK(sbx_session_spec_new(check_id("kid"), "", &spec, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_start(mctx, spec, &managed, err));
+    EXPECT_MESSAGE("working dir");
+    sbx_session_spec_free(spec);
+    snprintf(managed_id, sizeof managed_id, "%s", check_id("managed"));
+    OK(sbx_session_spec_new(managed_id, NULL, &spec, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_start(mctx, spec, &managed, err));
+    EXPECT_MESSAGE("snapshot");
+    EXPECT(managed == NULL && !exists(managed_dir));
+    OK(sbx_session_spec_set_snapshot(spec, "base", err));
+    OK(sbx_context_start(mctx, spec, &managed, err));
+    sbx_session_spec_free(spec);
+    snprintf(managed_copy, sizeof managed_copy, "%s/%s", managed_dir, managed_id);
+    EXPECT(works_in(managed, managed_copy));
+    snprintf(path, sizeof path, "%s/before.txt", managed_copy);
+    EXPECT(holds(path, "written before the snapshot\n"));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_context_remove_copy(mctx, managed_copy, err));
+    EXPECT_MESSAGE("stop it first");
+    OK(sbx_session_stop(managed, err));
+    EXPECT(holds(path, "written before the snapshot\n"));
+    OK(sbx_context_remove_copy(mctx, managed_copy, err));
+    EXPECT(!exists(managed_copy) && !exists(managed_dir));
+    sbx_session_free(managed);
+    sbx_context_free(mctx);
 
     /* A child from it has the file written before; its writes stay its own. */
     snprintf(kid, sizeof kid, "%s/child", kids_dir);

@@ -1,9 +1,11 @@
 """Snapshots, starts from one, forks, diffs and merges against real podman: a file written
 before the snapshot is in a child started from it, the child's writes stay out of the
-parent, a fork of 2 where one child's change is in its diff only, merges into a directory
-and into the parent; the children's copies (reflink, overlay or plain) outlive them until
-removed, and an overlay keeps its snapshot; typed errors for bad input; every copy,
-snapshot and image removed."""
+parent, a child started with no working dir gets a managed copy at ``<copy_dir>/<id>``
+(the copy dir gone with its last copy), a fork of 2 where one child's change is in its
+diff only, merges into a directory and into the parent; the children's copies (reflink,
+overlay or plain) outlive them until removed, and an overlay keeps its snapshot; typed
+errors for bad input (a relative copy dir too); every copy, snapshot and image
+removed."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from conftest import leftovers, unique
 
 BEFORE = "written before the snapshot\n"
 COPY_METHODS = ("reflink", "overlay", "copy")
+RETAKEN_PARTS = {"working_dir", "container"}
 
 
 def snapshot_images(store: Path) -> list[str]:
@@ -99,6 +102,9 @@ def test_snapshot_start_fork_diff_merge(
         assert r.copy in ("reflink", "copy") and r.image
         assert (r.files, r.bytes) == (1, len(BEFORE))
         assert 0 <= r.frozen <= r.took and r.took > 0 and r.created > 0
+        # What was taken again while frozen (empty when nothing changed meanwhile; on
+        # storage drivers without an upper layer to check, the container).
+        assert isinstance(r.retaken, list) and set(r.retaken) <= RETAKEN_PARTS
         assert [i.name for i in ssb.snapshots()] == ["base"]
         assert isinstance(ssb.snapshots()[0], sandbox.SnapshotInfo)
 
@@ -122,6 +128,7 @@ def test_snapshot_start_fork_diff_merge(
         f = parent.fork(2, kids, snapshot="forked")
         sessions.extend(f.children)
         assert isinstance(f, sandbox.ForkResult) and f.snapshot.name == "forked"
+        assert isinstance(f.snapshot.retaken, list) and set(f.snapshot.retaken) <= RETAKEN_PARTS
         assert [c.id for c in f.children] == [f"{parent.id}-1", f"{parent.id}-2"]
         one, two = f.children
         assert [c.start_report["snapshot"] for c in f.children] == [{"name": "forked", "copy": method}] * 2
@@ -181,6 +188,60 @@ def test_snapshot_start_fork_diff_merge(
     ssb.remove_snapshot("forked")
     assert ssb.snapshots() == []
     assert snapshot_images(store) == [], "no snapshot image is left"
+
+
+def test_snapshot_start_in_a_managed_copy(
+    ssb: sandbox.Sandbox, scope: str, store: Path, workdir: str, tmp_path: Path
+) -> None:
+    work = Path(workdir) / "work"
+    work.mkdir()
+    (work / "before.txt").write_text(BEFORE)
+    copies = tmp_path / "copies"  # made by the first managed start, gone with its last copy
+    with sandbox.Sandbox(scope=scope, provision=False, snapshot_dir=store, copy_dir=copies) as msb:
+        try:
+            with ssb.start(unique("py-snap"), work) as parent:
+                r = parent.snapshot("base")
+            assert isinstance(r.retaken, list) and set(r.retaken) <= RETAKEN_PARTS
+
+            # Neither a working dir nor a snapshot: refused, nothing made.
+            with pytest.raises(sandbox.InvalidArgumentError, match="working dir"):
+                msb.start(unique("py-kid"))
+            assert not copies.exists()
+
+            # No working dir but a snapshot: a managed copy at <copy_dir>/<id>.
+            with msb.start(unique("py-managed"), snapshot="base") as kid:
+                copy = copies / kid.id
+                assert kid.start_report["working_dir"] == str(copy)
+                assert kid.start_report["snapshot"]["copy"] in COPY_METHODS
+                assert (copy / "before.txt").read_text() == BEFORE
+                assert kid.exec(["cat", str(copy / "before.txt")]).stdout == BEFORE.encode()
+                with pytest.raises(sandbox.InvalidArgumentError, match="stop it first"):
+                    msb.remove_copy(copy)
+            # Stopped (by the with), the copy stays until removed; then the copy dir goes.
+            assert (copy / "before.txt").read_text() == BEFORE
+            msb.remove_copy(copy)
+            assert not copy.exists() and not copies.exists()
+            assert mounts_under(tmp_path) == []
+            msb.remove_snapshot("base")
+            assert snapshot_images(store) == []
+        finally:
+            if copies.exists():  # what a failed check left: removed, then unmounted
+                for c in sorted(copies.iterdir()):
+                    try:
+                        msb.remove_copy(c)
+                    except sandbox.SandboxError:
+                        pass
+                for point in mounts_under(copies):
+                    unmount(point)
+
+
+def test_a_relative_copy_dir_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(sandbox.InvalidArgumentError, match="copy dir"):
+        sandbox.Sandbox(copy_dir="relative/copies")
+    monkeypatch.setenv("SANDBOX_COPY_DIR", "relative/copies")
+    with pytest.raises(sandbox.ConfigError, match="copy_dir"):
+        sandbox.Sandbox()
+    sandbox.Sandbox(from_env=False, copy_dir="/tmp/copies").close()
 
 
 def test_snapshot_bad_input_gets_typed_errors(ssb: sandbox.Sandbox, store: Path, workdir: str, tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ an event stream of file changes, processes, ports, resource samples and the sess
 lifecycle (``s.events()`` -> :class:`EventStream` of :class:`Event`, iterable with ``for``
 and ``async for``, resumable by sequence number; ``s.wait_for_port(8000)``,
 ``s.stats()``, ``s.watch(path)``), and snapshots: ``s.snapshot(name)``, a session
-started from one (``sb.start(..., snapshot=name)``), ``s.fork(count, into)`` into
+started from one (``sb.start(..., snapshot=name)``; without a working dir, in a managed
+copy under ``copy_dir``), ``s.fork(count, into)`` into
 children, a child's changes as ``s.diff()`` and merged with ``s.merge(into)``,
 ``sb.snapshots()``, ``sb.remove_copy(child_dir)``, ``sb.remove_snapshot(name)``. Tasks
 and terminals live in the session and outlive their Python objects.
@@ -440,8 +441,9 @@ class Session(_Handle):
 
     def snapshot(self, name: str) -> SnapshotReport:
         """Takes snapshot ``name`` of the session: a copy of its working dir and an image of
-        its container's filesystem changes, with its processes frozen meanwhile (a paused
-        session stays paused). Start sessions from it with ``Sandbox.start(...,
+        its container's filesystem changes, made first with the session running; then its
+        processes are frozen (a paused session stays paused) and what changed meanwhile is
+        taken again (:attr:`SnapshotReport.retaken`). Start sessions from it with ``Sandbox.start(...,
         snapshot=name)``; remove it with :meth:`Sandbox.remove_snapshot`.
         :class:`InvalidArgumentError` for a bad name or one that exists,
         :class:`SessionNotFoundError` for a stopped session."""
@@ -557,7 +559,13 @@ class Sandbox(_Handle):
     (names pinned to addresses) give sessions the egress network with that policy, unless
     ``network`` says otherwise; ``egress_credentials`` (:class:`EgressCredential`, or
     dicts of its fields; each host allowed by ``egress``) and ``egress_upstream_ca`` (CA
-    files) add headers outside the session (see :mod:`sandbox.egress`).
+    files) add headers outside the session (see :mod:`sandbox.egress`). ``snapshot_dir`` is
+    where snapshots are kept (``SANDBOX_SNAPSHOT_DIR``); ``copy_dir`` where sessions
+    started from a snapshot without a working dir get their managed copy, at
+    ``<copy_dir>/<id>`` (``SANDBOX_COPY_DIR``; default ``$XDG_DATA_HOME/sandbox-work``,
+    ``/var/lib/sandbox-work`` for root). Both must be absolute
+    (:class:`InvalidArgumentError`; a relative one in the environment or the config file
+    raises :class:`ConfigError`).
     """
 
     _close_fn = staticmethod(lib.sbx_context_close)
@@ -585,6 +593,7 @@ class Sandbox(_Handle):
         runtime_dir: Optional[PathLike] = None,
         cache_dir: Optional[PathLike] = None,
         snapshot_dir: Optional[PathLike] = None,
+        copy_dir: Optional[PathLike] = None,
         container_prefix: Optional[str] = None,
         ready_timeout: Optional[float] = None,
     ) -> None:
@@ -604,6 +613,7 @@ class Sandbox(_Handle):
                 (lib.sbx_config_set_runtime_dir, runtime_dir),
                 (lib.sbx_config_set_cache_dir, cache_dir),
                 (lib.sbx_config_set_snapshot_dir, snapshot_dir),
+                (lib.sbx_config_set_copy_dir, copy_dir),
                 (lib.sbx_config_set_container_prefix, container_prefix),
             ]
             for fn, value in settings:
@@ -643,7 +653,7 @@ class Sandbox(_Handle):
     def start(
         self,
         id: str,
-        working_dir: PathLike,
+        working_dir: Optional[PathLike] = None,
         *,
         image: Optional[str] = None,
         snapshot: Optional[str] = None,
@@ -680,8 +690,13 @@ class Sandbox(_Handle):
         ``snapshot`` starts the session from a snapshot (:meth:`Session.snapshot`):
         ``working_dir`` must not exist yet and receives a copy of the snapshot's, the
         container runs the snapshot's image (so no ``image``), and the snapshotted session's
-        own environment is not inherited. :class:`NotFoundError` for an unknown snapshot."""
-        spec = _new(lib.sbx_session_spec_new, _text(id, "id"), _text(working_dir, "working_dir"))
+        own environment is not inherited. :class:`NotFoundError` for an unknown snapshot.
+        Without ``working_dir`` (``None``) the copy is a managed one, at
+        ``<copy_dir>/<id>`` (see :class:`Sandbox`; ``session.start_report["working_dir"]``
+        names it), which :meth:`remove_copy` removes once the session is stopped; without a
+        snapshot too, :class:`InvalidArgumentError`."""
+        dir_arg = None if working_dir is None else _text(working_dir, "working_dir")
+        spec = _new(lib.sbx_session_spec_new, _text(id, "id"), dir_arg)
         try:
             if image is not None:
                 _set(lib.sbx_session_spec_set_image, spec, image)

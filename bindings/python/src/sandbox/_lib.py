@@ -106,6 +106,7 @@ for _name in (
     "runtime_dir",
     "cache_dir",
     "snapshot_dir",
+    "copy_dir",
     "network",
 ):
     _fn(f"sbx_config_set_{_name}", _status, _P, c_char_p, _ERR)

@@ -1,13 +1,14 @@
 """Snapshots of a session (``Session.snapshot``), listed, removed and reaped through the
 :class:`~sandbox.Sandbox` (``snapshots``, ``remove_snapshot``, ``reap_snapshots``);
-``Sandbox.start(..., snapshot=name)`` starts a session from one, and
-``Sandbox.remove_copy(path)`` removes the copy of the working dir it got."""
+``Sandbox.start(..., snapshot=name)`` starts a session from one (without a working dir,
+in a managed copy at ``<copy_dir>/<id>``), and ``Sandbox.remove_copy(path)`` removes the
+copy of the working dir it got."""
 
 from __future__ import annotations
 
 import json
 from ctypes import c_void_p
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List
 
 from ._calls import PathLike, _call, _new, _text
@@ -45,7 +46,8 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class SnapshotReport(SnapshotInfo):
-    """What :meth:`Session.snapshot` took, and how the session was frozen meanwhile."""
+    """What :meth:`Session.snapshot` took, how the session was frozen meanwhile, and what
+    was taken again while it was."""
 
     #: How: "signals" (SIGSTOP to every process but the agent and init, SIGCONT after),
     #: or "already_paused" (the session was paused and stays paused).
@@ -56,6 +58,11 @@ class SnapshotReport(SnapshotInfo):
     frozen: float = 0.0
     #: How long the whole snapshot took, in seconds.
     took: float = 0.0
+    #: What was taken again while the session was frozen because it changed while the
+    #: first copy or commit ran with the session running: ``"working_dir"`` (its copy),
+    #: ``"container"`` (the image of the container's changes); empty when the freeze only
+    #: checked that nothing had.
+    retaken: List[str] = field(default_factory=list)
 
 
 def _info_fields(d: dict) -> dict:
@@ -81,6 +88,7 @@ def _report_of(ptr: c_void_p) -> SnapshotReport:
         processes=int(d["processes"]),
         frozen=d["frozen_us"] / 1e6,
         took=d["took_us"] / 1e6,
+        retaken=list(d["retaken"]),
     )
 
 
