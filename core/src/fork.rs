@@ -114,8 +114,13 @@ impl Sandbox {
                         let _ = c.stop().await;
                         if let Ok(h) = &host {
                             let rootless = h.rootless;
-                            crate::overlay::remove_made(&snapshot.info, c.working_dir(), rootless, &self.config.podman)
-                                .await;
+                            crate::overlay::remove_made(
+                                &snapshot.info.tree,
+                                c.working_dir(),
+                                rootless,
+                                &self.config.podman,
+                            )
+                            .await;
                         }
                     }
                     let _ = self.remove_snapshot(&name).await;

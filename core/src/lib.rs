@@ -69,6 +69,7 @@ mod start;
 mod start_report;
 mod tasks;
 mod terminals;
+mod tree_copy;
 pub mod tree_diff;
 mod untrusted_dir;
 pub mod validate;

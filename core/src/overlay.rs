@@ -20,8 +20,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::Sandbox;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::snapshot::{CopyMethod, SnapshotInfo, copy_tree, reflinks_between, remove_tree};
+use crate::tree_copy::{CopyMethod, copy_tree, reflinks_between, remove_tree};
 
 /// The dir of a snapshot's copy records, beside its tree.
 const COPIES: &str = "copies";
@@ -269,10 +270,10 @@ async fn unmount(path: &Path, rootless: bool) -> Result<()> {
     }
 }
 
-/// Makes a copy of `snapshot`'s tree at `target` (which must not exist; its parent must)
+/// Makes a copy of the snapshot tree `tree` at `target` (which must not exist; its parent must)
 /// and records it; returns how it was made. Nothing is left when it fails.
-pub(crate) async fn make(snapshot: &SnapshotInfo, target: &Path, rootless: bool, podman: &Path) -> Result<CopyMethod> {
-    let copies = copies_of(&snapshot.tree);
+pub(crate) async fn make(tree: &Path, target: &Path, rootless: bool, podman: &Path) -> Result<CopyMethod> {
+    let copies = copies_of(tree);
     std::fs::create_dir_all(&copies).map_err(|e| Error::io(format!("making {}", copies.display()), e))?;
     let key = key_of(target);
     let partial = copies.join(format!(".partial-{key}-{}", std::process::id()));
@@ -280,7 +281,7 @@ pub(crate) async fn make(snapshot: &SnapshotInfo, target: &Path, rootless: bool,
         std::fs::create_dir(&partial).map_err(|e| Error::io(format!("making {}", partial.display()), e))?;
         std::fs::write(partial.join("path"), target.as_os_str().as_bytes())
             .map_err(|e| Error::io(format!("recording the copy in {}", partial.display()), e))?;
-        let method = copy_into(snapshot, &partial, target, rootless, podman).await?;
+        let method = copy_into(tree, &partial, target, rootless, podman).await?;
         std::fs::write(partial.join("method"), method.name())
             .map_err(|e| Error::io(format!("recording the copy in {}", partial.display()), e))?;
         let record = copies.join(&key);
@@ -302,23 +303,17 @@ pub(crate) async fn make(snapshot: &SnapshotInfo, target: &Path, rootless: bool,
 
 /// The copy itself: a reflink copy where that works, else an overlay whose upper and
 /// work dirs go into the record `partial`, else a plain copy.
-async fn copy_into(
-    snapshot: &SnapshotInfo,
-    partial: &Path,
-    target: &Path,
-    rootless: bool,
-    podman: &Path,
-) -> Result<CopyMethod> {
+async fn copy_into(tree: &Path, partial: &Path, target: &Path, rootless: bool, podman: &Path) -> Result<CopyMethod> {
     let parent = target.parent().unwrap_or(target);
     // Rootless, an overlay only where the user's fuse-overlayfs can serve it to the
     // session as a copy would be (else a plain copy, and the report says so).
-    if !reflinks_between(&snapshot.tree, parent) && (!rootless || (propagates(parent) && user_serves(&snapshot.tree))) {
+    if !reflinks_between(tree, parent) && (!rootless || (propagates(parent) && user_serves(tree))) {
         let (upper, work) = (partial.join("upper"), partial.join("work"));
         let dirs = [&upper, &work, &target.to_path_buf()]
             .iter()
             .try_for_each(|d| std::fs::create_dir(d).map_err(|e| Error::io(format!("making {}", d.display()), e)));
         match dirs {
-            Ok(()) => match mount(&snapshot.tree, &upper, &work, target, rootless).await {
+            Ok(()) => match mount(tree, &upper, &work, target, rootless).await {
                 Ok(()) => return Ok(CopyMethod::Overlay),
                 Err(e) => tracing::debug!("no overlay at {}, copying instead: {e}", target.display()),
             },
@@ -327,7 +322,7 @@ async fn copy_into(
         // The plain copy below makes the target itself.
         let _ = std::fs::remove_dir(target);
     }
-    copy_tree(&snapshot.tree, target, rootless, podman).await
+    copy_tree(tree, target, rootless, podman).await
 }
 
 /// Removes the copy `record` and what it holds: unmounts an overlay, removes the copy's
@@ -347,9 +342,9 @@ async fn remove_record(record: &Record, rootless: bool, podman: &Path) -> Result
     Ok(())
 }
 
-/// Removes the copy of `snapshot` at `target` that a failed start made.
-pub(crate) async fn remove_made(snapshot: &SnapshotInfo, target: &Path, rootless: bool, podman: &Path) {
-    let dir = copies_of(&snapshot.tree).join(key_of(target));
+/// Removes the copy of the snapshot tree `tree` at `target` that a failed start made.
+pub(crate) async fn remove_made(tree: &Path, target: &Path, rootless: bool, podman: &Path) {
+    let dir = copies_of(tree).join(key_of(target));
     let record = Record::read(&dir).unwrap_or(Record { dir, path: target.to_path_buf(), method: CopyMethod::Copy });
     if let Err(e) = remove_record(&record, rootless, podman).await {
         tracing::warn!("removing the copy of a failed start: {e}");
@@ -396,6 +391,29 @@ pub(crate) async fn reap(tree: &Path, rootless: bool, podman: &Path) -> Vec<Path
     reaped
 }
 
+/// The dir of the managed copies of `config` for user `uid` (sessions started from a
+/// snapshot with no working dir given, `<copy dir>/<session id>`).
+pub fn copy_dir(config: &Config, uid: u32) -> PathBuf {
+    let (root, xdg) = ("/var/lib/sandbox-work", ("XDG_DATA_HOME", "sandbox-work"));
+    crate::config::user_dir(config.copy_dir.as_ref(), uid, root, xdg, ".local/share/sandbox-work", "sandbox-work")
+}
+
+/// The copy dir, made if missing: searchable by all (a container user other than root
+/// reaches its working dir), listable by its owner only.
+pub(crate) fn open_copy_dir(config: &Config, uid: u32) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = copy_dir(config, uid);
+    match std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&dir) {
+        Ok(()) => Ok(dir.canonicalize().unwrap_or(dir)),
+        Err(e) => Err(Error::io(format!("making the copy dir {}", dir.display()), e)),
+    }
+}
+
+/// Removes the copy dir of `config` if it is empty (its last managed copy went).
+pub(crate) fn tidy_copy_dir(config: &Config, uid: u32) {
+    let _ = std::fs::remove_dir(copy_dir(config, uid));
+}
+
 impl Sandbox {
     /// Removes the copy of a snapshot at `path` that a session started from it (or a
     /// fork's child) got: unmounts it if it is an overlay, removes its files (rootless in
@@ -434,7 +452,7 @@ impl Sandbox {
         };
         let host = self.engine.host().await?;
         remove_record(&record, host.rootless, &self.config.podman).await?;
-        crate::snapshot::tidy_copy_dir(&self.config, host.uid);
+        tidy_copy_dir(&self.config, host.uid);
         Ok(())
     }
 }

@@ -14,7 +14,7 @@
 //! any name bytes survive; rootless, it runs in podman's user namespace (`podman unshare`)
 //! so files the session made unreadable to their owner are copied too.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+pub use crate::overlay::copy_dir;
+use crate::overlay::open_copy_dir;
+pub use crate::tree_copy::{CopyMethod, reflinks_between};
+use crate::tree_copy::{copy_tree, remove_tree};
 use crate::{Sandbox, Session};
 
 /// The image repository snapshot images are tagged in.
@@ -36,31 +40,6 @@ pub const SNAPSHOT_STORE_LABEL: &str = "sandbox.snapshot.store";
 
 /// Environment variables a child keeps from podman's defaults (never unset).
 const PODMAN_DEFAULT_ENV: &[&str] = &["PATH", "TERM", "container"];
-
-/// How a working dir was copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CopyMethod {
-    /// Reflinks (`FICLONE`): the copy shares the data blocks until either side writes.
-    Reflink,
-    /// An overlay: the snapshot's tree is the read-only lower layer, the copy's changes
-    /// go to an upper layer in the snapshot dir (no data copied).
-    Overlay,
-    /// A plain copy of every byte: the filesystem has no reflinks, or the two sides are
-    /// on different filesystems.
-    Copy,
-}
-
-impl CopyMethod {
-    /// The method's name as reports show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            CopyMethod::Reflink => "reflink",
-            CopyMethod::Overlay => "overlay",
-            CopyMethod::Copy => "copy",
-        }
-    }
-}
 
 /// A snapshot as it is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,29 +103,6 @@ pub fn snapshot_dir(config: &Config, uid: u32) -> PathBuf {
     )
 }
 
-/// The dir of the managed copies of `config` for user `uid` (sessions started from a
-/// snapshot with no working dir given, `<copy dir>/<session id>`).
-pub fn copy_dir(config: &Config, uid: u32) -> PathBuf {
-    let (root, xdg) = ("/var/lib/sandbox-work", ("XDG_DATA_HOME", "sandbox-work"));
-    crate::config::user_dir(config.copy_dir.as_ref(), uid, root, xdg, ".local/share/sandbox-work", "sandbox-work")
-}
-
-/// The copy dir, made if missing: searchable by all (a container user other than root
-/// reaches its working dir), listable by its owner only.
-fn open_copy_dir(config: &Config, uid: u32) -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = copy_dir(config, uid);
-    match std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&dir) {
-        Ok(()) => Ok(dir.canonicalize().unwrap_or(dir)),
-        Err(e) => Err(Error::io(format!("making the copy dir {}", dir.display()), e)),
-    }
-}
-
-/// Removes the copy dir of `config` if it is empty (its last managed copy went).
-pub(crate) fn tidy_copy_dir(config: &Config, uid: u32) {
-    let _ = std::fs::remove_dir(copy_dir(config, uid));
-}
-
 /// Checks a snapshot name: the rules of session ids.
 pub fn check_name(name: &str) -> Result<()> {
     crate::validate::session_id(name).map_err(|e| match e {
@@ -195,85 +151,6 @@ fn load(store: &Path, name: &str) -> Result<SnapshotInfo> {
         .map_err(|e| Error::Protocol { detail: format!("{} is not a snapshot's meta.json: {e}", meta.display()) })?;
     info.tree = dir.join("tree");
     Ok(info)
-}
-
-/// Whether `FICLONE` works from files in `from`'s filesystem to files in `to`'s: they
-/// must be one filesystem, and it must have reflinks (tried on two scratch files in
-/// `to`, which must be a directory this process can write).
-pub fn reflinks_between(from: &Path, to: &Path) -> bool {
-    let (Ok(a), Ok(b)) = (std::fs::metadata(from), std::fs::metadata(to)) else { return false };
-    if a.dev() != b.dev() {
-        return false;
-    }
-    let probe = |suffix: &str| to.join(format!(".reflink-probe-{}-{suffix}", std::process::id()));
-    let (src, dst) = (probe("a"), probe("b"));
-    let works = (|| -> std::io::Result<bool> {
-        std::fs::write(&src, b"probe")?;
-        let s = std::fs::File::open(&src)?;
-        let d = std::fs::File::create(&dst)?;
-        Ok(rustix::fs::ioctl_ficlone(&d, &s).is_ok())
-    })()
-    .unwrap_or(false);
-    let _ = std::fs::remove_file(&src);
-    let _ = std::fs::remove_file(&dst);
-    works
-}
-
-/// `program` run on the trees of sessions: rootless in podman's user namespace (`podman
-/// unshare`), where every file a session made is readable and removable.
-fn tree_command(program: &str, rootless: bool, podman: &Path) -> tokio::process::Command {
-    if rootless {
-        let mut c = tokio::process::Command::new(podman);
-        c.args(["unshare", program]);
-        c
-    } else {
-        tokio::process::Command::new(program)
-    }
-}
-
-/// Copies the tree `from` into the new directory `to` (which must not exist; its parent
-/// must), with reflinks where [`reflinks_between`] says they work. On failure nothing of
-/// `to` is left. `rootless`: run the copy in podman's user namespace through `podman`.
-pub(crate) async fn copy_tree(from: &Path, to: &Path, rootless: bool, podman: &Path) -> Result<CopyMethod> {
-    let parent = to.parent().ok_or_else(|| Error::invalid("copy target", format!("{} has no parent", to.display())))?;
-    let method = if reflinks_between(from, parent) { CopyMethod::Reflink } else { CopyMethod::Copy };
-    std::fs::create_dir(to).map_err(|e| Error::io(format!("making {}", to.display()), e))?;
-    let reflink = if method == CopyMethod::Reflink { "--reflink=always" } else { "--reflink=never" };
-    let mut cmd = tree_command("cp", rootless, podman);
-    cmd.args(["-a", "--no-target-directory", reflink, "--"]).arg(from.join(".")).arg(to);
-    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true).current_dir("/");
-    let out = cmd.output().await.map_err(|e| Error::io("running cp", e));
-    let failed = match out {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => {
-            // An I/O error with cp's words; a full disk keeps its errno (ENOSPC).
-            let words = String::from_utf8_lossy(&o.stderr).trim().to_string();
-            let source = if words.contains("No space left on device") {
-                std::io::Error::new(std::io::ErrorKind::StorageFull, words)
-            } else {
-                std::io::Error::other(words)
-            };
-            Some(Error::io(format!("copying {} to {} (cp -a)", from.display(), to.display()), source))
-        }
-        Err(e) => Some(e),
-    };
-    match failed {
-        None => Ok(method),
-        Some(e) => {
-            remove_tree(to, rootless, podman).await;
-            Err(e)
-        }
-    }
-}
-
-/// Removes the tree at `path`, best effort (rootless: in podman's user namespace, where
-/// every file the sessions made is removable).
-pub(crate) async fn remove_tree(path: &Path, rootless: bool, podman: &Path) {
-    if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
-        return;
-    }
-    let mut cmd = tree_command("rm", rootless, podman);
-    let _ = cmd.args(["-rf", "--"]).arg(path).current_dir("/").stdin(std::process::Stdio::null()).output().await;
 }
 
 /// Regular files below `dir` and their bytes (what can be read of it).
@@ -757,7 +634,7 @@ pub(crate) async fn prepare_start(
     }
     sb.outside_running_sessions(&canonical, "working dir", "put the copy elsewhere (that session could redirect it)")
         .await?;
-    let copy = crate::overlay::make(&info, &canonical, host.rootless, &sb.config.podman).await?;
+    let copy = crate::overlay::make(&info.tree, &canonical, host.rootless, &sb.config.podman).await?;
     Ok((info, copy, canonical))
 }
 

@@ -293,8 +293,8 @@ async fn start(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>) -> Resul
         Ok(session) => Ok(session.with_snapshot(crate::SnapshotStart { name, copy })),
         Err(e) => {
             let host = sb.engine.host().await?;
-            crate::overlay::remove_made(&info, &working_dir, host.rootless, &sb.config.podman).await;
-            crate::snapshot::tidy_copy_dir(&sb.config, host.uid);
+            crate::overlay::remove_made(&info.tree, &working_dir, host.rootless, &sb.config.podman).await;
+            crate::overlay::tidy_copy_dir(&sb.config, host.uid);
             Err(e)
         }
     }
