@@ -197,8 +197,11 @@ fn stats_are_a_typed_record_or_a_stream_that_ends_with_the_session() {
         sandbox start --id st --quiet | ignore
         let now = sandbox stats st
         let three = sandbox stats st --follow --interval 200ms | first 3
-        job spawn { sleep 2sec; sandbox stop st | ignore } | ignore
+        job spawn { sleep 2sec; sandbox stop st | ignore; 'stopped' | job send 0 } | ignore
         let until_end = sandbox stats st --follow --interval 300ms | length
+        # The stream ends when the container stops; `sandbox stop` may still be
+        # removing it then, so the listing waits for the stop to return.
+        let stopped = job recv --timeout 60sec
         {
           columns: ($now | columns)
           types: ($now | items {|k, v| { $k: ($v | describe) } } | reduce {|it, acc| $acc | merge $it })
@@ -207,6 +210,7 @@ fn stats_are_a_typed_record_or_a_stream_that_ends_with_the_session() {
           three: ($three | length)
           three_type: ($three | describe | str substring 0..<5)
           until_end: $until_end
+          stopped: $stopped
           listed: (sandbox list | length)
         } | to json -r
         "#,
@@ -225,7 +229,8 @@ fn stats_are_a_typed_record_or_a_stream_that_ends_with_the_session() {
     assert_eq!(r["three"], 3);
     assert_eq!(r["three_type"], "table");
     assert!(r["until_end"].as_u64().unwrap_or(0) >= 1, "a record at once, then until the session ended: {r}");
-    assert_eq!(r["listed"], 0);
+    assert_eq!(r["stopped"], "stopped");
+    assert_eq!(r["listed"], 0, "{r}");
     assert!(iso.leftovers().is_empty());
 }
 
