@@ -47,7 +47,9 @@ func leftovers(t *testing.T, scope string) []string {
 // removed when the test ends, also when it failed.
 func newScope(t *testing.T) (*Sandbox, string, string) {
 	t.Helper()
-	scope := unique("go-" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-")))
+	// Subtests are named parent/child; a scope has no '/'.
+	name := strings.NewReplacer("_", "-", "/", ".").Replace(t.Name())
+	scope := unique("go-" + strings.ToLower(name))
 	if len(scope) > 60 {
 		scope = unique("go-test")
 	}

@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
-use sandbox_core::{Error, ErrorKind, Task, TaskSpec, TaskStream};
+use sandbox_core::{Error, Task, TaskSpec, TaskStream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::state::State;
 use super::tool::{
-    DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds,
+    self, DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, read_waiting,
+    schema, seconds,
 };
 use crate::processes::task_row;
 
@@ -167,13 +168,7 @@ pub async fn logs(state: &State, a: LogsArgs) -> Result<Value, Error> {
         (None, Some(n)) => task.tail(stream, usize::try_from(n.min(MAX_READ)).unwrap_or(usize::MAX)).await?,
         (offset, None) => {
             let offset = offset.unwrap_or(0);
-            match task.read(stream, offset, max, Some(wait)).await {
-                // Nothing new within the wait is not a failure: the output as it is now.
-                Err(e) if e.kind() == ErrorKind::Timeout => {
-                    task.read(stream, offset, max, Some(Duration::ZERO)).await?
-                }
-                r => r?,
-            }
+            read_waiting(wait, |w| task.read(stream, offset, max, w)).await?
         }
     };
     Ok(Value::Object(chunk_record(&chunk)))
@@ -188,7 +183,5 @@ pub async fn wait(state: &State, a: WaitArgs) -> Result<Value, Error> {
 
 /// `task_kill`.
 pub async fn kill(state: &State, a: KillArgs) -> Result<Value, Error> {
-    let signal = Signal::number(a.signal, 15)?;
-    task(state, &a.session, &a.task).await?.kill(signal).await?;
-    Ok(json!({"task": a.task, "signal": signal}))
+    tool::kill(task(state, &a.session, &a.task).await?, a.signal, 15).await
 }

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::state::State;
 use super::tool::{
-    DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, schema, seconds,
+    self, DEFAULT_READ, Env, MAX_READ, SessionArgs, Signal, ToolDef, byte_limit, chunk_record, env_pairs, read_waiting,
+    schema, seconds,
 };
 use crate::processes::terminal_row;
 
@@ -162,12 +163,7 @@ pub async fn read_until(state: &State, a: ReadUntilArgs) -> Result<Value, Error>
             let r = term.read_until(offset, text.as_bytes(), max, Some(wait.unwrap_or(UNTIL_WAIT))).await?;
             (r.chunk, Some(r.found))
         }
-        None => match term.read(offset, max, Some(wait.unwrap_or(Duration::ZERO))).await {
-            Err(e) if e.kind() == sandbox_core::ErrorKind::Timeout => {
-                (term.read(offset, max, Some(Duration::ZERO)).await?, None)
-            }
-            r => (r?, None),
-        },
+        None => (read_waiting(wait.unwrap_or(Duration::ZERO), |w| term.read(offset, max, w)).await?, None),
     };
     let mut m = chunk_record(&chunk);
     if let Some(found) = found {
@@ -178,7 +174,5 @@ pub async fn read_until(state: &State, a: ReadUntilArgs) -> Result<Value, Error>
 
 /// `terminal_kill`.
 pub async fn kill(state: &State, a: KillArgs) -> Result<Value, Error> {
-    let signal = Signal::number(a.signal, 1)?;
-    terminal(state, &a.session, &a.terminal).await?.kill(signal).await?;
-    Ok(json!({"terminal": a.terminal, "signal": signal}))
+    tool::kill(terminal(state, &a.session, &a.terminal).await?, a.signal, 1).await
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
-use sandbox_core::{Error, ErrorKind, OutputChunk};
+use sandbox_core::{Error, ErrorKind, Held, OutputChunk, ProcessKind};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -164,6 +164,27 @@ impl Signal {
             Some(Signal::Name(n)) => crate::args::parse_signal(&n),
         }
         .map_err(|e| Error::invalid("signal", e))
+    }
+}
+
+/// `<kind>_kill`: sends `signal` (`default` when not given) to a task's or terminal's
+/// process group; the result names the process and the signal sent.
+pub async fn kill<K: ProcessKind>(held: Held<K>, signal: Option<Signal>, default: i32) -> Result<Value, Error> {
+    let signal = Signal::number(signal, default)?;
+    held.kill(signal).await?;
+    Ok(json!({K::NAME: held.id(), "signal": signal}))
+}
+
+/// A read of task or terminal output that may wait (`read` is called with the wait):
+/// nothing new within `wait` is not a failure but the output as it is now.
+pub async fn read_waiting<F, Fut>(wait: Duration, read: F) -> Result<OutputChunk, Error>
+where
+    F: Fn(Option<Duration>) -> Fut,
+    Fut: Future<Output = Result<OutputChunk, Error>>,
+{
+    match read(Some(wait)).await {
+        Err(e) if e.kind() == ErrorKind::Timeout => read(Some(Duration::ZERO)).await,
+        r => r,
     }
 }
 
