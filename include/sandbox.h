@@ -82,6 +82,12 @@
 #define SBX_EVENT_KIND_LIFECYCLE 16
 
 /**
+ * `kinds` flag of `sbx_session_events`: network events, the egress enforcer's
+ * decisions on a session with an egress policy (allowed, refused).
+ */
+#define SBX_EVENT_KIND_NETWORK 32
+
+/**
  * `sbx_exec_event_kind` of a NULL event; never the kind of a real one.
  */
 #define SBX_EVENT_KIND_NONE 0
@@ -1635,7 +1641,8 @@ uint64_t sbx_event_seq(const struct sbx_event *e);
 uint64_t sbx_event_time_ms(const struct sbx_event *e);
 
 /**
- * What it is about: "file", "process", "port", "resources", "lifecycle" or "gap".
+ * What it is about: "file", "process", "port", "resources", "lifecycle", "network" or
+ * "gap".
  * Borrowed from `e`, valid until `sbx_event_free`; NULL for NULL.
  *
  * # Safety
@@ -1690,8 +1697,9 @@ const char *sbx_event_process(const struct sbx_event *e);
 const char *sbx_event_id(const struct sbx_event *e);
 
 /**
- * process: the command as shown; port: the name of the listening program. Borrowed
- * from `e`; NULL when absent and for NULL.
+ * process: the command as shown; port: the name of the listening program; network:
+ * the process that connected (`pid name`, or `direct: name`). Borrowed from `e`; NULL
+ * when absent and for NULL.
  *
  * # Safety
  * `e` is NULL or live.
@@ -1699,8 +1707,9 @@ const char *sbx_event_id(const struct sbx_event *e);
 const char *sbx_event_command(const struct sbx_event *e);
 
 /**
- * Why (file "overflow", lifecycle "stopping", "lost", "limit"). Borrowed from `e`;
- * NULL when absent and for NULL.
+ * Why (file "overflow", lifecycle "stopping", "lost", "limit"; network: why refused,
+ * or how an allowed connection ended when not cleanly). Borrowed from `e`; NULL when
+ * absent and for NULL.
  *
  * # Safety
  * `e` is NULL or live.
@@ -1708,8 +1717,8 @@ const char *sbx_event_command(const struct sbx_event *e);
 const char *sbx_event_reason(const struct sbx_event *e);
 
 /**
- * port: the address the program listens on. Borrowed from `e`; NULL when absent and
- * for NULL.
+ * port: the address the program listens on; network: the address connected to (when
+ * it got that far). Borrowed from `e`; NULL when absent and for NULL.
  *
  * # Safety
  * `e` is NULL or live.
@@ -1725,7 +1734,8 @@ const char *sbx_event_address(const struct sbx_event *e);
 int64_t sbx_event_pid(const struct sbx_event *e);
 
 /**
- * port: the TCP port (1 to 65535); -1 when absent and for NULL.
+ * port: the TCP port (1 to 65535); network: the target's port. -1 when absent and for
+ * NULL.
  *
  * # Safety
  * `e` is NULL or live.
@@ -1767,6 +1777,25 @@ bool sbx_event_is_dir(const struct sbx_event *e);
  * `e` is NULL or live.
  */
 uint64_t sbx_event_dropped(const struct sbx_event *e);
+
+/**
+ * network: the target as the connection asked for it (a name or an address).
+ * Borrowed from `e`; NULL when absent and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live.
+ */
+const char *sbx_event_host(const struct sbx_event *e);
+
+/**
+ * network "allowed": whether the bytes carried are known; if so, `*bytes_in` (from
+ * the target) and `*bytes_out` (to it) receive them where not NULL. false (and both
+ * untouched) for other events and for NULL.
+ *
+ * # Safety
+ * `e` is NULL or live; `bytes_in` and `bytes_out` are NULL or writable.
+ */
+bool sbx_event_bytes(const struct sbx_event *e, uint64_t *bytes_in, uint64_t *bytes_out);
 
 /**
  * The whole event as one JSON object, its wire form: `seq`, `time_ms`, `kind`,

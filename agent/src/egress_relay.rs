@@ -118,13 +118,15 @@ async fn refuse(mut client: TcpStream, status: &str, why: &str) {
     let _ = client.shutdown().await;
 }
 
-/// Most bytes of the port line the forwarding socket reads.
-const MAX_PORT_LINE: usize = 8;
+/// Most bytes of the first line the forwarding socket reads (a port, or
+/// [`DECISIONS_LINE`](sandbox_proto::egress::DECISIONS_LINE)).
+const MAX_FIRST_LINE: usize = 16;
 
 /// Binds the forwarding socket (as the control socket is bound: under a temporary name,
 /// then renamed) and returns the task that serves it: each connection names a port on
 /// its first line; the agent connects to it on the container's loopback, answers `ok`
-/// (or `err <why>`) and carries the bytes.
+/// (or `err <why>`) and carries the bytes. The enforcer also delivers its decisions
+/// here (see [`decisions`]).
 pub async fn bind_forward(socket: PathBuf) -> std::io::Result<impl Future<Output = ()>> {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_file(&socket);
@@ -149,23 +151,32 @@ pub async fn bind_forward(socket: PathBuf) -> std::io::Result<impl Future<Output
     })
 }
 
-async fn forward(mut host: UnixStream) {
+/// The first line of a forwarding connection, without its newline.
+async fn first_line(host: &mut UnixStream) -> Option<String> {
     use tokio::io::AsyncReadExt;
     let mut line = Vec::new();
     let read = async {
         let mut b = [0u8; 1];
-        while line.len() <= MAX_PORT_LINE {
+        while line.len() <= MAX_FIRST_LINE {
             if host.read(&mut b).await.ok()? == 0 {
                 return None;
             }
             if b[0] == b'\n' {
-                return std::str::from_utf8(&line).ok()?.parse::<u16>().ok().filter(|p| *p > 0);
+                return String::from_utf8(std::mem::take(&mut line)).ok();
             }
             line.push(b[0]);
         }
         None
     };
-    let Ok(Some(port)) = tokio::time::timeout(std::time::Duration::from_secs(5), read).await else {
+    tokio::time::timeout(std::time::Duration::from_secs(5), read).await.ok().flatten()
+}
+
+async fn forward(mut host: UnixStream) {
+    let line = first_line(&mut host).await;
+    if line.as_deref() == Some(sandbox_proto::egress::DECISIONS_LINE) {
+        return decisions(host).await;
+    }
+    let Some(port) = line.and_then(|l| l.parse::<u16>().ok()).filter(|p| *p > 0) else {
         let _ = host.write_all(b"err bad port line\n").await;
         return;
     };
@@ -188,11 +199,121 @@ async fn forward(mut host: UnixStream) {
     let _ = crate::zero_copy::splice(&host, &inside).await;
 }
 
+/// Whether the peer of `conn` is outside the session: a process of the host has no pid
+/// in the session's pid namespace, so the kernel reports 0 for it; every process of the
+/// session (in a nested namespace too) has one.
+fn from_outside(conn: &UnixStream) -> bool {
+    conn.peer_cred().is_ok_and(|c| c.pid() == Some(0))
+}
+
+/// The network event of one of the enforcer's decisions (its own time kept).
+fn network_event(d: &sandbox_proto::egress::Decision) -> sandbox_proto::events::SessionEvent {
+    use sandbox_proto::events::{EventAction, EventKind, SessionEvent};
+    let action = if d.allowed { EventAction::Allowed } else { EventAction::Refused };
+    let bytes = |n: u64| if d.allowed { Some(n) } else { None };
+    SessionEvent {
+        time_ms: d.time_ms,
+        host: Some(d.host.clone()),
+        port: Some(d.port),
+        address: d.address.map(|a| a.to_string()),
+        command: d.process.clone(),
+        reason: d.reason.clone(),
+        bytes_in: bytes(d.bytes_in),
+        bytes_out: bytes(d.bytes_out),
+        ..SessionEvent::new(EventKind::Network, action)
+    }
+}
+
+/// The enforcer's decisions: one JSON line each, recorded as network events until the
+/// enforcer hangs up. Only from outside the session: what a process of the session
+/// sends here is refused, so it cannot forge the network events.
+async fn decisions(mut host: UnixStream) {
+    use sandbox_proto::egress::{Decision, MAX_DECISION_LINE};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    if !from_outside(&host) {
+        let _ = host.write_all(b"err decisions come only from the host's enforcer\n").await;
+        return;
+    }
+    if host.write_all(b"ok\n").await.is_err() {
+        return;
+    }
+    let mut reader = tokio::io::BufReader::new(host);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut limited = (&mut reader).take(MAX_DECISION_LINE as u64 + 1);
+        match limited.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) if line.last() != Some(&b'\n') => return, // too long, or cut off
+            Ok(_) => {}
+        }
+        match serde_json::from_slice::<Decision>(&line) {
+            Ok(d) => crate::journal::record(network_event(&d)),
+            Err(e) => eprintln!("sandbox-agent: a decision the enforcer sent is not readable: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    #[test]
+    fn decisions_become_network_events() {
+        use sandbox_proto::events::{EventAction, EventFilter, EventKind, SessionEvent};
+        let d = sandbox_proto::egress::Decision {
+            time_ms: 77,
+            host: "example.com".into(),
+            port: 443,
+            address: Some("93.184.216.34".parse().unwrap()),
+            via: "connect".into(),
+            allowed: true,
+            reason: None,
+            process: Some("42 curl".into()),
+            injected: None,
+            bytes_out: 10,
+            bytes_in: 2000,
+        };
+        let e = network_event(&d);
+        assert_eq!((e.kind, e.action, e.time_ms), (EventKind::Network, EventAction::Allowed, 77));
+        assert_eq!(
+            (e.host.as_deref(), e.port, e.address.as_deref()),
+            (Some("example.com"), Some(443), Some("93.184.216.34"))
+        );
+        assert_eq!((e.bytes_in, e.bytes_out, e.command.as_deref()), (Some(2000), Some(10), Some("42 curl")));
+        let refused =
+            sandbox_proto::egress::Decision { allowed: false, address: None, reason: Some("no rule".into()), ..d };
+        let e = network_event(&refused);
+        assert_eq!((e.action, e.reason.as_deref()), (EventAction::Refused, Some("no rule")));
+        assert_eq!((e.bytes_in, e.bytes_out, e.address.as_deref()), (None, None, None), "a refusal moved no bytes");
+        let only = EventFilter { kinds: vec![EventKind::Network], path_prefix: Some("/w".into()) };
+        assert!(only.matches(&e), "a path prefix does not filter network events");
+        assert!(!only.matches(&SessionEvent::lifecycle(EventAction::Started, None)));
+    }
+
+    #[tokio::test]
+    async fn decisions_from_inside_the_session_are_refused_and_not_recorded() {
+        // A socket pair's peer is this process: a pid the kernel can name, as any
+        // process of the session would be.
+        let (agent_end, mut sender) = UnixStream::pair().unwrap();
+        use sandbox_proto::events::{EventFilter, EventKind, ReadEvents};
+        let network = EventFilter { kinds: vec![EventKind::Network], path_prefix: None };
+        let read = || ReadEvents { from: Some(1), max: 10_000, wait_ms: None, filter: network.clone() };
+        let served = tokio::spawn(decisions(agent_end));
+        let forged = r#"{"time_ms":1,"host":"forged.example","port":1,"via":"connect","allowed":true}"#;
+        let mut reply = vec![0u8; 128];
+        let n = sender.read(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply[..n]).into_owned();
+        // The agent has hung up: what is sent now goes nowhere.
+        let _ = sender.write_all(format!("{forged}\n").as_bytes()).await;
+        served.await.unwrap();
+        assert!(reply.starts_with("err decisions come only from the host"), "{reply}");
+        assert!(!from_outside(&sender));
+        let recorded = crate::journal::journal().read_now(&read()).unwrap().events;
+        assert!(!recorded.iter().any(|e| e.host.as_deref() == Some("forged.example")), "nothing recorded");
+    }
 
     #[tokio::test]
     async fn pump_carries_every_byte_and_passes_the_end_on() {

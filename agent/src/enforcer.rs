@@ -174,6 +174,7 @@ async fn serve(dir: &Path) -> std::io::Result<()> {
     let pid = std::process::id();
     std::fs::write(dir.join(layout::ENFORCER_PID), format!("{pid}\n"))?;
     let shared = Arc::new(Shared { policy, log: Log::open(dir)?, own: OwnAddresses::default(), secrets, tls });
+    tokio::spawn(deliver(dir.to_path_buf(), shared.log.unsent.clone()));
     // Forwarded ports: listened on before reporting ready, so the start report can say
     // which ones the host gave.
     let mut forwarded = Vec::new();
@@ -258,11 +259,16 @@ async fn serve_forwarded(port: u16, listener: tokio::net::TcpListener, dir: Path
     }
 }
 
+/// Connects to the agent's forwarding socket and asks for `port`.
+async fn connect_forward(dir: &Path, port: u16) -> std::io::Result<UnixStream> {
+    connect_agent(dir, &port.to_string()).await
+}
+
 /// Connects to the agent's forwarding socket in the shared dir without following a link
 /// the container may have planted there (the socket is opened `O_PATH|O_NOFOLLOW` and
 /// connected through `/proc/self/fd`), checks that the listener runs this same binary,
-/// and asks for `port`.
-async fn connect_forward(dir: &Path, port: u16) -> std::io::Result<UnixStream> {
+/// sends `first` as the first line and waits for the agent's `ok`.
+async fn connect_agent(dir: &Path, first: &str) -> std::io::Result<UnixStream> {
     use rustix::fs::{Mode, OFlags};
     let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
     let shared = rustix::fs::open(
@@ -288,7 +294,7 @@ async fn connect_forward(dir: &Path, port: u16) -> std::io::Result<UnixStream> {
     if (peer.dev(), peer.ino()) != (me.dev(), me.ino()) {
         return Err(refuse(format!("the forwarding socket's listener (pid {pid}) is not the session's agent")));
     }
-    stream.write_all(format!("{port}\n").as_bytes()).await?;
+    stream.write_all(format!("{first}\n").as_bytes()).await?;
     let mut reply = Vec::new();
     let mut b = [0u8; 1];
     while reply.len() < 512 {
@@ -336,22 +342,43 @@ impl PolicyFile {
     }
 }
 
-/// The decision log: JSON lines, appended, one old file kept.
+/// The decision log: JSON lines, appended, one old file kept. Each decision is also
+/// queued for the session's agent, which records it as a network event (see
+/// [`deliver`]).
 struct Log {
     path: PathBuf,
     file: Mutex<File>,
+    unsent: Arc<Unsent>,
 }
+
+/// Decisions not yet delivered to the agent, oldest first, at most [`MAX_UNSENT`].
+#[derive(Default)]
+struct Unsent {
+    lines: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    more: tokio::sync::Notify,
+}
+
+/// Most decisions kept for the agent while it cannot take them (the log keeps all).
+const MAX_UNSENT: usize = 10_000;
 
 impl Log {
     fn open(dir: &Path) -> std::io::Result<Log> {
         let path = dir.join(layout::EGRESS_LOG);
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Log { path, file: Mutex::new(file) })
+        Ok(Log { path, file: Mutex::new(file), unsent: Arc::default() })
     }
 
     fn record(&self, d: &Decision) {
         let Ok(mut line) = serde_json::to_vec(d) else { return };
         line.push(b'\n');
+        {
+            let mut unsent = self.unsent.lines.lock().unwrap_or_else(|p| p.into_inner());
+            if unsent.len() >= MAX_UNSENT {
+                unsent.pop_front();
+            }
+            unsent.push_back(line.clone());
+        }
+        self.unsent.more.notify_one();
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if file.metadata().is_ok_and(|m| m.len() + line.len() as u64 > LOG_ROTATE) {
             let old = self.path.with_file_name(layout::EGRESS_LOG_OLD);
@@ -365,6 +392,40 @@ impl Log {
             }
         }
         let _ = file.write_all(&line);
+    }
+}
+
+/// Delivers the queued decisions to the session's agent, in order, over one
+/// connection to its forwarding socket (made again when it breaks: the agent restarted,
+/// or was not up yet). A decision leaves the queue once written.
+async fn deliver(dir: PathBuf, unsent: Arc<Unsent>) {
+    let mut agent: Option<UnixStream> = None;
+    loop {
+        let next = unsent.lines.lock().unwrap_or_else(|p| p.into_inner()).front().cloned();
+        let Some(line) = next else {
+            unsent.more.notified().await;
+            continue;
+        };
+        if agent.is_none() {
+            match connect_agent(&dir, egress::DECISIONS_LINE).await {
+                Ok(a) => agent = Some(a),
+                Err(_) => {
+                    // Not there (yet): wait for the agent, or for more to send.
+                    let _ = tokio::time::timeout(Duration::from_millis(500), unsent.more.notified()).await;
+                    continue;
+                }
+            }
+        }
+        let Some(a) = agent.as_mut() else { continue };
+        match a.write_all(&line).await {
+            Ok(()) => {
+                let mut queue = unsent.lines.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.front() == Some(&line) {
+                    queue.pop_front();
+                }
+            }
+            Err(_) => agent = None,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ import (
 
 // Event is one event of a session's event stream (Session.Events): a file change, a
 // task or terminal starting or ending, a port starting or stopping to listen, a resource
-// sample, the session's lifecycle, or a gap. Every event is the same flat record in
+// sample, the session's lifecycle, an egress decision, or a gap. Every event is the same flat record in
 // every face (the JSON of sbx_event_json); which fields are set depends on Kind and
 // Action, as the README's event table says, and a field an event does not have is its
 // zero value ("", 0, false, nil).
@@ -26,13 +26,13 @@ type Event struct {
 	Seq uint64 `json:"seq"`
 	// TimeMs is when it happened, in ms since the Unix epoch (see Time).
 	TimeMs uint64 `json:"time_ms"`
-	// Kind is what it is about: "file", "process", "port", "resources", "lifecycle" or
-	// "gap".
+	// Kind is what it is about: "file", "process", "port", "resources", "lifecycle",
+	// "network" or "gap".
 	Kind string `json:"kind"`
 	// Action is what happened: file "created", "modified", "deleted", "renamed",
 	// "overflow"; process "started", "exited", "timed_out"; port "listening", "closed";
 	// resources "sample"; lifecycle "started", "watching", "stopping", "stopped", "lost",
-	// "limit"; gap "dropped" (later versions may add more).
+	// "limit"; network "allowed", "refused"; gap "dropped" (later versions may add more).
 	Action string `json:"action"`
 	// Path is, for a file event, the absolute path inside the session (for "renamed",
 	// the new name; for "overflow", the directory to rescan, "" for everything); for
@@ -48,7 +48,8 @@ type Event struct {
 	// ID is, for a process event of a task or terminal, its id.
 	ID string `json:"id,omitempty"`
 	// Command is, for a process event, the command as shown; for a port event, the name
-	// of the listening program ("" when the agent cannot tell).
+	// of the listening program ("" when the agent cannot tell); for a network event, the
+	// process that connected ("pid name", or "direct: name").
 	Command string `json:"command,omitempty"`
 	// Pid is, for a process or port event, the pid inside the session; 0 when absent.
 	Pid uint32 `json:"pid,omitempty"`
@@ -60,9 +61,11 @@ type Event struct {
 	Signal *int `json:"signal,omitempty"`
 	// OOM is, for process "exited", whether the kernel's OOM killer ended the process.
 	OOM bool `json:"oom,omitempty"`
-	// Port is, for a port event, the TCP port (1 to 65535); 0 when absent.
+	// Port is, for a port event, the TCP port (1 to 65535); for a network event, the
+	// target's port; 0 when absent.
 	Port uint16 `json:"port,omitempty"`
-	// Address is, for a port event, the address the program listens on.
+	// Address is, for a port event, the address the program listens on; for a network
+	// event, the address connected to (when it got that far).
 	Address string `json:"address,omitempty"`
 	// Sample is, for resources "sample", the sample; nil for other events.
 	Sample *ResourceSample `json:"sample,omitempty"`
@@ -73,8 +76,15 @@ type Event struct {
 	// absent.
 	Count uint64 `json:"count,omitempty"`
 	// Reason is why: file "overflow", lifecycle "stopping", "lost" and "limit" (which
-	// limit was hit, how often).
+	// limit was hit, how often); network: why refused, or how an allowed connection
+	// ended when not cleanly.
 	Reason string `json:"reason,omitempty"`
+	// Host is, for a network event, the target as asked for (a name or an address).
+	Host string `json:"host,omitempty"`
+	// BytesIn is, for network "allowed", the bytes from the target to the session.
+	BytesIn uint64 `json:"bytes_in,omitempty"`
+	// BytesOut is, for network "allowed", the bytes from the session to the target.
+	BytesOut uint64 `json:"bytes_out,omitempty"`
 }
 
 // Time is when the event happened (TimeMs as a time.Time).
@@ -112,6 +122,7 @@ var eventKinds = []struct {
 	{"port", C.SBX_EVENT_KIND_PORT},
 	{"resources", C.SBX_EVENT_KIND_RESOURCES},
 	{"lifecycle", C.SBX_EVENT_KIND_LIFECYCLE},
+	{"network", C.SBX_EVENT_KIND_NETWORK},
 }
 
 // EventsOptions select the events of a stream (Session.Events). The zero value is
@@ -124,7 +135,7 @@ type EventsOptions struct {
 	// first Next with ErrInvalidArgument.
 	From uint64
 	// Kinds keeps only events of these kinds: "file", "process", "port", "resources",
-	// "lifecycle" (gap events always come). nil or empty: every kind. Any other name is
+	// "lifecycle", "network" (gap events always come). nil or empty: every kind. Any other name is
 	// ErrInvalidArgument.
 	Kinds []string
 	// PathPrefix keeps only the file events at or below this absolute path inside the

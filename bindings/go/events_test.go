@@ -590,7 +590,7 @@ func TestEventJSONAndKinds(t *testing.T) {
 	if err != nil || string(back) != raw {
 		t.Fatalf("round trip: %s %v", back, err)
 	}
-	if _, err := kindsMask([]string{"file", "process", "port", "resources", "lifecycle"}); err != nil {
+	if _, err := kindsMask([]string{"file", "process", "port", "resources", "lifecycle", "network"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range [][]string{{"gap"}, {"File"}, {""}} {

@@ -1,5 +1,5 @@
 //! `sbx_event`: one event of a session's event stream (a file change, a process, a port,
-//! a resource sample, the session's lifecycle, or a gap), with a getter per field and
+//! a resource sample, the session's lifecycle, an egress decision, or a gap), with a getter per field and
 //! the whole event as JSON.
 
 use std::ffi::{CString, c_char};
@@ -30,6 +30,7 @@ struct Strings {
     command: Option<CString>,
     reason: Option<CString>,
     address: Option<CString>,
+    host: Option<CString>,
     json: CString,
 }
 
@@ -56,6 +57,7 @@ impl sbx_event {
             command: text(&event.command),
             reason: text(&event.reason),
             address: text(&event.address),
+            host: text(&event.host),
             json: to_cstring_lossy(json),
         };
         sbx_event { event, strings }
@@ -113,7 +115,8 @@ pub unsafe extern "C" fn sbx_event_time_ms(e: *const sbx_event) -> u64 {
     with(e, 0, |e| e.event.time_ms)
 }
 
-/// What it is about: "file", "process", "port", "resources", "lifecycle" or "gap".
+/// What it is about: "file", "process", "port", "resources", "lifecycle", "network" or
+/// "gap".
 /// Borrowed from `e`, valid until `sbx_event_free`; NULL for NULL.
 ///
 /// # Safety
@@ -174,8 +177,9 @@ pub unsafe extern "C" fn sbx_event_id(e: *const sbx_event) -> *const c_char {
     string(e, |s| s.id.as_ref())
 }
 
-/// process: the command as shown; port: the name of the listening program. Borrowed
-/// from `e`; NULL when absent and for NULL.
+/// process: the command as shown; port: the name of the listening program; network:
+/// the process that connected (`pid name`, or `direct: name`). Borrowed from `e`; NULL
+/// when absent and for NULL.
 ///
 /// # Safety
 /// `e` is NULL or live.
@@ -184,8 +188,9 @@ pub unsafe extern "C" fn sbx_event_command(e: *const sbx_event) -> *const c_char
     string(e, |s| s.command.as_ref())
 }
 
-/// Why (file "overflow", lifecycle "stopping", "lost", "limit"). Borrowed from `e`;
-/// NULL when absent and for NULL.
+/// Why (file "overflow", lifecycle "stopping", "lost", "limit"; network: why refused,
+/// or how an allowed connection ended when not cleanly). Borrowed from `e`; NULL when
+/// absent and for NULL.
 ///
 /// # Safety
 /// `e` is NULL or live.
@@ -194,8 +199,8 @@ pub unsafe extern "C" fn sbx_event_reason(e: *const sbx_event) -> *const c_char 
     string(e, |s| s.reason.as_ref())
 }
 
-/// port: the address the program listens on. Borrowed from `e`; NULL when absent and
-/// for NULL.
+/// port: the address the program listens on; network: the address connected to (when
+/// it got that far). Borrowed from `e`; NULL when absent and for NULL.
 ///
 /// # Safety
 /// `e` is NULL or live.
@@ -213,7 +218,8 @@ pub unsafe extern "C" fn sbx_event_pid(e: *const sbx_event) -> i64 {
     with(e, -1, |e| e.event.pid.map_or(-1, i64::from))
 }
 
-/// port: the TCP port (1 to 65535); -1 when absent and for NULL.
+/// port: the TCP port (1 to 65535); network: the target's port. -1 when absent and for
+/// NULL.
 ///
 /// # Safety
 /// `e` is NULL or live.
@@ -262,6 +268,41 @@ pub unsafe extern "C" fn sbx_event_is_dir(e: *const sbx_event) -> bool {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sbx_event_dropped(e: *const sbx_event) -> u64 {
     with(e, 0, |e| e.event.dropped.unwrap_or(0))
+}
+
+/// network: the target as the connection asked for it (a name or an address).
+/// Borrowed from `e`; NULL when absent and for NULL.
+///
+/// # Safety
+/// `e` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_event_host(e: *const sbx_event) -> *const c_char {
+    string(e, |s| s.host.as_ref())
+}
+
+/// network "allowed": whether the bytes carried are known; if so, `*bytes_in` (from
+/// the target) and `*bytes_out` (to it) receive them where not NULL. false (and both
+/// untouched) for other events and for NULL.
+///
+/// # Safety
+/// `e` is NULL or live; `bytes_in` and `bytes_out` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_event_bytes(e: *const sbx_event, bytes_in: *mut u64, bytes_out: *mut u64) -> bool {
+    with(e, false, |e| match (e.event.bytes_in, e.event.bytes_out) {
+        (Some(i), Some(o)) => {
+            // SAFETY: each is NULL or writable by the caller's contract.
+            unsafe {
+                if !bytes_in.is_null() {
+                    bytes_in.write(i);
+                }
+                if !bytes_out.is_null() {
+                    bytes_out.write(o);
+                }
+            }
+            true
+        }
+        _ => false,
+    })
 }
 
 /// The whole event as one JSON object, its wire form: `seq`, `time_ms`, `kind`,

@@ -38,14 +38,18 @@ pub const SBX_EVENT_KIND_RESOURCES: u32 = 8;
 /// `kinds` flag of `sbx_session_events`: lifecycle events (watching, stopping, stopped,
 /// lost, limit).
 pub const SBX_EVENT_KIND_LIFECYCLE: u32 = 16;
+/// `kinds` flag of `sbx_session_events`: network events, the egress enforcer's
+/// decisions on a session with an egress policy (allowed, refused).
+pub const SBX_EVENT_KIND_NETWORK: u32 = 32;
 
 /// The `kinds` flags and the kinds they select.
-const KIND_FLAGS: [(u32, EventKind); 5] = [
+const KIND_FLAGS: [(u32, EventKind); 6] = [
     (SBX_EVENT_KIND_FILE, EventKind::File),
     (SBX_EVENT_KIND_PROCESS, EventKind::Process),
     (SBX_EVENT_KIND_PORT, EventKind::Port),
     (SBX_EVENT_KIND_RESOURCES, EventKind::Resources),
     (SBX_EVENT_KIND_LIFECYCLE, EventKind::Lifecycle),
+    (SBX_EVENT_KIND_NETWORK, EventKind::Network),
 ];
 
 /// The kinds a `kinds` mask selects (every kind: an empty list).
@@ -438,9 +442,10 @@ mod tests {
     fn kinds_masks_select_kinds() {
         assert!(kinds_of(0).unwrap().is_empty(), "0 is every kind");
         assert_eq!(kinds_of(SBX_EVENT_KIND_FILE | SBX_EVENT_KIND_PORT).unwrap(), [EventKind::File, EventKind::Port]);
-        assert_eq!(kinds_of(31).unwrap().len(), 5);
-        let e = kinds_of(32).unwrap_err();
+        assert_eq!(kinds_of(63).unwrap().len(), 6);
+        assert_eq!(kinds_of(SBX_EVENT_KIND_NETWORK).unwrap(), [EventKind::Network]);
+        let e = kinds_of(64).unwrap_err();
         assert_eq!(e.status, sbx_status::InvalidArgument);
-        assert!(e.message.contains("0x20"), "{}", e.message);
+        assert!(e.message.contains("0x40"), "{}", e.message);
     }
 }

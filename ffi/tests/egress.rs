@@ -266,6 +266,35 @@ fn a_policy_lets_through_what_it_allows_logs_it_and_changes_live() {
         assert!(!denied.allowed && denied.port == secret, "{denied:?}");
         assert!(denied.reason.as_deref().unwrap_or_default().contains("not in the allow list"), "{denied:?}");
 
+        // The same decisions as network events of the session's stream.
+        let mut stream: *mut sbx_event_stream = null_mut();
+        check(|e| sbx_session_events(s, 1, SBX_EVENT_KIND_NETWORK, null(), &mut stream, e)).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let mut ev: *mut sbx_event = null_mut();
+            check(|e| sbx_event_stream_next(stream, 30_000, null(), &mut ev, e)).unwrap();
+            assert!(!ev.is_null(), "a network event within 30 s (got {seen:?})");
+            let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+            let has_bytes = sbx_event_bytes(ev, &mut bytes_in, &mut bytes_out);
+            seen.push((
+                text(sbx_event_kind(ev)),
+                text(sbx_event_action(ev)),
+                text(sbx_event_host(ev)),
+                sbx_event_port(ev),
+                has_bytes.then_some((bytes_in, bytes_out)),
+            ));
+            sbx_event_free(ev);
+        }
+        sbx_event_stream_free(stream);
+        seen.sort();
+        let want_allowed = ("network".to_string(), "allowed".to_string(), "allowed.test".to_string(), i32::from(web));
+        let got_allowed = seen.iter().find(|e| e.1 == "allowed").expect("allowed");
+        assert_eq!((got_allowed.0.clone(), got_allowed.1.clone(), got_allowed.2.clone(), got_allowed.3), want_allowed);
+        let (bytes_in, bytes_out) = got_allowed.4.expect("an allowed connection's bytes");
+        assert!(bytes_in == allowed.bytes_in && bytes_out > 20, "the logged byte counts: {got_allowed:?}");
+        let got_refused = seen.iter().find(|e| e.1 == "refused").expect("refused");
+        assert_eq!((got_refused.2.as_str(), got_refused.3, got_refused.4), ("denied.test", i32::from(secret), None));
+
         // The policy in force, changed live: rules replaced, pins kept.
         let pins =
             vec![("allowed.test".to_string(), "127.0.0.1".to_string()), ("denied.test".into(), "127.0.0.1".into())];

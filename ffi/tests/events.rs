@@ -184,6 +184,7 @@ fn null_handles_and_arguments_are_reported() {
             sbx_event_command,
             sbx_event_reason,
             sbx_event_address,
+            sbx_event_host,
             sbx_event_json,
         ] {
             assert!(getter(null()).is_null());
@@ -196,6 +197,9 @@ fn null_handles_and_arguments_are_reported() {
         assert_eq!(n, 7);
         assert!(!sbx_event_is_dir(null()));
         assert_eq!(sbx_event_dropped(null()), 0);
+        let (mut bytes_in, mut bytes_out) = (5u64, 6u64);
+        assert!(!sbx_event_bytes(null(), &mut bytes_in, &mut bytes_out));
+        assert_eq!((bytes_in, bytes_out), (5, 6), "untouched");
         sbx_event_free(null_mut());
     }
     assert_eq!(st, sentinel());
@@ -212,7 +216,7 @@ fn bad_input_gets_typed_errors() {
     unsafe {
         let f = check(|e| sbx_session_events(s, 0, 0, null(), null_mut(), e)).unwrap_err();
         assert_eq!((f.status, f.message.contains("out")), (sbx_status::NullArgument, true), "{f:?}");
-        let f = check(|e| sbx_session_events(s, 1, 32, null(), &mut st, e)).unwrap_err();
+        let f = check(|e| sbx_session_events(s, 1, 64, null(), &mut st, e)).unwrap_err();
         assert_eq!(f.status, sbx_status::InvalidArgument, "{f:?}");
         assert!(f.message.contains("kinds"), "{}", f.message);
         for prefix in [c"src", c""] {

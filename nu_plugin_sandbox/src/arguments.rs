@@ -338,7 +338,7 @@ pub(crate) fn resolve_in(working_dir: &std::path::Path, path: &str) -> String {
 }
 
 /// What `--kind` takes, for the help of errors about it.
-const EVENT_KINDS_HELP: &str = "kinds are file, process, port, resources and lifecycle (gap events, which count events the journal no longer has, always come), e.g. --kind [file port]";
+const EVENT_KINDS_HELP: &str = "kinds are file, process, port, resources, lifecycle and network (gap events, which count events the journal no longer has, always come), e.g. --kind [file port]";
 
 /// `--kind`: one event kind or a list of them, each checked where it was written.
 pub(crate) fn event_kinds(value: &Value) -> Result<Vec<EventKind>, LabeledError> {

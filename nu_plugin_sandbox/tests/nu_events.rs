@@ -20,9 +20,30 @@ const HANG_LIMIT: Duration = Duration::from_secs(240);
 const SCENARIO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/conformance/events.json");
 
 /// Every event record's columns, in order.
-const COLUMNS: [&str; 20] = [
-    "seq", "time", "kind", "action", "path", "from", "dir", "process", "id", "command", "pid", "code", "signal", "oom",
-    "port", "address", "sample", "dropped", "count", "reason",
+const COLUMNS: [&str; 23] = [
+    "seq",
+    "time",
+    "kind",
+    "action",
+    "path",
+    "from",
+    "dir",
+    "process",
+    "id",
+    "command",
+    "pid",
+    "code",
+    "signal",
+    "oom",
+    "port",
+    "address",
+    "sample",
+    "dropped",
+    "count",
+    "reason",
+    "host",
+    "bytes_in",
+    "bytes_out",
 ];
 
 /// A nu command that waits (polling, up to 20 s) until `cond` holds, else fails.
@@ -257,7 +278,7 @@ fn wait_port_returns_the_listening_event_or_a_labelled_error() {
     assert_eq!(r["up"], json!({"kind": "port", "action": "listening", "port": 8088, "command": "httpd"}));
     assert_eq!(r["pid"], true, "the server's pid: {r}");
     assert_eq!(r["same"], true);
-    assert_eq!(r["columns"], 20);
+    assert_eq!(r["columns"], COLUMNS.len());
     bad(&iso, "sandbox wait-port wp 8089 --timeout 500ms", "timed out", "500ms", "wait longer");
     bad(&iso, "sandbox wait-port wp 0", "out of range", "0", "1 to 65535");
     bad(&iso, "sandbox wait-port wp 70000", "out of range", "70000", "1 to 65535");

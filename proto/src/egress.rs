@@ -33,6 +33,15 @@ pub const PROXY_PORT: u16 = 3128;
 /// enforcer reads it only from a peer that runs the agent binary.
 pub const RELAY_PREAMBLE: &str = "SANDBOX-RELAY";
 
+/// The first line the enforcer sends on the agent's forwarding socket to deliver its
+/// decisions (instead of a port number): the agent answers `ok`, then reads one
+/// [`Decision`] per JSON line and records each as a network event. The agent takes it
+/// only from a peer outside the session's pid namespace (the host's enforcer).
+pub const DECISIONS_LINE: &str = "decisions";
+
+/// Longest JSON line of one decision the agent reads.
+pub const MAX_DECISION_LINE: usize = 16 * 1024;
+
 /// Most rules one policy may hold.
 pub const MAX_RULES: usize = 4096;
 

@@ -41,18 +41,21 @@ pub enum EventKind {
     Resources,
     /// The session started, is watching, stops, was lost, or hit a limit.
     Lifecycle,
+    /// The egress enforcer let a connection through (when it closed) or refused it.
+    Network,
     /// Events the reader asked for are gone from the journal: `dropped` counts them.
     Gap,
 }
 
 impl EventKind {
     /// Every kind, in the order of the README's table.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::File,
         EventKind::Process,
         EventKind::Port,
         EventKind::Resources,
         EventKind::Lifecycle,
+        EventKind::Network,
         EventKind::Gap,
     ];
 
@@ -64,6 +67,7 @@ impl EventKind {
             EventKind::Port => "port",
             EventKind::Resources => "resources",
             EventKind::Lifecycle => "lifecycle",
+            EventKind::Network => "network",
             EventKind::Gap => "gap",
         }
     }
@@ -115,6 +119,11 @@ pub enum EventAction {
     Lost,
     /// lifecycle: a limit was reached (`reason`: which one, how often).
     Limit,
+    /// network: a connection went through the proxy (recorded when it closed: `bytes_in`,
+    /// `bytes_out`; a `reason` when it did not end cleanly).
+    Allowed,
+    /// network: a connection was refused (`reason`).
+    Refused,
     /// gap: `dropped` events were dropped before the reader got them.
     Dropped,
 }
@@ -179,7 +188,9 @@ pub struct SessionEvent {
     /// process: the task or terminal id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// process: the command as shown; port: the listening program's name.
+    /// process: the command as shown; port: the listening program's name; network: the
+    /// process that opened the connection (`pid name`, or `direct: name` for one that
+    /// used the enforcer's socket itself), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// process, port: the pid inside the session.
@@ -194,10 +205,11 @@ pub struct SessionEvent {
     /// process exited: whether the kernel's OOM killer ended it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom: Option<bool>,
-    /// port: the TCP port.
+    /// port: the TCP port; network: the target's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// port: the address it listens on.
+    /// port: the address it listens on; network: the address connected to, when it got
+    /// that far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// resources: the sample.
@@ -209,9 +221,19 @@ pub struct SessionEvent {
     /// lifecycle watching: how many directories are watched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
-    /// Why (overflow, stopping, lost, limit).
+    /// Why (overflow, stopping, lost, limit; network: why refused, or how an allowed
+    /// connection ended when not cleanly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// network: the target as asked for (a name or an address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// network allowed: bytes from the target to the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// network allowed: bytes from the session to the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
 }
 
 impl SessionEvent {
@@ -239,6 +261,9 @@ impl SessionEvent {
             dropped: None,
             count: None,
             reason: None,
+            host: None,
+            bytes_in: None,
+            bytes_out: None,
         }
     }
 

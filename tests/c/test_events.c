@@ -355,7 +355,7 @@ static void before_the_scenario(sbx_session *s) {
     struct reader r;
     pthread_t th;
 
-    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_events(s, 1, 32, NULL, &untouched, err));
+    FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_events(s, 1, 64, NULL, &untouched, err));
     EXPECT_MESSAGE("kinds");
     FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_events(s, 1, 0, "src", &untouched, err));
     EXPECT_MESSAGE("path prefix");

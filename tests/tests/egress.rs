@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sandbox_core::{EgressPolicy, ErrorKind, ExecOptions, ExecOutput, Network, Session};
+use sandbox_core::{
+    EgressPolicy, ErrorKind, EventAction, EventFilter, EventKind, ExecOptions, ExecOutput, Network, Session,
+    SessionEvent,
+};
 use sandbox_e2e::probe_table::{Outcome, ProbeTable};
 use sandbox_e2e::{TestScope, run};
 
@@ -522,6 +525,21 @@ fn egress_probes() {
             !r.text().contains("secret") && w.secret.connections() == 0,
             named(format!("{} (it connects to the container's own loopback)", r.text().trim())),
         );
+        // The enforcer delivers its decisions to the agent over the forwarding socket; a
+        // process of the session sending some there would forge network events.
+        let forged = format!(
+            "{}\n{{\"time_ms\":1,\"host\":\"forged.test\",\"port\":443,\"via\":\"connect\",\"allowed\":true}}\n",
+            sandbox_proto::egress::DECISIONS_LINE
+        );
+        let r = probe.send(&s, "unix:/.sandbox/forward.sock", forged.as_bytes(), 3).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let recorded = network_events(&s).await;
+        table.refused_if(
+            "a process of the session forges network events through the forwarding socket",
+            "unix:/.sandbox/forward.sock: `decisions`, then a decision for forged.test",
+            !recorded.iter().any(|e| e.host.as_deref() == Some("forged.test")),
+            format!("{}; {} network events, none for forged.test", r.text().trim(), recorded.len()),
+        );
         let plant = sh(
             &s,
             &format!(
@@ -603,6 +621,67 @@ fn allowed_traffic_goes_through_and_every_decision_is_logged() {
         assert_eq!(w.secret.connections(), 0);
         s.stop().await.unwrap();
         assert!(!sandbox_core::egress::enforcer_running(s.control_dir()), "stop ends the enforcer");
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+/// The network events the session's journal holds.
+async fn network_events(s: &Session) -> Vec<SessionEvent> {
+    let only = EventFilter { kinds: vec![EventKind::Network], path_prefix: None };
+    s.read_events(Some(1), &only, 10_000, None).await.unwrap().events
+}
+
+#[test]
+fn every_decision_is_a_network_event_in_the_stream_and_survives_an_enforcer_restart() {
+    let t = TestScope::new("egress-events");
+    let w = World::new();
+    run(T, async {
+        let s = t.sandbox.start(t.spec("egress").egress(w.policy.clone())).await.unwrap();
+        let only = EventFilter { kinds: vec![EventKind::Network], path_prefix: None };
+        let mut stream = s.events(Some(1), only.clone());
+        let o = sh(&s, &format!("wget -q -O- http://allowed.test:{}/", w.web.port)).await;
+        assert_eq!(o.stdout_lossy(), "hello through the proxy", "{}", o.stderr_lossy());
+        let o = sh(&s, &format!("wget -q -O- http://denied.test:{}/ 2>&1; echo rc=$?", w.secret.port)).await;
+        assert!(o.stdout_lossy().contains("403"), "{}", o.stdout_lossy());
+
+        let within = Some(Duration::from_secs(30));
+        let refused = stream.wait_for(|e| e.host.as_deref() == Some("denied.test"), within).await.unwrap();
+        assert_eq!((refused.kind, refused.action), (EventKind::Network, EventAction::Refused), "{refused:?}");
+        assert_eq!(refused.port, Some(w.secret.port));
+        assert!(refused.reason.as_deref().unwrap_or_default().contains("not in the allow list"), "{refused:?}");
+        assert!(refused.command.as_deref().unwrap_or_default().ends_with(" wget"), "who connected: {refused:?}");
+        assert_eq!((refused.bytes_in, refused.bytes_out), (None, None));
+        // An allowed connection is recorded when it closes (it may come after the refusal).
+        let mut stream = s.events(Some(1), only.clone());
+        let allowed = stream.wait_for(|e| e.host.as_deref() == Some("allowed.test"), within).await.unwrap();
+        assert_eq!(allowed.action, EventAction::Allowed, "{allowed:?}");
+        assert_eq!((allowed.port, allowed.address.as_deref()), (Some(w.web.port), Some("127.0.0.1")));
+        let logged = s.network_log().unwrap().into_iter().find(|d| d.host == "allowed.test").unwrap();
+        assert_eq!((allowed.bytes_in, allowed.bytes_out), (Some(logged.bytes_in), Some(logged.bytes_out)));
+        assert_eq!(allowed.time_ms, logged.time_ms, "the enforcer's time, not the delivery's");
+        assert!(logged.bytes_in > 20, "{logged:?}");
+
+        // Killed and restarted, the enforcer delivers again; the stream is the same one.
+        let pid = sandbox_core::egress::enforcer_pid(s.control_dir()).expect("enforcer pid");
+        assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+        while s.egress_enforcer_running() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        s.restart_network().await.unwrap();
+        let o = sh(&s, &format!("wget -q -O- http://denied.test:{}/again 2>&1", w.secret.port)).await;
+        assert!(o.stdout_lossy().contains("403"), "{}", o.stdout_lossy());
+        let again = stream.wait_for(|e| e.host.as_deref() == Some("denied.test"), within).await.unwrap();
+        assert_eq!(again.action, EventAction::Refused);
+        let all = network_events(&s).await;
+        assert_eq!(all.len(), s.network_log().unwrap().len(), "one event per decision: {all:?}");
+        assert!(all.windows(2).all(|p| p[0].seq < p[1].seq));
+
+        // A session without an egress policy has no network events and no enforcer.
+        let plain = t.sandbox.start(t.spec("plain")).await.unwrap();
+        let _ = sh(&plain, "wget -q -T 2 -O- http://127.0.0.1:1/ 2>&1").await;
+        assert!(network_events(&plain).await.is_empty());
+        plain.stop().await.unwrap();
+        s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
 }

@@ -29,17 +29,18 @@ impl PluginCommand for Events {
     }
 
     fn description(&self) -> &str {
-        "A session's events (file changes, processes, ports, resource samples, lifecycle): those its journal holds, or a live stream of them (--follow)."
+        "A session's events (file changes, processes, ports, resource samples, lifecycle, egress decisions): those its journal holds, or a live stream of them (--follow)."
     }
 
     fn extra_description(&self) -> &str {
         "Every record has the same columns, null where an event has no such field: seq (its sequence number), time \
-(datetime), kind (file, process, port, resources, lifecycle, gap), action (created, modified, deleted, renamed, \
-overflow; started, exited, timed_out; listening, closed; sample; watching, stopping, stopped, lost, limit; dropped), \
+(datetime), kind (file, process, port, resources, lifecycle, network, gap), action (created, modified, deleted, renamed, \
+overflow; started, exited, timed_out; listening, closed; sample; watching, stopping, stopped, lost, limit; allowed, refused; dropped), \
 path and from (file: absolute paths inside the session; from is a renamed file's old path), dir, process (task, \
 terminal or exec), id, command, pid, code, signal, oom (process), port, address (port), sample (resources: a record \
 with the columns of `sandbox stats`), dropped (gap: events the journal no longer had), count (watching: directories \
-watched), reason.
+watched), reason, host, bytes_in, bytes_out (network: the egress enforcer's decisions on a session with an egress \
+policy; command is the process that connected, port and address the target's).
 
 Without --follow: the events the journal holds now, from --from (default 1: all it keeps); --wait waits that long \
 for at least one when there is none yet. To go on where a read stopped, pass its last seq + 1 as --from: nothing is \
@@ -56,7 +57,7 @@ kinds (gap records always come); --path keeps only file events at or below an ab
             .named(
                 "kind",
                 SyntaxShape::OneOf(vec![SyntaxShape::List(Box::new(SyntaxShape::String)), SyntaxShape::String]),
-                "Only these kinds: file, process, port, resources, lifecycle.",
+                "Only these kinds: file, process, port, resources, lifecycle, network.",
                 None,
             )
             .named("path", SyntaxShape::String, "Only file events at or below this absolute path.", None)

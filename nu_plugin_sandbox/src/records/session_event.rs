@@ -30,6 +30,8 @@ pub(crate) fn action_name(action: EventAction) -> &'static str {
         EventAction::Stopped => "stopped",
         EventAction::Lost => "lost",
         EventAction::Limit => "limit",
+        EventAction::Allowed => "allowed",
+        EventAction::Refused => "refused",
         EventAction::Dropped => "dropped",
     }
 }
@@ -58,7 +60,8 @@ fn opt_count(v: Option<u64>, span: Span) -> Value {
 /// no such field), so a list of them is a table: `seq`, `time` (datetime), `kind`,
 /// `action`, `path`, `from`, `dir`, `process` (task, terminal or exec), `id`, `command`,
 /// `pid`, `code`, `signal`, `oom`, `port`, `address`, `sample` (a [`resource_sample`]
-/// record), `dropped`, `count`, `reason`.
+/// record), `dropped`, `count`, `reason`, `host` (network: the target as asked for),
+/// `bytes_in`, `bytes_out` (network allowed: filesizes).
 pub(crate) fn session_event(e: &SessionEvent, span: Span) -> Value {
     let mut r = Record::new();
     r.push("seq", opt_count(Some(e.seq), span));
@@ -81,6 +84,9 @@ pub(crate) fn session_event(e: &SessionEvent, span: Span) -> Value {
     r.push("dropped", opt_count(e.dropped, span));
     r.push("count", opt_count(e.count, span));
     r.push("reason", opt_string(e.reason.as_deref(), span));
+    r.push("host", opt_string(e.host.as_deref(), span));
+    r.push("bytes_in", opt_filesize(e.bytes_in, span));
+    r.push("bytes_out", opt_filesize(e.bytes_out, span));
     Value::record(r, span)
 }
 
@@ -124,7 +130,7 @@ mod tests {
         let columns = |v: &Value| v.as_record().unwrap().columns().cloned().collect::<Vec<_>>();
         let (a, b) = (session_event(&file, span), session_event(&sample, span));
         assert_eq!(columns(&a), columns(&b));
-        assert_eq!(columns(&a).len(), 20);
+        assert_eq!(columns(&a).len(), 23);
         let a = a.as_record().unwrap();
         assert_eq!(a.get("action").unwrap().as_str().unwrap(), "created");
         assert!(a.get("sample").unwrap().is_nothing());

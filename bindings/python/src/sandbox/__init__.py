@@ -408,7 +408,7 @@ class Session(_Handle):
         for everything the journal still has, or an earlier stream's
         :attr:`EventStream.position` to resume it. A ``from_seq`` beyond the journal
         makes the stream's reads raise :class:`InvalidArgumentError`. ``kinds``: only these
-        of "file", "process", "port", "resources", "lifecycle" (None: every kind; gap
+        of "file", "process", "port", "resources", "lifecycle", "network" (None: every kind; gap
         events always come). ``path_prefix``: file events only at or below this absolute
         path (a rename matches by either name; other kinds are not filtered by path).
         Bad arguments raise :class:`InvalidArgumentError` (a ``ValueError``)."""

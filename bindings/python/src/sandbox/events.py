@@ -1,6 +1,6 @@
 """The session's event stream: :class:`EventStream` (from :meth:`Session.events`), an
 iterator, also an asynchronous one, of :class:`Event` records (file changes, processes,
-ports, resource samples, the session's lifecycle) in sequence order; and
+ports, resource samples, the session's lifecycle, egress decisions) in sequence order; and
 :class:`ResourceSample` (:meth:`Session.stats`).
 
 Every event is one flat record, the same columns in every face; which fields are set
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The kinds a stream can be filtered by, as their ``SBX_EVENT_KIND_*`` flags. (``gap``
 #: events are not among them: they always come.)
-KINDS = {"file": 1, "process": 2, "port": 4, "resources": 8, "lifecycle": 16}
+KINDS = {"file": 1, "process": 2, "port": 4, "resources": 8, "lifecycle": 16, "network": 32}
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,10 @@ class Event:
     "resources"   "sample"                                    ``sample``
     "lifecycle"   "watching", "stopping", "stopped", "lost",  ``path`` and ``count`` (watching),
                   "limit"                                     ``reason``
+    "network"     "allowed", "refused"                        ``host``, ``port``, ``address``,
+                                                              ``command`` (who connected),
+                                                              ``reason``; allowed: ``bytes_in``,
+                                                              ``bytes_out``
     "gap"         "dropped"                                   ``dropped``
     ============  ==========================================  ==================================
     """
@@ -84,7 +88,8 @@ class Event:
     seq: int
     #: When it happened, in ms since the Unix epoch.
     time_ms: int
-    #: What it is about: "file", "process", "port", "resources", "lifecycle" or "gap".
+    #: What it is about: "file", "process", "port", "resources", "lifecycle", "network"
+    #: or "gap".
     kind: str
     #: What happened (see the table above; later versions may add more).
     action: str
@@ -99,7 +104,8 @@ class Event:
     process: Optional[str] = None
     #: process: the task or terminal id.
     id: Optional[str] = None
-    #: process: the command as shown; port: the listening program's name.
+    #: process: the command as shown; port: the listening program's name; network: the
+    #: process that connected ("pid name", or "direct: name").
     command: Optional[str] = None
     #: process, port: the pid inside the session.
     pid: Optional[int] = None
@@ -109,9 +115,9 @@ class Event:
     signal: Optional[int] = None
     #: process exited: whether the kernel's OOM killer ended it.
     oom: Optional[bool] = None
-    #: port: the TCP port.
+    #: port: the TCP port; network: the target's port.
     port: Optional[int] = None
-    #: port: the address it listens on.
+    #: port: the address it listens on; network: the address connected to.
     address: Optional[str] = None
     #: resources: the sample.
     sample: Optional[ResourceSample] = None
@@ -119,8 +125,14 @@ class Event:
     dropped: Optional[int] = None
     #: lifecycle watching: how many directories are watched.
     count: Optional[int] = None
-    #: Why (file overflow, lifecycle stopping, lost, limit).
+    #: Why (file overflow, lifecycle stopping, lost, limit; network: why refused).
     reason: Optional[str] = None
+    #: network: the target as asked for (a name or an address).
+    host: Optional[str] = None
+    #: network allowed: bytes from the target to the session.
+    bytes_in: Optional[int] = None
+    #: network allowed: bytes from the session to the target.
+    bytes_out: Optional[int] = None
 
     @property
     def time(self) -> float:
@@ -165,6 +177,9 @@ def _event(d: Mapping[str, Any]) -> Event:
         dropped=d.get("dropped"),
         count=d.get("count"),
         reason=d.get("reason"),
+        host=d.get("host"),
+        bytes_in=d.get("bytes_in"),
+        bytes_out=d.get("bytes_out"),
     )
 
 
