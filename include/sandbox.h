@@ -2616,7 +2616,8 @@ void sbx_file_list_free(struct sbx_file_list *list);
  * is frozen meanwhile, as for `sbx_session_snapshot`) and starts each child from it
  * with its own copy of the working dir at `<into>/<child id>`, child ids
  * `<session id>-1`, `<session id>-2`... All or nothing: if one child cannot start, the
- * ones started are stopped, their copies and the snapshot removed.
+ * ones started are stopped, their copies and the snapshot removed. The children get
+ * the context's defaults; `sbx_session_fork_with_template` gives them settings.
  *
  * `into` is an existing directory, where none of the children's dirs exists yet.
  * `snapshot` and `into` are copied. On success `*out` receives the fork, which the
@@ -2637,6 +2638,28 @@ sbx_status sbx_session_fork(const struct sbx_session *session,
                             const char *snapshot,
                             struct sbx_fork **out,
                             struct sbx_error **err);
+
+/**
+ * `sbx_session_fork` with every child's settings from `template` (copied; NULL: the
+ * context's defaults, as `sbx_session_fork`): its id is the children's id prefix
+ * (children `<id>-1`, `<id>-2`...), and its environment, ports, network and egress
+ * policy, limits and the other settings apply to each child as to a session
+ * `sbx_context_start` starts. Create it with `sbx_session_spec_new(prefix, NULL, ...)`:
+ * the working dir, snapshot and image are each child's own, so a template with any of
+ * them set fails with `SBX_STATUS_INVALID_ARGUMENT` before anything is made. What
+ * the forked session set for itself (its environment) is not inherited. Failures and
+ * blocking otherwise as `sbx_session_fork`.
+ *
+ * # Safety
+ * As `sbx_session_fork`; `template` is NULL or a live spec.
+ */
+sbx_status sbx_session_fork_with_template(const struct sbx_session *session,
+                                          uint32_t count,
+                                          const char *into,
+                                          const char *snapshot,
+                                          const struct sbx_session_spec *template_,
+                                          struct sbx_fork **out,
+                                          struct sbx_error **err);
 
 /**
  * How many children the fork made; 0 for NULL.

@@ -14,6 +14,14 @@ type ForkOptions struct {
 	// Snapshot names the snapshot the children start from; "" is
 	// "<session id>-fork-<ms since the epoch>".
 	Snapshot string
+	// ID is the children's id prefix (children "<ID>-1", "<ID>-2"...); "" is the
+	// session's id.
+	ID string
+	// Child is every child's settings, as Sandbox.Start takes them (Env, Ports, Network,
+	// Egress, limits...); nil is the defaults. Image and Snapshot are each child's own:
+	// setting one is ErrInvalidArgument. What the forked session set for itself (its Env)
+	// is not inherited.
+	Child *StartOptions
 }
 
 // ForkResult is what Session.Fork made. The children run until stopped (Stop on each);
@@ -97,8 +105,27 @@ func (s *Session) Fork(ctx context.Context, count int, into string, opts *ForkOp
 		}
 		var f *C.sbx_fork
 		var e *C.sbx_error
-		if err := check(C.sbx_session_fork(p, C.uint32_t(count), cinto, csnap, &f, &e), e); err != nil {
-			return nil, err
+		if opts.ID == "" && opts.Child == nil {
+			if err := check(C.sbx_session_fork(p, C.uint32_t(count), cinto, csnap, &f, &e), e); err != nil {
+				return nil, err
+			}
+		} else {
+			prefix := opts.ID
+			if prefix == "" {
+				prefix = s.ID()
+			}
+			child := opts.Child
+			if child == nil {
+				child = &StartOptions{}
+			}
+			template, err := newSessionSpec(prefix, "", child)
+			if err != nil {
+				return nil, err
+			}
+			defer C.sbx_session_spec_free(template)
+			if err := check(C.sbx_session_fork_with_template(p, C.uint32_t(count), cinto, csnap, template, &f, &e), e); err != nil {
+				return nil, err
+			}
 		}
 		defer C.sbx_fork_free(f)
 		report, err := readSnapshotReport(C.sbx_fork_snapshot_report(f))

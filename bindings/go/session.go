@@ -101,32 +101,45 @@ func (sb *Sandbox) Start(ctx context.Context, id, workingDir string, opts *Start
 		opts = &StartOptions{}
 	}
 	return useValue(ctx, &sb.cHandle, func(p *C.sbx_context) (*Session, error) {
-		cid, err := cString(id, "id")
+		spec, err := newSessionSpec(id, workingDir, opts)
 		if err != nil {
-			return nil, err
-		}
-		defer free(cid)
-		cdir, err := cString(workingDir, "working dir")
-		if err != nil {
-			return nil, err
-		}
-		defer free(cdir)
-		var spec *C.sbx_session_spec
-		var e *C.sbx_error
-		if err := check(C.sbx_session_spec_new(cid, cdir, &spec, &e), e); err != nil {
 			return nil, err
 		}
 		defer C.sbx_session_spec_free(spec)
-		if err := applyStartOptions(spec, opts); err != nil {
-			return nil, err
-		}
 		var sp *C.sbx_session
-		e = nil
+		var e *C.sbx_error
 		if err := check(C.sbx_context_start(p, spec, &sp, &e), e); err != nil {
 			return nil, err
 		}
 		return newSession(sp)
 	})
+}
+
+// newSessionSpec is a C spec for session id in workingDir ("" leaves it unset) with
+// opts applied; the caller frees it with sbx_session_spec_free.
+func newSessionSpec(id, workingDir string, opts *StartOptions) (*C.sbx_session_spec, error) {
+	cid, err := cString(id, "id")
+	if err != nil {
+		return nil, err
+	}
+	defer free(cid)
+	cdir, err := optCString(workingDir, "working dir")
+	if err != nil {
+		return nil, err
+	}
+	if cdir != nil {
+		defer free(cdir)
+	}
+	var spec *C.sbx_session_spec
+	var e *C.sbx_error
+	if err := check(C.sbx_session_spec_new(cid, cdir, &spec, &e), e); err != nil {
+		return nil, err
+	}
+	if err := applyStartOptions(spec, opts); err != nil {
+		C.sbx_session_spec_free(spec)
+		return nil, err
+	}
+	return spec, nil
 }
 
 func applyStartOptions(spec *C.sbx_session_spec, o *StartOptions) error {

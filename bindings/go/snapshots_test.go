@@ -510,3 +510,72 @@ func TestSnapshotBadInputGetsTypedErrors(t *testing.T) {
 		t.Fatalf("snapshot images left: %v", left)
 	}
 }
+
+func TestForkChildrenGetTheTemplate(t *testing.T) {
+	sb, store := newSnapshotScope(t)
+	ctx := ctxT(t)
+	work, kids := tempDir(t, "work"), copiesDir(t, sb, "kids")
+	if err := os.WriteFile(filepath.Join(work, "before.txt"), []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := sb.Start(ctx, unique("forkp"), work, &StartOptions{Env: map[string]string{"PARENT_ONLY": "1"}})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	defer func() {
+		parent.Stop(context.Background())
+		parent.Close()
+	}()
+
+	// A setting that is each child's own: refused, nothing made.
+	bad := &ForkOptions{Snapshot: "tmpl", Child: &StartOptions{Image: "docker.io/library/alpine:latest"}}
+	if _, err := parent.Fork(ctx, 1, kids, bad); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "fork template") {
+		t.Fatalf("a template with an image: %v", err)
+	}
+	if list, err := sb.Snapshots(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("snapshots after a refused fork: %v %+v", err, list)
+	}
+
+	prefix := unique("tmpl")
+	f, err := parent.Fork(ctx, 1, kids, &ForkOptions{
+		Snapshot: "tmpl",
+		ID:       prefix,
+		Child:    &StartOptions{Env: map[string]string{"FORK_ROLE": "child"}, MemoryLimit: 300 << 20},
+	})
+	if err != nil {
+		t.Fatalf("fork: %v", err)
+	}
+	child := f.Children[0]
+	defer func() {
+		child.Stop(context.Background())
+		child.Close()
+	}()
+	if len(f.Children) != 1 || child.ID() != prefix+"-1" {
+		t.Fatalf("children: %v", f.Children)
+	}
+	if raw := string(child.StartReport().Raw); !strings.Contains(raw, `"memory_bytes":314572800`) {
+		t.Fatalf("the child's start report has not the template's memory limit: %s", raw)
+	}
+	probe := []string{"sh", "-c", `printf "%s,%s" "$FORK_ROLE" "${PARENT_ONLY-unset}"`}
+	for _, c := range []struct {
+		s    *Session
+		want string
+	}{{child, "child,unset"}, {parent, ",1"}} {
+		r, err := c.s.Exec(ctx, probe, nil)
+		if err != nil || string(r.Stdout) != c.want {
+			t.Fatalf("%s: %v %+v", c.s.ID(), err, r)
+		}
+	}
+	if err := child.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.RemoveCopy(ctx, filepath.Join(kids, child.ID())); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.RemoveSnapshot(ctx, "tmpl"); err != nil {
+		t.Fatal(err)
+	}
+	if left := snapshotImages(t, store); len(left) != 0 {
+		t.Fatalf("snapshot images left: %v", left)
+	}
+}

@@ -265,6 +265,10 @@ pub struct ForkArgs {
     /// session's own are not inherited).
     #[arg(long = "env", short = 'e', value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Every child's network, egress, limits and post-create commands, as for `sandbox
+    /// start` (the session's own are not inherited; the image is the snapshot's).
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// `sandbox merge`.
@@ -294,6 +298,15 @@ pub struct PolicyArgs {
     /// Image (default: the configured one).
     #[arg(long)]
     pub image: Option<String>,
+    /// Network, egress, limits and post-create commands.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// The settings of a new session besides its image: `sandbox start`'s (through
+/// [`PolicyArgs`]) and every child's of `sandbox fork`.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
     /// Network: bridge (outbound access), none, or egress (no network but a proxy that
     /// lets through what --allow-host allows; the default when --allow-host or
     /// --pin-host is given).

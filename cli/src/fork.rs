@@ -41,6 +41,7 @@ pub async fn fork(sandbox: &Sandbox, a: ForkArgs, out: Out) -> Result<Done, Erro
     let mut spec = ForkSpec::new(a.count, absolute(&a.into)?);
     spec.snapshot = a.snapshot;
     spec.template = SessionSpec { id: a.id.unwrap_or_default(), env: a.env, ..SessionSpec::default() };
+    crate::sessions::apply_settings(&mut spec.template, a.settings, sandbox.config())?;
     let report = sandbox.fork(&session, spec).await?;
     let s = &report.snapshot;
     out.note(&format!(

@@ -1,10 +1,10 @@
 //! `info`, `start`, `list`, `stop`, `reap`.
 
-use sandbox_core::{Error, Limits, Network, Sandbox, SessionInfo, SessionSpec, StartPhase};
+use sandbox_core::{Config, Error, Limits, Network, Sandbox, SessionInfo, SessionSpec, StartPhase};
 use serde_json::{Value, json};
 
 use crate::Done;
-use crate::args::StartArgs;
+use crate::args::{SettingsArgs, StartArgs};
 use crate::output::{Out, time, to_json};
 
 /// `sandbox info`.
@@ -20,6 +20,24 @@ pub fn limits_over(base: &Limits, memory: Option<u64>, cpus: Option<f64>, pids: 
         cpus: cpus.unwrap_or(base.cpus),
         pids: pids.unwrap_or(base.pids),
     })
+}
+
+/// Sets on `spec` what `settings` give (limits not given come from `config`).
+pub fn apply_settings(spec: &mut SessionSpec, settings: SettingsArgs, config: &Config) -> Result<(), Error> {
+    let p = settings;
+    if let Some(n) = p.network {
+        spec.network = Some(n.parse::<Network>()?);
+    }
+    spec.egress = crate::network::policy_of(&p.allow_hosts, &p.pin_hosts, &p.credentials, &p.upstream_cas);
+    spec.limits = limits_over(&config.policy.limits, p.memory, p.cpus, p.pids);
+    if p.require_limits {
+        spec.require_resource_limits = Some(true);
+    }
+    spec.post_create = p.post_create;
+    if p.allow_post_create {
+        spec.allow_post_create = Some(true);
+    }
+    Ok(())
 }
 
 /// `sandbox start`: prints the session id (the start report with --json); warnings and
@@ -42,21 +60,9 @@ pub async fn start(sandbox: &Sandbox, a: StartArgs, out: Out) -> Result<Done, Er
         }
     }
     .ports(a.ports);
-    let p = a.policy;
-    spec.image = p.image;
+    spec.image = a.policy.image;
     spec.env = a.env;
-    if let Some(n) = p.network {
-        spec.network = Some(n.parse::<Network>()?);
-    }
-    spec.egress = crate::network::policy_of(&p.allow_hosts, &p.pin_hosts, &p.credentials, &p.upstream_cas);
-    spec.limits = limits_over(&sandbox.config().policy.limits, p.memory, p.cpus, p.pids);
-    if p.require_limits {
-        spec.require_resource_limits = Some(true);
-    }
-    spec.post_create = p.post_create;
-    if p.allow_post_create {
-        spec.allow_post_create = Some(true);
-    }
+    apply_settings(&mut spec, a.policy.settings, sandbox.config())?;
     if a.allow_untrusted_image {
         spec.allow_untrusted_image = Some(true);
     }

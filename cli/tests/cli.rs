@@ -280,6 +280,8 @@ fn snapshot_start_fork_diff_and_merge_from_the_shell() {
         (vec!["fork", &id, "65", "--into", into], "count 65"),
         (vec!["fork", &id, "1", "--into", into, "--id", &prefix], "a child dir that exists"),
         (vec!["fork", &id, "1", "--into", "/nonexistent/forks"], "an into that does not exist"),
+        (vec!["fork", &id, "1", "--into", into, "--network", "moon"], "a child's unknown network"),
+        (vec!["fork", &id, "1", "--into", into, "--memory", "1KiB"], "a child's memory limit below the least"),
     ] {
         let o = sandbox(&t, &args, b"");
         assert_eq!(code(&o), 80, "{why}: {}", text(&o.stderr));

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use crate::engine::{BoxFuture, ContainerRecord, ContainerState, CreateFailure, Engine};
 use crate::error::Result;
 use crate::host_info::{CgroupMode, HostInfo};
+use crate::labels;
 use crate::network_isolation::{Neighbourhood, Rules};
 use crate::run_args::RunPlan;
 
@@ -91,6 +92,45 @@ pub(crate) fn host() -> HostInfo {
         cpus: 2,
         engine_dirs: Vec::new(),
     }
+}
+
+/// A session's container, as the engine lists it, whose control dir is `control`.
+pub(crate) fn session_record(id: &str, control: &std::path::Path, state: &str) -> ContainerRecord {
+    let uid = rustix::process::getuid().as_raw();
+    ContainerRecord {
+        id: "0f3c".into(),
+        name: format!("sandbox-{id}"),
+        image: crate::DEFAULT_IMAGE.into(),
+        state: state.into(),
+        created: 0,
+        labels: [
+            (labels::MANAGED, "true".to_string()),
+            (labels::SESSION, id.to_string()),
+            (labels::OWNER, uid.to_string()),
+            (labels::SCOPE, crate::DEFAULT_SCOPE.to_string()),
+            (labels::WORKDIR, "/home/me/project".to_string()),
+            (labels::CONTROL, control.display().to_string()),
+            (labels::AGENT, "/var/cache/sandbox/sandbox-agent-0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    }
+}
+
+/// A sandbox over a fake engine (control dirs under `dir`) that has one exited session
+/// `id` (its container in `state`), and that session, attached offline.
+pub(crate) async fn stopped_session(
+    dir: &std::path::Path,
+    id: &str,
+    state: ContainerState,
+) -> (std::sync::Arc<FakeEngine>, crate::Sandbox, crate::Session) {
+    let config = crate::Config { runtime_dir: Some(dir.join("run")), ..crate::Config::default() };
+    let record = session_record(id, &dir.join("run").join(id), "exited");
+    let engine = std::sync::Arc::new(FakeEngine::new().with_container(record, state));
+    let sandbox = crate::Sandbox::with_engine(config, engine.clone());
+    let session = sandbox.attach(id).await.expect("a stopped session can be attached (offline)");
+    (engine, sandbox, session)
 }
 
 impl FakeEngine {

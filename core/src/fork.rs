@@ -81,6 +81,7 @@ impl Sandbox {
                 "working_dir, snapshot and image are set per child: leave them empty",
             ));
         }
+        crate::start::check_settings(t, &self.config)?;
         let prefix = if t.id.is_empty() { session.id().to_string() } else { t.id.clone() };
         let ids: Vec<String> = (1..=spec.count).map(|n| format!("{prefix}-{n}")).collect();
         for id in &ids {
@@ -298,5 +299,36 @@ async fn apply(base: PathBuf, changed: PathBuf, target: PathBuf, force: bool) ->
                 ),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fake_engine::{EngineCall, exited, stopped_session};
+    use crate::{ErrorKind, ForkSpec, Limits};
+
+    /// A fork whose template a start would refuse is refused before the snapshot: the
+    /// engine commits nothing, and no child dir is made.
+    #[tokio::test]
+    async fn a_template_is_checked_before_the_snapshot() {
+        let t = tempfile::tempdir().unwrap();
+        let (engine, sandbox, parent) = stopped_session(t.path(), "par", exited(0)).await;
+        let into = t.path().join("kids");
+        std::fs::create_dir(&into).unwrap();
+        let bad_limits = Limits { memory_bytes: 1024, ..Limits::default() };
+        let mut spec = ForkSpec::new(1, &into);
+        spec.template.limits = Some(bad_limits);
+        let e = sandbox.fork(&parent, spec).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("memory"), "{e}");
+        let mut spec = ForkSpec::new(1, &into);
+        spec.template.env = vec![("A=B".into(), "x".into())];
+        assert_eq!(sandbox.fork(&parent, spec).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+        let mut spec = ForkSpec::new(1, &into);
+        spec.template.image = Some("localhost/other:1".into());
+        let e = sandbox.fork(&parent, spec).await.unwrap_err();
+        assert!(e.to_string().contains("fork template"), "{e}");
+        assert!(!engine.calls().iter().any(|c| matches!(c, EngineCall::Commit { .. })), "{:?}", engine.calls());
+        assert_eq!(std::fs::read_dir(&into).unwrap().count(), 0);
     }
 }

@@ -328,45 +328,15 @@ pub(crate) fn unexpected(reply: &Reply) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::engine::{ContainerRecord, ContainerState, Engine};
-    use crate::fake_engine::{FakeEngine, exited};
-    use crate::{Config, Error, ErrorKind, ExecOptions, Sandbox, labels};
-
-    /// A session's container, as the engine lists it, whose control dir is `control`.
-    fn record(id: &str, control: &std::path::Path, state: &str) -> ContainerRecord {
-        let uid = rustix::process::getuid().as_raw();
-        ContainerRecord {
-            id: "0f3c".into(),
-            name: format!("sandbox-{id}"),
-            image: crate::DEFAULT_IMAGE.into(),
-            state: state.into(),
-            created: 0,
-            labels: [
-                (labels::MANAGED, "true".to_string()),
-                (labels::SESSION, id.to_string()),
-                (labels::OWNER, uid.to_string()),
-                (labels::SCOPE, crate::DEFAULT_SCOPE.to_string()),
-                (labels::WORKDIR, "/home/me/project".to_string()),
-                (labels::CONTROL, control.display().to_string()),
-                (labels::AGENT, "/var/cache/sandbox/sandbox-agent-0".to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        }
-    }
+    use crate::engine::{ContainerState, Engine};
+    use crate::fake_engine::{exited, stopped_session};
+    use crate::{Error, ErrorKind, ExecOptions};
 
     #[tokio::test]
     async fn an_attached_session_whose_container_died_is_lost_and_says_why() {
         let t = tempfile::tempdir().unwrap();
-        let config = Config { runtime_dir: Some(t.path().join("run")), ..Config::default() };
         let oom = ContainerState { oom_killed: true, ..exited(137) };
-        let engine =
-            Arc::new(FakeEngine::new().with_container(record("gone", &t.path().join("run/gone"), "exited"), oom));
-        let sandbox = Sandbox::with_engine(config, engine.clone());
-        let session = sandbox.attach("gone").await.expect("a stopped session can be attached (offline)");
+        let (engine, _sandbox, session) = stopped_session(t.path(), "gone", oom).await;
         let e = session.exec(&["true"], ExecOptions::new()).await.unwrap_err();
         match &e {
             Error::SessionLost { id, detail, oom_killed, exit_code } => {

@@ -338,21 +338,10 @@ async fn pipeline(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>, conne
     }
 }
 
-/// The plan step: checks the spec (first what needs no engine, then what needs the host
-/// facts) and decides everything the container will be made with. Touches neither the
-/// engine's containers nor the control dir.
-async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Result<Plan> {
-    let config: &Config = &sb.config;
-    validate::session_id(&spec.id)?;
-    let working_dir = validate::working_dir(&spec.working_dir)?;
-    let working_dir_str = working_dir.to_str().expect("validated as UTF-8").to_string();
-    let devcontainer = match spec.devcontainer.unwrap_or(config.devcontainer) {
-        true => apply_devcontainer(sb, &mut spec, &working_dir, progress).await?,
-        false => None,
-    };
-    if let Some(img) = &spec.image {
-        validate::image(img)?;
-    }
+/// Checks what of `spec`'s settings needs no engine (environment, post-create commands,
+/// network and egress policy, idle timeout, limits) and returns the policy they make with
+/// `config`. Also what a fork checks of its template before taking its snapshot.
+pub(crate) fn check_settings(spec: &SessionSpec, config: &Config) -> Result<Policy> {
     validate::env(&spec.env)?;
     for (i, c) in spec.post_create.iter().enumerate() {
         if c.trim().is_empty() || c.contains('\0') {
@@ -369,11 +358,30 @@ async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Re
     if policy.network == Network::Egress {
         policy.egress.validate()?;
     }
-    let idle_timeout = spec.idle_timeout.or(config.idle_timeout);
-    if idle_timeout.is_some_and(|d| d < Duration::from_secs(1)) {
+    if spec.idle_timeout.or(config.idle_timeout).is_some_and(|d| d < Duration::from_secs(1)) {
         return Err(Error::invalid("idle timeout", "must be at least one second"));
     }
     policy.limits.validate()?;
+    Ok(policy)
+}
+
+/// The plan step: checks the spec (first what needs no engine, then what needs the host
+/// facts) and decides everything the container will be made with. Touches neither the
+/// engine's containers nor the control dir.
+async fn plan(sb: &Sandbox, mut spec: SessionSpec, progress: Progress<'_>) -> Result<Plan> {
+    let config: &Config = &sb.config;
+    validate::session_id(&spec.id)?;
+    let working_dir = validate::working_dir(&spec.working_dir)?;
+    let working_dir_str = working_dir.to_str().expect("validated as UTF-8").to_string();
+    let devcontainer = match spec.devcontainer.unwrap_or(config.devcontainer) {
+        true => apply_devcontainer(sb, &mut spec, &working_dir, progress).await?,
+        false => None,
+    };
+    if let Some(img) = &spec.image {
+        validate::image(img)?;
+    }
+    let policy = check_settings(&spec, config)?;
+    let idle_timeout = spec.idle_timeout.or(config.idle_timeout);
     config.check_timeouts()?;
     progress(StartPhase::Probing);
     let host = sb.engine.host().await?;
@@ -1133,7 +1141,7 @@ mod tests {
     use crate::ErrorKind;
     use crate::engine::ContainerRecord;
     use crate::fake_agent::FakeAgent;
-    use crate::fake_engine::{EngineCall, FakeEngine, exited, running};
+    use crate::fake_engine::{EngineCall, FakeEngine, exited, running, session_record};
 
     #[test]
     fn every_users_home_is_read_from_passwd() {
@@ -1433,23 +1441,15 @@ mod tests {
         assert!(!b.t.path().join("run").exists());
     }
 
+    /// A container named `name` of session `id` owned by `uid`, with only the labels
+    /// that name it (no control dir, working dir or agent).
     fn record(name: &str, id: &str, uid: u32, state: &str) -> ContainerRecord {
-        ContainerRecord {
-            id: format!("id-{name}"),
-            name: name.into(),
-            image: crate::DEFAULT_IMAGE.into(),
-            state: state.into(),
-            created: 0,
-            labels: [
-                (labels::MANAGED, "true".to_string()),
-                (labels::SESSION, id.to_string()),
-                (labels::OWNER, uid.to_string()),
-                (labels::SCOPE, crate::DEFAULT_SCOPE.to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        }
+        let mut r = session_record(id, Path::new("/nonexistent"), state);
+        r.id = format!("id-{name}");
+        r.name = name.into();
+        r.labels.retain(|k, _| [labels::MANAGED, labels::SESSION, labels::SCOPE].contains(&k.as_str()));
+        r.labels.insert(labels::OWNER.into(), uid.to_string());
+        r
     }
 
     #[tokio::test]

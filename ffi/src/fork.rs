@@ -1,15 +1,16 @@
-//! `sbx_session_fork` and `sbx_fork` (what it made: the snapshot and the children).
+//! `sbx_session_fork`, `sbx_session_fork_with_template` and `sbx_fork` (what it made: the snapshot and the children).
 
 use std::ffi::{CString, c_char};
 use std::sync::Arc;
 
-use sandbox_core::{ForkSpec, Session};
+use sandbox_core::{ForkSpec, Session, SessionSpec};
 
 use crate::boundary::{Blocks, call, quiet, value};
 use crate::context::ContextInner;
 use crate::error::{FfiError, sbx_error};
 use crate::handle::{borrow, free, into_handle, out_param, write_out};
 use crate::session::sbx_session;
+use crate::session_spec::sbx_session_spec;
 use crate::snapshot::sbx_snapshot_report;
 use crate::status::sbx_status;
 use crate::text::{path_arg, str_arg, to_cstring_lossy};
@@ -44,7 +45,8 @@ impl Drop for sbx_fork {
 /// is frozen meanwhile, as for `sbx_session_snapshot`) and starts each child from it
 /// with its own copy of the working dir at `<into>/<child id>`, child ids
 /// `<session id>-1`, `<session id>-2`... All or nothing: if one child cannot start, the
-/// ones started are stopped, their copies and the snapshot removed.
+/// ones started are stopped, their copies and the snapshot removed. The children get
+/// the context's defaults; `sbx_session_fork_with_template` gives them settings.
 ///
 /// `into` is an existing directory, where none of the children's dirs exists yet.
 /// `snapshot` and `into` are copied. On success `*out` receives the fork, which the
@@ -67,15 +69,65 @@ pub unsafe extern "C" fn sbx_session_fork(
     out: *mut *mut sbx_fork,
     err: *mut *mut sbx_error,
 ) -> sbx_status {
+    // SAFETY: forwarded under the caller's contract; no template.
+    unsafe { fork("sbx_session_fork", session, count, into, snapshot, std::ptr::null(), out, err) }
+}
+
+/// `sbx_session_fork` with every child's settings from `template` (copied; NULL: the
+/// context's defaults, as `sbx_session_fork`): its id is the children's id prefix
+/// (children `<id>-1`, `<id>-2`...), and its environment, ports, network and egress
+/// policy, limits and the other settings apply to each child as to a session
+/// `sbx_context_start` starts. Create it with `sbx_session_spec_new(prefix, NULL, ...)`:
+/// the working dir, snapshot and image are each child's own, so a template with any of
+/// them set fails with `SBX_STATUS_INVALID_ARGUMENT` before anything is made. What
+/// the forked session set for itself (its environment) is not inherited. Failures and
+/// blocking otherwise as `sbx_session_fork`.
+///
+/// # Safety
+/// As `sbx_session_fork`; `template` is NULL or a live spec.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sbx_session_fork_with_template(
+    session: *const sbx_session,
+    count: u32,
+    into: *const c_char,
+    snapshot: *const c_char,
+    template: *const sbx_session_spec,
+    out: *mut *mut sbx_fork,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { fork("sbx_session_fork_with_template", session, count, into, snapshot, template, out, err) }
+}
+
+/// Both forks: `template` NULL is the default template.
+///
+/// # Safety
+/// As `sbx_session_fork_with_template`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn fork(
+    name: &'static str,
+    session: *const sbx_session,
+    count: u32,
+    into: *const c_char,
+    snapshot: *const c_char,
+    template: *const sbx_session_spec,
+    out: *mut *mut sbx_fork,
+    err: *mut *mut sbx_error,
+) -> sbx_status {
     // SAFETY: `err` is forwarded under the caller's contract.
     unsafe {
-        call("sbx_session_fork", err, Blocks::Yes, || {
+        call(name, err, Blocks::Yes, || {
             // SAFETY: NULL or live / NUL-terminated by contract.
             let (s, into) = (borrow(session, "session")?, path_arg(into, "into")?);
             // SAFETY: NULL or NUL-terminated by contract.
             let snapshot = if snapshot.is_null() { None } else { Some(str_arg(snapshot, "snapshot")?.to_string()) };
+            // SAFETY: NULL or a live spec by contract.
+            let template = match template.as_ref() {
+                None => SessionSpec::default(),
+                Some(t) => t.resolve_template(s.sandbox().config())?,
+            };
             let out = out_param(out, "out")?;
-            let spec = ForkSpec { snapshot, ..ForkSpec::new(count, into) };
+            let spec = ForkSpec { snapshot, template, ..ForkSpec::new(count, into) };
             let report = s.run_whole(s.sandbox().fork(s.core(), spec))?;
             let fork = sbx_fork {
                 snapshot: sbx_snapshot_report::new(report.snapshot),

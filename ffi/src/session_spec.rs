@@ -36,14 +36,21 @@ impl sbx_session_spec {
     /// The spec to start with, limits resolved against `config` where only some of them
     /// were set.
     pub(crate) fn resolve(&self, config: &Config) -> Result<SessionSpec, FfiError> {
-        let b = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut spec = b.spec;
+        let spec = self.resolve_template(config)?;
         if spec.working_dir.as_os_str().is_empty() && spec.snapshot.is_none() {
             return Err(FfiError::invalid(
                 "working dir",
                 "is not set: give one, or a snapshot to start from (the session then works in a managed copy)",
             ));
         }
+        Ok(spec)
+    }
+
+    /// The spec with its limits resolved as in [`resolve`](Self::resolve), working dir
+    /// not required: a fork's template for its children.
+    pub(crate) fn resolve_template(&self, config: &Config) -> Result<SessionSpec, FfiError> {
+        let b = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut spec = b.spec;
         if b.memory_bytes.is_some() || b.cpus.is_some() || b.pids.is_some() {
             let base = config.policy.limits;
             spec.limits = Some(checked_limits(Limits {

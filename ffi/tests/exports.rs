@@ -652,6 +652,11 @@ fn snapshot_fork_diff_merge_exports_check_their_arguments() {
             sbx_status::NullArgument,
             "session",
         );
+        fails_with(
+            check(|e| sbx_session_fork_with_template(null(), 2, c"/tmp".as_ptr(), null(), null(), &mut out_fork, e)),
+            sbx_status::NullArgument,
+            "session",
+        );
         fails_with(check(|e| sbx_session_diff(null(), null(), &mut out_diff, e)), sbx_status::NullArgument, "session");
         fails_with(
             check(|e| sbx_session_merge(null(), null(), c"/tmp".as_ptr(), null(), false, &mut out_merge, e)),

@@ -266,6 +266,46 @@ fn snapshot_start_fork_diff_and_merge_return_typed_records() {
 }
 
 #[test]
+fn fork_children_take_the_settings_of_start() {
+    let iso = Isolation::new("snap-tmpl");
+    project(iso.work_dir.path());
+    let scratch = iso.scratch_path();
+    std::fs::create_dir(scratch.join("kids")).unwrap();
+    let probe = r#"printf "%s,%s" "$FORK_ROLE" "${PARENT_ONLY-unset}""#;
+    let r = json_within(
+        &iso,
+        LIMIT,
+        &format!(
+            r#"
+        sandbox start --id fp --env {{ PARENT_ONLY: '1' }} --quiet | ignore
+        cd '{s}'
+        let fork = sandbox fork fp 1 --into kids --id t --snapshot tmpl --env {{ FORK_ROLE: child }} --memory 300MiB
+        let child = (sandbox exec t-1 sh -c '{probe}').stdout
+        let parent = (sandbox exec fp sh -c '{probe}').stdout
+        sandbox list | sandbox stop | ignore
+        sandbox copy remove kids/t-1
+        sandbox snapshot remove tmpl
+        {{ ids: ($fork | get id), child: $child, parent: $parent }} | to json -r
+        "#,
+            s = scratch.display()
+        ),
+    );
+    assert_eq!(r["ids"], json!(["t-1"]), "{r}");
+    assert_eq!(r["child"], "child,unset", "the template's env, not the parent's own: {r}");
+    assert_eq!(r["parent"], ",1", "{r}");
+
+    // A bad setting is blamed on its flag, before anything is made.
+    let r = json_within(&iso, LIMIT, "sandbox start --id fb --quiet | get id | to json");
+    assert_eq!(r, "fb");
+    let kids = format!("'{}/kids'", scratch.display());
+    bad(&iso, &format!("sandbox fork fb 1 --into {kids} --memory 1KiB"), "memory", "1KiB", "at least 6MiB");
+    bad(&iso, &format!("sandbox fork fb 1 --into {kids} --network moon"), "moon", "moon", "egress");
+    assert!(iso.snapshots_left().is_empty(), "{:?}", iso.snapshots_left());
+    json_within(&iso, LIMIT, "sandbox list | sandbox stop | ignore; null | to json");
+    assert_nothing_left(&iso);
+}
+
+#[test]
 fn bad_snapshot_fork_diff_and_merge_input_gets_labelled_errors() {
     let iso = Isolation::new("snap-bad");
     project(iso.work_dir.path());

@@ -155,12 +155,24 @@ static sbx_session *start_from(sbx_context *ctx, const char *id, const char *dir
     return s;
 }
 
+/* A fork whose template sets what is each child's own (a working dir, a snapshot, an
+ * image) is refused before anything is made; frees `spec`. */
+static void template_refused(sbx_session *parent, sbx_session_spec *spec) {
+    sbx_fork *fork = NULL;
+    FAILS(SBX_STATUS_INVALID_ARGUMENT,
+          sbx_session_fork_with_template(parent, 1, kids_dir, "templated", spec, &fork, err));
+    EXPECT_MESSAGE("fork template");
+    EXPECT(fork == NULL);
+    sbx_session_spec_free(spec);
+}
+
 int main(void) {
     sbx_context *ctx = open_scope();
-    char id[64], path[600], kid[300], one_dir[300], two_dir[300], cmd[600];
+    char id[64], path[600], kid[300], one_dir[300], two_dir[300], cmd[600], tmpl_prefix[64], tmpl_dir[300];
     const char *kid_copy, *one_copy, *two_copy;
     char managed_dir[300], managed_id[64], managed_copy[400];
-    sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL, *managed = NULL;
+    sbx_session *parent, *child, *one = NULL, *two = NULL, *untouched = NULL, *managed = NULL,
+                *templated = NULL;
     sbx_context *mctx;
     size_t i, n_retaken;
     sbx_session_spec *spec = NULL;
@@ -318,6 +330,53 @@ int main(void) {
     FAILS(SBX_STATUS_NULL_ARGUMENT, sbx_session_fork(parent, 1, NULL, NULL, &fork, err));
     FAILS(SBX_STATUS_INVALID_ARGUMENT, sbx_session_fork(parent, 1, kids_dir, "", &fork, err));
     EXPECT(fork == NULL);
+
+    /* A fork with a template: its id is the children's prefix, its environment and
+     * limits are each child's; a working dir, snapshot or image of its own is refused
+     * before anything is made. */
+    snprintf(tmpl_prefix, sizeof tmpl_prefix, "%s", check_id("tmpl"));
+    OK(sbx_session_spec_new(tmpl_prefix, kids_dir, &spec, err));
+    template_refused(parent, spec);
+    OK(sbx_session_spec_new(tmpl_prefix, NULL, &spec, err));
+    OK(sbx_session_spec_set_image(spec, "docker.io/library/alpine:latest", err));
+    template_refused(parent, spec);
+    OK(sbx_session_spec_new(tmpl_prefix, NULL, &spec, err));
+    OK(sbx_session_spec_set_snapshot(spec, "base", err));
+    template_refused(parent, spec);
+    EXPECT(sbx_context_snapshots(ctx, &list, NULL) == SBX_STATUS_OK);
+    EXPECT(sbx_snapshot_list_len(list) == 2); /* "base" and "forked": none half made */
+    sbx_snapshot_list_free(list);
+    OK(sbx_session_spec_new(tmpl_prefix, NULL, &spec, err));
+    OK(sbx_session_spec_add_env(spec, "FORK_ROLE", "child", err));
+    OK(sbx_session_spec_set_memory_limit(spec, 314572800, err));
+    OK(sbx_session_fork_with_template(parent, 1, kids_dir, "templated", spec, &fork, err));
+    sbx_session_spec_free(spec);
+    snprintf(path, sizeof path, "%s-1", tmpl_prefix);
+    EXPECT(sbx_fork_count(fork) == 1 && strcmp(sbx_fork_child_id(fork, 0), path) == 0);
+    OK(sbx_fork_child(fork, 0, &templated, err));
+    sbx_fork_free(fork);
+    snprintf(tmpl_dir, sizeof tmpl_dir, "%s/%s", kids_dir, sbx_session_id(templated));
+    EXPECT(works_in(templated, tmpl_dir));
+    OK(sbx_session_start_report_json(templated, &json, err));
+    EXPECT(strstr(json, "\"memory_bytes\":314572800") != NULL);
+    {
+        const char *const role[] = {"sh", "-c", "printf %s \"$FORK_ROLE\""};
+        sbx_exec_result *r = NULL;
+        const uint8_t *p;
+        size_t n;
+        OK(sbx_session_exec(templated, role, 3, NULL, &r, err));
+        OK(sbx_exec_result_stdout(r, &p, &n, err));
+        EXPECT(n == 5 && memcmp(p, "child", 5) == 0);
+        sbx_exec_result_free(r);
+        OK(sbx_session_exec(two, role, 3, NULL, &r, err));
+        OK(sbx_exec_result_stdout(r, &p, &n, err));
+        EXPECT(n == 0); /* the plain fork's children have no such variable */
+        sbx_exec_result_free(r);
+    }
+    OK(sbx_session_stop(templated, err));
+    OK(sbx_context_remove_copy(ctx, tmpl_dir, err));
+    OK(sbx_context_remove_snapshot(ctx, "templated", err));
+    sbx_session_free(templated);
 
     /* Merges: into a directory, into the parent; one target exactly. */
     OK(sbx_session_merge(one, NULL, merge_dir, NULL, false, &merged, err));

@@ -9,6 +9,7 @@ removed."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 from pathlib import Path
@@ -188,6 +189,42 @@ def test_snapshot_start_fork_diff_merge(
     ssb.remove_snapshot("forked")
     assert ssb.snapshots() == []
     assert snapshot_images(store) == [], "no snapshot image is left"
+
+
+def test_fork_children_get_the_template(ssb: sandbox.Sandbox, store: Path, workdir: str, kids: Path) -> None:
+    work = Path(workdir) / "work"  # not around the children's copies
+    work.mkdir()
+    (work / "before.txt").write_text(BEFORE)
+    with ssb.start(unique("py-forkp"), work, env={"PARENT_ONLY": "1"}) as parent:
+        # A setting that is each child's own, or an unknown one: refused, nothing made.
+        with pytest.raises(sandbox.InvalidArgumentError, match="fork template"):
+            parent.fork(1, kids, snapshot="tmpl", image="docker.io/library/alpine:latest")
+        with pytest.raises(TypeError, match="bogus"):
+            parent.fork(1, kids, snapshot="tmpl", bogus=1)
+        assert ssb.snapshots() == [] and list(kids.iterdir()) == []
+
+        prefix = unique("py-tmpl")
+        f = parent.fork(1, kids, snapshot="tmpl", id=prefix, env={"FORK_ROLE": "child"}, memory_limit=300 << 20)
+        (child,) = f.children
+        try:
+            assert child.id == f"{prefix}-1"
+            assert child.start_report["limits"]["requested"]["memory_bytes"] == 300 << 20
+            probe = 'printf "%s,%s" "$FORK_ROLE" "${PARENT_ONLY-unset}"'
+            assert child.exec(["sh", "-c", probe]).stdout == b"child,unset"
+            assert parent.exec(["sh", "-c", probe]).stdout == b",1"
+            assert (kids / child.id / "before.txt").read_text() == BEFORE
+        finally:
+            child.stop()
+            child.close()
+    ssb.remove_copy(kids / child.id)
+    ssb.remove_snapshot("tmpl")
+    assert snapshot_images(store) == []
+
+
+def test_the_template_takes_every_setting_of_start() -> None:
+    start = inspect.signature(sandbox.Sandbox.start).parameters.values()
+    settings = tuple(p.name for p in start if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    assert settings == sandbox._SPEC_SETTINGS
 
 
 def test_snapshot_start_in_a_managed_copy(

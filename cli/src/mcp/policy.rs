@@ -104,7 +104,7 @@ impl McpPolicy {
             }
             None => ("the command line", McpFile::default()),
         };
-        let flags = &args.policy;
+        let flags = &args.policy.settings;
         let limits = f.limits.unwrap_or_default();
         let memory = match (flags.memory, limits.memory) {
             (Some(m), _) => Some(m),
@@ -128,7 +128,7 @@ impl McpPolicy {
             Some(n) => Some(n.parse::<Network>().map_err(|e| config_error(origin, format!("network: {e}")))?),
             None => None,
         };
-        let image = flags.image.clone().or(f.image);
+        let image = args.policy.image.clone().or(f.image);
         if let Some(i) = &image {
             sandbox_core::validate::image(i).map_err(|e| config_error(origin, format!("image: {e}")))?;
         }

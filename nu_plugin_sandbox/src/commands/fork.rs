@@ -12,6 +12,8 @@ use crate::arguments::{self, flag};
 use crate::call_context::CallContext;
 use crate::records::duration;
 
+use super::settings;
+
 /// What an interrupted fork leaves.
 const INTERRUPTED: &str = "children started so far keep running (`sandbox list`) and the snapshot stays (`sandbox \
 snapshot list`); the parent may be left paused (`sandbox resume` it): stop and remove what you do not want";
@@ -35,7 +37,9 @@ impl PluginCommand for Fork {
 their ids are <prefix>-1, <prefix>-2, ... (the prefix is --id, default the session's id). The snapshot is named \
 --snapshot (default <session>-fork-<ms>) and stays after the fork, and so do the children's copies after they stop \
 (an overlay copy stays mounted): once the children are stopped, `sandbox copy remove` each child's working_dir, then \
-`sandbox snapshot remove` the snapshot (refused while an overlay copy of it exists). All or nothing: when a child \
+`sandbox snapshot remove` the snapshot (refused while an overlay copy of it exists). The flags after --id are each \
+child's settings, as for `sandbox start` (the children do not inherit what the session set for itself, such as its \
+--env). All or nothing: when a child \
 cannot start, those started are stopped, their copies and the snapshot removed. A table, one row per child: id, \
 working_dir, container, image (the snapshot's), snapshot (its name), copy (reflink, overlay or copy: how the child's \
 working dir was made), duration (of its start). `sandbox diff <child>` shows what a child changed since, `sandbox \
@@ -43,7 +47,7 @@ merge` brings it back."
     }
 
     fn signature(&self) -> Signature {
-        super::session_signature(self.name())
+        let signature = super::session_signature(self.name())
             .required("count", SyntaxShape::Int, "How many children (1 to 64).")
             .named(
                 "into",
@@ -52,8 +56,8 @@ merge` brings it back."
                 None,
             )
             .named("snapshot", SyntaxShape::String, "The snapshot's name (default <session>-fork-<ms>).", None)
-            .named("id", SyntaxShape::String, "The children's id prefix (default the session's id).", None)
-            .input_output_type(Type::Nothing, Type::table())
+            .named("id", SyntaxShape::String, "The children's id prefix (default the session's id).", None);
+        settings::signature(signature, "child").input_output_type(Type::Nothing, Type::table())
     }
 
     fn search_terms(&self) -> Vec<&str> {
@@ -70,6 +74,11 @@ merge` brings it back."
             Example {
                 example: "sandbox fork demo 2 --into /tmp/kids --id try --snapshot before-refactor | get id",
                 description: "Children try-1 and try-2, from a snapshot named before-refactor",
+                result: None,
+            },
+            Example {
+                example: "sandbox fork demo 2 --into ../tries --env { ATTEMPT: on } --memory 2GiB | get id",
+                description: "Two children, each with a variable of its own and a memory limit",
                 result: None,
             },
             Example {
@@ -119,6 +128,7 @@ merge` brings it back."
             spec.template.id = arguments::session_id(&v)?.item;
             ctx.errors.blame_first("session id", span);
         }
+        settings::apply(&mut ctx, call, &mut spec.template)?;
         let sandbox = ctx.sandbox.clone();
         let report =
             ctx.on_session(

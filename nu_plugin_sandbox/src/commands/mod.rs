@@ -36,6 +36,7 @@ mod pause;
 mod reap;
 mod run;
 mod sandbox;
+mod settings;
 mod snapshot;
 mod snapshot_list;
 mod snapshot_remove;

@@ -449,13 +449,21 @@ class Session(_Handle):
         :class:`SessionNotFoundError` for a stopped session."""
         return _snapshot(self, name)
 
-    def fork(self, count: int, into: PathLike, snapshot: Optional[str] = None) -> ForkResult:
+    def fork(
+        self, count: int, into: PathLike, snapshot: Optional[str] = None, *, id: Optional[str] = None, **child: Any
+    ) -> ForkResult:
         """Forks the session into ``count`` children (1 to 64): a snapshot (named
         ``snapshot``, default ``<id>-fork-<ms>``), then a start from it per child, each with
         its own copy of the working dir at ``<into>/<child id>`` (ids ``<id>-1``,
-        ``<id>-2``...). All or nothing. :class:`InvalidArgumentError` for a bad count, a
-        missing ``into`` or a child dir that exists."""
-        return _fork(self, count, into, snapshot)
+        ``<id>-2``...; ``id`` gives another prefix). All or nothing.
+
+        ``child`` are the children's settings, the keyword arguments of
+        :meth:`Sandbox.start` (``env``, ``ports``, ``network``, ``egress``,
+        ``memory_limit``...); each child gets them as a session that ``start`` starts, and
+        not what this session set for itself (its ``env``). ``image`` and ``snapshot`` are
+        each child's own: giving one raises :class:`InvalidArgumentError`, as do a bad count,
+        a missing ``into`` or a child dir that exists; an unknown keyword, ``TypeError``."""
+        return _fork(self, count, into, snapshot, id, child)
 
     def diff(self, snapshot: Optional[str] = None) -> List[Change]:
         """What the working dir changed relative to ``snapshot`` (default: the one the
@@ -547,6 +555,60 @@ def _set(fn: Callable[..., int], handle: c_void_p, value: Any) -> None:
     elif isinstance(value, (str, bytes, os.PathLike)) or (expects is not ctypes.c_bool and isinstance(value, bool)):
         raise TypeError(f"{name} must be a {'bool' if expects is ctypes.c_bool else 'number'}, not {type(value).__name__}")
     _call(fn, handle, value)
+
+
+_SPEC_SETTINGS = (
+    "image", "snapshot", "ports", "env", "post_create", "network", "egress", "egress_hosts",
+    "egress_credentials", "egress_upstream_ca", "allow_post_create", "allow_untrusted_image",
+    "require_resource_limits", "provision", "memory_limit", "cpu_limit", "pids_limit",
+)  # fmt: skip
+
+
+def _session_spec(id: str, working_dir: Optional[PathLike], settings: Mapping[str, Any]) -> c_void_p:
+    """A new ``sbx_session_spec`` (the caller frees it) for session ``id`` with the
+    keyword settings of :meth:`Sandbox.start`; ``None`` (or absent) leaves one unset."""
+    unknown = sorted(set(settings) - set(_SPEC_SETTINGS))
+    if unknown:
+        raise TypeError(f"unexpected session settings: {', '.join(unknown)}")
+    get = settings.get
+    dir_arg = None if working_dir is None else _text(working_dir, "working_dir")
+    spec = _new(lib.sbx_session_spec_new, _text(id, "id"), dir_arg)
+    try:
+        for fn, name in [(lib.sbx_session_spec_set_image, "image"), (lib.sbx_session_spec_set_snapshot, "snapshot")]:
+            if get(name) is not None:
+                _set(fn, spec, get(name))
+        for p in get("ports") or ():
+            if not isinstance(p, int) or isinstance(p, bool):
+                raise TypeError(f"ports must be integers, not {type(p).__name__}")
+            if not -(2**63) <= p < 2**63:
+                raise errors.InvalidArgumentError(f"invalid port: {p} is out of range; use 1 to 65535")
+            _call(lib.sbx_session_spec_add_port, spec, p)
+        for k, v in (get("env") or {}).items():
+            _call(lib.sbx_session_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
+        for c in get("post_create") or ():
+            _set(lib.sbx_session_spec_add_post_create, spec, c)
+        if get("egress") is not None:
+            _set_egress(lib.sbx_session_spec_set_egress, spec, get("egress"))
+        if get("egress_hosts") is not None:
+            _pin_hosts(lib.sbx_session_spec_pin_egress_host, spec, get("egress_hosts"))
+        _add_credentials(lib.sbx_session_spec_add_egress_credential, spec, get("egress_credentials") or ())
+        _add_upstream_cas(lib.sbx_session_spec_add_egress_upstream_ca, spec, get("egress_upstream_ca") or ())
+        for fn, name in [
+            (lib.sbx_session_spec_set_network, "network"),
+            (lib.sbx_session_spec_set_allow_post_create, "allow_post_create"),
+            (lib.sbx_session_spec_set_allow_untrusted_image, "allow_untrusted_image"),
+            (lib.sbx_session_spec_set_require_resource_limits, "require_resource_limits"),
+            (lib.sbx_session_spec_set_provision, "provision"),
+            (lib.sbx_session_spec_set_memory_limit, "memory_limit"),
+            (lib.sbx_session_spec_set_cpu_limit, "cpu_limit"),
+            (lib.sbx_session_spec_set_pids_limit, "pids_limit"),
+        ]:
+            if get(name) is not None:
+                _set(fn, spec, get(name))
+    except BaseException:
+        lib.sbx_session_spec_free(spec)
+        raise
+    return spec
 
 
 class Sandbox(_Handle):
@@ -695,41 +757,9 @@ class Sandbox(_Handle):
         ``<copy_dir>/<id>`` (see :class:`Sandbox`; ``session.start_report["working_dir"]``
         names it), which :meth:`remove_copy` removes once the session is stopped; without a
         snapshot too, :class:`InvalidArgumentError`."""
-        dir_arg = None if working_dir is None else _text(working_dir, "working_dir")
-        spec = _new(lib.sbx_session_spec_new, _text(id, "id"), dir_arg)
+        settings = {k: v for k, v in locals().items() if k not in ("self", "id", "working_dir")}
+        spec = _session_spec(id, working_dir, settings)
         try:
-            if image is not None:
-                _set(lib.sbx_session_spec_set_image, spec, image)
-            if snapshot is not None:
-                _set(lib.sbx_session_spec_set_snapshot, spec, snapshot)
-            for p in ports:
-                if not isinstance(p, int) or isinstance(p, bool):
-                    raise TypeError(f"ports must be integers, not {type(p).__name__}")
-                if not -(2**63) <= p < 2**63:
-                    raise errors.InvalidArgumentError(f"invalid port: {p} is out of range; use 1 to 65535")
-                _call(lib.sbx_session_spec_add_port, spec, p)
-            for k, v in (env or {}).items():
-                _call(lib.sbx_session_spec_add_env, spec, _text(k, "env name"), _text(v, "env value"))
-            for c in post_create:
-                _set(lib.sbx_session_spec_add_post_create, spec, c)
-            if egress is not None:
-                _set_egress(lib.sbx_session_spec_set_egress, spec, egress)
-            if egress_hosts is not None:
-                _pin_hosts(lib.sbx_session_spec_pin_egress_host, spec, egress_hosts)
-            _add_credentials(lib.sbx_session_spec_add_egress_credential, spec, egress_credentials)
-            _add_upstream_cas(lib.sbx_session_spec_add_egress_upstream_ca, spec, egress_upstream_ca)
-            for fn, value in [
-                (lib.sbx_session_spec_set_network, network),
-                (lib.sbx_session_spec_set_allow_post_create, allow_post_create),
-                (lib.sbx_session_spec_set_allow_untrusted_image, allow_untrusted_image),
-                (lib.sbx_session_spec_set_require_resource_limits, require_resource_limits),
-                (lib.sbx_session_spec_set_provision, provision),
-                (lib.sbx_session_spec_set_memory_limit, memory_limit),
-                (lib.sbx_session_spec_set_cpu_limit, cpu_limit),
-                (lib.sbx_session_spec_set_pids_limit, pids_limit),
-            ]:
-                if value is not None:
-                    _set(fn, spec, value)
             ptr = _new(lib.sbx_context_start, self._ptr, spec)
         finally:
             lib.sbx_session_spec_free(spec)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Union
 
 from ._calls import PathLike, _int, _new, _text
 from ._lib import lib
@@ -57,11 +57,21 @@ def _opt_name(snapshot: Optional[str]) -> Optional[bytes]:
     return None if snapshot is None else _text(snapshot, "snapshot")
 
 
-def _fork(session: "Session", count: int, into: PathLike, snapshot: Optional[str]) -> ForkResult:
-    from . import Session
+def _fork(
+    session: "Session", count: int, into: PathLike, snapshot: Optional[str], prefix: Optional[str], child: Mapping[str, Any]
+) -> ForkResult:
+    from . import Session, _session_spec
 
     count = _int(count, "count", 0, 2**32 - 1)
-    f = _new(lib.sbx_session_fork, session._ptr, count, _text(into, "into"), _opt_name(snapshot))
+    args = (_text(into, "into"), _opt_name(snapshot))
+    if prefix is None and not child:
+        f = _new(lib.sbx_session_fork, session._ptr, count, *args)
+    else:
+        template = _session_spec(session.id if prefix is None else prefix, None, child)
+        try:
+            f = _new(lib.sbx_session_fork_with_template, session._ptr, count, *args, template)
+        finally:
+            lib.sbx_session_spec_free(template)
     try:
         report = _report_of(lib.sbx_fork_snapshot_report(f))
         children = []
