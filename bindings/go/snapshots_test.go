@@ -98,8 +98,7 @@ func removeCopies(sb *Sandbox, d string) {
 }
 
 // checkRetaken checks what a snapshot took again while frozen: some of "working_dir" and
-// "container" (none when nothing changed meanwhile; on storage drivers without an upper
-// layer to check, the container).
+// "container" (none when nothing changed meanwhile).
 func checkRetaken(t *testing.T, r SnapshotReport) {
 	t.Helper()
 	if len(r.Retaken) > 2 {

@@ -21,6 +21,7 @@
 
 mod agent_binary;
 mod agent_client;
+mod change_scan;
 mod config;
 mod control_dir;
 mod devcontainer;

@@ -21,8 +21,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::change_scan::{ScanRoot, changed_since};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{ContainerState, Engine};
 use crate::error::{Error, Result};
 pub use crate::overlay::copy_dir;
 use crate::overlay::open_copy_dir;
@@ -232,6 +233,15 @@ impl Sandbox {
             None => Vec::new(),
         };
         let unset_env = own_env(&container.env, &image_env);
+        // Where the container's changes show, to check them frozen: its upper layer
+        // (overlay storage), else its root filesystem through its init process (vfs).
+        let changes = match container.upper_dir.clone() {
+            Some(upper) => Some(ScanRoot::whole(upper)),
+            None => match engine.state(session.container()).await {
+                Ok(Some(ContainerState { pid: Some(pid), .. })) => ScanRoot::container_root(pid),
+                _ => None,
+            },
+        };
         let partial = store.join(format!(".partial-{name}-{}", std::process::id()));
         // A snapshot whose future is dropped half-way leaves no partial dir (and its
         // image, if made, goes at the next reap_snapshots).
@@ -253,7 +263,7 @@ impl Sandbox {
             }
         };
         let frozen_at = Instant::now();
-        let taken = capture.settle(early, since, container.upper_dir.clone(), session, &engine, &config.podman).await;
+        let taken = capture.settle(early, since, changes, session, &engine, &config.podman).await;
         let mut retaken = Vec::new();
         let taken = taken.map(|(copy, image, again)| {
             retaken = again;
@@ -380,7 +390,7 @@ impl Capture<'_> {
         &self,
         early: (Result<CopyMethod>, Result<String>),
         since: SystemTime,
-        upper: Option<PathBuf>,
+        upper: Option<ScanRoot>,
         session: &Session,
         engine: &Arc<dyn Engine>,
         podman: &Path,
@@ -388,7 +398,7 @@ impl Capture<'_> {
         let (copy, image) = early;
         let dir = session.working_dir().to_path_buf();
         let (dir_changed, upper_changed) = tokio::task::spawn_blocking(move || {
-            (changed_since(&dir, since), upper.as_deref().is_none_or(|u| changed_since(u, since)))
+            (changed_since(&ScanRoot::whole(dir), since), upper.as_ref().is_none_or(|u| changed_since(u, since)))
         })
         .await
         .unwrap_or((true, true));
@@ -437,34 +447,6 @@ impl Capture<'_> {
         let changes = commit_changes(self.store, self.name);
         engine.commit(session.container(), &image_tag(self.store, self.name), &changes).await
     }
-}
-
-/// Whether `root` or anything below it changed (content, metadata, entries) at or
-/// after `since`, by ctime; an entry that cannot be read counts as changed.
-fn changed_since(root: &Path, since: SystemTime) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(limit) = since.duration_since(UNIX_EPOCH) else { return true };
-    let limit = (limit.as_secs() as i64, i64::from(limit.subsec_nanos()));
-    let newer = |m: &std::fs::Metadata| (m.ctime(), m.ctime_nsec()) >= limit;
-    match root.symlink_metadata() {
-        Ok(m) if !newer(&m) => {}
-        _ => return true,
-    }
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { return true };
-        for e in entries {
-            let Ok(e) = e else { return true };
-            let Ok(m) = e.path().symlink_metadata() else { return true };
-            if newer(&m) {
-                return true;
-            }
-            if m.is_dir() {
-                dirs.push(e.path());
-            }
-        }
-    }
-    false
 }
 
 impl Sandbox {

@@ -200,8 +200,7 @@ int main(void) {
     EXPECT(sbx_snapshot_report_frozen_us(rep) <= sbx_snapshot_report_took_us(rep) && sbx_snapshot_report_took_us(rep) > 0);
     (void)sbx_snapshot_report_processes(rep);
     /* What was taken again while frozen: a list of "working_dir" and "container" (empty
-     * when nothing changed while the first copy and commit ran; on storage drivers
-     * without an upper layer to check, "container"). */
+     * when nothing changed while the first copy and commit ran). */
     n_retaken = sbx_snapshot_report_retaken_count(rep);
     EXPECT(n_retaken <= 2 && sbx_snapshot_report_retaken(rep, n_retaken) == NULL);
     for (i = 0; i < n_retaken; i++) {

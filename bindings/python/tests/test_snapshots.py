@@ -103,8 +103,7 @@ def test_snapshot_start_fork_diff_merge(
         assert r.copy in ("reflink", "copy") and r.image
         assert (r.files, r.bytes) == (1, len(BEFORE))
         assert 0 <= r.frozen <= r.took and r.took > 0 and r.created > 0
-        # What was taken again while frozen (empty when nothing changed meanwhile; on
-        # storage drivers without an upper layer to check, the container).
+        # What was taken again while frozen (empty when nothing changed meanwhile).
         assert isinstance(r.retaken, list) and set(r.retaken) <= RETAKEN_PARTS
         assert [i.name for i in ssb.snapshots()] == ["base"]
         assert isinstance(ssb.snapshots()[0], sandbox.SnapshotInfo)
