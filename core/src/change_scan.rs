@@ -81,6 +81,8 @@ fn unescape(s: &[u8]) -> Vec<u8> {
 pub(crate) fn changed_since(tree: &ScanRoot, since: SystemTime) -> bool {
     let Ok(limit) = since.duration_since(UNIX_EPOCH) else { return true };
     let limit = (limit.as_secs() as i64, i64::from(limit.subsec_nanos()));
+    // The `stat` field types differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
     let newer = |st: &Stat| (st.st_ctime as i64, st.st_ctime_nsec as i64) >= limit;
     // The root is the caller's (`/proc/<pid>/root` is a link to follow); below it, nothing is.
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
