@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use crate::egress_relay::pump;
 use crate::http_head::{self, Head};
 use crate::intercept::{Prefixed, Redactor, Secrets, Tls, pump_redacted, upstream_head};
+use crate::peer;
 use crate::tls_hello::{self, Hello};
 use crate::zero_copy;
 
@@ -264,36 +265,11 @@ async fn connect_forward(dir: &Path, port: u16) -> std::io::Result<UnixStream> {
     connect_agent(dir, &port.to_string()).await
 }
 
-/// Connects to the agent's forwarding socket in the shared dir without following a link
-/// the container may have planted there (the socket is opened `O_PATH|O_NOFOLLOW` and
-/// connected through `/proc/self/fd`), checks that the listener runs this same binary,
+/// Connects to the agent's forwarding socket in the shared dir (as
+/// [`peer::connect_own`] does: no link followed, the listener must run this binary),
 /// sends `first` as the first line and waits for the agent's `ok`.
 async fn connect_agent(dir: &Path, first: &str) -> std::io::Result<UnixStream> {
-    use rustix::fs::{Mode, OFlags};
-    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
-    let shared = rustix::fs::open(
-        dir.join(layout::SHARED_DIR),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let sock = rustix::fs::openat(
-        &shared,
-        layout::FORWARD_SOCKET,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&sock)?.st_mode) != rustix::fs::FileType::Socket {
-        return Err(refuse("the forwarding socket is not a socket".into()));
-    }
-    let mut stream = UnixStream::connect(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&sock))).await?;
-    drop(sock);
-    let pid = stream.peer_cred()?.pid().ok_or_else(|| refuse("unknown peer".into()))?;
-    let peer = std::fs::metadata(format!("/proc/{pid}/exe"))?;
-    let me = std::fs::metadata("/proc/self/exe")?;
-    use std::os::unix::fs::MetadataExt;
-    if (peer.dev(), peer.ino()) != (me.dev(), me.ino()) {
-        return Err(refuse(format!("the forwarding socket's listener (pid {pid}) is not the session's agent")));
-    }
+    let mut stream = peer::connect_own(&dir.join(layout::SHARED_DIR), layout::FORWARD_SOCKET).await?;
     stream.write_all(format!("{first}\n").as_bytes()).await?;
     let mut reply = Vec::new();
     let mut b = [0u8; 1];

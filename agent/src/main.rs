@@ -17,6 +17,7 @@ mod journal;
 mod outbox;
 mod output_log;
 mod pause;
+mod peer;
 mod ports;
 mod process;
 mod procfs;
@@ -39,8 +40,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: sandbox-agent serve --socket <path> [--idle-timeout <seconds>] [--egress-proxy <port>]
-           [--watch <dir>]... [--ignore <pattern>]... [--sample-interval <ms>]
+           [--watch <dir>]... [--ignore <pattern>]... [--sample-interval <ms>] [--bridge <abstract name>]
        sandbox-agent enforce --dir <session control dir>
+       sandbox-agent bridge
        sandbox-agent --version";
 
 /// What `serve` was asked to do.
@@ -59,6 +61,8 @@ pub struct Serve {
     pub sample_interval: Option<std::time::Duration>,
     /// Resource figures from `/proc` only (the container's cgroup is not its own).
     pub resources_from_proc: bool,
+    /// Also listen on this abstract socket name, for `bridge` (in a container).
+    pub bridge: Option<String>,
 }
 
 fn parse_serve(args: &[String]) -> Result<Serve, String> {
@@ -70,6 +74,7 @@ fn parse_serve(args: &[String]) -> Result<Serve, String> {
         ignore: Vec::new(),
         sample_interval: Some(std::time::Duration::from_millis(sandbox_proto::events::DEFAULT_SAMPLE_INTERVAL_MS)),
         resources_from_proc: false,
+        bridge: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -86,6 +91,7 @@ fn parse_serve(args: &[String]) -> Result<Serve, String> {
             },
             "--watch" => serve.watch.push(PathBuf::from(value)),
             "--ignore" => serve.ignore.push(value.clone()),
+            "--bridge" if !value.is_empty() => serve.bridge = Some(value.clone()),
             "--sample-interval" => match value.parse::<u64>() {
                 Ok(0) => serve.sample_interval = None,
                 Ok(ms) if sandbox_proto::validate::sample_interval_ms(ms).is_ok() => {
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some((cmd, rest)) if cmd == "enforce" => return enforcer::main(rest),
+        Some((cmd, rest)) if cmd == "bridge" => return peer::bridge(rest),
         Some((cmd, rest)) if cmd == "serve" => match parse_serve(rest) {
             Ok(s) => s,
             Err(e) => {
@@ -149,5 +156,23 @@ fn main() -> ExitCode {
             eprintln!("sandbox-agent: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_serve;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_bridge_socket_is_named_or_absent() {
+        let s = parse_serve(&args(&["--socket", "/s", "--bridge", "sandbox-agent-bridge"])).unwrap();
+        assert_eq!(s.bridge.as_deref(), Some("sandbox-agent-bridge"));
+        assert_eq!(parse_serve(&args(&["--socket", "/s"])).unwrap().bridge, None, "a host-run agent has none");
+        assert!(parse_serve(&args(&["--socket", "/s", "--bridge", ""])).is_err(), "an empty name is refused");
+        assert!(parse_serve(&args(&["--socket", "/s", "--bridge"])).is_err(), "a name is needed");
     }
 }

@@ -14,8 +14,16 @@ use sandbox_proto::events::{EventAction, SessionEvent};
 
 /// Serves until SIGTERM/SIGINT, then kills every process group it started.
 pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
-    let crate::Serve { socket, idle: idle_timeout, egress_proxy, watch, ignore, sample_interval, resources_from_proc } =
-        opts;
+    let crate::Serve {
+        socket,
+        idle: idle_timeout,
+        egress_proxy,
+        watch,
+        ignore,
+        sample_interval,
+        resources_from_proc,
+        bridge,
+    } = opts;
     if resources_from_proc {
         crate::resources::ignore_cgroup();
     }
@@ -42,6 +50,8 @@ pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
             None
         }
     };
+    // The bridge's socket too: bound while this is the session's only process.
+    let bridge = bridge.as_deref().map(bind_abstract).transpose()?;
     let tmp = socket.with_extension("sock.tmp");
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp)?;
@@ -63,17 +73,8 @@ pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
     let mut idle_check = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(crate::conn::handle(stream, state.clone()));
-                    }
-                    Err(e) => {
-                        eprintln!("sandbox-agent: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                }
-            }
+            accepted = listener.accept() => serve_one(accepted, &state, "control").await,
+            accepted = accept_on(bridge.as_ref()) => serve_one(accepted, &state, "bridge").await,
             _ = term.recv() => {
                 journal::record(SessionEvent::lifecycle(EventAction::Stopping, Some("SIGTERM".into())));
                 break;
@@ -96,6 +97,43 @@ pub async fn serve(opts: crate::Serve) -> std::io::Result<()> {
     state.groups.kill_all();
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// A listener on the abstract unix socket `name` (see [`layout::BRIDGE_NAME`]).
+fn bind_abstract(name: &str) -> std::io::Result<UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
+}
+
+/// Serves an accepted connection in a task of its own; after a failed accept (out of
+/// descriptors), waits a moment before the next.
+async fn serve_one(
+    accepted: std::io::Result<(tokio::net::UnixStream, tokio::net::unix::SocketAddr)>,
+    state: &Arc<AgentState>,
+    socket: &str,
+) {
+    match accepted {
+        Ok((stream, _)) => {
+            tokio::spawn(crate::conn::handle(stream, state.clone()));
+        }
+        Err(e) => {
+            eprintln!("sandbox-agent: accept on the {socket} socket failed: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The next connection on `listener`; never, without one.
+async fn accept_on(
+    listener: Option<&UnixListener>,
+) -> std::io::Result<(tokio::net::UnixStream, tokio::net::unix::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn hold_lock(socket: &std::path::Path) -> std::io::Result<std::fs::File> {

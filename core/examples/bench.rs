@@ -294,6 +294,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         target: "<= 3 ms".into(),
         ok: pct(&ours, 0.99) <= Duration::from_millis(3),
     });
+    // The same session over the exec transport (a `podman exec` of the agent's bridge
+    // per connection), interleaved in chunks with the socket: what the bridge adds per
+    // call, and what a new connection costs.
+    let mut exec_config = config.clone();
+    exec_config.transport = sandbox_core::Transport::Exec;
+    let over_exec = Sandbox::new(exec_config);
+    let mut connects = Vec::new();
+    let mut bridged_session = None;
+    for _ in 0..if quick { 2 } else { 10 } {
+        let t = Instant::now();
+        let b = over_exec.attach(s.id()).await?;
+        connects.push(t.elapsed());
+        bridged_session = Some(b);
+    }
+    let bridged = bridged_session.expect("attached");
+    let (mut via_bridge, mut via_socket) = (Vec::new(), Vec::new());
+    for _ in 0..n_exec / 250 + 1 {
+        for (session, out) in [(&bridged, &mut via_bridge), (&s, &mut via_socket)] {
+            for _ in 0..250.min(n_exec) {
+                let t = Instant::now();
+                session.exec(&["true"], ExecOptions::new()).await?;
+                out.push(t.elapsed());
+            }
+        }
+    }
+    drop(bridged);
+    let (via_bridge, via_socket, connects) = (sorted(via_bridge), sorted(via_socket), sorted(connects));
+    let bridge_ratio = pct(&via_bridge, 0.5).as_secs_f64() / pct(&via_socket, 0.5).as_secs_f64();
+    rows.push(Row {
+        metric: format!("exec `true` round trip over the exec transport (agent bridge), p50 of {}", via_bridge.len()),
+        value: ms(pct(&via_bridge, 0.5)),
+        baseline: format!("socket transport, interleaved: {}", ms(pct(&via_socket, 0.5))),
+        ratio: format!("{bridge_ratio:.2}x"),
+        target: "<= 1.5x".into(),
+        ok: bridge_ratio <= 1.5,
+    });
+    rows.push(Row {
+        metric: format!(
+            "a new connection over the exec transport (podman exec + handshake), p50 of {}",
+            connects.len()
+        ),
+        value: ms(pct(&connects, 0.5)),
+        baseline: format!("podman exec `true`: {}", ms(pct(&base, 0.5))),
+        ratio: format!("{:.2}x", pct(&connects, 0.5).as_secs_f64() / pct(&base, 0.5).as_secs_f64()),
+        target: "-".into(),
+        ok: true,
+    });
     let ping_samples: Vec<Duration> = {
         let mut v = Vec::new();
         for _ in 0..n_exec.min(1000) {

@@ -9,9 +9,8 @@ use std::time::Duration;
 use sandbox_proto::{
     ErrorKind as WireErrorKind, Event, Frame, FrameKind, PROTOCOL_VERSION, Reply, Request, encode_frame, read_frame,
 };
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -76,6 +75,8 @@ pub(crate) struct AgentClient {
     agent_version: String,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+    // The process carrying the connection (a bridge), killed with the client.
+    _carrier: Option<tokio::process::Child>,
 }
 
 impl Drop for AgentClient {
@@ -88,13 +89,56 @@ impl Drop for AgentClient {
     }
 }
 
+/// The reading half of a connection to an agent.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a connection to an agent.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A byte stream to an agent (a socket, or a bridge process: see `transport.rs`): its two
+/// halves, and the process carrying it, if one does (killed with the connection).
+pub(crate) struct AgentStream {
+    rd: ReadHalf,
+    wr: WriteHalf,
+    carrier: Option<tokio::process::Child>,
+}
+
+impl AgentStream {
+    /// The stdin and stdout of `child` (both piped), which lives as long as the stream.
+    pub fn over_child(mut child: tokio::process::Child) -> std::io::Result<AgentStream> {
+        let missing = || std::io::Error::other("the bridge process has no piped stdin or stdout");
+        let rd = Box::new(child.stdout.take().ok_or_else(missing)?);
+        let wr = Box::new(child.stdin.take().ok_or_else(missing)?);
+        Ok(AgentStream { rd, wr, carrier: Some(child) })
+    }
+
+    /// What the carrying process said on stderr before it ended (a bridge's refusal),
+    /// waiting for it a moment; empty when there is none.
+    async fn carrier_said(&mut self) -> String {
+        let Some(child) = self.carrier.as_mut() else { return String::new() };
+        let Some(mut err) = child.stderr.take() else { return String::new() };
+        let mut text = String::new();
+        let read = async { err.read_to_string(&mut text).await };
+        let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+        text.trim().to_string()
+    }
+}
+
+impl From<UnixStream> for AgentStream {
+    fn from(stream: UnixStream) -> AgentStream {
+        let (rd, wr) = stream.into_split();
+        AgentStream { rd: Box::new(rd), wr: Box::new(wr), carrier: None }
+    }
+}
+
 /// How long the handshake may take before the agent counts as unresponsive.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AgentClient {
     /// Performs the versioned handshake on a fresh connection.
-    pub async fn handshake(stream: UnixStream, client_name: &str) -> Result<AgentClient> {
-        let (rd, mut wr) = stream.into_split();
+    pub async fn handshake(stream: impl Into<AgentStream>, client_name: &str) -> Result<AgentClient> {
+        let mut stream = stream.into();
+        let mut wr = std::mem::replace(&mut stream.wr, Box::new(tokio::io::sink()));
+        let rd = std::mem::replace(&mut stream.rd, Box::new(tokio::io::empty()));
         let mut rd = BufReader::with_capacity(256 * 1024, rd);
         let hello = Request::Hello { protocol: PROTOCOL_VERSION, client: client_name.to_string() };
         let mut buf = Vec::new();
@@ -106,8 +150,19 @@ impl AgentClient {
         };
         let frame = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
             .await
-            .map_err(|_| Error::Timeout { action: "agent handshake".into(), after: HANDSHAKE_TIMEOUT })??
-            .ok_or_else(|| proto_err("the agent closed the connection during the handshake".into()))?;
+            .map_err(|_| Error::Timeout { action: "agent handshake".into(), after: HANDSHAKE_TIMEOUT })?;
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            ended => {
+                // Through a bridge, the bridge's own words say why (a refused socket).
+                let said = stream.carrier_said().await;
+                let why = match ended {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "the agent closed the connection during the handshake".into(),
+                };
+                return Err(proto_err(if said.is_empty() { why } else { format!("{why}: {said}") }));
+            }
+        };
         if frame.kind != FrameKind::Reply {
             return Err(proto_err(format!("expected a handshake reply, got a {:?} frame", frame.kind)));
         }
@@ -132,7 +187,8 @@ impl AgentClient {
         let (out, out_rx) = mpsc::channel(256);
         let reader = tokio::spawn(read_loop(rd, routes.clone()));
         let writer = tokio::spawn(write_loop(wr, out_rx, routes.clone()));
-        Ok(AgentClient { out, routes, next_id: AtomicU32::new(1), agent_version, reader, writer })
+        let carrier = stream.carrier.take();
+        Ok(AgentClient { out, routes, next_id: AtomicU32::new(1), agent_version, reader, writer, _carrier: carrier })
     }
 
     /// The agent's version from the handshake.
@@ -292,7 +348,7 @@ fn close_all(routes: &SharedRoutes, why: String) {
     }
 }
 
-async fn read_loop(mut rd: BufReader<OwnedReadHalf>, routes: SharedRoutes) {
+async fn read_loop(mut rd: BufReader<ReadHalf>, routes: SharedRoutes) {
     let why = loop {
         let frame = match read_frame(&mut rd).await {
             Ok(Some(f)) => f,
@@ -334,7 +390,7 @@ async fn read_loop(mut rd: BufReader<OwnedReadHalf>, routes: SharedRoutes) {
     close_all(&routes, why);
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Frame>, routes: SharedRoutes) {
+async fn write_loop(mut wr: WriteHalf, mut rx: mpsc::Receiver<Frame>, routes: SharedRoutes) {
     let mut buf = Vec::with_capacity(256 * 1024);
     while let Some(first) = rx.recv().await {
         buf.clear();

@@ -76,6 +76,9 @@ pub struct Config {
     pub devcontainer_local_env: Vec<String>,
     /// What the session's event stream watches (`[events]`).
     pub events: crate::EventsConfig,
+    /// What carries the connection to each session's agent: its control dir's socket
+    /// (default) or an engine exec of the agent's bridge.
+    pub transport: crate::Transport,
 }
 
 /// A per-user dir: `configured` if set; else `root` for root; else `$<xdg>/<sub>`, else
@@ -125,6 +128,7 @@ impl Default for Config {
             devcontainer: false,
             devcontainer_local_env: Vec::new(),
             events: crate::EventsConfig::default(),
+            transport: crate::Transport::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ struct FileConfig {
     limits: Option<FileLimits>,
     network: Option<FileNetwork>,
     events: Option<FileEvents>,
+    transport: Option<String>,
 }
 
 /// `[events]`: what the event stream watches.
@@ -285,6 +290,9 @@ impl Config {
                 self.tmp_size = (b > 0).then_some(b);
             }
             None => {}
+        }
+        if let Some(t) = f.transport {
+            self.transport = t.parse().map_err(|e: Error| cfg_err(format!("transport: {e}")))?;
         }
         if let Some(p) = f.policy {
             set(&mut self.policy.allow_post_create, p.allow_post_create);
@@ -426,6 +434,9 @@ impl Config {
         if let Some(v) = get("SANDBOX_COPY_DIR") {
             self.copy_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("SANDBOX_TRANSPORT") {
+            self.transport = v.parse().map_err(|e: Error| env_err("SANDBOX_TRANSPORT", e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -516,6 +527,19 @@ mod tests {
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn the_transport_comes_from_the_file_or_the_environment_and_is_checked() {
+        assert_eq!(Config::resolve(None, &env_of(&[])).unwrap().transport, crate::Transport::Socket);
+        let file = Some(("f.toml", "transport = \"exec\""));
+        assert_eq!(Config::resolve(file, &env_of(&[])).unwrap().transport, crate::Transport::Exec);
+        let env = env_of(&[("SANDBOX_TRANSPORT", "socket")]);
+        assert_eq!(Config::resolve(file, &env).unwrap().transport, crate::Transport::Socket, "env wins");
+        let e = Config::resolve(Some(("f.toml", "transport = \"ssh\"")), &env_of(&[])).unwrap_err();
+        assert!(e.to_string().contains("transport") && e.to_string().contains("socket or exec"), "{e}");
+        let e = Config::resolve(None, &env_of(&[("SANDBOX_TRANSPORT", "tcp")])).unwrap_err();
+        assert!(e.to_string().contains("SANDBOX_TRANSPORT"), "{e}");
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub trait Engine: Send + Sync {
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// The last lines the container's main process printed (for diagnostics).
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>>;
+    /// Starts `argv` in running container `name` with its stdin, stdout and stderr piped
+    /// to the returned child, which is killed when dropped: one long-lived exec that
+    /// carries a stream (the agent's bridge), not a command per call.
+    fn exec_piped(&self, name: &str, argv: &[&str]) -> std::io::Result<tokio::process::Child>;
     /// What the session's network isolation must keep out: the host's own addresses and
     /// the networks of its containers.
     fn neighbourhood(&self) -> BoxFuture<'_, Result<crate::network_isolation::Neighbourhood>>;

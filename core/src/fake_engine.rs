@@ -30,6 +30,7 @@ pub(crate) enum EngineCall {
     BuildImage(String),
     Commit { name: String, tag: String, changes: Vec<String> },
     RemoveImage(String),
+    ExecPiped(String),
 }
 
 /// Exit status podman gives when it refuses to run a container.
@@ -326,6 +327,11 @@ impl Engine for FakeEngine {
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool>> {
         self.record(EngineCall::RemoveImage(image.into()));
         Box::pin(async move { Ok(true) })
+    }
+
+    fn exec_piped(&self, name: &str, _argv: &[&str]) -> std::io::Result<tokio::process::Child> {
+        self.record(EngineCall::ExecPiped(name.to_string()));
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "the fake engine runs no process in a container"))
     }
 
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {

@@ -70,6 +70,7 @@ mod start;
 mod start_report;
 mod tasks;
 mod terminals;
+mod transport;
 mod tree_copy;
 pub mod tree_diff;
 mod untrusted_dir;
@@ -117,6 +118,7 @@ pub use tasks::{DEFAULT_TASK_SPOOL_CAP, Task, TaskInfo, TaskKind, TaskSpec, Task
 pub use terminals::{
     DEFAULT_SCROLLBACK, MAX_TERMINAL_DIMENSION, MAX_TERMINAL_WRITE, Terminal, TerminalInfo, TerminalKind, TerminalSpec,
 };
+pub use transport::Transport;
 
 /// Version of this library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

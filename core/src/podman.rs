@@ -366,6 +366,13 @@ impl Engine for PodmanEngine {
         })
     }
 
+    fn exec_piped(&self, name: &str, argv: &[&str]) -> std::io::Result<tokio::process::Child> {
+        let mut cmd = Command::new(&self.program);
+        cmd.current_dir("/").args(["exec", "--interactive", "--", name]).args(argv).kill_on_drop(true);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn()
+    }
+
     fn logs_tail<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             let out = self.podman(&strings(&["logs", "--tail", "20", name])).await?;

@@ -167,6 +167,7 @@ pub fn build_run_args(plan: &RunPlan, host: &HostInfo) -> Vec<String> {
     }
     push(&["--stop-timeout", &STOP_TIMEOUT_SECS.to_string()]);
     push(&["--entrypoint", CONTAINER_AGENT_PATH, &plan.image, "serve", "--socket", &layout::container_socket()]);
+    a.extend(["--bridge".to_string(), layout::BRIDGE_NAME.to_string()]);
     if let Some(secs) = plan.idle_timeout_secs {
         a.extend(["--idle-timeout".to_string(), secs.to_string()]);
     }

@@ -98,6 +98,7 @@ impl Sandbox {
                 working_dir: info.working_dir.clone(),
                 control_dir: info.control_dir.clone(),
                 agent_binary: info.agent_binary.clone(),
+                transport: self.config.transport,
             },
             self.engine.clone(),
             None,

@@ -13,6 +13,7 @@ use crate::control_dir;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::start_report::StartReport;
+use crate::transport::{self, AgentPlace};
 
 /// Name this library gives itself in the agent handshake.
 pub(crate) const CLIENT_NAME: &str = concat!("sandbox-core ", env!("CARGO_PKG_VERSION"));
@@ -25,6 +26,8 @@ pub(crate) struct SessionAddress {
     pub control_dir: PathBuf,
     /// The agent binary mounted into the container (the socket's peer must run it).
     pub agent_binary: PathBuf,
+    /// What carries the connection to the agent.
+    pub transport: crate::Transport,
 }
 
 /// A session: one container with its agent. Cheap to clone; clones share one agent
@@ -40,6 +43,7 @@ struct Inner {
     working_dir: PathBuf,
     control_dir: PathBuf,
     agent_binary: PathBuf,
+    transport: crate::Transport,
     engine: Arc<dyn Engine>,
     client: Mutex<Option<Arc<AgentClient>>>,
     report: Option<StartReport>,
@@ -70,6 +74,7 @@ impl Session {
                 working_dir: at.working_dir,
                 control_dir: at.control_dir,
                 agent_binary: at.agent_binary,
+                transport: at.transport,
                 engine,
                 client: Mutex::new(client.map(Arc::new)),
                 report,
@@ -133,7 +138,9 @@ impl Session {
             return Ok(c.clone());
         }
         *slot = None;
-        let stream = match control_dir::connect(&self.inner.control_dir, &self.inner.agent_binary).await {
+        let i = &self.inner;
+        let place = AgentPlace { container: &i.container, control: &i.control_dir, agent: &i.agent_binary };
+        let stream = match transport::connect(i.transport, i.engine.as_ref(), &place).await {
             Ok(s) => s,
             Err(e) => return Err(self.lost(format!("cannot connect to the agent: {e}")).await),
         };

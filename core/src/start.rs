@@ -43,6 +43,7 @@ use crate::spec::SessionSpec;
 use crate::start_report::{
     DroppedPort, EgressReport, ImageChoice, ImageReason, LimitsOutcome, PostCreateOutcome, Provisioning, StartReport,
 };
+use crate::transport::{self, AgentPlace};
 use crate::validate;
 
 /// RLIMIT_NPROC used when cgroup pids limits are unavailable: the user's process count
@@ -254,7 +255,7 @@ impl Connect for WaitForAgent {
         at: &'a SessionAddress,
         limit: Duration,
     ) -> BoxFuture<'a, Result<AgentClient>> {
-        Box::pin(wait_for_agent(engine, &at.container, &at.control_dir, &at.agent_binary, limit))
+        Box::pin(wait_for_agent(engine, at, limit))
     }
 }
 
@@ -314,6 +315,7 @@ async fn pipeline(sb: &Sandbox, spec: SessionSpec, progress: Progress<'_>, conne
             working_dir: plan.working_dir.clone(),
             control_dir: control.clone(),
             agent_binary: created.agent.clone(),
+            transport: sb.config.transport,
         };
         progress(StartPhase::WaitingForAgent);
         let client = connect.connect(sb.engine.as_ref(), &at, sb.config.ready_timeout).await?;
@@ -1040,19 +1042,17 @@ fn choose_image(config: &Config, requested: Option<&str>, allow_untrusted: bool)
 
 /// Polls for the agent socket and handshakes; fails early (with the container's last
 /// log lines) if the container exits instead.
-async fn wait_for_agent(
-    engine: &dyn Engine,
-    name: &str,
-    control: &std::path::Path,
-    agent: &std::path::Path,
-    limit: Duration,
-) -> Result<AgentClient> {
+async fn wait_for_agent(engine: &dyn Engine, at: &SessionAddress, limit: Duration) -> Result<AgentClient> {
+    let (name, control) = (at.container.as_str(), at.control_dir.as_path());
+    let place = AgentPlace { container: name, control, agent: &at.agent_binary };
     let start = Instant::now();
     let mut pause = Duration::from_micros(500);
     let mut next_state_check = Duration::from_millis(300);
     loop {
+        // The socket appears once the agent listens (and watches what it was told to);
+        // then a connection, over the session's transport, is handshaken.
         if control_dir::socket_present(control)
-            && let Ok(stream) = control_dir::connect(control, agent).await
+            && let Ok(stream) = transport::connect(at.transport, engine, &place).await
         {
             return AgentClient::handshake(stream, CLIENT_NAME).await;
         }

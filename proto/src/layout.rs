@@ -12,6 +12,12 @@ pub const SHARED_DIR: &str = "shared";
 /// Where [`SHARED_DIR`] is mounted inside the container (not under `/run`, which
 /// `--init` uses).
 pub const CONTAINER_DIR: &str = "/.sandbox";
+/// The abstract unix socket (in the container's own network namespace) on which the
+/// agent also listens, for its `bridge`: bound before any other process of the session
+/// exists, and an abstract name cannot be taken over while its socket is open, so
+/// nothing in the session can stand in for the agent there (unlike a path in the
+/// writable shared dir).
+pub const BRIDGE_NAME: &str = "sandbox-agent-bridge";
 /// The agent's socket, in the shared dir.
 pub const SOCKET: &str = "agent.sock";
 /// File the agent holds a shared lock on while it lives (a live session is detectable

@@ -1,0 +1,166 @@
+//! The agent protocol over the `exec` transport (config `transport = "exec"`): each
+//! connection is one `podman exec -i <container> /.sandbox-agent bridge`, whose stdin and
+//! stdout carry the same frames as the control dir's socket. Against real podman: every
+//! kind of call works through it, a bridge the session kills is replaced by the next
+//! call, and the bridge reaches the agent on a socket the session can neither take nor
+//! replace (whatever it plants in the shared dir).
+
+use std::time::Duration;
+
+use sandbox_core::{ExecOptions, Sandbox, Session, TaskSpec, TerminalSpec, Transport};
+use sandbox_e2e::{TestScope, run, test_config};
+
+const T: Duration = Duration::from_secs(180);
+
+/// A sandbox of the test's scope whose sessions are reached through the bridge.
+fn over_exec(t: &TestScope) -> Sandbox {
+    let mut config = test_config(&t.scope);
+    config.transport = Transport::Exec;
+    Sandbox::new(config)
+}
+
+async fn sh(s: &Session, script: &str) -> String {
+    let o = s.exec(&["sh", "-c", script], ExecOptions::new()).await.unwrap();
+    assert!(o.success(), "{script}: {}", o.stderr_lossy());
+    o.stdout_lossy()
+}
+
+/// The pids of the container's processes that run the agent's bridge.
+async fn bridges(s: &Session) -> Vec<String> {
+    let list = sh(s, "for p in /proc/[0-9]*; do printf '%s ' ${p#/proc/}; tr '\\0' ' ' < $p/cmdline; echo; done").await;
+    let bridge = |l: &&str| l.contains(" /.sandbox-agent bridge");
+    list.lines().filter(bridge).filter_map(|l| l.split(' ').next()).map(String::from).collect()
+}
+
+#[test]
+fn every_kind_of_call_works_over_the_exec_bridge_and_a_killed_bridge_is_replaced() {
+    let t = TestScope::new("bridge");
+    let sb = over_exec(&t);
+    run(T, async {
+        let s = sb.start(t.spec("bridge")).await.unwrap();
+        // The connection is a bridge process in the container, not the socket.
+        let first = bridges(&s).await;
+        assert_eq!(first.len(), 1, "one bridge carries the session's calls: {first:?}");
+
+        let o = s.exec(&["sh", "-c", "cat; echo err >&2; exit 3"], ExecOptions::new().stdin(b"in\n".to_vec())).await;
+        let o = o.unwrap();
+        assert_eq!((o.exit_code, o.stdout_lossy().as_ref(), o.stderr_lossy().as_ref()), (Some(3), "in\n", "err\n"));
+        let big = s.exec(&["sh", "-c", "head -c 3000000 /dev/zero"], ExecOptions::new()).await.unwrap();
+        assert_eq!(big.stdout.len(), 3_000_000, "bulk output crosses the bridge whole");
+
+        let task = s.spawn_task(TaskSpec::shell("echo from-task")).await.unwrap();
+        let info = task.wait(Some(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(info.process.state, sandbox_core::ProcessState::Exited { code: 0 }, "{info:?}");
+        let out = task.read(sandbox_core::TaskStream::Merged, 0, 1 << 20, Some(Duration::ZERO)).await.unwrap();
+        assert_eq!(out.data, b"from-task\n");
+
+        let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
+        term.write(b"echo typed-$((6 * 7))\n").await.unwrap();
+        let r = term.read_until(0, b"typed-42", 1 << 20, Some(Duration::from_secs(20))).await.unwrap();
+        assert!(r.found, "the terminal's output came back: {:?}", String::from_utf8_lossy(&r.chunk.data));
+        term.kill(9).await.unwrap();
+
+        let file = t.dir.path().join("over-bridge.txt");
+        let file = file.to_str().unwrap();
+        s.write_file(file, b"written\n", None).await.unwrap();
+        assert_eq!(s.read_file(file).await.unwrap(), b"written\n");
+
+        // The session kills its bridge (it can: the bridge runs in its container): the
+        // call in the way fails, the next one is carried by a new bridge.
+        let cut = s.exec(&["sh", "-c", &format!("kill -9 {}; sleep 5", first[0])], ExecOptions::new()).await;
+        assert!(cut.is_err(), "the call whose bridge died cannot answer: {cut:?}");
+        let again = s.exec(&["echo", "again"], ExecOptions::new()).await.unwrap();
+        assert_eq!(again.stdout_lossy(), "again\n");
+        let now = bridges(&s).await;
+        assert!(now.len() == 1 && now != first, "the killed bridge {first:?} was replaced by one: {now:?}");
+
+        // Attached from another sandbox: a connection of its own, also over a bridge.
+        let other = over_exec(&t);
+        let a = other.attach(s.id()).await.unwrap();
+        assert_eq!(sh(&a, "echo attached").await, "attached\n");
+        assert_eq!(bridges(&s).await.len(), 2, "each connection is its own bridge");
+        drop(a);
+        drop(other);
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+/// A listener the session could run in place of its agent: binds the unix socket at
+/// argv[1] (`@name`: the abstract name), says so, and counts what connects.
+const IMPOSTOR_SOURCE: &str = r#"
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    socklen_t len = sizeof a;
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (argc < 2 || s < 0 || strlen(argv[1]) >= sizeof a.sun_path) return 1;
+    if (argv[1][0] == '@') {
+        memcpy(a.sun_path + 1, argv[1] + 1, strlen(argv[1]) - 1);
+        len = offsetof(struct sockaddr_un, sun_path) + strlen(argv[1]);
+    } else {
+        strcpy(a.sun_path, argv[1]);
+    }
+    if (bind(s, (struct sockaddr *)&a, len) != 0) {
+        printf("bind failed: %s\n", strerror(errno));
+        return 2;
+    }
+    listen(s, 16);
+    printf("listening\n");
+    fflush(stdout);
+    for (;;) {
+        int c = accept(s, 0, 0);
+        if (c >= 0) {
+            printf("accepted\n");
+            fflush(stdout);
+            close(c);
+        }
+    }
+}
+"#;
+
+#[test]
+fn the_bridge_reaches_the_agent_whatever_the_session_does_to_its_sockets() {
+    let t = TestScope::new("bridgeplant");
+    let sb = over_exec(&t);
+    let impostor = sandbox_e2e::build_static_probe(t.dir.path(), "impostor", IMPOSTOR_SOURCE);
+    let impostor = impostor.to_str().unwrap();
+    run(T, async {
+        let s = sb.start(t.spec("bridgeplant")).await.unwrap();
+        // The bridge's own socket name is the agent's while it lives: taking it fails.
+        let name = format!("@{}", sandbox_proto::layout::BRIDGE_NAME);
+        let o = s.exec(&[impostor, &name], ExecOptions::new()).await.unwrap();
+        assert_eq!(o.exit_code, Some(2), "{}", o.stdout_lossy());
+        assert!(o.stdout_lossy().contains("Address already in use"), "{}", o.stdout_lossy());
+        // A listener of the session's own in place of the shared dir's socket (a link to
+        // it, first; then the listener itself): a new connection over the bridge still
+        // reaches the agent, and the impostor sees nothing.
+        sh(&s, "mv /.sandbox/agent.sock /.sandbox/real.sock && ln -s /.sandbox/real.sock /.sandbox/agent.sock").await;
+        let a = over_exec(&t).attach(s.id()).await.unwrap();
+        assert_eq!(sh(&a, "echo through-bridge").await, "through-bridge\n");
+        drop(a);
+        sh(&s, "rm /.sandbox/agent.sock").await;
+        let listener = s.spawn_task(TaskSpec::argv([impostor, "/.sandbox/agent.sock"])).await.unwrap();
+        let r = listener
+            .read_until(sandbox_core::TaskStream::Merged, 0, b"listening", 1 << 10, Some(Duration::from_secs(20)))
+            .await
+            .unwrap();
+        assert!(r.found, "the impostor listens");
+        let a = over_exec(&t).attach(s.id()).await.unwrap();
+        let ps = sh(&a, "echo pid $$; cat /proc/1/cmdline | tr '\\0' ' '").await;
+        assert!(ps.starts_with("pid "), "{ps}");
+        drop(a);
+        let said = listener.read(sandbox_core::TaskStream::Merged, 0, 1 << 10, Some(Duration::ZERO)).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&said.data), "listening\n", "nothing connected to the impostor");
+        listener.kill(9).await.unwrap();
+        sh(&s, "rm -f /.sandbox/agent.sock && mv /.sandbox/real.sock /.sandbox/agent.sock").await;
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
