@@ -52,28 +52,8 @@ fn mount_points(table: &[u8]) -> Vec<PathBuf> {
         .split(|b| *b == b'\n')
         .filter_map(|line| line.split(|b| *b == b' ').nth(4))
         .filter(|p| p.first() == Some(&b'/'))
-        .map(|p| PathBuf::from(OsString::from_vec(unescape(&p[1..]))))
+        .map(|p| PathBuf::from(OsString::from_vec(crate::mountinfo::unescape(&p[1..]))))
         .collect()
-}
-
-/// `\040`-style octal escapes (space, tab, newline, backslash) decoded.
-fn unescape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let octal = s.get(i + 1..i + 4).filter(|d| s[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')));
-                i += 4;
-            }
-            None => {
-                out.push(s[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Whether an entry of `tree` (the root included) has a ctime at or after `since`, or
@@ -183,7 +163,6 @@ mod tests {
             25 22 0:30 / /etc/hosts rw - tmpfs tmpfs rw\n";
         let points = mount_points(table);
         assert_eq!(points, ["", "proc", "home/me/my project", "etc/hosts"].map(PathBuf::from).to_vec(), "{points:?}");
-        assert_eq!(unescape(b"a\\011b\\134c\\12"), b"a\tb\\c\\12".to_vec());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub mod image_build;
 mod jsonc;
 pub mod labels;
 pub mod local_tty;
+mod mountinfo;
 pub mod network_isolation;
 mod output_chunk;
 mod overlay;

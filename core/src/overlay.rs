@@ -88,23 +88,6 @@ fn plain_option(path: &Path) -> bool {
     !path.as_os_str().as_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\' | b'\n'))
 }
 
-/// Undoes the octal escapes of a `/proc/self/mountinfo` field (`\040` for a space).
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// A mount of this process's mount namespace, from `/proc/self/mountinfo`.
 struct MountLine {
     /// Where it is mounted.
@@ -123,7 +106,7 @@ fn mount_lines() -> Vec<MountLine> {
             // id parent major:minor root mount-point options [optional...] - type source super
             let (head, tail) = line.split_once(" - ")?;
             let mut fields = head.split(' ');
-            let point = PathBuf::from(OsStr::from_bytes(&unescape_mountinfo(fields.nth(4)?)));
+            let point = PathBuf::from(OsStr::from_bytes(&crate::mountinfo::unescape(fields.nth(4)?.as_bytes())));
             let shared = fields.skip(1).any(|f| f.starts_with("shared:"));
             let fstype = tail.split(' ').next()?.to_string();
             Some(MountLine { point, shared, fstype })
@@ -460,12 +443,6 @@ impl Sandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mountinfo(r"/a\040b\011c\134d\134"), b"/a b\tc\\d\\");
-        assert_eq!(unescape_mountinfo(r"/x\04"), b"/x\\04");
-    }
 
     #[test]
     fn a_tree_with_an_entry_its_owner_cannot_read_is_not_for_the_users_fuse_overlayfs() {
