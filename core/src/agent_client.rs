@@ -110,17 +110,16 @@ impl AgentStream {
         let wr = Box::new(child.stdin.take().ok_or_else(missing)?);
         Ok(AgentStream { rd, wr, carrier: Some(child) })
     }
+}
 
-    /// What the carrying process said on stderr before it ended (a bridge's refusal),
-    /// waiting for it a moment; empty when there is none.
-    async fn carrier_said(&mut self) -> String {
-        let Some(child) = self.carrier.as_mut() else { return String::new() };
-        let Some(mut err) = child.stderr.take() else { return String::new() };
-        let mut text = String::new();
-        let read = async { err.read_to_string(&mut text).await };
-        let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
-        text.trim().to_string()
-    }
+/// What a carrying process said on stderr before it ended (a bridge's refusal), waiting
+/// for it a moment; empty when there is none.
+async fn carrier_said(carrier: &mut Option<tokio::process::Child>) -> String {
+    let Some(mut err) = carrier.as_mut().and_then(|c| c.stderr.take()) else { return String::new() };
+    let mut text = String::new();
+    let read = async { err.read_to_string(&mut text).await };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+    text.trim().to_string()
 }
 
 impl From<UnixStream> for AgentStream {
@@ -136,9 +135,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 impl AgentClient {
     /// Performs the versioned handshake on a fresh connection.
     pub async fn handshake(stream: impl Into<AgentStream>, client_name: &str) -> Result<AgentClient> {
-        let mut stream = stream.into();
-        let mut wr = std::mem::replace(&mut stream.wr, Box::new(tokio::io::sink()));
-        let rd = std::mem::replace(&mut stream.rd, Box::new(tokio::io::empty()));
+        let AgentStream { rd, mut wr, mut carrier } = stream.into();
         let mut rd = BufReader::with_capacity(256 * 1024, rd);
         let hello = Request::Hello { protocol: PROTOCOL_VERSION, client: client_name.to_string() };
         let mut buf = Vec::new();
@@ -155,7 +152,7 @@ impl AgentClient {
             Ok(Some(frame)) => frame,
             ended => {
                 // Through a bridge, the bridge's own words say why (a refused socket).
-                let said = stream.carrier_said().await;
+                let said = carrier_said(&mut carrier).await;
                 let why = match ended {
                     Err(e) => e.to_string(),
                     Ok(_) => "the agent closed the connection during the handshake".into(),
@@ -187,7 +184,6 @@ impl AgentClient {
         let (out, out_rx) = mpsc::channel(256);
         let reader = tokio::spawn(read_loop(rd, routes.clone()));
         let writer = tokio::spawn(write_loop(wr, out_rx, routes.clone()));
-        let carrier = stream.carrier.take();
         Ok(AgentClient { out, routes, next_id: AtomicU32::new(1), agent_version, reader, writer, _carrier: carrier })
     }
 
