@@ -158,7 +158,18 @@ async fn start_request(frame: Frame, outbox: &Outbox, routes: &Routes, state: &A
     });
 }
 
-async fn serve(
+fn serve<'a>(
+    id: u32,
+    request: Request,
+    outbox: &'a Outbox,
+    inbound: mpsc::UnboundedReceiver<Inbound>,
+    state: &'a Arc<AgentState>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send + 'a>> {
+    // Boxed: a keyed call serves the request it carries.
+    Box::pin(serve_now(id, request, outbox, inbound, state))
+}
+
+async fn serve_now(
     id: u32,
     request: Request,
     outbox: &Outbox,
@@ -210,6 +221,11 @@ async fn serve(
             Ok(s) => Reply::Stats(s),
             Err(e) => Reply::error(ErrorKind::Internal, format!("sampling resources failed: {e}")),
         },
+        // (Keyed calls take no frames after the request: the inbound channel goes along
+        // unused.)
+        Request::Once { key, request } => {
+            state.onces.run(key, *request, |request| serve(id, request, outbox, inbound, state)).await
+        }
         Request::Pause | Request::Resume => {
             let resume = matches!(request, Request::Resume);
             let state = state.clone();

@@ -14,6 +14,7 @@ mod http_head;
 mod ids;
 mod intercept;
 mod journal;
+mod once;
 mod outbox;
 mod output_log;
 mod pause;

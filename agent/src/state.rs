@@ -24,6 +24,8 @@ pub struct AgentState {
     pub watcher: Option<Arc<crate::watcher::Watcher>>,
     /// Whether the session is paused.
     pub pause: crate::pause::Pause,
+    /// Keyed calls, run at most once each.
+    pub onces: crate::once::Onces,
     started: Instant,
     last_call_ms: AtomicU64,
 }
@@ -38,6 +40,7 @@ impl AgentState {
             control_dir,
             watcher: None,
             pause: crate::pause::Pause::default(),
+            onces: crate::once::Onces::default(),
             started: Instant::now(),
             last_call_ms: AtomicU64::new(0),
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sandbox_proto::{ErrorKind as WireErrorKind, Reply, Request};
+use sandbox_proto::{ErrorKind as WireErrorKind, Repeat, Reply, Request};
 use tokio::sync::Mutex;
 
 use crate::agent_client::{AgentClient, CallError, Incoming};
@@ -222,29 +222,60 @@ impl Session {
         let client = self.client().await?;
         match client.call(request).await {
             Ok(c) => Ok(c),
-            Err(CallError::TooLarge(n)) => Err(Error::invalid(
-                "request",
-                format!(
-                    "it encodes to {n} bytes, over the {} byte protocol limit (argv, environment or input too large)",
-                    sandbox_proto::MAX_PAYLOAD_LEN
-                ),
-            )),
+            Err(CallError::TooLarge(n)) => Err(too_large(n)),
             Err(CallError::Closed(why)) => Err(self.lost(why).await),
         }
     }
 
     /// Sends a simple request: collects its data frames and final reply; an error reply
     /// becomes a typed error (`what` names the object for not-found errors).
+    ///
+    /// When the connection drops before the reply (a bridge killed, a transport that
+    /// failed while the agent lives on), the call is sent again on a new connection, up
+    /// to [`REPEATS`] times: as it is when it only reads, under one call key when it
+    /// changes something ([`Request::Once`]: the agent runs it at most once and answers
+    /// the repeat with the first run's reply). A wait sent again waits its full time
+    /// again. Streaming calls (exec, file transfers, terminal input) go through
+    /// [`begin`](Self::begin) and are not repeated.
     pub(crate) async fn call(&self, what: &str, request: &Request) -> Result<(Vec<u8>, Reply)> {
-        let mut call = self.begin(request).await?;
+        request.validate()?;
+        let repeat = request.repeat();
+        let keyed =
+            (repeat == Repeat::Once).then(|| Request::Once { key: call_key(), request: Box::new(request.clone()) });
+        let sent = keyed.as_ref().unwrap_or(request);
+        let mut drops = 0;
+        loop {
+            match self.attempt(what, sent).await {
+                Ok(outcome) => return outcome,
+                Err(why) if repeat != Repeat::Never && drops < REPEATS && !self.is_stopped() => {
+                    tracing::debug!(session = %self.inner.id, %why, "the connection dropped during a call; sending it again");
+                    tokio::time::sleep(Duration::from_millis(100) * drops).await;
+                    drops += 1;
+                }
+                Err(why) => return Err(self.lost(why).await),
+            }
+        }
+    }
+
+    /// One sending of a call: its outcome, or why the connection dropped before it came.
+    async fn attempt(&self, what: &str, request: &Request) -> std::result::Result<Result<(Vec<u8>, Reply)>, String> {
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut call = match client.call(request).await {
+            Ok(c) => c,
+            Err(CallError::TooLarge(n)) => return Ok(Err(too_large(n))),
+            Err(CallError::Closed(why)) => return Err(why),
+        };
         let mut data = Vec::new();
         loop {
             match call.next().await {
                 Incoming::Stdout(b) => data.extend_from_slice(&b),
                 Incoming::Stderr(_) => {}
-                Incoming::Reply(Reply::Error(e)) => return Err(agent_error_for(what, e)),
-                Incoming::Reply(r) => return Ok((data, r)),
-                Incoming::Lost(why) => return Err(self.lost(why).await),
+                Incoming::Reply(Reply::Error(e)) => return Ok(Err(agent_error_for(what, e))),
+                Incoming::Reply(r) => return Ok(Ok((data, r))),
+                Incoming::Lost(why) => return Err(why),
             }
         }
     }
@@ -307,6 +338,35 @@ impl Session {
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Acquire)
     }
+}
+
+/// How many times a call is sent again after its connection dropped (see
+/// [`Session::call`]).
+const REPEATS: u32 = 3;
+
+/// A fresh call key for [`Request::Once`]: 128 bits from the kernel's random source, in
+/// hex (time, pid and a counter where that source fails).
+fn call_key() -> String {
+    let mut bytes = [0u8; 16];
+    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
+        use std::sync::atomic::AtomicU64;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let n = u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64 | u128::from(std::process::id());
+        bytes = (t ^ n.rotate_left(17)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The error for a request too large for one frame.
+fn too_large(n: usize) -> Error {
+    Error::invalid(
+        "request",
+        format!(
+            "it encodes to {n} bytes, over the {} byte protocol limit (argv, environment or input too large)",
+            sandbox_proto::MAX_PAYLOAD_LEN
+        ),
+    )
 }
 
 /// Maps an agent error reply to a typed error.

@@ -118,6 +118,13 @@ fn requests() -> Vec<(&'static str, Request)> {
         ("list-dir", Request::ListDir { path: "/work".into() }),
         ("stat", Request::Stat { path: "/work/link".into() }),
         ("remove", Request::Remove { path: "/work/tmp".into(), recursive: true }),
+        (
+            "once",
+            Request::Once {
+                key: "9f86d081884c7d659a2feaa0c55ad015".into(),
+                request: Box::new(Request::KillTask { id: "t-5f2c9a".into(), signal: 15 }),
+            },
+        ),
     ]
 }
 

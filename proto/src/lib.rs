@@ -25,10 +25,10 @@ pub use frame::{
 };
 pub use message::{
     ErrorKind, ErrorReply, Event, ExecExit, ExecRequest, FileInfo, FileKind, HelloReply, OpenTerminal, OutputMeta,
-    OutputSource, PauseReport, ProcState, ReadOutput, Reply, Request, SpawnTask, StdinMode, TaskInfo, TaskStream,
-    TerminalInfo,
+    OutputSource, PauseReport, ProcState, ReadOutput, Repeat, Reply, Request, SpawnTask, StdinMode, TaskInfo,
+    TaskStream, TerminalInfo,
 };
 
 /// Version of the frame layout and message set. Bumped on any incompatible change;
 /// a client and an agent only talk when their versions are equal.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

@@ -29,3 +29,8 @@ pub const SIGNAL_RANGE: RangeInclusive<i32> = 1..=31;
 pub const MAX_HELD_ID_LEN: usize = 64;
 /// Most bytes one write to a terminal may carry.
 pub const MAX_TERMINAL_WRITE: usize = 1024 * 1024;
+/// Call keys of [`crate::Request::Once`] the agent remembers (with their replies); the
+/// oldest finished one is forgotten beyond.
+pub const ONCE_KEYS_KEPT: usize = 4096;
+/// The lengths a call key may have.
+pub const ONCE_KEY_LEN: RangeInclusive<usize> = 16..=64;

@@ -121,6 +121,65 @@ pub enum Request {
     Pause,
     /// Continue the processes `Pause` stopped; replies `Pause` (with `paused` false).
     Resume,
+    /// `request` (one whose [`Request::repeat`] is [`Repeat::Once`]) under a call key the
+    /// client made: the agent runs it at most once per key and answers a repeat of it
+    /// (the client's retry after its connection dropped) with the first run's reply,
+    /// waiting for that run if it has not finished.
+    Once {
+        /// The client's key for this call: 16 to 64 letters, digits, '-' and '_'
+        /// (random: the agent keeps the last [`crate::limits::ONCE_KEYS_KEPT`] keys).
+        key: String,
+        /// The call.
+        request: Box<Request>,
+    },
+}
+
+/// Whether a request may be sent again when the connection it went out on dropped
+/// before its reply came (the transport failed, not the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// It only reads: sending it again is harmless.
+    Safe,
+    /// It changes something, in one step, and answers with one reply: sent again
+    /// inside [`Request::Once`] under the same key, the agent runs it at most once.
+    Once,
+    /// It streams input or output with the caller as it runs (exec, file transfers,
+    /// terminal input): it is not sent again; the caller sees the connection's loss.
+    Never,
+}
+
+impl Request {
+    /// Whether (and how) this request may be sent again after its connection dropped.
+    pub fn repeat(&self) -> Repeat {
+        match self {
+            Request::Ping
+            | Request::ListTasks
+            | Request::TaskInfo { .. }
+            | Request::WaitTask { .. }
+            | Request::ReadOutput(_)
+            | Request::WaitTerminal { .. }
+            | Request::ListTerminals
+            | Request::ListDir { .. }
+            | Request::Stat { .. }
+            | Request::ReadEvents(_)
+            | Request::Stats => Repeat::Safe,
+            Request::SpawnTask(_)
+            | Request::KillTask { .. }
+            | Request::OpenTerminal(_)
+            | Request::ResizeTerminal { .. }
+            | Request::KillTerminal { .. }
+            | Request::Remove { .. }
+            | Request::Watch { .. }
+            | Request::Pause
+            | Request::Resume => Repeat::Once,
+            Request::Hello { .. }
+            | Request::Exec(_)
+            | Request::WriteTerminal { .. }
+            | Request::ReadFile { .. }
+            | Request::WriteFile { .. }
+            | Request::Once { .. } => Repeat::Never,
+        }
+    }
 }
 
 /// Whether the process gets a stdin pipe fed by `Stdin` frames.

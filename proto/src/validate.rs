@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::events::{MAX_EVENT_BATCH, MIN_SAMPLE_INTERVAL_MS, ReadEvents};
 use crate::limits::{
-    MAX_HELD_ID_LEN, MAX_READ, MAX_TERMINAL_DIMENSION, SCROLLBACK_RANGE, SIGNAL_RANGE, SPOOL_CAP_RANGE,
+    MAX_HELD_ID_LEN, MAX_READ, MAX_TERMINAL_DIMENSION, ONCE_KEY_LEN, SCROLLBACK_RANGE, SIGNAL_RANGE, SPOOL_CAP_RANGE,
 };
 use crate::message::{ExecRequest, OpenTerminal, OutputSource, ReadOutput, Request, SpawnTask};
 
@@ -277,6 +277,15 @@ pub fn sample_interval_ms(ms: u64) -> Checked {
     Ok(())
 }
 
+/// A call key of [`Request::Once`]: 16 to 64 letters, digits, '-' and '_'.
+pub fn once_key(key: &str) -> Checked {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !ONCE_KEY_LEN.contains(&key.len()) || !key.chars().all(ok) {
+        return invalid("call key", "give 16 to 64 letters, digits, '-' or '_'");
+    }
+    Ok(())
+}
+
 impl Request {
     /// Checks what can be judged from the request alone, with the same functions on
     /// both sides of the connection.
@@ -301,6 +310,10 @@ impl Request {
             Request::ReadEvents(r) => r.validate(),
             Request::Watch { path: p } => absolute_path("path", p),
             Request::Stats | Request::Pause | Request::Resume => Ok(()),
+            Request::Once { key, request } => once_key(key).and_then(|()| match request.repeat() {
+                crate::message::Repeat::Once => request.validate(),
+                _ => invalid("once", "only a request that changes something in one step can be keyed"),
+            }),
         }
     }
 }
@@ -407,5 +420,36 @@ mod tests {
         assert_eq!(Request::ListDir { path: "a\0b".into() }.validate().unwrap_err().what, "path");
         assert_eq!(Request::WriteFile { path: "/x".into(), mode: Some(0o4755) }.validate().unwrap_err().what, "mode");
         Request::WriteFile { path: "/x".into(), mode: None }.validate().unwrap();
+    }
+
+    #[test]
+    fn keyed_calls() {
+        let once = |key: &str, request: Request| Request::Once { key: key.into(), request: Box::new(request) };
+        let kill = Request::KillTask { id: "task-1".into(), signal: 9 };
+        once("0123456789abcdef", kill.clone()).validate().unwrap();
+        once(&"k_-9".repeat(16), kill.clone()).validate().unwrap();
+        for bad in ["", "short", "0123456789abcde", &"x".repeat(65), "0123456789abcdef/", "0123456789abcdéf"] {
+            assert_eq!(once(bad, kill.clone()).validate().unwrap_err().what, "call key", "{bad:?}");
+        }
+        // Only one-step changes are keyed: not reads, streams, a hello or another key.
+        let key = "0123456789abcdef";
+        for inner in [Request::Ping, Request::Exec(exec(&["true"])), Request::WriteTerminal { id: "term-1".into() }] {
+            assert_eq!(once(key, inner.clone()).validate().unwrap_err().what, "once", "{inner:?}");
+        }
+        assert_eq!(once(key, once(key, kill.clone())).validate().unwrap_err().what, "once");
+        // The keyed request is checked as itself.
+        let bad = Request::KillTask { id: "task-1".into(), signal: 0 };
+        assert_eq!(once(key, bad).validate().unwrap_err().what, "signal");
+    }
+
+    #[test]
+    fn what_may_be_sent_again() {
+        use crate::message::Repeat;
+        assert_eq!(Request::Stats.repeat(), Repeat::Safe);
+        assert_eq!(Request::WaitTask { id: "task-1".into(), timeout_ms: None }.repeat(), Repeat::Safe);
+        assert_eq!(Request::Pause.repeat(), Repeat::Once);
+        assert_eq!(Request::Remove { path: "/x".into(), recursive: false }.repeat(), Repeat::Once);
+        assert_eq!(Request::Exec(exec(&["true"])).repeat(), Repeat::Never);
+        assert_eq!(Request::WriteFile { path: "/x".into(), mode: None }.repeat(), Repeat::Never);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sandbox_core::ExecOptions;
 use sandbox_e2e::{TestScope, run};
 use sandbox_proto::{
-    ErrorKind, FrameKind, HEADER_LEN, PROTOCOL_VERSION, Reply, Request, decode_header, encode_frame, layout,
+    ErrorKind, FrameKind, HEADER_LEN, PROTOCOL_VERSION, Reply, Request, SpawnTask, decode_header, encode_frame, layout,
 };
 
 const T: Duration = Duration::from_secs(120);
@@ -117,4 +117,62 @@ fn version_mismatch_bad_frames_and_survival() {
         session.ping().await.unwrap();
         session.stop().await.unwrap();
     });
+}
+
+/// Sends `request` as request `id` and returns its reply.
+fn ask(s: &mut UnixStream, id: u32, request: &Request) -> Reply {
+    send(s, FrameKind::Request, id, &serde_json::to_vec(request).unwrap());
+    reply(s)
+}
+
+#[test]
+fn a_keyed_call_runs_once_whichever_connection_repeats_it() {
+    let t = TestScope::new("once");
+    run(T, async {
+        let session = t.sandbox.start(t.spec("once")).await.unwrap();
+        let dir = session.control_dir().to_path_buf();
+        let key = "e2e-key-0123456789abcdef".to_string();
+        let spawn = SpawnTask {
+            argv: vec!["sleep".into(), "60".into()],
+            command: None,
+            env: vec![],
+            cwd: None,
+            spool_cap: None,
+        };
+        let once = |key: &str, request: Request| Request::Once { key: key.into(), request: Box::new(request) };
+        let task_id = tokio::task::spawn_blocking(move || {
+            let mut a = connect(&dir);
+            assert!(matches!(hello(&mut a, PROTOCOL_VERSION), Reply::Hello(_)));
+            let Reply::Task(first) = ask(&mut a, 1, &once(&key, Request::SpawnTask(spawn.clone()))) else {
+                panic!("a task")
+            };
+            // The same key from another connection (a client's retry): the same task,
+            // and no second one.
+            let mut b = connect(&dir);
+            assert!(matches!(hello(&mut b, PROTOCOL_VERSION), Reply::Hello(_)));
+            let Reply::Task(again) = ask(&mut b, 1, &once(&key, Request::SpawnTask(spawn.clone()))) else {
+                panic!("the first run's reply")
+            };
+            assert_eq!(again.id, first.id);
+            let Reply::Tasks { tasks } = ask(&mut b, 2, &Request::ListTasks) else { panic!("tasks") };
+            assert_eq!(tasks.len(), 1, "one task: {tasks:?}");
+            // The key with another request, a stream or a bad key: refused.
+            let other = SpawnTask { argv: vec!["true".into()], ..spawn.clone() };
+            let refused = |r: Reply| matches!(r, Reply::Error(e) if e.kind == ErrorKind::InvalidRequest);
+            assert!(refused(ask(&mut b, 3, &once(&key, Request::SpawnTask(other)))));
+            let exec = serde_json::json!({"op": "once", "key": "k".repeat(16), "request":
+                {"op": "exec", "argv": ["true"], "stdout_cap": 1, "stderr_cap": 1}});
+            send(&mut b, FrameKind::Request, 4, exec.to_string().as_bytes());
+            assert!(refused(reply(&mut b)));
+            assert!(refused(ask(&mut b, 5, &once("short", Request::ListTasks))));
+            let Reply::Tasks { tasks } = ask(&mut b, 6, &Request::ListTasks) else { panic!("tasks") };
+            assert_eq!(tasks.len(), 1, "nothing refused ran: {tasks:?}");
+            first.id
+        })
+        .await
+        .unwrap();
+        session.task(&task_id).kill(9).await.unwrap();
+        session.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
 }

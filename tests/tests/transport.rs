@@ -86,6 +86,67 @@ fn every_kind_of_call_works_over_the_exec_bridge_and_a_killed_bridge_is_replaced
     assert!(t.leftovers().is_empty());
 }
 
+/// Runs `sh -c script` in the session's container through the engine (`podman exec`):
+/// a way in that is not the agent connection under test.
+fn engine_sh(s: &Session, script: &str) {
+    let o = std::process::Command::new("podman").args(["exec", s.container(), "sh", "-c", script]).output().unwrap();
+    assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn calls_whose_bridge_dies_are_sent_again_and_a_change_runs_once() {
+    let t = TestScope::new("bridgedrop");
+    let sb = over_exec(&t);
+    run(T, async {
+        let s = sb.start(t.spec("bridgedrop")).await.unwrap();
+        // A wait in flight when its bridge dies: sent again on a new bridge, it returns
+        // what the task did, not an error.
+        let task = s.spawn_task(TaskSpec::shell("sleep 3; exit 7")).await.unwrap();
+        let first = bridges(&s).await;
+        let waiting = tokio::spawn({
+            let task = task.clone();
+            async move { task.wait(None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        engine_sh(&s, &format!("kill -9 {}", first[0]));
+        let info = waiting.await.unwrap().expect("the wait is carried on by a new bridge");
+        assert_eq!(info.process.state, sandbox_core::ProcessState::Exited { code: 7 }, "{info:?}");
+        let now = bridges(&s).await;
+        assert!(now.len() == 1 && now != first, "a new bridge: {first:?} -> {now:?}");
+
+        // A change whose reply is lost with its bridge: the agent is held still while
+        // the bridge delivers the request and dies, so the removal runs after the
+        // connection is gone. The call goes again under the same key, and the answer
+        // is that first run's (done), not a second run's (not found: it is gone).
+        let dir = t.dir.path().join("to-remove");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/file"), b"x").unwrap();
+        let agent = sh(&s, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent serve' && echo ${p#/proc/}; done").await;
+        let agent = agent.trim().to_string();
+        assert!(agent.parse::<u32>().is_ok(), "the agent's pid: {agent:?}");
+        let bridge = bridges(&s).await;
+        engine_sh(&s, &format!("kill -STOP {agent}"));
+        let removing = tokio::spawn({
+            let (s, dir) = (s.clone(), dir.clone());
+            async move { s.remove(dir.to_str().unwrap(), true).await }
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(dir.exists(), "nothing ran while the agent is stopped");
+        engine_sh(&s, &format!("kill -9 {}", bridge[0]));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        engine_sh(&s, &format!("kill -CONT {agent}"));
+        removing.await.unwrap().expect("the repeated removal answers with the first run's reply");
+        assert!(!dir.exists());
+        assert_ne!(bridges(&s).await, bridge);
+
+        // Exec streams with its caller: it is not sent again, its loss is the caller's.
+        let cut = s.exec(&["sh", "-c", "kill -9 $(for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent bridge' && echo ${p#/proc/}; done); sleep 5"], ExecOptions::new()).await;
+        assert!(cut.is_err(), "{cut:?}");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
 /// A listener the session could run in place of its agent: binds the unix socket at
 /// argv[1] (`@name`: the abstract name), says so, and counts what connects.
 const IMPOSTOR_SOURCE: &str = r#"

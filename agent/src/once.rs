@@ -1,0 +1,178 @@
+//! Calls run at most once per call key ([`Request::Once`]). A client whose connection
+//! dropped before the reply came cannot know whether its call ran; it sends the call
+//! again under the same key on a new connection, and gets the first run's reply (after
+//! waiting for that run, if it is still going) instead of a second run.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Mutex;
+
+use sandbox_proto::limits::ONCE_KEYS_KEPT;
+use sandbox_proto::{ErrorKind, Reply, Request};
+use tokio::sync::watch;
+
+/// The keyed calls the agent remembers, with their replies once they have them.
+#[derive(Default)]
+pub struct Onces {
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    calls: HashMap<String, Call>,
+    /// Keys, oldest first (for forgetting the oldest finished call).
+    order: VecDeque<String>,
+}
+
+struct Call {
+    request: Request,
+    reply: watch::Receiver<Option<Reply>>,
+}
+
+impl Table {
+    /// Forgets the oldest finished calls beyond [`ONCE_KEYS_KEPT`] (a call still running
+    /// is kept: its repeat must find it).
+    fn trim(&mut self) {
+        while self.calls.len() > ONCE_KEYS_KEPT {
+            let finished = self.order.iter().position(|k| self.calls.get(k).is_none_or(|c| c.reply.borrow().is_some()));
+            let Some(at) = finished else { return };
+            if let Some(key) = self.order.remove(at) {
+                self.calls.remove(&key);
+            }
+        }
+    }
+}
+
+impl Onces {
+    /// Runs `request` with `run` unless a call of this key ran or runs already: then
+    /// that call's reply. The same key with another request is refused.
+    pub async fn run<F: Future<Output = Reply>>(
+        &self,
+        key: String,
+        request: Request,
+        run: impl FnOnce(Request) -> F,
+    ) -> Reply {
+        // Ours to run (the sender of its reply), or the first run's reply to wait for.
+        let first = {
+            let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+            match table.calls.get(&key) {
+                Some(call) if call.request != request => {
+                    let msg = format!("call key {key} was already used for another request");
+                    return Reply::error(ErrorKind::InvalidRequest, msg);
+                }
+                Some(call) => Err(call.reply.clone()),
+                None => {
+                    let (done, reply) = watch::channel(None);
+                    table.calls.insert(key.clone(), Call { request: request.clone(), reply });
+                    table.order.push_back(key.clone());
+                    table.trim();
+                    Ok(done)
+                }
+            }
+        };
+        let done = match first {
+            Ok(done) => done,
+            Err(mut first) => {
+                return match first.wait_for(Option::is_some).await {
+                    Ok(reply) => reply.clone().unwrap_or_else(|| unreachable!("waited for a reply")),
+                    Err(_) => {
+                        Reply::error(ErrorKind::Internal, format!("the first run of call {key} ended without a reply"))
+                    }
+                };
+            }
+        };
+        let reply = run(request).await;
+        done.send_replace(Some(reply.clone()));
+        reply
+    }
+
+    /// How many calls are remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table.lock().unwrap().calls.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn kill(signal: i32) -> Request {
+        Request::KillTask { id: "task-1".into(), signal }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_gets_the_first_reply_and_runs_nothing() {
+        let onces = Onces::default();
+        let runs = AtomicUsize::new(0);
+        let run = |_| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Reply::Done { bytes: runs.load(Ordering::SeqCst) as u64 }
+        };
+        let first = onces.run("k".repeat(16), kill(9), run).await;
+        let again = onces.run("k".repeat(16), kill(9), run).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one run for the key");
+        assert_eq!(first, again);
+        // Another key runs again.
+        onces.run("j".repeat(16), kill(9), run).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        // The key with another request is refused, and runs nothing.
+        match onces.run("k".repeat(16), kill(15), run).await {
+            Reply::Error(e) => assert!(e.kind == ErrorKind::InvalidRequest && e.message.contains("another request")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_repeat_during_the_first_run_waits_for_its_reply() {
+        let onces = Arc::new(Onces::default());
+        let (go, gate) = tokio::sync::oneshot::channel::<()>();
+        let first = {
+            let onces = onces.clone();
+            tokio::spawn(async move {
+                onces
+                    .run("k".repeat(16), kill(9), |_| async {
+                        gate.await.unwrap();
+                        Reply::Pong
+                    })
+                    .await
+            })
+        };
+        while onces.len() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let again = {
+            let onces = onces.clone();
+            tokio::spawn(
+                async move { onces.run("k".repeat(16), kill(9), |_| async { Reply::Done { bytes: 7 } }).await },
+            )
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!again.is_finished(), "the repeat waits for the first run");
+        go.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Reply::Pong);
+        assert_eq!(again.await.unwrap(), Reply::Pong, "the repeat answers with the first run's reply");
+    }
+
+    #[tokio::test]
+    async fn the_oldest_finished_calls_are_forgotten_beyond_the_bound() {
+        let onces = Onces::default();
+        for i in 0..ONCE_KEYS_KEPT + 10 {
+            onces.run(format!("key-{i:012}"), kill(9), |_| async { Reply::Pong }).await;
+        }
+        assert_eq!(onces.len(), ONCE_KEYS_KEPT);
+        let ran = AtomicUsize::new(0);
+        let count = |_| async {
+            ran.fetch_add(1, Ordering::SeqCst);
+            Reply::Pong
+        };
+        onces.run(format!("key-{:012}", ONCE_KEYS_KEPT + 9), kill(9), count).await;
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a recent key is still known");
+        onces.run(format!("key-{:012}", 0), kill(9), count).await;
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "the oldest was forgotten");
+    }
+}
