@@ -1248,8 +1248,20 @@ mod tests {
         FakeAgent::new(|_| (Vec::new(), 0))
     }
 
+    /// A port free now, below the kernel's ephemeral range (32768 and up by default):
+    /// a port the kernel handed out for the asking is the kind it hands the next
+    /// outgoing connection too, which then holds it when the plan checks (a CI failure).
+    /// Each call starts from another place (pid and a counter), so tests running at
+    /// once do not pick the same port.
     fn free_port() -> u16 {
-        std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let start =
+            std::process::id().wrapping_mul(7919).wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(97));
+        (0..12_000u32)
+            .map(|i| 20_000 + (start.wrapping_add(i) % 12_000) as u16)
+            .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            .expect("a free port between 20000 and 32000")
     }
 
     #[tokio::test]

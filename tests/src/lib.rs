@@ -141,8 +141,20 @@ pub fn run<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
 }
 
 /// A TCP port that was free a moment ago.
+///
+/// It is below the kernel's ephemeral range (32768 and up by default): a port the
+/// kernel hands out for the asking is what it hands the next outgoing connection too
+/// (the containers of tests running at once make many), which may hold it by the time
+/// the test uses it. Each call starts from another place, so tests running at once do
+/// not pick the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919).wrapping_add(N.fetch_add(1, Ordering::Relaxed).wrapping_mul(97));
+    (0..12_000u32)
+        .map(|i| 20_000 + (start.wrapping_add(i) % 12_000) as u16)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port between 20000 and 32000")
 }
 
 /// Whether this process runs rootless podman (not root).
