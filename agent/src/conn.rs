@@ -202,7 +202,7 @@ async fn serve_now(
         Request::WriteTerminal { id: term } => loop {
             match inbound.recv().await {
                 Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, &state.terminals).await,
-                Some(Inbound::Cancel) | None => break Reply::error(ErrorKind::Internal, "cancelled"),
+                Some(Inbound::Cancel) | None => break Reply::cancelled(),
                 Some(_) => {}
             }
         },
@@ -210,7 +210,9 @@ async fn serve_now(
         Request::KillTerminal { id, signal } => terminals::kill(&id, signal, &state.terminals),
         Request::WaitTerminal { id, timeout_ms } => state.terminals.wait(&id, timeout_ms).await,
         Request::ListTerminals => Reply::Terminals { terminals: state.terminals.infos() },
-        Request::ReadFile { path, window } => files::read_file(id, path, window, outbox, inbound).await,
+        Request::ReadFile { path, window, offset } => {
+            files::read_file(id, path, window, offset.unwrap_or(0), outbox, inbound).await
+        }
         Request::WriteFile { path, mode } => files::write_file(id, path, mode, outbox, inbound).await,
         Request::ListDir { path } => files::list_dir(path).await,
         Request::Stat { path } => files::stat(path).await,
@@ -221,8 +223,7 @@ async fn serve_now(
             Ok(s) => Reply::Stats(s),
             Err(e) => Reply::error(ErrorKind::Internal, format!("sampling resources failed: {e}")),
         },
-        // (Keyed calls take no frames after the request: the inbound channel goes along
-        // unused.)
+        // (The inbound channel goes along: a terminal write takes its input from it.)
         Request::Once { key, request } => {
             state.onces.run(key, *request, |request| serve(id, request, outbox, inbound, state)).await
         }

@@ -5,7 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sandbox_proto::{ErrorKind, Event, FileInfo, FileKind, FrameKind, Reply};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::credit;
@@ -94,11 +94,12 @@ pub async fn remove(path: String, recursive: bool) -> Reply {
     }
 }
 
-/// Streams a file's bytes to the client under flow control.
+/// Streams a file's bytes from `offset` to the client under flow control.
 pub async fn read_file(
     id: u32,
     path: String,
     window: Option<u64>,
+    offset: u64,
     outbox: &Outbox,
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
 ) -> Reply {
@@ -112,6 +113,11 @@ pub async fn read_file(
         Err(e) => return Reply::io_error(&format!("reading {path}"), &e),
         Ok(_) => {}
     }
+    if offset > 0
+        && let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await
+    {
+        return Reply::io_error(&format!("reading {path} from byte {offset}"), &e);
+    }
     let credit = credit::pool(window);
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
@@ -120,7 +126,7 @@ pub async fn read_file(
             n = credit::take(&credit, CHUNK) => n,
             msg = inbound.recv() => match msg {
                 Some(Inbound::Credit(n)) => { credit::grant(&credit, n); continue; }
-                Some(Inbound::Cancel) | None => return Reply::error(ErrorKind::Internal, "cancelled"),
+                Some(Inbound::Cancel) | None => return Reply::cancelled(),
                 Some(_) => continue,
             },
         };
@@ -178,7 +184,7 @@ pub async fn write_file(
                 let ack = serde_json::to_vec(&Event::StdinAck { total }).unwrap_or_default();
                 outbox.send(FrameKind::Event, id, ack).await;
             }
-            Some(Inbound::Cancel) | None => break Err(Reply::error(ErrorKind::Internal, "cancelled")),
+            Some(Inbound::Cancel) | None => break Err(Reply::cancelled()),
             Some(_) => {}
         }
     };

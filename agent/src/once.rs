@@ -45,43 +45,51 @@ impl Table {
 
 impl Onces {
     /// Runs `request` with `run` unless a call of this key ran or runs already: then
-    /// that call's reply. The same key with another request is refused.
+    /// that call's reply. The same key with another request is refused. A run that
+    /// ends [cancelled](Reply::cancelled) (its connection went before its input came)
+    /// had no effect: its key is forgotten, and a repeat runs anew.
     pub async fn run<F: Future<Output = Reply>>(
         &self,
         key: String,
         request: Request,
         run: impl FnOnce(Request) -> F,
     ) -> Reply {
-        // Ours to run (the sender of its reply), or the first run's reply to wait for.
-        let first = {
-            let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-            match table.calls.get(&key) {
-                Some(call) if call.request != request => {
-                    let msg = format!("call key {key} was already used for another request");
-                    return Reply::error(ErrorKind::InvalidRequest, msg);
-                }
-                Some(call) => Err(call.reply.clone()),
-                None => {
-                    let (done, reply) = watch::channel(None);
-                    table.calls.insert(key.clone(), Call { request: request.clone(), reply });
-                    table.order.push_back(key.clone());
-                    table.trim();
-                    Ok(done)
-                }
-            }
-        };
-        let done = match first {
-            Ok(done) => done,
-            Err(mut first) => {
-                return match first.wait_for(Option::is_some).await {
-                    Ok(reply) => reply.clone().unwrap_or_else(|| unreachable!("waited for a reply")),
-                    Err(_) => {
-                        Reply::error(ErrorKind::Internal, format!("the first run of call {key} ended without a reply"))
+        let done = loop {
+            // Ours to run (the sender of its reply), or the first run's reply to wait for.
+            let first = {
+                let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+                match table.calls.get(&key) {
+                    Some(call) if call.request != request => {
+                        let msg = format!("call key {key} was already used for another request");
+                        return Reply::error(ErrorKind::InvalidRequest, msg);
                     }
-                };
+                    Some(call) => Err(call.reply.clone()),
+                    None => {
+                        let (done, reply) = watch::channel(None);
+                        table.calls.insert(key.clone(), Call { request: request.clone(), reply });
+                        table.order.push_back(key.clone());
+                        table.trim();
+                        Ok(done)
+                    }
+                }
+            };
+            match first {
+                Ok(done) => break done,
+                Err(mut first) => {
+                    if let Ok(reply) = first.wait_for(Option::is_some).await {
+                        return reply.clone().unwrap_or_else(|| unreachable!("waited for a reply"));
+                    }
+                    // The first run was cancelled and forgotten: claim the key again.
+                }
             }
         };
         let reply = run(request).await;
+        if reply.is_cancelled() {
+            let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+            table.calls.remove(&key);
+            table.order.retain(|k| *k != key);
+            return reply;
+        }
         done.send_replace(Some(reply.clone()));
         reply
     }
@@ -127,35 +135,56 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
-    async fn a_repeat_during_the_first_run_waits_for_its_reply() {
+    type Running = tokio::task::JoinHandle<Reply>;
+    type Sender = tokio::sync::oneshot::Sender<()>;
+
+    /// Runs `request` under one key twice at once: a first run that answers `first` when
+    /// the returned sender fires, and a repeat (started once the first holds the key)
+    /// that would answer `second` if it ran.
+    async fn first_and_repeat(request: Request, first: Reply, second: Reply) -> (Arc<Onces>, Running, Running, Sender) {
         let onces = Arc::new(Onces::default());
         let (go, gate) = tokio::sync::oneshot::channel::<()>();
-        let first = {
+        let run = |request: Request, reply: Reply, gate: Option<tokio::sync::oneshot::Receiver<()>>| {
             let onces = onces.clone();
             tokio::spawn(async move {
                 onces
-                    .run("k".repeat(16), kill(9), |_| async {
-                        gate.await.unwrap();
-                        Reply::Pong
+                    .run("k".repeat(16), request, |_| async {
+                        if let Some(gate) = gate {
+                            gate.await.unwrap();
+                        }
+                        reply
                     })
                     .await
             })
         };
+        let first = run(request.clone(), first, Some(gate));
         while onces.len() == 0 {
             tokio::task::yield_now().await;
         }
-        let again = {
-            let onces = onces.clone();
-            tokio::spawn(
-                async move { onces.run("k".repeat(16), kill(9), |_| async { Reply::Done { bytes: 7 } }).await },
-            )
-        };
+        let again = run(request, second, None);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        (onces, first, again, go)
+    }
+
+    #[tokio::test]
+    async fn a_repeat_during_the_first_run_waits_for_its_reply() {
+        let (_, first, again, go) = first_and_repeat(kill(9), Reply::Pong, Reply::Done { bytes: 7 }).await;
         assert!(!again.is_finished(), "the repeat waits for the first run");
         go.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Reply::Pong);
         assert_eq!(again.await.unwrap(), Reply::Pong, "the repeat answers with the first run's reply");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_is_forgotten_and_its_repeat_runs() {
+        // A repeat that came while the first run still waited for its input.
+        let write = || Request::WriteTerminal { id: "term-1".into() };
+        let (onces, first, again, go) = first_and_repeat(write(), Reply::cancelled(), Reply::Done { bytes: 3 }).await;
+        go.send(()).unwrap();
+        assert!(first.await.unwrap().is_cancelled());
+        assert_eq!(again.await.unwrap(), Reply::Done { bytes: 3 }, "the repeat ran, once the first had no effect");
+        let later = onces.run("k".repeat(16), write(), |_| async { Reply::Done { bytes: 9 } }).await;
+        assert_eq!(later, Reply::Done { bytes: 3 }, "and its reply is the key's from then on");
     }
 
     #[tokio::test]

@@ -79,34 +79,60 @@ impl Session {
     }
 
     /// Streams a file into `sink`, holding at most a few MiB in memory however big the
-    /// file is. Returns the bytes copied.
+    /// file is. Returns the bytes copied. When the connection drops while the agent
+    /// lives on (a transport failed), the read goes on from where it stopped on a new
+    /// one (up to three times).
     pub async fn read_file_to<W: AsyncWrite + Unpin>(&self, path: &str, sink: &mut W) -> Result<u64> {
-        let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW) };
-        let mut call = self.begin(&req).await?;
-        let sender = call.sender();
         let mut copied = 0u64;
+        let mut drops = 0;
         loop {
-            match call.next().await {
-                Incoming::Stdout(b) => {
-                    sink.write_all(&b).await.map_err(|e| Error::io(format!("writing {path} to the sink"), e))?;
-                    copied += b.len() as u64;
-                    if sender.credit(b.len() as u64).await.is_err() {
-                        continue;
-                    }
-                }
-                Incoming::Stderr(_) => {}
-                Incoming::Reply(Reply::Done { .. }) => break,
-                Incoming::Reply(Reply::Error(e)) => return Err(agent_error_for("file", e)),
-                Incoming::Reply(other) => return Err(unexpected(&other)),
-                Incoming::Lost(why) => return Err(self.lost(why).await),
+            // After a dropped connection, the read goes on from what the sink has.
+            let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW), offset: Some(copied) };
+            req.validate()?;
+            let copying = match self.send(&req).await {
+                Ok(Ok(call)) => self.copy_file(path, call, sink, &mut copied).await,
+                Ok(Err(e)) => return Err(e),
+                Err(why) => Err(why),
+            };
+            match copying {
+                Ok(done) => break done?,
+                Err(why) => self.again_after(&mut drops, why).await?,
             }
         }
         sink.flush().await.map_err(|e| Error::io(format!("flushing {path}"), e))?;
         Ok(copied)
     }
 
-    /// Writes a file atomically (a temporary file in the same directory, renamed over
-    /// the target), with `mode` (default 0644, or the replaced file's mode).
+    /// Copies what a file read sends into `sink`, counting in `copied`: done (or an
+    /// error), or why the connection dropped first.
+    async fn copy_file<W: AsyncWrite + Unpin>(
+        &self,
+        path: &str,
+        mut call: crate::agent_client::Call,
+        sink: &mut W,
+        copied: &mut u64,
+    ) -> std::result::Result<Result<()>, String> {
+        let sender = call.sender();
+        loop {
+            match call.next().await {
+                Incoming::Stdout(b) => {
+                    if let Err(e) = sink.write_all(&b).await {
+                        return Ok(Err(Error::io(format!("writing {path} to the sink"), e)));
+                    }
+                    *copied += b.len() as u64;
+                    // (A credit that cannot go: the connection dropped, which the next
+                    // frame says.)
+                    let _ = sender.credit(b.len() as u64).await;
+                }
+                Incoming::Stderr(_) => {}
+                Incoming::Reply(Reply::Done { .. }) => return Ok(Ok(())),
+                Incoming::Reply(Reply::Error(e)) => return Ok(Err(agent_error_for("file", e))),
+                Incoming::Reply(other) => return Ok(Err(unexpected(&other))),
+                Incoming::Lost(why) => return Err(why),
+            }
+        }
+    }
+
     pub async fn write_file(&self, path: &str, bytes: &[u8], mode: Option<u32>) -> Result<()> {
         self.write_file_from(path, bytes, mode).await.map(|_| ())
     }

@@ -219,11 +219,26 @@ impl Session {
     /// session is lost.
     pub(crate) async fn begin(&self, request: &Request) -> Result<crate::agent_client::Call> {
         request.validate()?;
-        let client = self.client().await?;
+        match self.send(request).await {
+            Ok(call) => call,
+            Err(why) => Err(self.lost(why).await),
+        }
+    }
+
+    /// Sends a checked request: the call, an error, or why the connection dropped as it
+    /// went.
+    pub(crate) async fn send(
+        &self,
+        request: &Request,
+    ) -> std::result::Result<Result<crate::agent_client::Call>, String> {
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
         match client.call(request).await {
-            Ok(c) => Ok(c),
-            Err(CallError::TooLarge(n)) => Err(too_large(n)),
-            Err(CallError::Closed(why)) => Err(self.lost(why).await),
+            Ok(c) => Ok(Ok(c)),
+            Err(CallError::TooLarge(n)) => Ok(Err(too_large(n))),
+            Err(CallError::Closed(why)) => Err(why),
         }
     }
 
@@ -235,9 +250,20 @@ impl Session {
     /// to [`REPEATS`] times: as it is when it only reads, under one call key when it
     /// changes something ([`Request::Once`]: the agent runs it at most once and answers
     /// the repeat with the first run's reply). A wait sent again waits its full time
-    /// again. Streaming calls (exec, file transfers, terminal input) go through
-    /// [`begin`](Self::begin) and are not repeated.
+    /// again. Streaming calls (exec, file transfers) go through [`begin`](Self::begin)
+    /// and are not repeated here (a file read resumes at its offset by itself).
     pub(crate) async fn call(&self, what: &str, request: &Request) -> Result<(Vec<u8>, Reply)> {
+        self.call_with(what, request, None).await
+    }
+
+    /// [`call`](Self::call) with `input` sent in a `Stdin` frame after the request (a
+    /// terminal write), again with each repeat.
+    pub(crate) async fn call_with(
+        &self,
+        what: &str,
+        request: &Request,
+        input: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Reply)> {
         request.validate()?;
         let repeat = request.repeat();
         let keyed =
@@ -245,29 +271,41 @@ impl Session {
         let sent = keyed.as_ref().unwrap_or(request);
         let mut drops = 0;
         loop {
-            match self.attempt(what, sent).await {
+            match self.attempt(what, sent, input).await {
                 Ok(outcome) => return outcome,
-                Err(why) if repeat != Repeat::Never && drops < REPEATS && !self.is_stopped() => {
-                    tracing::debug!(session = %self.inner.id, %why, "the connection dropped during a call; sending it again");
-                    tokio::time::sleep(Duration::from_millis(100) * drops).await;
-                    drops += 1;
-                }
+                Err(why) if repeat != Repeat::Never => self.again_after(&mut drops, why).await?,
                 Err(why) => return Err(self.lost(why).await),
             }
         }
     }
 
+    /// After the connection dropped (`why`) during the `drops`-th sending of a call that
+    /// may go again: waits a moment and returns to send it again, or the error of the
+    /// lost session once it went [`REPEATS`] times, or when the session was stopped.
+    pub(crate) async fn again_after(&self, drops: &mut u32, why: String) -> Result<()> {
+        if *drops >= REPEATS || self.is_stopped() {
+            return Err(self.lost(why).await);
+        }
+        tracing::debug!(session = %self.inner.id, %why, "the connection dropped during a call; sending it again");
+        tokio::time::sleep(Duration::from_millis(100) * *drops).await;
+        *drops += 1;
+        Ok(())
+    }
+
     /// One sending of a call: its outcome, or why the connection dropped before it came.
-    async fn attempt(&self, what: &str, request: &Request) -> std::result::Result<Result<(Vec<u8>, Reply)>, String> {
-        let client = match self.client().await {
+    async fn attempt(
+        &self,
+        what: &str,
+        request: &Request,
+        input: Option<&[u8]>,
+    ) -> std::result::Result<Result<(Vec<u8>, Reply)>, String> {
+        let mut call = match self.send(request).await? {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        let mut call = match client.call(request).await {
-            Ok(c) => c,
-            Err(CallError::TooLarge(n)) => return Ok(Err(too_large(n))),
-            Err(CallError::Closed(why)) => return Err(why),
-        };
+        if let Some(bytes) = input {
+            call.sender().send(sandbox_proto::FrameKind::Stdin, bytes.to_vec()).await?;
+        }
         let mut data = Vec::new();
         loop {
             match call.next().await {

@@ -176,18 +176,13 @@ impl Terminal {
         if bytes.len() > MAX_TERMINAL_WRITE {
             return Err(Error::invalid("terminal input", "write at most 1 MiB at a time"));
         }
-        let session = self.session();
-        let mut call = session.begin(&Request::WriteTerminal { id: self.id().into() }).await?;
-        if let Err(why) = call.sender().send(sandbox_proto::FrameKind::Stdin, bytes.to_vec()).await {
-            return Err(session.lost(why).await);
-        }
-        match call.next().await {
-            crate::agent_client::Incoming::Reply(Reply::Done { .. }) => Ok(()),
-            crate::agent_client::Incoming::Reply(Reply::Error(e)) => {
-                Err(crate::session::agent_error_for("terminal", e))
-            }
-            crate::agent_client::Incoming::Lost(why) => Err(session.lost(why).await),
-            other => Err(Error::Protocol { detail: format!("unexpected answer to a terminal write: {other:?}") }),
+        match self
+            .session()
+            .call_with("terminal", &Request::WriteTerminal { id: self.id().into() }, Some(bytes))
+            .await?
+        {
+            (_, Reply::Done { .. }) => Ok(()),
+            (_, other) => Err(unexpected(&other)),
         }
     }
 

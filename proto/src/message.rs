@@ -82,6 +82,10 @@ pub enum Request {
         path: String,
         /// Initial credit (see [`ExecRequest::window`]).
         window: Option<u64>,
+        /// Start this many bytes into the file (a read that resumes after its
+        /// connection dropped); from the start when absent.
+        #[serde(default)]
+        offset: Option<u64>,
     },
     /// Write a file atomically from `Stdin` frames (an empty one ends it), then `Done`.
     WriteFile {
@@ -141,10 +145,12 @@ pub enum Repeat {
     /// It only reads: sending it again is harmless.
     Safe,
     /// It changes something, in one step, and answers with one reply: sent again
-    /// inside [`Request::Once`] under the same key, the agent runs it at most once.
+    /// inside [`Request::Once`] under the same key (with the same input, for a terminal
+    /// write), the agent runs it at most once.
     Once,
-    /// It streams input or output with the caller as it runs (exec, file transfers,
-    /// terminal input): it is not sent again; the caller sees the connection's loss.
+    /// It streams with the caller as it runs (exec, file transfers): it is not sent
+    /// again as it is (a file read goes again from where it stopped, with
+    /// [`Request::ReadFile`]'s offset).
     Never,
 }
 
@@ -166,6 +172,7 @@ impl Request {
             Request::SpawnTask(_)
             | Request::KillTask { .. }
             | Request::OpenTerminal(_)
+            | Request::WriteTerminal { .. }
             | Request::ResizeTerminal { .. }
             | Request::KillTerminal { .. }
             | Request::Remove { .. }
@@ -174,7 +181,6 @@ impl Request {
             | Request::Resume => Repeat::Once,
             Request::Hello { .. }
             | Request::Exec(_)
-            | Request::WriteTerminal { .. }
             | Request::ReadFile { .. }
             | Request::WriteFile { .. }
             | Request::Once { .. } => Repeat::Never,
@@ -575,10 +581,24 @@ pub struct ErrorReply {
     pub message: String,
 }
 
+/// The message of [`Reply::cancelled`].
+const CANCELLED: &str = "cancelled";
+
 impl Reply {
     /// Shorthand for an error reply.
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
         Reply::Error(ErrorReply { kind, message: message.into() })
+    }
+
+    /// The reply of a request stopped by its client (a cancel, or the connection gone)
+    /// before it had any effect.
+    pub fn cancelled() -> Self {
+        Reply::error(ErrorKind::Internal, CANCELLED)
+    }
+
+    /// Whether this is [`Reply::cancelled`]'s reply.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Reply::Error(e) if e.kind == ErrorKind::Internal && e.message == CANCELLED)
     }
 
     /// An error reply from an I/O error, classified.

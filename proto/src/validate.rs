@@ -433,7 +433,9 @@ mod tests {
         }
         // Only one-step changes are keyed: not reads, streams, a hello or another key.
         let key = "0123456789abcdef";
-        for inner in [Request::Ping, Request::Exec(exec(&["true"])), Request::WriteTerminal { id: "term-1".into() }] {
+        for inner in
+            [Request::Ping, Request::Exec(exec(&["true"])), Request::WriteFile { path: "/x".into(), mode: None }]
+        {
             assert_eq!(once(key, inner.clone()).validate().unwrap_err().what, "once", "{inner:?}");
         }
         assert_eq!(once(key, once(key, kill.clone())).validate().unwrap_err().what, "once");

@@ -121,9 +121,7 @@ fn calls_whose_bridge_dies_are_sent_again_and_a_change_runs_once() {
         let dir = t.dir.path().join("to-remove");
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("sub/file"), b"x").unwrap();
-        let agent = sh(&s, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent serve' && echo ${p#/proc/}; done").await;
-        let agent = agent.trim().to_string();
-        assert!(agent.parse::<u32>().is_ok(), "the agent's pid: {agent:?}");
+        let agent = agent_pid(&s).await;
         let bridge = bridges(&s).await;
         engine_sh(&s, &format!("kill -STOP {agent}"));
         let removing = tokio::spawn({
@@ -142,6 +140,83 @@ fn calls_whose_bridge_dies_are_sent_again_and_a_change_runs_once() {
         // Exec streams with its caller: it is not sent again, its loss is the caller's.
         let cut = s.exec(&["sh", "-c", "kill -9 $(for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent bridge' && echo ${p#/proc/}; done); sleep 5"], ExecOptions::new()).await;
         assert!(cut.is_err(), "{cut:?}");
+        s.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+/// The pid (in the container) of the session's agent.
+async fn agent_pid(s: &Session) -> String {
+    let pid = sh(s, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent serve' && echo ${p#/proc/}; done").await;
+    let pid = pid.trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "the agent's pid: {pid:?}");
+    pid
+}
+
+#[test]
+fn a_terminal_write_and_a_file_read_go_on_across_a_dropped_bridge() {
+    let t = TestScope::new("bridgeio");
+    let sb = over_exec(&t);
+    run(T, async {
+        let s = sb.start(t.spec("bridgeio")).await.unwrap();
+        // Terminal input whose bridge dies once it delivered it (the agent held still
+        // meanwhile): written once, not again by the repeat.
+        let term = s.open_terminal(TerminalSpec::shell(24, 80)).await.unwrap();
+        let agent = agent_pid(&s).await;
+        let bridge = bridges(&s).await;
+        engine_sh(&s, &format!("kill -STOP {agent}"));
+        let writing = tokio::spawn({
+            let term = term.clone();
+            async move { term.write(b"echo typed-$((6 * 7))\n").await }
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        engine_sh(&s, &format!("kill -9 {}", bridge[0]));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        engine_sh(&s, &format!("kill -CONT {agent}"));
+        writing.await.unwrap().expect("the write is answered on a new bridge");
+        let r = term.read_until(0, b"typed-42", 1 << 20, Some(Duration::from_secs(20))).await.unwrap();
+        assert!(r.found, "{:?}", String::from_utf8_lossy(&r.chunk.data));
+        term.write(b"echo end-$((1 + 1))\n").await.unwrap();
+        let all = term.read_until(0, b"end-2", 1 << 20, Some(Duration::from_secs(20))).await.unwrap();
+        let text = String::from_utf8_lossy(&all.chunk.data);
+        assert_eq!(text.matches("typed-42").count(), 1, "the input went in once: {text:?}");
+        term.kill(9).await.unwrap();
+
+        // A large file read whose bridge dies half-way: it goes on from where it
+        // stopped, and the copy is whole.
+        let file = t.dir.path().join("big.bin");
+        let content: Vec<u8> = (0..48u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(&file, &content).unwrap();
+        let before = bridges(&s).await;
+        let (mut writer, mut reader) = tokio::io::duplex(64 * 1024);
+        let (half, killed) = (tokio::sync::oneshot::channel::<()>(), tokio::sync::oneshot::channel::<()>());
+        let (half_tx, half_rx) = half;
+        let (killed_tx, killed_rx) = killed;
+        let collect = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut got = vec![0u8; 8 << 20];
+            reader.read_exact(&mut got).await.unwrap();
+            half_tx.send(()).unwrap();
+            killed_rx.await.unwrap();
+            reader.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let reading = tokio::spawn({
+            let (s, file) = (s.clone(), file.clone());
+            async move {
+                let n = s.read_file_to(file.to_str().unwrap(), &mut writer).await;
+                drop(writer);
+                n
+            }
+        });
+        half_rx.await.unwrap();
+        engine_sh(&s, &format!("kill -9 {}", before[0]));
+        killed_tx.send(()).unwrap();
+        let n = reading.await.unwrap().expect("the read goes on over a new bridge");
+        let got = collect.await.unwrap();
+        assert_eq!(n, content.len() as u64);
+        assert!(got == content, "the copy is the file, byte for byte ({} of {} bytes)", got.len(), content.len());
+        assert_ne!(bridges(&s).await, before, "the read was carried on by a new bridge");
         s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
