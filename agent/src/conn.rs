@@ -199,19 +199,31 @@ async fn serve_now(
             Ok(_starting) => terminals::open(req, &state.terminals, &state.groups, &state.control_dir).await,
             Err(refused) => refused,
         },
-        Request::WriteTerminal { id: term } => loop {
-            match inbound.recv().await {
-                Some(Inbound::Stdin(bytes)) => break terminals::write(&term, &bytes, &state.terminals).await,
-                Some(Inbound::Cancel) | None => break Reply::cancelled(),
-                Some(_) => {}
+        // The input follows the request at once: a connection that went half-open in
+        // between does not hold the write (and a repeat of its key) for ever.
+        Request::WriteTerminal { id: term } => {
+            let wait = std::time::Duration::from_millis(sandbox_proto::limits::TERMINAL_INPUT_WAIT_MS);
+            let input = tokio::time::timeout(wait, async {
+                loop {
+                    match inbound.recv().await {
+                        Some(Inbound::Stdin(bytes)) => return Some(bytes),
+                        Some(Inbound::Cancel) | None => return None,
+                        Some(_) => {}
+                    }
+                }
+            });
+            match input.await {
+                Ok(Some(bytes)) => terminals::write(&term, &bytes, &state.terminals).await,
+                Ok(None) | Err(_) => Reply::cancelled(),
             }
-        },
+        }
         Request::ResizeTerminal { id, rows, cols } => terminals::resize(&id, rows, cols, &state.terminals),
         Request::KillTerminal { id, signal } => terminals::kill(&id, signal, &state.terminals),
         Request::WaitTerminal { id, timeout_ms } => state.terminals.wait(&id, timeout_ms).await,
         Request::ListTerminals => Reply::Terminals { terminals: state.terminals.infos() },
-        Request::ReadFile { path, window, offset } => {
-            files::read_file(id, path, window, offset.unwrap_or(0), outbox, inbound).await
+        Request::ReadFile { path, window, offset, stamp } => {
+            let from = files::ReadFrom { offset: offset.unwrap_or(0), stamp };
+            files::read_file(id, path, window, from, outbox, inbound).await
         }
         Request::WriteFile { path, mode } => files::write_file(id, path, mode, outbox, inbound).await,
         Request::ListDir { path } => files::list_dir(path).await,
@@ -230,7 +242,8 @@ async fn serve_now(
         Request::Pause | Request::Resume => {
             let resume = matches!(request, Request::Resume);
             let state = state.clone();
-            tokio::task::spawn_blocking(move || if resume { state.pause.resume() } else { state.pause.pause() })
+            let spared = state.carriers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            tokio::task::spawn_blocking(move || if resume { state.pause.resume() } else { state.pause.pause(&spared) })
                 .await
                 .unwrap_or_else(|e| Reply::error(ErrorKind::Internal, format!("pausing failed: {e}")))
         }

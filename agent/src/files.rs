@@ -94,12 +94,35 @@ pub async fn remove(path: String, recursive: bool) -> Reply {
     }
 }
 
-/// Streams a file's bytes from `offset` to the client under flow control.
+/// Where a file read starts: at `offset`, and (a resumed read) only if the file still
+/// has `stamp`.
+pub struct ReadFrom {
+    /// Bytes into the file.
+    pub offset: u64,
+    /// The stamp the first read sent.
+    pub stamp: Option<String>,
+}
+
+/// What identifies a file's content as opened: device, inode, size and modification
+/// time (a replaced or changed file has another).
+fn file_stamp(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}:{}:{}:{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())
+    )
+}
+
+/// Streams a file's bytes to the client under flow control, from where `from` says,
+/// after an [`Event::FileStamp`] that identifies it.
 pub async fn read_file(
     id: u32,
     path: String,
     window: Option<u64>,
-    offset: u64,
+    from: ReadFrom,
     outbox: &Outbox,
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
 ) -> Reply {
@@ -108,15 +131,24 @@ pub async fn read_file(
         Ok(f) => f,
         Err(e) => return Reply::io_error(&format!("opening {path}"), &e),
     };
-    match file.metadata().await {
+    let stamp = match file.metadata().await {
         Ok(m) if m.is_dir() => return Reply::error(ErrorKind::InvalidRequest, format!("{path} is a directory")),
         Err(e) => return Reply::io_error(&format!("reading {path}"), &e),
-        Ok(_) => {}
+        Ok(m) => file_stamp(&m),
+    };
+    if from.stamp.as_ref().is_some_and(|s| *s != stamp) {
+        let msg =
+            format!("{path} changed since the read began (it is another file now, or was written): read it again");
+        return Reply::error(ErrorKind::Io, msg);
     }
-    if offset > 0
-        && let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await
+    if from.offset > 0
+        && let Err(e) = file.seek(std::io::SeekFrom::Start(from.offset)).await
     {
-        return Reply::io_error(&format!("reading {path} from byte {offset}"), &e);
+        return Reply::io_error(&format!("reading {path} from byte {}", from.offset), &e);
+    }
+    let said = serde_json::to_vec(&Event::FileStamp { stamp }).unwrap_or_default();
+    if !outbox.send(FrameKind::Event, id, said).await {
+        return Reply::cancelled();
     }
     let credit = credit::pool(window);
     let mut buf = vec![0u8; CHUNK];

@@ -5,9 +5,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use sandbox_proto::limits::ONCE_KEYS_KEPT;
+use sandbox_proto::limits::{ONCE_BYTES_KEPT, ONCE_KEYS_KEPT};
 use sandbox_proto::{ErrorKind, Reply, Request};
 use tokio::sync::watch;
 
@@ -15,6 +16,8 @@ use tokio::sync::watch;
 #[derive(Default)]
 pub struct Onces {
     table: Mutex<Table>,
+    /// Keys the fingerprints of requests (randomly, per agent).
+    hasher: std::collections::hash_map::RandomState,
 }
 
 #[derive(Default)]
@@ -22,24 +25,46 @@ struct Table {
     calls: HashMap<String, Call>,
     /// Keys, oldest first (for forgetting the oldest finished call).
     order: VecDeque<String>,
+    /// What the finished calls' replies weigh, about (their JSON's length).
+    bytes: usize,
 }
 
 struct Call {
-    request: Request,
+    /// A fingerprint of the request (not the request: a spawn's argv may be large).
+    request: u64,
     reply: watch::Receiver<Option<Reply>>,
+    /// What its reply weighs, once it has one.
+    bytes: usize,
+}
+
+impl Call {
+    /// It has its reply, or never will (its run ended without one).
+    fn finished(&self) -> bool {
+        self.reply.borrow().is_some() || self.reply.has_changed().is_err()
+    }
 }
 
 impl Table {
-    /// Forgets the oldest finished calls beyond [`ONCE_KEYS_KEPT`] (a call still running
-    /// is kept: its repeat must find it).
+    /// Forgets the oldest finished calls beyond [`ONCE_KEYS_KEPT`] calls or
+    /// [`ONCE_BYTES_KEPT`] bytes of replies (a call still running is kept: its repeat
+    /// must find it).
     fn trim(&mut self) {
-        while self.calls.len() > ONCE_KEYS_KEPT {
-            let finished = self.order.iter().position(|k| self.calls.get(k).is_none_or(|c| c.reply.borrow().is_some()));
+        while self.calls.len() > ONCE_KEYS_KEPT || self.bytes > ONCE_BYTES_KEPT {
+            let finished = self.order.iter().position(|k| self.calls.get(k).is_none_or(Call::finished));
             let Some(at) = finished else { return };
-            if let Some(key) = self.order.remove(at) {
-                self.calls.remove(&key);
+            if let Some(key) = self.order.remove(at)
+                && let Some(call) = self.calls.remove(&key)
+            {
+                self.bytes -= call.bytes;
             }
         }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(call) = self.calls.remove(key) {
+            self.bytes -= call.bytes;
+        }
+        self.order.retain(|k| k != key);
     }
 }
 
@@ -54,19 +79,20 @@ impl Onces {
         request: Request,
         run: impl FnOnce(Request) -> F,
     ) -> Reply {
+        let fingerprint = self.hasher.hash_one(serde_json::to_vec(&request).unwrap_or_default());
         let done = loop {
             // Ours to run (the sender of its reply), or the first run's reply to wait for.
             let first = {
                 let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
                 match table.calls.get(&key) {
-                    Some(call) if call.request != request => {
+                    Some(call) if call.request != fingerprint => {
                         let msg = format!("call key {key} was already used for another request");
                         return Reply::error(ErrorKind::InvalidRequest, msg);
                     }
                     Some(call) => Err(call.reply.clone()),
                     None => {
                         let (done, reply) = watch::channel(None);
-                        table.calls.insert(key.clone(), Call { request: request.clone(), reply });
+                        table.calls.insert(key.clone(), Call { request: fingerprint, reply, bytes: 0 });
                         table.order.push_back(key.clone());
                         table.trim();
                         Ok(done)
@@ -79,18 +105,30 @@ impl Onces {
                     if let Ok(reply) = first.wait_for(Option::is_some).await {
                         return reply.clone().unwrap_or_else(|| unreachable!("waited for a reply"));
                     }
-                    // The first run was cancelled and forgotten: claim the key again.
+                    // The first run ended without a reply. Cancelled, it was forgotten:
+                    // claim the key again. Otherwise (it failed outright) its effect is
+                    // unknown: say so rather than run it again.
+                    let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+                    if table.calls.get(&key).is_some_and(|c| c.reply.same_channel(&first)) {
+                        let msg = format!("the first run of call {key} ended without a reply");
+                        return Reply::error(ErrorKind::Internal, msg);
+                    }
                 }
             }
         };
         let reply = run(request).await;
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         if reply.is_cancelled() {
-            let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-            table.calls.remove(&key);
-            table.order.retain(|k| *k != key);
+            table.forget(&key);
             return reply;
         }
+        let bytes = serde_json::to_vec(&reply).map_or(0, |j| j.len()) + key.len();
+        if let Some(call) = table.calls.get_mut(&key) {
+            call.bytes = bytes;
+            table.bytes += bytes;
+        }
         done.send_replace(Some(reply.clone()));
+        table.trim();
         reply
     }
 
@@ -180,6 +218,7 @@ mod tests {
         // A repeat that came while the first run still waited for its input.
         let write = || Request::WriteTerminal { id: "term-1".into() };
         let (onces, first, again, go) = first_and_repeat(write(), Reply::cancelled(), Reply::Done { bytes: 3 }).await;
+        assert!(!again.is_finished(), "the repeat waits for the first run");
         go.send(()).unwrap();
         assert!(first.await.unwrap().is_cancelled());
         assert_eq!(again.await.unwrap(), Reply::Done { bytes: 3 }, "the repeat ran, once the first had no effect");
@@ -203,5 +242,44 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 0, "a recent key is still known");
         onces.run(format!("key-{:012}", 0), kill(9), count).await;
         assert_eq!(ran.load(Ordering::SeqCst), 1, "the oldest was forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_first_run_that_ends_without_a_reply_fails_its_repeats_and_does_not_run_them() {
+        // The first run's future is dropped (its task aborted) before it answers.
+        let (onces, first, again, _go) = first_and_repeat(kill(9), Reply::Pong, Reply::Done { bytes: 7 }).await;
+        first.abort();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), again).await {
+            Ok(Ok(Reply::Error(e))) => assert!(e.message.contains("ended without a reply"), "{e:?}"),
+            other => panic!("the repeat should fail at once, not run or spin: {other:?}"),
+        }
+        let ran = AtomicUsize::new(0);
+        let later = onces
+            .run("k".repeat(16), kill(9), |_| async {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Reply::Pong
+            })
+            .await;
+        assert!(matches!(later, Reply::Error(_)) && ran.load(Ordering::SeqCst) == 0, "{later:?}");
+    }
+
+    #[tokio::test]
+    async fn running_calls_are_kept_whatever_the_bound_and_replies_count_by_size() {
+        let onces = Arc::new(Onces::default());
+        let (hold, _first, _again, go) = first_and_repeat(kill(9), Reply::Pong, Reply::Pong).await;
+        // The running call is the oldest: the bound forgets finished ones around it.
+        for i in 0..ONCE_KEYS_KEPT + 5 {
+            hold.run(format!("key-{i:012}"), kill(9), |_| async { Reply::Pong }).await;
+        }
+        assert_eq!(hold.len(), ONCE_KEYS_KEPT, "{}", hold.len());
+        assert!(hold.table.lock().unwrap().calls.contains_key(&"k".repeat(16)), "the running call is kept");
+        go.send(()).unwrap();
+        // Large replies: forgotten by weight long before the count.
+        let big = Reply::error(ErrorKind::Io, "x".repeat(1 << 20));
+        for i in 0..40 {
+            onces.run(format!("big-{i:012}"), kill(9), |_| async { big.clone() }).await;
+        }
+        let kept = onces.len();
+        assert!(kept < 20 && onces.table.lock().unwrap().bytes <= ONCE_BYTES_KEPT, "{kept}");
     }
 }

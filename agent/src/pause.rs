@@ -4,6 +4,7 @@
 //! to answer: reads, file calls, events and stats go on; new execs, tasks and
 //! terminals are refused until the resume.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,9 +57,11 @@ impl Pause {
         Ok(Starting(&self.starting))
     }
 
-    /// Stops every process but the agent and init (already paused: changes nothing).
-    /// Blocks for as long as that takes (milliseconds): call it off the async threads.
-    pub fn pause(&self) -> Reply {
+    /// Stops every process but the agent, init and the `spared` ones (the bridges that
+    /// carry connections to the agent: stopped, they could not carry this reply), once
+    /// paused changes nothing. Blocks for as long as that takes (milliseconds): call it
+    /// off the async threads.
+    pub fn pause(&self, spared: &HashSet<u32>) -> Reply {
         {
             let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
             if *paused {
@@ -75,14 +78,20 @@ impl Pause {
         for _ in 0..STOP_ROUNDS {
             match signal_all_others(libc::SIGSTOP) {
                 Ok(false) => break,
-                Ok(true) => {}
+                Ok(true) => {
+                    for &pid in spared {
+                        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+                        }
+                    }
+                }
                 Err(e) => {
                     let _ = signal_all_others(libc::SIGCONT);
                     *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = false;
                     return Reply::error(ErrorKind::Io, format!("stopping the session's processes failed: {e}"));
                 }
             }
-            let (all, running) = others();
+            let (all, running) = others(spared);
             stopped = all;
             if running == 0 {
                 break;
@@ -110,7 +119,7 @@ impl Pause {
         }
         *paused = false;
         let took = started.elapsed();
-        let (all, _) = others();
+        let (all, _) = others(&HashSet::new());
         journal::record(SessionEvent {
             count: Some(u64::from(all)),
             ..SessionEvent::lifecycle(EventAction::Resumed, None)
@@ -129,13 +138,13 @@ fn report(paused: bool, changed: bool, processes: u32, took: Duration) -> Reply 
     })
 }
 
-/// The container's processes but the agent and init: (how many, how many not stopped).
-/// Zombies and dead processes count as stopped: they run no more.
-fn others() -> (u32, u32) {
+/// The container's processes but the agent, init and `spared`: (how many, how many not
+/// stopped). Zombies and dead processes count as stopped: they run no more.
+fn others(spared: &HashSet<u32>) -> (u32, u32) {
     let me = std::process::id();
     let (mut all, mut running) = (0, 0);
     for pid in crate::procfs::pids() {
-        if pid == me || pid == 1 {
+        if pid == me || pid == 1 || spared.contains(&pid) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };

@@ -50,9 +50,13 @@ impl StdinFlow {
     }
 }
 
+/// The last event of a call (other than stdin acknowledgements).
+type Said = Arc<Mutex<Option<Event>>>;
+
 struct Route {
     tx: mpsc::UnboundedSender<Incoming>,
     stdin: Arc<StdinFlow>,
+    said: Said,
 }
 
 #[derive(Default)]
@@ -209,15 +213,16 @@ impl AgentClient {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let stdin = Arc::new(StdinFlow::default());
+        let said = Said::default();
         {
             let mut r = lock(&self.routes);
             if let Some(why) = &r.closed {
                 return Err(CallError::Closed(why.clone()));
             }
-            r.map.insert(id, Route { tx, stdin: stdin.clone() });
+            r.map.insert(id, Route { tx, stdin: stdin.clone(), said: said.clone() });
         }
         let sender = CallSender { id, out: self.out.clone(), routes: self.routes.clone(), stdin };
-        let call = Call { sender, rx, finished: false };
+        let call = Call { sender, rx, finished: false, said };
         call.sender.send(FrameKind::Request, payload).await.map_err(CallError::Closed)?;
         Ok(call)
     }
@@ -238,6 +243,7 @@ pub(crate) struct Call {
     sender: CallSender,
     rx: mpsc::UnboundedReceiver<Incoming>,
     finished: bool,
+    said: Said,
 }
 
 /// Sends frames belonging to one call (stdin, credit, cancel); cloneable so input can
@@ -296,6 +302,12 @@ impl Call {
     /// A sender for this call's input frames.
     pub fn sender(&self) -> CallSender {
         self.sender.clone()
+    }
+
+    /// The last event the agent sent for this call so far (other than stdin
+    /// acknowledgements), if any.
+    pub fn said(&self) -> Option<Event> {
+        self.said.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The next frame for this call; `Lost` once the connection is gone.
@@ -358,15 +370,24 @@ async fn read_loop(mut rd: BufReader<ReadHalf>, routes: SharedRoutes) {
                 Ok(r) => Incoming::Reply(r),
                 Err(e) => break format!("the agent sent a malformed reply: {e}"),
             },
-            FrameKind::Event => {
-                if let Ok(Event::StdinAck { total }) = serde_json::from_slice::<Event>(&frame.payload)
-                    && let Some(route) = lock(&routes).map.get(&frame.id)
-                {
-                    route.stdin.acked.store(total, Ordering::Release);
-                    route.stdin.notify.notify_waiters();
+            FrameKind::Event => match serde_json::from_slice::<Event>(&frame.payload) {
+                Ok(Event::StdinAck { total }) => {
+                    if let Some(route) = lock(&routes).map.get(&frame.id) {
+                        route.stdin.acked.store(total, Ordering::Release);
+                        route.stdin.notify.notify_waiters();
+                    }
+                    continue;
                 }
-                continue;
-            }
+                // Kept for the call to look at when it wants (a file read's stamp).
+                Ok(event) => {
+                    if let Some(route) = lock(&routes).map.get(&frame.id) {
+                        *route.said.lock().unwrap_or_else(|p| p.into_inner()) = Some(event);
+                    }
+                    continue;
+                }
+                // An event this version does not know says nothing it needs.
+                Err(_) => continue,
+            },
             other => break format!("the agent sent a {other:?} frame, which only clients send"),
         };
         if frame.id == 0

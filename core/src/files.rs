@@ -84,37 +84,58 @@ impl Session {
     /// one (up to three times).
     pub async fn read_file_to<W: AsyncWrite + Unpin>(&self, path: &str, sink: &mut W) -> Result<u64> {
         let mut copied = 0u64;
+        let mut stamp = None;
         let mut drops = 0;
         loop {
-            // After a dropped connection, the read goes on from what the sink has.
-            let req = Request::ReadFile { path: path.into(), window: Some(READ_WINDOW), offset: Some(copied) };
+            // After a dropped connection, the read goes on from what the sink has, if the
+            // file is still the one it began with (the agent checks its stamp).
+            let req = Request::ReadFile {
+                path: path.into(),
+                window: Some(READ_WINDOW),
+                offset: Some(copied),
+                stamp: stamp.clone(),
+            };
             req.validate()?;
+            let before = copied;
             let copying = match self.send(&req).await {
-                Ok(Ok(call)) => self.copy_file(path, call, sink, &mut copied).await,
+                Ok(Ok(call)) => self.copy_file(path, call, sink, &mut copied, &mut stamp).await,
                 Ok(Err(e)) => return Err(e),
                 Err(why) => Err(why),
             };
             match copying {
                 Ok(done) => break done?,
-                Err(why) => self.again_after(&mut drops, why).await?,
+                // A read that got somewhere before it dropped starts its count afresh.
+                Err(why) => {
+                    if copied > before {
+                        drops = 0;
+                    }
+                    self.again_after(&mut drops, why).await?
+                }
             }
         }
         sink.flush().await.map_err(|e| Error::io(format!("flushing {path}"), e))?;
         Ok(copied)
     }
 
-    /// Copies what a file read sends into `sink`, counting in `copied`: done (or an
-    /// error), or why the connection dropped first.
+    /// Copies what a file read sends into `sink`, counting in `copied` and keeping the
+    /// file's stamp in `stamp`: done (or an error), or why the connection dropped first.
     async fn copy_file<W: AsyncWrite + Unpin>(
         &self,
         path: &str,
         mut call: crate::agent_client::Call,
         sink: &mut W,
         copied: &mut u64,
+        stamp: &mut Option<String>,
     ) -> std::result::Result<Result<()>, String> {
         let sender = call.sender();
         loop {
-            match call.next().await {
+            let next = call.next().await;
+            if stamp.is_none()
+                && let Some(sandbox_proto::Event::FileStamp { stamp: s }) = call.said()
+            {
+                *stamp = Some(s);
+            }
+            match next {
                 Incoming::Stdout(b) => {
                     if let Err(e) = sink.write_all(&b).await {
                         return Ok(Err(Error::io(format!("writing {path} to the sink"), e)));
@@ -133,6 +154,8 @@ impl Session {
         }
     }
 
+    /// Writes a file atomically (a temporary file in the same directory, renamed over
+    /// the target), with `mode` (default 0644, or the replaced file's mode).
     pub async fn write_file(&self, path: &str, bytes: &[u8], mode: Option<u32>) -> Result<()> {
         self.write_file_from(path, bytes, mode).await.map(|_| ())
     }

@@ -283,7 +283,7 @@ impl Session {
     /// may go again: waits a moment and returns to send it again, or the error of the
     /// lost session once it went [`REPEATS`] times, or when the session was stopped.
     pub(crate) async fn again_after(&self, drops: &mut u32, why: String) -> Result<()> {
-        if *drops >= REPEATS || self.is_stopped() {
+        if *drops >= REPEATS || self.is_stopped() || control_dir::stopping(&self.inner.control_dir) {
             return Err(self.lost(why).await);
         }
         tracing::debug!(session = %self.inner.id, %why, "the connection dropped during a call; sending it again");
@@ -354,11 +354,9 @@ impl Session {
 
     /// Checks the agent answers (a round trip without spawning anything).
     pub async fn ping(&self) -> Result<()> {
-        let mut call = self.begin(&Request::Ping).await?;
-        match call.next().await {
-            Incoming::Reply(Reply::Pong) => Ok(()),
-            Incoming::Lost(why) => Err(self.lost(why).await),
-            other => Err(Error::Protocol { detail: format!("unexpected answer to ping: {other:?}") }),
+        match self.call("session", &Request::Ping).await? {
+            (_, Reply::Pong) => Ok(()),
+            (_, other) => Err(unexpected(&other)),
         }
     }
 

@@ -113,7 +113,12 @@ fn requests() -> Vec<(&'static str, Request)> {
         ("write-terminal", Request::WriteTerminal { id: "p-77".into() }),
         ("resize-terminal", Request::ResizeTerminal { id: "p-77".into(), rows: 50, cols: 132 }),
         ("wait-terminal", Request::WaitTerminal { id: "p-77".into(), timeout_ms: None }),
-        ("read-file", Request::ReadFile { path: "/etc/os-release".into(), window: Some(65536), offset: Some(4096) }),
+        ("read-file", Request::ReadFile {
+                path: "/etc/os-release".into(),
+                window: Some(65536),
+                offset: Some(4096),
+                stamp: Some("2049:1311:4096:1764979200000000000".into()),
+            }),
         ("write-file", Request::WriteFile { path: "/work/out.bin".into(), mode: Some(0o600) }),
         ("list-dir", Request::ListDir { path: "/work".into() }),
         ("stat", Request::Stat { path: "/work/link".into() }),

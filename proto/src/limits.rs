@@ -27,10 +27,16 @@ pub const DEFAULT_LINGER_MS: u64 = 100;
 pub const SIGNAL_RANGE: RangeInclusive<i32> = 1..=31;
 /// Longest task or terminal id (ids are letters, digits and '-').
 pub const MAX_HELD_ID_LEN: usize = 64;
+/// How long a terminal write waits for its input (the `Stdin` frame after the request)
+/// before it ends cancelled, without effect.
+pub const TERMINAL_INPUT_WAIT_MS: u64 = 10_000;
 /// Most bytes one write to a terminal may carry.
 pub const MAX_TERMINAL_WRITE: usize = 1024 * 1024;
 /// Call keys of [`crate::Request::Once`] the agent remembers (with their replies); the
 /// oldest finished one is forgotten beyond.
 pub const ONCE_KEYS_KEPT: usize = 4096;
+/// Bytes of replies (as JSON) of finished [`crate::Request::Once`] calls the agent
+/// keeps at most; the oldest are forgotten beyond.
+pub const ONCE_BYTES_KEPT: usize = 16 * 1024 * 1024;
 /// The lengths a call key may have.
 pub const ONCE_KEY_LEN: RangeInclusive<usize> = 16..=64;

@@ -46,7 +46,9 @@ pub enum Request {
     ReadOutput(ReadOutput),
     /// Open a PTY terminal; replies `Terminal`.
     OpenTerminal(OpenTerminal),
-    /// Write the bytes of the next `Stdin` frame to a terminal; replies `Done`.
+    /// Write the bytes of the next `Stdin` frame to a terminal; replies `Done`. The frame
+    /// must follow within [`crate::limits::TERMINAL_INPUT_WAIT_MS`], or the write ends
+    /// [cancelled](Reply::cancelled) without effect.
     WriteTerminal {
         /// Terminal id.
         id: String,
@@ -86,6 +88,10 @@ pub enum Request {
         /// connection dropped); from the start when absent.
         #[serde(default)]
         offset: Option<u64>,
+        /// With `offset`: the [`Event::FileStamp`] the first read got. The read is
+        /// refused when the file is another one now, or was changed.
+        #[serde(default)]
+        stamp: Option<String>,
     },
     /// Write a file atomically from `Stdin` frames (an empty one ends it), then `Done`.
     WriteFile {
@@ -167,8 +173,11 @@ impl Request {
             | Request::ListTerminals
             | Request::ListDir { .. }
             | Request::Stat { .. }
-            | Request::ReadEvents(_)
             | Request::Stats => Repeat::Safe,
+            // From a sequence number it reads the same again; from "now" a repeat would
+            // start later and miss what came in between.
+            Request::ReadEvents(r) if r.from.is_some() => Repeat::Safe,
+            Request::ReadEvents(_) => Repeat::Never,
             Request::SpawnTask(_)
             | Request::KillTask { .. }
             | Request::OpenTerminal(_)
@@ -512,6 +521,12 @@ pub enum Event {
     StdinAck {
         /// Total bytes consumed so far.
         total: u64,
+    },
+    /// Sent first by a file read: what identifies the file's content as opened, for a
+    /// read that resumes after its connection dropped ([`Request::ReadFile`]'s `stamp`).
+    FileStamp {
+        /// `<device>:<inode>:<size>:<modified, ns>`.
+        stamp: String,
     },
 }
 

@@ -277,6 +277,14 @@ pub fn sample_interval_ms(ms: u64) -> Checked {
     Ok(())
 }
 
+/// A file stamp a resumed read sends back: at most 128 characters, without NUL.
+pub fn file_stamp(stamp: &str) -> Checked {
+    if stamp.len() > 128 || stamp.contains('\0') {
+        return invalid("file stamp", "at most 128 characters, without NUL");
+    }
+    Ok(())
+}
+
 /// A call key of [`Request::Once`]: 16 to 64 letters, digits, '-' and '_'.
 pub fn once_key(key: &str) -> Checked {
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
@@ -302,10 +310,8 @@ impl Request {
             Request::KillTask { id, signal: s } => held_id(Task, id).and(signal(*s)),
             Request::KillTerminal { id, signal: s } => held_id(Terminal, id).and(signal(*s)),
             Request::ResizeTerminal { id, rows, cols } => held_id(Terminal, id).and(terminal_size(*rows, *cols)),
-            Request::ReadFile { path: p, .. }
-            | Request::ListDir { path: p }
-            | Request::Stat { path: p }
-            | Request::Remove { path: p, .. } => path(p),
+            Request::ReadFile { path: p, stamp, .. } => path(p).and(stamp.as_deref().map_or(Ok(()), file_stamp)),
+            Request::ListDir { path: p } | Request::Stat { path: p } | Request::Remove { path: p, .. } => path(p),
             Request::WriteFile { path: p, mode } => path(p).and(mode.map_or(Ok(()), file_mode)),
             Request::ReadEvents(r) => r.validate(),
             Request::Watch { path: p } => absolute_path("path", p),
@@ -453,5 +459,18 @@ mod tests {
         assert_eq!(Request::Remove { path: "/x".into(), recursive: false }.repeat(), Repeat::Once);
         assert_eq!(Request::Exec(exec(&["true"])).repeat(), Repeat::Never);
         assert_eq!(Request::WriteFile { path: "/x".into(), mode: None }.repeat(), Repeat::Never);
+        assert_eq!(Request::WriteTerminal { id: "term-1".into() }.repeat(), Repeat::Once);
+        let read = |stamp: &str| Request::ReadFile {
+            path: "/x".into(),
+            window: None,
+            offset: None,
+            stamp: Some(stamp.into()),
+        };
+        assert_eq!(read("1:2:3:4").repeat(), Repeat::Never);
+        read("1:2:3:4").validate().unwrap();
+        assert_eq!(read(&"9".repeat(129)).validate().unwrap_err().what, "file stamp");
+        let events = |from| ReadEvents { from, max: 10, wait_ms: Some(1000), filter: Default::default() };
+        assert_eq!(Request::ReadEvents(events(Some(4))).repeat(), Repeat::Safe);
+        assert_eq!(Request::ReadEvents(events(None)).repeat(), Repeat::Never, "from now: a repeat would miss events");
     }
 }

@@ -119,6 +119,11 @@ fn version_mismatch_bad_frames_and_survival() {
     });
 }
 
+/// `request` under the call key `key`.
+fn once(key: &str, request: Request) -> Request {
+    Request::Once { key: key.into(), request: Box::new(request) }
+}
+
 /// Sends `request` as request `id` and returns its reply.
 fn ask(s: &mut UnixStream, id: u32, request: &Request) -> Reply {
     send(s, FrameKind::Request, id, &serde_json::to_vec(request).unwrap());
@@ -139,7 +144,6 @@ fn a_keyed_call_runs_once_whichever_connection_repeats_it() {
             cwd: None,
             spool_cap: None,
         };
-        let once = |key: &str, request: Request| Request::Once { key: key.into(), request: Box::new(request) };
         let task_id = tokio::task::spawn_blocking(move || {
             let mut a = connect(&dir);
             assert!(matches!(hello(&mut a, PROTOCOL_VERSION), Reply::Hello(_)));
@@ -172,6 +176,45 @@ fn a_keyed_call_runs_once_whichever_connection_repeats_it() {
         .await
         .unwrap();
         session.task(&task_id).kill(9).await.unwrap();
+        session.stop().await.unwrap();
+    });
+    assert!(t.leftovers().is_empty());
+}
+
+#[test]
+fn a_keyed_terminal_write_whose_input_never_came_runs_when_repeated_and_only_then() {
+    let t = TestScope::new("oncewrite");
+    run(T, async {
+        let session = t.sandbox.start(t.spec("oncewrite")).await.unwrap();
+        let term = session.open_terminal(sandbox_core::TerminalSpec::shell(24, 80)).await.unwrap();
+        let (dir, id) = (session.control_dir().to_path_buf(), term.id().to_string());
+        tokio::task::spawn_blocking(move || {
+            let write = once("write-key-0123456789", Request::WriteTerminal { id });
+            // The first sending: its connection goes before its input came.
+            let mut a = connect(&dir);
+            assert!(matches!(hello(&mut a, PROTOCOL_VERSION), Reply::Hello(_)));
+            send(&mut a, FrameKind::Request, 1, &serde_json::to_vec(&write).unwrap());
+            drop(a);
+            // The repeat, with its input: written.
+            let mut b = connect(&dir);
+            assert!(matches!(hello(&mut b, PROTOCOL_VERSION), Reply::Hello(_)));
+            send(&mut b, FrameKind::Request, 1, &serde_json::to_vec(&write).unwrap());
+            send(&mut b, FrameKind::Stdin, 1, b"echo typed-$((6 * 7))\n");
+            assert!(matches!(reply(&mut b), Reply::Done { .. }));
+            // Once more under the key, with other input: the first reply, nothing written.
+            send(&mut b, FrameKind::Request, 2, &serde_json::to_vec(&write).unwrap());
+            send(&mut b, FrameKind::Stdin, 2, b"echo other-$((2 * 2))\n");
+            assert!(matches!(reply(&mut b), Reply::Done { .. }));
+        })
+        .await
+        .unwrap();
+        term.write(b"echo end-$((1 + 1))\n").await.unwrap();
+        let all = term.read_until(0, b"end-2", 1 << 20, Some(Duration::from_secs(20))).await.unwrap();
+        let text = String::from_utf8_lossy(&all.chunk.data);
+        assert!(all.found, "{text:?}");
+        assert_eq!(text.matches("typed-42").count(), 1, "written once: {text:?}");
+        assert_eq!(text.matches("other-4").count(), 0, "the key's repeat wrote nothing: {text:?}");
+        term.kill(9).await.unwrap();
         session.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());

@@ -65,6 +65,17 @@ fn every_kind_of_call_works_over_the_exec_bridge_and_a_killed_bridge_is_replaced
         s.write_file(file, b"written\n", None).await.unwrap();
         assert_eq!(s.read_file(file).await.unwrap(), b"written\n");
 
+        // A pause stops every process of the session but the bridge that carries its
+        // reply (and the calls made while paused).
+        let busy = s.spawn_task(TaskSpec::shell("while :; do :; done")).await.unwrap();
+        let paused = s.pause().await.unwrap();
+        assert!(paused.paused && paused.changed, "{paused:?}");
+        assert_eq!(s.read_file(file).await.unwrap(), b"written\n", "calls go on while paused");
+        let state = s.exec(&["true"], ExecOptions::new()).await.unwrap_err();
+        assert_eq!(state.kind(), sandbox_core::ErrorKind::NotRunning, "{state}");
+        assert!(s.resume().await.unwrap().changed);
+        busy.kill(9).await.unwrap();
+
         // The session kills its bridge (it can: the bridge runs in its container): the
         // call in the way fails, the next one is carried by a new bridge.
         let cut = s.exec(&["sh", "-c", &format!("kill -9 {}; sleep 5", first[0])], ExecOptions::new()).await;
@@ -187,39 +198,59 @@ fn a_terminal_write_and_a_file_read_go_on_across_a_dropped_bridge() {
         let file = t.dir.path().join("big.bin");
         let content: Vec<u8> = (0..48u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         std::fs::write(&file, &content).unwrap();
-        let before = bridges(&s).await;
-        let (mut writer, mut reader) = tokio::io::duplex(64 * 1024);
-        let (half, killed) = (tokio::sync::oneshot::channel::<()>(), tokio::sync::oneshot::channel::<()>());
-        let (half_tx, half_rx) = half;
-        let (killed_tx, killed_rx) = killed;
-        let collect = tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut got = vec![0u8; 8 << 20];
-            reader.read_exact(&mut got).await.unwrap();
-            half_tx.send(()).unwrap();
-            killed_rx.await.unwrap();
-            reader.read_to_end(&mut got).await.unwrap();
-            got
-        });
-        let reading = tokio::spawn({
-            let (s, file) = (s.clone(), file.clone());
-            async move {
-                let n = s.read_file_to(file.to_str().unwrap(), &mut writer).await;
-                drop(writer);
-                n
-            }
-        });
-        half_rx.await.unwrap();
-        engine_sh(&s, &format!("kill -9 {}", before[0]));
-        killed_tx.send(()).unwrap();
-        let n = reading.await.unwrap().expect("the read goes on over a new bridge");
-        let got = collect.await.unwrap();
-        assert_eq!(n, content.len() as u64);
+        let (n, got) = read_with_a_cut(&s, &file, || {}).await;
+        assert_eq!(n.expect("the read goes on over a new bridge"), content.len() as u64);
         assert!(got == content, "the copy is the file, byte for byte ({} of {} bytes)", got.len(), content.len());
-        assert_ne!(bridges(&s).await, before, "the read was carried on by a new bridge");
+        // The same, with the file replaced while the read was cut: refused, not spliced.
+        let (n, got) = read_with_a_cut(&s, &file, || {
+            let other = file.with_extension("new");
+            std::fs::write(&other, vec![b'x'; 48 << 20]).unwrap();
+            std::fs::rename(&other, &file).unwrap();
+        })
+        .await;
+        let e = n.expect_err("a file replaced under a cut read is not read on");
+        assert!(e.to_string().contains("changed since the read began"), "{e}");
+        assert!(got.len() < content.len() && content.starts_with(&got), "only the old file's bytes were copied");
         s.stop().await.unwrap();
     });
     assert!(t.leftovers().is_empty());
+}
+
+/// Reads `file` into a pipe whose reader stops after 8 MiB; meanwhile the connection's
+/// bridge is killed and `meanwhile` runs; then the reader takes the rest. The read's
+/// outcome and the bytes that came.
+async fn read_with_a_cut(
+    s: &Session,
+    file: &std::path::Path,
+    meanwhile: impl FnOnce(),
+) -> (sandbox_core::Result<u64>, Vec<u8>) {
+    let bridge = bridges(s).await;
+    let (mut writer, mut reader) = tokio::io::duplex(64 * 1024);
+    let (half_tx, half_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<()>();
+    let collect = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0u8; 8 << 20];
+        reader.read_exact(&mut got).await.unwrap();
+        half_tx.send(()).unwrap();
+        cut_rx.await.unwrap();
+        reader.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let reading = tokio::spawn({
+        let (s, file) = (s.clone(), file.to_path_buf());
+        async move {
+            let n = s.read_file_to(file.to_str().unwrap(), &mut writer).await;
+            drop(writer);
+            n
+        }
+    });
+    half_rx.await.unwrap();
+    engine_sh(s, &format!("kill -9 {}", bridge[0]));
+    meanwhile();
+    cut_tx.send(()).unwrap();
+    let n = reading.await.unwrap();
+    (n, collect.await.unwrap())
 }
 
 /// A listener the session could run in place of its agent: binds the unix socket at
