@@ -17,8 +17,23 @@ use crate::state::AgentState;
 type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Inbound>>>>;
 
 /// Serves one connection until the client goes away. Requests still running then are
-/// cancelled: their process groups are killed, as if the client had asked.
-pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
+/// cancelled: their process groups are killed, as if the client had asked. `carrier`:
+/// the pid of the process that carries it (a bridge), one no more once it is gone.
+pub async fn handle(stream: UnixStream, state: Arc<AgentState>, carrier: Option<u32>) {
+    if let Some(pid) = carrier {
+        state.pause.add_carrier(pid);
+    }
+    let writer = serve_connection(stream, &state).await;
+    // (Gone now, though requests of its connection may still be finishing.)
+    if let Some(pid) = carrier {
+        state.pause.remove_carrier(pid);
+    }
+    let _ = writer.await;
+}
+
+/// Serves the frames of one connection until the client goes away; returns its writer,
+/// which ends once every request of the connection has.
+async fn serve_connection(stream: UnixStream, state: &Arc<AgentState>) -> tokio::task::JoinHandle<()> {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Frame>(64);
     let writer = tokio::spawn(write_loop(wr, rx));
@@ -27,9 +42,7 @@ pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
     let routes: Routes = Arc::default();
 
     if !handshake(&mut rd, &outbox).await {
-        drop(outbox);
-        let _ = writer.await;
-        return;
+        return writer;
     }
 
     loop {
@@ -46,7 +59,7 @@ pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
         match frame.kind {
             FrameKind::Request => {
                 state.touch();
-                start_request(frame, &outbox, &routes, &state).await
+                start_request(frame, &outbox, &routes, state).await
             }
             FrameKind::Signal => match <[u8; 4]>::try_from(frame.payload.as_slice()).map(i32::from_le_bytes) {
                 Ok(sig) => route(&routes, frame.id, Inbound::Signal(sig)),
@@ -75,8 +88,7 @@ pub async fn handle(stream: UnixStream, state: Arc<AgentState>) {
     }
     // Dropping the routes tells every running request that its client is gone.
     routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    drop(outbox);
-    let _ = writer.await;
+    writer
 }
 
 async fn handshake(rd: &mut BufReader<tokio::net::unix::OwnedReadHalf>, outbox: &Outbox) -> bool {
@@ -242,8 +254,7 @@ async fn serve_now(
         Request::Pause | Request::Resume => {
             let resume = matches!(request, Request::Resume);
             let state = state.clone();
-            let spared = state.carriers.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            tokio::task::spawn_blocking(move || if resume { state.pause.resume() } else { state.pause.pause(&spared) })
+            tokio::task::spawn_blocking(move || if resume { state.pause.resume() } else { state.pause.pause() })
                 .await
                 .unwrap_or_else(|e| Reply::error(ErrorKind::Internal, format!("pausing failed: {e}")))
         }

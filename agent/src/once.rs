@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 1, "the oldest was forgotten");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_first_run_that_ends_without_a_reply_fails_its_repeats_and_does_not_run_them() {
         // The first run's future is dropped (its task aborted) before it answers.
         let (onces, first, again, _go) = first_and_repeat(kill(9), Reply::Pong, Reply::Done { bytes: 7 }).await;

@@ -4,7 +4,7 @@
 //! to answer: reads, file calls, events and stats go on; new execs, tasks and
 //! terminals are refused until the resume.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +31,13 @@ const STOP_ROUNDS: u32 = 200;
 pub struct Pause {
     paused: Mutex<bool>,
     starting: AtomicUsize,
+    /// Held through a whole pause or resume: one does not run into the other's rounds.
+    op: Mutex<()>,
+    /// The processes connected on the agent's bridge socket (the agent's own `bridge`,
+    /// run by an engine exec, carrying a connection), by pid, with how many connections
+    /// each: a pause leaves them running, or its reply and the calls made while paused
+    /// could not get out.
+    carriers: Mutex<HashMap<u32, usize>>,
 }
 
 /// A process being started; the pause waits until it is dropped (once the process
@@ -57,11 +64,35 @@ impl Pause {
         Ok(Starting(&self.starting))
     }
 
-    /// Stops every process but the agent, init and the `spared` ones (the bridges that
-    /// carry connections to the agent: stopped, they could not carry this reply), once
-    /// paused changes nothing. Blocks for as long as that takes (milliseconds): call it
-    /// off the async threads.
-    pub fn pause(&self, spared: &HashSet<u32>) -> Reply {
+    /// A process connected on the bridge socket (see `carriers`); continued at once if
+    /// a pause stopped it meanwhile.
+    pub fn add_carrier(&self, pid: u32) {
+        *self.carriers.lock().unwrap_or_else(|e| e.into_inner()).entry(pid).or_default() += 1;
+        if *self.paused.lock().unwrap_or_else(|e| e.into_inner()) {
+            continue_process(pid);
+        }
+    }
+
+    /// One connection of a carrier ended (it is one no more with its last).
+    pub fn remove_carrier(&self, pid: u32) {
+        let mut carriers = self.carriers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = carriers.get_mut(&pid) {
+            *n -= 1;
+            if *n == 0 {
+                carriers.remove(&pid);
+            }
+        }
+    }
+
+    fn carriers(&self) -> HashSet<u32> {
+        self.carriers.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+    }
+
+    /// Stops every process but the agent, init and the carriers (read again each round),
+    /// once; paused, changes nothing. Blocks for as long as that takes (milliseconds):
+    /// call it off the async threads.
+    pub fn pause(&self) -> Reply {
+        let _op = self.op.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
             if *paused {
@@ -78,20 +109,14 @@ impl Pause {
         for _ in 0..STOP_ROUNDS {
             match signal_all_others(libc::SIGSTOP) {
                 Ok(false) => break,
-                Ok(true) => {
-                    for &pid in spared {
-                        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
-                        }
-                    }
-                }
+                Ok(true) => self.carriers().into_iter().for_each(continue_process),
                 Err(e) => {
                     let _ = signal_all_others(libc::SIGCONT);
                     *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = false;
                     return Reply::error(ErrorKind::Io, format!("stopping the session's processes failed: {e}"));
                 }
             }
-            let (all, running) = others(spared);
+            let (all, running) = others(&self.carriers());
             stopped = all;
             if running == 0 {
                 break;
@@ -109,6 +134,7 @@ impl Pause {
     /// Continues what `pause` stopped (not paused: changes nothing). A process that was
     /// stopped before the pause (a job suspended in a terminal) is continued too.
     pub fn resume(&self) -> Reply {
+        let _op = self.op.lock().unwrap_or_else(|e| e.into_inner());
         let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
         if !*paused {
             return report(false, false, 0, Duration::ZERO);
@@ -119,12 +145,19 @@ impl Pause {
         }
         *paused = false;
         let took = started.elapsed();
-        let (all, _) = others(&HashSet::new());
+        let (all, _) = others(&self.carriers());
         journal::record(SessionEvent {
             count: Some(u64::from(all)),
             ..SessionEvent::lifecycle(EventAction::Resumed, None)
         });
         report(false, true, all, took)
+    }
+}
+
+/// SIGCONT to one process.
+fn continue_process(pid: u32) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
     }
 }
 

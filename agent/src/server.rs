@@ -119,20 +119,10 @@ async fn serve_one(
         // A bridge's connection: its process is a carrier while it lasts.
         Ok((stream, _)) if socket == "bridge" => {
             let carrier = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok());
-            let state = state.clone();
-            tokio::spawn(async move {
-                let carriers = || state.carriers.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(pid) = carrier {
-                    carriers().insert(pid);
-                }
-                crate::conn::handle(stream, state.clone()).await;
-                if let Some(pid) = carrier {
-                    carriers().remove(&pid);
-                }
-            });
+            tokio::spawn(crate::conn::handle(stream, state.clone(), carrier));
         }
         Ok((stream, _)) => {
-            tokio::spawn(crate::conn::handle(stream, state.clone()));
+            tokio::spawn(crate::conn::handle(stream, state.clone(), None));
         }
         Err(e) => {
             eprintln!("sandbox-agent: accept on the {socket} socket failed: {e}");

@@ -26,10 +26,6 @@ pub struct AgentState {
     pub pause: crate::pause::Pause,
     /// Keyed calls, run at most once each.
     pub onces: crate::once::Onces,
-    /// The pids of the processes connected on the bridge socket (the agent's own
-    /// `bridge`, run by an engine exec, carrying a connection): a pause leaves them
-    /// running, or its reply could not get out.
-    pub carriers: std::sync::Mutex<std::collections::HashSet<u32>>,
     started: Instant,
     last_call_ms: AtomicU64,
 }
@@ -45,7 +41,6 @@ impl AgentState {
             watcher: None,
             pause: crate::pause::Pause::default(),
             onces: crate::once::Onces::default(),
-            carriers: Default::default(),
             started: Instant::now(),
             last_call_ms: AtomicU64::new(0),
         }

@@ -220,6 +220,10 @@ impl EventStream {
                 return Ok(None);
             }
             let step = match deadline {
+                // "From now": a first read that does not wait learns where now is, so the
+                // waits that follow read from a sequence number, which a dropped
+                // connection may send again.
+                _ if self.next.is_none() => Duration::ZERO,
                 Some(d) => d.saturating_duration_since(tokio::time::Instant::now()).min(POLL_STEP),
                 None => POLL_STEP,
             };

@@ -81,7 +81,8 @@ impl Session {
     /// Streams a file into `sink`, holding at most a few MiB in memory however big the
     /// file is. Returns the bytes copied. When the connection drops while the agent
     /// lives on (a transport failed), the read goes on from where it stopped on a new
-    /// one (up to three times).
+    /// one (up to three drops in a row without progress), if the file is still the one
+    /// it began with.
     pub async fn read_file_to<W: AsyncWrite + Unpin>(&self, path: &str, sink: &mut W) -> Result<u64> {
         let mut copied = 0u64;
         let mut stamp = None;
@@ -93,7 +94,7 @@ impl Session {
                 path: path.into(),
                 window: Some(READ_WINDOW),
                 offset: Some(copied),
-                stamp: stamp.clone(),
+                stamp: if copied > 0 { stamp.clone() } else { None },
             };
             req.validate()?;
             let before = copied;
@@ -106,6 +107,11 @@ impl Session {
                 Ok(done) => break done?,
                 // A read that got somewhere before it dropped starts its count afresh.
                 Err(why) => {
+                    if copied > 0 && stamp.is_none() {
+                        // (An agent that does not say what it read: its file cannot be
+                        // checked, so the read is not resumed.)
+                        return Err(self.lost(why).await);
+                    }
                     if copied > before {
                         drops = 0;
                     }
