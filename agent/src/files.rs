@@ -106,7 +106,6 @@ pub struct ReadFrom {
 /// What identifies a file's content as opened: device, inode, size and modification
 /// time (a replaced or changed file has another).
 fn file_stamp(m: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
     format!(
         "{}:{}:{}:{}",
         m.dev(),

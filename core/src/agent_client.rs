@@ -33,16 +33,19 @@ pub(crate) enum Incoming {
 /// the agent): bounds the agent's memory whatever the caller sends.
 pub(crate) const STDIN_WINDOW: u64 = 1024 * 1024;
 
-/// Stdin flow control of one call.
+/// What one call's route (fed by the reader) and its sender share: stdin flow control,
+/// and the last event the agent sent for the call.
 #[derive(Default)]
-struct StdinFlow {
+struct CallShared {
     sent: AtomicU64,
     acked: AtomicU64,
     ended: AtomicBool,
     notify: Notify,
+    /// The last event of the call (other than stdin acknowledgements).
+    said: Mutex<Option<Event>>,
 }
 
-impl StdinFlow {
+impl CallShared {
     /// The call ended: input writers waiting for room give up.
     fn end(&self) {
         self.ended.store(true, Ordering::Release);
@@ -50,13 +53,9 @@ impl StdinFlow {
     }
 }
 
-/// The last event of a call (other than stdin acknowledgements).
-type Said = Arc<Mutex<Option<Event>>>;
-
 struct Route {
     tx: mpsc::UnboundedSender<Incoming>,
-    stdin: Arc<StdinFlow>,
-    said: Said,
+    shared: Arc<CallShared>,
 }
 
 #[derive(Default)]
@@ -212,17 +211,16 @@ impl AgentClient {
             id = self.next_id.fetch_add(1, Ordering::Relaxed);
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let stdin = Arc::new(StdinFlow::default());
-        let said = Said::default();
+        let shared = Arc::new(CallShared::default());
         {
             let mut r = lock(&self.routes);
             if let Some(why) = &r.closed {
                 return Err(CallError::Closed(why.clone()));
             }
-            r.map.insert(id, Route { tx, stdin: stdin.clone(), said: said.clone() });
+            r.map.insert(id, Route { tx, shared: shared.clone() });
         }
-        let sender = CallSender { id, out: self.out.clone(), routes: self.routes.clone(), stdin };
-        let call = Call { sender, rx, finished: false, said };
+        let sender = CallSender { id, out: self.out.clone(), routes: self.routes.clone(), shared };
+        let call = Call { sender, rx, finished: false };
         call.sender.send(FrameKind::Request, payload).await.map_err(CallError::Closed)?;
         Ok(call)
     }
@@ -243,7 +241,6 @@ pub(crate) struct Call {
     sender: CallSender,
     rx: mpsc::UnboundedReceiver<Incoming>,
     finished: bool,
-    said: Said,
 }
 
 /// Sends frames belonging to one call (stdin, credit, cancel); cloneable so input can
@@ -253,14 +250,14 @@ pub(crate) struct CallSender {
     id: u32,
     out: mpsc::Sender<Frame>,
     routes: SharedRoutes,
-    stdin: Arc<StdinFlow>,
+    shared: Arc<CallShared>,
 }
 
 impl CallSender {
     /// Sends stdin bytes, first waiting until less than [`STDIN_WINDOW`] is in flight.
     /// An empty slice closes the process's stdin.
     pub async fn send_stdin(&self, bytes: &[u8]) -> std::result::Result<(), String> {
-        let flow = &self.stdin;
+        let flow = &self.shared;
         loop {
             let notified = flow.notify.notified();
             let in_flight = flow.sent.load(Ordering::Acquire).saturating_sub(flow.acked.load(Ordering::Acquire));
@@ -307,7 +304,7 @@ impl Call {
     /// The last event the agent sent for this call so far (other than stdin
     /// acknowledgements), if any.
     pub fn said(&self) -> Option<Event> {
-        self.said.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sender.shared.said.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The next frame for this call; `Lost` once the connection is gone.
@@ -330,7 +327,7 @@ impl Drop for Call {
     fn drop(&mut self) {
         let s = &self.sender;
         lock(&s.routes).map.remove(&s.id);
-        s.stdin.end();
+        s.shared.end();
         if !self.finished {
             let cancel = Frame::new(FrameKind::Cancel, s.id, Vec::new());
             if let Err(mpsc::error::TrySendError::Full(f)) = s.out.try_send(cancel) {
@@ -352,7 +349,7 @@ fn close_all(routes: &SharedRoutes, why: String) {
     }
     for (_, route) in r.map.drain() {
         let _ = route.tx.send(Incoming::Lost(why.clone()));
-        route.stdin.end();
+        route.shared.end();
     }
 }
 
@@ -373,15 +370,15 @@ async fn read_loop(mut rd: BufReader<ReadHalf>, routes: SharedRoutes) {
             FrameKind::Event => match serde_json::from_slice::<Event>(&frame.payload) {
                 Ok(Event::StdinAck { total }) => {
                     if let Some(route) = lock(&routes).map.get(&frame.id) {
-                        route.stdin.acked.store(total, Ordering::Release);
-                        route.stdin.notify.notify_waiters();
+                        route.shared.acked.store(total, Ordering::Release);
+                        route.shared.notify.notify_waiters();
                     }
                     continue;
                 }
                 // Kept for the call to look at when it wants (a file read's stamp).
                 Ok(event) => {
                     if let Some(route) = lock(&routes).map.get(&frame.id) {
-                        *route.said.lock().unwrap_or_else(|p| p.into_inner()) = Some(event);
+                        *route.shared.said.lock().unwrap_or_else(|p| p.into_inner()) = Some(event);
                     }
                     continue;
                 }
@@ -401,7 +398,7 @@ async fn read_loop(mut rd: BufReader<ReadHalf>, routes: SharedRoutes) {
             let _ = route.tx.send(msg);
         }
         if is_reply && let Some(route) = r.map.remove(&frame.id) {
-            route.stdin.end();
+            route.shared.end();
         }
     };
     close_all(&routes, why);

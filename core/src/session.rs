@@ -266,8 +266,8 @@ impl Session {
     ) -> Result<(Vec<u8>, Reply)> {
         request.validate()?;
         let repeat = request.repeat();
-        let keyed =
-            (repeat == Repeat::Once).then(|| Request::Once { key: call_key(), request: Box::new(request.clone()) });
+        let keyed = (repeat == Repeat::Once)
+            .then(|| Request::Once { key: sandbox_proto::random::hex(16), request: Box::new(request.clone()) });
         let sent = keyed.as_ref().unwrap_or(request);
         let mut drops = 0;
         loop {
@@ -379,20 +379,6 @@ impl Session {
 /// How many times a call is sent again after its connection dropped (see
 /// [`Session::call`]).
 const REPEATS: u32 = 3;
-
-/// A fresh call key for [`Request::Once`]: 128 bits from the kernel's random source, in
-/// hex (time, pid and a counter where that source fails).
-fn call_key() -> String {
-    let mut bytes = [0u8; 16];
-    if rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).is_err() {
-        use std::sync::atomic::AtomicU64;
-        static N: AtomicU64 = AtomicU64::new(0);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let n = u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64 | u128::from(std::process::id());
-        bytes = (t ^ n.rotate_left(17)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The error for a request too large for one frame.
 fn too_large(n: usize) -> Error {

@@ -16,6 +16,7 @@ mod frame;
 pub mod layout;
 pub mod limits;
 mod message;
+pub mod random;
 pub mod spool;
 pub mod validate;
 

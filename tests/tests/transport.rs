@@ -25,11 +25,16 @@ async fn sh(s: &Session, script: &str) -> String {
     o.stdout_lossy()
 }
 
+/// The pids of the container's processes whose command line starts with `command`.
+async fn pids_running(s: &Session, command: &str) -> Vec<String> {
+    let list = sh(s, "for p in /proc/[0-9]*; do printf '%s ' ${p#/proc/}; tr '\\0' ' ' < $p/cmdline; echo; done").await;
+    let running = |(_, line): &(&str, &str)| line.starts_with(command);
+    list.lines().filter_map(|l| l.split_once(' ')).filter(running).map(|(pid, _)| pid.to_string()).collect()
+}
+
 /// The pids of the container's processes that run the agent's bridge.
 async fn bridges(s: &Session) -> Vec<String> {
-    let list = sh(s, "for p in /proc/[0-9]*; do printf '%s ' ${p#/proc/}; tr '\\0' ' ' < $p/cmdline; echo; done").await;
-    let bridge = |l: &&str| l.contains(" /.sandbox-agent bridge");
-    list.lines().filter(bridge).filter_map(|l| l.split(' ').next()).map(String::from).collect()
+    pids_running(s, "/.sandbox-agent bridge").await
 }
 
 #[test]
@@ -158,10 +163,9 @@ fn calls_whose_bridge_dies_are_sent_again_and_a_change_runs_once() {
 
 /// The pid (in the container) of the session's agent.
 async fn agent_pid(s: &Session) -> String {
-    let pid = sh(s, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline | grep -q '^/.sandbox-agent serve' && echo ${p#/proc/}; done").await;
-    let pid = pid.trim().to_string();
-    assert!(pid.parse::<u32>().is_ok(), "the agent's pid: {pid:?}");
-    pid
+    let pids = pids_running(s, "/.sandbox-agent serve").await;
+    assert!(pids.len() == 1 && pids[0].parse::<u32>().is_ok(), "the agent's pid: {pids:?}");
+    pids[0].clone()
 }
 
 #[test]
